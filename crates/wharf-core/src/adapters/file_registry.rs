@@ -1,0 +1,276 @@
+//! `FileRegistry`: the default model registry, a local directory.
+//!
+//! ```text
+//! <root>/<name>/.lock                   writers of <name> take this lock
+//! <root>/<name>/next                    the next version number
+//! <root>/<name>/aliases.json            alias → version
+//! <root>/<name>/versions/<n>/model.wharf
+//! <root>/<name>/versions/<n>/meta.json
+//! ```
+//!
+//! A version is written into a staging directory and renamed into `versions/` only when
+//! complete and flushed, so readers never see half a version, and a crash leaves only a
+//! staging directory that is ignored (and cleaned on the next register). Writers of one name
+//! are serialised by a file lock, so two processes registering at once get distinct,
+//! consecutive versions.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+
+use crate::fsutil::{sync_dir, write_atomic, FileLock};
+use crate::ports::registry::{
+    validate_alias, validate_name, RegisteredModel, RegistryPort, Selector, Version, VersionInfo,
+};
+use crate::{Model, Result, WharfError};
+
+/// A registry in a local directory (default `./wharf-registry`).
+#[derive(Debug, Clone)]
+pub struct FileRegistry {
+    root: PathBuf,
+}
+
+impl FileRegistry {
+    /// A registry rooted at `root` (created on the first register).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        FileRegistry { root: root.into() }
+    }
+
+    /// The registry's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn model_dir(&self, name: &str) -> Result<PathBuf> {
+        validate_name(name)?;
+        Ok(self.root.join(name))
+    }
+
+    fn version_dir(&self, name: &str, version: Version) -> Result<PathBuf> {
+        Ok(self.model_dir(name)?.join("versions").join(version.to_string()))
+    }
+
+    fn lock(&self, name: &str) -> Result<FileLock> {
+        FileLock::acquire(&self.model_dir(name)?.join(".lock"))
+    }
+
+    fn versions(&self, name: &str) -> Result<Vec<Version>> {
+        let dir = self.model_dir(name)?.join("versions");
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(WharfError::io(&dir, e)),
+        };
+        let mut versions: Vec<Version> = entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u64>().ok()))
+            .filter(|v| *v > 0)
+            .map(Version)
+            .collect();
+        versions.sort();
+        Ok(versions)
+    }
+
+    fn aliases(&self, name: &str) -> Result<BTreeMap<String, Version>> {
+        let path = self.model_dir(name)?.join("aliases.json");
+        match fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map_err(|e| WharfError::invalid(path.display().to_string(), format!("unreadable aliases: {e}"))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(e) => Err(WharfError::io(&path, e)),
+        }
+    }
+
+    fn write_aliases(&self, name: &str, aliases: &BTreeMap<String, Version>) -> Result<()> {
+        let path = self.model_dir(name)?.join("aliases.json");
+        let text = serde_json::to_vec_pretty(aliases).map_err(|e| WharfError::invalid("aliases", e.to_string()))?;
+        write_atomic(&path, &text)
+    }
+
+    fn resolve(&self, name: &str, selector: &Selector) -> Result<Version> {
+        let versions = self.versions(name)?;
+        if versions.is_empty() {
+            return Err(WharfError::not_found(format!("model '{name}'")));
+        }
+        match selector {
+            Selector::Latest => Ok(*versions.last().unwrap_or(&Version(1))),
+            Selector::Version(v) if versions.contains(v) => Ok(*v),
+            Selector::Version(v) => Err(WharfError::not_found(format!("model '{name}' version {v}"))),
+            Selector::Alias(a) => self
+                .aliases(name)?
+                .get(a)
+                .copied()
+                .ok_or_else(|| WharfError::not_found(format!("alias '{a}' of model '{name}'"))),
+        }
+    }
+
+    fn read_info(&self, name: &str, version: Version, aliases: &BTreeMap<String, Version>) -> Result<VersionInfo> {
+        let path = self.version_dir(name, version)?.join("meta.json");
+        let text = fs::read_to_string(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => WharfError::not_found(format!("model '{name}' version {version}")),
+            _ => WharfError::io(&path, e),
+        })?;
+        let mut info: VersionInfo = serde_json::from_str(&text)
+            .map_err(|e| WharfError::invalid(path.display().to_string(), format!("unreadable metadata: {e}")))?;
+        info.aliases = aliases.iter().filter(|(_, v)| **v == version).map(|(a, _)| a.clone()).collect();
+        Ok(info)
+    }
+
+    /// Removes staging directories a crashed register left behind.
+    fn clean_staging(&self, dir: &Path) {
+        if let Ok(entries) = fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(".staging-") {
+                    let _ = fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+    }
+}
+
+impl RegistryPort for FileRegistry {
+    fn name(&self) -> &str {
+        "file"
+    }
+
+    fn register(&self, model: &Model, name: &str) -> Result<Version> {
+        let dir = self.model_dir(name)?;
+        let _lock = self.lock(name)?;
+        self.clean_staging(&dir);
+        let next_path = dir.join("next");
+        let from_file = match fs::read_to_string(&next_path) {
+            Ok(t) => t.trim().parse::<u64>().ok(),
+            Err(_) => None,
+        };
+        let from_dirs = self.versions(name)?.last().map(|v| v.0 + 1).unwrap_or(1);
+        let version = Version(from_file.unwrap_or(1).max(from_dirs));
+
+        let bytes = crate::artifact::encode(model)?;
+        let header = crate::artifact::read_header(&bytes).map_err(|k| WharfError::artifact("<new>", k))?;
+        let meta = model.metadata();
+        let info = VersionInfo {
+            name: name.to_string(),
+            version,
+            created_at: Utc::now(),
+            sha256: header.sha256_hex(),
+            signature: meta.signature.clone(),
+            algorithm: meta.algorithm.clone(),
+            metrics: meta.metrics.clone(),
+            tags: meta.tags.clone(),
+            aliases: Vec::new(),
+        };
+        let meta_json = serde_json::to_vec_pretty(&info).map_err(|e| WharfError::invalid("metadata", e.to_string()))?;
+
+        let staging = dir.join(format!(".staging-{}", uuid::Uuid::now_v7().simple()));
+        let versions_dir = dir.join("versions");
+        let result = (|| -> Result<()> {
+            fs::create_dir_all(&staging).map_err(|e| WharfError::io(&staging, e))?;
+            fs::create_dir_all(&versions_dir).map_err(|e| WharfError::io(&versions_dir, e))?;
+            write_atomic(&staging.join("model.wharf"), &bytes)?;
+            write_atomic(&staging.join("meta.json"), &meta_json)?;
+            let target = versions_dir.join(version.to_string());
+            fs::rename(&staging, &target).map_err(|e| WharfError::io(&target, e))?;
+            sync_dir(&versions_dir).map_err(|e| WharfError::io(&versions_dir, e))?;
+            write_atomic(&next_path, (version.0 + 1).to_string().as_bytes())
+        })();
+        if result.is_err() {
+            let _ = fs::remove_dir_all(&staging);
+        }
+        result.map(|_| version)
+    }
+
+    fn load_selected(&self, name: &str, selector: &Selector) -> Result<Model> {
+        let version = self.resolve(name, selector)?;
+        let info = self.read_info(name, version, &BTreeMap::new())?;
+        let path = self.version_dir(name, version)?.join("model.wharf");
+        let bytes = fs::read(&path).map_err(|e| WharfError::io(&path, e))?;
+        let header = crate::artifact::read_header(&bytes)
+            .map_err(|k| WharfError::artifact(path.display().to_string(), k))?;
+        if header.sha256_hex() != info.sha256 {
+            return Err(WharfError::artifact(
+                path.display().to_string(),
+                crate::error::ArtifactError::ChecksumMismatch,
+            ));
+        }
+        crate::artifact::decode(&bytes).map_err(|k| WharfError::artifact(path.display().to_string(), k))
+    }
+
+    fn version_info(&self, name: &str, selector: &Selector) -> Result<VersionInfo> {
+        let version = self.resolve(name, selector)?;
+        self.read_info(name, version, &self.aliases(name)?)
+    }
+
+    fn list(&self) -> Result<Vec<RegisteredModel>> {
+        let entries = match fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(WharfError::io(&self.root, e)),
+        };
+        let mut names: Vec<String> = entries
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .filter(|n| validate_name(n).is_ok())
+            .collect();
+        names.sort();
+        let mut out = Vec::new();
+        for name in names {
+            let versions = self.versions(&name)?;
+            if versions.is_empty() {
+                continue;
+            }
+            let aliases = self.aliases(&name)?;
+            let infos = versions
+                .iter()
+                .map(|v| self.read_info(&name, *v, &aliases))
+                .collect::<Result<Vec<_>>>()?;
+            out.push(RegisteredModel {
+                name,
+                versions: infos,
+                aliases,
+            });
+        }
+        Ok(out)
+    }
+
+    fn set_alias(&self, name: &str, alias: &str, version: &Version) -> Result<()> {
+        validate_alias(alias)?;
+        let _lock = self.lock(name)?;
+        if !self.versions(name)?.contains(version) {
+            return Err(WharfError::not_found(format!("model '{name}' version {version}")));
+        }
+        let mut aliases = self.aliases(name)?;
+        aliases.insert(alias.to_string(), *version);
+        self.write_aliases(name, &aliases)
+    }
+
+    fn delete_alias(&self, name: &str, alias: &str) -> Result<()> {
+        let _lock = self.lock(name)?;
+        let mut aliases = self.aliases(name)?;
+        if aliases.remove(alias).is_none() {
+            return Err(WharfError::not_found(format!("alias '{alias}' of model '{name}'")));
+        }
+        self.write_aliases(name, &aliases)
+    }
+
+    fn delete_version(&self, name: &str, version: &Version) -> Result<()> {
+        let dir = self.model_dir(name)?;
+        let _lock = self.lock(name)?;
+        let target = self.version_dir(name, *version)?;
+        if !target.is_dir() {
+            return Err(WharfError::not_found(format!("model '{name}' version {version}")));
+        }
+        // Move out of `versions/` first (atomic), then delete at leisure.
+        let trash = dir.join(format!(".staging-{}", uuid::Uuid::now_v7().simple()));
+        fs::rename(&target, &trash).map_err(|e| WharfError::io(&target, e))?;
+        let mut aliases = self.aliases(name)?;
+        let before = aliases.len();
+        aliases.retain(|_, v| v != version);
+        if aliases.len() != before {
+            self.write_aliases(name, &aliases)?;
+        }
+        fs::remove_dir_all(&trash).map_err(|e| WharfError::io(&trash, e))
+    }
+}

@@ -1,0 +1,194 @@
+//! The `.wharf` model artifact: a fixed header, a bincode payload, and its SHA-256.
+//!
+//! ```text
+//! offset  size  field
+//! 0       8     magic  b"WHARFMDL"
+//! 8       2     format version (u16 LE), currently 1
+//! 10      1     payload codec (1 = bincode 2, standard config, serde)
+//! 11      1     reserved, 0
+//! 12      16    wharf version that wrote it, UTF-8, NUL-padded
+//! 28      8     payload length (u64 LE)
+//! 36      32    SHA-256 of the payload
+//! 68      n     payload
+//! ```
+//!
+//! Loading checks, in order: magic, version, codec, announced size against the limit,
+//! actual size, checksum, then decodes with a byte limit (no allocation can exceed the
+//! payload's size) and finally checks the decoded model for internal consistency. Nothing in
+//! the format names code to run: unlike a pickle, loading can only ever yield data or a
+//! typed [`ArtifactError`].
+
+use std::io::Read;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::ArtifactError;
+use crate::{Model, Result, WharfError};
+
+/// The first bytes of every artifact.
+pub const MAGIC: [u8; 8] = *b"WHARFMDL";
+/// The newest format version this build writes and reads.
+pub const FORMAT_VERSION: u16 = 1;
+/// Codec id of bincode 2 (standard configuration) over serde.
+pub const CODEC_BINCODE: u8 = 1;
+/// Header size in bytes.
+pub const HEADER_LEN: usize = 68;
+/// Default ceiling on a payload: far above any model Wharf trains, far below what could
+/// exhaust memory.
+pub const DEFAULT_MAX_PAYLOAD: u64 = 1 << 30;
+
+/// The parsed header of an artifact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// Format version.
+    pub format_version: u16,
+    /// Payload codec id.
+    pub codec: u8,
+    /// The wharf version that wrote the file.
+    pub writer_version: String,
+    /// Payload length in bytes.
+    pub payload_len: u64,
+    /// SHA-256 of the payload.
+    pub sha256: [u8; 32],
+}
+
+impl Header {
+    /// The payload checksum as lower-case hex.
+    pub fn sha256_hex(&self) -> String {
+        crate::dataset::hex(&self.sha256)
+    }
+}
+
+fn bincode_config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+/// Serialises `model` into artifact bytes.
+pub fn encode(model: &Model) -> Result<Vec<u8>> {
+    let payload = bincode::serde::encode_to_vec(model, bincode_config())
+        .map_err(|e| WharfError::artifact("<bytes>", ArtifactError::Decode(format!("encode: {e}"))))?;
+    let digest: [u8; 32] = Sha256::digest(&payload).into();
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.push(CODEC_BINCODE);
+    out.push(0);
+    let mut version = [0u8; 16];
+    let v = env!("CARGO_PKG_VERSION").as_bytes();
+    version[..v.len().min(16)].copy_from_slice(&v[..v.len().min(16)]);
+    out.extend_from_slice(&version);
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&digest);
+    out.extend_from_slice(&payload);
+    Ok(out)
+}
+
+/// Parses and checks the header of `bytes` (which may hold only the header).
+pub fn read_header(bytes: &[u8]) -> std::result::Result<Header, ArtifactError> {
+    if bytes.len() < MAGIC.len() || bytes[..MAGIC.len()] != MAGIC {
+        // A short file that is a prefix of the magic is a truncated artifact, not a foreign file.
+        if bytes.len() < MAGIC.len() && MAGIC.starts_with(bytes) {
+            return Err(ArtifactError::Truncated {
+                expected: HEADER_LEN as u64,
+                found: bytes.len() as u64,
+            });
+        }
+        return Err(ArtifactError::BadMagic);
+    }
+    if bytes.len() < HEADER_LEN {
+        return Err(ArtifactError::Truncated {
+            expected: HEADER_LEN as u64,
+            found: bytes.len() as u64,
+        });
+    }
+    let format_version = u16::from_le_bytes([bytes[8], bytes[9]]);
+    if format_version == 0 || format_version > FORMAT_VERSION {
+        return Err(ArtifactError::UnsupportedVersion {
+            found: format_version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    let codec = bytes[10];
+    if codec != CODEC_BINCODE {
+        return Err(ArtifactError::UnknownCodec(codec));
+    }
+    let writer = &bytes[12..28];
+    let end = writer.iter().position(|b| *b == 0).unwrap_or(writer.len());
+    let writer_version = String::from_utf8_lossy(&writer[..end]).into_owned();
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&bytes[28..36]);
+    let mut sha256 = [0u8; 32];
+    sha256.copy_from_slice(&bytes[36..68]);
+    Ok(Header {
+        format_version,
+        codec,
+        writer_version,
+        payload_len: u64::from_le_bytes(len),
+        sha256,
+    })
+}
+
+/// Decodes artifact bytes with the default payload limit.
+pub fn decode(bytes: &[u8]) -> std::result::Result<Model, ArtifactError> {
+    decode_with_limit(bytes, DEFAULT_MAX_PAYLOAD)
+}
+
+/// Decodes artifact bytes, refusing payloads larger than `limit`.
+pub fn decode_with_limit(bytes: &[u8], limit: u64) -> std::result::Result<Model, ArtifactError> {
+    let header = read_header(bytes)?;
+    if header.payload_len > limit {
+        return Err(ArtifactError::Oversized {
+            size: header.payload_len,
+            limit,
+        });
+    }
+    let body = &bytes[HEADER_LEN..];
+    let found = body.len() as u64;
+    if found < header.payload_len {
+        return Err(ArtifactError::Truncated {
+            expected: HEADER_LEN as u64 + header.payload_len,
+            found: HEADER_LEN as u64 + found,
+        });
+    }
+    if found > header.payload_len {
+        return Err(ArtifactError::TrailingBytes(found - header.payload_len));
+    }
+    let digest: [u8; 32] = Sha256::digest(body).into();
+    if digest != header.sha256 {
+        return Err(ArtifactError::ChecksumMismatch);
+    }
+    let (model, used): (Model, usize) = bincode::serde::borrow_decode_from_slice(body, bincode_config())
+        .map_err(|e| ArtifactError::Decode(e.to_string()))?;
+    if used != body.len() {
+        return Err(ArtifactError::Decode(format!("{} bytes left after the model", body.len() - used)));
+    }
+    model.check().map_err(ArtifactError::Decode)?;
+    Ok(model)
+}
+
+/// Reads and decodes an artifact file. The file's size is checked against the limit before
+/// anything is read, so a huge file is refused without being loaded.
+pub fn read_file(path: &Path) -> Result<Model> {
+    let shown = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => WharfError::not_found(format!("model artifact {shown}")),
+        _ => WharfError::io(path, e),
+    })?;
+    let size = file.metadata().map_err(|e| WharfError::io(path, e))?.len();
+    let max = HEADER_LEN as u64 + DEFAULT_MAX_PAYLOAD;
+    if size > max {
+        return Err(WharfError::artifact(
+            shown,
+            ArtifactError::Oversized {
+                size: size - HEADER_LEN as u64,
+                limit: DEFAULT_MAX_PAYLOAD,
+            },
+        ));
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| WharfError::io(path, e))?;
+    decode(&bytes).map_err(|kind| WharfError::artifact(shown, kind))
+}

@@ -1,0 +1,341 @@
+//! `WharfConfig`: which adapter serves each port, and their settings.
+//!
+//! Precedence, lowest first: built-in defaults < `wharf.toml` < `wharf.<profile>.toml` (for
+//! each profile in `WHARF_PROFILE`, a comma list, later ones winning) < `WHARF_*`
+//! environment variables < values set in code on the loaded struct.
+//!
+//! Environment variables name a key path with `__` between levels:
+//! `WHARF_TRACKING__BACKEND=mlflow`, `WHARF_TRACKING__MLFLOW__URI=http://127.0.0.1:5000`.
+//! `WHARF_CONFIG` names another file than `./wharf.toml`.
+//!
+//! Unknown keys and bad values are errors naming the key (or the environment variable), so
+//! a typo never silently falls back to a default.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::{Result, WharfError};
+
+/// Environment variables the loader itself reads (not config keys).
+pub const LOADER_VARIABLES: [&str; 3] = ["WHARF_CONFIG", "WHARF_PROFILE", "WHARF_LOG"];
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct WharfConfig {
+    /// Experiment tracking.
+    pub tracking: TrackingConfig,
+    /// Model registry.
+    pub registry: RegistryConfig,
+    /// Lineage events.
+    pub lineage: LineageConfig,
+    /// Model serving.
+    pub serving: ServingConfig,
+}
+
+/// `[tracking]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrackingConfig {
+    /// `file` (default), `noop` or `mlflow`.
+    pub backend: String,
+    /// Directory of the file tracker.
+    pub dir: PathBuf,
+    /// `[tracking.mlflow]`
+    pub mlflow: MlflowConfig,
+}
+
+impl Default for TrackingConfig {
+    fn default() -> Self {
+        TrackingConfig {
+            backend: "file".into(),
+            dir: PathBuf::from("wharf-runs"),
+            mlflow: MlflowConfig::default(),
+        }
+    }
+}
+
+/// `[tracking.mlflow]` and `[registry.mlflow]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MlflowConfig {
+    /// Tracking server URI (`http://127.0.0.1:5000`).
+    pub uri: Option<String>,
+    /// Experiment runs are logged to.
+    pub experiment: String,
+    /// Request timeout in milliseconds.
+    #[serde(deserialize_with = "lenient_u64")]
+    pub timeout_ms: u64,
+}
+
+impl Default for MlflowConfig {
+    fn default() -> Self {
+        MlflowConfig {
+            uri: None,
+            experiment: "wharf".into(),
+            timeout_ms: 30_000,
+        }
+    }
+}
+
+/// `[registry]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// `file` (default) or `mlflow`.
+    pub backend: String,
+    /// Directory of the file registry.
+    pub dir: PathBuf,
+    /// `[registry.mlflow]`; an unset `uri` falls back to `tracking.mlflow.uri`.
+    pub mlflow: MlflowConfig,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            backend: "file".into(),
+            dir: PathBuf::from("wharf-registry"),
+            mlflow: MlflowConfig::default(),
+        }
+    }
+}
+
+/// `[lineage]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LineageConfig {
+    /// `file` (default), `noop` or `openlineage`.
+    pub backend: String,
+    /// JSON-lines file of the file sink.
+    pub path: PathBuf,
+    /// `[lineage.openlineage]`
+    pub openlineage: OpenLineageConfig,
+}
+
+impl Default for LineageConfig {
+    fn default() -> Self {
+        LineageConfig {
+            backend: "file".into(),
+            path: PathBuf::from("wharf-lineage.jsonl"),
+            openlineage: OpenLineageConfig::default(),
+        }
+    }
+}
+
+/// `[lineage.openlineage]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpenLineageConfig {
+    /// Receiver base URL.
+    pub url: Option<String>,
+    /// Job namespace.
+    pub namespace: String,
+    /// Bearer API key.
+    pub api_key: Option<String>,
+    /// Endpoint path under `url`.
+    pub endpoint: String,
+    /// Request timeout in milliseconds.
+    #[serde(deserialize_with = "lenient_u64")]
+    pub timeout_ms: u64,
+}
+
+impl Default for OpenLineageConfig {
+    fn default() -> Self {
+        OpenLineageConfig {
+            url: None,
+            namespace: "wharf".into(),
+            api_key: None,
+            endpoint: "api/v1/lineage".into(),
+            timeout_ms: 5_000,
+        }
+    }
+}
+
+/// `[serving]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServingConfig {
+    /// `local` (default) or `bentoml`.
+    pub backend: String,
+    /// `[serving.bentoml]`
+    pub bentoml: BentoMlConfig,
+}
+
+impl Default for ServingConfig {
+    fn default() -> Self {
+        ServingConfig {
+            backend: "local".into(),
+            bentoml: BentoMlConfig::default(),
+        }
+    }
+}
+
+/// `[serving.bentoml]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BentoMlConfig {
+    /// Service base URL.
+    pub url: Option<String>,
+    /// API (endpoint) name.
+    pub api: String,
+    /// Request timeout in milliseconds.
+    #[serde(deserialize_with = "lenient_u64")]
+    pub timeout_ms: u64,
+    /// Largest batch sent in one request.
+    #[serde(deserialize_with = "lenient_u64")]
+    pub max_batch: u64,
+}
+
+impl Default for BentoMlConfig {
+    fn default() -> Self {
+        BentoMlConfig {
+            url: None,
+            api: "predict".into(),
+            timeout_ms: 10_000,
+            max_batch: 1_000,
+        }
+    }
+}
+
+/// Accepts an integer or a string holding one (environment variables are always text).
+fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        N(u64),
+        S(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::N(n) => Ok(n),
+        Raw::S(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| serde::de::Error::custom(format!("expected a non-negative integer, found '{s}'"))),
+    }
+}
+
+/// Where a configuration value came from, kept to name the culprit in errors.
+#[derive(Debug, Clone, Default)]
+struct Origins {
+    /// Dotted key → environment variable that set it.
+    env: BTreeMap<String, String>,
+}
+
+impl WharfConfig {
+    /// Loads from the current directory and the process environment.
+    pub fn load() -> Result<WharfConfig> {
+        let dir = std::env::current_dir().map_err(|e| WharfError::io(".", e))?;
+        Self::load_from(&dir, std::env::vars())
+    }
+
+    /// Loads from `dir` (for `wharf.toml` and profile files) and the given environment.
+    pub fn load_from(dir: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<WharfConfig> {
+        let env: BTreeMap<String, String> = env.into_iter().filter(|(k, _)| k.starts_with("WHARF_")).collect();
+        let mut merged = toml::Table::new();
+        let base = match env.get("WHARF_CONFIG") {
+            Some(path) => {
+                let path = dir.join(path);
+                if !path.is_file() {
+                    return Err(WharfError::config("WHARF_CONFIG", format!("{} does not exist", path.display())));
+                }
+                Some(path)
+            }
+            None => Some(dir.join("wharf.toml")).filter(|p| p.is_file()),
+        };
+        let base_dir = base.as_deref().map(crate::fsutil::parent_dir).unwrap_or_else(|| dir.to_path_buf());
+        if let Some(path) = &base {
+            merge(&mut merged, read_table(path)?);
+        }
+        if let Some(profiles) = env.get("WHARF_PROFILE") {
+            for profile in profiles.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                if !profile.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                    return Err(WharfError::config("WHARF_PROFILE", format!("'{profile}' is not a profile name")));
+                }
+                let path = base_dir.join(format!("wharf.{profile}.toml"));
+                if !path.is_file() {
+                    return Err(WharfError::config(
+                        "WHARF_PROFILE",
+                        format!("profile '{profile}' has no file {}", path.display()),
+                    ));
+                }
+                merge(&mut merged, read_table(&path)?);
+            }
+        }
+        let mut origins = Origins::default();
+        for (var, value) in &env {
+            if LOADER_VARIABLES.contains(&var.as_str()) {
+                continue;
+            }
+            let path: Vec<String> = var["WHARF_".len()..].split("__").map(|s| s.to_ascii_lowercase()).collect();
+            if path.iter().any(|p| p.is_empty()) {
+                return Err(WharfError::config(var.as_str(), "malformed variable name (use WHARF_SECTION__KEY)"));
+            }
+            origins.env.insert(path.join("."), var.clone());
+            set_path(&mut merged, &path, toml::Value::String(value.clone()), var)?;
+        }
+        Self::from_table(merged, &origins)
+    }
+
+    /// Parses one TOML document (no files, no environment): handy in tests and examples.
+    pub fn from_toml_str(text: &str) -> Result<WharfConfig> {
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| WharfError::config("<toml>", e.to_string()))?;
+        Self::from_table(table, &Origins::default())
+    }
+
+    fn from_table(table: toml::Table, origins: &Origins) -> Result<WharfConfig> {
+        let de = toml::Value::Table(table);
+        serde_path_to_error::deserialize::<_, WharfConfig>(de).map_err(|err| {
+            let mut key = err.path().to_string();
+            let message = err.inner().to_string();
+            // For an unknown field serde's path stops at the parent; name the field itself.
+            if let Some(field) = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next()) {
+                key = if key == "." { field.to_string() } else { format!("{key}.{field}") };
+            }
+            let key = origins.env.get(&key).cloned().unwrap_or(key);
+            WharfError::config(key, message)
+        })
+    }
+
+    /// The configuration as TOML (what `wharf doctor` prints). API keys are masked.
+    pub fn to_toml_masked(&self) -> String {
+        let mut copy = self.clone();
+        if copy.lineage.openlineage.api_key.is_some() {
+            copy.lineage.openlineage.api_key = Some("***".into());
+        }
+        toml::to_string(&copy).unwrap_or_default()
+    }
+}
+
+fn read_table(path: &Path) -> Result<toml::Table> {
+    let text = std::fs::read_to_string(path).map_err(|e| WharfError::io(path, e))?;
+    text.parse::<toml::Table>()
+        .map_err(|e| WharfError::config(path.display().to_string(), e.to_string()))
+}
+
+/// Deep-merges `over` into `base` (tables merge, everything else replaces).
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value, var: &str) -> Result<()> {
+    let (last, parents) = path.split_last().ok_or_else(|| WharfError::config(var, "empty key"))?;
+    let mut cur = table;
+    for p in parents {
+        let entry = cur.entry(p.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = match entry {
+            toml::Value::Table(t) => t,
+            _ => return Err(WharfError::config(var, format!("'{p}' is not a section"))),
+        };
+    }
+    cur.insert(last.clone(), value);
+    Ok(())
+}

@@ -1,0 +1,374 @@
+//! The container: one implementation per port, chosen in two passes.
+//!
+//! Pass one takes whatever the caller registered in code. Pass two fills each port still
+//! empty from the configuration, using the [`AdapterCatalog`] of adapters compiled in. So a
+//! caller's own adapter always wins, whatever order things were registered in (the Python
+//! original lets a framework default win silently), and asking the configuration for an
+//! adapter whose Cargo feature is missing fails here, at build time, with
+//! [`WharfError::AdapterUnavailable`].
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::adapters::file_lineage::FileLineage;
+use crate::adapters::file_registry::FileRegistry;
+use crate::adapters::file_tracker::FileTracker;
+use crate::adapters::local_server::LocalModelServer;
+use crate::adapters::noop::{NoOpLineage, NoOpTracker};
+use crate::config::WharfConfig;
+use crate::ports::lineage::LineagePort;
+use crate::ports::model_server::ModelServerPort;
+use crate::ports::registry::RegistryPort;
+use crate::ports::tracker::TrackerPort;
+use crate::{Result, WharfError};
+
+/// Builds a port implementation from the configuration.
+pub type Factory<P> = Arc<dyn Fn(&WharfConfig) -> Result<Arc<P>> + Send + Sync>;
+
+/// One selectable backend of a port.
+pub struct AdapterEntry<P: ?Sized> {
+    /// The name configuration uses (`mlflow`).
+    pub backend: &'static str,
+    /// The Cargo feature that compiles it in, if it is optional.
+    pub feature: Option<&'static str>,
+    /// How to build it; `None` when its feature is not compiled in.
+    pub factory: Option<Factory<P>>,
+}
+
+impl<P: ?Sized> Clone for AdapterEntry<P> {
+    fn clone(&self) -> Self {
+        AdapterEntry {
+            backend: self.backend,
+            feature: self.feature,
+            factory: self.factory.clone(),
+        }
+    }
+}
+
+/// Every backend each port can be configured with, available or not.
+#[derive(Clone)]
+pub struct AdapterCatalog {
+    model_servers: Vec<AdapterEntry<dyn ModelServerPort>>,
+    trackers: Vec<AdapterEntry<dyn TrackerPort>>,
+    registries: Vec<AdapterEntry<dyn RegistryPort>>,
+    lineages: Vec<AdapterEntry<dyn LineagePort>>,
+}
+
+fn upsert<P: ?Sized>(entries: &mut Vec<AdapterEntry<P>>, entry: AdapterEntry<P>) {
+    match entries.iter_mut().find(|e| e.backend == entry.backend) {
+        Some(slot) => *slot = entry,
+        None => entries.push(entry),
+    }
+}
+
+fn available<P: ?Sized>(backend: &'static str, factory: Factory<P>) -> AdapterEntry<P> {
+    AdapterEntry {
+        backend,
+        feature: None,
+        factory: Some(factory),
+    }
+}
+
+fn unavailable<P: ?Sized>(backend: &'static str, feature: &'static str) -> AdapterEntry<P> {
+    AdapterEntry {
+        backend,
+        feature: Some(feature),
+        factory: None,
+    }
+}
+
+impl AdapterCatalog {
+    /// The defaults every build has, plus the optional adapters marked unavailable until a
+    /// feature-enabled crate (the `wharf` facade) adds their factories.
+    pub fn defaults() -> Self {
+        AdapterCatalog {
+            model_servers: vec![
+                available("local", Arc::new(|_| Ok(Arc::new(LocalModelServer::new()) as Arc<dyn ModelServerPort>))),
+                unavailable("bentoml", "bentoml"),
+            ],
+            trackers: vec![
+                available("file", Arc::new(|c| Ok(Arc::new(FileTracker::new(&c.tracking.dir)) as Arc<dyn TrackerPort>))),
+                available("noop", Arc::new(|_| Ok(Arc::new(NoOpTracker::new()) as Arc<dyn TrackerPort>))),
+                unavailable("mlflow", "mlflow"),
+            ],
+            registries: vec![
+                available("file", Arc::new(|c| Ok(Arc::new(FileRegistry::new(&c.registry.dir)) as Arc<dyn RegistryPort>))),
+                unavailable("mlflow", "mlflow"),
+            ],
+            lineages: vec![
+                available("file", Arc::new(|c| Ok(Arc::new(FileLineage::new(&c.lineage.path)) as Arc<dyn LineagePort>))),
+                available("noop", Arc::new(|_| Ok(Arc::new(NoOpLineage::new()) as Arc<dyn LineagePort>))),
+                unavailable("openlineage", "openlineage"),
+            ],
+        }
+    }
+
+    /// Adds or replaces a model-server backend.
+    pub fn model_server(&mut self, backend: &'static str, factory: Factory<dyn ModelServerPort>) -> &mut Self {
+        upsert(&mut self.model_servers, available(backend, factory));
+        self
+    }
+    /// Adds or replaces a tracker backend.
+    pub fn tracker(&mut self, backend: &'static str, factory: Factory<dyn TrackerPort>) -> &mut Self {
+        upsert(&mut self.trackers, available(backend, factory));
+        self
+    }
+    /// Adds or replaces a registry backend.
+    pub fn registry(&mut self, backend: &'static str, factory: Factory<dyn RegistryPort>) -> &mut Self {
+        upsert(&mut self.registries, available(backend, factory));
+        self
+    }
+    /// Adds or replaces a lineage backend.
+    pub fn lineage(&mut self, backend: &'static str, factory: Factory<dyn LineagePort>) -> &mut Self {
+        upsert(&mut self.lineages, available(backend, factory));
+        self
+    }
+
+    /// `(port, backend, feature, compiled in)` for every entry, for `wharf doctor`.
+    pub fn entries(&self) -> Vec<(&'static str, &'static str, Option<&'static str>, bool)> {
+        fn rows<P: ?Sized>(port: &'static str, e: &[AdapterEntry<P>]) -> Vec<(&'static str, &'static str, Option<&'static str>, bool)> {
+            e.iter().map(|e| (port, e.backend, e.feature, e.factory.is_some())).collect()
+        }
+        let mut out = rows("model_server", &self.model_servers);
+        out.extend(rows("tracker", &self.trackers));
+        out.extend(rows("registry", &self.registries));
+        out.extend(rows("lineage", &self.lineages));
+        out
+    }
+}
+
+/// Why a port got the implementation it has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// The caller registered it in code.
+    Registered,
+    /// The configuration key selected it.
+    Configured {
+        /// The key (`tracking.backend`).
+        key: &'static str,
+        /// Its value.
+        value: String,
+    },
+}
+
+/// One line of [`Container::report`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    /// `model_server`, `tracker`, `registry` or `lineage`.
+    pub port: &'static str,
+    /// The chosen implementation's `name()`.
+    pub implementation: String,
+    /// Why.
+    pub reason: Reason,
+}
+
+/// What the container chose, per port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// One choice per port.
+    pub choices: Vec<Choice>,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in &self.choices {
+            let why = match &c.reason {
+                Reason::Registered => "registered in code".to_string(),
+                Reason::Configured { key, value } => format!("{key} = \"{value}\""),
+            };
+            writeln!(f, "{:<13} {:<12} {}", c.port, c.implementation, why)?;
+        }
+        Ok(())
+    }
+}
+
+/// The assembled ports plus any shared services the caller added.
+#[derive(Clone)]
+pub struct Container {
+    model_server: Arc<dyn ModelServerPort>,
+    tracker: Arc<dyn TrackerPort>,
+    registry: Arc<dyn RegistryPort>,
+    lineage: Arc<dyn LineagePort>,
+    services: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+    report: Report,
+}
+
+impl fmt::Debug for Container {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Container").field("report", &self.report).finish_non_exhaustive()
+    }
+}
+
+impl Container {
+    /// A builder with nothing registered.
+    pub fn builder() -> ContainerBuilder {
+        ContainerBuilder::default()
+    }
+    /// The model server.
+    pub fn model_server(&self) -> &Arc<dyn ModelServerPort> {
+        &self.model_server
+    }
+    /// The tracker.
+    pub fn tracker(&self) -> &Arc<dyn TrackerPort> {
+        &self.tracker
+    }
+    /// The registry.
+    pub fn registry(&self) -> &Arc<dyn RegistryPort> {
+        &self.registry
+    }
+    /// The lineage sink.
+    pub fn lineage(&self) -> &Arc<dyn LineagePort> {
+        &self.lineage
+    }
+    /// A shared service registered with [`ContainerBuilder::service`].
+    pub fn service<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.services.get(&TypeId::of::<T>()).cloned().and_then(|s| s.downcast::<T>().ok())
+    }
+    /// What was chosen per port, and why.
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+}
+
+/// Collects the caller's registrations, then [`build`](Self::build)s.
+#[derive(Default)]
+pub struct ContainerBuilder {
+    model_server: Option<Arc<dyn ModelServerPort>>,
+    tracker: Option<Arc<dyn TrackerPort>>,
+    registry: Option<Arc<dyn RegistryPort>>,
+    lineage: Option<Arc<dyn LineagePort>>,
+    services: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+}
+
+impl ContainerBuilder {
+    /// Uses `server` whatever the configuration says.
+    pub fn model_server(mut self, server: impl ModelServerPort + 'static) -> Self {
+        self.model_server = Some(Arc::new(server));
+        self
+    }
+    /// Uses `tracker` whatever the configuration says.
+    pub fn tracker(mut self, tracker: impl TrackerPort + 'static) -> Self {
+        self.tracker = Some(Arc::new(tracker));
+        self
+    }
+    /// Uses `registry` whatever the configuration says.
+    pub fn registry(mut self, registry: impl RegistryPort + 'static) -> Self {
+        self.registry = Some(Arc::new(registry));
+        self
+    }
+    /// Uses `lineage` whatever the configuration says.
+    pub fn lineage(mut self, lineage: impl LineagePort + 'static) -> Self {
+        self.lineage = Some(Arc::new(lineage));
+        self
+    }
+    /// Adds a shared service, one per type; registering a type twice is a wiring error at
+    /// build time rather than a silent replacement.
+    pub fn service<T: Any + Send + Sync>(mut self, service: T) -> Self {
+        let previous = self.services.insert(TypeId::of::<T>(), Arc::new(service));
+        if previous.is_some() {
+            self.services.insert(TypeId::of::<DuplicateService>(), Arc::new(DuplicateService(std::any::type_name::<T>())));
+        }
+        self
+    }
+
+    /// Pass two: fills every port not registered from `config` and `catalog`.
+    pub fn build(self, config: &WharfConfig, catalog: &AdapterCatalog) -> Result<Container> {
+        if let Some(dup) = self.services.get(&TypeId::of::<DuplicateService>()) {
+            let name = dup.downcast_ref::<DuplicateService>().map(|d| d.0).unwrap_or("?");
+            return Err(WharfError::Wiring(format!("service {name} registered twice")));
+        }
+        let mut choices = Vec::new();
+        let model_server = resolve(
+            "model_server",
+            self.model_server,
+            "serving.backend",
+            &config.serving.backend,
+            &catalog.model_servers,
+            config,
+            |p| p.name().to_string(),
+            &mut choices,
+        )?;
+        let tracker = resolve(
+            "tracker",
+            self.tracker,
+            "tracking.backend",
+            &config.tracking.backend,
+            &catalog.trackers,
+            config,
+            |p| p.name().to_string(),
+            &mut choices,
+        )?;
+        let registry = resolve(
+            "registry",
+            self.registry,
+            "registry.backend",
+            &config.registry.backend,
+            &catalog.registries,
+            config,
+            |p| p.name().to_string(),
+            &mut choices,
+        )?;
+        let lineage = resolve(
+            "lineage",
+            self.lineage,
+            "lineage.backend",
+            &config.lineage.backend,
+            &catalog.lineages,
+            config,
+            |p| p.name().to_string(),
+            &mut choices,
+        )?;
+        Ok(Container {
+            model_server,
+            tracker,
+            registry,
+            lineage,
+            services: self.services,
+            report: Report { choices },
+        })
+    }
+}
+
+/// Marker stored when a service type is registered twice.
+struct DuplicateService(&'static str);
+
+#[allow(clippy::too_many_arguments)]
+fn resolve<P: ?Sized>(
+    port: &'static str,
+    registered: Option<Arc<P>>,
+    key: &'static str,
+    backend: &str,
+    entries: &[AdapterEntry<P>],
+    config: &WharfConfig,
+    name: impl Fn(&P) -> String,
+    choices: &mut Vec<Choice>,
+) -> Result<Arc<P>> {
+    if let Some(chosen) = registered {
+        choices.push(Choice {
+            port,
+            implementation: name(&chosen),
+            reason: Reason::Registered,
+        });
+        return Ok(chosen);
+    }
+    let entry = entries.iter().find(|e| e.backend == backend).ok_or_else(|| {
+        let known: Vec<&str> = entries.iter().map(|e| e.backend).collect();
+        WharfError::config(key, format!("unknown backend '{backend}' (known: {})", known.join(", ")))
+    })?;
+    let factory = entry.factory.as_ref().ok_or_else(|| WharfError::AdapterUnavailable {
+        adapter: backend.to_string(),
+        feature: entry.feature.unwrap_or(backend).to_string(),
+    })?;
+    let chosen = factory(config)?;
+    choices.push(Choice {
+        port,
+        implementation: name(&chosen),
+        reason: Reason::Configured {
+            key,
+            value: backend.to_string(),
+        },
+    });
+    Ok(chosen)
+}

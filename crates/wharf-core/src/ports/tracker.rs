@@ -1,0 +1,257 @@
+//! `TrackerPort`: experiment tracking (runs, params, metrics, models).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{Model, Result, WharfError};
+
+/// How a run ended (or that it has not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum RunStatus {
+    /// Started, not ended.
+    Running,
+    /// Ended successfully.
+    Finished,
+    /// Ended by an error, or dropped without being finished.
+    Failed,
+    /// Stopped on purpose before it finished.
+    Killed,
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RunStatus::Running => "RUNNING",
+            RunStatus::Finished => "FINISHED",
+            RunStatus::Failed => "FAILED",
+            RunStatus::Killed => "KILLED",
+        })
+    }
+}
+
+/// Identity of a started run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// The tracker's id for the run (`noop` for the no-op tracker).
+    pub id: String,
+    /// The run's name (the name asked for, or a fallback).
+    pub name: String,
+}
+
+/// One logged metric value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricPoint {
+    /// Metric name.
+    pub key: String,
+    /// Value (NaN and infinities are allowed, as in MLflow).
+    pub value: f64,
+    /// Step (0 when none was given).
+    pub step: u64,
+    /// When it was logged.
+    pub timestamp: DateTime<Utc>,
+}
+
+/// Everything a tracker recorded about a run, as read back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Id and name.
+    pub info: RunInfo,
+    /// Current status.
+    pub status: RunStatus,
+    /// Start time.
+    pub start_time: DateTime<Utc>,
+    /// End time, once ended.
+    pub end_time: Option<DateTime<Utc>>,
+    /// Parameters.
+    pub params: BTreeMap<String, String>,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+    /// Every metric point, in logging order.
+    pub metrics: Vec<MetricPoint>,
+    /// Names of logged model artifacts.
+    pub artifacts: Vec<String>,
+}
+
+/// Records training runs.
+///
+/// # Contract
+///
+/// - [`begin_run`](Self::begin_run) returns a run id unique within the tracker (the no-op
+///   tracker answers `noop`); the run's name is the one given, or a fallback when `None`.
+/// - Logging to a run that does not exist or has ended is an error (the no-op tracker, which
+///   keeps nothing, accepts everything).
+/// - A param, once logged, keeps its value: logging the same key with a different value is
+///   [`InvalidInput`](crate::WharfError::InvalidInput) (MLflow's rule); the same value again
+///   is accepted.
+/// - Metrics keep every point with its step, in order.
+/// - [`end_run`](Self::end_run) with [`RunStatus::Running`] is invalid input.
+/// - Trackers that keep data answer [`get_run`](Self::get_run); others answer
+///   [`Unsupported`](crate::WharfError::Unsupported).
+///
+/// Use [`start_run`](TrackerExt::start_run) rather than `begin_run`: it returns a
+/// [`RunHandle`] that ends the run as FAILED if it is dropped unfinished.
+pub trait TrackerPort: Send + Sync {
+    /// A short name for reports (`noop`, `file`, `mlflow`).
+    fn name(&self) -> &str;
+    /// Starts a run and returns its identity.
+    fn begin_run(&self, name: Option<&str>) -> Result<RunInfo>;
+    /// Logs parameters.
+    fn log_params(&self, run_id: &str, params: &BTreeMap<String, String>) -> Result<()>;
+    /// Logs metric values at `step`.
+    fn log_metrics(&self, run_id: &str, metrics: &BTreeMap<String, f64>, step: Option<u64>) -> Result<()>;
+    /// Sets tags (a tag may be overwritten).
+    fn set_tags(&self, run_id: &str, tags: &BTreeMap<String, String>) -> Result<()>;
+    /// Stores a model under the run as artifact `artifact`.
+    fn log_model(&self, run_id: &str, model: &Model, artifact: &str) -> Result<()>;
+    /// Ends the run.
+    fn end_run(&self, run_id: &str, status: RunStatus) -> Result<()>;
+    /// Reads a run back.
+    fn get_run(&self, run_id: &str) -> Result<RunRecord> {
+        let _ = run_id;
+        Err(WharfError::Unsupported(format!("tracker '{}' keeps no runs to read back", self.name())))
+    }
+    /// False when logging is thrown away, so callers can skip building payloads.
+    fn enabled(&self) -> bool {
+        true
+    }
+}
+
+/// A started run. Dropping it without [`finish`](Self::finish) or [`fail`](Self::fail) ends
+/// the run as FAILED, so an early `?` or a panic never leaves a run RUNNING forever.
+#[must_use = "a run handle dropped at once ends the run as FAILED"]
+pub struct RunHandle<'a> {
+    tracker: &'a dyn TrackerPort,
+    info: RunInfo,
+    ended: bool,
+}
+
+impl std::fmt::Debug for RunHandle<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunHandle")
+            .field("tracker", &self.tracker.name())
+            .field("info", &self.info)
+            .field("ended", &self.ended)
+            .finish()
+    }
+}
+
+impl<'a> RunHandle<'a> {
+    /// Starts a run on `tracker`.
+    pub fn start(tracker: &'a dyn TrackerPort, name: Option<&str>) -> Result<RunHandle<'a>> {
+        let info = tracker.begin_run(name)?;
+        Ok(RunHandle {
+            tracker,
+            info,
+            ended: false,
+        })
+    }
+
+    /// The run id.
+    pub fn id(&self) -> &str {
+        &self.info.id
+    }
+    /// The run name.
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+    /// Id and name.
+    pub fn info(&self) -> &RunInfo {
+        &self.info
+    }
+
+    /// Logs parameters from any `(key, value)` pairs.
+    pub fn log_params<K: Into<String>, V: ToString>(&self, params: impl IntoIterator<Item = (K, V)>) -> Result<()> {
+        let map = params.into_iter().map(|(k, v)| (k.into(), v.to_string())).collect();
+        self.tracker.log_params(&self.info.id, &map)
+    }
+    /// Logs one parameter.
+    pub fn log_param(&self, key: &str, value: impl ToString) -> Result<()> {
+        self.log_params([(key, value.to_string())])
+    }
+    /// Logs metrics without a step.
+    pub fn log_metrics<K: Into<String>>(&self, metrics: impl IntoIterator<Item = (K, f64)>) -> Result<()> {
+        let map = metrics.into_iter().map(|(k, v)| (k.into(), v)).collect();
+        self.tracker.log_metrics(&self.info.id, &map, None)
+    }
+    /// Logs one metric at `step`.
+    pub fn log_metric(&self, key: &str, value: f64, step: Option<u64>) -> Result<()> {
+        let map = BTreeMap::from([(key.to_string(), value)]);
+        self.tracker.log_metrics(&self.info.id, &map, step)
+    }
+    /// Sets one tag.
+    pub fn set_tag(&self, key: &str, value: impl ToString) -> Result<()> {
+        let map = BTreeMap::from([(key.to_string(), value.to_string())]);
+        self.tracker.set_tags(&self.info.id, &map)
+    }
+    /// Stores a model as artifact `artifact`.
+    pub fn log_model(&self, model: &Model, artifact: &str) -> Result<()> {
+        self.tracker.log_model(&self.info.id, model, artifact)
+    }
+
+    /// Ends the run as FINISHED.
+    pub fn finish(mut self) -> Result<()> {
+        self.ended = true;
+        self.tracker.end_run(&self.info.id, RunStatus::Finished)
+    }
+    /// Ends the run as FAILED, recording `reason` as the `error` tag first.
+    pub fn fail(mut self, reason: &str) -> Result<()> {
+        self.ended = true;
+        let _ = self.set_tag("error", reason);
+        self.tracker.end_run(&self.info.id, RunStatus::Failed)
+    }
+    /// Ends the run with `status`.
+    pub fn end(mut self, status: RunStatus) -> Result<()> {
+        self.ended = true;
+        self.tracker.end_run(&self.info.id, status)
+    }
+}
+
+impl Drop for RunHandle<'_> {
+    fn drop(&mut self) {
+        if !self.ended {
+            if let Err(e) = self.tracker.end_run(&self.info.id, RunStatus::Failed) {
+                tracing::warn!(run = %self.info.id, error = %e, "could not end a dropped run as FAILED");
+            }
+        }
+    }
+}
+
+/// Conveniences for every [`TrackerPort`].
+pub trait TrackerExt: TrackerPort {
+    /// Starts a run and returns its guard.
+    fn start_run(&self, name: Option<&str>) -> Result<RunHandle<'_>>;
+}
+
+impl<T: TrackerPort + Sized> TrackerExt for T {
+    fn start_run(&self, name: Option<&str>) -> Result<RunHandle<'_>> {
+        RunHandle::start(self, name)
+    }
+}
+
+impl dyn TrackerPort + '_ {
+    /// Starts a run and returns its guard (for `&dyn TrackerPort`).
+    pub fn start_run(&self, name: Option<&str>) -> Result<RunHandle<'_>> {
+        RunHandle::start(self, name)
+    }
+}
+
+macro_rules! forward_tracker {
+    ($($wrapper:ident),*) => {$(
+        impl<T: TrackerPort + ?Sized> TrackerPort for $wrapper<T> {
+            fn name(&self) -> &str { (**self).name() }
+            fn begin_run(&self, name: Option<&str>) -> Result<RunInfo> { (**self).begin_run(name) }
+            fn log_params(&self, run_id: &str, params: &BTreeMap<String, String>) -> Result<()> { (**self).log_params(run_id, params) }
+            fn log_metrics(&self, run_id: &str, metrics: &BTreeMap<String, f64>, step: Option<u64>) -> Result<()> { (**self).log_metrics(run_id, metrics, step) }
+            fn set_tags(&self, run_id: &str, tags: &BTreeMap<String, String>) -> Result<()> { (**self).set_tags(run_id, tags) }
+            fn log_model(&self, run_id: &str, model: &Model, artifact: &str) -> Result<()> { (**self).log_model(run_id, model, artifact) }
+            fn end_run(&self, run_id: &str, status: RunStatus) -> Result<()> { (**self).end_run(run_id, status) }
+            fn get_run(&self, run_id: &str) -> Result<RunRecord> { (**self).get_run(run_id) }
+            fn enabled(&self) -> bool { (**self).enabled() }
+        }
+    )*};
+}
+forward_tracker!(Arc, Box);

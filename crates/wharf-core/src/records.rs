@@ -1,0 +1,202 @@
+//! Input records: a numeric matrix, named rows (JSON objects), or named columns.
+//!
+//! Three shapes because callers hold data in three shapes: a matrix from numeric code, JSON
+//! objects from HTTP bodies and JSON lines, columns from CSV or Arrow. All three are checked
+//! against the model's [`Signature`](crate::Signature) before any arithmetic.
+
+use ndarray::Array2;
+use serde_json::{Map, Value};
+
+/// One named row: field name → JSON value.
+pub type Row = Map<String, Value>;
+
+/// A column of a [`Frame`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Column {
+    /// Numbers; `NaN` marks a missing value.
+    Numeric(Vec<f64>),
+    /// Text; `None` marks a missing value.
+    Text(Vec<Option<String>>),
+}
+
+impl Column {
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            Column::Numeric(v) => v.len(),
+            Column::Text(v) => v.len(),
+        }
+    }
+
+    /// True when the column has no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The value at `row` as display text (empty for missing).
+    pub fn text_at(&self, row: usize) -> String {
+        match self {
+            Column::Numeric(v) => v.get(row).map(|x| format_number(*x)).unwrap_or_default(),
+            Column::Text(v) => v.get(row).cloned().flatten().unwrap_or_default(),
+        }
+    }
+
+    /// A copy holding only the rows in `rows`.
+    pub fn take(&self, rows: &[usize]) -> Column {
+        match self {
+            Column::Numeric(v) => Column::Numeric(rows.iter().map(|&i| v[i]).collect()),
+            Column::Text(v) => Column::Text(rows.iter().map(|&i| v[i].clone()).collect()),
+        }
+    }
+}
+
+/// Formats a number the way a person wrote it: integers without a trailing `.0`.
+pub fn format_number(x: f64) -> String {
+    if x.is_nan() {
+        String::new()
+    } else if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
+    }
+}
+
+/// Named columns of equal length.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Frame {
+    columns: Vec<(String, Column)>,
+    rows: usize,
+}
+
+impl Frame {
+    /// An empty frame.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Builds a frame, checking that names are unique and columns have equal length.
+    pub fn from_columns(columns: Vec<(String, Column)>) -> crate::Result<Self> {
+        let mut frame = Frame::new();
+        for (name, column) in columns {
+            frame.push(name, column)?;
+        }
+        Ok(frame)
+    }
+
+    /// Appends a column.
+    pub fn push(&mut self, name: impl Into<String>, column: Column) -> crate::Result<()> {
+        let name = name.into();
+        if self.columns.iter().any(|(n, _)| *n == name) {
+            return Err(crate::WharfError::invalid(name, "duplicate column"));
+        }
+        if !self.columns.is_empty() && column.len() != self.rows {
+            return Err(crate::WharfError::invalid(
+                name,
+                format!("column has {} rows, expected {}", column.len(), self.rows),
+            ));
+        }
+        self.rows = column.len();
+        self.columns.push((name, column));
+        Ok(())
+    }
+
+    /// Number of rows.
+    pub fn n_rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The columns with their names, in order.
+    pub fn columns(&self) -> &[(String, Column)] {
+        &self.columns
+    }
+
+    /// The column called `name`.
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|(n, _)| n == name).map(|(_, c)| c)
+    }
+
+    /// Removes and returns the column called `name`.
+    pub fn remove(&mut self, name: &str) -> Option<Column> {
+        let idx = self.columns.iter().position(|(n, _)| n == name)?;
+        let (_, column) = self.columns.remove(idx);
+        if self.columns.is_empty() {
+            self.rows = 0;
+        }
+        Some(column)
+    }
+
+    /// A copy holding only the rows in `rows` (indices must be in range).
+    pub fn take(&self, rows: &[usize]) -> Frame {
+        Frame {
+            columns: self
+                .columns
+                .iter()
+                .map(|(n, c)| (n.clone(), c.take(rows)))
+                .collect(),
+            rows: rows.len(),
+        }
+    }
+
+    /// Row `i` as a JSON object (missing values as `null`).
+    pub fn row(&self, i: usize) -> Row {
+        let mut row = Row::new();
+        for (name, column) in &self.columns {
+            let value = match column {
+                Column::Numeric(v) => serde_json::Number::from_f64(v[i])
+                    .map(Value::Number)
+                    .unwrap_or(Value::Null),
+                Column::Text(v) => v[i].clone().map(Value::String).unwrap_or(Value::Null),
+            };
+            row.insert(name.clone(), value);
+        }
+        row
+    }
+}
+
+/// Records to score, in any of the three shapes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Records {
+    /// Raw feature values in signature order, one row per record. A categorical feature's
+    /// cell holds the index of its level in the signature's `levels`.
+    Matrix(Array2<f64>),
+    /// Named rows, as JSON objects. Every feature must be present; unknown fields are refused
+    /// so a misspelt field name cannot pass unnoticed.
+    Rows(Vec<Row>),
+    /// Named columns. Every feature must be present; other columns are ignored, so a file's id
+    /// columns can ride along.
+    Columns(Frame),
+}
+
+impl Records {
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        match self {
+            Records::Matrix(m) => m.nrows(),
+            Records::Rows(r) => r.len(),
+            Records::Columns(f) => f.n_rows(),
+        }
+    }
+
+    /// True when there are no records.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl From<Array2<f64>> for Records {
+    fn from(m: Array2<f64>) -> Self {
+        Records::Matrix(m)
+    }
+}
+
+impl From<Vec<Row>> for Records {
+    fn from(rows: Vec<Row>) -> Self {
+        Records::Rows(rows)
+    }
+}
+
+impl From<Frame> for Records {
+    fn from(frame: Frame) -> Self {
+        Records::Columns(frame)
+    }
+}
