@@ -158,7 +158,10 @@ pub fn decode_with_limit(bytes: &[u8], limit: u64) -> std::result::Result<Model,
     if digest != header.sha256 {
         return Err(ArtifactError::ChecksumMismatch);
     }
-    let (model, used): (Model, usize) = bincode::serde::borrow_decode_from_slice(body, bincode_config())
+    // The limit makes bincode refuse any length prefix that claims more than the payload
+    // could hold, so a crafted length cannot trigger a huge allocation.
+    let config = bincode_config().with_limit::<{ DEFAULT_MAX_PAYLOAD as usize }>();
+    let (model, used): (Model, usize) = bincode::serde::borrow_decode_from_slice(body, config)
         .map_err(|e| ArtifactError::Decode(e.to_string()))?;
     if used != body.len() {
         return Err(ArtifactError::Decode(format!("{} bytes left after the model", body.len() - used)));

@@ -36,7 +36,9 @@ pub struct ModelMetadata {
     /// Versions of wharf and the learning libraries that produced the model.
     pub library_versions: BTreeMap<String, String>,
     /// A few training rows (features only): a real input that readiness probes and smoke
-    /// tests can predict without the caller inventing one.
+    /// tests can predict without the caller inventing one. Stored as JSON text because the
+    /// artifact codec cannot carry self-describing JSON values.
+    #[serde(with = "rows_as_json")]
     pub sample_input: Vec<Row>,
 }
 
@@ -537,4 +539,21 @@ pub(crate) fn encode_classes(name: &str, column: &Column) -> Result<(Vec<String>
         .map(|l| classes.iter().position(|c| c == l).unwrap_or(0))
         .collect();
     Ok((classes, y))
+}
+
+/// Serialises rows as one JSON string, so non-self-describing codecs can carry them.
+mod rows_as_json {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::records::Row;
+
+    pub(super) fn serialize<S: Serializer>(rows: &[Row], s: S) -> Result<S::Ok, S::Error> {
+        let text = serde_json::to_string(rows).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&text)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Row>, D::Error> {
+        let text = String::deserialize(d)?;
+        serde_json::from_str(&text).map_err(serde::de::Error::custom)
+    }
 }

@@ -29,7 +29,7 @@ impl std::fmt::Display for Task {
 
 /// The type of one input feature.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 pub enum FeatureKind {
     /// A real number. Missing values (JSON `null`, an empty CSV cell) are imputed with the
     /// training mean.
@@ -48,7 +48,6 @@ pub struct Feature {
     /// The field name records must use.
     pub name: String,
     /// Its type.
-    #[serde(flatten)]
     pub kind: FeatureKind,
 }
 

@@ -1,0 +1,133 @@
+//! Training quality, class orientation, and save/load fidelity for every estimator.
+
+use wharf_core::{datasets, evaluate, Algorithm, Model, Predictions, Records, Task, Trainer, WharfError};
+
+fn holdout(trainer: Trainer, data: wharf_core::Dataset) -> (Model, wharf_core::Metrics, wharf_core::Dataset) {
+    let (train, test) = data.split(0.25, 7).expect("split");
+    let model = trainer.fit(&train).expect("fit");
+    let metrics = evaluate(&model, &test).expect("evaluate");
+    (model, metrics, test)
+}
+
+#[test]
+fn logistic_regression_separates_breast_cancer() {
+    let (model, m, _) = holdout(Trainer::logistic_regression(), datasets::breast_cancer());
+    assert_eq!(model.classes(), ["benign", "malignant"]);
+    assert!(m["accuracy"] >= 0.9, "holdout accuracy {}", m["accuracy"]);
+    assert!(m["roc_auc"] >= 0.95, "holdout AUC {}", m["roc_auc"]);
+}
+
+#[test]
+fn random_forest_separates_breast_cancer() {
+    let (_, m, _) = holdout(Trainer::random_forest().trees(50), datasets::breast_cancer());
+    assert!(m["accuracy"] >= 0.9, "holdout accuracy {}", m["accuracy"]);
+}
+
+#[test]
+fn decision_tree_learns_breast_cancer() {
+    let (_, m, _) = holdout(Trainer::decision_tree().max_depth(Some(5)), datasets::breast_cancer());
+    assert!(m["accuracy"] >= 0.85, "holdout accuracy {}", m["accuracy"]);
+}
+
+#[test]
+fn linear_regression_explains_diabetes() {
+    let (model, m, _) = holdout(Trainer::linear_regression(), datasets::diabetes());
+    assert_eq!(model.task(), Task::Regression);
+    assert!(m["r2"] > 0.4, "holdout R² {}", m["r2"]);
+    assert!(m["rmse"] > 0.0 && m["mae"] > 0.0);
+}
+
+#[test]
+fn multinomial_logistic_on_iris() {
+    let (model, m, _) = holdout(Trainer::logistic_regression(), datasets::iris());
+    assert_eq!(model.classes(), ["setosa", "versicolor", "virginica"]);
+    assert!(m["accuracy"] >= 0.85, "iris accuracy {}", m["accuracy"]);
+}
+
+#[test]
+fn kmeans_finds_iris_groups() {
+    let model = Trainer::kmeans(3).fit(&datasets::iris()).expect("fit");
+    let p = model.predict(&Records::Columns(datasets::iris().features)).expect("predict");
+    let Predictions::Clusters(c) = p else { panic!("clusters expected") };
+    let mut seen = c.clone();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen, vec![0, 1, 2], "three clusters used");
+    assert!(matches!(model.predict_proba(&Records::Columns(datasets::iris().features)), Err(WharfError::Unsupported(_))));
+}
+
+#[test]
+fn lead_scoring_trains_with_categoricals() {
+    let (model, m, _) = holdout(Trainer::logistic_regression(), datasets::lead_scoring());
+    assert!(model.signature().features.iter().any(|f| !f.is_numeric()), "categorical features present");
+    assert!(m["accuracy"] > 0.7, "lead accuracy {}", m["accuracy"]);
+}
+
+/// The probability columns are labelled: column j is P(classes[j]) whatever linfa calls
+/// "positive" internally. Check it against the data: the rows most likely `malignant` must
+/// really be malignant.
+#[test]
+fn binary_probabilities_are_labelled_correctly() {
+    let data = datasets::breast_cancer();
+    let model = Trainer::logistic_regression().fit(&data).expect("fit");
+    let proba = model.predict_proba(&Records::Columns(data.features.clone())).expect("proba");
+    let (_, target) = data.target.as_ref().expect("target");
+    let mut agree = 0;
+    for i in 0..data.n_rows() {
+        let p_malignant = proba.get(i, "malignant").expect("column");
+        let truth = target.text_at(i) == "malignant";
+        if (p_malignant > 0.5) == truth {
+            agree += 1;
+        }
+        assert!((proba.get(i, "benign").expect("column") + p_malignant - 1.0).abs() < 1e-12);
+    }
+    assert!(agree as f64 / data.n_rows() as f64 > 0.9);
+}
+
+#[test]
+fn save_load_is_bit_identical_for_every_estimator() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases = [
+        (Algorithm::Logistic, datasets::lead_scoring()),
+        (Algorithm::Logistic, datasets::iris()),
+        (Algorithm::Linear, datasets::diabetes()),
+        (Algorithm::Tree, datasets::breast_cancer()),
+        (Algorithm::RandomForest, datasets::lead_scoring()),
+        (Algorithm::KMeans, datasets::iris()),
+    ];
+    for (i, (algorithm, data)) in cases.into_iter().enumerate() {
+        let model = Trainer::new(algorithm).trees(20).fit(&data).expect("fit");
+        let path = dir.path().join(format!("m{i}.wharf"));
+        model.save(&path).expect("save");
+        let loaded = Model::load(&path).expect("load");
+        assert_eq!(loaded, model, "{algorithm:?}: loaded model equals saved");
+        let records = Records::Columns(data.features.clone());
+        assert_eq!(loaded.predict(&records).expect("p"), model.predict(&records).expect("p"));
+        if model.task() == Task::Classification {
+            let a = loaded.predict_proba(&records).expect("p").values;
+            let b = model.predict_proba(&records).expect("p").values;
+            assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "{algorithm:?}: bit-identical");
+        }
+    }
+}
+
+#[test]
+fn training_is_deterministic_for_a_seed() {
+    let data = datasets::breast_cancer();
+    let a = Trainer::random_forest().trees(10).seed(3).fit(&data).expect("fit");
+    let b = Trainer::random_forest().trees(10).seed(3).fit(&data).expect("fit");
+    let records = Records::Columns(data.features.clone());
+    assert_eq!(a.predict_proba(&records).expect("a").values, b.predict_proba(&records).expect("b").values);
+}
+
+#[test]
+fn wrong_targets_are_clear_errors() {
+    let data = datasets::lead_scoring();
+    // Linear regression on a text target.
+    let err = Trainer::linear_regression().fit(&data).expect_err("text target");
+    assert!(err.to_string().contains("numeric"), "{err}");
+    // A classifier without a target.
+    let mut no_target = data.clone();
+    no_target.target = None;
+    assert!(Trainer::logistic_regression().fit(&no_target).is_err());
+}
