@@ -287,12 +287,8 @@ impl WharfConfig {
     fn from_table(table: toml::Table, origins: &Origins) -> Result<WharfConfig> {
         let de = toml::Value::Table(table);
         serde_path_to_error::deserialize::<_, WharfConfig>(de).map_err(|err| {
-            let mut key = err.path().to_string();
+            let key = err.path().to_string();
             let message = err.inner().to_string();
-            // For an unknown field serde's path stops at the parent; name the field itself.
-            if let Some(field) = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next()) {
-                key = if key == "." { field.to_string() } else { format!("{key}.{field}") };
-            }
             let key = origins.env.get(&key).cloned().unwrap_or(key);
             WharfError::config(key, message)
         })

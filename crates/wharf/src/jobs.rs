@@ -1,0 +1,137 @@
+//! Wharf's main job, shared by the CLI and the quickstart: train a model on a dataset,
+//! evaluate it on a holdout, track the run, register the model, and emit lineage.
+
+use std::collections::BTreeMap;
+
+use wharf_core::{
+    evaluate, Dataset, LineageEvent, LineageEventType, Metrics, Model, Result, RunHandle, Task, Trainer, Version,
+};
+
+use crate::Wharf;
+
+/// What to train and where to put it.
+#[derive(Debug, Clone)]
+pub struct TrainJob {
+    /// The data (features, target, ids).
+    pub data: Dataset,
+    /// The estimator and its settings.
+    pub trainer: Trainer,
+    /// The registered model name.
+    pub name: String,
+    /// Fraction of rows held out for evaluation (0 for none; clustering uses none).
+    pub holdout: f64,
+    /// Seed of the holdout split.
+    pub seed: u64,
+    /// Aliases to point at the new version (`champion`, …).
+    pub aliases: Vec<String>,
+}
+
+/// What a [`TrainJob`] produced.
+#[derive(Debug, Clone)]
+pub struct TrainOutcome {
+    /// The trained model (with its holdout metrics in the metadata).
+    pub model: Model,
+    /// The registered version.
+    pub version: Version,
+    /// Holdout metrics (empty without a holdout).
+    pub metrics: Metrics,
+    /// The tracker's run id.
+    pub run_id: String,
+    /// Rows trained on and evaluated on.
+    pub rows: (usize, usize),
+}
+
+impl TrainJob {
+    /// A job with a 20% holdout and seed 42.
+    pub fn new(data: Dataset, trainer: Trainer, name: impl Into<String>) -> Self {
+        TrainJob {
+            data,
+            trainer,
+            name: name.into(),
+            holdout: 0.2,
+            seed: 42,
+            aliases: Vec::new(),
+        }
+    }
+
+    /// Runs the job. `progress` hears each stage's name as it starts. Lineage gets a START
+    /// event first and a COMPLETE or FAIL event at the end; the tracked run is FAILED if
+    /// anything goes wrong.
+    pub fn run(&self, ctx: &Wharf, mut progress: impl FnMut(&str)) -> Result<TrainOutcome> {
+        wharf_core::ports::registry::validate_name(&self.name)?;
+        let input = self.data.name.clone();
+        let start = LineageEvent::new(format!("train-{}", self.name))
+            .event_type(LineageEventType::Start)
+            .input(input.clone());
+        let run_id_lineage = start.run_id.clone();
+        ctx.lineage().emit(&start)?;
+        let result = self.run_inner(ctx, &mut progress);
+        let end = LineageEvent::new(format!("train-{}", self.name)).run_id(run_id_lineage).input(input);
+        let end = match &result {
+            Ok(outcome) => {
+                let mut e = end
+                    .output(format!("registry:{}/{}", self.name, outcome.version))
+                    .meta("model", self.name.clone())
+                    .meta("version", outcome.version.0)
+                    .meta("algorithm", outcome.model.metadata().algorithm.clone())
+                    .meta("tracking_run", outcome.run_id.clone())
+                    .meta("data_fingerprint", outcome.model.metadata().data_fingerprint.clone());
+                for (k, v) in &outcome.metrics {
+                    e = e.meta(format!("metric.{k}"), *v);
+                }
+                e
+            }
+            Err(err) => end.event_type(LineageEventType::Fail).meta("error", err.to_string()),
+        };
+        ctx.lineage().emit(&end)?;
+        result
+    }
+
+    fn run_inner(&self, ctx: &Wharf, progress: &mut impl FnMut(&str)) -> Result<TrainOutcome> {
+        let supervised = self.trainer.algorithm().task() != Task::Clustering;
+        let (train, test) = if supervised && self.holdout > 0.0 {
+            progress("splitting");
+            let (a, b) = self.data.split(self.holdout, self.seed)?;
+            (a, Some(b))
+        } else {
+            (self.data.clone(), None)
+        };
+        let run = RunHandle::start(ctx.tracker().as_ref(), Some(&format!("train-{}", self.name)))?;
+        let run_id = run.id().to_string();
+        let mut params: BTreeMap<String, String> = self.trainer.params();
+        params.insert("holdout".into(), self.holdout.to_string());
+        params.insert("split_seed".into(), self.seed.to_string());
+        params.insert("data".into(), self.data.name.clone());
+        run.log_params(params)?;
+        run.set_tag("wharf.model_name", &self.name)?;
+
+        progress("training");
+        let model = self.trainer.fit(&train)?;
+        let metrics = match &test {
+            Some(test) => {
+                progress("evaluating");
+                evaluate(&model, test)?
+            }
+            None => Metrics::new(),
+        };
+        run.log_metrics(metrics.iter().map(|(k, v)| (format!("holdout_{k}"), *v)))?;
+        let model = model.with_metrics(metrics.clone()).with_tag("tracking_run", &run_id);
+
+        progress("tracking");
+        run.log_model(&model, &self.name)?;
+        progress("registering");
+        let version = ctx.registry().register(&model, &self.name)?;
+        for alias in &self.aliases {
+            ctx.registry().set_alias(&self.name, alias, &version)?;
+        }
+        run.set_tag("wharf.model_version", version)?;
+        run.finish()?;
+        Ok(TrainOutcome {
+            rows: (train.n_rows(), test.as_ref().map(Dataset::n_rows).unwrap_or(0)),
+            model,
+            version,
+            metrics,
+            run_id,
+        })
+    }
+}

@@ -1,0 +1,176 @@
+//! # Wharf
+//!
+//! Carry a model from training code to production. Train on linfa or smartcore, track the
+//! run, register the model, serve predictions and emit lineage through four ports —
+//! [`ModelServerPort`], [`TrackerPort`], [`RegistryPort`], [`LineagePort`] — whose
+//! implementations come from configuration. The defaults need no server; MLflow, BentoML and
+//! OpenLineage adapters come with Cargo features, so moving from a laptop to a platform is a
+//! configuration change, not a rewrite.
+//!
+//! ```no_run
+//! use wharf::prelude::*;
+//!
+//! # fn main() -> wharf::Result<()> {
+//! let ctx = Wharf::from_config(WharfConfig::load()?)?;
+//! let data = wharf::datasets::lead_scoring();
+//! let model = Trainer::logistic_regression().fit(&data)?;
+//! let run = ctx.tracker().start_run(Some("baseline"))?;
+//! run.log_params(Trainer::logistic_regression().params())?;
+//! run.log_model(&model, "lead")?;
+//! run.finish()?;
+//! let v = ctx.registry().register(&model, "lead")?;
+//! ctx.registry().set_alias("lead", "champion", &v)?;
+//! let server = ctx.model_server();
+//! server.load(ctx.registry().load("lead", "champion")?)?;
+//! let proba = server.predict_proba(&Records::Rows(model.metadata().sample_input.clone()))?;
+//! ctx.lineage().emit(&LineageEvent::new("train-lead").input("bundled:lead_scoring").output("registry:lead/1"))?;
+//! # Ok(()) }
+//! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(missing_docs)]
+
+use std::sync::Arc;
+
+pub use wharf_core::*;
+
+pub mod jobs;
+
+/// Everything a typical program needs, in one import.
+pub mod prelude {
+    pub use crate::jobs::{TrainJob, TrainOutcome};
+    pub use crate::Wharf;
+    pub use wharf_core::{
+        datasets, evaluate, Algorithm, Dataset, LineageEvent, LineagePort, Model, ModelRef, ModelServerExt,
+        ModelServerPort, Predictions, Probabilities, Records, RegistryExt, RegistryPort, Selector, TrackerExt,
+        TrackerPort, Trainer, Version, WharfConfig, WharfError,
+    };
+}
+
+/// The Cargo features of this crate and whether this build has them.
+pub fn features() -> Vec<(&'static str, bool)> {
+    vec![
+        ("mlflow", cfg!(feature = "mlflow")),
+        ("openlineage", cfg!(feature = "openlineage")),
+        ("bentoml", cfg!(feature = "bentoml")),
+        ("serve", cfg!(feature = "serve")),
+    ]
+}
+
+/// Every adapter this build can configure: the defaults plus, one line per Cargo feature,
+/// the optional adapters compiled in.
+pub fn adapter_catalog() -> AdapterCatalog {
+    #[allow(unused_mut)]
+    let mut catalog = AdapterCatalog::defaults();
+    // Features declared ahead of their adapters answer with a clear error rather than the
+    // misleading "enable the feature" one. Each line is replaced by the real factory when
+    // its adapter crate lands.
+    #[cfg(feature = "mlflow")]
+    {
+        catalog.tracker("mlflow", Arc::new(|_| Err(not_yet("mlflow"))));
+        catalog.registry("mlflow", Arc::new(|_| Err(not_yet("mlflow"))));
+    }
+    #[cfg(feature = "openlineage")]
+    catalog.lineage("openlineage", Arc::new(|_| Err(not_yet("openlineage"))));
+    #[cfg(feature = "bentoml")]
+    catalog.model_server("bentoml", Arc::new(|_| Err(not_yet("bentoml"))));
+    catalog
+}
+
+#[allow(dead_code)]
+fn not_yet(adapter: &str) -> WharfError {
+    WharfError::Unsupported(format!("the '{adapter}' adapter is declared but not part of this release yet"))
+}
+
+/// The application context: the configuration and the container built from it.
+#[derive(Debug, Clone)]
+pub struct Wharf {
+    config: WharfConfig,
+    container: Container,
+}
+
+impl Wharf {
+    /// Builds the context from `config` with the adapters this build has.
+    pub fn from_config(config: WharfConfig) -> Result<Wharf> {
+        Wharf::builder().build(config)
+    }
+
+    /// Loads `wharf.toml` and `WHARF_*` from the current directory and environment, then
+    /// builds the context.
+    pub fn load() -> Result<Wharf> {
+        Wharf::from_config(WharfConfig::load()?)
+    }
+
+    /// A builder for registering your own adapters; they win over the configuration.
+    pub fn builder() -> WharfBuilder {
+        WharfBuilder {
+            container: Container::builder(),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &WharfConfig {
+        &self.config
+    }
+    /// The container.
+    pub fn container(&self) -> &Container {
+        &self.container
+    }
+    /// The model server.
+    pub fn model_server(&self) -> &Arc<dyn ModelServerPort> {
+        self.container.model_server()
+    }
+    /// The tracker.
+    pub fn tracker(&self) -> &Arc<dyn TrackerPort> {
+        self.container.tracker()
+    }
+    /// The registry.
+    pub fn registry(&self) -> &Arc<dyn RegistryPort> {
+        self.container.registry()
+    }
+    /// The lineage sink.
+    pub fn lineage(&self) -> &Arc<dyn LineagePort> {
+        self.container.lineage()
+    }
+    /// What the container chose per port, and why.
+    pub fn report(&self) -> &Report {
+        self.container.report()
+    }
+}
+
+/// Registers the caller's adapters before the configuration fills the rest.
+pub struct WharfBuilder {
+    container: ContainerBuilder,
+}
+
+impl WharfBuilder {
+    /// Uses `server` as the model server.
+    pub fn model_server(mut self, server: impl ModelServerPort + 'static) -> Self {
+        self.container = self.container.model_server(server);
+        self
+    }
+    /// Uses `tracker` as the tracker.
+    pub fn tracker(mut self, tracker: impl TrackerPort + 'static) -> Self {
+        self.container = self.container.tracker(tracker);
+        self
+    }
+    /// Uses `registry` as the registry.
+    pub fn registry(mut self, registry: impl RegistryPort + 'static) -> Self {
+        self.container = self.container.registry(registry);
+        self
+    }
+    /// Uses `lineage` as the lineage sink.
+    pub fn lineage(mut self, lineage: impl LineagePort + 'static) -> Self {
+        self.container = self.container.lineage(lineage);
+        self
+    }
+    /// Adds a shared service.
+    pub fn service<T: std::any::Any + Send + Sync>(mut self, service: T) -> Self {
+        self.container = self.container.service(service);
+        self
+    }
+    /// Builds the context: registered adapters first, then the configuration.
+    pub fn build(self, config: WharfConfig) -> Result<Wharf> {
+        let container = self.container.build(&config, &adapter_catalog())?;
+        Ok(Wharf { config, container })
+    }
+}

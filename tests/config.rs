@@ -1,0 +1,130 @@
+//! Configuration precedence and errors (ported from the Python original's config tests):
+//! defaults < wharf.toml < profile files < WHARF_* environment < code.
+
+use std::path::Path;
+
+use wharf::prelude::*;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).expect("write");
+}
+
+#[test]
+fn defaults_without_files_or_env() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = WharfConfig::load_from(dir.path(), env(&[])).expect("load");
+    assert_eq!(c, WharfConfig::default());
+    assert_eq!(c.tracking.backend, "file");
+    assert_eq!(c.registry.dir, Path::new("wharf-registry"));
+    assert_eq!(c.tracking.dir, Path::new("wharf-runs"));
+    assert_eq!(c.lineage.path, Path::new("wharf-lineage.jsonl"));
+    assert_eq!(c.serving.backend, "local");
+}
+
+#[test]
+fn file_then_profile_then_env_then_code() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "wharf.toml", "[tracking]\nbackend = \"noop\"\n[tracking.mlflow]\nexperiment = \"base\"\n[registry]\ndir = \"base-reg\"\n");
+    write(dir.path(), "wharf.prod.toml", "[tracking.mlflow]\nexperiment = \"prod\"\nuri = \"http://127.0.0.1:5000\"\n");
+    let c = WharfConfig::load_from(dir.path(), env(&[])).expect("base");
+    assert_eq!(c.tracking.backend, "noop");
+    assert_eq!(c.tracking.mlflow.experiment, "base");
+
+    let c = WharfConfig::load_from(dir.path(), env(&[("WHARF_PROFILE", "prod")])).expect("profile");
+    assert_eq!(c.tracking.mlflow.experiment, "prod", "the profile beats the base file");
+    assert_eq!(c.tracking.backend, "noop", "keys the profile leaves alone keep the base value");
+    assert_eq!(c.registry.dir, Path::new("base-reg"));
+
+    let mut c = WharfConfig::load_from(
+        dir.path(),
+        env(&[("WHARF_PROFILE", "prod"), ("WHARF_TRACKING__MLFLOW__EXPERIMENT", "from-env"), ("WHARF_SERVING__BENTOML__MAX_BATCH", "64"), ("HOME", "/x")]),
+    )
+    .expect("env");
+    assert_eq!(c.tracking.mlflow.experiment, "from-env", "the environment beats files");
+    assert_eq!(c.serving.bentoml.max_batch, 64, "numbers parse from environment text");
+
+    c.tracking.mlflow.experiment = "from-code".into();
+    assert_eq!(c.tracking.mlflow.experiment, "from-code", "code has the last word");
+}
+
+#[test]
+fn later_profiles_win() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "wharf.a.toml", "[lineage]\nbackend = \"noop\"\npath = \"a.jsonl\"\n");
+    write(dir.path(), "wharf.b.toml", "[lineage]\npath = \"b.jsonl\"\n");
+    let c = WharfConfig::load_from(dir.path(), env(&[("WHARF_PROFILE", "a, b")])).expect("load");
+    assert_eq!(c.lineage.path, Path::new("b.jsonl"));
+    assert_eq!(c.lineage.backend, "noop");
+}
+
+#[test]
+fn unknown_key_in_file_is_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "wharf.toml", "[tracking]\nbackendd = \"noop\"\n");
+    match WharfConfig::load_from(dir.path(), env(&[])) {
+        Err(WharfError::Config { key, .. }) => assert_eq!(key, "tracking.backendd"),
+        other => panic!("{other:?}"),
+    }
+    write(dir.path(), "wharf.toml", "[trackin]\nbackend = \"noop\"\n");
+    match WharfConfig::load_from(dir.path(), env(&[])) {
+        Err(WharfError::Config { key, .. }) => assert_eq!(key, "trackin"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn unknown_env_key_names_the_variable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    match WharfConfig::load_from(dir.path(), env(&[("WHARF_TRACKING__BACKEN", "noop")])) {
+        Err(WharfError::Config { key, .. }) => assert_eq!(key, "WHARF_TRACKING__BACKEN"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn bad_values_are_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    match WharfConfig::load_from(dir.path(), env(&[("WHARF_LINEAGE__OPENLINEAGE__TIMEOUT_MS", "soon")])) {
+        Err(WharfError::Config { key, message }) => {
+            assert_eq!(key, "WHARF_LINEAGE__OPENLINEAGE__TIMEOUT_MS");
+            assert!(message.contains("soon"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    write(dir.path(), "wharf.toml", "[serving]\nbackend = 3\n");
+    match WharfConfig::load_from(dir.path(), env(&[])) {
+        Err(WharfError::Config { key, .. }) => assert_eq!(key, "serving.backend"),
+        other => panic!("{other:?}"),
+    }
+    write(dir.path(), "wharf.toml", "[serving\n");
+    assert!(matches!(WharfConfig::load_from(dir.path(), env(&[])), Err(WharfError::Config { .. })), "broken TOML");
+}
+
+#[test]
+fn missing_profile_or_config_file_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    match WharfConfig::load_from(dir.path(), env(&[("WHARF_PROFILE", "staging")])) {
+        Err(WharfError::Config { key, message }) => {
+            assert_eq!(key, "WHARF_PROFILE");
+            assert!(message.contains("staging"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(WharfConfig::load_from(dir.path(), env(&[("WHARF_CONFIG", "nope.toml")])).is_err());
+    write(dir.path(), "other.toml", "[registry]\ndir = \"elsewhere\"\n");
+    let c = WharfConfig::load_from(dir.path(), env(&[("WHARF_CONFIG", "other.toml")])).expect("WHARF_CONFIG");
+    assert_eq!(c.registry.dir, Path::new("elsewhere"));
+}
+
+#[test]
+fn masked_toml_hides_api_keys() {
+    let mut c = WharfConfig::default();
+    c.lineage.openlineage.api_key = Some("secret-key".into());
+    let text = c.to_toml_masked();
+    assert!(!text.contains("secret-key"));
+    assert!(text.contains("***"));
+}

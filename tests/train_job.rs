@@ -1,0 +1,70 @@
+//! The main job end to end on the defaults: tracked, registered, served, with lineage.
+
+use wharf::prelude::*;
+use wharf::{FileLineage, FileTracker, RunStatus};
+
+fn ctx_in(dir: &std::path::Path) -> Wharf {
+    let mut config = WharfConfig::default();
+    config.registry.dir = dir.join("registry");
+    config.tracking.dir = dir.join("runs");
+    config.lineage.path = dir.join("lineage.jsonl");
+    Wharf::from_config(config).expect("build")
+}
+
+#[test]
+fn train_track_register_serve_and_emit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = ctx_in(dir.path());
+    let mut job = TrainJob::new(datasets::breast_cancer(), Trainer::logistic_regression(), "cancer");
+    job.aliases = vec!["champion".into()];
+    let mut stages = Vec::new();
+    let outcome = job.run(&ctx, |s| stages.push(s.to_string())).expect("job");
+    assert_eq!(stages, ["splitting", "training", "evaluating", "tracking", "registering"]);
+    assert_eq!(outcome.version, Version(1));
+    assert!(outcome.metrics["accuracy"] >= 0.9);
+    assert_eq!(outcome.rows.0 + outcome.rows.1, 569);
+
+    // Tracked: params, holdout metrics, model artifact, FINISHED.
+    let run = FileTracker::new(dir.path().join("runs")).get_run(&outcome.run_id).expect("run");
+    assert_eq!(run.status, RunStatus::Finished);
+    assert_eq!(run.params["algorithm"], "logistic");
+    assert!(run.metrics.iter().any(|m| m.key == "holdout_accuracy"));
+    assert_eq!(run.artifacts, ["cancer"]);
+    assert_eq!(run.tags["wharf.model_version"], "1");
+
+    // Registered with its metrics; the alias serves it.
+    let info = ctx.registry().version_info("cancer", &Selector::Alias("champion".into())).expect("info");
+    assert_eq!(info.version, Version(1));
+    assert_eq!(info.metrics["accuracy"], outcome.metrics["accuracy"]);
+    ctx.model_server().load(ctx.registry().load("cancer", "champion").expect("load")).expect("serve");
+    let p = ctx.model_server().predict_proba(&Records::Rows(outcome.model.metadata().sample_input.clone())).expect("p");
+    assert_eq!(p.classes, ["benign", "malignant"]);
+
+    // Lineage: START then COMPLETE with the registry output, tied by one run id.
+    let events = FileLineage::new(dir.path().join("lineage.jsonl")).read_all().expect("lineage");
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].event_type, wharf::LineageEventType::Start);
+    assert_eq!(events[1].event_type, wharf::LineageEventType::Complete);
+    assert_eq!(events[0].run_id, events[1].run_id);
+    assert_eq!(events[1].outputs, ["registry:cancer/1"]);
+    assert_eq!(events[1].metadata["version"], 1);
+
+    // A second job gets version 2.
+    let again = job.run(&ctx, |_| {}).expect("again");
+    assert_eq!(again.version, Version(2));
+}
+
+#[test]
+fn a_failing_job_fails_its_run_and_emits_fail() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = ctx_in(dir.path());
+    // Linear regression on a text target fails after the run started.
+    let job = TrainJob::new(datasets::lead_scoring(), Trainer::linear_regression(), "bad");
+    assert!(job.run(&ctx, |_| {}).is_err());
+    let runs = FileTracker::new(dir.path().join("runs")).list_runs().expect("runs");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, RunStatus::Failed, "the guard ended the run as FAILED");
+    let events = FileLineage::new(dir.path().join("lineage.jsonl")).read_all().expect("lineage");
+    assert_eq!(events.last().map(|e| e.event_type), Some(wharf::LineageEventType::Fail));
+    assert!(ctx.registry().list().expect("list").is_empty(), "nothing registered");
+}
