@@ -45,7 +45,10 @@ fn run() -> wharf::Result<()> {
     let proba = server.predict_proba(&records)?;
 
     println!("\nPredictions from lead@champion (version {}):", outcome.version);
-    println!("{:<8} {:<12} {:<14} {:>6} {:>10} {:>8} {:>8}", "lead", "source", "industry", "pages", "prediction", "P(no)", "P(yes)");
+    println!(
+        "{:<8} {:<12} {:<14} {:>6} {:>10} {:>8} {:>8}",
+        "lead", "source", "industry", "pages", "prediction", "P(no)", "P(yes)"
+    );
     let ids = data.ids.column("lead_id").ok_or_else(|| WharfError::not_found("column lead_id"))?;
     let feature = |name: &str, i: usize| data.features.column(name).map(|c| c.text_at(i)).unwrap_or_default();
     for i in 0..records.len() {

@@ -28,7 +28,11 @@ fn defaults_without_files_or_env() {
 #[test]
 fn file_then_profile_then_env_then_code() {
     let dir = tempfile::tempdir().expect("tempdir");
-    write(dir.path(), "wharf.toml", "[tracking]\nbackend = \"noop\"\n[tracking.mlflow]\nexperiment = \"base\"\n[registry]\ndir = \"base-reg\"\n");
+    write(
+        dir.path(),
+        "wharf.toml",
+        "[tracking]\nbackend = \"noop\"\n[tracking.mlflow]\nexperiment = \"base\"\n[registry]\ndir = \"base-reg\"\n",
+    );
     write(dir.path(), "wharf.prod.toml", "[tracking.mlflow]\nexperiment = \"prod\"\nuri = \"http://127.0.0.1:5000\"\n");
     let c = WharfConfig::load_from(dir.path(), env(&[])).expect("base");
     assert_eq!(c.tracking.backend, "noop");
@@ -41,7 +45,12 @@ fn file_then_profile_then_env_then_code() {
 
     let mut c = WharfConfig::load_from(
         dir.path(),
-        env(&[("WHARF_PROFILE", "prod"), ("WHARF_TRACKING__MLFLOW__EXPERIMENT", "from-env"), ("WHARF_SERVING__BENTOML__MAX_BATCH", "64"), ("HOME", "/x")]),
+        env(&[
+            ("WHARF_PROFILE", "prod"),
+            ("WHARF_TRACKING__MLFLOW__EXPERIMENT", "from-env"),
+            ("WHARF_SERVING__BENTOML__MAX_BATCH", "64"),
+            ("HOME", "/x"),
+        ]),
     )
     .expect("env");
     assert_eq!(c.tracking.mlflow.experiment, "from-env", "the environment beats files");

@@ -23,7 +23,8 @@ fn defaults_need_no_server() {
 
 #[test]
 fn config_selects_backends() {
-    let ctx = Wharf::from_config(config("[tracking]\nbackend = \"noop\"\n[lineage]\nbackend = \"noop\"")).expect("build");
+    let ctx =
+        Wharf::from_config(config("[tracking]\nbackend = \"noop\"\n[lineage]\nbackend = \"noop\"")).expect("build");
     assert_eq!(ctx.tracker().name(), "noop");
     assert_eq!(ctx.lineage().name(), "noop");
     let tracker = ctx.report().choices.iter().find(|c| c.port == "tracker").expect("tracker line");

@@ -89,25 +89,16 @@ pub fn read_header(bytes: &[u8]) -> std::result::Result<Header, ArtifactError> {
     if bytes.len() < MAGIC.len() || bytes[..MAGIC.len()] != MAGIC {
         // A short file that is a prefix of the magic is a truncated artifact, not a foreign file.
         if bytes.len() < MAGIC.len() && MAGIC.starts_with(bytes) {
-            return Err(ArtifactError::Truncated {
-                expected: HEADER_LEN as u64,
-                found: bytes.len() as u64,
-            });
+            return Err(ArtifactError::Truncated { expected: HEADER_LEN as u64, found: bytes.len() as u64 });
         }
         return Err(ArtifactError::BadMagic);
     }
     if bytes.len() < HEADER_LEN {
-        return Err(ArtifactError::Truncated {
-            expected: HEADER_LEN as u64,
-            found: bytes.len() as u64,
-        });
+        return Err(ArtifactError::Truncated { expected: HEADER_LEN as u64, found: bytes.len() as u64 });
     }
     let format_version = u16::from_le_bytes([bytes[8], bytes[9]]);
     if format_version == 0 || format_version > FORMAT_VERSION {
-        return Err(ArtifactError::UnsupportedVersion {
-            found: format_version,
-            supported: FORMAT_VERSION,
-        });
+        return Err(ArtifactError::UnsupportedVersion { found: format_version, supported: FORMAT_VERSION });
     }
     let codec = bytes[10];
     if codec != CODEC_BINCODE {
@@ -120,13 +111,7 @@ pub fn read_header(bytes: &[u8]) -> std::result::Result<Header, ArtifactError> {
     len.copy_from_slice(&bytes[28..36]);
     let mut sha256 = [0u8; 32];
     sha256.copy_from_slice(&bytes[36..68]);
-    Ok(Header {
-        format_version,
-        codec,
-        writer_version,
-        payload_len: u64::from_le_bytes(len),
-        sha256,
-    })
+    Ok(Header { format_version, codec, writer_version, payload_len: u64::from_le_bytes(len), sha256 })
 }
 
 /// Decodes artifact bytes with the default payload limit.
@@ -138,10 +123,7 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<Model, ArtifactError> {
 pub fn decode_with_limit(bytes: &[u8], limit: u64) -> std::result::Result<Model, ArtifactError> {
     let header = read_header(bytes)?;
     if header.payload_len > limit {
-        return Err(ArtifactError::Oversized {
-            size: header.payload_len,
-            limit,
-        });
+        return Err(ArtifactError::Oversized { size: header.payload_len, limit });
     }
     let body = &bytes[HEADER_LEN..];
     let found = body.len() as u64;
@@ -161,8 +143,8 @@ pub fn decode_with_limit(bytes: &[u8], limit: u64) -> std::result::Result<Model,
     // The limit makes bincode refuse any length prefix that claims more than the payload
     // could hold, so a crafted length cannot trigger a huge allocation.
     let config = bincode_config().with_limit::<{ DEFAULT_MAX_PAYLOAD as usize }>();
-    let (model, used): (Model, usize) = bincode::serde::borrow_decode_from_slice(body, config)
-        .map_err(|e| ArtifactError::Decode(e.to_string()))?;
+    let (model, used): (Model, usize) =
+        bincode::serde::borrow_decode_from_slice(body, config).map_err(|e| ArtifactError::Decode(e.to_string()))?;
     if used != body.len() {
         return Err(ArtifactError::Decode(format!("{} bytes left after the model", body.len() - used)));
     }
@@ -183,15 +165,10 @@ pub fn read_file(path: &Path) -> Result<Model> {
     if size > max {
         return Err(WharfError::artifact(
             shown,
-            ArtifactError::Oversized {
-                size: size - HEADER_LEN as u64,
-                limit: DEFAULT_MAX_PAYLOAD,
-            },
+            ArtifactError::Oversized { size: size - HEADER_LEN as u64, limit: DEFAULT_MAX_PAYLOAD },
         ));
     }
     let mut bytes = Vec::with_capacity(size as usize);
-    file.take(max + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| WharfError::io(path, e))?;
+    file.take(max + 1).read_to_end(&mut bytes).map_err(|e| WharfError::io(path, e))?;
     decode(&bytes).map_err(|kind| WharfError::artifact(shown, kind))
 }

@@ -49,11 +49,7 @@ pub struct TrackingConfig {
 
 impl Default for TrackingConfig {
     fn default() -> Self {
-        TrackingConfig {
-            backend: "file".into(),
-            dir: PathBuf::from("wharf-runs"),
-            mlflow: MlflowConfig::default(),
-        }
+        TrackingConfig { backend: "file".into(), dir: PathBuf::from("wharf-runs"), mlflow: MlflowConfig::default() }
     }
 }
 
@@ -72,11 +68,7 @@ pub struct MlflowConfig {
 
 impl Default for MlflowConfig {
     fn default() -> Self {
-        MlflowConfig {
-            uri: None,
-            experiment: "wharf".into(),
-            timeout_ms: 30_000,
-        }
+        MlflowConfig { uri: None, experiment: "wharf".into(), timeout_ms: 30_000 }
     }
 }
 
@@ -94,11 +86,7 @@ pub struct RegistryConfig {
 
 impl Default for RegistryConfig {
     fn default() -> Self {
-        RegistryConfig {
-            backend: "file".into(),
-            dir: PathBuf::from("wharf-registry"),
-            mlflow: MlflowConfig::default(),
-        }
+        RegistryConfig { backend: "file".into(), dir: PathBuf::from("wharf-registry"), mlflow: MlflowConfig::default() }
     }
 }
 
@@ -165,10 +153,7 @@ pub struct ServingConfig {
 
 impl Default for ServingConfig {
     fn default() -> Self {
-        ServingConfig {
-            backend: "local".into(),
-            bentoml: BentoMlConfig::default(),
-        }
+        ServingConfig { backend: "local".into(), bentoml: BentoMlConfig::default() }
     }
 }
 
@@ -190,12 +175,7 @@ pub struct BentoMlConfig {
 
 impl Default for BentoMlConfig {
     fn default() -> Self {
-        BentoMlConfig {
-            url: None,
-            api: "predict".into(),
-            timeout_ms: 10_000,
-            max_batch: 1_000,
-        }
+        BentoMlConfig { url: None, api: "predict".into(), timeout_ms: 10_000, max_batch: 1_000 }
     }
 }
 
@@ -280,7 +260,8 @@ impl WharfConfig {
 
     /// Parses one TOML document (no files, no environment): handy in tests and examples.
     pub fn from_toml_str(text: &str) -> Result<WharfConfig> {
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| WharfError::config("<toml>", e.to_string()))?;
+        let table: toml::Table =
+            text.parse().map_err(|e: toml::de::Error| WharfError::config("<toml>", e.to_string()))?;
         Self::from_table(table, &Origins::default())
     }
 
@@ -306,8 +287,7 @@ impl WharfConfig {
 
 fn read_table(path: &Path) -> Result<toml::Table> {
     let text = std::fs::read_to_string(path).map_err(|e| WharfError::io(path, e))?;
-    text.parse::<toml::Table>()
-        .map_err(|e| WharfError::config(path.display().to_string(), e.to_string()))
+    text.parse::<toml::Table>().map_err(|e| WharfError::config(path.display().to_string(), e.to_string()))
 }
 
 /// Deep-merges `over` into `base` (tables merge, everything else replaces).

@@ -163,7 +163,8 @@ pub fn tracker_logs_everything(tracker: &dyn TrackerPort, caps: TrackerCapabilit
         assert_eq!(record.params.get("alpha").map(String::as_str), Some("0.5"));
         assert_eq!(record.params.get("depth").map(String::as_str), Some("3"));
         assert_eq!(record.tags.get("team").map(String::as_str), Some("risk"));
-        let loss: Vec<(u64, f64)> = record.metrics.iter().filter(|m| m.key == "loss").map(|m| (m.step, m.value)).collect();
+        let loss: Vec<(u64, f64)> =
+            record.metrics.iter().filter(|m| m.key == "loss").map(|m| (m.step, m.value)).collect();
         assert_eq!(loss, vec![(0, 1.0), (1, 0.5), (2, 1.0 / 3.0)], "metric points keep their steps and order");
         assert!(record.metrics.iter().any(|m| m.key == "accuracy" && m.value == 0.9));
         assert!(record.artifacts.iter().any(|a| a == "iris"), "the model artifact is recorded");
@@ -310,10 +311,7 @@ pub fn run_registry_suite(registry: &dyn RegistryPort, prefix: &str) {
 
 /// A well-formed event is accepted; an event without a job name is `InvalidInput`.
 pub fn lineage_accepts_events(lineage: &dyn LineagePort) {
-    let event = LineageEvent::new("train-iris")
-        .input("bundled:iris")
-        .output("registry:iris/1")
-        .meta("accuracy", 0.97);
+    let event = LineageEvent::new("train-iris").input("bundled:iris").output("registry:iris/1").meta("accuracy", 0.97);
     lineage.emit(&event).expect("emit");
     let bad = LineageEvent::new("  ");
     assert!(matches!(lineage.emit(&bad), Err(WharfError::InvalidInput { .. })));

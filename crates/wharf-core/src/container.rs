@@ -39,11 +39,7 @@ pub struct AdapterEntry<P: ?Sized> {
 
 impl<P: ?Sized> Clone for AdapterEntry<P> {
     fn clone(&self) -> Self {
-        AdapterEntry {
-            backend: self.backend,
-            feature: self.feature,
-            factory: self.factory.clone(),
-        }
+        AdapterEntry { backend: self.backend, feature: self.feature, factory: self.factory.clone() }
     }
 }
 
@@ -64,19 +60,11 @@ fn upsert<P: ?Sized>(entries: &mut Vec<AdapterEntry<P>>, entry: AdapterEntry<P>)
 }
 
 fn available<P: ?Sized>(backend: &'static str, factory: Factory<P>) -> AdapterEntry<P> {
-    AdapterEntry {
-        backend,
-        feature: None,
-        factory: Some(factory),
-    }
+    AdapterEntry { backend, feature: None, factory: Some(factory) }
 }
 
 fn unavailable<P: ?Sized>(backend: &'static str, feature: &'static str) -> AdapterEntry<P> {
-    AdapterEntry {
-        backend,
-        feature: Some(feature),
-        factory: None,
-    }
+    AdapterEntry { backend, feature: Some(feature), factory: None }
 }
 
 impl AdapterCatalog {
@@ -89,16 +77,25 @@ impl AdapterCatalog {
                 unavailable("bentoml", "bentoml"),
             ],
             trackers: vec![
-                available("file", Arc::new(|c| Ok(Arc::new(FileTracker::new(&c.tracking.dir)) as Arc<dyn TrackerPort>))),
+                available(
+                    "file",
+                    Arc::new(|c| Ok(Arc::new(FileTracker::new(&c.tracking.dir)) as Arc<dyn TrackerPort>)),
+                ),
                 available("noop", Arc::new(|_| Ok(Arc::new(NoOpTracker::new()) as Arc<dyn TrackerPort>))),
                 unavailable("mlflow", "mlflow"),
             ],
             registries: vec![
-                available("file", Arc::new(|c| Ok(Arc::new(FileRegistry::new(&c.registry.dir)) as Arc<dyn RegistryPort>))),
+                available(
+                    "file",
+                    Arc::new(|c| Ok(Arc::new(FileRegistry::new(&c.registry.dir)) as Arc<dyn RegistryPort>)),
+                ),
                 unavailable("mlflow", "mlflow"),
             ],
             lineages: vec![
-                available("file", Arc::new(|c| Ok(Arc::new(FileLineage::new(&c.lineage.path)) as Arc<dyn LineagePort>))),
+                available(
+                    "file",
+                    Arc::new(|c| Ok(Arc::new(FileLineage::new(&c.lineage.path)) as Arc<dyn LineagePort>)),
+                ),
                 available("noop", Arc::new(|_| Ok(Arc::new(NoOpLineage::new()) as Arc<dyn LineagePort>))),
                 unavailable("openlineage", "openlineage"),
             ],
@@ -128,7 +125,10 @@ impl AdapterCatalog {
 
     /// `(port, backend, feature, compiled in)` for every entry, for `wharf doctor`.
     pub fn entries(&self) -> Vec<(&'static str, &'static str, Option<&'static str>, bool)> {
-        fn rows<P: ?Sized>(port: &'static str, e: &[AdapterEntry<P>]) -> Vec<(&'static str, &'static str, Option<&'static str>, bool)> {
+        fn rows<P: ?Sized>(
+            port: &'static str,
+            e: &[AdapterEntry<P>],
+        ) -> Vec<(&'static str, &'static str, Option<&'static str>, bool)> {
             e.iter().map(|e| (port, e.backend, e.feature, e.factory.is_some())).collect()
         }
         let mut out = rows("model_server", &self.model_servers);
@@ -268,7 +268,8 @@ impl ContainerBuilder {
     pub fn service<T: Any + Send + Sync>(mut self, service: T) -> Self {
         let previous = self.services.insert(TypeId::of::<T>(), Arc::new(service));
         if previous.is_some() {
-            self.services.insert(TypeId::of::<DuplicateService>(), Arc::new(DuplicateService(std::any::type_name::<T>())));
+            self.services
+                .insert(TypeId::of::<DuplicateService>(), Arc::new(DuplicateService(std::any::type_name::<T>())));
         }
         self
     }
@@ -320,14 +321,7 @@ impl ContainerBuilder {
             |p| p.name().to_string(),
             &mut choices,
         )?;
-        Ok(Container {
-            model_server,
-            tracker,
-            registry,
-            lineage,
-            services: self.services,
-            report: Report { choices },
-        })
+        Ok(Container { model_server, tracker, registry, lineage, services: self.services, report: Report { choices } })
     }
 }
 
@@ -346,11 +340,7 @@ fn resolve<P: ?Sized>(
     choices: &mut Vec<Choice>,
 ) -> Result<Arc<P>> {
     if let Some(chosen) = registered {
-        choices.push(Choice {
-            port,
-            implementation: name(&chosen),
-            reason: Reason::Registered,
-        });
+        choices.push(Choice { port, implementation: name(&chosen), reason: Reason::Registered });
         return Ok(chosen);
     }
     let entry = entries.iter().find(|e| e.backend == backend).ok_or_else(|| {
@@ -365,10 +355,7 @@ fn resolve<P: ?Sized>(
     choices.push(Choice {
         port,
         implementation: name(&chosen),
-        reason: Reason::Configured {
-            key,
-            value: backend.to_string(),
-        },
+        reason: Reason::Configured { key, value: backend.to_string() },
     });
     Ok(chosen)
 }

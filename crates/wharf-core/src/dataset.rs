@@ -71,12 +71,7 @@ impl Dataset {
         if frame.columns().is_empty() {
             return Err(WharfError::invalid(name, "no feature columns left"));
         }
-        Ok(Dataset {
-            name: name.to_string(),
-            features: frame,
-            target,
-            ids,
-        })
+        Ok(Dataset { name: name.to_string(), features: frame, target, ids })
     }
 
     /// Number of rows.
@@ -139,12 +134,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 /// Reads a whole CSV into a frame, inferring column types.
-pub fn read_csv(
-    reader: impl std::io::Read,
-    name: &str,
-    categorical: &[String],
-    numeric: &[String],
-) -> Result<Frame> {
+pub fn read_csv(reader: impl std::io::Read, name: &str, categorical: &[String], numeric: &[String]) -> Result<Frame> {
     let mut rdr = csv::ReaderBuilder::new().flexible(false).from_reader(reader);
     let csv_err = |e: csv::Error| WharfError::invalid(name, format!("CSV: {e}"));
     let headers: Vec<String> = rdr.headers().map_err(csv_err)?.iter().map(|h| h.trim().to_string()).collect();
@@ -167,10 +157,7 @@ pub fn read_csv(
         let parsed: Option<Vec<f64>> = if force_text {
             None
         } else {
-            values
-                .iter()
-                .map(|v| if v.is_empty() { Some(f64::NAN) } else { v.parse::<f64>().ok() })
-                .collect()
+            values.iter().map(|v| if v.is_empty() { Some(f64::NAN) } else { v.parse::<f64>().ok() }).collect()
         };
         let column = match parsed {
             Some(nums) if !nums.iter().all(|x| x.is_nan()) || force_num => Column::Numeric(nums),

@@ -47,9 +47,7 @@ pub enum WharfError {
     NoModelLoaded,
 
     /// The configuration asks for an adapter whose Cargo feature is not compiled in.
-    #[error(
-        "adapter '{adapter}' is not compiled in: enable the Cargo feature '{feature}' of the `wharf` crate"
-    )]
+    #[error("adapter '{adapter}' is not compiled in: enable the Cargo feature '{feature}' of the `wharf` crate")]
     AdapterUnavailable {
         /// The adapter the configuration selected (`mlflow`).
         adapter: String,
@@ -160,34 +158,22 @@ impl WharfError {
 
     /// A [`WharfError::InvalidInput`] at `path`.
     pub fn invalid(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::InvalidInput {
-            path: path.into(),
-            message: message.into(),
-        }
+        Self::InvalidInput { path: path.into(), message: message.into() }
     }
 
     /// A [`WharfError::SchemaMismatch`] at `path`.
     pub fn schema(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::SchemaMismatch {
-            path: path.into(),
-            message: message.into(),
-        }
+        Self::SchemaMismatch { path: path.into(), message: message.into() }
     }
 
     /// A [`WharfError::Config`] for `key`.
     pub fn config(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Config {
-            key: key.into(),
-            message: message.into(),
-        }
+        Self::Config { key: key.into(), message: message.into() }
     }
 
     /// A [`WharfError::Io`] on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io {
-            path: path.into(),
-            source,
-        }
+        Self::Io { path: path.into(), source }
     }
 
     /// A [`WharfError::Backend`] from `adapter` with an optional source error.
@@ -196,18 +182,11 @@ impl WharfError {
         message: impl Into<String>,
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
-        Self::Backend {
-            adapter: adapter.into(),
-            message: message.into(),
-            source,
-        }
+        Self::Backend { adapter: adapter.into(), message: message.into(), source }
     }
 
     /// A [`WharfError::Artifact`] for `path`.
     pub fn artifact(path: impl Into<String>, kind: ArtifactError) -> Self {
-        Self::Artifact {
-            path: path.into(),
-            kind,
-        }
+        Self::Artifact { path: path.into(), kind }
     }
 }

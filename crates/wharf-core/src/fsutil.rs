@@ -88,11 +88,7 @@ impl Drop for FileLock {
 pub fn append_line(path: &Path, line: &str) -> Result<()> {
     let dir = parent_dir(path);
     fs::create_dir_all(&dir).map_err(|e| WharfError::io(&dir, e))?;
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| WharfError::io(path, e))?;
+    let mut file = OpenOptions::new().create(true).append(true).open(path).map_err(|e| WharfError::io(path, e))?;
     file.lock().map_err(|e| WharfError::io(path, e))?;
     let mut buf = String::with_capacity(line.len() + 1);
     buf.push_str(line);

@@ -34,11 +34,7 @@ pub fn precision_recall_f1(truth: &[u32], predicted: &[u32], positive: u32) -> (
     }
     let precision = if tp + fp > 0.0 { tp / (tp + fp) } else { 0.0 };
     let recall = if tp + fn_ > 0.0 { tp / (tp + fn_) } else { 0.0 };
-    let f1 = if precision + recall > 0.0 {
-        2.0 * precision * recall / (precision + recall)
-    } else {
-        0.0
-    };
+    let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
     (precision, recall, f1)
 }
 
@@ -73,12 +69,7 @@ pub fn roc_auc(labels: &[bool], scores: &[f64]) -> f64 {
 /// Mean negative log-likelihood of the true class, probabilities clipped to [1e-15, 1].
 pub fn log_loss(truth: &[u32], probabilities: &ndarray::Array2<f64>) -> f64 {
     let n = truth.len() as f64;
-    truth
-        .iter()
-        .enumerate()
-        .map(|(i, &t)| -probabilities[(i, t as usize)].clamp(1e-15, 1.0).ln())
-        .sum::<f64>()
-        / n
+    truth.iter().enumerate().map(|(i, &t)| -probabilities[(i, t as usize)].clamp(1e-15, 1.0).ln()).sum::<f64>() / n
 }
 
 /// Root mean squared error.
@@ -110,10 +101,8 @@ pub fn r2(truth: &[f64], predicted: &[f64]) -> f64 {
 /// Scores `model` on a labelled `data` set: accuracy, precision, recall, F1, ROC AUC and
 /// log loss for classifiers; RMSE, MAE and R² for regressors.
 pub fn evaluate(model: &Model, data: &Dataset) -> Result<Metrics> {
-    let (name, column) = data
-        .target
-        .as_ref()
-        .ok_or_else(|| WharfError::invalid(&data.name, "evaluation needs a target column"))?;
+    let (name, column) =
+        data.target.as_ref().ok_or_else(|| WharfError::invalid(&data.name, "evaluation needs a target column"))?;
     let records = Records::Columns(data.features.clone());
     let mut m = Metrics::new();
     match model.task() {
@@ -161,9 +150,7 @@ pub fn evaluate(model: &Model, data: &Dataset) -> Result<Metrics> {
             m.insert("mae".into(), mae(&truth, &predicted));
             m.insert("r2".into(), r2(&truth, &predicted));
         }
-        Task::Clustering => {
-            return Err(WharfError::Unsupported("supervised metrics for a clustering model".into()))
-        }
+        Task::Clustering => return Err(WharfError::Unsupported("supervised metrics for a clustering model".into())),
     }
     Ok(m)
 }

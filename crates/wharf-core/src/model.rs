@@ -196,10 +196,7 @@ impl Model {
         }
         let x = self.design(records)?;
         match self.estimator.run(x.view(), self.classes().len()) {
-            RawOutput::Probabilities(values) => Ok(Probabilities {
-                classes: self.classes().to_vec(),
-                values,
-            }),
+            RawOutput::Probabilities(values) => Ok(Probabilities { classes: self.classes().to_vec(), values }),
             _ => Err(WharfError::Unsupported("predict_proba".into())),
         }
     }
@@ -471,9 +468,7 @@ impl Trainer {
                 let (name, column) = target()?;
                 let y = match column {
                     Column::Numeric(v) => v.clone(),
-                    Column::Text(_) => {
-                        return Err(WharfError::invalid(name, "a regression target must be numeric"))
-                    }
+                    Column::Text(_) => return Err(WharfError::invalid(name, "a regression target must be numeric")),
                 };
                 if let Some(i) = y.iter().position(|v| !v.is_finite()) {
                     return Err(WharfError::invalid(format!("{name}[{i}]"), "target value is missing"));
@@ -499,24 +494,17 @@ impl Trainer {
             preprocessor,
             estimator,
         };
-        model
-            .check()
-            .map_err(|e| WharfError::Training(format!("fitted model is inconsistent: {e}")))?;
+        model.check().map_err(|e| WharfError::Training(format!("fitted model is inconsistent: {e}")))?;
         Ok(model)
     }
 }
 
 /// Versions of the libraries that produce and read models.
 pub fn library_versions() -> BTreeMap<String, String> {
-    [
-        ("wharf", env!("CARGO_PKG_VERSION")),
-        ("linfa", "0.8.1"),
-        ("smartcore", "0.4"),
-        ("artifact_format", "1"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
+    [("wharf", env!("CARGO_PKG_VERSION")), ("linfa", "0.8.1"), ("smartcore", "0.4"), ("artifact_format", "1")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// Sorted class labels and each row's class index. Numeric labels sort numerically.
@@ -534,10 +522,7 @@ pub(crate) fn encode_classes(name: &str, column: &Column) -> Result<(Vec<String>
             x.total_cmp(&y)
         });
     }
-    let y = labels
-        .iter()
-        .map(|l| classes.iter().position(|c| c == l).unwrap_or(0))
-        .collect();
+    let y = labels.iter().map(|l| classes.iter().position(|c| c == l).unwrap_or(0)).collect();
     Ok((classes, y))
 }
 

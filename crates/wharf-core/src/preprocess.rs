@@ -131,7 +131,8 @@ impl Preprocessor {
                     let mut col = 0;
                     for (step, feature) in self.steps.iter().zip(&signature.features) {
                         let path = || format!("records[{i}].{}", feature.name);
-                        let value = row.get(&feature.name).ok_or_else(|| WharfError::schema(path(), "missing field"))?;
+                        let value =
+                            row.get(&feature.name).ok_or_else(|| WharfError::schema(path(), "missing field"))?;
                         col += write_json_cell(step, feature, value, &mut dst[col..], path)?;
                     }
                 }
@@ -139,9 +140,9 @@ impl Preprocessor {
             Records::Columns(frame) => {
                 let mut col = 0;
                 for (step, feature) in self.steps.iter().zip(&signature.features) {
-                    let column = frame.column(&feature.name).ok_or_else(|| {
-                        WharfError::schema(format!("columns.{}", feature.name), "missing column")
-                    })?;
+                    let column = frame
+                        .column(&feature.name)
+                        .ok_or_else(|| WharfError::schema(format!("columns.{}", feature.name), "missing column"))?;
                     col += write_column(step, feature, column, &mut out, col)?;
                 }
             }
@@ -197,10 +198,7 @@ fn check_fields(signature: &Signature, row: &Row, i: usize) -> Result<()> {
     match row.keys().find(|k| signature.position(k).is_none()) {
         Some(extra) => Err(WharfError::schema(
             format!("records[{i}].{extra}"),
-            format!(
-                "unknown field; the model takes: {}",
-                signature.feature_names().collect::<Vec<_>>().join(", ")
-            ),
+            format!("unknown field; the model takes: {}", signature.feature_names().collect::<Vec<_>>().join(", ")),
         )),
         None => Ok(()),
     }
@@ -209,10 +207,7 @@ fn check_fields(signature: &Signature, row: &Row, i: usize) -> Result<()> {
 fn level_index(levels: &[String], value: &str, path: impl FnOnce() -> String) -> Result<usize> {
     levels.binary_search_by(|l| l.as_str().cmp(value)).map_err(|_| {
         let known: Vec<&str> = levels.iter().take(20).map(String::as_str).collect();
-        WharfError::invalid(
-            path(),
-            format!("unknown level '{value}' (levels seen in training: {})", known.join(", ")),
-        )
+        WharfError::invalid(path(), format!("unknown level '{value}' (levels seen in training: {})", known.join(", ")))
     })
 }
 
@@ -229,10 +224,7 @@ fn write_json_cell(
                 Value::Null => f64::NAN,
                 Value::Number(num) => num.as_f64().unwrap_or(f64::NAN),
                 other => {
-                    return Err(WharfError::schema(
-                        path(),
-                        format!("expected a number, found {}", json_type(other)),
-                    ))
+                    return Err(WharfError::schema(path(), format!("expected a number, found {}", json_type(other))))
                 }
             };
             dst[0] = scaled(x, *mean, *scale);
@@ -260,13 +252,7 @@ fn write_json_cell(
     }
 }
 
-fn write_column(
-    step: &Step,
-    feature: &Feature,
-    column: &Column,
-    out: &mut Array2<f64>,
-    col: usize,
-) -> Result<usize> {
+fn write_column(step: &Step, feature: &Feature, column: &Column, out: &mut Array2<f64>, col: usize) -> Result<usize> {
     let path = |i: usize| format!("columns.{}[{i}]", feature.name);
     match (step, &feature.kind) {
         (Step::Scale { mean, scale }, _) => {
@@ -281,9 +267,10 @@ fn write_column(
                         let x = match x {
                             None => f64::NAN,
                             Some(s) if s.trim().is_empty() => f64::NAN,
-                            Some(s) => s.trim().parse::<f64>().map_err(|_| {
-                                WharfError::schema(path(i), format!("expected a number, found '{s}'"))
-                            })?,
+                            Some(s) => s
+                                .trim()
+                                .parse::<f64>()
+                                .map_err(|_| WharfError::schema(path(i), format!("expected a number, found '{s}'")))?,
                         };
                         out[(i, col)] = scaled(x, *mean, *scale);
                     }

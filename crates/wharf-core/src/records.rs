@@ -127,14 +127,7 @@ impl Frame {
 
     /// A copy holding only the rows in `rows` (indices must be in range).
     pub fn take(&self, rows: &[usize]) -> Frame {
-        Frame {
-            columns: self
-                .columns
-                .iter()
-                .map(|(n, c)| (n.clone(), c.take(rows)))
-                .collect(),
-            rows: rows.len(),
-        }
+        Frame { columns: self.columns.iter().map(|(n, c)| (n.clone(), c.take(rows))).collect(), rows: rows.len() }
     }
 
     /// Row `i` as a JSON object (missing values as `null`).
@@ -142,9 +135,7 @@ impl Frame {
         let mut row = Row::new();
         for (name, column) in &self.columns {
             let value = match column {
-                Column::Numeric(v) => serde_json::Number::from_f64(v[i])
-                    .map(Value::Number)
-                    .unwrap_or(Value::Null),
+                Column::Numeric(v) => serde_json::Number::from_f64(v[i]).map(Value::Number).unwrap_or(Value::Null),
                 Column::Text(v) => v[i].clone().map(Value::String).unwrap_or(Value::Null),
             };
             row.insert(name.clone(), value);

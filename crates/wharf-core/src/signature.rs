@@ -54,18 +54,12 @@ pub struct Feature {
 impl Feature {
     /// A numeric feature.
     pub fn numeric(name: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            kind: FeatureKind::Numeric,
-        }
+        Self { name: name.into(), kind: FeatureKind::Numeric }
     }
 
     /// A categorical feature with its levels.
     pub fn categorical(name: impl Into<String>, levels: Vec<String>) -> Self {
-        Self {
-            name: name.into(),
-            kind: FeatureKind::Categorical { levels },
-        }
+        Self { name: name.into(), kind: FeatureKind::Categorical { levels } }
     }
 
     /// True for a numeric feature.

@@ -53,7 +53,10 @@ fn kmeans_finds_iris_groups() {
     seen.sort_unstable();
     seen.dedup();
     assert_eq!(seen, vec![0, 1, 2], "three clusters used");
-    assert!(matches!(model.predict_proba(&Records::Columns(datasets::iris().features)), Err(WharfError::Unsupported(_))));
+    assert!(matches!(
+        model.predict_proba(&Records::Columns(datasets::iris().features)),
+        Err(WharfError::Unsupported(_))
+    ));
 }
 
 #[test]

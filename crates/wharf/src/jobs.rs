@@ -44,14 +44,7 @@ pub struct TrainOutcome {
 impl TrainJob {
     /// A job with a 20% holdout and seed 42.
     pub fn new(data: Dataset, trainer: Trainer, name: impl Into<String>) -> Self {
-        TrainJob {
-            data,
-            trainer,
-            name: name.into(),
-            holdout: 0.2,
-            seed: 42,
-            aliases: Vec::new(),
-        }
+        TrainJob { data, trainer, name: name.into(), holdout: 0.2, seed: 42, aliases: Vec::new() }
     }
 
     /// Runs the job. `progress` hears each stage's name as it starts. Lineage gets a START
@@ -60,9 +53,8 @@ impl TrainJob {
     pub fn run(&self, ctx: &Wharf, mut progress: impl FnMut(&str)) -> Result<TrainOutcome> {
         wharf_core::ports::registry::validate_name(&self.name)?;
         let input = self.data.name.clone();
-        let start = LineageEvent::new(format!("train-{}", self.name))
-            .event_type(LineageEventType::Start)
-            .input(input.clone());
+        let start =
+            LineageEvent::new(format!("train-{}", self.name)).event_type(LineageEventType::Start).input(input.clone());
         let run_id_lineage = start.run_id.clone();
         ctx.lineage().emit(&start)?;
         let result = self.run_inner(ctx, &mut progress);

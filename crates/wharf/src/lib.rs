@@ -102,9 +102,7 @@ impl Wharf {
 
     /// A builder for registering your own adapters; they win over the configuration.
     pub fn builder() -> WharfBuilder {
-        WharfBuilder {
-            container: Container::builder(),
-        }
+        WharfBuilder { container: Container::builder() }
     }
 
     /// The configuration in force.

@@ -35,9 +35,8 @@ impl FileLineage {
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
             .map(|(i, l)| {
-                serde_json::from_str(l).map_err(|e| {
-                    WharfError::invalid(format!("{}:{}", self.path.display(), i + 1), e.to_string())
-                })
+                serde_json::from_str(l)
+                    .map_err(|e| WharfError::invalid(format!("{}:{}", self.path.display(), i + 1), e.to_string()))
             })
             .collect()
     }

@@ -186,8 +186,8 @@ impl RegistryPort for FileRegistry {
         let info = self.read_info(name, version, &BTreeMap::new())?;
         let path = self.version_dir(name, version)?.join("model.wharf");
         let bytes = fs::read(&path).map_err(|e| WharfError::io(&path, e))?;
-        let header = crate::artifact::read_header(&bytes)
-            .map_err(|k| WharfError::artifact(path.display().to_string(), k))?;
+        let header =
+            crate::artifact::read_header(&bytes).map_err(|k| WharfError::artifact(path.display().to_string(), k))?;
         if header.sha256_hex() != info.sha256 {
             return Err(WharfError::artifact(
                 path.display().to_string(),
@@ -222,15 +222,8 @@ impl RegistryPort for FileRegistry {
                 continue;
             }
             let aliases = self.aliases(&name)?;
-            let infos = versions
-                .iter()
-                .map(|v| self.read_info(&name, *v, &aliases))
-                .collect::<Result<Vec<_>>>()?;
-            out.push(RegisteredModel {
-                name,
-                versions: infos,
-                aliases,
-            });
+            let infos = versions.iter().map(|v| self.read_info(&name, *v, &aliases)).collect::<Result<Vec<_>>>()?;
+            out.push(RegisteredModel { name, versions: infos, aliases });
         }
         Ok(out)
     }

@@ -67,8 +67,8 @@ impl FileTracker {
     fn write_record(&self, dir: &Path, record: &RunRecord) -> Result<()> {
         let mut record = record.clone();
         record.metrics.clear();
-        let text = serde_json::to_vec_pretty(&RunFile { record })
-            .map_err(|e| WharfError::invalid("run", e.to_string()))?;
+        let text =
+            serde_json::to_vec_pretty(&RunFile { record }).map_err(|e| WharfError::invalid("run", e.to_string()))?;
         write_atomic(&dir.join("run.json"), &text)
     }
 
@@ -78,10 +78,7 @@ impl FileTracker {
         let _lock = FileLock::acquire(&dir.join(".lock"))?;
         let mut record = self.read_record(&dir, run_id)?;
         if record.status != RunStatus::Running {
-            return Err(WharfError::invalid(
-                "run_id",
-                format!("run '{run_id}' has ended ({})", record.status),
-            ));
+            return Err(WharfError::invalid("run_id", format!("run '{run_id}' has ended ({})", record.status)));
         }
         change(&mut record)?;
         self.write_record(&dir, &record)
@@ -101,7 +98,7 @@ impl FileTracker {
                 runs.push(self.get_run(&id)?);
             }
         }
-        runs.sort_by(|a, b| b.start_time.cmp(&a.start_time));
+        runs.sort_by_key(|r| std::cmp::Reverse(r.start_time));
         Ok(runs)
     }
 }
@@ -113,10 +110,7 @@ impl TrackerPort for FileTracker {
 
     fn begin_run(&self, name: Option<&str>) -> Result<RunInfo> {
         let id = uuid::Uuid::now_v7().simple().to_string();
-        let info = RunInfo {
-            name: name.map(str::to_string).unwrap_or_else(|| format!("run-{}", &id[..8])),
-            id,
-        };
+        let info = RunInfo { name: name.map(str::to_string).unwrap_or_else(|| format!("run-{}", &id[..8])), id };
         let record = RunRecord {
             info: info.clone(),
             status: RunStatus::Running,
@@ -160,12 +154,7 @@ impl TrackerPort for FileTracker {
         let timestamp = Utc::now();
         let mut lines = String::new();
         for (key, value) in metrics {
-            let point = MetricPoint {
-                key: key.clone(),
-                value: *value,
-                step: step.unwrap_or(0),
-                timestamp,
-            };
+            let point = MetricPoint { key: key.clone(), value: *value, step: step.unwrap_or(0), timestamp };
             // JSON has no NaN: non-finite values travel as strings, as MLflow does.
             let mut json = serde_json::to_value(&point).map_err(|e| WharfError::invalid("metric", e.to_string()))?;
             if !value.is_finite() {

@@ -21,9 +21,7 @@ impl LocalModelServer {
 
     /// A server with `model` loaded.
     pub fn with_model(model: Model) -> Self {
-        LocalModelServer {
-            model: RwLock::new(Some(Arc::new(model))),
-        }
+        LocalModelServer { model: RwLock::new(Some(Arc::new(model))) }
     }
 
     fn current(&self) -> Result<Arc<Model>> {
@@ -58,9 +56,6 @@ impl ModelServerPort for LocalModelServer {
     }
 
     fn capabilities(&self) -> ServerCapabilities {
-        ServerCapabilities {
-            predict_proba: true,
-            in_process: true,
-        }
+        ServerCapabilities { predict_proba: true, in_process: true }
     }
 }

@@ -23,10 +23,7 @@ impl TrackerPort for NoOpTracker {
         "noop"
     }
     fn begin_run(&self, name: Option<&str>) -> Result<RunInfo> {
-        Ok(RunInfo {
-            id: "noop".into(),
-            name: name.unwrap_or("run").to_string(),
-        })
+        Ok(RunInfo { id: "noop".into(), name: name.unwrap_or("run").to_string() })
     }
     fn log_params(&self, _: &str, _: &BTreeMap<String, String>) -> Result<()> {
         Ok(())

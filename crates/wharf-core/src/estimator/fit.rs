@@ -42,11 +42,7 @@ pub(crate) fn logistic(x: &Array2<f64>, y: &Array1<usize>, n_classes: usize, h: 
         // linfa reports P(its "positive" label), which is whichever label it chose as
         // positive, not necessarily class 1: record which one it is.
         let positive = fitted.labels().pos.class as u32;
-        Ok(Estimator::LogisticBinary {
-            weights: fitted.params().to_vec(),
-            intercept: fitted.intercept(),
-            positive,
-        })
+        Ok(Estimator::LogisticBinary { weights: fitted.params().to_vec(), intercept: fitted.intercept(), positive })
     } else {
         let fitted = linfa_logistic::MultiLogisticRegression::default()
             .alpha(h.l2)
@@ -92,13 +88,7 @@ pub(crate) fn linear(x: &Array2<f64>, y: &[f64]) -> Result<Estimator> {
     Ok(Estimator::Linear { weights, intercept })
 }
 
-fn fit_tree(
-    x: ArrayView2<'_, f64>,
-    y: &[usize],
-    features: &[usize],
-    n_classes: usize,
-    h: &Hyper,
-) -> Result<FlatTree> {
+fn fit_tree(x: ArrayView2<'_, f64>, y: &[usize], features: &[usize], n_classes: usize, h: &Hyper) -> Result<FlatTree> {
     let sub = x.select(Axis(1), features);
     let data = DatasetBase::new(sub, Array1::from(y.to_vec()));
     let tree = linfa_trees::DecisionTree::params()
@@ -122,10 +112,8 @@ pub(crate) fn random_forest(x: &Array2<f64>, y: &Array1<usize>, n_classes: usize
         return Err(WharfError::invalid("n_trees", "a forest needs at least one tree"));
     }
     let (n, width) = x.dim();
-    let max_features = h
-        .max_features
-        .unwrap_or_else(|| ((width as f64).sqrt().ceil() as usize).max(1))
-        .clamp(1, width.max(1));
+    let max_features =
+        h.max_features.unwrap_or_else(|| ((width as f64).sqrt().ceil() as usize).max(1)).clamp(1, width.max(1));
     let labels = y.to_vec();
     let fit_one = |t: usize| -> Result<FlatTree> {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(h.seed.wrapping_add(t as u64));
@@ -162,10 +150,7 @@ pub(crate) fn random_forest(x: &Array2<f64>, y: &Array1<usize>, n_classes: usize
 
 pub(crate) fn kmeans(x: &Array2<f64>, h: &Hyper) -> Result<Estimator> {
     if h.k == 0 || h.k > x.nrows() {
-        return Err(WharfError::invalid(
-            "k",
-            format!("k must be between 1 and the number of rows ({})", x.nrows()),
-        ));
+        return Err(WharfError::invalid("k", format!("k must be between 1 and the number of rows ({})", x.nrows())));
     }
     let rng = Xoshiro256PlusPlus::seed_from_u64(h.seed);
     let data = DatasetBase::from(x.clone());
@@ -174,7 +159,5 @@ pub(crate) fn kmeans(x: &Array2<f64>, h: &Hyper) -> Result<Estimator> {
         .tolerance(1e-6)
         .fit(&data)
         .map_err(training_error)?;
-    Ok(Estimator::KMeans {
-        centroids: fitted.centroids().iter().copied().collect(),
-    })
+    Ok(Estimator::KMeans { centroids: fitted.centroids().iter().copied().collect() })
 }

@@ -18,11 +18,7 @@ pub(crate) use tree::FlatTree;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) enum Estimator {
     /// Binary logistic regression: `P(classes[positive]) = σ(x·w + b)`.
-    LogisticBinary {
-        weights: Vec<f64>,
-        intercept: f64,
-        positive: u32,
-    },
+    LogisticBinary { weights: Vec<f64>, intercept: f64, positive: u32 },
     /// Multinomial logistic regression: softmax over one linear score per class;
     /// `weights` is `n_classes × width`, row-major, rows in class order.
     LogisticMulti { weights: Vec<f64>, intercept: Vec<f64> },
@@ -78,7 +74,7 @@ impl Estimator {
                 trees.iter().try_for_each(|t| t.check(width, n_classes.max(1)))
             }
             Estimator::KMeans { centroids } => {
-                if width == 0 || centroids.is_empty() || centroids.len() % width != 0 {
+                if width == 0 || centroids.is_empty() || !centroids.len().is_multiple_of(width) {
                     return Err("centroids do not match the design width".into());
                 }
                 Ok(())
@@ -117,10 +113,7 @@ impl Estimator {
                 RawOutput::Probabilities(out)
             }
             Estimator::Linear { weights, intercept } => RawOutput::Values(
-                x.rows()
-                    .into_iter()
-                    .map(|row| dot(row.as_slice(), weights, row.iter()) + intercept)
-                    .collect(),
+                x.rows().into_iter().map(|row| dot(row.as_slice(), weights, row.iter()) + intercept).collect(),
             ),
             Estimator::Tree(tree) => {
                 let mut out = Array2::zeros((n, n_classes));

@@ -34,7 +34,7 @@ impl FlatTree {
             return Err("tree has no nodes".into());
         }
         let n_leaves = self.values.len() / n_outputs;
-        if self.values.len() % n_outputs != 0 {
+        if !self.values.len().is_multiple_of(n_outputs) {
             return Err("leaf value table is ragged".into());
         }
         for (i, node) in self.nodes.iter().enumerate() {
@@ -69,11 +69,7 @@ impl FlatTree {
                 let start = node.left as usize * k;
                 return &self.values[start..start + k];
             }
-            i = if x(node.feature as usize) <= node.threshold {
-                node.left
-            } else {
-                node.right
-            } as usize;
+            i = if x(node.feature as usize) <= node.threshold { node.left } else { node.right } as usize;
         }
     }
 
@@ -106,12 +102,7 @@ impl FlatTree {
             match (node.is_leaf(), children[0], children[1]) {
                 (false, Some(left), Some(right)) => {
                     let (feature, threshold, _) = node.split();
-                    nodes.push(Node {
-                        feature: features[feature] as u32,
-                        threshold,
-                        left: 0,
-                        right: 0,
-                    });
+                    nodes.push(Node { feature: features[feature] as u32, threshold, left: 0, right: 0 });
                     // Right first so the left child is popped, and numbered, first.
                     stack.push((right, idx, false));
                     stack.push((left, idx, true));
@@ -120,21 +111,13 @@ impl FlatTree {
                     // linfa marks a node a leaf when one side is empty; its `prediction`
                     // is set on every node, leaf or not.
                     let label = node.prediction().unwrap_or_default();
-                    nodes.push(Node {
-                        feature: LEAF,
-                        threshold: 0.0,
-                        left: leaf_labels.len() as u32,
-                        right: 0,
-                    });
+                    nodes.push(Node { feature: LEAF, threshold: 0.0, left: leaf_labels.len() as u32, right: 0 });
                     leaf_labels.push(label);
                 }
             }
         }
-        let mut tree = FlatTree {
-            nodes,
-            values: vec![0.0; leaf_labels.len() * n_classes],
-            n_outputs: n_classes as u32,
-        };
+        let mut tree =
+            FlatTree { nodes, values: vec![0.0; leaf_labels.len() * n_classes], n_outputs: n_classes as u32 };
         // linfa fits with `x <= split` going left (its own predict uses `<`, which disagrees
         // only on ties with a split value; we follow the fitting rule).
         let mut counts = vec![0.0f64; leaf_labels.len()];
@@ -161,11 +144,7 @@ impl FlatTree {
             if node.feature == LEAF {
                 return node.left as usize;
             }
-            i = if x(node.feature as usize) <= node.threshold {
-                node.left
-            } else {
-                node.right
-            } as usize;
+            i = if x(node.feature as usize) <= node.threshold { node.left } else { node.right } as usize;
         }
     }
 }

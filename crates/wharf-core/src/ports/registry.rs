@@ -80,10 +80,7 @@ impl std::str::FromStr for ModelRef {
     fn from_str(s: &str) -> Result<Self> {
         let (name, sel) = s.split_once('@').unwrap_or((s, "latest"));
         validate_name(name)?;
-        Ok(ModelRef {
-            name: name.to_string(),
-            selector: Selector::parse(sel)?,
-        })
+        Ok(ModelRef { name: name.to_string(), selector: Selector::parse(sel)? })
     }
 }
 

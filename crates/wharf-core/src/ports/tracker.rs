@@ -143,11 +143,7 @@ impl<'a> RunHandle<'a> {
     /// Starts a run on `tracker`.
     pub fn start(tracker: &'a dyn TrackerPort, name: Option<&str>) -> Result<RunHandle<'a>> {
         let info = tracker.begin_run(name)?;
-        Ok(RunHandle {
-            tracker,
-            info,
-            ended: false,
-        })
+        Ok(RunHandle { tracker, info, ended: false })
     }
 
     /// The run id.
