@@ -154,3 +154,47 @@ pub fn evaluate(model: &Model, data: &Dataset) -> Result<Metrics> {
     }
     Ok(m)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Reference values computed by hand and checked against scikit-learn's definitions.
+
+    #[test]
+    fn classification_metrics() {
+        let truth = [1, 0, 1, 1, 0, 0];
+        let pred = [1, 0, 0, 1, 1, 0];
+        assert!((accuracy(&truth, &pred) - 4.0 / 6.0).abs() < 1e-12);
+        let (p, r, f) = precision_recall_f1(&truth, &pred, 1);
+        assert!((p - 2.0 / 3.0).abs() < 1e-12);
+        assert!((r - 2.0 / 3.0).abs() < 1e-12);
+        assert!((f - 2.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn auc_counts_ties_as_half() {
+        // sklearn.metrics.roc_auc_score([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == 0.75
+        assert!((roc_auc(&[false, false, true, true], &[0.1, 0.4, 0.35, 0.8]) - 0.75).abs() < 1e-12);
+        // All scores tied: 0.5.
+        assert!((roc_auc(&[false, true, false, true], &[0.5; 4]) - 0.5).abs() < 1e-12);
+        assert!(roc_auc(&[true, true], &[0.1, 0.2]).is_nan(), "one class only");
+    }
+
+    #[test]
+    fn log_loss_matches_definition() {
+        let p = ndarray::array![[0.9, 0.1], [0.2, 0.8]];
+        let expected = -(0.9f64.ln() + 0.8f64.ln()) / 2.0;
+        assert!((log_loss(&[0, 1], &p) - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn regression_metrics() {
+        let truth = [3.0, -0.5, 2.0, 7.0];
+        let pred = [2.5, 0.0, 2.0, 8.0];
+        // sklearn: mean_squared_error = 0.375, mean_absolute_error = 0.5, r2_score = 0.9486...
+        assert!((rmse(&truth, &pred) - 0.375f64.sqrt()).abs() < 1e-12);
+        assert!((mae(&truth, &pred) - 0.5).abs() < 1e-12);
+        assert!((r2(&truth, &pred) - 0.948_608_137_044_967_9).abs() < 1e-12);
+    }
+}

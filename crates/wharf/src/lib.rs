@@ -35,6 +35,16 @@ pub use wharf_core::*;
 
 pub mod jobs;
 
+/// The README's and the guide's Rust examples, compiled and run as doctests so they cannot
+/// drift from the code.
+#[cfg(doctest)]
+pub mod guide {
+    #[doc = include_str!("../../../README.md")]
+    pub struct Readme;
+    #[doc = include_str!("../../../docs/src/concepts.md")]
+    pub struct Concepts;
+}
+
 /// Everything a typical program needs, in one import.
 pub mod prelude {
     pub use crate::jobs::{TrainJob, TrainOutcome};
