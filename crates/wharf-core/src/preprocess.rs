@@ -114,6 +114,17 @@ impl Preprocessor {
                         ),
                     ));
                 }
+                // Fast path for all-numeric signatures: a straight scaled copy, row by row.
+                if self.steps.iter().all(|s| matches!(s, Step::Scale { .. })) {
+                    for (src, mut dst) in m.rows().into_iter().zip(out.rows_mut()) {
+                        for ((d, x), step) in dst.iter_mut().zip(src.iter()).zip(&self.steps) {
+                            if let Step::Scale { mean, scale } = step {
+                                *d = scaled(*x, *mean, *scale);
+                            }
+                        }
+                    }
+                    return Ok(out);
+                }
                 for (i, row) in m.rows().into_iter().enumerate() {
                     let mut out_row = out.row_mut(i);
                     let dst = out_row.as_slice_mut().expect("fresh arrays are contiguous");
