@@ -1,5 +1,6 @@
 //! Tabular training data: feature columns, an optional target, optional id columns.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use rand::seq::SliceRandom;
@@ -36,6 +37,10 @@ pub struct Dataset {
     pub target: Option<(String, Column)>,
     /// Id columns, kept aside.
     pub ids: Frame,
+    /// Known levels of categorical feature columns beyond those present in `features`.
+    /// [`split`](Self::split) fills it from the whole table, so a model trained on one part
+    /// still knows a level that only occurs in the other.
+    pub levels: BTreeMap<String, Vec<String>>,
 }
 
 impl Dataset {
@@ -71,7 +76,7 @@ impl Dataset {
         if frame.columns().is_empty() {
             return Err(WharfError::invalid(name, "no feature columns left"));
         }
-        Ok(Dataset { name: name.to_string(), features: frame, target, ids })
+        Ok(Dataset { name: name.to_string(), features: frame, target, ids, levels: BTreeMap::new() })
     }
 
     /// Number of rows.
@@ -101,7 +106,17 @@ impl Dataset {
     }
 
     fn take(&self, rows: &[usize], part: &str) -> Dataset {
+        let mut levels = self.levels.clone();
+        for (name, column) in self.features.columns() {
+            if let Column::Text(values) = column {
+                let known = levels.entry(name.clone()).or_default();
+                known.extend(values.iter().flatten().cloned());
+                known.sort();
+                known.dedup();
+            }
+        }
         Dataset {
+            levels,
             name: format!("{}[{part}]", self.name),
             features: self.features.take(rows),
             target: self.target.as_ref().map(|(n, c)| (n.clone(), c.take(rows))),

@@ -433,7 +433,7 @@ impl Trainer {
             return Err(WharfError::invalid(&data.name, "need at least two rows to train"));
         }
         let task = self.algorithm.task();
-        let (features, preprocessor) = Preprocessor::fit(&data.features)?;
+        let (features, preprocessor) = Preprocessor::fit(&data.features, &data.levels)?;
         let target_name = data.target.as_ref().map(|(n, _)| n.clone());
         let mut signature = Signature {
             features,
@@ -501,9 +501,11 @@ impl Trainer {
 
 /// Versions of the libraries that produce and read models.
 pub fn library_versions() -> BTreeMap<String, String> {
-    [("wharf", env!("CARGO_PKG_VERSION")), ("linfa", "0.8.1"), ("smartcore", "0.4"), ("artifact_format", "1")]
+    // The learning libraries' versions are the ones pinned in the workspace manifest.
+    [("wharf", env!("CARGO_PKG_VERSION")), ("linfa", "0.8.1"), ("smartcore", "0.4.10")]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
+        .chain([("artifact_format".to_string(), crate::artifact::FORMAT_VERSION.to_string())])
         .collect()
 }
 

@@ -29,8 +29,13 @@ pub(crate) struct Preprocessor {
 
 impl Preprocessor {
     /// Learns the features and their steps from a training frame. Numeric columns become
-    /// numeric features, text columns categorical ones.
-    pub(crate) fn fit(frame: &Frame) -> Result<(Vec<Feature>, Preprocessor)> {
+    /// numeric features, text columns categorical ones. A categorical feature's levels are
+    /// those in the frame plus any declared in `levels` (so a rare level that a holdout split
+    /// put only in the test part is still known).
+    pub(crate) fn fit(
+        frame: &Frame,
+        levels: &std::collections::BTreeMap<String, Vec<String>>,
+    ) -> Result<(Vec<Feature>, Preprocessor)> {
         let mut features = Vec::new();
         let mut steps = Vec::new();
         for (name, column) in frame.columns() {
@@ -53,7 +58,8 @@ impl Preprocessor {
                     steps.push(Step::Scale { mean, scale });
                 }
                 Column::Text(values) => {
-                    let mut levels: Vec<String> = values.iter().flatten().cloned().collect();
+                    let declared = levels.get(name).into_iter().flatten();
+                    let mut levels: Vec<String> = values.iter().flatten().chain(declared).cloned().collect();
                     levels.sort();
                     levels.dedup();
                     features.push(Feature::categorical(name.as_str(), levels));

@@ -134,3 +134,27 @@ fn wrong_targets_are_clear_errors() {
     no_target.target = None;
     assert!(Trainer::logistic_regression().fit(&no_target).is_err());
 }
+
+/// A level that the split puts only in the holdout must not break evaluation: the split
+/// carries the whole table's levels into the training part.
+#[test]
+fn rare_levels_survive_a_split() {
+    let mut frame = wharf_core::Frame::new();
+    let n = 40;
+    let colour: Vec<Option<String>> =
+        (0..n).map(|i| Some(if i == 7 { "violet".to_string() } else { ["red", "blue"][i % 2].to_string() })).collect();
+    frame.push("colour", wharf_core::Column::Text(colour)).expect("colour");
+    frame.push("x", wharf_core::Column::Numeric((0..n).map(|i| i as f64).collect())).expect("x");
+    frame.push("y", wharf_core::Column::Text((0..n).map(|i| Some((i % 2).to_string())).collect())).expect("y");
+    let data = wharf_core::Dataset::from_frame(
+        "colours",
+        frame,
+        &wharf_core::CsvOptions { target: Some("y".into()), ..Default::default() },
+    )
+    .expect("dataset");
+    for seed in 0..10 {
+        let (train, test) = data.split(0.25, seed).expect("split");
+        let model = Trainer::logistic_regression().fit(&train).expect("fit");
+        evaluate(&model, &test).expect("evaluation must not fail on a level unseen in training");
+    }
+}

@@ -175,7 +175,7 @@ impl RegisteredModel {
 ///   the previous highest plus one, even across processes registering at once; numbers are
 ///   never reused, even after a delete.
 /// - A version is visible only once completely stored; a failed register leaves nothing.
-/// - [`load`](Self::load) returns a model equal to the one registered (bit-identical
+/// - [`load_selected`](Self::load_selected) returns a model equal to the one registered (bit-identical
 ///   predictions). Unknown names, versions and aliases are [`NotFound`](WharfError::NotFound).
 /// - [`set_alias`](Self::set_alias) creates or moves an alias to an existing version;
 ///   [`delete_alias`](Self::delete_alias) removes it (unknown alias: `NotFound`).

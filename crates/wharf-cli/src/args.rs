@@ -1,0 +1,178 @@
+//! The command-line surface of the subcommands, and the parsers of their values.
+
+use std::path::PathBuf;
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Subcommand};
+use wharf::{Algorithm, ModelRef, Version};
+
+/// `wharf train`
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  wharf train --input leads.csv --target converted --id lead_id --name lead --alias champion"
+)]
+pub struct TrainArgs {
+    /// CSV file with a header row.
+    #[arg(long, short = 'i', value_name = "FILE")]
+    pub input: PathBuf,
+
+    /// Column to predict (not used by kmeans).
+    #[arg(long, short = 't', value_name = "COL")]
+    pub target: Option<String>,
+
+    /// Id column, kept out of the features (repeatable).
+    #[arg(long = "id", value_name = "COL")]
+    pub ids: Vec<String>,
+
+    /// Registered model name [default: the input file's stem].
+    #[arg(long, short = 'n', value_name = "NAME", value_parser = parse_name)]
+    pub name: Option<String>,
+
+    /// Estimator to fit.
+    #[arg(long, short = 'a', default_value = "logistic", value_parser = algorithm_parser())]
+    pub algorithm: Algorithm,
+
+    /// Treat a column as categorical even if its values look numeric (repeatable).
+    #[arg(long = "categorical", value_name = "COL")]
+    pub categorical: Vec<String>,
+
+    /// Treat a column as numeric; a cell that does not parse is an error (repeatable).
+    #[arg(long = "numeric", value_name = "COL")]
+    pub numeric: Vec<String>,
+
+    /// Leave a column out entirely (repeatable).
+    #[arg(long = "drop", value_name = "COL")]
+    pub drop: Vec<String>,
+
+    /// Fraction of rows held out for evaluation, in [0, 1); 0 for none.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.2, value_parser = parse_holdout)]
+    pub holdout: f64,
+
+    /// Seed of the holdout split and of the estimator's random choices.
+    #[arg(long, value_name = "N", default_value_t = 42)]
+    pub seed: u64,
+
+    /// Point this alias at the new version (repeatable).
+    #[arg(long = "alias", value_name = "ALIAS", value_parser = parse_alias)]
+    pub aliases: Vec<String>,
+
+    /// Number of trees (random-forest).
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    pub trees: Option<usize>,
+
+    /// Maximum tree depth (tree, random-forest).
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    pub max_depth: Option<usize>,
+
+    /// Number of clusters (kmeans).
+    #[arg(long, short = 'k', value_name = "N", value_parser = parse_positive)]
+    pub k: Option<usize>,
+}
+
+impl TrainArgs {
+    /// Checks the combinations clap cannot: the target and the estimator settings depend on
+    /// the algorithm.
+    pub fn validate(&self) -> Result<(), String> {
+        let alg = self.algorithm;
+        if self.target.is_none() && alg != Algorithm::KMeans {
+            return Err(format!("--target <COL> is required for --algorithm {}", alg.as_str()));
+        }
+        let only = |flag: &str, set: bool, allowed: &[Algorithm]| {
+            if set && !allowed.contains(&alg) {
+                let names: Vec<&str> = allowed.iter().map(|a| a.as_str()).collect();
+                Err(format!("{flag} applies to --algorithm {} only, not {}", names.join(" or "), alg.as_str()))
+            } else {
+                Ok(())
+            }
+        };
+        only("--trees", self.trees.is_some(), &[Algorithm::RandomForest])?;
+        only("--max-depth", self.max_depth.is_some(), &[Algorithm::Tree, Algorithm::RandomForest])?;
+        only("--k", self.k.is_some(), &[Algorithm::KMeans])
+    }
+}
+
+/// `wharf predict`
+#[derive(Debug, Args)]
+#[command(after_help = "The output has the id columns, then `prediction`, then one `prob_<class>` column per class \
+                  (classifiers only).\n\nExample:\n  wharf predict --model lead@champion --input new.csv --output \
+                  scored.csv --id lead_id")]
+pub struct PredictArgs {
+    /// The model: NAME (latest version), NAME@VERSION or NAME@ALIAS.
+    #[arg(long, short = 'm', value_name = "NAME[@VERSION|@ALIAS]")]
+    pub model: ModelRef,
+
+    /// Records to score: a .csv file with a header row, or a .jsonl file of JSON objects.
+    #[arg(long, short = 'i', value_name = "FILE")]
+    pub input: PathBuf,
+
+    /// Where to write the scores: .csv or .jsonl (replaced atomically).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// Input column to copy to the output, in front of the prediction (repeatable).
+    #[arg(long = "id", value_name = "COL")]
+    pub ids: Vec<String>,
+}
+
+/// `wharf models …`
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// List registered models with their latest version.
+    List,
+    /// Show one version's metadata: signature, metrics, checksum, tags, aliases.
+    Show {
+        /// The model: NAME (latest version), NAME@VERSION or NAME@ALIAS.
+        #[arg(value_name = "NAME[@VERSION|@ALIAS]")]
+        model: ModelRef,
+    },
+    /// Point an alias at a version, or remove it with --delete.
+    Alias {
+        /// Model name.
+        #[arg(value_parser = parse_name)]
+        name: String,
+        /// Alias (a letter, then letters, digits, _ or -).
+        #[arg(value_parser = parse_alias)]
+        alias: String,
+        /// Version the alias should point at.
+        #[arg(required_unless_present = "delete", conflicts_with = "delete")]
+        version: Option<Version>,
+        /// Remove the alias instead.
+        #[arg(long)]
+        delete: bool,
+    },
+    /// Delete a version (and the aliases pointing at it).
+    Delete {
+        /// Model name.
+        #[arg(value_parser = parse_name)]
+        name: String,
+        /// Version to delete.
+        version: Version,
+    },
+}
+
+fn algorithm_parser() -> impl TypedValueParser<Value = Algorithm> {
+    PossibleValuesParser::new(["logistic", "linear", "tree", "random-forest", "kmeans"])
+        .try_map(|s| s.parse::<Algorithm>())
+}
+
+fn parse_name(s: &str) -> Result<String, String> {
+    wharf::ports::registry::validate_name(s).map(|()| s.to_string()).map_err(|e| e.to_string())
+}
+
+fn parse_alias(s: &str) -> Result<String, String> {
+    wharf::ports::registry::validate_alias(s).map(|()| s.to_string()).map_err(|e| e.to_string())
+}
+
+fn parse_holdout(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if (0.0..1.0).contains(&x) => Ok(x),
+        _ => Err(format!("'{s}' is not a fraction in [0, 1)")),
+    }
+}
+
+fn parse_positive(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("'{s}' is not a positive whole number")),
+    }
+}

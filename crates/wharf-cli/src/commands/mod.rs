@@ -1,0 +1,10 @@
+//! One module per subcommand.
+
+pub mod doctor;
+pub mod models;
+pub mod predict;
+pub mod train;
+pub mod version;
+
+/// How timestamps are shown to people.
+pub const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S UTC";

@@ -1,0 +1,171 @@
+//! `wharf train`: CSV → dataset → trainer → the main job (evaluate, track, register, alias).
+
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use serde_json::{json, Map, Value};
+use wharf::jobs::TrainJob;
+use wharf::{Column, CsvOptions, Dataset, Trainer, Wharf, WharfError};
+
+use crate::args::TrainArgs;
+use crate::output::{self, Output, Spinner};
+
+/// Runs `wharf train`.
+pub fn run(args: TrainArgs, out: &Output) -> anyhow::Result<()> {
+    let name = match &args.name {
+        Some(name) => name.clone(),
+        None => default_name(&args.input)?,
+    };
+    let ctx = Wharf::load()?;
+
+    let spinner = Spinner::new(out.quiet);
+    spinner.stage(format!("reading {}", args.input.display()));
+    let options = CsvOptions {
+        target: args.target.clone(),
+        ids: args.ids.clone(),
+        categorical: args.categorical.clone(),
+        numeric: args.numeric.clone(),
+        drop: args.drop.clone(),
+    };
+    let data = Dataset::from_csv_path(&args.input, &options)?;
+    let id_like = id_like_columns(&data);
+    if !out.quiet {
+        for column in &id_like {
+            spinner.suspend(|| {
+                output::warning(&format!(
+                    "column '{column}' has a different value in every row; if it identifies rows, pass --id {column}"
+                ))
+            });
+        }
+    }
+
+    let mut trainer = Trainer::new(args.algorithm).seed(args.seed);
+    if let Some(n) = args.trees {
+        trainer = trainer.trees(n);
+    }
+    if let Some(depth) = args.max_depth {
+        trainer = trainer.max_depth(Some(depth));
+    }
+    if let Some(k) = args.k {
+        trainer = trainer.clusters(k);
+    }
+    let job = TrainJob { data, trainer, name, holdout: args.holdout, seed: args.seed, aliases: args.aliases };
+    let mut stage = String::new();
+    let outcome = job
+        .run(&ctx, |s| {
+            stage = s.to_string();
+            spinner.stage(s);
+        })
+        .map_err(|e| explain(e, &stage, &id_like))?;
+    drop(spinner);
+
+    let meta = outcome.model.metadata();
+    let (rows_train, rows_test) = outcome.rows;
+    if out.json {
+        let metrics: Map<String, Value> = outcome.metrics.iter().map(|(k, v)| (k.clone(), Value::from(*v))).collect();
+        return out.json(&json!({
+            "name": job.name,
+            "version": outcome.version.0,
+            "algorithm": meta.algorithm,
+            "task": outcome.model.task().to_string(),
+            "aliases": job.aliases,
+            "metrics": metrics,
+            "run_id": outcome.run_id,
+            "rows_train": rows_train,
+            "rows_test": rows_test,
+        }));
+    }
+    if out.quiet {
+        return out.line(format!("{}@{}", job.name, outcome.version));
+    }
+    out.line(format!(
+        "Registered {} version {} ({}, {})",
+        job.name,
+        outcome.version,
+        meta.algorithm,
+        outcome.model.task()
+    ))?;
+    for alias in &job.aliases {
+        out.line(format!("Alias {alias} -> version {}", outcome.version))?;
+    }
+    if rows_test > 0 {
+        out.line(format!("Trained on {rows_train} rows, evaluated on {rows_test} held-out rows"))?;
+    } else {
+        out.line(format!("Trained on {rows_train} rows (no holdout)"))?;
+    }
+    if !outcome.metrics.is_empty() {
+        let mut table = output::table(["holdout metric", "value"]);
+        for (k, v) in &outcome.metrics {
+            table.add_row(vec![k.clone(), output::metric(*v)]);
+        }
+        out.table(&table)?;
+    }
+    out.line(format!("Tracking run {}", outcome.run_id))
+}
+
+/// Text feature columns holding a different value in every row (of at least 20): almost
+/// certainly identifiers, which as features only fail on unseen values.
+fn id_like_columns(data: &Dataset) -> Vec<String> {
+    if data.n_rows() < 20 {
+        return Vec::new();
+    }
+    data.features
+        .columns()
+        .iter()
+        .filter(|(_, column)| match column {
+            Column::Text(values) => {
+                let distinct: std::collections::HashSet<_> = values.iter().collect();
+                distinct.len() == values.len()
+            }
+            Column::Numeric(_) => false,
+        })
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+/// Says which stage of the job failed, with a hint when an id column is the likely cause.
+fn explain(err: WharfError, stage: &str, id_like: &[String]) -> anyhow::Error {
+    let hint = match (&err, id_like.first()) {
+        (WharfError::InvalidInput { message, .. }, Some(column))
+            if stage == "evaluating" && message.starts_with("unknown level") =>
+        {
+            format!(" (if '{column}' identifies rows, pass --id {column})")
+        }
+        _ => String::new(),
+    };
+    let stage = if stage.is_empty() { "starting" } else { stage };
+    if hint.is_empty() {
+        anyhow::Error::new(err).context(stage.to_string())
+    } else {
+        anyhow::anyhow!("{stage}: {err}{hint}")
+    }
+}
+
+/// The input file's stem made into a valid model name: characters outside `A-Z a-z 0-9 . _ -`
+/// become `_`, and the name starts at the first letter or digit.
+fn default_name(input: &Path) -> anyhow::Result<String> {
+    let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let cleaned: String =
+        stem.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
+    let name: String = cleaned.trim_start_matches(|c: char| !c.is_ascii_alphanumeric()).chars().take(128).collect();
+    if name.is_empty() {
+        bail!("cannot make a model name from '{}': pass --name", input.display());
+    }
+    wharf::ports::registry::validate_name(&name).context("pass --name")?;
+    Ok(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_name;
+    use std::path::Path;
+
+    #[test]
+    fn default_names_follow_the_model_name_rule() {
+        assert_eq!(default_name(Path::new("data/leads.csv")).unwrap(), "leads");
+        assert_eq!(default_name(Path::new("new leads (2).csv")).unwrap(), "new_leads__2_");
+        assert_eq!(default_name(Path::new("_x.csv")).unwrap(), "x");
+        assert_eq!(default_name(Path::new("données.v2.csv")).unwrap(), "donn_es.v2");
+        assert!(default_name(Path::new("___.csv")).is_err());
+    }
+}

@@ -1,0 +1,145 @@
+//! `wharf`: train, predict, manage registered models and inspect the setup, from the current
+//! directory's configuration (`wharf.toml`, `WHARF_*` environment variables, defaults).
+//!
+//! Every failure ends as one `error:` line on stderr and exit status 1; usage errors are
+//! clap's, with status 2. Results go to stdout, as tables or, with `--json`, as JSON.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+mod args;
+mod commands;
+mod output;
+
+use args::{ModelsCommand, PredictArgs, TrainArgs};
+use output::Output;
+
+/// Train, register, serve and track machine-learning models with Wharf.
+///
+/// Works from the current directory's configuration: `wharf.toml` (or the file named by
+/// `WHARF_CONFIG`), profile files named by `WHARF_PROFILE`, and `WHARF_*` environment
+/// variables. Run `wharf doctor` to see what is in force.
+#[derive(Debug, Parser)]
+#[command(name = "wharf", version, max_term_width = 100)]
+struct Cli {
+    /// Print machine-readable JSON on stdout instead of tables.
+    #[arg(long, global = true, display_order = 900)]
+    json: bool,
+
+    /// No progress spinner and only essential output.
+    #[arg(long, short = 'q', global = true, display_order = 901)]
+    quiet: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Train a model on a CSV file, evaluate it on a holdout, track the run and register it.
+    Train(TrainArgs),
+    /// Score a CSV or JSON-lines file with a registered model.
+    Predict(PredictArgs),
+    /// List, inspect, alias and delete registered models.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// Show the effective configuration, compiled-in features, adapters and wiring.
+    Doctor,
+    /// Show the versions of wharf, its artifact format and its learning libraries.
+    Version,
+}
+
+fn main() -> ExitCode {
+    install_panic_hook();
+    let cli = Cli::parse();
+    if let Err(message) = validate(&cli) {
+        usage_error(&cli, &message);
+    }
+    let out = Output { json: cli.json, quiet: cli.quiet };
+    // The panic hook already printed one `error:` line; this only turns the unwind into a
+    // plain failure status.
+    let result = match panic::catch_unwind(AssertUnwindSafe(|| dispatch(cli.command, &out))) {
+        Ok(result) => result,
+        Err(_) => return ExitCode::FAILURE,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if output::is_closed_stdout(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            output::error_line(&output::one_line(&err));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(command: Command, out: &Output) -> anyhow::Result<()> {
+    match command {
+        Command::Train(args) => commands::train::run(args, out),
+        Command::Predict(args) => commands::predict::run(args, out),
+        Command::Models(command) => commands::models::run(command, out),
+        Command::Doctor => commands::doctor::run(out),
+        Command::Version => commands::version::run(out),
+    }
+}
+
+/// Checks that clap's declarations cannot express (they depend on another option's value).
+fn validate(cli: &Cli) -> Result<(), String> {
+    match &cli.command {
+        Command::Train(args) => args.validate(),
+        _ => Ok(()),
+    }
+}
+
+/// Prints a usage error the way clap does (with the subcommand's usage line) and exits 2.
+fn usage_error(cli: &Cli, message: &str) -> ! {
+    let mut cmd = Cli::command();
+    cmd.build();
+    let name = match cli.command {
+        Command::Train(_) => Some("train"),
+        _ => None,
+    };
+    let err = match name.and_then(|n| cmd.find_subcommand_mut(n)) {
+        Some(sub) => sub.error(clap::error::ErrorKind::ArgumentConflict, message),
+        None => cmd.error(clap::error::ErrorKind::ArgumentConflict, message),
+    };
+    err.exit()
+}
+
+/// A panic is a bug, but the user still gets one `error:` line and no backtrace.
+fn install_panic_hook() {
+    panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown cause".to_string());
+        let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let message = message.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
+        output::error_line(&format!("internal error{location}: {message} (this is a bug in wharf; please report it)"));
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn train_needs_a_target_unless_clustering() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).map_err(|e| e.to_string()).and_then(|c| validate(&c));
+        assert!(parse(&["wharf", "train", "--input", "a.csv"]).unwrap_err().contains("--target"));
+        assert!(parse(&["wharf", "train", "--input", "a.csv", "--algorithm", "kmeans"]).is_ok());
+        assert!(parse(&["wharf", "train", "--input", "a.csv", "--target", "y", "--trees", "5"])
+            .unwrap_err()
+            .contains("random-forest"));
+        assert!(parse(&["wharf", "train", "--input", "a.csv", "--target", "y", "-a", "random-forest", "--trees", "5"])
+            .is_ok());
+    }
+}
