@@ -56,7 +56,7 @@ pub fn run(args: TrainArgs, out: &Output) -> anyhow::Result<()> {
             stage = s.to_string();
             spinner.stage(s);
         })
-        .map_err(|e| explain(e, &stage, &id_like))?;
+        .map_err(|e| explain(e, &stage))?;
     drop(spinner);
 
     let meta = outcome.model.metadata();
@@ -123,22 +123,10 @@ fn id_like_columns(data: &Dataset) -> Vec<String> {
         .collect()
 }
 
-/// Says which stage of the job failed, with a hint when an id column is the likely cause.
-fn explain(err: WharfError, stage: &str, id_like: &[String]) -> anyhow::Error {
-    let hint = match (&err, id_like.first()) {
-        (WharfError::InvalidInput { message, .. }, Some(column))
-            if stage == "evaluating" && message.starts_with("unknown level") =>
-        {
-            format!(" (if '{column}' identifies rows, pass --id {column})")
-        }
-        _ => String::new(),
-    };
+/// Says which stage of the job failed.
+fn explain(err: WharfError, stage: &str) -> anyhow::Error {
     let stage = if stage.is_empty() { "starting" } else { stage };
-    if hint.is_empty() {
-        anyhow::Error::new(err).context(stage.to_string())
-    } else {
-        anyhow::anyhow!("{stage}: {err}{hint}")
-    }
+    anyhow::Error::new(err).context(stage.to_string())
 }
 
 /// The input file's stem made into a valid model name: characters outside `A-Z a-z 0-9 . _ -`
