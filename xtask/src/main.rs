@@ -8,13 +8,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
+mod backends;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("deps-check") => deps_check(&root()),
+        Some("backends") => backends_foreground(),
         _ => {
-            eprintln!("usage: cargo xtask <command>\n\ncommands:\n  test        fmt, clippy, dependency check, all tests, docs, examples\n  deps-check  prove wharf-core pulls in no network or async crates");
+            eprintln!("usage: cargo xtask <command>\n\ncommands:\n  test        fmt, clippy, dependency check, all tests, docs, examples\n  deps-check  prove wharf-core pulls in no network or async crates\n  backends    start the test backends, print their variables, stop on Enter");
             return ExitCode::from(2);
         }
     };
@@ -50,6 +53,44 @@ fn step(name: &str, mut cmd: Command, timings: &mut Vec<(String, f64)>) -> Resul
     }
 }
 
+/// Like [`step`], but passes the output through while summing cargo test's
+/// `test result:` lines, so the run can end with one total.
+fn counted_step(name: &str, mut cmd: Command, timings: &mut Vec<(String, f64)>) -> Result<(u64, u64), String> {
+    use std::io::BufRead;
+    eprintln!("\n==> {name}");
+    let start = Instant::now();
+    let mut child =
+        cmd.stdout(std::process::Stdio::piped()).spawn().map_err(|e| format!("{name}: could not start: {e}"))?;
+    let (mut passed, mut failed) = (0u64, 0u64);
+    if let Some(out) = child.stdout.take() {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                let count = |word: &str| {
+                    rest.split(';')
+                        .find_map(|part| {
+                            part.trim()
+                                .strip_suffix(word)
+                                .and_then(|n| n.trim().rsplit(' ').next()?.parse::<u64>().ok())
+                        })
+                        .unwrap_or(0)
+                };
+                passed += count(" passed");
+                failed += count(" failed");
+            }
+        }
+    }
+    let status = child.wait().map_err(|e| format!("{name}: {e}"))?;
+    let secs = start.elapsed().as_secs_f64();
+    timings.push((name.to_string(), secs));
+    if status.success() {
+        eprintln!("<== {name}: ok ({secs:.1}s, {passed} passed)");
+        Ok((passed, failed))
+    } else {
+        Err(format!("{name} failed ({status}); {passed} passed, {failed} failed"))
+    }
+}
+
 fn test() -> Result<(), String> {
     let root = root();
     let mut timings = Vec::new();
@@ -74,9 +115,20 @@ fn test() -> Result<(), String> {
     eprintln!("\n==> dependency check");
     deps_check(&root)?;
 
+    // Real backends for the adapter tests, stopped when `services` drops (also on failure).
+    eprintln!("\n==> backends");
+    let backends_root = root.join("target").join("backends");
+    std::fs::create_dir_all(&backends_root).map_err(|e| format!("{}: {e}", backends_root.display()))?;
+    let started = Instant::now();
+    let mut services = backends::Services::default();
+    backends::mlflow(&backends_root, &mut services)?;
+    timings.push(("backends up".into(), started.elapsed().as_secs_f64()));
+
     let mut tests = cargo();
-    tests.current_dir(&root).args(["test", "--workspace", "--all-features"]);
-    step("cargo test --workspace --all-features", tests, &mut timings)?;
+    tests.current_dir(&root).env("WHARF_TEST_REQUIRE_BACKENDS", "1").args(["test", "--workspace", "--all-features"]);
+    tests.envs(services.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let (passed, failed) = counted_step("cargo test --workspace --all-features", tests, &mut timings)?;
+    drop(services);
 
     let mut doc = cargo();
     doc.current_dir(&root).env("RUSTDOCFLAGS", "-D warnings").args([
@@ -107,6 +159,8 @@ fn test() -> Result<(), String> {
     for (name, secs) in timings {
         eprintln!("  {secs:>7.1}s  {name}");
     }
+    // The plain closing line CI readers understand, summed over every test binary.
+    println!("xtask: {passed} passed, {failed} failed");
     Ok(())
 }
 
@@ -134,4 +188,20 @@ fn deps_check(root: &Path) -> Result<(), String> {
     } else {
         Err(format!("wharf-core must not depend on {found:?}"))
     }
+}
+
+/// Starts the backends for a developer's own `cargo test` runs, prints the variables to
+/// export, and stops them when Enter is pressed.
+fn backends_foreground() -> Result<(), String> {
+    let root = root().join("target").join("backends");
+    std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+    let mut services = backends::Services::default();
+    backends::mlflow(&root, &mut services)?;
+    for (k, v) in &services.env {
+        println!("export {k}={v}");
+    }
+    eprintln!("backends up; press Enter to stop them");
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    Ok(())
 }

@@ -1,0 +1,167 @@
+//! Real backends for the adapter tests: installed into venvs under `target/backends/`,
+//! started on free loopback ports with their PIDs held, waited for, and stopped on every
+//! exit path (the `Services` guard kills them on drop, including after a failed step).
+//!
+//! Tests find them through environment variables (`WHARF_TEST_MLFLOW_URI`, …). Under
+//! `cargo xtask test` `WHARF_TEST_REQUIRE_BACKENDS=1` is set, so a test whose backend is
+//! missing fails instead of skipping.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// MLflow pinned to the version the adapter was verified against (3.18.0 is listed on PyPI
+/// but its dependencies are not served, so an unpinned install backtracks).
+pub const MLFLOW_SPEC: &str = "mlflow==3.17.2";
+
+/// Running backends; dropping this stops them.
+#[derive(Default)]
+pub struct Services {
+    children: Vec<(String, Child)>,
+    /// `(variable, value)` pairs the tests need.
+    pub env: Vec<(String, String)>,
+}
+
+impl Drop for Services {
+    fn drop(&mut self) {
+        for (name, child) in &mut self.children {
+            // SIGTERM first (MLflow takes its workers down with it), then make sure.
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            eprintln!("<== stopped {name}");
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> Result<u16, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
+    listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+/// `GET path` on 127.0.0.1:port answers 200.
+fn http_ok(port: u16, path: &str) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && (head.starts_with(b"HTTP/1.1 200") || head.starts_with(b"HTTP/1.0 200"))
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
+    let status = cmd.status().map_err(|e| format!("{what}: could not start: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{what} failed ({status})"))
+    }
+}
+
+/// The `uv` binary, installed from PyPI into `target/backends/uv` once.
+fn uv(root: &Path) -> Result<PathBuf, String> {
+    let dir = root.join("uv");
+    let uv = dir.join("bin").join("uv");
+    if !uv.exists() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&dir), "python3 -m venv (is python3-venv installed?)")?;
+        run(Command::new(dir.join("bin").join("pip")).args(["install", "--quiet", "uv"]), "pip install uv")?;
+    }
+    Ok(uv)
+}
+
+/// A venv at `target/backends/<name>` holding `packages`; reused when its stamp matches.
+pub fn venv(root: &Path, name: &str, packages: &[&str]) -> Result<PathBuf, String> {
+    let dir = root.join(name);
+    let stamp = dir.join(".wharf-packages");
+    let want = packages.join("\n");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(want.as_str()) {
+        return Ok(dir);
+    }
+    let uv = uv(root)?;
+    let start = Instant::now();
+    let _ = std::fs::remove_dir_all(&dir);
+    run(Command::new(&uv).args(["venv", "--quiet", "--python", "python3"]).arg(&dir), "uv venv")?;
+    run(
+        Command::new(&uv)
+            .args(["pip", "install", "--quiet", "--compile-bytecode", "--python"])
+            .arg(dir.join("bin").join("python"))
+            .args(packages),
+        &format!("uv pip install {}", packages.join(" ")),
+    )?;
+    std::fs::write(&stamp, want).map_err(|e| format!("{}: {e}", stamp.display()))?;
+    eprintln!("<== venv {name}: {} installed in {:.0}s", packages.join(" "), start.elapsed().as_secs_f64());
+    Ok(dir)
+}
+
+/// Spawns `cmd` (stdout/stderr to `log`), registers it, and waits for `GET path` → 200.
+fn start(
+    services: &mut Services,
+    name: &str,
+    mut cmd: Command,
+    log: &Path,
+    port: u16,
+    path: &str,
+    timeout: Duration,
+) -> Result<(), String> {
+    let out = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let err = out.try_clone().map_err(|e| e.to_string())?;
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .spawn()
+        .map_err(|e| format!("{name}: could not start: {e}"))?;
+    services.children.push((name.to_string(), child));
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if let Some((_, child)) = services.children.last_mut() {
+            if let Ok(Some(status)) = child.try_wait() {
+                let tail = std::fs::read_to_string(log).unwrap_or_default();
+                let tail: Vec<&str> = tail.lines().rev().take(20).collect();
+                return Err(format!(
+                    "{name} exited ({status}); last log lines:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                ));
+            }
+        }
+        if http_ok(port, path) {
+            eprintln!("<== {name} ready on 127.0.0.1:{port} after {:.0}s", start.elapsed().as_secs_f64());
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    Err(format!("{name} not ready after {}s (log: {})", timeout.as_secs(), log.display()))
+}
+
+/// Installs and starts a local MLflow tracking server (sqlite store, proxied artifacts).
+pub fn mlflow(root: &Path, services: &mut Services) -> Result<(), String> {
+    let venv = venv(root, "mlflow", &[MLFLOW_SPEC])?;
+    let port = free_port()?;
+    let data = root.join(format!("mlflow-data-{port}"));
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
+    let mut cmd = Command::new(venv.join("bin").join("mlflow"));
+    cmd.env("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+        .args(["server", "--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "1"])
+        .arg("--backend-store-uri")
+        .arg(format!("sqlite:///{}", data.join("mlflow.db").display()))
+        .arg("--artifacts-destination")
+        .arg(data.join("artifacts"));
+    start(services, "mlflow server", cmd, &data.join("mlflow.log"), port, "/health", Duration::from_secs(300))?;
+    services.env.push(("WHARF_TEST_MLFLOW_URI".into(), format!("http://127.0.0.1:{port}")));
+    Ok(())
+}
