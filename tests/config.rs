@@ -137,3 +137,30 @@ fn masked_toml_hides_api_keys() {
     assert!(!text.contains("secret-key"));
     assert!(text.contains("***"));
 }
+
+#[test]
+fn openlineage_variables_sit_below_wharf_variables() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "wharf.toml", "[lineage.openlineage]\nurl = \"http://file:1\"\nnamespace = \"from-file\"\n");
+    let c = WharfConfig::load_from(
+        dir.path(),
+        env(&[
+            ("OPENLINEAGE_URL", "http://127.0.0.1:5000"),
+            ("OPENLINEAGE_NAMESPACE", "from-ol-env"),
+            ("OPENLINEAGE_API_KEY", "s3cret"),
+            ("WHARF_LINEAGE__OPENLINEAGE__NAMESPACE", "from-wharf-env"),
+        ]),
+    )
+    .expect("load");
+    let ol = &c.lineage.openlineage;
+    assert_eq!(ol.url.as_deref(), Some("http://127.0.0.1:5000"), "OPENLINEAGE_URL beats the file");
+    assert_eq!(ol.namespace, "from-wharf-env", "WHARF_* beats OPENLINEAGE_*");
+    assert_eq!(ol.api_key.as_deref(), Some("s3cret"));
+
+    match WharfConfig::load_from(dir.path(), env(&[("WHARF_LINEAGE__OPENLINEAGE__STRICT", "maybe")])) {
+        Err(WharfError::Config { key, .. }) => assert_eq!(key, "WHARF_LINEAGE__OPENLINEAGE__STRICT"),
+        other => panic!("expected a config error, got {other:?}"),
+    }
+    let c = WharfConfig::load_from(dir.path(), env(&[("WHARF_LINEAGE__OPENLINEAGE__STRICT", "true")])).expect("bool");
+    assert!(c.lineage.openlineage.strict);
+}

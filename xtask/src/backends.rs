@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 /// MLflow pinned to the version the adapter was verified against (3.18.0 is listed on PyPI
 /// but its dependencies are not served, so an unpinned install backtracks).
 pub const MLFLOW_SPEC: &str = "mlflow==3.17.2";
+/// The same MLflow with the `auth` extra, for the basic-auth server.
+pub const MLFLOW_AUTH_SPEC: &str = "mlflow[auth]==3.17.2";
 
 /// Running backends; dropping this stops them.
 #[derive(Default)]
@@ -163,5 +165,54 @@ pub fn mlflow(root: &Path, services: &mut Services) -> Result<(), String> {
         .arg(data.join("artifacts"));
     start(services, "mlflow server", cmd, &data.join("mlflow.log"), port, "/health", Duration::from_secs(300))?;
     services.env.push(("WHARF_TEST_MLFLOW_URI".into(), format!("http://127.0.0.1:{port}")));
+    Ok(())
+}
+
+/// Password of the admin user of the basic-auth MLflow server (a throwaway test server on
+/// loopback; nothing secret).
+const MLFLOW_AUTH_PASSWORD: &str = "wharf-test-password";
+
+/// A second MLflow server with MLflow's `basic-auth` app, for the client's credential tests.
+/// Its user store lives in the data directory (MLflow's default is the working directory);
+/// the admin user is created on first start. Exports `WHARF_TEST_MLFLOW_AUTH_URI`,
+/// `WHARF_TEST_MLFLOW_AUTH_USER` and `WHARF_TEST_MLFLOW_AUTH_PASSWORD`.
+pub fn mlflow_basic_auth(root: &Path, services: &mut Services) -> Result<(), String> {
+    // The auth app needs MLflow's `auth` extra (Flask-WTF). A venv of its own, so the plain
+    // server's venv is never reinstalled under a running server.
+    let venv = venv(root, "mlflow-auth", &[MLFLOW_AUTH_SPEC])?;
+    let port = free_port()?;
+    let data = root.join(format!("mlflow-auth-data-{port}"));
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
+    let ini = data.join("basic_auth.ini");
+    let config = format!(
+        "[mlflow]\ndefault_permission = READ\ndatabase_uri = sqlite:///{}\nadmin_username = admin\n\
+         admin_password = {MLFLOW_AUTH_PASSWORD}\n\
+         authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n",
+        data.join("auth.db").display()
+    );
+    std::fs::write(&ini, config).map_err(|e| format!("{}: {e}", ini.display()))?;
+    let mut cmd = Command::new(venv.join("bin").join("mlflow"));
+    cmd.env("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+        .env("MLFLOW_AUTH_CONFIG_PATH", &ini)
+        .env("MLFLOW_FLASK_SERVER_SECRET_KEY", "wharf-test-only")
+        .args(["server", "--app-name", "basic-auth", "--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--workers", "1"])
+        .arg("--backend-store-uri")
+        .arg(format!("sqlite:///{}", data.join("mlflow.db").display()))
+        .arg("--artifacts-destination")
+        .arg(data.join("artifacts"));
+    start(
+        services,
+        "mlflow server (basic-auth)",
+        cmd,
+        &data.join("mlflow.log"),
+        port,
+        "/health",
+        Duration::from_secs(300),
+    )?;
+    services.env.push(("WHARF_TEST_MLFLOW_AUTH_URI".into(), format!("http://127.0.0.1:{port}")));
+    services.env.push(("WHARF_TEST_MLFLOW_AUTH_USER".into(), "admin".into()));
+    services.env.push(("WHARF_TEST_MLFLOW_AUTH_PASSWORD".into(), MLFLOW_AUTH_PASSWORD.into()));
     Ok(())
 }

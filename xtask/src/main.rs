@@ -122,6 +122,7 @@ fn test() -> Result<(), String> {
     let started = Instant::now();
     let mut services = backends::Services::default();
     backends::mlflow(&backends_root, &mut services)?;
+    backends::mlflow_basic_auth(&backends_root, &mut services)?;
     timings.push(("backends up".into(), started.elapsed().as_secs_f64()));
 
     let mut tests = cargo();
@@ -197,6 +198,7 @@ fn backends_foreground() -> Result<(), String> {
     std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
     let mut services = backends::Services::default();
     backends::mlflow(&root, &mut services)?;
+    backends::mlflow_basic_auth(&root, &mut services)?;
     for (k, v) in &services.env {
         println!("export {k}={v}");
     }

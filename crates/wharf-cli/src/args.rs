@@ -176,3 +176,18 @@ fn parse_positive(s: &str) -> Result<usize, String> {
         _ => Err(format!("'{s}' is not a positive whole number")),
     }
 }
+
+/// `wharf runs …`
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// Send runs spooled while MLflow was unreachable (`tracking.mlflow.spool_dir`) to MLflow.
+    Sync,
+}
+
+/// `wharf lineage …`
+#[derive(Debug, Subcommand)]
+pub enum LineageCommand {
+    /// Send OpenLineage events spooled while the receiver was unreachable
+    /// (`lineage.openlineage.spool_path`); events it still refuses stay in the spool.
+    Replay,
+}

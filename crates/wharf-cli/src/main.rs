@@ -13,7 +13,7 @@ mod args;
 mod commands;
 mod output;
 
-use args::{ModelsCommand, PredictArgs, TrainArgs};
+use args::{LineageCommand, ModelsCommand, PredictArgs, RunsCommand, TrainArgs};
 use output::Output;
 
 /// Train, register, serve and track machine-learning models with Wharf.
@@ -45,6 +45,12 @@ enum Command {
     /// List, inspect, alias and delete registered models.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Tracked runs: send runs spooled while MLflow was unreachable.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// Lineage: send OpenLineage events spooled while the receiver was unreachable.
+    #[command(subcommand)]
+    Lineage(LineageCommand),
     /// Show the effective configuration, compiled-in features, adapters and wiring.
     Doctor,
     /// Show the versions of wharf, its artifact format and its learning libraries.
@@ -79,6 +85,8 @@ fn dispatch(command: Command, out: &Output) -> anyhow::Result<()> {
         Command::Train(args) => commands::train::run(args, out),
         Command::Predict(args) => commands::predict::run(args, out),
         Command::Models(command) => commands::models::run(command, out),
+        Command::Runs(command) => commands::runs::run(command, out),
+        Command::Lineage(command) => commands::lineage::run(command, out),
         Command::Doctor => commands::doctor::run(out),
         Command::Version => commands::version::run(out),
     }

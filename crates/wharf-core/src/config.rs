@@ -6,7 +6,9 @@
 //!
 //! Environment variables name a key path with `__` between levels:
 //! `WHARF_TRACKING__BACKEND=mlflow`, `WHARF_TRACKING__MLFLOW__URI=http://127.0.0.1:5000`.
-//! `WHARF_CONFIG` names another file than `./wharf.toml`.
+//! `WHARF_CONFIG` names another file than `./wharf.toml`. The OpenLineage clients' shared
+//! `OPENLINEAGE_URL`, `OPENLINEAGE_NAMESPACE` and `OPENLINEAGE_API_KEY` set
+//! `lineage.openlineage.*` just below the `WHARF_*` variables.
 //!
 //! Unknown keys and bad values are errors naming the key (or the environment variable), so
 //! a typo never silently falls back to a default.
@@ -20,6 +22,13 @@ use crate::{Result, WharfError};
 
 /// Environment variables the loader itself reads (not config keys).
 pub const LOADER_VARIABLES: [&str; 3] = ["WHARF_CONFIG", "WHARF_PROFILE", "WHARF_LOG"];
+
+/// The OpenLineage clients' shared environment variables and the keys they set.
+pub const OPENLINEAGE_VARIABLES: [(&str, &str); 3] = [
+    ("OPENLINEAGE_URL", "lineage.openlineage.url"),
+    ("OPENLINEAGE_NAMESPACE", "lineage.openlineage.namespace"),
+    ("OPENLINEAGE_API_KEY", "lineage.openlineage.api_key"),
+];
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -64,11 +73,23 @@ pub struct MlflowConfig {
     /// Request timeout in milliseconds.
     #[serde(deserialize_with = "lenient_u64")]
     pub timeout_ms: u64,
+    /// Tracking only: when true, an unreachable or failing server is an error; when false
+    /// (the default) runs are spooled to `spool_dir` and can be replayed with `wharf runs sync`.
+    #[serde(deserialize_with = "lenient_bool")]
+    pub strict: bool,
+    /// Tracking only: where runs go while the server is unreachable (a file-tracker directory).
+    pub spool_dir: PathBuf,
 }
 
 impl Default for MlflowConfig {
     fn default() -> Self {
-        MlflowConfig { uri: None, experiment: "wharf".into(), timeout_ms: 30_000 }
+        MlflowConfig {
+            uri: None,
+            experiment: "wharf".into(),
+            timeout_ms: 30_000,
+            strict: false,
+            spool_dir: PathBuf::from("wharf-runs/mlflow-spool"),
+        }
     }
 }
 
@@ -113,10 +134,14 @@ impl Default for LineageConfig {
 }
 
 /// `[lineage.openlineage]`
+///
+/// `url`, `namespace` and `api_key` also come from the environment variables the
+/// OpenLineage clients share (`OPENLINEAGE_URL`, `OPENLINEAGE_NAMESPACE`,
+/// `OPENLINEAGE_API_KEY`), below every `WHARF_*` variable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OpenLineageConfig {
-    /// Receiver base URL.
+    /// Receiver base URL (required by the `http` transport).
     pub url: Option<String>,
     /// Job namespace.
     pub namespace: String,
@@ -127,6 +152,21 @@ pub struct OpenLineageConfig {
     /// Request timeout in milliseconds.
     #[serde(deserialize_with = "lenient_u64")]
     pub timeout_ms: u64,
+    /// `http` (default), `file` (JSON lines of RunEvents at `path`) or `console` (stdout).
+    pub transport: String,
+    /// File of the `file` transport.
+    pub path: PathBuf,
+    /// Retries after a 5xx answer or a connection error (0 = one attempt only).
+    #[serde(deserialize_with = "lenient_u64")]
+    pub retries: u64,
+    /// `none` (default) or `gzip`: how HTTP request bodies are compressed.
+    pub compression: String,
+    /// When false (default), events the receiver does not take are spooled to `spool_path`
+    /// for `wharf lineage replay` and the job goes on; when true, `emit` fails.
+    #[serde(deserialize_with = "lenient_bool")]
+    pub strict: bool,
+    /// JSON-lines file of events waiting for replay.
+    pub spool_path: PathBuf,
 }
 
 impl Default for OpenLineageConfig {
@@ -137,6 +177,12 @@ impl Default for OpenLineageConfig {
             api_key: None,
             endpoint: "api/v1/lineage".into(),
             timeout_ms: 5_000,
+            transport: "http".into(),
+            path: PathBuf::from("openlineage-events.jsonl"),
+            retries: 2,
+            compression: "none".into(),
+            strict: false,
+            spool_path: PathBuf::from("wharf-lineage-spool.jsonl"),
         }
     }
 }
@@ -196,6 +242,24 @@ fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u64, D::E
     }
 }
 
+/// Accepts a boolean or a string holding one (environment variables are always text).
+fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        B(bool),
+        S(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::B(b) => Ok(b),
+        Raw::S(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(true),
+            "false" | "0" | "no" => Ok(false),
+            _ => Err(serde::de::Error::custom(format!("expected true or false, found '{s}'"))),
+        },
+    }
+}
+
 /// Where a configuration value came from, kept to name the culprit in errors.
 #[derive(Debug, Clone, Default)]
 struct Origins {
@@ -212,7 +276,10 @@ impl WharfConfig {
 
     /// Loads from `dir` (for `wharf.toml` and profile files) and the given environment.
     pub fn load_from(dir: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<WharfConfig> {
-        let env: BTreeMap<String, String> = env.into_iter().filter(|(k, _)| k.starts_with("WHARF_")).collect();
+        let (env, openlineage_env): (BTreeMap<String, String>, BTreeMap<String, String>) = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("WHARF_") || OPENLINEAGE_VARIABLES.iter().any(|(v, _)| v == k))
+            .partition(|(k, _)| k.starts_with("WHARF_"));
         let mut merged = toml::Table::new();
         let base = match env.get("WHARF_CONFIG") {
             Some(path) => {
@@ -244,6 +311,14 @@ impl WharfConfig {
             }
         }
         let mut origins = Origins::default();
+        // The OpenLineage clients' own variables, below every WHARF_* variable.
+        for (var, key) in OPENLINEAGE_VARIABLES {
+            if let Some(value) = openlineage_env.get(var) {
+                let path: Vec<String> = key.split('.').map(String::from).collect();
+                origins.env.insert(key.to_string(), var.to_string());
+                set_path(&mut merged, &path, toml::Value::String(value.clone()), var)?;
+            }
+        }
         for (var, value) in &env {
             if LOADER_VARIABLES.contains(&var.as_str()) {
                 continue;

@@ -40,7 +40,9 @@ pub use dataset::{datasets, read_csv, CsvOptions, Dataset};
 pub use error::{ArtifactError, Result, WharfError};
 pub use metrics::{evaluate, Metrics};
 pub use model::{library_versions, Algorithm, Model, ModelMetadata, Predictions, Probabilities, Trainer};
-pub use ports::lineage::{LineageEvent, LineageEventType, LineagePort};
+pub use ports::lineage::{
+    LineageEvent, LineageEventType, LineagePort, ModelFacts, ParentRun, SchemaField, SourceLocation,
+};
 pub use ports::model_server::{ModelServerExt, ModelServerPort, ServerCapabilities};
 pub use ports::registry::{ModelRef, RegisteredModel, RegistryExt, RegistryPort, Selector, Version, VersionInfo};
 pub use ports::tracker::{MetricPoint, RunHandle, RunInfo, RunRecord, RunStatus, TrackerExt, TrackerPort};

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use wharf_core::{
-    evaluate, Dataset, LineageEvent, LineageEventType, Metrics, Model, Result, RunHandle, Task, Trainer, Version,
+    evaluate, Dataset, LineageEvent, LineageEventType, Metrics, Model, ModelFacts, Result, RunHandle, SchemaField,
+    Selector, Task, Trainer, Version,
 };
 
 use crate::Wharf;
@@ -53,21 +54,47 @@ impl TrainJob {
     pub fn run(&self, ctx: &Wharf, mut progress: impl FnMut(&str)) -> Result<TrainOutcome> {
         wharf_core::ports::registry::validate_name(&self.name)?;
         let input = self.data.name.clone();
-        let start =
-            LineageEvent::new(format!("train-{}", self.name)).event_type(LineageEventType::Start).input(input.clone());
+        let start = LineageEvent::new(format!("train-{}", self.name))
+            .event_type(LineageEventType::Start)
+            .input(input.clone())
+            .model(ModelFacts {
+                name: self.name.clone(),
+                version: None,
+                sha256: None,
+                algorithm: Some(self.trainer.algorithm().as_str().to_string()),
+                metrics: Default::default(),
+            });
         let run_id_lineage = start.run_id.clone();
         ctx.lineage().emit(&start)?;
         let result = self.run_inner(ctx, &mut progress);
-        let end = LineageEvent::new(format!("train-{}", self.name)).run_id(run_id_lineage).input(input);
+        let end = LineageEvent::new(format!("train-{}", self.name)).run_id(run_id_lineage).input(input.clone());
         let end = match &result {
             Ok(outcome) => {
+                let meta = outcome.model.metadata();
+                let output = format!("registry:{}/{}", self.name, outcome.version);
+                // The checksum is lineage's link to exact bytes; a registry that cannot say it
+                // leaves it out rather than failing a job that already succeeded.
+                let sha256 = ctx
+                    .registry()
+                    .version_info(&self.name, &Selector::Version(outcome.version))
+                    .ok()
+                    .map(|info| info.sha256);
                 let mut e = end
-                    .output(format!("registry:{}/{}", self.name, outcome.version))
+                    .output(output.clone())
+                    .schema(input.clone(), SchemaField::training_columns(&meta.signature))
+                    .schema(output, SchemaField::from_signature(&meta.signature))
+                    .model(ModelFacts {
+                        name: self.name.clone(),
+                        version: Some(outcome.version.0),
+                        sha256,
+                        algorithm: Some(meta.algorithm.clone()),
+                        metrics: outcome.metrics.clone(),
+                    })
                     .meta("model", self.name.clone())
                     .meta("version", outcome.version.0)
-                    .meta("algorithm", outcome.model.metadata().algorithm.clone())
+                    .meta("algorithm", meta.algorithm.clone())
                     .meta("tracking_run", outcome.run_id.clone())
-                    .meta("data_fingerprint", outcome.model.metadata().data_fingerprint.clone());
+                    .meta("data_fingerprint", meta.data_fingerprint.clone());
                 for (k, v) in &outcome.metrics {
                     e = e.meta(format!("metric.{k}"), *v);
                 }

@@ -35,6 +35,10 @@ pub use wharf_core::*;
 
 pub mod jobs;
 
+/// The OpenLineage adapter (RunEvent model, emitter, spool replay).
+#[cfg(feature = "openlineage")]
+pub use wharf_openlineage as openlineage;
+
 /// The README's and the guide's Rust examples, compiled and run as doctests so they cannot
 /// drift from the code.
 #[cfg(doctest)]
@@ -76,11 +80,22 @@ pub fn adapter_catalog() -> AdapterCatalog {
     // its adapter crate lands.
     #[cfg(feature = "mlflow")]
     {
-        catalog.tracker("mlflow", Arc::new(|_| Err(not_yet("mlflow"))));
-        catalog.registry("mlflow", Arc::new(|_| Err(not_yet("mlflow"))));
+        catalog.tracker(
+            "mlflow",
+            Arc::new(|c| {
+                Ok(Arc::new(wharf_mlflow::MlflowTracker::from_config(&c.tracking.mlflow)?) as Arc<dyn TrackerPort>)
+            }),
+        );
+        catalog.registry(
+            "mlflow",
+            Arc::new(|c| Ok(Arc::new(wharf_mlflow::MlflowRegistry::from_config(c)?) as Arc<dyn RegistryPort>)),
+        );
     }
     #[cfg(feature = "openlineage")]
-    catalog.lineage("openlineage", Arc::new(|_| Err(not_yet("openlineage"))));
+    catalog.lineage(
+        "openlineage",
+        Arc::new(|c| Ok(Arc::new(wharf_openlineage::OpenLineageEmitter::from_config(&c.lineage.openlineage)?))),
+    );
     #[cfg(feature = "bentoml")]
     catalog.model_server("bentoml", Arc::new(|_| Err(not_yet("bentoml"))));
     catalog

@@ -1,8 +1,10 @@
 //! One module per subcommand.
 
 pub mod doctor;
+pub mod lineage;
 pub mod models;
 pub mod predict;
+pub mod runs;
 pub mod train;
 pub mod version;
 
