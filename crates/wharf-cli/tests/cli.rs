@@ -490,3 +490,29 @@ fn concurrent_processes_register_distinct_versions() {
     let listed = s.json(&["models", "show", "race@latest"]);
     assert_eq!(listed["version"].as_u64().or_else(|| listed["version"].as_str().and_then(|s| s.parse().ok())), Some(4));
 }
+
+/// Batch scoring is recorded in lineage: START then COMPLETE of `score-<model>`, reading the
+/// input file and the exact model version, writing the output file.
+#[test]
+fn predict_emits_lineage() {
+    let s = Sandbox::with_leads();
+    s.ok(&["train", "-q", "--input", "leads.csv", "--target", "converted", "--id", "lead_id", "--name", "lead"]);
+    s.ok(&["predict", "-q", "--model", "lead", "--input", "new.csv", "--output", "scored.csv", "--id", "lead_id"]);
+    let events: Vec<Value> =
+        s.read("wharf-lineage.jsonl").lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+    let scoring: Vec<&Value> = events.iter().filter(|e| e["name"] == "score-lead").collect();
+    assert_eq!(scoring.len(), 2, "{events:?}");
+    assert_eq!(scoring[0]["event_type"], "START");
+    assert_eq!(scoring[1]["event_type"], "COMPLETE");
+    assert_eq!(scoring[0]["run_id"], scoring[1]["run_id"]);
+    assert_eq!(scoring[1]["inputs"], serde_json::json!(["file:new.csv", "registry:lead/1"]));
+    assert_eq!(scoring[1]["outputs"], serde_json::json!(["file:scored.csv"]));
+    assert_eq!(scoring[1]["metadata"]["rows"], 40);
+
+    // A failing scoring run ends FAIL with the error.
+    s.write("bad.csv", "lead_id,source\nL1,organic\n");
+    s.fails(&["predict", "--model", "lead", "--input", "bad.csv", "--output", "out.csv"], 1);
+    let last: Value = serde_json::from_str(s.read("wharf-lineage.jsonl").lines().last().expect("line")).expect("json");
+    assert_eq!(last["event_type"], "FAIL");
+    assert!(last["metadata"]["error"].as_str().unwrap_or_default().contains("missing"), "{last}");
+}

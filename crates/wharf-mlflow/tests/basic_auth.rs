@@ -13,7 +13,11 @@ use wharf_mlflow::{Auth, FailurePolicy, MlflowClient, MlflowTracker};
 /// `WHARF_TEST_REQUIRE_BACKENDS=1`).
 fn auth_server() -> Option<(String, String, String)> {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    match (var("WHARF_TEST_MLFLOW_AUTH_URI"), var("WHARF_TEST_MLFLOW_AUTH_USER"), var("WHARF_TEST_MLFLOW_AUTH_PASSWORD")) {
+    match (
+        var("WHARF_TEST_MLFLOW_AUTH_URI"),
+        var("WHARF_TEST_MLFLOW_AUTH_USER"),
+        var("WHARF_TEST_MLFLOW_AUTH_PASSWORD"),
+    ) {
         (Some(u), Some(n), Some(p)) => Some((u, n, p)),
         _ if std::env::var("WHARF_TEST_REQUIRE_BACKENDS").as_deref() == Ok("1") => {
             panic!("WHARF_TEST_MLFLOW_AUTH_URI/_USER/_PASSWORD not set but WHARF_TEST_REQUIRE_BACKENDS=1")

@@ -6,12 +6,12 @@ use std::path::Path;
 use anyhow::{anyhow, bail};
 use serde_json::{json, Value};
 use wharf::{
-    format_number, Column, FeatureKind, Model, ModelRef, Predictions, Probabilities, Records, RegistryExt, Row,
-    Selector, Signature, Task, Wharf, WharfError,
+    format_number, Column, FeatureKind, LineageEvent, LineageEventType, Model, ModelRef, Predictions, Probabilities,
+    Records, RegistryExt, Row, Selector, Signature, Task, Wharf, WharfError,
 };
 
 use crate::args::PredictArgs;
-use crate::output::{Output, Spinner};
+use crate::output::{self, Output, Spinner};
 
 /// A file format, from the file's extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,28 +71,40 @@ pub fn run(args: PredictArgs, out: &Output) -> anyhow::Result<()> {
         .load_ref(&ModelRef { name: args.model.name.clone(), selector: Selector::Version(info.version) })?;
     let columns = output_columns(&args.ids, &model)?;
 
-    spinner.stage(format!("reading {}", args.input.display()));
+    // Batch scoring is a job in lineage terms: START now, COMPLETE or FAIL at the end, with
+    // the input file and the model version read and the output file written.
     let file = args.input.display().to_string();
-    let input = match in_format {
-        Format::Csv => read_csv(&args.input, &args.ids, model.signature())?,
-        Format::Jsonl => read_jsonl(&args.input, &args.ids, model.signature())?,
+    let job = format!("score-{}", info.name);
+    let input_ds = format!("file:{file}");
+    let model_ds = format!("registry:{}/{}", info.name, info.version);
+    let output_ds = format!("file:{}", args.output.display());
+    let facts = wharf::ModelFacts {
+        name: info.name.clone(),
+        version: Some(info.version.0),
+        sha256: Some(info.sha256.clone()),
+        algorithm: Some(info.algorithm.clone()),
+        metrics: info.metrics.clone(),
     };
-
-    spinner.stage(format!("scoring {} rows", input.records.len()));
-    let (predictions, proba) = score(&model, &input.records).map_err(|e| locate(e, &input, &file))?;
-    if predictions.len() != input.records.len() {
-        bail!("the model returned {} predictions for {} records", predictions.len(), input.records.len());
-    }
-
-    spinner.stage(format!("writing {}", args.output.display()));
-    let bytes = match out_format {
-        Format::Csv => write_csv(&columns, &input, &predictions, proba.as_ref())?,
-        Format::Jsonl => write_jsonl(&columns, &input, &predictions, proba.as_ref())?,
+    let start = LineageEvent::new(job.clone())
+        .event_type(LineageEventType::Start)
+        .input(input_ds.clone())
+        .input(model_ds.clone())
+        .model(facts.clone());
+    let run_id = start.run_id.clone();
+    ctx.lineage().emit(&start)?;
+    let end = LineageEvent::new(job).run_id(run_id).input(input_ds.clone()).input(model_ds).model(facts);
+    let result = score_file(&args, &model, &columns, in_format, out_format, &file, &spinner);
+    let end = match &result {
+        Ok(rows) => end
+            .output(output_ds.clone())
+            .schema(input_ds, wharf::SchemaField::from_signature(model.signature()))
+            .meta("rows", *rows),
+        Err(e) => end.event_type(LineageEventType::Fail).meta("error", output::one_line(e)),
     };
-    wharf::fsutil::write_atomic(&args.output, &bytes)?;
+    ctx.lineage().emit(&end)?;
+    let rows = result?;
     drop(spinner);
 
-    let rows = predictions.len();
     if out.json {
         return out.json(&json!({
             "model": info.name,
@@ -105,6 +117,37 @@ pub fn run(args: PredictArgs, out: &Output) -> anyhow::Result<()> {
         }));
     }
     out.info(format!("Scored {rows} rows with {}@{} -> {}", info.name, info.version, args.output.display()))
+}
+
+/// Reads, scores and writes; returns the number of rows scored.
+fn score_file(
+    args: &PredictArgs,
+    model: &Model,
+    columns: &[String],
+    in_format: Format,
+    out_format: Format,
+    file: &str,
+    spinner: &Spinner,
+) -> anyhow::Result<usize> {
+    spinner.stage(format!("reading {}", args.input.display()));
+    let input = match in_format {
+        Format::Csv => read_csv(&args.input, &args.ids, model.signature())?,
+        Format::Jsonl => read_jsonl(&args.input, &args.ids, model.signature())?,
+    };
+
+    spinner.stage(format!("scoring {} rows", input.records.len()));
+    let (predictions, proba) = score(model, &input.records).map_err(|e| locate(e, &input, file))?;
+    if predictions.len() != input.records.len() {
+        bail!("the model returned {} predictions for {} records", predictions.len(), input.records.len());
+    }
+
+    spinner.stage(format!("writing {}", args.output.display()));
+    let bytes = match out_format {
+        Format::Csv => write_csv(columns, &input, &predictions, proba.as_ref())?,
+        Format::Jsonl => write_jsonl(columns, &input, &predictions, proba.as_ref())?,
+    };
+    wharf::fsutil::write_atomic(&args.output, &bytes)?;
+    Ok(predictions.len())
 }
 
 /// The output's header: the id columns, `prediction`, then `prob_<class>` per class.
