@@ -152,7 +152,7 @@ fn test() -> Result<(), String> {
             .env_remove("WHARF_CONFIG")
             .args(["run", "--quiet", "--manifest-path"])
             .arg(root.join("Cargo.toml"))
-            .args(["-p", "wharf", "--example", example]);
+            .args(["-p", "wharf", "--all-features", "--example", example]);
         step(&format!("example {example}"), run, &mut timings)?;
     }
 
