@@ -114,6 +114,29 @@ pub struct PredictArgs {
     pub ids: Vec<String>,
 }
 
+/// `wharf serve`
+#[cfg(feature = "serve")]
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  wharf serve --model lead@champion --model churn@3 --addr 127.0.0.1:8080")]
+pub struct ServeArgs {
+    /// A model to serve: NAME, NAME@VERSION or NAME@ALIAS (repeatable; the same name may be
+    /// given with several versions, the first is the default).
+    #[arg(long, short = 'm', value_name = "NAME[@VERSION|@ALIAS]", required = true)]
+    pub model: Vec<ModelRef>,
+
+    /// A file registry directory [default: the configured registry].
+    #[arg(long, value_name = "DIR")]
+    pub registry: Option<PathBuf>,
+
+    /// Address to listen on [default: serving.addr, 127.0.0.1:8080].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub addr: Option<String>,
+
+    /// Log format on stderr.
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+}
+
 /// `wharf models …`
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {

@@ -51,6 +51,9 @@ enum Command {
     /// Lineage: send OpenLineage events spooled while the receiver was unreachable.
     #[command(subcommand)]
     Lineage(LineageCommand),
+    /// Serve registered models over HTTP until Ctrl-C or SIGTERM.
+    #[cfg(feature = "serve")]
+    Serve(args::ServeArgs),
     /// Show the effective configuration, compiled-in features, adapters and wiring.
     Doctor,
     /// Show the versions of wharf, its artifact format and its learning libraries.
@@ -87,6 +90,8 @@ fn dispatch(command: Command, out: &Output) -> anyhow::Result<()> {
         Command::Models(command) => commands::models::run(command, out),
         Command::Runs(command) => commands::runs::run(command, out),
         Command::Lineage(command) => commands::lineage::run(command, out),
+        #[cfg(feature = "serve")]
+        Command::Serve(args) => commands::serve::run(args, out),
         Command::Doctor => commands::doctor::run(out),
         Command::Version => commands::version::run(out),
     }

@@ -195,11 +195,33 @@ pub struct ServingConfig {
     pub backend: String,
     /// `[serving.bentoml]`
     pub bentoml: BentoMlConfig,
+    /// Address `wharf serve` listens on.
+    pub addr: String,
+    /// Largest request body accepted, in bytes; larger bodies get 413.
+    #[serde(deserialize_with = "lenient_u64")]
+    pub body_limit_bytes: u64,
+    /// Time a request may take before it is answered 408, in milliseconds.
+    #[serde(deserialize_with = "lenient_u64")]
+    pub request_timeout_ms: u64,
+    /// Bearer token for the admin endpoints (`/admin/...`); they are disabled when unset.
+    pub admin_token: Option<String>,
+    /// How often `wharf serve` checks the registry for moved aliases and reloads, in
+    /// milliseconds; 0 (the default) checks only when asked through the admin endpoint.
+    #[serde(deserialize_with = "lenient_u64")]
+    pub reload_interval_ms: u64,
 }
 
 impl Default for ServingConfig {
     fn default() -> Self {
-        ServingConfig { backend: "local".into(), bentoml: BentoMlConfig::default() }
+        ServingConfig {
+            backend: "local".into(),
+            bentoml: BentoMlConfig::default(),
+            addr: "127.0.0.1:8080".into(),
+            body_limit_bytes: 16 * 1024 * 1024,
+            request_timeout_ms: 30_000,
+            admin_token: None,
+            reload_interval_ms: 0,
+        }
     }
 }
 
@@ -355,6 +377,9 @@ impl WharfConfig {
         let mut copy = self.clone();
         if copy.lineage.openlineage.api_key.is_some() {
             copy.lineage.openlineage.api_key = Some("***".into());
+        }
+        if copy.serving.admin_token.is_some() {
+            copy.serving.admin_token = Some("***".into());
         }
         toml::to_string(&copy).unwrap_or_default()
     }

@@ -39,6 +39,11 @@ pub mod jobs;
 #[cfg(feature = "openlineage")]
 pub use wharf_openlineage as openlineage;
 
+/// HTTP serving of registered models (health, catalog, predict, score, OpenAPI, metrics).
+#[cfg(feature = "serve")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serve")))]
+pub use wharf_serve as serve;
+
 /// The README's and the guide's Rust examples, compiled and run as doctests so they cannot
 /// drift from the code.
 #[cfg(doctest)]

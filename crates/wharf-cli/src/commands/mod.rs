@@ -5,6 +5,8 @@ pub mod lineage;
 pub mod models;
 pub mod predict;
 pub mod runs;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod train;
 pub mod version;
 

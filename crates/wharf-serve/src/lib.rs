@@ -1,0 +1,315 @@
+//! # wharf-serve
+//!
+//! Serves any number of registered models over HTTP, each by name and version or alias:
+//! health probes that predict each model's bundled sample input for real, a catalog with JSON
+//! Schemas generated from each signature, predict / predict_proba / score endpoints that
+//! answer every client mistake with a 4xx `application/problem+json` naming the field, an
+//! OpenAPI 3.1 document with an offline Swagger UI, Prometheus metrics, and atomic reloads.
+//!
+//! Ports are synchronous, so predictions run on tokio's blocking pool and never stall the
+//! reactor.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use wharf_core::{FileRegistry, ModelRef};
+//! use wharf_serve::{ModelsBuilder, ServeOptions};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let models = ModelsBuilder::new()
+//!     .registry(Arc::new(FileRegistry::new("wharf-registry")))
+//!     .model("lead@champion".parse::<ModelRef>()?)
+//!     .build()?;
+//! let server = wharf_serve::spawn(models, ServeOptions::default(), "127.0.0.1:0")?;
+//! println!("serving on http://{}", server.addr());
+//! server.shutdown();
+//! # Ok(()) }
+//! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(missing_docs)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, MethodRouter};
+use axum::Router;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+mod input;
+pub mod metrics;
+pub mod problem;
+mod routes;
+pub mod schema;
+pub mod state;
+
+pub use metrics::Metrics;
+pub use problem::Problem;
+pub use state::{Loaded, Models, ModelsBuilder, ServedModel};
+
+/// Server settings (the `[serving]` section of the configuration).
+#[derive(Clone)]
+pub struct ServeOptions {
+    /// Largest request body in bytes; larger ones are answered 413.
+    pub body_limit: usize,
+    /// How long a request may take before it is answered 408.
+    pub request_timeout: Duration,
+    /// Bearer token of the admin endpoints; `None` disables them.
+    pub admin_token: Option<String>,
+    /// How often to look for moved aliases in the registry and reload; `None`: only on
+    /// `POST /admin/models/{name}/reload`.
+    pub reload_interval: Option<Duration>,
+}
+
+impl std::fmt::Debug for ServeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The admin token is a secret: never print it.
+        f.debug_struct("ServeOptions")
+            .field("body_limit", &self.body_limit)
+            .field("request_timeout", &self.request_timeout)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .field("reload_interval", &self.reload_interval)
+            .finish()
+    }
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            body_limit: 16 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            admin_token: None,
+            reload_interval: None,
+        }
+    }
+}
+
+impl ServeOptions {
+    /// The options a configuration's `[serving]` section asks for.
+    pub fn from_config(config: &wharf_core::config::ServingConfig) -> Self {
+        ServeOptions {
+            body_limit: usize::try_from(config.body_limit_bytes).unwrap_or(usize::MAX),
+            request_timeout: Duration::from_millis(config.request_timeout_ms.max(1)),
+            admin_token: config.admin_token.clone().filter(|t| !t.is_empty()),
+            reload_interval: Some(config.reload_interval_ms).filter(|ms| *ms > 0).map(Duration::from_millis),
+        }
+    }
+}
+
+/// What the handlers share.
+pub struct App {
+    /// The served models.
+    pub models: Models,
+    /// Settings.
+    pub options: ServeOptions,
+    /// Metrics exposed at `/metrics`.
+    pub metrics: Metrics,
+    started: Instant,
+    swagger: Arc<utoipa_swagger_ui::Config<'static>>,
+    reload_lock: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("models", &self.models).field("options", &self.options).finish_non_exhaustive()
+    }
+}
+
+/// Shared handle the handlers receive.
+pub type AppState = Arc<App>;
+
+/// Adds `path` and `path/`, so both spellings answer directly (no redirect).
+fn both<S: Clone + Send + Sync + 'static>(router: Router<S>, path: &str, handler: MethodRouter<S>) -> Router<S> {
+    router.route(path, handler.clone()).route(&format!("{path}/"), handler)
+}
+
+/// The application's router, for embedding in a larger axum app. (The registry poller of
+/// `reload_interval` runs only under [`serve`].)
+pub fn router(models: Models, options: ServeOptions) -> Router {
+    routes_for(state(models, options))
+}
+
+fn state(models: Models, options: ServeOptions) -> AppState {
+    let metrics = Metrics::default();
+    for served in &models.models {
+        for slot in &served.slots {
+            let loaded = slot.current();
+            metrics.model_loaded(&served.name, loaded.version.0, loaded.load_seconds);
+        }
+    }
+    Arc::new(App {
+        models,
+        metrics,
+        started: Instant::now(),
+        swagger: Arc::new(utoipa_swagger_ui::Config::from("/openapi.json")),
+        reload_lock: tokio::sync::Mutex::new(()),
+        options,
+    })
+}
+
+fn routes_for(app: AppState) -> Router {
+    let options = app.options.clone();
+    let mut r = Router::new();
+    r = both(r, "/livez", get(routes::livez));
+    r = both(r, "/health/live", get(routes::livez));
+    r = both(r, "/readyz", get(routes::readyz));
+    r = both(r, "/healthz", get(routes::healthz));
+    r = both(r, "/health", get(routes::healthz));
+    r = both(r, "/health/uptime", get(routes::uptime));
+    r = both(r, "/models", get(routes::list_models));
+    r = both(r, "/models/{name}", get(routes::model_info));
+    r = both(r, "/models/{name}/readyz", get(routes::model_readyz));
+    r = both(r, "/models/{name}/predict_schema", get(routes::predict_schema));
+    r = both(r, "/models/{name}/score_schema", get(routes::score_schema));
+    r = both(r, "/models/{name}/predict", post(routes::post_predict));
+    r = both(r, "/models/{name}/predict_proba", post(routes::post_predict_proba));
+    r = both(r, "/models/{name}/score", post(routes::post_score));
+    r = both(r, "/admin/models/{name}/reload", post(routes::admin_reload));
+    r = r
+        .route("/metrics", get(routes::metrics))
+        .route("/openapi.json", get(routes::openapi))
+        .route("/docs", get(routes::docs_redirect))
+        .route("/docs/", get(routes::docs_index))
+        .route("/docs/{*tail}", get(routes::docs_asset));
+    r.fallback(|| async { Problem::not_found("no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "Method not allowed",
+                "this endpoint takes another method",
+            )
+        })
+        .with_state(app)
+        .layer(DefaultBodyLimit::max(options.body_limit))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, options.request_timeout))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// Serves until `shutdown` completes, then lets in-flight requests finish.
+pub async fn serve(
+    models: Models,
+    options: ServeOptions,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        let names: Vec<&str> = models.models.iter().map(|m| m.name.as_str()).collect();
+        tracing::info!(%addr, models = ?names, "wharf serve listening");
+    }
+    let app = state(models, options);
+    let poller = app.options.reload_interval.map(|every| tokio::spawn(routes::poll_registry(app.clone(), every)));
+    let result = axum::serve(listener, routes_for(app)).with_graceful_shutdown(shutdown).await;
+    if let Some(poller) = poller {
+        poller.abort();
+    }
+    result
+}
+
+/// Completes on Ctrl-C or SIGTERM, for [`serve`]'s graceful shutdown.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// A server running on its own runtime thread (tests, embedding in synchronous programs).
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl RunningServer {
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://addr`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, waits for in-flight requests, and joins the thread.
+    pub fn shutdown(mut self) -> std::io::Result<()> {
+        self.stop_and_join()
+    }
+
+    fn stop_and_join(&mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(std::io::Error::other("server thread panicked")),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        let _ = self.stop_and_join();
+    }
+}
+
+/// Binds `addr` (port 0 picks a free port) and serves on a new thread with its own runtime.
+pub fn spawn(models: Models, options: ServeOptions, addr: &str) -> std::io::Result<RunningServer> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::Builder::new().name("wharf-serve".into()).spawn(move || {
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            serve(models, options, listener, async {
+                let _ = stopped.await;
+            })
+            .await
+        })
+    })?;
+    Ok(RunningServer { addr, stop: Some(stop), thread: Some(thread) })
+}
+
+/// Binds `addr` and serves until Ctrl-C or SIGTERM, then lets in-flight requests finish.
+/// Blocking: it runs its own runtime (what `wharf serve` calls).
+pub fn run(models: Models, options: ServeOptions, addr: &str) -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        serve(models, options, listener, shutdown_signal()).await
+    })
+}
+
+/// Installs a `tracing` subscriber writing to stderr: JSON lines when `json`, else text.
+/// The filter comes from `WHARF_LOG` (default `info`). A second call does nothing.
+pub fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WHARF_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only for a person at a terminal; a log collector gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}

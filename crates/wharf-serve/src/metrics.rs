@@ -1,0 +1,106 @@
+//! A small Prometheus registry: request, error and row counters, a latency histogram per
+//! model and endpoint, and model load times.
+//!
+//! Hand-rolled because the server needs a handful of series, and a short mutex held for a few
+//! additions costs less than a metrics framework's dynamic label machinery.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+
+#[derive(Debug, Default, Clone)]
+struct Series {
+    requests: u64,
+    errors: u64,
+    rows: u64,
+    buckets: [u64; BUCKETS.len()],
+    sum: f64,
+}
+
+/// A counter's name, help text and the field it reads.
+type Counter = (&'static str, &'static str, fn(&Series) -> u64);
+
+/// The server's metrics.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Model → endpoint → series; nested so a request finds its series without allocating.
+    series: Mutex<BTreeMap<String, BTreeMap<&'static str, Series>>>,
+    loads: Mutex<BTreeMap<(String, u64), f64>>,
+}
+
+impl Metrics {
+    /// Records one request to `endpoint` of `model`.
+    pub fn observe(&self, model: &str, endpoint: &'static str, elapsed: Duration, ok: bool, rows: usize) {
+        let seconds = elapsed.as_secs_f64();
+        let mut series = self.series.lock().unwrap_or_else(|e| e.into_inner());
+        if !series.contains_key(model) {
+            series.insert(model.to_string(), BTreeMap::new());
+        }
+        let Some(by_endpoint) = series.get_mut(model) else { return };
+        let s = by_endpoint.entry(endpoint).or_default();
+        s.requests += 1;
+        if !ok {
+            s.errors += 1;
+        }
+        s.rows += rows as u64;
+        s.sum += seconds;
+        for (bound, count) in BUCKETS.iter().zip(s.buckets.iter_mut()) {
+            if seconds <= *bound {
+                *count += 1;
+            }
+        }
+    }
+
+    /// Records how long loading `model` at `version` took.
+    pub fn model_loaded(&self, model: &str, version: u64, seconds: f64) {
+        self.loads.lock().unwrap_or_else(|e| e.into_inner()).insert((model.to_string(), version), seconds);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self, uptime: Duration) -> String {
+        let series: Vec<((String, &'static str), Series)> = self
+            .series
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .flat_map(|(model, by)| by.iter().map(move |(endpoint, s)| ((model.clone(), *endpoint), s.clone())))
+            .collect();
+        let loads = self.loads.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut out = String::new();
+        let _ = writeln!(out, "# HELP wharf_uptime_seconds Seconds since the server started.");
+        let _ = writeln!(out, "# TYPE wharf_uptime_seconds gauge");
+        let _ = writeln!(out, "wharf_uptime_seconds {}", uptime.as_secs_f64());
+        let counters: [Counter; 3] = [
+            ("wharf_requests_total", "Requests per model and endpoint.", |s| s.requests),
+            ("wharf_request_errors_total", "Requests answered with an error.", |s| s.errors),
+            ("wharf_rows_predicted_total", "Records scored.", |s| s.rows),
+        ];
+        for (name, help, get) in counters {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for ((model, endpoint), s) in &series {
+                let _ = writeln!(out, "{name}{{model=\"{model}\",endpoint=\"{endpoint}\"}} {}", get(s));
+            }
+        }
+        let name = "wharf_request_duration_seconds";
+        let _ = writeln!(out, "# HELP {name} Request latency.\n# TYPE {name} histogram");
+        for ((model, endpoint), s) in &series {
+            let labels = format!("model=\"{model}\",endpoint=\"{endpoint}\"");
+            for (bound, count) in BUCKETS.iter().zip(s.buckets.iter()) {
+                let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {count}");
+            }
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", s.requests);
+            let _ = writeln!(out, "{name}_sum{{{labels}}} {}", s.sum);
+            let _ = writeln!(out, "{name}_count{{{labels}}} {}", s.requests);
+        }
+        let name = "wharf_model_load_seconds";
+        let _ = writeln!(out, "# HELP {name} Time to load and self-test a model version.\n# TYPE {name} gauge");
+        for ((model, version), seconds) in &loads {
+            let _ = writeln!(out, "{name}{{model=\"{model}\",version=\"{version}\"}} {seconds}");
+        }
+        out
+    }
+}

@@ -1,0 +1,237 @@
+//! The served models: one slot per `--model` reference, each holding the loaded version.
+//!
+//! A slot's current [`Loaded`] sits behind an `Arc` swapped under a short write lock. A
+//! request clones the `Arc` once and uses that version to the end, so a reload never makes a
+//! request fail or see the model of one version with the version number of another.
+
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use wharf_core::{
+    LocalModelServer, Model, ModelRef, ModelServerPort, Predictions, Records, RegistryPort, Selector, Task, Version,
+    VersionInfo, WharfError,
+};
+
+/// One loaded, self-tested model version.
+pub struct Loaded {
+    /// The version number.
+    pub version: Version,
+    /// What the registry says about it (aliases, created-at).
+    pub info: VersionInfo,
+    /// The model's metadata and signature, kept here so the catalog needs no predict call.
+    pub model: Arc<Model>,
+    /// Where predictions are computed.
+    pub server: Arc<dyn ModelServerPort>,
+    /// Seconds it took to load and self-test.
+    pub load_seconds: f64,
+}
+
+impl std::fmt::Debug for Loaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loaded").field("name", &self.info.name).field("version", &self.version).finish()
+    }
+}
+
+/// One served reference (`lead@champion`).
+#[derive(Debug)]
+pub struct Slot {
+    /// What was asked for; a reload resolves it again.
+    pub selector: Selector,
+    current: RwLock<Arc<Loaded>>,
+}
+
+impl Slot {
+    fn new(selector: Selector, loaded: Loaded) -> Self {
+        Slot { selector, current: RwLock::new(Arc::new(loaded)) }
+    }
+
+    /// The version serving now.
+    pub fn current(&self) -> Arc<Loaded> {
+        // A poisoned lock only means a panic elsewhere; the Arc inside is always whole.
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Swaps in a new version.
+    pub fn swap(&self, loaded: Loaded) -> Arc<Loaded> {
+        std::mem::replace(&mut *self.current.write().unwrap_or_else(|e| e.into_inner()), Arc::new(loaded))
+    }
+
+    /// True when this slot answers `?version=want` (a number or an alias).
+    fn answers(&self, want: &str) -> bool {
+        let loaded = self.current();
+        match Selector::parse(want) {
+            Ok(Selector::Version(v)) => loaded.version == v,
+            Ok(Selector::Latest) => self.selector == Selector::Latest,
+            Ok(Selector::Alias(a)) => self.selector == Selector::Alias(a.clone()) || loaded.info.aliases.contains(&a),
+            Err(_) => false,
+        }
+    }
+}
+
+/// A model name and the versions served under it; the first is the default.
+#[derive(Debug)]
+pub struct ServedModel {
+    /// Registered name.
+    pub name: String,
+    /// Served references, in the order given.
+    pub slots: Vec<Slot>,
+}
+
+impl ServedModel {
+    /// The slot answering `version` (the default slot when `None`).
+    pub fn slot(&self, version: Option<&str>) -> Option<&Slot> {
+        match version.map(str::trim).filter(|v| !v.is_empty()) {
+            None => self.slots.first(),
+            Some(v) => self.slots.iter().find(|s| s.answers(v)),
+        }
+    }
+}
+
+/// Proves a model works: it predicts its bundled sample input, one finite answer per row,
+/// and a classifier's probabilities are finite. A model that cannot is refused at start and
+/// reported not ready afterwards (the original's self-test let non-serialisable output pass).
+pub fn self_test(model: &Model, server: &dyn ModelServerPort) -> Result<(), WharfError> {
+    let sample = &model.metadata().sample_input;
+    if sample.is_empty() {
+        return Err(WharfError::invalid("sample_input", "the model bundles no sample input to test itself with"));
+    }
+    let records = Records::Rows(sample.clone());
+    let predictions = server.predict(&records)?;
+    if predictions.len() != sample.len() {
+        return Err(WharfError::invalid(
+            "sample_input",
+            format!("{} rows gave {} predictions", sample.len(), predictions.len()),
+        ));
+    }
+    if let Predictions::Values(values) = &predictions {
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(WharfError::invalid("sample_input", "a prediction is not a finite number"));
+        }
+    }
+    if model.task() == Task::Classification {
+        let proba = server.predict_proba(&records)?;
+        if proba.values.iter().any(|p| !p.is_finite()) {
+            return Err(WharfError::invalid("sample_input", "a probability is not a finite number"));
+        }
+    }
+    Ok(())
+}
+
+/// Loads `name` at `selector` from the registry into its own [`LocalModelServer`] and
+/// self-tests it. The version is resolved once and loaded by number, so an alias moving
+/// meanwhile cannot pair one version's number with another's model.
+pub fn load_from_registry(registry: &dyn RegistryPort, name: &str, selector: &Selector) -> Result<Loaded, WharfError> {
+    let started = Instant::now();
+    let info = registry.version_info(name, selector)?;
+    let model = registry.load_selected(name, &Selector::Version(info.version))?;
+    let model = Arc::new(model);
+    let server = LocalModelServer::new();
+    server.load((*model).clone())?;
+    let server: Arc<dyn ModelServerPort> = Arc::new(server);
+    self_test(&model, server.as_ref())
+        .map_err(|e| WharfError::invalid(format!("{name}@{selector}"), format!("self-test failed: {e}")))?;
+    Ok(Loaded { version: info.version, info, model, server, load_seconds: started.elapsed().as_secs_f64() })
+}
+
+/// Everything the handlers share.
+pub struct Models {
+    /// Served models in the order they were given.
+    pub models: Vec<ServedModel>,
+    /// Where reloads come from (none when models were handed in directly).
+    pub registry: Option<Arc<dyn RegistryPort>>,
+}
+
+impl std::fmt::Debug for Models {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Models").field("models", &self.models).finish()
+    }
+}
+
+impl Models {
+    /// The model called `name`.
+    pub fn get(&self, name: &str) -> Option<&ServedModel> {
+        self.models.iter().find(|m| m.name == name)
+    }
+}
+
+/// Builds the set of served models.
+#[derive(Default)]
+pub struct ModelsBuilder {
+    registry: Option<Arc<dyn RegistryPort>>,
+    refs: Vec<ModelRef>,
+    direct: Vec<(String, Selector, Loaded)>,
+}
+
+impl ModelsBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The registry models are loaded (and reloaded) from.
+    pub fn registry(mut self, registry: Arc<dyn RegistryPort>) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Serves `reference` from the registry.
+    pub fn model(mut self, reference: ModelRef) -> Self {
+        self.refs.push(reference);
+        self
+    }
+
+    /// Serves a model through a model server of the caller's choosing (a remote adapter, a
+    /// decorator). It is self-tested like any other; reloads still go to the registry.
+    pub fn model_server(
+        mut self,
+        info: VersionInfo,
+        model: Model,
+        server: Arc<dyn ModelServerPort>,
+    ) -> Result<Self, WharfError> {
+        let model = Arc::new(model);
+        self_test(&model, server.as_ref())
+            .map_err(|e| WharfError::invalid(info.name.clone(), format!("self-test failed: {e}")))?;
+        let selector = Selector::Version(info.version);
+        let name = info.name.clone();
+        self.direct.push((name, selector, Loaded { version: info.version, info, model, server, load_seconds: 0.0 }));
+        Ok(self)
+    }
+
+    /// Loads and self-tests every model. Blocking: it reads the registry.
+    ///
+    /// Fails when a reference cannot be loaded, a model fails its self-test, or the same
+    /// version of a name is asked for twice.
+    pub fn build(self) -> Result<Models, WharfError> {
+        let mut loaded = self.direct;
+        for reference in &self.refs {
+            let registry = self
+                .registry
+                .as_deref()
+                .ok_or_else(|| WharfError::Wiring("models given by reference need a registry".into()))?;
+            let slot = load_from_registry(registry, &reference.name, &reference.selector)?;
+            loaded.push((reference.name.clone(), reference.selector.clone(), slot));
+        }
+        if loaded.is_empty() {
+            return Err(WharfError::invalid("model", "nothing to serve: give at least one model"));
+        }
+        let mut models: Vec<ServedModel> = Vec::new();
+        for (name, selector, slot) in loaded {
+            let served = match models.iter_mut().position(|m| m.name == name) {
+                Some(i) => &mut models[i],
+                None => {
+                    models.push(ServedModel { name: name.clone(), slots: Vec::new() });
+                    let last = models.len() - 1;
+                    &mut models[last]
+                }
+            };
+            if served.slots.iter().any(|s| s.current().version == slot.version) {
+                return Err(WharfError::invalid(
+                    format!("{name}@{selector}"),
+                    format!("version {} of '{name}' is already served", slot.version),
+                ));
+            }
+            served.slots.push(Slot::new(selector, slot));
+        }
+        Ok(Models { models, registry: self.registry })
+    }
+}
