@@ -18,6 +18,12 @@ pub const MLFLOW_SPEC: &str = "mlflow==3.17.2";
 /// The same MLflow with the `auth` extra, for the basic-auth server.
 pub const MLFLOW_AUTH_SPEC: &str = "mlflow[auth]==3.17.2";
 
+/// BentoML pinned to the version the proxy adapter was verified against, with the
+/// scikit-learn that trains its test model (pinned too: the known outputs the tests compare
+/// against come from this version) and `requests`, the Python client the proxy benchmark
+/// compares against.
+pub const BENTOML_SPECS: &[&str] = &["bentoml==1.4.39", "scikit-learn==1.9.1", "requests==2.34.2"];
+
 /// Running backends; dropping this stops them.
 #[derive(Default)]
 pub struct Services {
@@ -214,5 +220,42 @@ pub fn mlflow_basic_auth(root: &Path, services: &mut Services) -> Result<(), Str
     services.env.push(("WHARF_TEST_MLFLOW_AUTH_URI".into(), format!("http://127.0.0.1:{port}")));
     services.env.push(("WHARF_TEST_MLFLOW_AUTH_USER".into(), "admin".into()));
     services.env.push(("WHARF_TEST_MLFLOW_AUTH_PASSWORD".into(), MLFLOW_AUTH_PASSWORD.into()));
+    Ok(())
+}
+
+/// Installs BentoML, saves the test model (an sklearn classifier on iris) into a fresh model
+/// store, and serves `crates/wharf-bentoml/tests/fixtures/service.py`. Exports
+/// `WHARF_TEST_BENTOML_URL` and `WHARF_TEST_BENTOML_KNOWN` (the model's own predictions and
+/// probabilities for the iris inputs, written by the save script, for the tests to compare).
+pub fn bentoml(root: &Path, fixtures: &Path, services: &mut Services) -> Result<(), String> {
+    let venv = venv(root, "bentoml", BENTOML_SPECS)?;
+    let port = free_port()?;
+    let data = root.join(format!("bentoml-data-{port}"));
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
+    let home = data.join("home");
+    let known = data.join("known-outputs.json");
+    // BENTOML_DO_NOT_TRACK: BentoML would otherwise send usage analytics to the internet.
+    // PYTHONDONTWRITEBYTECODE: the fixtures live in the checkout; leave no __pycache__ there.
+    let env = [
+        ("BENTOML_HOME", home.as_os_str()),
+        ("BENTOML_DO_NOT_TRACK", "true".as_ref()),
+        ("PYTHONDONTWRITEBYTECODE", "1".as_ref()),
+    ];
+    run(
+        Command::new(venv.join("bin").join("python"))
+            .envs(env)
+            .arg(fixtures.join("save_model.py"))
+            .arg(&known)
+            .stdin(Stdio::null()),
+        "bentoml save_model.py",
+    )?;
+    let mut cmd = Command::new(venv.join("bin").join("bentoml"));
+    cmd.envs(env).args(["serve", "service:WharfIris", "--working-dir"]).arg(fixtures);
+    cmd.args(["--host", "127.0.0.1", "--port"]).arg(port.to_string());
+    start(services, "bentoml serve", cmd, &data.join("bentoml.log"), port, "/readyz", Duration::from_secs(180))?;
+    services.env.push(("WHARF_TEST_BENTOML_URL".into(), format!("http://127.0.0.1:{port}")));
+    services.env.push(("WHARF_TEST_BENTOML_KNOWN".into(), known.display().to_string()));
+    services.env.push(("WHARF_TEST_BENTOML_PYTHON".into(), venv.join("bin").join("python").display().to_string()));
     Ok(())
 }

@@ -123,6 +123,7 @@ fn test() -> Result<(), String> {
     let mut services = backends::Services::default();
     backends::mlflow(&backends_root, &mut services)?;
     backends::mlflow_basic_auth(&backends_root, &mut services)?;
+    backends::bentoml(&backends_root, &bentoml_fixtures(&root), &mut services)?;
     timings.push(("backends up".into(), started.elapsed().as_secs_f64()));
 
     let mut tests = cargo();
@@ -165,6 +166,11 @@ fn test() -> Result<(), String> {
     Ok(())
 }
 
+/// The BentoML test service and its save-model script.
+fn bentoml_fixtures(root: &Path) -> PathBuf {
+    root.join("crates").join("wharf-bentoml").join("tests").join("fixtures")
+}
+
 /// `wharf-core` must stay free of networking and async runtimes: adapters bring those.
 fn deps_check(root: &Path) -> Result<(), String> {
     let out = cargo()
@@ -199,6 +205,7 @@ fn backends_foreground() -> Result<(), String> {
     let mut services = backends::Services::default();
     backends::mlflow(&root, &mut services)?;
     backends::mlflow_basic_auth(&root, &mut services)?;
+    backends::bentoml(&root, &bentoml_fixtures(&crate::root()), &mut services)?;
     for (k, v) in &services.env {
         println!("export {k}={v}");
     }

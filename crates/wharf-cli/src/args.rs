@@ -135,6 +135,11 @@ pub struct ServeArgs {
     /// Log format on stderr.
     #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
+
+    /// Score concurrent single-row requests to a model together (micro-batching; sizes from
+    /// serving.micro_batch_max_rows [64 when 0] and serving.micro_batch_wait_us).
+    #[arg(long)]
+    pub micro_batch: bool,
 }
 
 /// `wharf models …`
@@ -163,6 +168,11 @@ pub enum ModelsCommand {
         #[arg(long)]
         delete: bool,
     },
+    /// Import a model fitted elsewhere (a scikit-learn JSON export) as a new version.
+    #[command(
+        after_help = "Example:\n  wharf models import --format sklearn-logistic-json logistic.json --name peer-lr --alias champion"
+    )]
+    Import(ImportArgs),
     /// Delete a version (and the aliases pointing at it).
     Delete {
         /// Model name.
@@ -171,6 +181,23 @@ pub enum ModelsCommand {
         /// Version to delete.
         version: Version,
     },
+}
+
+/// `wharf models import`
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// What FILE holds.
+    #[arg(long, value_name = "FORMAT", value_parser = ["sklearn-logistic-json", "sklearn-forest-json"])]
+    pub format: String,
+    /// The exported model.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Registered model name.
+    #[arg(long, short = 'n', value_name = "NAME", value_parser = parse_name)]
+    pub name: String,
+    /// Point this alias at the new version (repeatable).
+    #[arg(long = "alias", value_name = "ALIAS", value_parser = parse_alias)]
+    pub aliases: Vec<String>,
 }
 
 fn algorithm_parser() -> impl TypedValueParser<Value = Algorithm> {

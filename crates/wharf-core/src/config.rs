@@ -209,6 +209,14 @@ pub struct ServingConfig {
     /// milliseconds; 0 (the default) checks only when asked through the admin endpoint.
     #[serde(deserialize_with = "lenient_u64")]
     pub reload_interval_ms: u64,
+    /// Micro-batching: concurrent single-row predict requests to one model are scored
+    /// together, up to this many rows per call; 0 (the default) turns it off.
+    #[serde(deserialize_with = "lenient_u64")]
+    pub micro_batch_max_rows: u64,
+    /// How long the first request of a micro-batch waits for others, in microseconds; 0 (the
+    /// default) waits one pass of the scheduler.
+    #[serde(deserialize_with = "lenient_u64")]
+    pub micro_batch_wait_us: u64,
 }
 
 impl Default for ServingConfig {
@@ -221,6 +229,8 @@ impl Default for ServingConfig {
             request_timeout_ms: 30_000,
             admin_token: None,
             reload_interval_ms: 0,
+            micro_batch_max_rows: 0,
+            micro_batch_wait_us: 0,
         }
     }
 }
@@ -239,11 +249,50 @@ pub struct BentoMlConfig {
     /// Largest batch sent in one request.
     #[serde(deserialize_with = "lenient_u64")]
     pub max_batch: u64,
+    /// API answering class probabilities; empty when the service has none.
+    pub proba_api: String,
+    /// The API parameter the records are sent under (`{"<input_field>": ...}`).
+    pub input_field: String,
+    /// How the records are laid out under `input_field`.
+    pub payload: BentoMlPayload,
+    /// An extra header sent with every request, as `Name: value` (`Authorization: Bearer …`).
+    pub auth_header: Option<String>,
+    /// Extra attempts after a connection error or a 503 (other failures are not retried).
+    #[serde(deserialize_with = "lenient_u64")]
+    pub retries: u64,
+    /// Consecutive connection failures after which calls fail fast without touching the network.
+    #[serde(deserialize_with = "lenient_u64")]
+    pub breaker_failures: u64,
+    /// How long calls fail fast once the breaker has opened, in milliseconds.
+    #[serde(deserialize_with = "lenient_u64")]
+    pub breaker_cooldown_ms: u64,
+}
+
+/// The JSON shape of the records sent to a BentoML API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BentoMlPayload {
+    /// A list of feature lists in signature order: an `np.ndarray` or `list[list[float]]` parameter.
+    Matrix,
+    /// A list of objects keyed by feature name: a `list[<pydantic model>]` parameter.
+    Records,
 }
 
 impl Default for BentoMlConfig {
     fn default() -> Self {
-        BentoMlConfig { url: None, api: "predict".into(), timeout_ms: 10_000, max_batch: 1_000 }
+        BentoMlConfig {
+            url: None,
+            api: "predict".into(),
+            timeout_ms: 10_000,
+            max_batch: 1_000,
+            proba_api: "predict_proba".into(),
+            input_field: "input_data".into(),
+            payload: BentoMlPayload::Matrix,
+            auth_header: None,
+            retries: 2,
+            breaker_failures: 5,
+            breaker_cooldown_ms: 5_000,
+        }
     }
 }
 
@@ -380,6 +429,11 @@ impl WharfConfig {
         }
         if copy.serving.admin_token.is_some() {
             copy.serving.admin_token = Some("***".into());
+        }
+        // Keep the header's name (which credential is configured), hide its value.
+        if let Some(header) = &copy.serving.bentoml.auth_header {
+            let name = header.split_once(':').map_or("", |(name, _)| name).trim();
+            copy.serving.bentoml.auth_header = Some(format!("{name}: ***"));
         }
         toml::to_string(&copy).unwrap_or_default()
     }

@@ -11,7 +11,7 @@ use crate::ports::lineage::{LineageEvent, LineagePort};
 use crate::ports::model_server::ModelServerPort;
 use crate::ports::registry::{RegistryExt, RegistryPort, Selector, Version};
 use crate::ports::tracker::{RunHandle, RunStatus, TrackerPort};
-use crate::{datasets, Model, Records, Row, Trainer, WharfError};
+use crate::{datasets, Model, Predictions, Records, Row, Trainer, WharfError};
 
 /// A small, quick classifier to exercise ports with (logistic regression on iris: three
 /// classes, so both binary-only and multiclass mistakes show).
@@ -46,24 +46,44 @@ pub fn server_predict_before_load(server: &dyn ModelServerPort) {
     assert!(!server.ready(), "a server without a model is not ready");
 }
 
-/// After load: one prediction per record, probabilities per class summing to 1, and
-/// `model()` returns the loaded model.
+/// After load: one prediction per record, labelled with the model's classes, probabilities
+/// per class summing to 1, and `model()` returns the loaded model. An in-process server must
+/// agree with the model exactly; a remote one (a proxy) answers from its own copy of the
+/// model, so only the shapes, the labels and predict/predict_proba consistency are checked.
 pub fn server_predicts_after_load(server: &dyn ModelServerPort) {
     let model = fixture_model();
     let records = sample(&model);
+    let caps = server.capabilities();
     server.load(model.clone()).expect("load");
     assert_eq!(server.model().as_deref(), Some(&model), "model() must return the loaded model");
     let predictions = server.predict(&records).expect("predict");
     assert_eq!(predictions.len(), records.len(), "one prediction per record");
-    if server.capabilities().predict_proba {
+    match &predictions {
+        Predictions::Classes { classes, indices } => {
+            assert_eq!(classes, model.classes(), "predictions are labelled with the model's classes");
+            assert!(indices.iter().all(|&i| (i as usize) < classes.len()), "every prediction is one of the classes");
+        }
+        other => panic!("a classifier must predict classes, got {other:?}"),
+    }
+    if caps.in_process {
+        assert_eq!(predictions, model.predict(&records).expect("model predict"), "server and model agree exactly");
+    }
+    if caps.predict_proba {
         let proba = server.predict_proba(&records).expect("predict_proba");
         assert_eq!(proba.classes, model.classes(), "probability columns follow the model's classes");
-        assert_eq!(proba.values.nrows(), records.len());
+        assert_eq!(proba.values.nrows(), records.len(), "one probability row per record");
+        assert_eq!(proba.values.ncols(), model.classes().len(), "one probability column per class");
         for row in proba.values.rows() {
             assert!((row.sum() - 1.0).abs() < 1e-9, "probabilities sum to 1");
+            assert!(row.iter().all(|p| (0.0..=1.0).contains(p)), "probabilities lie in [0, 1]");
         }
-        let expected = model.predict_proba(&records).expect("model predict_proba");
-        assert_eq!(proba.values, expected.values, "server and model agree exactly");
+        if let Predictions::Classes { indices, .. } = &predictions {
+            assert_eq!(*indices, proba.argmax(), "predict is the most probable class of predict_proba");
+        }
+        if caps.in_process {
+            let expected = model.predict_proba(&records).expect("model predict_proba");
+            assert_eq!(proba.values, expected.values, "server and model agree exactly");
+        }
     }
 }
 
@@ -88,23 +108,35 @@ pub fn server_rejects_bad_records(server: &dyn ModelServerPort) {
     );
 }
 
-/// `load` swaps models while other threads predict: every prediction succeeds and comes from
-/// one of the two models.
+/// `load` swaps models while other threads predict: every prediction succeeds and (for an
+/// in-process server) comes from one of the two models. A remote server answers from its own
+/// model, so there each answer must only be complete: one label per record, from the classes
+/// both models share. Remote servers do fewer rounds, since each is a network request.
 pub fn server_swaps_under_load(server: Arc<dyn ModelServerPort>) {
     let a = fixture_model();
     let b = fixture_model_b();
     let records = sample(&a);
     let pa = a.predict(&records).expect("a");
     let pb = b.predict(&records).expect("b");
+    let in_process = server.capabilities().in_process;
+    let rounds = if in_process { 200 } else { 20 };
     server.load(a.clone()).expect("load a");
     std::thread::scope(|s| {
         for _ in 0..4 {
             let server = server.clone();
-            let (records, pa, pb) = (&records, &pa, &pb);
+            let (records, pa, pb, classes) = (&records, &pa, &pb, a.classes());
             s.spawn(move || {
-                for _ in 0..200 {
+                for _ in 0..rounds {
                     let p = server.predict(records).expect("predict during swap");
-                    assert!(p == *pa || p == *pb, "a prediction mixed two models");
+                    if in_process {
+                        assert!(p == *pa || p == *pb, "a prediction mixed two models");
+                    } else {
+                        assert_eq!(p.len(), records.len(), "one prediction per record during a swap");
+                        assert!(
+                            matches!(&p, Predictions::Classes { classes: got, .. } if got == classes),
+                            "predictions during a swap carry the models' classes"
+                        );
+                    }
                 }
             });
         }

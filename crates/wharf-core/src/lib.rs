@@ -22,6 +22,7 @@ mod dataset;
 mod error;
 mod estimator;
 pub mod fsutil;
+pub mod import;
 pub mod metrics;
 mod model;
 pub mod ports;

@@ -171,6 +171,13 @@ impl Model {
         self.preprocessor.transform(&self.metadata.signature, records)
     }
 
+    /// Checks `records` against the signature exactly as [`predict`](Self::predict) does,
+    /// without scoring. For model servers that compute elsewhere (a proxy to a remote
+    /// service) but must still refuse bad records locally, before any request is sent.
+    pub fn validate(&self, records: &Records) -> Result<()> {
+        self.design(records).map(|_| ())
+    }
+
     /// Predicts one value per record, after checking the records against the signature.
     pub fn predict(&self, records: &Records) -> Result<Predictions> {
         let x = self.design(records)?;

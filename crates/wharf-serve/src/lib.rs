@@ -38,6 +38,7 @@ use axum::Router;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+mod batch;
 mod input;
 pub mod metrics;
 pub mod problem;
@@ -45,6 +46,7 @@ mod routes;
 pub mod schema;
 pub mod state;
 
+pub use batch::MicroBatch;
 pub use metrics::Metrics;
 pub use problem::Problem;
 pub use state::{Loaded, Models, ModelsBuilder, ServedModel};
@@ -61,6 +63,8 @@ pub struct ServeOptions {
     /// How often to look for moved aliases in the registry and reload; `None`: only on
     /// `POST /admin/models/{name}/reload`.
     pub reload_interval: Option<Duration>,
+    /// Micro-batching of concurrent single-row predict requests; `None` (the default): off.
+    pub micro_batch: Option<MicroBatch>,
 }
 
 impl std::fmt::Debug for ServeOptions {
@@ -71,6 +75,7 @@ impl std::fmt::Debug for ServeOptions {
             .field("request_timeout", &self.request_timeout)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
             .field("reload_interval", &self.reload_interval)
+            .field("micro_batch", &self.micro_batch)
             .finish()
     }
 }
@@ -82,6 +87,7 @@ impl Default for ServeOptions {
             request_timeout: Duration::from_secs(30),
             admin_token: None,
             reload_interval: None,
+            micro_batch: None,
         }
     }
 }
@@ -94,6 +100,10 @@ impl ServeOptions {
             request_timeout: Duration::from_millis(config.request_timeout_ms.max(1)),
             admin_token: config.admin_token.clone().filter(|t| !t.is_empty()),
             reload_interval: Some(config.reload_interval_ms).filter(|ms| *ms > 0).map(Duration::from_millis),
+            micro_batch: (config.micro_batch_max_rows > 0).then(|| MicroBatch {
+                max_rows: usize::try_from(config.micro_batch_max_rows).unwrap_or(usize::MAX),
+                wait: Duration::from_micros(config.micro_batch_wait_us),
+            }),
         }
     }
 }
@@ -109,6 +119,7 @@ pub struct App {
     started: Instant,
     swagger: Arc<utoipa_swagger_ui::Config<'static>>,
     reload_lock: tokio::sync::Mutex<()>,
+    batcher: Option<batch::Batcher>,
 }
 
 impl std::fmt::Debug for App {
@@ -145,6 +156,7 @@ fn state(models: Models, options: ServeOptions) -> AppState {
         started: Instant::now(),
         swagger: Arc::new(utoipa_swagger_ui::Config::from("/openapi.json")),
         reload_lock: tokio::sync::Mutex::new(()),
+        batcher: options.micro_batch.map(batch::Batcher::new),
         options,
     })
 }

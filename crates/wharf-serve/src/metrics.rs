@@ -24,12 +24,17 @@ struct Series {
 /// A counter's name, help text and the field it reads.
 type Counter = (&'static str, &'static str, fn(&Series) -> u64);
 
+/// A micro-batch counter's name, help text and the field it reads.
+type BatchCounter = (&'static str, &'static str, fn(&(u64, u64)) -> u64);
+
 /// The server's metrics.
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// Model → endpoint → series; nested so a request finds its series without allocating.
     series: Mutex<BTreeMap<String, BTreeMap<&'static str, Series>>>,
     loads: Mutex<BTreeMap<(String, u64), f64>>,
+    /// Model → (micro-batches run, requests they answered).
+    batches: Mutex<BTreeMap<String, (u64, u64)>>,
 }
 
 impl Metrics {
@@ -53,6 +58,19 @@ impl Metrics {
                 *count += 1;
             }
         }
+    }
+
+    /// Records a micro-batch of `requests` single-row requests to `model`.
+    pub fn micro_batch(&self, model: &str, requests: usize) {
+        let mut batches = self.batches.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = batches.entry(model.to_string()).or_default();
+        entry.0 += 1;
+        entry.1 += requests as u64;
+    }
+
+    /// Micro-batches run for `model` and the requests they answered.
+    pub fn micro_batches(&self, model: &str) -> (u64, u64) {
+        self.batches.lock().unwrap_or_else(|e| e.into_inner()).get(model).copied().unwrap_or_default()
     }
 
     /// Records how long loading `model` at `version` took.
@@ -95,6 +113,19 @@ impl Metrics {
             let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", s.requests);
             let _ = writeln!(out, "{name}_sum{{{labels}}} {}", s.sum);
             let _ = writeln!(out, "{name}_count{{{labels}}} {}", s.requests);
+        }
+        let batches = self.batches.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if !batches.is_empty() {
+            let counters: [BatchCounter; 2] = [
+                ("wharf_micro_batches_total", "Micro-batches of single-row requests scored.", |b| b.0),
+                ("wharf_micro_batched_requests_total", "Requests answered through micro-batches.", |b| b.1),
+            ];
+            for (name, help, get) in counters {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+                for (model, b) in &batches {
+                    let _ = writeln!(out, "{name}{{model=\"{model}\"}} {}", get(b));
+                }
+            }
         }
         let name = "wharf_model_load_seconds";
         let _ = writeln!(out, "# HELP {name} Time to load and self-test a model version.\n# TYPE {name} gauge");

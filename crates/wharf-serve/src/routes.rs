@@ -222,10 +222,26 @@ fn read_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result
     input::parse_json(&bytes)
 }
 
+/// `?probabilities=labelled` (default: one `{class: p}` object per record) or `array` (one
+/// `[p, …]` row per record in the order of `classes`, the shape of scikit-learn's
+/// `predict_proba`; smaller and faster to produce).
+fn probability_rows(q: &VersionQuery) -> Result<bool, Problem> {
+    match q.get("probabilities").map(String::as_str) {
+        None | Some("labelled") => Ok(false),
+        Some("array") => Ok(true),
+        Some(other) => Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "Invalid query parameter",
+            format!("probabilities={other}: expected 'labelled' or 'array'"),
+        )
+        .at("probabilities")),
+    }
+}
+
 async fn model_post(
     app: AppState,
     name: String,
-    version: Option<String>,
+    q: VersionQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
     endpoint: Endpoint,
@@ -233,7 +249,8 @@ async fn model_post(
     let started = Instant::now();
     let mut rows = 0;
     let result = async {
-        let loaded = resolve(&app, &name, version.as_deref())?;
+        let loaded = resolve(&app, &name, q.get("version").map(String::as_str))?;
+        let rows_as_arrays = probability_rows(&q)?;
         let body = read_body(&headers, body)?;
         let signature = loaded.model.signature().clone();
         // The registered name, without any `@selector` the path carried.
@@ -242,14 +259,18 @@ async fn model_post(
             Endpoint::Predict | Endpoint::PredictProba => {
                 let records = input::predict_records(body, &signature)?;
                 rows = records.len();
-                let proba_only = matches!(endpoint, Endpoint::PredictProba);
+                let shape = Shape { proba_only: matches!(endpoint, Endpoint::PredictProba), rows_as_arrays };
                 // A few rows scored in this process take microseconds: handing them to the
                 // blocking pool would cost more than the work. Anything bigger, or a model
                 // server that may do I/O, goes to the pool.
-                if records.len() <= INLINE_ROWS && loaded.server.capabilities().in_process {
-                    predict(&name, &loaded, &records, proba_only)
+                let batchable = app.batcher.is_some() && loaded.model.task() == Task::Classification;
+                if records.len() == 1 && batchable {
+                    let proba = crate::batch::predict_proba(&app, loaded.clone(), records).await?;
+                    Ok(classified(&name, &loaded, &proba, shape))
+                } else if records.len() <= INLINE_ROWS && loaded.server.capabilities().in_process {
+                    predict(&name, &loaded, &records, shape)
                 } else {
-                    blocking(move || predict(&name, &loaded, &records, proba_only)).await
+                    blocking(move || predict(&name, &loaded, &records, shape)).await
                 }
             }
             Endpoint::Score => {
@@ -285,37 +306,62 @@ fn labelled(proba: &wharf_core::Probabilities) -> Vec<Value> {
         .collect()
 }
 
-fn predict(name: &str, loaded: &Loaded, records: &wharf_core::Records, proba_only: bool) -> Result<Value, Problem> {
-    let head = json!({"model": name, "version": loaded.version.0});
-    let mut body = match head {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    };
+/// What a predict answer holds.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    /// `predict_proba`: no `predictions`.
+    proba_only: bool,
+    /// `?probabilities=array`.
+    rows_as_arrays: bool,
+}
+
+fn predict(name: &str, loaded: &Loaded, records: &wharf_core::Records, shape: Shape) -> Result<Value, Problem> {
     if loaded.model.task() == Task::Classification {
         // One pass gives both: the predicted class is the most probable one.
         let proba = loaded.server.predict_proba(records)?;
-        if !proba_only {
-            let classes: Vec<Value> = proba
-                .argmax()
-                .iter()
-                .map(|&i| proba.classes.get(i as usize).map(|c| json!(c)).unwrap_or(Value::Null))
-                .collect();
-            body.insert("predictions".into(), Value::Array(classes));
-        }
-        body.insert("classes".into(), json!(proba.classes));
-        body.insert("probabilities".into(), Value::Array(labelled(&proba)));
-    } else if proba_only {
+        return Ok(classified(name, loaded, &proba, shape));
+    }
+    let mut body = head(name, loaded);
+    if shape.proba_only {
         return Err(Problem::new(
             StatusCode::BAD_REQUEST,
             "Not supported",
             format!("'{name}' is a {} model and has no class probabilities", loaded.model.task()),
         ));
-    } else {
-        let predictions = loaded.server.predict(records)?;
-        let values: Vec<Value> = (0..predictions.len()).map(|i| predictions.to_json(i)).collect();
-        body.insert("predictions".into(), Value::Array(values));
     }
+    let predictions = loaded.server.predict(records)?;
+    let values: Vec<Value> = (0..predictions.len()).map(|i| predictions.to_json(i)).collect();
+    body.insert("predictions".into(), Value::Array(values));
     Ok(Value::Object(body))
+}
+
+fn head(name: &str, loaded: &Loaded) -> Map<String, Value> {
+    match json!({"model": name, "version": loaded.version.0}) {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// A classifier's answer: predicted classes (unless `predict_proba`) and probabilities.
+fn classified(name: &str, loaded: &Loaded, proba: &wharf_core::Probabilities, shape: Shape) -> Value {
+    let Shape { proba_only, rows_as_arrays } = shape;
+    let mut body = head(name, loaded);
+    if !proba_only {
+        let classes: Vec<Value> = proba
+            .argmax()
+            .iter()
+            .map(|&i| proba.classes.get(i as usize).map(|c| json!(c)).unwrap_or(Value::Null))
+            .collect();
+        body.insert("predictions".into(), Value::Array(classes));
+    }
+    body.insert("classes".into(), json!(proba.classes));
+    let probabilities = if rows_as_arrays {
+        proba.values.rows().into_iter().map(|row| row.iter().map(|p| json!(p)).collect()).collect()
+    } else {
+        labelled(proba)
+    };
+    body.insert("probabilities".into(), Value::Array(probabilities));
+    Value::Object(body)
 }
 
 fn score(name: &str, loaded: &Loaded, records: &wharf_core::Records, truth: Truth) -> Result<Value, Problem> {
@@ -364,7 +410,7 @@ pub async fn post_predict(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    model_post(app, name, q.get("version").cloned(), headers, body, Endpoint::Predict).await
+    model_post(app, name, q, headers, body, Endpoint::Predict).await
 }
 
 pub async fn post_predict_proba(
@@ -374,7 +420,7 @@ pub async fn post_predict_proba(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    model_post(app, name, q.get("version").cloned(), headers, body, Endpoint::PredictProba).await
+    model_post(app, name, q, headers, body, Endpoint::PredictProba).await
 }
 
 pub async fn post_score(
@@ -384,7 +430,7 @@ pub async fn post_score(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    model_post(app, name, q.get("version").cloned(), headers, body, Endpoint::Score).await
+    model_post(app, name, q, headers, body, Endpoint::Score).await
 }
 
 pub async fn metrics(State(app): State<AppState>) -> Response {

@@ -102,7 +102,13 @@ pub fn adapter_catalog() -> AdapterCatalog {
         Arc::new(|c| Ok(Arc::new(wharf_openlineage::OpenLineageEmitter::from_config(&c.lineage.openlineage)?))),
     );
     #[cfg(feature = "bentoml")]
-    catalog.model_server("bentoml", Arc::new(|_| Err(not_yet("bentoml"))));
+    catalog.model_server(
+        "bentoml",
+        Arc::new(|c| {
+            Ok(Arc::new(wharf_bentoml::BentoMlModelServer::from_config(&c.serving.bentoml)?)
+                as Arc<dyn ModelServerPort>)
+        }),
+    );
     catalog
 }
 

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod doctor;
+pub mod import;
 pub mod lineage;
 pub mod models;
 pub mod predict;

@@ -1,4 +1,4 @@
-//! `wharf models list|show|alias|delete`: the registry.
+//! `wharf models list|show|alias|delete` (and `import`, in `import.rs`): the registry.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +15,7 @@ pub fn run(command: ModelsCommand, out: &Output) -> anyhow::Result<()> {
     match command {
         ModelsCommand::List => list(&ctx, out),
         ModelsCommand::Show { model } => show(&ctx, &model, out),
+        ModelsCommand::Import(args) => super::import::run(&ctx, args, out),
         ModelsCommand::Alias { name, alias, delete: true, .. } => {
             ctx.registry().delete_alias(&name, &alias)?;
             if out.json {

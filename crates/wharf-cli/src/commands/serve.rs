@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use wharf::serve::{ModelsBuilder, ServeOptions};
+use wharf::serve::{MicroBatch, ModelsBuilder, ServeOptions};
 use wharf::{FileRegistry, RegistryPort, Wharf};
 
 use crate::args::ServeArgs;
@@ -22,7 +22,11 @@ pub fn run(args: ServeArgs, _out: &Output) -> anyhow::Result<()> {
     };
     let serving = &ctx.config().serving;
     let addr = args.addr.clone().unwrap_or_else(|| serving.addr.clone());
-    let options = ServeOptions::from_config(serving);
+    let mut options = ServeOptions::from_config(serving);
+    if args.micro_batch && options.micro_batch.is_none() {
+        let wait = std::time::Duration::from_micros(serving.micro_batch_wait_us);
+        options.micro_batch = Some(MicroBatch { wait, ..MicroBatch::default() });
+    }
     let mut builder = ModelsBuilder::new().registry(registry);
     for reference in args.model {
         builder = builder.model(reference);

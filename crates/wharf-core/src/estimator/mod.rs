@@ -128,7 +128,9 @@ impl Estimator {
                 // block of rows walks it, instead of every row touching all 100 trees.
                 const BLOCK: usize = 256;
                 let mut out = Array2::zeros((n, n_classes));
-                let scale = 1.0 / trees.len() as f64;
+                // Divide (not multiply by the reciprocal): the same rounding as scikit-learn,
+                // so an imported forest reproduces its probabilities bit for bit.
+                let n_trees = trees.len() as f64;
                 let width = x.ncols();
                 let contiguous = x.as_standard_layout();
                 let data = contiguous.as_slice().unwrap_or(&[]);
@@ -144,7 +146,7 @@ impl Estimator {
                         }
                     }
                 }
-                outs.iter_mut().for_each(|v| *v *= scale);
+                outs.iter_mut().for_each(|v| *v /= n_trees);
                 RawOutput::Probabilities(out)
             }
             Estimator::KMeans { centroids } => {

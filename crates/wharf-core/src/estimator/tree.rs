@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Marks a leaf in [`Node::feature`].
-const LEAF: u32 = u32::MAX;
+pub(crate) const LEAF: u32 = u32::MAX;
 
 /// One node. Internal: go `left` when `x[feature] <= threshold`, else `right`.
 /// Leaf: `left` is the index of its row in the value table.
