@@ -7,6 +7,7 @@
 use ndarray::Array2;
 use serde_json::{Map, Value};
 use wharf_core::config::BentoMlPayload;
+use wharf_core::json_type;
 use wharf_core::{Column, Model, Predictions, Probabilities, Records, Result, Task, WharfError};
 
 use crate::error::BentoError;
@@ -112,9 +113,9 @@ pub(crate) fn push_predictions(
     expected: usize,
     out: &mut Predictions,
 ) -> Result<()> {
-    let items = answer
-        .as_array()
-        .ok_or_else(|| decode_err(endpoint, format!("expected a JSON array of predictions, got {}", kind(answer))))?;
+    let items = answer.as_array().ok_or_else(|| {
+        decode_err(endpoint, format!("expected a JSON array of predictions, got {}", json_type(answer)))
+    })?;
     if items.len() != expected {
         return Err(decode_err(endpoint, format!("{} predictions for {expected} records", items.len())));
     }
@@ -195,16 +196,16 @@ pub(crate) fn probability_rows(
                     order
                 }
                 Some(other) => {
-                    return Err(decode_err(endpoint, format!("\"classes\" must be an array, got {}", kind(other))))
+                    return Err(decode_err(endpoint, format!("\"classes\" must be an array, got {}", json_type(other))))
                 }
             };
             (rows, order)
         }
         other => (other, (0..k).collect()),
     };
-    let rows = rows
-        .as_array()
-        .ok_or_else(|| decode_err(endpoint, format!("expected an array of probability rows, got {}", kind(rows))))?;
+    let rows = rows.as_array().ok_or_else(|| {
+        decode_err(endpoint, format!("expected an array of probability rows, got {}", json_type(rows)))
+    })?;
     if rows.len() != expected {
         return Err(decode_err(endpoint, format!("{} probability rows for {expected} records", rows.len())));
     }
@@ -232,15 +233,4 @@ pub(crate) fn probabilities(model: &Model, rows: Vec<Vec<f64>>) -> Result<Probab
         WharfError::backend(crate::error::ADAPTER, format!("probabilities do not form a matrix: {e}"), None)
     })?;
     Ok(Probabilities { classes: model.classes().to_vec(), values })
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }

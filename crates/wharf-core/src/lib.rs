@@ -47,5 +47,5 @@ pub use ports::lineage::{
 pub use ports::model_server::{ModelServerExt, ModelServerPort, ServerCapabilities};
 pub use ports::registry::{ModelRef, RegisteredModel, RegistryExt, RegistryPort, Selector, Version, VersionInfo};
 pub use ports::tracker::{MetricPoint, RunHandle, RunInfo, RunRecord, RunStatus, TrackerExt, TrackerPort};
-pub use records::{format_number, Column, Frame, Records, Row};
+pub use records::{format_number, json_type, Column, Frame, Records, Row};
 pub use signature::{Feature, FeatureKind, Signature, Task};

@@ -8,7 +8,7 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::records::{format_number, Column, Frame, Records, Row};
+use crate::records::{format_number, json_type, Column, Frame, Records, Row};
 use crate::signature::{Feature, FeatureKind, Signature};
 use crate::{Result, WharfError};
 
@@ -309,16 +309,5 @@ fn write_column(step: &Step, feature: &Feature, column: &Column, out: &mut Array
             Ok(levels.len())
         }
         (Step::OneHot, FeatureKind::Numeric) => unreachable!("checked when the model was built"),
-    }
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }

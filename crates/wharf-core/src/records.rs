@@ -191,3 +191,16 @@ impl From<Frame> for Records {
         Records::Columns(frame)
     }
 }
+
+/// How a JSON value's type reads in an error message (`a string`, `null`), so every place
+/// that refuses a value words it the same way.
+pub fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

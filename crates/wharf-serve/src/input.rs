@@ -6,6 +6,7 @@
 use axum::http::{header, HeaderMap, StatusCode};
 use ndarray::Array2;
 use serde_json::Value;
+use wharf_core::json_type;
 use wharf_core::{format_number, FeatureKind, Records, Row, Signature, Task};
 
 use crate::problem::Problem;
@@ -173,15 +174,4 @@ pub fn score_records(body: Value, signature: &Signature) -> Result<(Records, Tru
     }
     let truth = if signature.task == Task::Classification { Truth::Classes(classes) } else { Truth::Values(values) };
     Ok((Records::Rows(rows), truth))
-}
-
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }

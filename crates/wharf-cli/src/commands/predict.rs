@@ -2,6 +2,7 @@
 
 use std::fs;
 use std::path::Path;
+use wharf::json_type;
 
 use anyhow::{anyhow, bail};
 use serde_json::{json, Value};
@@ -260,17 +261,6 @@ fn read_jsonl(path: &Path, ids: &[String], signature: &Signature) -> anyhow::Res
         lines.push(line_no);
     }
     Ok(Input { records: Records::Rows(rows), ids: id_values, lines })
-}
-
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// Rewrites the record paths of the model's errors (`records[3].age`, `columns.age[3]`)
