@@ -98,13 +98,49 @@ pub fn r2(truth: &[f64], predicted: &[f64]) -> f64 {
     }
 }
 
+/// Accuracy, precision, recall, F1 and log loss of class `probabilities` against the true
+/// class indices, plus ROC AUC for two classes. One place for the rules (macro averages for
+/// multiclass, the last class positive for binary) so `evaluate` and the HTTP `score`
+/// endpoint always agree.
+pub fn classification_metrics(truth: &[u32], probabilities: &crate::Probabilities) -> Metrics {
+    let mut m = Metrics::new();
+    let predicted = probabilities.argmax();
+    m.insert("accuracy".into(), accuracy(truth, &predicted));
+    let k = probabilities.classes.len() as u32;
+    let (p, r, f) = if k == 2 {
+        precision_recall_f1(truth, &predicted, 1)
+    } else {
+        let all: Vec<_> = (0..k).map(|c| precision_recall_f1(truth, &predicted, c)).collect();
+        let avg = |g: fn(&(f64, f64, f64)) -> f64| all.iter().map(g).sum::<f64>() / k as f64;
+        (avg(|x| x.0), avg(|x| x.1), avg(|x| x.2))
+    };
+    m.insert("precision".into(), p);
+    m.insert("recall".into(), r);
+    m.insert("f1".into(), f);
+    if k == 2 {
+        let labels: Vec<bool> = truth.iter().map(|t| *t == 1).collect();
+        let scores: Vec<f64> = probabilities.values.column(1).to_vec();
+        m.insert("roc_auc".into(), roc_auc(&labels, &scores));
+    }
+    m.insert("log_loss".into(), log_loss(truth, &probabilities.values));
+    m
+}
+
+/// RMSE, MAE and R² of `predicted` against `truth`.
+pub fn regression_metrics(truth: &[f64], predicted: &[f64]) -> Metrics {
+    let mut m = Metrics::new();
+    m.insert("rmse".into(), rmse(truth, predicted));
+    m.insert("mae".into(), mae(truth, predicted));
+    m.insert("r2".into(), r2(truth, predicted));
+    m
+}
+
 /// Scores `model` on a labelled `data` set: accuracy, precision, recall, F1, ROC AUC and
 /// log loss for classifiers; RMSE, MAE and R² for regressors.
 pub fn evaluate(model: &Model, data: &Dataset) -> Result<Metrics> {
     let (name, column) =
         data.target.as_ref().ok_or_else(|| WharfError::invalid(&data.name, "evaluation needs a target column"))?;
     let records = Records::Columns(data.features.clone());
-    let mut m = Metrics::new();
     match model.task() {
         Task::Classification => {
             let proba = model.predict_proba(&records)?;
@@ -117,25 +153,7 @@ pub fn evaluate(model: &Model, data: &Dataset) -> Result<Metrics> {
                 })?;
                 truth.push(idx as u32);
             }
-            let predicted = proba.argmax();
-            m.insert("accuracy".into(), accuracy(&truth, &predicted));
-            let k = classes.len() as u32;
-            let (p, r, f) = if k == 2 {
-                precision_recall_f1(&truth, &predicted, 1)
-            } else {
-                let all: Vec<_> = (0..k).map(|c| precision_recall_f1(&truth, &predicted, c)).collect();
-                let avg = |g: fn(&(f64, f64, f64)) -> f64| all.iter().map(g).sum::<f64>() / k as f64;
-                (avg(|x| x.0), avg(|x| x.1), avg(|x| x.2))
-            };
-            m.insert("precision".into(), p);
-            m.insert("recall".into(), r);
-            m.insert("f1".into(), f);
-            if k == 2 {
-                let labels: Vec<bool> = truth.iter().map(|t| *t == 1).collect();
-                let scores: Vec<f64> = proba.values.column(1).to_vec();
-                m.insert("roc_auc".into(), roc_auc(&labels, &scores));
-            }
-            m.insert("log_loss".into(), log_loss(&truth, &proba.values));
+            Ok(classification_metrics(&truth, &proba))
         }
         Task::Regression => {
             let truth = match column {
@@ -146,13 +164,10 @@ pub fn evaluate(model: &Model, data: &Dataset) -> Result<Metrics> {
                 crate::Predictions::Values(v) => v,
                 _ => return Err(WharfError::Unsupported("regression metrics on a non-regressor".into())),
             };
-            m.insert("rmse".into(), rmse(&truth, &predicted));
-            m.insert("mae".into(), mae(&truth, &predicted));
-            m.insert("r2".into(), r2(&truth, &predicted));
+            Ok(regression_metrics(&truth, &predicted))
         }
-        Task::Clustering => return Err(WharfError::Unsupported("supervised metrics for a clustering model".into())),
+        Task::Clustering => Err(WharfError::Unsupported("supervised metrics for a clustering model".into())),
     }
-    Ok(m)
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
-use wharf_core::metrics::{accuracy, log_loss, mae, precision_recall_f1, r2, rmse, roc_auc};
+use wharf_core::metrics::{classification_metrics, regression_metrics};
 use wharf_core::{Predictions, Task};
 
 use crate::input::{self, Truth};
@@ -365,41 +365,18 @@ fn classified(name: &str, loaded: &Loaded, proba: &wharf_core::Probabilities, sh
 }
 
 fn score(name: &str, loaded: &Loaded, records: &wharf_core::Records, truth: Truth) -> Result<Value, Problem> {
-    let mut metrics = BTreeMap::new();
-    match truth {
-        Truth::Classes(truth) => {
-            let proba = loaded.server.predict_proba(records)?;
-            let predicted = proba.argmax();
-            metrics.insert("accuracy", accuracy(&truth, &predicted));
-            let k = proba.classes.len() as u32;
-            let (p, r, f) = if k == 2 {
-                precision_recall_f1(&truth, &predicted, 1)
-            } else {
-                let all: Vec<_> = (0..k).map(|c| precision_recall_f1(&truth, &predicted, c)).collect();
-                let avg = |g: fn(&(f64, f64, f64)) -> f64| all.iter().map(g).sum::<f64>() / k as f64;
-                (avg(|x| x.0), avg(|x| x.1), avg(|x| x.2))
-            };
-            metrics.insert("precision", p);
-            metrics.insert("recall", r);
-            metrics.insert("f1", f);
-            if k == 2 {
-                let labels: Vec<bool> = truth.iter().map(|t| *t == 1).collect();
-                metrics.insert("roc_auc", roc_auc(&labels, &proba.values.column(1).to_vec()));
-            }
-            metrics.insert("log_loss", log_loss(&truth, &proba.values));
-        }
+    let metrics = match truth {
+        Truth::Classes(truth) => classification_metrics(&truth, &loaded.server.predict_proba(records)?),
         Truth::Values(truth) => {
             let predicted = match loaded.server.predict(records)? {
                 Predictions::Values(v) => v,
                 _ => return Err(Problem::internal("the regressor answered something other than numbers")),
             };
-            metrics.insert("rmse", rmse(&truth, &predicted));
-            metrics.insert("mae", mae(&truth, &predicted));
-            metrics.insert("r2", r2(&truth, &predicted));
+            regression_metrics(&truth, &predicted)
         }
-    }
+    };
     // NaN (an AUC over one class, R² of a constant) has no JSON form: it becomes null.
-    let metrics: Map<String, Value> = metrics.into_iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+    let metrics: Map<String, Value> = metrics.into_iter().map(|(k, v)| (k, json!(v))).collect();
     Ok(json!({"model": name, "version": loaded.version.0, "rows": records.len(), "metrics": metrics}))
 }
 
