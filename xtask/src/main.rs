@@ -9,6 +9,9 @@ use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 mod backends;
+mod bench_peers;
+mod docs;
+mod postgres;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -16,8 +19,10 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("deps-check") => deps_check(&root()),
         Some("backends") => backends_foreground(),
+        Some("docs") => docs::docs(&root(), args.iter().any(|a| a == "--bless")),
+        Some("bench-peers") => bench_peers::bench_peers(&root()),
         _ => {
-            eprintln!("usage: cargo xtask <command>\n\ncommands:\n  test        fmt, clippy, dependency check, all tests, docs, examples\n  deps-check  prove wharf-core pulls in no network or async crates\n  backends    start the test backends, print their variables, stop on Enter");
+            eprintln!("usage: cargo xtask <command>\n\ncommands:\n  test        fmt, clippy, dependency check, all tests, docs, examples\n  deps-check  prove wharf-core pulls in no network or async crates\n  backends    start the test backends, print their variables, stop on Enter\n  docs        build the guide into target/book (--bless: regenerate the CLI reference)\n  bench-peers Wharf next to scikit-learn, ONNX Runtime, FastAPI and a minimal server: one table of ratios (slow)");
             return ExitCode::from(2);
         }
     };
@@ -124,6 +129,7 @@ fn test() -> Result<(), String> {
     backends::mlflow(&backends_root, &mut services)?;
     backends::mlflow_basic_auth(&backends_root, &mut services)?;
     backends::bentoml(&backends_root, &bentoml_fixtures(&root), &mut services)?;
+    let postgres = postgres::postgres(&backends_root, &mut services)?;
     timings.push(("backends up".into(), started.elapsed().as_secs_f64()));
 
     let mut tests = cargo();
@@ -131,6 +137,7 @@ fn test() -> Result<(), String> {
     tests.envs(services.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let (passed, failed) = counted_step("cargo test --workspace --all-features", tests, &mut timings)?;
     drop(services);
+    drop(postgres);
 
     let mut doc = cargo();
     doc.current_dir(&root).env("RUSTDOCFLAGS", "-D warnings").args([
@@ -141,9 +148,22 @@ fn test() -> Result<(), String> {
     ]);
     step("cargo doc -D warnings", doc, &mut timings)?;
 
+    // The guide: reference pages current, links resolve, the mdBook site builds offline.
+    eprintln!("\n==> guide (cargo xtask docs)");
+    let guide_started = Instant::now();
+    docs::docs(&root, false)?;
+    timings.push(("guide".into(), guide_started.elapsed().as_secs_f64()));
+
     // The examples that need no backend run for real, each in a scratch directory so the
     // files they write land nowhere near the checkout.
-    for example in ["quickstart", "custom_adapter"] {
+    for (package, example) in [
+        ("wharf", "quickstart"),
+        ("wharf", "custom_adapter"),
+        ("wharf-runner", "multi_model_runner"),
+        ("wharf-pipeline", "scoring_pipe"),
+        ("wharf-stream", "activity"),
+        ("wharf-batch", "batch_scoring"),
+    ] {
         let scratch = root.join("target").join("xtask-examples").join(example);
         let _ = std::fs::remove_dir_all(&scratch);
         std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
@@ -153,7 +173,7 @@ fn test() -> Result<(), String> {
             .env_remove("WHARF_CONFIG")
             .args(["run", "--quiet", "--manifest-path"])
             .arg(root.join("Cargo.toml"))
-            .args(["-p", "wharf", "--all-features", "--example", example]);
+            .args(["-p", package, "--all-features", "--example", example]);
         step(&format!("example {example}"), run, &mut timings)?;
     }
 
@@ -206,6 +226,7 @@ fn backends_foreground() -> Result<(), String> {
     backends::mlflow(&root, &mut services)?;
     backends::mlflow_basic_auth(&root, &mut services)?;
     backends::bentoml(&root, &bentoml_fixtures(&crate::root()), &mut services)?;
+    let _postgres = postgres::postgres(&root, &mut services)?;
     for (k, v) in &services.env {
         println!("export {k}={v}");
     }

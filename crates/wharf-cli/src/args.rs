@@ -101,11 +101,12 @@ pub struct PredictArgs {
     #[arg(long, short = 'm', value_name = "NAME[@VERSION|@ALIAS]")]
     pub model: ModelRef,
 
-    /// Records to score: a .csv file with a header row, or a .jsonl file of JSON objects.
+    /// Records to score: a .csv file with a header row, a .jsonl file of JSON objects, or a
+    /// .parquet file.
     #[arg(long, short = 'i', value_name = "FILE")]
     pub input: PathBuf,
 
-    /// Where to write the scores: .csv or .jsonl (replaced atomically).
+    /// Where to write the scores: .csv, .jsonl or .parquet (replaced only when scoring succeeds).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: PathBuf,
 
@@ -240,4 +241,35 @@ pub enum LineageCommand {
     /// Send OpenLineage events spooled while the receiver was unreachable
     /// (`lineage.openlineage.spool_path`); events it still refuses stay in the spool.
     Replay,
+}
+
+/// `wharf run-models`
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Each input line is {\"id\": …, \"data\": {…}}; a model reads data[name][version], or all of data\nwith input = \"shared\" in models.toml.\n\nExample:\n  wharf run-models --config models.toml --input records.jsonl --store sqlite://results.db"
+)]
+pub struct RunModelsArgs {
+    /// The run: registered models (`[[model]]`) and built-in summaries (`[[summary]]`).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: PathBuf,
+
+    /// Records as JSON lines: one object per line with an id and a `data` object.
+    #[arg(long, short = 'i', value_name = "FILE")]
+    pub input: PathBuf,
+
+    /// Where results go: sqlite://FILE, or postgres://USER@HOST:PORT/DB (feature `postgres`).
+    #[arg(long, short = 's', value_name = "URL")]
+    pub store: String,
+
+    /// Run draft models and summaries too (skipped by default).
+    #[arg(long)]
+    pub include_drafts: bool,
+
+    /// The field of each input line holding the record's id.
+    #[arg(long, value_name = "FIELD", default_value = "id")]
+    pub id_field: String,
+
+    /// Records per stored batch (one transaction each).
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = parse_positive)]
+    pub batch_size: usize,
 }

@@ -12,6 +12,9 @@ use clap::{CommandFactory, Parser, Subcommand};
 mod args;
 mod commands;
 mod output;
+/// The guide's CLI and configuration reference pages, generated and checked by tests.
+#[cfg(test)]
+mod reference;
 
 use args::{LineageCommand, ModelsCommand, PredictArgs, RunsCommand, TrainArgs};
 use output::Output;
@@ -42,6 +45,10 @@ enum Command {
     Train(TrainArgs),
     /// Score a CSV or JSON-lines file with a registered model.
     Predict(PredictArgs),
+    /// Run many registered models and summaries over JSON-lines records; store each record's results.
+    RunModels(args::RunModelsArgs),
+    /// Batch-score a CSV, JSON-lines or Parquet file in chunks on every core, with a reject file.
+    Score(commands::score::ScoreArgs),
     /// List, inspect, alias and delete registered models.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -54,6 +61,9 @@ enum Command {
     /// Serve registered models over HTTP until Ctrl-C or SIGTERM.
     #[cfg(feature = "serve")]
     Serve(args::ServeArgs),
+    /// Score JSON lines from stdin or a growing file in micro-batches, with windowed features
+    /// and a checkpoint for exactly-once output to a file.
+    Stream(commands::stream::StreamArgs),
     /// Show the effective configuration, compiled-in features, adapters and wiring.
     Doctor,
     /// Show the versions of wharf, its artifact format and its learning libraries.
@@ -87,13 +97,16 @@ fn dispatch(command: Command, out: &Output) -> anyhow::Result<()> {
     match command {
         Command::Train(args) => commands::train::run(args, out),
         Command::Predict(args) => commands::predict::run(args, out),
+        Command::Score(args) => commands::score::run(args, out),
         Command::Models(command) => commands::models::run(command, out),
         Command::Runs(command) => commands::runs::run(command, out),
         Command::Lineage(command) => commands::lineage::run(command, out),
         #[cfg(feature = "serve")]
         Command::Serve(args) => commands::serve::run(args, out),
+        Command::Stream(args) => commands::stream::run(args, out),
         Command::Doctor => commands::doctor::run(out),
         Command::Version => commands::version::run(out),
+        Command::RunModels(args) => commands::run_models::run(args, out),
     }
 }
 

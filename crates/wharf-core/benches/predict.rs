@@ -1,15 +1,17 @@
-//! `LocalModelServer` predict: single row and a 100k × 20 batch, logistic regression and a
-//! random forest (100 trees, depth 8), on a seeded synthetic table shaped like the peer
-//! benchmarks' (20 numeric features).
+//! `LocalModelServer::predict_proba`: single row and a 100k × 20 batch (on one thread and on
+//! rayon's default pool), for logistic regression and a random forest (100 trees, depth 8)
+//! trained by Wharf on a seeded synthetic table shaped like the peer benchmarks' (20 numeric
+//! features), and for the peers' own fitted scikit-learn models imported into Wharf, on the
+//! peers' score rows, when their data is present.
 //!
 //! `cargo bench -p wharf-core --bench predict`
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::hint::black_box;
-use wharf_core::{Column, CsvOptions, Dataset, Frame, LocalModelServer, ModelServerPort, Records, Trainer};
+use wharf_core::{Column, CsvOptions, Dataset, Frame, LocalModelServer, Model, ModelServerPort, Records, Trainer};
 
 const FEATURES: usize = 20;
 
@@ -42,18 +44,47 @@ fn dataset(x: &Array2<f64>, y: &[String]) -> Dataset {
         .expect("dataset")
 }
 
+/// A named model to benchmark.
+type Case = (&'static str, Model);
+
+/// The peers' fitted scikit-learn models, imported, with their 100k score rows, when the peer
+/// data is present (`$PEERS_DATA`, default `/tmp/peers-data`).
+fn peer_models() -> Option<(Vec<Case>, Array2<f64>)> {
+    let dir = std::path::PathBuf::from(std::env::var("PEERS_DATA").unwrap_or_else(|_| "/tmp/peers-data".into()));
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
+    let logistic = wharf_core::import::sklearn_logistic_json(&read("logistic.json")?).ok()?;
+    let forest = wharf_core::import::sklearn_forest_json(&read("rf_trees.json")?).ok()?;
+    let text = read("score.csv")?;
+    let mut rows = 0;
+    let mut values = Vec::new();
+    for line in text.lines().skip(1).filter(|l| !l.is_empty()) {
+        values.extend(line.split(',').take(FEATURES).map(|v| v.parse::<f64>().unwrap_or(f64::NAN)));
+        rows += 1;
+    }
+    let x = Array2::from_shape_vec((rows, FEATURES), values).ok()?;
+    Some((vec![("peer_logistic", logistic), ("peer_forest100_d8", forest)], x))
+}
+
 fn bench(c: &mut Criterion) {
     let (train_x, train_y) = table(20_000, 1);
     let data = dataset(&train_x, &train_y);
-    let (batch, _) = table(100_000, 2);
-    let single = Records::Matrix(batch.slice(ndarray::s![0..1, ..]).to_owned());
-    let batch = Records::Matrix(batch);
-
-    let models = [
-        ("logistic", Trainer::logistic_regression().fit(&data).expect("logistic")),
-        ("forest100_d8", Trainer::random_forest().trees(100).max_depth(Some(8)).fit(&data).expect("forest")),
+    let (synthetic, _) = table(100_000, 2);
+    let mut cases = vec![
+        ("logistic", Trainer::logistic_regression().fit(&data).expect("logistic"), synthetic.clone()),
+        (
+            "forest100_d8",
+            Trainer::random_forest().trees(100).max_depth(Some(8)).fit(&data).expect("forest"),
+            synthetic,
+        ),
     ];
-    for (name, model) in models {
+    match peer_models() {
+        Some((models, x)) => cases.extend(models.into_iter().map(|(name, m)| (name, m, x.clone()))),
+        None => eprintln!("peer data not found: benchmarking the synthetic models only"),
+    }
+    let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool");
+    for (name, model, x) in cases {
+        let single = Records::Matrix(x.slice(ndarray::s![0..1, ..]).to_owned());
+        let batch = Records::Matrix(x);
         let server = LocalModelServer::new();
         server.load(model).expect("load");
         let mut group = c.benchmark_group(name);
@@ -62,9 +93,12 @@ fn bench(c: &mut Criterion) {
             b.iter(|| black_box(server.predict_proba(black_box(&single)).expect("predict")))
         });
         group.sample_size(10);
-        group.throughput(Throughput::Elements(100_000));
-        group.bench_function("batch_100k_predict_proba", |b| {
-            b.iter_batched(|| (), |_| black_box(server.predict_proba(&batch).expect("predict")), BatchSize::SmallInput)
+        group.throughput(Throughput::Elements(batch.len() as u64));
+        group.bench_function("batch_100k_1thread", |b| {
+            b.iter(|| one_thread.install(|| black_box(server.predict_proba(&batch).expect("predict"))))
+        });
+        group.bench_function("batch_100k_default_threads", |b| {
+            b.iter(|| black_box(server.predict_proba(&batch).expect("predict")))
         });
         group.finish();
     }

@@ -293,6 +293,7 @@ fn build(
         },
         preprocessor: Preprocessor { steps },
         estimator,
+        kernel: Default::default(),
     };
     model.check().map_err(|e| WharfError::invalid("import", format!("imported model is inconsistent: {e}")))?;
     Ok(model)

@@ -8,6 +8,7 @@ use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
 use crate::estimator::fit::{self, Hyper};
+use crate::estimator::kernel::Compiled;
 use crate::estimator::{Estimator, RawOutput};
 use crate::preprocess::Preprocessor;
 use crate::records::{format_number, Column, Records, Row};
@@ -48,6 +49,9 @@ pub struct Model {
     pub(crate) metadata: ModelMetadata,
     pub(crate) preprocessor: Preprocessor,
     pub(crate) estimator: Estimator,
+    /// The scoring kernel derived from the two above on first use (never saved).
+    #[serde(skip)]
+    pub(crate) kernel: Compiled,
 }
 
 /// Predictions for a batch, one per record.
@@ -171,6 +175,27 @@ impl Model {
         self.preprocessor.transform(&self.metadata.signature, records)
     }
 
+    /// Class probabilities straight from a numeric matrix through the compiled kernel,
+    /// without building a design matrix; `None` when the records or the model need the
+    /// general path (which also words any error).
+    fn fast_probabilities(&self, records: &Records) -> Option<Array2<f64>> {
+        let Records::Matrix(m) = records else { return None };
+        let width = self.metadata.signature.features.len();
+        if m.ncols() != width || m.nrows() == 0 || self.task() != Task::Classification {
+            return None;
+        }
+        let values = self.kernel.get(&self.preprocessor, &self.estimator).probabilities(m.as_slice()?, width)?;
+        let n_classes = values.len() / m.nrows();
+        Array2::from_shape_vec((m.nrows(), n_classes), values).ok()
+    }
+
+    /// A rough count of the basic steps (multiply-adds, tree levels) scoring one row takes:
+    /// a size, not a time. A server uses it to score small requests on the spot and hand big
+    /// ones to a worker pool.
+    pub fn work_per_row(&self) -> usize {
+        self.estimator.work_per_row().max(1)
+    }
+
     /// Checks `records` against the signature exactly as [`predict`](Self::predict) does,
     /// without scoring. For model servers that compute elsewhere (a proxy to a remote
     /// service) but must still refuse bad records locally, before any request is sent.
@@ -180,8 +205,12 @@ impl Model {
 
     /// Predicts one value per record, after checking the records against the signature.
     pub fn predict(&self, records: &Records) -> Result<Predictions> {
-        let x = self.design(records)?;
         let sig = &self.metadata.signature;
+        if let Some(values) = self.fast_probabilities(records) {
+            let indices = Probabilities { classes: Vec::new(), values }.argmax();
+            return Ok(Predictions::Classes { classes: sig.classes.clone(), indices });
+        }
+        let x = self.design(records)?;
         Ok(match self.estimator.run(x.view(), sig.classes.len()) {
             RawOutput::Probabilities(p) => Predictions::Classes {
                 classes: sig.classes.clone(),
@@ -200,6 +229,9 @@ impl Model {
                 self.task(),
                 self.metadata.algorithm
             )));
+        }
+        if let Some(values) = self.fast_probabilities(records) {
+            return Ok(Probabilities { classes: self.classes().to_vec(), values });
         }
         let x = self.design(records)?;
         match self.estimator.run(x.view(), self.classes().len()) {
@@ -500,6 +532,7 @@ impl Trainer {
             },
             preprocessor,
             estimator,
+            kernel: Compiled::default(),
         };
         model.check().map_err(|e| WharfError::Training(format!("fitted model is inconsistent: {e}")))?;
         Ok(model)

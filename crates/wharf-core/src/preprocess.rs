@@ -202,8 +202,9 @@ impl Preprocessor {
     }
 }
 
+/// One numeric cell after scaling; a missing value (`NaN`) becomes the mean, i.e. 0.
 #[inline]
-fn scaled(x: f64, mean: f64, scale: f64) -> f64 {
+pub(crate) fn scaled(x: f64, mean: f64, scale: f64) -> f64 {
     if x.is_nan() {
         0.0
     } else {

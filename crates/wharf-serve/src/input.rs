@@ -36,6 +36,133 @@ pub fn parse_json(body: &[u8]) -> Result<Value, Problem> {
     })
 }
 
+/// The predict body `{"instances": [[number, ...], ...]}` of an all-numeric model, read
+/// straight from the bytes into a matrix, or `None` for any other body.
+///
+/// Most predict traffic has exactly this shape, and going through a JSON tree costs an
+/// allocation per number plus a second pass; here each number is checked against JSON's
+/// grammar and converted by the standard library's correctly rounding parser, in place. On
+/// `None` the caller parses the body the general way, which also words every error, so a
+/// body this path does not take (a `null`, a missing value, a wrong row length, whitespace
+/// in odd places, malformed JSON) behaves exactly as before.
+pub fn numeric_instances(body: &[u8], signature: &Signature) -> Option<Array2<f64>> {
+    let width = signature.features.len();
+    if width == 0 || signature.features.iter().any(|f| !matches!(f.kind, FeatureKind::Numeric)) {
+        return None;
+    }
+    // Checked once for the whole body, so each number is a plain slice of it.
+    let text = std::str::from_utf8(body).ok()?;
+    let mut s = Scanner { bytes: body, at: 0 };
+    s.expect(b'{')?;
+    s.expect_literal(b"\"instances\"")?;
+    s.expect(b':')?;
+    s.expect(b'[')?;
+    // A 17-digit float and its comma take about 20 bytes.
+    let mut values = Vec::with_capacity(body.len() / 20 + width);
+    let mut rows = 0;
+    loop {
+        s.expect(b'[')?;
+        for j in 0..width {
+            values.push(s.number(text)?);
+            s.expect(if j + 1 < width { b',' } else { b']' })?;
+        }
+        rows += 1;
+        match s.next()? {
+            b',' => continue,
+            b']' => break,
+            _ => return None,
+        }
+    }
+    s.expect(b'}')?;
+    s.skip_whitespace();
+    if s.at != body.len() {
+        return None;
+    }
+    Array2::from_shape_vec((rows, width), values).ok()
+}
+
+/// A cursor over a JSON body, for [`numeric_instances`].
+struct Scanner<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Scanner<'_> {
+    fn skip_whitespace(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes.get(self.at) {
+            self.at += 1;
+        }
+    }
+
+    /// The next byte that is not whitespace.
+    fn next(&mut self) -> Option<u8> {
+        self.skip_whitespace();
+        let b = *self.bytes.get(self.at)?;
+        self.at += 1;
+        Some(b)
+    }
+
+    fn expect(&mut self, want: u8) -> Option<()> {
+        (self.next()? == want).then_some(())
+    }
+
+    fn expect_literal(&mut self, want: &[u8]) -> Option<()> {
+        self.skip_whitespace();
+        let end = self.at.checked_add(want.len())?;
+        (self.bytes.get(self.at..end)? == want).then(|| self.at = end)
+    }
+
+    /// A JSON number (`-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`) that is a finite f64.
+    ///
+    /// One pass finds the token (the run of number characters, remembering where a `.` is);
+    /// the standard parser then checks its shape (one `.`, digits after an exponent, signs
+    /// only where they belong) while converting, and the checks here refuse the spellings it
+    /// accepts but JSON does not (`+1`, `.5`, `1.`, `1.e5`, `01`).
+    fn number(&mut self, text: &str) -> Option<f64> {
+        self.skip_whitespace();
+        let (bytes, start) = (self.bytes, self.at);
+        let mut end = start;
+        let mut dot = None;
+        while let Some(&b) = bytes.get(end) {
+            if !NUMBER_BYTE[b as usize] {
+                break;
+            }
+            if b == b'.' {
+                dot = Some(end);
+            }
+            end += 1;
+        }
+        let token = &bytes[start..end];
+        match token.strip_prefix(b"-").unwrap_or(token) {
+            [b'0', b'0'..=b'9', ..] => return None,
+            [b'0'..=b'9', ..] => {}
+            _ => return None,
+        }
+        if dot.is_some_and(|d| !bytes.get(d + 1).is_some_and(u8::is_ascii_digit)) {
+            return None;
+        }
+        self.at = end;
+        // Out-of-range numbers (1e400) are left to the general path, which refuses them.
+        text.get(start..end)?.parse::<f64>().ok().filter(|x| x.is_finite())
+    }
+}
+
+/// The bytes a JSON number can contain.
+static NUMBER_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = b'0';
+    while b <= b'9' {
+        table[b as usize] = true;
+        b += 1;
+    }
+    table[b'-' as usize] = true;
+    table[b'+' as usize] = true;
+    table[b'.' as usize] = true;
+    table[b'e' as usize] = true;
+    table[b'E' as usize] = true;
+    table
+};
+
 /// Takes the body's one member (`records` or `instances`) and refuses any other.
 fn members(body: Value, allowed: &[&str]) -> Result<(String, Value), Problem> {
     let Value::Object(map) = body else {
@@ -174,4 +301,74 @@ pub fn score_records(body: Value, signature: &Signature) -> Result<(Records, Tru
     }
     let truth = if signature.task == Task::Classification { Truth::Classes(classes) } else { Truth::Values(values) };
     Ok((Records::Rows(rows), truth))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wharf_core::Feature;
+
+    fn signature(width: usize) -> Signature {
+        Signature {
+            features: (0..width).map(|i| Feature::numeric(format!("f{i}"))).collect(),
+            target: None,
+            task: Task::Classification,
+            classes: vec!["0".into(), "1".into()],
+        }
+    }
+
+    #[test]
+    fn numeric_instances_read_like_the_json_tree() {
+        let sig = signature(3);
+        let body = br#" { "instances" : [ [1, -2.5e-3, 0.1] ,[ 3.0000000000000004, 1E2, -0 ]
+            ] } "#;
+        let fast = numeric_instances(body, &sig).unwrap();
+        let Records::Matrix(slow) = predict_records(parse_json(body).unwrap(), &sig).unwrap() else {
+            panic!("instances make a matrix")
+        };
+        assert_eq!(fast, slow);
+        // Correctly rounded: the shortest round-trip text of a float gives back that float.
+        let x = 0.1f64 + 0.2;
+        let body = format!(r#"{{"instances": [[{x:?}, {:?}, {:?}]]}}"#, 1e-300, f64::MAX);
+        assert_eq!(numeric_instances(body.as_bytes(), &sig).unwrap().row(0).to_vec(), [x, 1e-300, f64::MAX]);
+    }
+
+    #[test]
+    fn anything_unusual_is_left_to_the_general_path() {
+        let sig = signature(2);
+        for body in [
+            r#"{"instances": [[1, null]]}"#,
+            r#"{"instances": [[1, 2, 3]]}"#,
+            r#"{"instances": [[1]]}"#,
+            r#"{"instances": []}"#,
+            r#"{"instances": [[1, 2]], "extra": 1}"#,
+            r#"{"records": [{"f0": 1, "f1": 2}]}"#,
+            r#"{"instances": [[1, 2]]} x"#,
+            r#"{"instances": [[01, 2]]}"#,
+            r#"{"instances": [[1., 2]]}"#,
+            r#"{"instances": [[.5, 2]]}"#,
+            r#"{"instances": [[1e, 2]]}"#,
+            r#"{"instances": [[1.e5, 2]]}"#,
+            r#"{"instances": [[-.5, 2]]}"#,
+            r#"{"instances": [[-, 2]]}"#,
+            r#"{"instances": [[1e+, 2]]}"#,
+            r#"{"instances": [[1-2, 2]]}"#,
+            r#"{"instances": [[1.2.3, 2]]}"#,
+            r#"{"instances": [[-01, 2]]}"#,
+            r#"{"instances": [[+1, 2]]}"#,
+            r#"{"instances": [[1e400, 2]]}"#,
+            r#"{"instances": [[NaN, 2]]}"#,
+            r#"{"instances": [["1", 2]]}"#,
+            r#"{"instances": [[1, 2],]}"#,
+            r#"{"instances": [[1, 2]"#,
+            "",
+        ] {
+            assert_eq!(numeric_instances(body.as_bytes(), &sig), None, "{body}");
+        }
+        let categorical = Signature {
+            features: vec![Feature::numeric("a"), Feature::categorical("b", vec!["x".into()])],
+            ..sig
+        };
+        assert_eq!(numeric_instances(br#"{"instances": [[1, 0]]}"#, &categorical), None);
+    }
 }

@@ -1,5 +1,100 @@
 //! # wharf-stream
 //!
-//! Streaming scoring: micro-batches from stdin or a growing file, checkpoints, event-time windows.
+//! Streaming scoring: records arrive as JSON lines on stdin or in a growing file, are
+//! prepared (nulls dropped, event-time moving averages added), scored in micro-batches by a
+//! registered model, and written to a file or stdout, with a checkpoint that makes a
+//! restart neither lose nor duplicate output. This is the library behind `wharf stream`.
+//!
+//! ## The pieces
+//!
+//! | piece | built in | role |
+//! |---|---|---|
+//! | [`StreamSource`] | [`FileSource`] (optionally followed), [`ReaderSource`] (stdin) | records with a position, an idempotency key and an attempt count |
+//! | [`StreamSink`] | [`FileSink`] (exactly once), [`WriterSink`] (stdout, at least once) | durable appends, cut back to the checkpoint on restart |
+//! | [`CheckpointStore`] | [`FileCheckpoint`], [`MemoryCheckpoint`] | `{input_offset, output_len, counts, window state}` |
+//! | [`Scorer`] | [`FixedScorer`], [`RegistryScorer`] (follows an alias between batches) | the model for each micro-batch |
+//! | [`WindowedMeans`] | | trailing moving averages per entity, with a watermark |
+//! | [`StreamJob`] | | the loop: poll, prepare, score, write, commit, checkpoint; lineage START/COMPLETE/FAIL |
+//!
+//! The source and sink traits are shaped for message brokers too: a broker adapter hands
+//! out deliveries with its own acknowledgement in [`StreamSource::commit`], and counts
+//! redeliveries in [`Delivery::attempt`].
+//!
+//! ## Exactly once, with a file sink
+//!
+//! After each micro-batch the job appends the results to the output file and flushes it to
+//! disk, then atomically replaces the checkpoint (temporary file, flush, rename, flush of the
+//! directory). A crash between the two leaves results the checkpoint does not cover: on
+//! restart the output is cut back to the checkpoint's `output_len` and the input resumes at
+//! its `input_offset`, with the window state of that moment, so the output ends up the same,
+//! byte for byte, as that of a run that never stopped.
+//!
+//! With stdout the bytes already written cannot be taken back, so a restart may repeat the
+//! records after the last checkpoint (at-least-once); every output record carries its input
+//! `key` to let a consumer drop repeats. Stdin positions count the bytes read, so resuming
+//! expects the producer to replay the stream from its start; the job skips what is done.
+//!
+//! ## Micro-batches
+//!
+//! A batch is scored and written when it holds [`StreamOptions::batch_size`] records or when
+//! its first record has waited [`StreamOptions::max_latency`], whichever comes first. The
+//! model is looked up at each batch boundary, so moving an alias takes effect between
+//! batches, and each output record names the `model` and `model_version` that scored it.
+//!
+//! ## Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use wharf_core::{datasets, Trainer};
+//! use wharf_stream::{FixedScorer, ReaderSource, ScoringModel, StreamJob, StreamOptions, WriterSink};
+//!
+//! # fn main() -> wharf_core::Result<()> {
+//! let model = Trainer::decision_tree().fit(&datasets::iris())?;
+//! let input = concat!(
+//!     r#"{"id":1,"sepal_length":5.1,"sepal_width":3.5,"petal_length":1.4,"petal_width":0.2}"#, "\n",
+//!     r#"{"id":2,"sepal_length":6.7,"sepal_width":3.0,"petal_length":5.2,"petal_width":2.3}"#, "\n",
+//!     r#"{"id":3,"sepal_length":null,"sepal_width":3.0,"petal_length":5.2,"petal_width":2.3}"#, "\n",
+//! );
+//! let options = StreamOptions { batch_size: 100, max_latency: Duration::from_millis(50), ids: vec!["id".into()], ..Default::default() };
+//! let report = StreamJob::new(
+//!     ReaderSource::spawn("example", input.as_bytes()),
+//!     WriterSink::new("stdout", std::io::stdout()),
+//!     FixedScorer::new(ScoringModel::new("iris", 1, model)),
+//! )
+//! .options(options)
+//! .run()?;
+//! assert_eq!(report.counts.records_in, 3);
+//! assert_eq!(report.counts.records_out, 2);     // one line per scored record…
+//! assert_eq!(report.counts.dropped_null, 1);    // …and the one with a null dropped
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Each output line looks like
+//! `{"id":1,"prediction":"setosa","prob_setosa":1.0,…,"model":"iris","model_version":1,"key":"example@0"}`.
+//!
+//! Windowed features are described in [`window`].
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
+
+pub mod checkpoint;
+mod job;
+mod score;
+pub mod sink;
+pub mod source;
+pub mod window;
+
+pub use checkpoint::{Checkpoint, CheckpointStore, Counts, FileCheckpoint, MemoryCheckpoint};
+pub use job::{stop_on_signals, OnError, StopReason, StreamJob, StreamOptions, StreamReport, MAX_REPORTED_REJECTS};
+pub use score::{FixedScorer, RegistryScorer, Scorer, ScoringModel};
+pub use sink::{FileSink, StreamSink, WriterSink};
+pub use source::{Delivery, FileSource, Polled, ReaderSource, StreamSource};
+pub use window::{WindowSpec, WindowState, Windowed, WindowedMeans};
+
+/// The guide's page on this crate, its Rust examples compiled and run as doctests so they
+/// cannot drift from the code.
+#[cfg(doctest)]
+pub mod guide {
+    #[doc = include_str!("../../../docs/src/streaming.md")]
+    pub struct Streaming;
+}

@@ -5,9 +5,12 @@ pub mod import;
 pub mod lineage;
 pub mod models;
 pub mod predict;
+pub mod run_models;
 pub mod runs;
+pub mod score;
 #[cfg(feature = "serve")]
 pub mod serve;
+pub mod stream;
 pub mod train;
 pub mod version;
 

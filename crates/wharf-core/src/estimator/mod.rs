@@ -7,6 +7,7 @@
 //! internal consistency before it is ever used.
 
 pub(crate) mod fit;
+pub(crate) mod kernel;
 pub(crate) mod tree;
 
 use ndarray::{Array2, ArrayView2};
@@ -79,6 +80,16 @@ impl Estimator {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// Rough count of basic steps (multiply-adds, tree levels) to score one row.
+    pub(crate) fn work_per_row(&self) -> usize {
+        match self {
+            Estimator::LogisticBinary { weights, .. } | Estimator::Linear { weights, .. } => weights.len(),
+            Estimator::LogisticMulti { weights, .. } | Estimator::KMeans { centroids: weights } => weights.len(),
+            Estimator::Tree(tree) => tree.depth() as usize + 1,
+            Estimator::Forest { trees } => trees.iter().map(|t| t.depth() as usize + 1).sum(),
         }
     }
 

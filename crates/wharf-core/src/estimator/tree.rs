@@ -58,6 +58,25 @@ impl FlatTree {
         Ok(())
     }
 
+    /// Levels below the root of the deepest leaf (0 for a lone leaf). Children come after
+    /// their parent (checked on load), so one forward pass sees every parent first.
+    pub(crate) fn depth(&self) -> u32 {
+        let mut depth = vec![0u32; self.nodes.len()];
+        let mut deepest = 0;
+        for (i, node) in self.nodes.iter().enumerate() {
+            let d = depth[i];
+            deepest = deepest.max(d);
+            if node.feature != LEAF {
+                for child in [node.left, node.right] {
+                    if let Some(c) = depth.get_mut(child as usize) {
+                        *c = d + 1;
+                    }
+                }
+            }
+        }
+        deepest
+    }
+
     /// The value row of the leaf that `x` reaches.
     #[inline]
     pub(crate) fn leaf(&self, x: impl Fn(usize) -> f64) -> &[f64] {

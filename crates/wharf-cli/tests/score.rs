@@ -1,0 +1,191 @@
+//! `wharf score` end to end: the binary in a fresh directory with only the defaults.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    /// A directory with a `lead` model trained on 300 rows and `new.csv` (40 rows) to score.
+    fn with_model() -> Self {
+        let s = Sandbox { dir: tempfile::tempdir().expect("temp dir") };
+        s.write("leads.csv", &lead_rows(300));
+        s.write("new.csv", &lead_rows(40));
+        s.ok(&["train", "-q", "--input", "leads.csv", "--target", "converted", "--id", "lead_id", "--name", "lead"]);
+        s
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write(&self, name: &str, contents: &str) {
+        std::fs::write(self.path(name), contents).expect("write");
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wharf"));
+        cmd.current_dir(self.dir.path()).args(args);
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("WHARF_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.output().expect("run wharf")
+    }
+
+    /// Runs, asserts success and a quiet stderr (no progress bar off a terminal).
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "wharf {args:?} failed:\n{stderr}");
+        assert!(stderr.is_empty(), "wharf {args:?} wrote to stderr:\n{stderr}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs, asserts one `error:` line and status 1, returns it.
+    fn error(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "wharf {args:?}:\n{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("error: "), "{stderr}");
+        stderr
+    }
+
+    fn files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".csv") || n.ends_with(".jsonl") || n.ends_with(".parquet") || n.contains(".tmp"))
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+fn lead_rows(n: usize) -> String {
+    wharf::datasets::LEAD_SCORING_CSV.lines().take(n + 1).map(|line| format!("{line}\n")).collect()
+}
+
+fn csv_rows(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut reader = csv::Reader::from_path(path).expect("csv");
+    let header = reader.headers().expect("header").iter().map(str::to_string).collect();
+    let rows = reader.records().map(|r| r.expect("record").iter().map(str::to_string).collect()).collect();
+    (header, rows)
+}
+
+#[test]
+fn score_writes_ids_scores_and_the_model_through_any_format() {
+    let s = Sandbox::with_model();
+    let out =
+        s.ok(&["score", "--model", "lead", "--input", "new.csv", "--output", "scored.parquet", "--id", "lead_id"]);
+    assert!(out.contains("Scored 40 rows with lead@1") && out.contains("rows/s"), "{out}");
+    // Parquet back to CSV: the same 40 ids, in order, with the model's name and version.
+    let v: Value = serde_json::from_str(&s.ok(&[
+        "score",
+        "--json",
+        "-m",
+        "lead@1",
+        "-i",
+        "new.csv",
+        "-o",
+        "direct.csv",
+        "--id",
+        "lead_id",
+        "--chunk-rows",
+        "7",
+    ]))
+    .expect("json");
+    assert_eq!(v["rows"], 40);
+    assert_eq!(
+        v["columns"],
+        serde_json::json!(["lead_id", "prediction", "prob_no", "prob_yes", "model", "model_version"])
+    );
+    let (header, rows) = csv_rows(&s.path("direct.csv"));
+    assert_eq!(header.len(), 6);
+    let (_, input) = csv_rows(&s.path("new.csv"));
+    for (row, source) in rows.iter().zip(&input) {
+        assert_eq!(row[0], source[0], "ids are kept in order");
+        let (no, yes): (f64, f64) = (row[2].parse().expect("prob_no"), row[3].parse().expect("prob_yes"));
+        assert!((no + yes - 1.0).abs() < 1e-12);
+        assert_eq!(row[1], if yes > no { "yes" } else { "no" });
+        assert_eq!(&row[4..], ["lead", "1"]);
+    }
+    assert_eq!(rows.len(), 40);
+}
+
+#[test]
+fn score_skips_bad_rows_to_the_reject_file() {
+    let s = Sandbox::with_model();
+    let mut lines: Vec<String> = lead_rows(40).lines().map(str::to_string).collect();
+    for (line, column, value) in [(3, 1, "carrier_pigeon"), (7, 4, "lots")] {
+        let mut cells: Vec<&str> = lines[line].split(',').collect();
+        cells[column] = value;
+        lines[line] = cells.join(",");
+    }
+    s.write("mixed.csv", &(lines.join("\n") + "\n"));
+
+    let err = s.error(&["score", "-m", "lead", "-i", "mixed.csv", "-o", "out.jsonl"]);
+    assert!(err.contains("row 7") && err.contains("'minutes_on_site'") && err.contains("'lots'"), "{err}");
+    assert!(!s.path("out.jsonl").exists());
+
+    let v: Value = serde_json::from_str(&s.ok(&[
+        "score",
+        "--json",
+        "-m",
+        "lead",
+        "-i",
+        "mixed.csv",
+        "-o",
+        "out.jsonl",
+        "--id",
+        "lead_id",
+        "--on-error",
+        "skip",
+        "--reject",
+        "bad.jsonl",
+    ]))
+    .expect("json");
+    assert_eq!((v["rows"].as_u64(), v["rows_rejected"].as_u64()), (Some(38), Some(2)));
+    let rejects: Vec<Value> = s.read("bad.jsonl").lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+    assert_eq!(rejects.len(), 2);
+    assert_eq!(rejects[1]["row"], 7);
+    assert_eq!(rejects[1]["column"], "minutes_on_site");
+    assert!(rejects[0]["reason"].as_str().unwrap_or_default().contains("carrier_pigeon"), "{}", rejects[0]);
+    assert_eq!(s.read("out.jsonl").lines().count(), 38);
+    assert_eq!(s.files(), ["bad.jsonl", "leads.csv", "mixed.csv", "new.csv", "out.jsonl", "wharf-lineage.jsonl"]);
+}
+
+#[test]
+fn score_names_a_missing_column_and_records_lineage() {
+    let s = Sandbox::with_model();
+    s.write("thin.csv", "lead_id,source,industry\nL1,organic,health\n");
+    let err = s.error(&["score", "-m", "lead", "-i", "thin.csv", "-o", "out.csv"]);
+    assert!(err.contains("thin.csv, column 'pages_viewed'") && err.contains("missing"), "{err}");
+    assert!(!s.path("out.csv").exists());
+
+    s.ok(&["score", "-q", "-m", "lead", "-i", "new.csv", "-o", "scored.csv"]);
+    let events: Vec<Value> =
+        s.read("wharf-lineage.jsonl").lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+    let scoring: Vec<&Value> = events.iter().filter(|e| e["name"] == "score-lead").collect();
+    let types: Vec<&str> = scoring.iter().map(|e| e["event_type"].as_str().unwrap_or_default()).collect();
+    assert_eq!(types, ["START", "FAIL", "START", "COMPLETE"]);
+    assert_eq!(scoring[3]["inputs"], serde_json::json!(["file:new.csv", "registry:lead/1"]));
+    assert_eq!(scoring[3]["outputs"], serde_json::json!(["file:scored.csv"]));
+}
+
+#[test]
+fn reject_needs_skip() {
+    let s = Sandbox::with_model();
+    let err = s.error(&["score", "-m", "lead", "-i", "new.csv", "-o", "out.csv", "--reject", "r.jsonl"]);
+    assert!(err.contains("--on-error skip"), "{err}");
+}

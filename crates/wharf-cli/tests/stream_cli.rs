@@ -1,0 +1,214 @@
+//! `wharf stream` end to end: the real binary in a fresh directory, a model registered with
+//! `wharf train`, records from a file or stdin.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    /// A directory with `iris` registered (a decision tree, alias `champion`).
+    fn with_model() -> Self {
+        let s = Sandbox { dir: tempfile::tempdir().expect("temp dir") };
+        let mut csv = String::from("sepal_length,sepal_width,petal_length,petal_width,species\n");
+        for (i, (species, base)) in [("setosa", 1.4), ("versicolor", 4.3), ("virginica", 5.6)].iter().enumerate() {
+            for j in 0..30 {
+                let jitter = j as f64 * 0.01;
+                csv += &format!("{},{},{},{},{species}\n", 5.0 + i as f64 * 0.6, 3.0, base + jitter, 0.2 + i as f64);
+            }
+        }
+        fs::write(s.path("iris.csv"), csv).expect("write");
+        let out = s.run(&[
+            "-q", "train", "--input", "iris.csv", "--target", "species", "--name", "iris", "-a", "tree", "--alias",
+            "champion",
+        ]);
+        assert!(out.status.success(), "train: {}", String::from_utf8_lossy(&out.stderr));
+        s
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wharf"));
+        cmd.current_dir(self.dir.path()).args(args);
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("WHARF_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run wharf")
+    }
+}
+
+/// `n` records, with an id and an event time; every 50th has a null petal length.
+fn records(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            let petal = if i % 50 == 49 { "null".to_string() } else { format!("{}", 1.4 + (i % 3) as f64 * 2.1) };
+            format!(
+                "{{\"id\":{i},\"t\":{},\"u\":\"u{}\",\"sepal_length\":5.5,\"sepal_width\":3.0,\"petal_length\":{petal},\"petal_width\":{}}}\n",
+                i * 1000,
+                i % 4,
+                0.2 + (i % 3) as f64
+            )
+        })
+        .collect()
+}
+
+const WINDOW: [&str; 8] =
+    ["--window-fields", "petal_width", "--window-key", "u", "--event-time", "t", "--window", "5s"];
+
+#[test]
+fn stream_scores_a_file_with_window_features_and_reports_counts() {
+    let s = Sandbox::with_model();
+    fs::write(s.path("in.jsonl"), records(100)).expect("input");
+    let mut args = vec![
+        "--json",
+        "stream",
+        "-m",
+        "iris@champion",
+        "-i",
+        "in.jsonl",
+        "-o",
+        "out.jsonl",
+        "--id",
+        "id",
+        "--emit-features",
+    ];
+    args.extend(WINDOW);
+    let out = s.run(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("json summary");
+    assert_eq!(summary["records_in"], 100);
+    assert_eq!(summary["dropped_null"], 2);
+    assert_eq!(summary["records_out"], 98);
+    let lines: Vec<Value> = fs::read_to_string(s.path("out.jsonl"))
+        .expect("output")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("line"))
+        .collect();
+    assert_eq!(lines.len(), 98);
+    // id 4 is entity u0 at t = 4 s; u0's events in [-1 s, 4 s] are ids 0 and 4, with petal
+    // widths 0.2 and 1.2: the average is 0.7.
+    let four = lines.iter().find(|l| l["id"] == 4).expect("id 4");
+    assert!((four["petal_width_avg"].as_f64().unwrap_or(0.0) - 0.7).abs() < 1e-12, "{four}");
+    assert_eq!(four["model"], "iris");
+    assert_eq!(four["model_version"], 1);
+    assert!(s.path("out.jsonl.checkpoint.json").exists());
+}
+
+#[test]
+fn stream_reads_stdin_and_keeps_its_summary_off_stdout() {
+    let s = Sandbox::with_model();
+    let mut child = s
+        .command(&["stream", "-m", "iris", "--id", "id", "--max-latency-ms", "10"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(records(10).as_bytes()).expect("write");
+    stdin.write_all(b"not json\n").expect("write");
+    drop(stdin);
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 10, "only results on stdout:\n{stdout}");
+    assert!(stdout.lines().all(|l| l.contains("\"key\":\"stdin@")));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("skipped stdin@") && stderr.contains("invalid JSON"), "{stderr}");
+    assert!(stderr.contains("Streamed 11 records -> 10 results"), "{stderr}");
+}
+
+#[test]
+fn stream_refuses_what_cannot_work() {
+    let s = Sandbox::with_model();
+    let out = s.run(&["stream", "-m", "iris", "--follow"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--follow needs an input file"));
+    let out = s.run(&["stream", "-m", "iris", "--window-fields", "x"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--event-time"));
+    let out = s.run(&["stream", "-m", "nosuch", "-i", "iris.csv"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nosuch"));
+}
+
+fn committed_offset(path: &Path) -> u64 {
+    fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|cp| cp["input_offset"].as_u64())
+        .unwrap_or(0)
+}
+
+/// `wharf -q stream` of `in.jsonl` into `output` with the test window, plus `extra`.
+fn stream_args<'a>(output: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["-q", "stream", "-m", "iris@champion", "-i", "in.jsonl", "-o", output, "--id", "id"];
+    args.extend(WINDOW);
+    args.extend(extra);
+    args
+}
+
+fn follow(s: &Sandbox) -> Child {
+    let extra = ["--follow", "--batch-size", "20", "--max-latency-ms", "20", "--idle-timeout", "700ms"];
+    s.command(&stream_args("out.jsonl", &extra)).stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().expect("spawn")
+}
+
+/// The acceptance test of issue 8 through the CLI: `wharf stream --follow` killed with
+/// SIGKILL several times while its input grows, then restarted, writes exactly what one
+/// uninterrupted run writes.
+#[test]
+fn sigkill_and_restart_of_wharf_stream_equals_an_uninterrupted_run() {
+    let s = Sandbox::with_model();
+    let text = records(4000);
+    fs::write(s.path("in.jsonl"), "").expect("input");
+    let producer = {
+        let path = s.path("in.jsonl");
+        let text = text.clone();
+        thread::spawn(move || {
+            let mut file = fs::OpenOptions::new().append(true).open(path).expect("open");
+            for chunk in text.as_bytes().chunks(2999) {
+                file.write_all(chunk).expect("append");
+                thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let checkpoint = s.path("out.jsonl.checkpoint.json");
+    let mut last = 0;
+    for _ in 0..4 {
+        let mut child = follow(&s);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while committed_offset(&checkpoint) <= last && last < text.len() as u64 {
+            assert!(Instant::now() < deadline, "no progress after a restart");
+            thread::sleep(Duration::from_millis(3));
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+        last = committed_offset(&checkpoint);
+    }
+    producer.join().expect("producer");
+    let status = follow(&s).wait().expect("final run");
+    assert!(status.success());
+
+    let args = stream_args("reference.jsonl", &["--batch-size", "500"]);
+    assert!(s.run(&args).status.success());
+    let got = fs::read(s.path("out.jsonl")).expect("output");
+    let want = fs::read(s.path("reference.jsonl")).expect("reference");
+    assert_eq!(String::from_utf8_lossy(&want).lines().count(), 4000 - 80, "nulls dropped");
+    assert!(got == want, "the killed and restarted output differs from an uninterrupted run");
+}

@@ -1,0 +1,476 @@
+//! `cargo xtask bench-peers`: Wharf next to its peers, in one sitting, as one table of ratios.
+//!
+//! The peers (scikit-learn and ONNX Runtime in-process, FastAPI over HTTP, a hand-written
+//! minimal axum server as the HTTP ceiling) and their scripts live outside this repository,
+//! in `$WHARF_PEERS_DIR` (default `../shared/peers`). This command:
+//!
+//! 1. makes sure the peers' Python venv, `wrk` and data exist (their `setup.sh` installs from
+//!    PyPI and Debian only; `data.py` writes the seeded 100k × 20 table and the fitted models);
+//! 2. builds Wharf (`wharf` release binary, the in-process bench) and the ceiling server;
+//! 3. for each round (`BENCH_ROUNDS`, default 3), alternating the order of the contenders:
+//!    the memory-bandwidth probe, scikit-learn's and ONNX Runtime's in-process benches,
+//!    Wharf's in-process bench (`benches/peers.rs`, which first checks it reproduces
+//!    scikit-learn's probabilities), and the same `wrk` load against `wharf serve` (serving
+//!    the imported models), the ceiling server and FastAPI;
+//! 4. prints a markdown table of medians and per-round ratio medians against each target,
+//!    and writes it with the raw results under `target/bench-peers/<time>/`.
+//!
+//! Slow (about 5 minutes a round) and machine-dependent, so it is not part of `cargo xtask
+//! test`. `BENCH_ROUNDS=1 BENCH_HTTP_DURATION=5s` makes a quick smoke run.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::backends::free_port;
+
+/// Where the peers live and where results go.
+struct Setup {
+    root: PathBuf,
+    peers: PathBuf,
+    python: PathBuf,
+    data: PathBuf,
+    out: PathBuf,
+    onnx: bool,
+}
+
+/// One round's measurements, keyed like the peers' JSON.
+#[derive(Default)]
+struct Round {
+    membw: Value,
+    sklearn: Value,
+    onnx: Value,
+    ours: Value,
+    /// `(target, rows per request)` → wrk record.
+    http: BTreeMap<(String, u64), Value>,
+    /// Peak RSS of `wharf serve` after its load, in kB.
+    serve_rss_kb: Option<f64>,
+}
+
+pub fn bench_peers(root: &Path) -> Result<(), String> {
+    let setup = prepare(root)?;
+    eprintln!("==> results in {}", setup.out.display());
+    let wharf = build(&setup)?;
+    let registry = import_models(&setup, &wharf)?;
+    let rounds: usize = env_or("BENCH_ROUNDS", "3").parse().map_err(|_| "BENCH_ROUNDS: not a number")?;
+    let mut results = Vec::new();
+    for r in 0..rounds {
+        eprintln!("\n==> round {} of {rounds}", r + 1);
+        results.push(round(&setup, &wharf, &registry, r)?);
+    }
+    let table = report(&results);
+    std::fs::write(setup.out.join("table.md"), &table).map_err(|e| e.to_string())?;
+    println!("{table}");
+    Ok(())
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
+    let status = cmd.status().map_err(|e| format!("{what}: could not start: {e}"))?;
+    status.success().then_some(()).ok_or_else(|| format!("{what} failed ({status})"))
+}
+
+/// Runs `cmd` and returns its stdout's last line that parses as a JSON object.
+fn json_of(cmd: &mut Command, what: &str) -> Result<Value, String> {
+    eprintln!("--> {what}");
+    let out = cmd.stderr(Stdio::inherit()).output().map_err(|e| format!("{what}: could not start: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("{what} failed ({})", out.status));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<Value>(l.trim()).ok().filter(Value::is_object))
+        .ok_or_else(|| format!("{what}: no JSON result in its output"))
+}
+
+fn prepare(root: &Path) -> Result<Setup, String> {
+    let peers = std::env::var_os("WHARF_PEERS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("..").join("shared").join("peers"));
+    if !peers.join("setup.sh").is_file() || !peers.join("http_bench.sh").is_file() {
+        return Err(format!(
+            "the peer benchmark scripts are not in {} (set WHARF_PEERS_DIR to their directory)",
+            peers.display()
+        ));
+    }
+    let venv = PathBuf::from(env_or("PEERS_VENV", "/tmp/peers-venv"));
+    let python = venv.join("bin").join("python");
+    let data = PathBuf::from(env_or("PEERS_DATA", "/tmp/peers-data"));
+    let onnx = env_or("BENCH_ONNX", "1") != "0";
+    let has = |module: &str| {
+        python.is_file()
+            && Command::new(&python)
+                .args(["-c", &format!("import {module}")])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+    };
+    let wrk = Command::new("wrk").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
+    if !wrk || !has("sklearn") || (onnx && !has("onnxruntime")) {
+        eprintln!("==> installing the peers (venv {}, wrk) with their setup.sh", venv.display());
+        let mut cmd = Command::new("bash");
+        cmd.arg(peers.join("setup.sh")).env("PEERS_VENV", &venv);
+        if onnx {
+            cmd.env("WITH_ONNX", "1");
+        }
+        run(&mut cmd, "setup.sh")?;
+    }
+    let needed = ["score_X.npy", "logistic.json", "rf_trees.json", "body_1.json", "body_100.json"];
+    if !needed.iter().all(|f| data.join(f).is_file()) {
+        eprintln!("==> writing the peer data into {}", data.display());
+        run(Command::new(&python).arg(peers.join("data.py")).env("PEERS_DATA", &data), "data.py")?;
+    }
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let out = root.join("target").join("bench-peers").join(stamp.to_string());
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok(Setup { root: root.to_path_buf(), peers, python, data, out, onnx })
+}
+
+/// Builds the release `wharf` binary, Wharf's in-process bench and the ceiling server;
+/// returns the `wharf` binary.
+fn build(s: &Setup) -> Result<PathBuf, String> {
+    eprintln!("==> building (release)");
+    run(crate::cargo().current_dir(&s.root).args(["build", "--release", "-p", "wharf-cli"]), "build wharf")?;
+    run(
+        crate::cargo().current_dir(&s.root).args(["bench", "-p", "wharf-core", "--bench", "peers", "--no-run"]),
+        "build bench",
+    )?;
+    run(
+        crate::cargo()
+            .current_dir(&s.root)
+            .args(["build", "--release", "--manifest-path"])
+            .arg(s.peers.join("limit").join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(s.root.join("target").join("peers-limit")),
+        "build the ceiling server",
+    )?;
+    Ok(s.root.join("target").join("release").join("wharf"))
+}
+
+/// Imports the peers' fitted models into a fresh file registry; returns its directory.
+fn import_models(s: &Setup, wharf: &Path) -> Result<PathBuf, String> {
+    let registry = s.out.join("registry");
+    for (format, file, name) in
+        [("sklearn-logistic-json", "logistic.json", "peer-lr"), ("sklearn-forest-json", "rf_trees.json", "peer-rf")]
+    {
+        run(
+            Command::new(wharf)
+                .current_dir(&s.out)
+                .env("WHARF_REGISTRY__DIR", &registry)
+                .args(["models", "import", "--format", format])
+                .arg(s.data.join(file))
+                .args(["--name", name, "--alias", "champion"]),
+            "wharf models import",
+        )?;
+    }
+    Ok(registry)
+}
+
+fn round(s: &Setup, wharf: &Path, registry: &Path, index: usize) -> Result<Round, String> {
+    let reverse = index % 2 == 1;
+    let py = |script: &str| {
+        let mut cmd = Command::new(&s.python);
+        cmd.arg(s.peers.join(script)).env("PEERS_DATA", &s.data);
+        cmd
+    };
+    let mut r = Round::default();
+    let ours = |s: &Setup| {
+        json_of(
+            crate::cargo().current_dir(&s.root).args(["bench", "-q", "-p", "wharf-core", "--bench", "peers"]),
+            "wharf in-process (benches/peers.rs)",
+        )
+    };
+    r.membw = json_of(&mut py("membw.py"), "membw.py")?;
+    if reverse {
+        r.ours = ours(s)?;
+    }
+    r.sklearn = json_of(&mut py("inproc_bench.py"), "inproc_bench.py (scikit-learn)")?;
+    if s.onnx {
+        r.onnx = json_of(&mut py("onnx_bench.py"), "onnx_bench.py (ONNX Runtime)")?;
+    }
+    if !reverse {
+        r.ours = ours(s)?;
+    }
+    let results = s.out.join(format!("http-round{index}.jsonl"));
+    let _ = std::fs::remove_file(&results);
+    let mut order = ["wharf", "limit", "fastapi"];
+    if reverse {
+        order.reverse();
+    }
+    for target in order {
+        match target {
+            "wharf" => r.serve_rss_kb = http_wharf(s, wharf, registry, &results)?,
+            "limit" => http_limit(s, &results)?,
+            _ => http_bench(s, &results, &[], &[("MODES", "tuned"), ("PORT", &free_port()?.to_string())])?,
+        }
+    }
+    let text = std::fs::read_to_string(&results).map_err(|e| format!("{}: {e}", results.display()))?;
+    for line in text.lines() {
+        if let Ok(v) = serde_json::from_str::<Value>(line) {
+            let target = v["target"].as_str().unwrap_or_default().to_string();
+            let rows = v["rows_per_request"].as_u64().unwrap_or_default();
+            r.http.insert((target, rows), v);
+        }
+    }
+    let keep = s.out.join(format!("round{index}.json"));
+    let raw = serde_json::json!({"membw": r.membw, "sklearn": r.sklearn, "onnx": r.onnx, "wharf": r.ours,
+        "http": text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).collect::<Vec<_>>(),
+        "wharf_serve_peak_rss_kb": r.serve_rss_kb});
+    std::fs::write(keep, raw.to_string()).map_err(|e| e.to_string())?;
+    Ok(r)
+}
+
+fn http_bench(s: &Setup, results: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
+    let mut cmd = Command::new("bash");
+    cmd.arg(s.peers.join("http_bench.sh"))
+        .args(args)
+        .env("RESULTS", results)
+        .env("PEERS_DATA", &s.data)
+        .env("DURATION", env_or("BENCH_HTTP_DURATION", "10s"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run(&mut cmd, "http_bench.sh")
+}
+
+/// A server started here; stopped (SIGTERM, then SIGKILL) when dropped.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits until `GET url` answers 200.
+fn wait_ready(server: &mut Server, port: u16, path: &str) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = server.0.try_wait() {
+            return Err(format!("server exited early ({status})"));
+        }
+        let ok = Command::new("curl")
+            .args(["-sf", "-o", "/dev/null", &format!("http://127.0.0.1:{port}{path}")])
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(format!("no answer on port {port} within 60 s"))
+}
+
+/// Loads `wharf serve` (both imported models, default settings) with the peers' wrk runs;
+/// returns its peak RSS in kB.
+fn http_wharf(s: &Setup, wharf: &Path, registry: &Path, results: &Path) -> Result<Option<f64>, String> {
+    let port = free_port()?;
+    let child = Command::new(wharf)
+        .current_dir(&s.out)
+        .env("WHARF_LOG", "warn")
+        .args(["serve", "-m", "peer-lr@champion", "-m", "peer-rf@champion", "--registry"])
+        .arg(registry)
+        .args(["--addr", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("wharf serve: {e}"))?;
+    let mut server = Server(child);
+    wait_ready(&mut server, port, "/livez")?;
+    let pid = server.0.id().to_string();
+    let url = format!("http://127.0.0.1:{port}/models/peer-lr/predict_proba?probabilities=array");
+    http_bench(s, results, &["--url", &url, "--label", "wharf", "--pid", &pid], &[])?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    Ok(status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()))
+}
+
+/// Loads the hand-written ceiling server the same way.
+fn http_limit(s: &Setup, results: &Path) -> Result<(), String> {
+    let port = free_port()?;
+    let binary = s.root.join("target").join("peers-limit").join("release").join("limit-server");
+    let child = Command::new(binary)
+        .env("LIMIT_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("limit-server: {e}"))?;
+    let mut server = Server(child);
+    wait_ready(&mut server, port, "/livez")?;
+    let pid = server.0.id().to_string();
+    let url = format!("http://127.0.0.1:{port}/predict");
+    http_bench(s, results, &["--url", &url, "--label", "limit-axum", "--pid", &pid], &[])
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.retain(|x| x.is_finite());
+    v.sort_by(f64::total_cmp);
+    (!v.is_empty()).then(|| v[v.len() / 2])
+}
+
+fn at(v: &Value, path: &[&str]) -> Option<f64> {
+    path.iter().try_fold(v, |v, k| v.get(k))?.as_f64()
+}
+
+/// Median over rounds of `f(round)`.
+fn med(rounds: &[Round], f: impl Fn(&Round) -> Option<f64>) -> Option<f64> {
+    median(rounds.iter().filter_map(f).collect())
+}
+
+fn show(x: Option<f64>, unit: &str) -> String {
+    match x {
+        None => "—".into(),
+        Some(x) if unit == "rows/s" && x >= 1e6 => format!("{:.1} M rows/s", x / 1e6),
+        Some(x) if unit == "rows/s" => format!("{:.0} k rows/s", x / 1e3),
+        Some(x) if x >= 100.0 => format!("{x:.0} {unit}"),
+        Some(x) if x >= 10.0 => format!("{x:.1} {unit}"),
+        Some(x) => format!("{x:.2} {unit}"),
+    }
+}
+
+fn verdict(ok: Option<bool>) -> &'static str {
+    match ok {
+        Some(true) => "met",
+        Some(false) => "**not met**",
+        None => "not measured",
+    }
+}
+
+fn report(rounds: &[Round]) -> String {
+    let http = |r: &Round, target: &str, rows: u64, key: &str| {
+        r.http.get(&(target.to_string(), rows)).and_then(|v| v.get(key)).and_then(Value::as_f64)
+    };
+    let ours = |path: &'static [&'static str]| move |r: &Round| at(&r.ours, path);
+    let sk = |path: &'static [&'static str]| move |r: &Round| at(&r.sklearn, path);
+    let ort = |path: &'static [&'static str]| move |r: &Round| at(&r.onnx, path);
+    // Per-round ratio, then the median over rounds.
+    let ratio =
+        |a: &dyn Fn(&Round) -> Option<f64>, b: &dyn Fn(&Round) -> Option<f64>| med(rounds, |r| Some(a(r)? / b(r)?));
+    let floor_ms = |r: &Round| at(&r.membw, &["floor_logistic_100k", "read_ms_dram_1thread"]);
+    let lr_batch_ms = |r: &Round| Some(at(&r.ours, &["logistic_batch_100k_1thread", "seconds_median"])? * 1e3);
+
+    let mut t = String::new();
+    let machine = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find_map(|l| l.strip_prefix("model name")?.split(':').nth(1).map(|s| s.trim().to_string()))
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    t.push_str(&format!(
+        "Wharf vs peers, {} round(s) alternated, medians (ratios: median of per-round ratios). Machine: {machine}, {cores} cores. sklearn {}, onnxruntime {}.\n\n",
+        rounds.len(),
+        rounds.first().and_then(|r| r.sklearn["versions"]["sklearn"].as_str()).unwrap_or("?"),
+        rounds.first().and_then(|r| r.onnx["versions"]["onnxruntime"].as_str()).unwrap_or("?"),
+    ));
+    t.push_str("| row | sklearn | ONNX Runtime | anchor | Wharf | ratio | target | verdict |\n|---|---:|---:|---:|---:|---:|---|---|\n");
+
+    // Single-row latency: Wharf's median against an absolute target.
+    let latency = |t: &mut String, label: &str, ort_key: &'static str, ours_key: &'static str, target_us: f64| {
+        let mine = med(rounds, |r| at(&r.ours, &[ours_key, "median_us"]));
+        t.push_str(&format!(
+            "| {label} single-row predict_proba (median) | {} | {} | — | {} | {} × faster than ORT | ≤ {target_us} µs | {} |\n",
+            show(med(rounds, |r| at(&r.sklearn, &[ours_key, "median_us"])), "µs"),
+            show(med(rounds, |r| at(&r.onnx, &[ort_key, "median_us"])), "µs"),
+            show(mine, "µs"),
+            show(med(rounds, |r| Some(at(&r.onnx, &[ort_key, "median_us"])? / at(&r.ours, &[ours_key, "median_us"])?)), ""),
+            verdict(mine.map(|v| v <= target_us)),
+        ));
+    };
+    latency(&mut t, "logistic", "logistic_single_row_f32", "logistic_single_row", 1.0);
+    // Logistic batch vs the memory floor.
+    let vs_floor = ratio(&lr_batch_ms, &floor_ms);
+    let vs_ort = ratio(
+        &ours(&["logistic_batch_100k_1thread", "rows_per_s_median"]),
+        &ort(&["logistic_batch_100k_1thread_f32", "rows_per_s_median"]),
+    );
+    t.push_str(&format!(
+        "| logistic batch 100k×20, 1 thread | {} | {} | floor {} | {} ({}) | {} × floor; {} × ORT | ≤ 1.5 × floor, ≥ 2 × ORT | {} |\n",
+        show(med(rounds, sk(&["logistic_batch_100k_1thread", "rows_per_s_median"])), "rows/s"),
+        show(med(rounds, ort(&["logistic_batch_100k_1thread_f32", "rows_per_s_median"])), "rows/s"),
+        show(med(rounds, floor_ms), "ms"),
+        show(med(rounds, ours(&["logistic_batch_100k_1thread", "rows_per_s_median"])), "rows/s"),
+        show(med(rounds, lr_batch_ms), "ms"),
+        show(vs_floor, ""),
+        show(vs_ort, ""),
+        verdict(vs_floor.zip(vs_ort).map(|(f, o)| f <= 1.5 && o >= 2.0)),
+    ));
+    // Forest batch.
+    let rf_ort = ratio(
+        &ours(&["rf_batch_100k_1thread", "rows_per_s_median"]),
+        &ort(&["rf_batch_100k_1thread", "rows_per_s_median"]),
+    );
+    let rf_sk = ratio(
+        &ours(&["rf_batch_100k_1thread", "rows_per_s_median"]),
+        &sk(&["rf_batch_100k_1thread", "rows_per_s_median"]),
+    );
+    let rf_2t = ratio(
+        &ours(&["rf_batch_100k_njobs2", "rows_per_s_median"]),
+        &ours(&["rf_batch_100k_1thread", "rows_per_s_median"]),
+    );
+    t.push_str(&format!(
+        "| forest 100 trees d8, batch 100k, 1 thread | {} | {} | — | {} | {} × ORT; {} × sklearn | ≥ 5 × ORT, ≥ 10 × sklearn | {} |\n",
+        show(med(rounds, sk(&["rf_batch_100k_1thread", "rows_per_s_median"])), "rows/s"),
+        show(med(rounds, ort(&["rf_batch_100k_1thread", "rows_per_s_median"])), "rows/s"),
+        show(med(rounds, ours(&["rf_batch_100k_1thread", "rows_per_s_median"])), "rows/s"),
+        show(rf_ort, ""),
+        show(rf_sk, ""),
+        verdict(rf_ort.zip(rf_sk).map(|(o, s)| o >= 5.0 && s >= 10.0)),
+    ));
+    t.push_str(&format!(
+        "| forest batch, 2 threads | {} (n_jobs=2) | — | — | {} | {} × Wharf 1 thread | near-linear (→ 2 ×) | see note |\n",
+        show(med(rounds, sk(&["rf_batch_100k_njobs2", "rows_per_s_median"])), "rows/s"),
+        show(med(rounds, ours(&["rf_batch_100k_njobs2", "rows_per_s_median"])), "rows/s"),
+        show(rf_2t, ""),
+    ));
+    latency(&mut t, "forest", "rf_single_row", "rf_single_row", 5.0);
+    for (rows, goal) in [(1u64, 0.7), (100, 1.0)] {
+        let vs_limit = med(rounds, |r| Some(http(r, "wharf", rows, "rps")? / http(r, "limit-axum", rows, "rps")?));
+        let vs_fastapi = med(rounds, |r| Some(http(r, "wharf", rows, "rps")? / http(r, "fastapi-tuned", rows, "rps")?));
+        t.push_str(&format!(
+            "| HTTP /predict, {rows}-row body, wrk -t2 -c16 | FastAPI tuned {} | — | minimal server {} | {} (CPU/req {} vs {}) | {} × minimal; {} × FastAPI | ≥ {goal} × minimal | {} |\n",
+            show(med(rounds, |r| http(r, "fastapi-tuned", rows, "rps")), "req/s"),
+            show(med(rounds, |r| http(r, "limit-axum", rows, "rps")), "req/s"),
+            show(med(rounds, |r| http(r, "wharf", rows, "rps")), "req/s"),
+            show(med(rounds, |r| http(r, "wharf", rows, "server_cpu_us_per_req")), "µs"),
+            show(med(rounds, |r| http(r, "limit-axum", rows, "server_cpu_us_per_req")), "µs"),
+            show(vs_limit, ""),
+            show(vs_fastapi, ""),
+            verdict(vs_limit.map(|v| v >= goal)),
+        ));
+    }
+    let load = med(rounds, |r| {
+        Some(
+            at(&r.ours, &["logistic_artifact_load", "median_us"])?
+                .max(at(&r.ours, &["rf_artifact_load", "median_us"])?),
+        )
+    });
+    t.push_str(&format!(
+        "| artifact load (slower of the two models) | — | — | — | {} | — | ≤ 1 ms | {} |\n",
+        show(load, "µs"),
+        verdict(load.map(|v| v <= 1000.0)),
+    ));
+    let rss = med(rounds, |r| r.serve_rss_kb.map(|kb| kb / 1024.0));
+    t.push_str(&format!(
+        "| peak RSS of `wharf serve` (both models, after the load) | — | — | — | {} | — | ≤ 30 MB | {} |\n",
+        show(rss, "MB"),
+        verdict(rss.map(|v| v <= 30.0)),
+    ));
+    t
+}
