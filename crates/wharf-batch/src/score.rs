@@ -49,8 +49,12 @@ pub fn score_chunk(model: &Model, chunk: Chunk, on_error: OnError) -> Result<Sco
             let Records::Columns(all) = records else { unreachable!("built as columns above") };
             frame = all;
             let bad = match on_error {
-                // One located row is enough to stop the job.
-                OnError::Fail => vec![(row_of(&first).unwrap_or(0), first)],
+                // One located row is enough to stop the job; an error about no row in
+                // particular stops it as it is.
+                OnError::Fail => match row_of(&first) {
+                    Some(i) => vec![(i, first)],
+                    None => return Err(first),
+                },
                 OnError::Skip => bad_rows(model, &frame, first)?,
             };
             let bad_set: std::collections::HashSet<usize> = bad.iter().map(|(i, _)| *i).collect();

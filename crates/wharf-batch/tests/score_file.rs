@@ -562,8 +562,40 @@ fn dictionary_encoded_categories_read_as_their_levels() {
     writer.write(&batch).expect("write");
     writer.close().expect("close");
 
+    let file = std::fs::File::open(dir.path("dict.parquet")).expect("open");
+    let read_back = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet").schema().clone();
+    let industry = read_back.field_with_name("industry").expect("industry");
+    assert!(matches!(industry.data_type(), DataType::Dictionary(_, _)), "{industry:?}");
     score(&ScoreOptions::new(dir.path("dict.parquet"), dir.path("out.csv")).ids(["lead_id"])).expect("score");
     assert_scores(&dir.path("out.csv"), &expected(50));
+}
+
+/// Regression and clustering write one typed `prediction` column and no probabilities.
+#[test]
+fn regression_and_clustering_write_typed_predictions() {
+    let dir = Dir::new();
+    std::fs::write(dir.path("diabetes.csv"), datasets::DIABETES_CSV).expect("write");
+    let data = datasets::diabetes();
+    let records = Records::Columns(data.features.clone());
+    let models = [
+        ("linear", Trainer::linear_regression().fit(&data).expect("linear")),
+        ("kmeans", Trainer::kmeans(3).fit(&data).expect("kmeans")),
+    ];
+    for (name, model) in &models {
+        let out = dir.path(&format!("{name}.parquet"));
+        let options = ScoreOptions::new(dir.path("diabetes.csv"), &out).chunk_rows(100);
+        let summary =
+            score_file(model, &unregistered_facts(model, name), &options, &NoOpLineage::default(), &mut |_| {})
+                .expect("score");
+        assert_eq!(summary.columns, ["prediction", "model", "model_version"]);
+        let rows = read_rows(&out);
+        let want = model.predict(&records).expect("predict");
+        assert_eq!(rows.len(), want.len());
+        for (i, row) in rows.iter().enumerate() {
+            assert_eq!(row["prediction"], want.to_json(i), "row {i} of {name}");
+            assert_eq!(row["model_version"], Value::Null, "an unregistered model has no version");
+        }
+    }
 }
 
 #[test]
