@@ -1,102 +1,10 @@
 //! The `wharf` binary end to end: each test runs it in a fresh directory with no `WHARF_*`
 //! variables, so only the defaults (and what the test writes there) are in force.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
+use common::Sandbox;
 use serde_json::Value;
-
-/// A fresh working directory for the binary.
-struct Sandbox {
-    dir: tempfile::TempDir,
-}
-
-impl Sandbox {
-    fn new() -> Self {
-        Sandbox { dir: tempfile::tempdir().expect("temp dir") }
-    }
-
-    /// A sandbox holding `leads.csv` (300 training rows) and `new.csv` (40 rows to score).
-    fn with_leads() -> Self {
-        let s = Sandbox::new();
-        s.write("leads.csv", lead_rows(300));
-        s.write("new.csv", lead_rows(40));
-        s
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn write(&self, name: &str, contents: impl AsRef<[u8]>) {
-        std::fs::write(self.path(name), contents).expect("write");
-    }
-
-    fn read(&self, name: &str) -> String {
-        std::fs::read_to_string(self.path(name)).expect("read")
-    }
-
-    /// The binary, in this directory, with every `WHARF_*` variable removed.
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wharf"));
-        cmd.current_dir(self.dir.path()).args(args);
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("WHARF_") {
-                cmd.env_remove(key);
-            }
-        }
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run wharf")
-    }
-
-    /// Runs, asserts success and a quiet stderr, returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "wharf {args:?} failed ({}):\n{stderr}\n{stdout}", out.status);
-        assert!(stderr.is_empty(), "wharf {args:?} wrote to stderr:\n{stderr}");
-        stdout
-    }
-
-    /// Runs `--json`, asserts success, returns the parsed output.
-    fn json(&self, args: &[&str]) -> Value {
-        let mut args = args.to_vec();
-        args.push("--json");
-        let stdout = self.ok(&args);
-        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("wharf {args:?}: not JSON ({e}):\n{stdout}"))
-    }
-
-    /// Runs, asserts exit status `code`, returns stderr.
-    fn fails(&self, args: &[&str], code: i32) -> String {
-        let out = self.run(args);
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(out.status.code(), Some(code), "wharf {args:?}: unexpected status; stderr:\n{stderr}");
-        assert!(!stderr.contains("panicked"), "wharf {args:?} panicked:\n{stderr}");
-        assert!(!stderr.contains("RUST_BACKTRACE"), "wharf {args:?} offered a backtrace:\n{stderr}");
-        stderr
-    }
-
-    /// Runs, asserts a runtime failure reported as exactly one `error:` line, returns it.
-    fn error(&self, args: &[&str]) -> String {
-        let stderr = self.fails(args, 1);
-        assert_eq!(stderr.lines().count(), 1, "wharf {args:?}: not one line:\n{stderr}");
-        assert!(stderr.starts_with("error: "), "wharf {args:?}: no `error:` prefix:\n{stderr}");
-        stderr
-    }
-
-    fn train_lead(&self) -> String {
-        self.ok(&["train", "--input", "leads.csv", "--target", "converted", "--id", "lead_id", "--name", "lead"])
-    }
-}
-
-/// The header and the first `n` rows of the bundled lead-scoring data.
-fn lead_rows(n: usize) -> String {
-    wharf::datasets::LEAD_SCORING_CSV.lines().take(n + 1).map(|line| format!("{line}\n")).collect()
-}
 
 /// A CSV file's header and records.
 fn read_csv(text: &str) -> (Vec<String>, Vec<Vec<String>>) {

@@ -1,9 +1,11 @@
 //! `wharf run-models` end to end: two registered versions of a model and a built-in summary
 //! over a JSON-lines file, results read back from the SQLite file it wrote.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
+mod common;
+
+use common::Sandbox;
 use serde_json::{json, Value};
 use wharf::{datasets, FileRegistry, RegistryPort, Trainer};
 use wharf_runner::{ResultStore, SqliteResultStore};
@@ -29,65 +31,21 @@ depends_on = ["lead@1", "lead@2"]
 
 /// A fresh directory holding a registry with `lead` versions 1 (logistic) and 2 (tree),
 /// `models.toml`, and `records.jsonl` with 30 good records and one with an unknown level.
-struct Sandbox {
-    dir: tempfile::TempDir,
-}
-
-impl Sandbox {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let registry = FileRegistry::new(dir.path().join("wharf-registry"));
-        let data = datasets::lead_scoring();
-        registry.register(&Trainer::logistic_regression().fit(&data).expect("fit"), "lead").expect("register");
-        let tree = Trainer::decision_tree().max_depth(Some(3)).fit(&data).expect("fit");
-        registry.register(&tree, "lead").expect("register");
-        let mut lines: Vec<String> =
-            (0..30).map(|i| json!({"id": format!("L{i}"), "data": data.features.row(i)}).to_string()).collect();
-        let mut odd = data.features.row(0);
-        odd.insert("source".into(), json!("carrier_pigeon"));
-        lines.push(json!({"id": 999, "data": odd}).to_string());
-        let s = Sandbox { dir };
-        s.write("models.toml", CONFIG);
-        s.write("records.jsonl", lines.join("\n") + "\n");
-        s
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn write(&self, name: &str, contents: impl AsRef<[u8]>) {
-        std::fs::write(self.path(name), contents).expect("write");
-    }
-
-    /// The binary in this directory, with every `WHARF_*` variable removed.
-    fn run(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wharf"));
-        cmd.current_dir(self.dir.path()).args(args);
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("WHARF_") {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.output().expect("run wharf")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "wharf {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        stdout
-    }
-
-    /// Runs, expects failure with exactly one `error:` line on stderr, returns it.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(out.status.code(), Some(1), "wharf {args:?} should fail:\n{stderr}");
-        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
-        assert_eq!(errors.len(), 1, "one error line: {stderr}");
-        errors[0].to_string()
-    }
+fn sandbox() -> Sandbox {
+    let s = Sandbox::new();
+    let registry = FileRegistry::new(s.path("wharf-registry"));
+    let data = datasets::lead_scoring();
+    registry.register(&Trainer::logistic_regression().fit(&data).expect("fit"), "lead").expect("register");
+    let tree = Trainer::decision_tree().max_depth(Some(3)).fit(&data).expect("fit");
+    registry.register(&tree, "lead").expect("register");
+    let mut lines: Vec<String> =
+        (0..30).map(|i| json!({"id": format!("L{i}"), "data": data.features.row(i)}).to_string()).collect();
+    let mut odd = data.features.row(0);
+    odd.insert("source".into(), json!("carrier_pigeon"));
+    lines.push(json!({"id": 999, "data": odd}).to_string());
+    s.write("models.toml", CONFIG);
+    s.write("records.jsonl", lines.join("\n") + "\n");
+    s
 }
 
 const RUN: &[&str] = &["run-models", "--config", "models.toml", "--input", "records.jsonl"];
@@ -102,7 +60,7 @@ fn store(path: &Path) -> SqliteResultStore {
 
 #[test]
 fn run_models_stores_every_record_and_reports_per_model() {
-    let s = Sandbox::new();
+    let s = sandbox();
     let stdout = s.ok(&with(&["--store", "sqlite://results.db", "--json", "--batch-size", "7"]));
     let report: Value = serde_json::from_str(&stdout).expect("JSON on stdout");
     assert_eq!(report["records"], json!(31));
@@ -136,29 +94,29 @@ fn run_models_stores_every_record_and_reports_per_model() {
 
 #[test]
 fn run_models_refuses_bad_input_before_storing_anything() {
-    let s = Sandbox::new();
+    let s = sandbox();
     s.write("broken.jsonl", "{\"id\": 1, \"data\": {}}\n\n{\"id\": 2, \"data\": \n");
-    let error = s.fails(&["run-models", "-c", "models.toml", "-i", "broken.jsonl", "-s", "sqlite://r.db"]);
+    let error = s.error(&["run-models", "-c", "models.toml", "-i", "broken.jsonl", "-s", "sqlite://r.db"]);
     assert!(error.contains("broken.jsonl line 3") && error.contains("invalid JSON"), "{error}");
     assert!(!s.path("r.db").exists(), "nothing stored, not even an empty file");
 
     s.write("noid.jsonl", "{\"data\": {}}\n");
-    let error = s.fails(&["run-models", "-c", "models.toml", "-i", "noid.jsonl", "-s", "sqlite://r.db"]);
+    let error = s.error(&["run-models", "-c", "models.toml", "-i", "noid.jsonl", "-s", "sqlite://r.db"]);
     assert!(error.contains("line 1") && error.contains("no id field"), "{error}");
 
-    let error = s.fails(&with(&["--store", "mysql://u:hunter2@h/db"]));
+    let error = s.error(&with(&["--store", "mysql://u:hunter2@h/db"]));
     assert!(error.contains("'mysql'") && !error.contains("hunter2"), "{error}");
 
     s.write("drafts.toml", "[[model]]\nmodel = \"lead@1\"\ninput = \"shared\"\n");
     let drafts = ["run-models", "-c", "drafts.toml", "-i", "records.jsonl", "-s", "sqlite://d.db"];
-    let error = s.fails(&drafts);
+    let error = s.error(&drafts);
     assert!(error.contains("--include-drafts"), "{error}");
     let with_drafts: Vec<&str> = drafts.iter().copied().chain(["--include-drafts", "--json"]).collect();
     let report: Value = serde_json::from_str(&s.ok(&with_drafts)).expect("JSON");
     assert_eq!(report["models"][0]["status"], json!("draft"));
 
     s.write("unknown.toml", "[[model]]\nmodel = \"nobody@1\"\nstatus = \"active\"\n");
-    let error = s.fails(&["run-models", "-c", "unknown.toml", "-i", "records.jsonl", "-s", "sqlite://u.db"]);
+    let error = s.error(&["run-models", "-c", "unknown.toml", "-i", "records.jsonl", "-s", "sqlite://u.db"]);
     assert!(error.contains("nobody"), "{error}");
 }
 
@@ -176,7 +134,7 @@ fn run_models_stores_into_postgres() {
             return;
         }
     };
-    let s = Sandbox::new();
+    let s = sandbox();
     // Ids of this run only, since the server's default table is shared.
     let nonce = format!("{}-{}", std::process::id(), chrono_free_nonce());
     let text = std::fs::read_to_string(s.path("records.jsonl")).expect("read");

@@ -1,79 +1,28 @@
 //! `wharf score` end to end: the binary in a fresh directory with only the defaults.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
+mod common;
+
+use common::{lead_rows, Sandbox};
 use serde_json::Value;
 
-struct Sandbox {
-    dir: tempfile::TempDir,
+/// A directory with a `lead` model trained on 300 rows and `new.csv` (40 rows) to score.
+fn with_model() -> Sandbox {
+    let s = Sandbox::with_leads();
+    s.ok(&["train", "-q", "--input", "leads.csv", "--target", "converted", "--id", "lead_id", "--name", "lead"]);
+    s
 }
 
-impl Sandbox {
-    /// A directory with a `lead` model trained on 300 rows and `new.csv` (40 rows) to score.
-    fn with_model() -> Self {
-        let s = Sandbox { dir: tempfile::tempdir().expect("temp dir") };
-        s.write("leads.csv", &lead_rows(300));
-        s.write("new.csv", &lead_rows(40));
-        s.ok(&["train", "-q", "--input", "leads.csv", "--target", "converted", "--id", "lead_id", "--name", "lead"]);
-        s
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn write(&self, name: &str, contents: &str) {
-        std::fs::write(self.path(name), contents).expect("write");
-    }
-
-    fn read(&self, name: &str) -> String {
-        std::fs::read_to_string(self.path(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wharf"));
-        cmd.current_dir(self.dir.path()).args(args);
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("WHARF_") {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.output().expect("run wharf")
-    }
-
-    /// Runs, asserts success and a quiet stderr (no progress bar off a terminal).
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "wharf {args:?} failed:\n{stderr}");
-        assert!(stderr.is_empty(), "wharf {args:?} wrote to stderr:\n{stderr}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Runs, asserts one `error:` line and status 1, returns it.
-    fn error(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(out.status.code(), Some(1), "wharf {args:?}:\n{stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(stderr.starts_with("error: "), "{stderr}");
-        stderr
-    }
-
-    fn files(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(self.dir.path())
-            .expect("list")
-            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".csv") || n.ends_with(".jsonl") || n.ends_with(".parquet") || n.contains(".tmp"))
-            .collect();
-        names.sort();
-        names
-    }
-}
-
-fn lead_rows(n: usize) -> String {
-    wharf::datasets::LEAD_SCORING_CSV.lines().take(n + 1).map(|line| format!("{line}\n")).collect()
+/// The data files in the sandbox (and any temporary file left behind), sorted.
+fn files(s: &Sandbox) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(s.dir.path())
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".csv") || n.ends_with(".jsonl") || n.ends_with(".parquet") || n.contains(".tmp"))
+        .collect();
+    names.sort();
+    names
 }
 
 fn csv_rows(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
@@ -85,7 +34,7 @@ fn csv_rows(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
 
 #[test]
 fn score_writes_ids_scores_and_the_model_through_any_format() {
-    let s = Sandbox::with_model();
+    let s = with_model();
     let out =
         s.ok(&["score", "--model", "lead", "--input", "new.csv", "--output", "scored.parquet", "--id", "lead_id"]);
     assert!(out.contains("Scored 40 rows with lead@1") && out.contains("rows/s"), "{out}");
@@ -125,7 +74,7 @@ fn score_writes_ids_scores_and_the_model_through_any_format() {
 
 #[test]
 fn score_skips_bad_rows_to_the_reject_file() {
-    let s = Sandbox::with_model();
+    let s = with_model();
     let mut lines: Vec<String> = lead_rows(40).lines().map(str::to_string).collect();
     for (line, column, value) in [(3, 1, "carrier_pigeon"), (7, 4, "lots")] {
         let mut cells: Vec<&str> = lines[line].split(',').collect();
@@ -162,12 +111,12 @@ fn score_skips_bad_rows_to_the_reject_file() {
     assert_eq!(rejects[1]["column"], "minutes_on_site");
     assert!(rejects[0]["reason"].as_str().unwrap_or_default().contains("carrier_pigeon"), "{}", rejects[0]);
     assert_eq!(s.read("out.jsonl").lines().count(), 38);
-    assert_eq!(s.files(), ["bad.jsonl", "leads.csv", "mixed.csv", "new.csv", "out.jsonl", "wharf-lineage.jsonl"]);
+    assert_eq!(files(&s), ["bad.jsonl", "leads.csv", "mixed.csv", "new.csv", "out.jsonl", "wharf-lineage.jsonl"]);
 }
 
 #[test]
 fn score_names_a_missing_column_and_records_lineage() {
-    let s = Sandbox::with_model();
+    let s = with_model();
     s.write("thin.csv", "lead_id,source,industry\nL1,organic,health\n");
     let err = s.error(&["score", "-m", "lead", "-i", "thin.csv", "-o", "out.csv"]);
     assert!(err.contains("thin.csv, column 'pages_viewed'") && err.contains("missing"), "{err}");
@@ -185,7 +134,7 @@ fn score_names_a_missing_column_and_records_lineage() {
 
 #[test]
 fn reject_needs_skip() {
-    let s = Sandbox::with_model();
+    let s = with_model();
     let err = s.error(&["score", "-m", "lead", "-i", "new.csv", "-o", "out.csv", "--reject", "r.jsonl"]);
     assert!(err.contains("--on-error skip"), "{err}");
 }
