@@ -10,6 +10,7 @@ use std::time::Instant;
 
 mod backends;
 mod bench_peers;
+mod brokers;
 mod docs;
 mod postgres;
 
@@ -130,6 +131,7 @@ fn test() -> Result<(), String> {
     backends::mlflow_basic_auth(&backends_root, &mut services)?;
     backends::bentoml(&backends_root, &bentoml_fixtures(&root), &mut services)?;
     let postgres = postgres::postgres(&backends_root, &mut services)?;
+    let redis = brokers::redis(&backends_root, &mut services)?;
     timings.push(("backends up".into(), started.elapsed().as_secs_f64()));
 
     let mut tests = cargo();
@@ -138,6 +140,7 @@ fn test() -> Result<(), String> {
     let (passed, failed) = counted_step("cargo test --workspace --all-features", tests, &mut timings)?;
     drop(services);
     drop(postgres);
+    drop(redis);
 
     let mut doc = cargo();
     doc.current_dir(&root).env("RUSTDOCFLAGS", "-D warnings").args([
@@ -227,6 +230,7 @@ fn backends_foreground() -> Result<(), String> {
     backends::mlflow_basic_auth(&root, &mut services)?;
     backends::bentoml(&root, &bentoml_fixtures(&crate::root()), &mut services)?;
     let _postgres = postgres::postgres(&root, &mut services)?;
+    let _redis = brokers::redis(&root, &mut services)?;
     for (k, v) in &services.env {
         println!("export {k}={v}");
     }

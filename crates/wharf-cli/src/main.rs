@@ -64,6 +64,10 @@ enum Command {
     /// Score JSON lines from stdin or a growing file in micro-batches, with windowed features
     /// and a checkpoint for exactly-once output to a file.
     Stream(commands::stream::StreamArgs),
+    /// Run SQL over Parquet and CSV files, with registered models as the functions
+    /// wharf_predict and wharf_predict_proba (DataFusion).
+    #[cfg(feature = "datafusion")]
+    Sql(commands::sql::SqlArgs),
     /// Show the effective configuration, compiled-in features, adapters and wiring.
     Doctor,
     /// Show the versions of wharf, its artifact format and its learning libraries.
@@ -104,6 +108,8 @@ fn dispatch(command: Command, out: &Output) -> anyhow::Result<()> {
         #[cfg(feature = "serve")]
         Command::Serve(args) => commands::serve::run(args, out),
         Command::Stream(args) => commands::stream::run(args, out),
+        #[cfg(feature = "datafusion")]
+        Command::Sql(args) => commands::sql::run(args, out),
         Command::Doctor => commands::doctor::run(out),
         Command::Version => commands::version::run(out),
         Command::RunModels(args) => commands::run_models::run(args, out),

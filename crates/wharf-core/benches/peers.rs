@@ -67,8 +67,9 @@ fn p1(server: &LocalModelServer, x: &Records) -> Result<Vec<f64>, Failure> {
 
 /// Single-row latency: `calls` distinct rows after `warmup` calls, each call timed alone.
 fn single_row(server: &LocalModelServer, x: &Array2<f64>, warmup: usize, calls: usize) -> Result<Value, Failure> {
-    let rows: Vec<Records> =
-        (0..warmup + calls).map(|i| Records::Matrix(x.slice(s![i % x.nrows()..i % x.nrows() + 1, ..]).to_owned())).collect();
+    let rows: Vec<Records> = (0..warmup + calls)
+        .map(|i| Records::Matrix(x.slice(s![i % x.nrows()..i % x.nrows() + 1, ..]).to_owned()))
+        .collect();
     let mut times = Vec::with_capacity(calls);
     for (i, row) in rows.iter().enumerate() {
         let start = Instant::now();

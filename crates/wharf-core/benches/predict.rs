@@ -71,11 +71,7 @@ fn bench(c: &mut Criterion) {
     let (synthetic, _) = table(100_000, 2);
     let mut cases = vec![
         ("logistic", Trainer::logistic_regression().fit(&data).expect("logistic"), synthetic.clone()),
-        (
-            "forest100_d8",
-            Trainer::random_forest().trees(100).max_depth(Some(8)).fit(&data).expect("forest"),
-            synthetic,
-        ),
+        ("forest100_d8", Trainer::random_forest().trees(100).max_depth(Some(8)).fit(&data).expect("forest"), synthetic),
     ];
     match peer_models() {
         Some((models, x)) => cases.extend(models.into_iter().map(|(name, m)| (name, m, x.clone()))),

@@ -365,10 +365,8 @@ mod tests {
         ] {
             assert_eq!(numeric_instances(body.as_bytes(), &sig), None, "{body}");
         }
-        let categorical = Signature {
-            features: vec![Feature::numeric("a"), Feature::categorical("b", vec!["x".into()])],
-            ..sig
-        };
+        let categorical =
+            Signature { features: vec![Feature::numeric("a"), Feature::categorical("b", vec!["x".into()])], ..sig };
         assert_eq!(numeric_instances(br#"{"instances": [[1, 0]]}"#, &categorical), None);
     }
 }

@@ -343,9 +343,8 @@ fn head(name: &str, loaded: &Loaded) -> Map<String, Value> {
 /// Written straight to bytes (no JSON tree): on small requests building the tree cost more
 /// than scoring.
 fn classified(name: &str, loaded: &Loaded, proba: &Probabilities, shape: Shape) -> Result<Response, Problem> {
-    let predictions = (!shape.proba_only).then(|| {
-        proba.argmax().into_iter().map(|i| proba.classes.get(i as usize).map(String::as_str)).collect()
-    });
+    let predictions = (!shape.proba_only)
+        .then(|| proba.argmax().into_iter().map(|i| proba.classes.get(i as usize).map(String::as_str)).collect());
     let answer = ClassifiedAnswer {
         model: name,
         version: loaded.version.0,

@@ -378,8 +378,11 @@ impl StreamJob {
         let end = last.end;
         let model = self.scorer.current()?;
         let bytes = self.process(&batch, &model, progress)?;
-        self.sink.write(&bytes)?;
-        self.source.commit(&batch)?;
+        // A broker sink paired with its source writes and acknowledges in one step; any
+        // other sink writes, and the source acknowledges after.
+        if !self.sink.write_acked(&bytes, &batch)? {
+            self.source.commit(&batch)?;
+        }
         progress.input_offset = end;
         progress.counts.batches += 1;
         progress.versions.insert(model.version);

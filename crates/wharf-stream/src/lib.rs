@@ -16,9 +16,21 @@
 //! | [`WindowedMeans`] | | trailing moving averages per entity, with a watermark |
 //! | [`StreamJob`] | | the loop: poll, prepare, score, write, commit, checkpoint; lineage START/COMPLETE/FAIL |
 //!
-//! The source and sink traits are shaped for message brokers too: a broker adapter hands
-//! out deliveries with its own acknowledgement in [`StreamSource::commit`], and counts
-//! redeliveries in [`Delivery::attempt`].
+//! The source and sink traits serve message brokers too: a broker source hands out
+//! deliveries with an acknowledgement token ([`Delivery::token`]), an idempotency key and an
+//! attempt count, and acknowledges in [`StreamSource::commit`]; a broker sink on the same
+//! server writes results and acknowledges them in one atomic step
+//! ([`StreamSink::write_acked`]). For a broker the acknowledgement is the checkpoint.
+//!
+//! ## Scale-out over a broker (feature `redis`)
+//!
+//! `redis::RedisSource` is one consumer of a Redis consumer group and
+//! `redis::RedisSink` a Redis stream: start one job per worker, with the same group and
+//! its own consumer name, on as many machines as needed. A dead worker's unacknowledged
+//! records are reclaimed by the others (`XAUTOCLAIM`), records that keep failing go to a
+//! dead-letter stream, and a record committed twice (by a slow worker and the one that
+//! reclaimed it) is written once. Window state is per worker. The guide's page
+//! "Scaling out" has the commands and says which engine to use when.
 //!
 //! ## Exactly once, with a file sink
 //!
@@ -79,6 +91,9 @@
 
 pub mod checkpoint;
 mod job;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis;
 mod score;
 pub mod sink;
 pub mod source;
@@ -88,7 +103,7 @@ pub use checkpoint::{Checkpoint, CheckpointStore, Counts, FileCheckpoint, Memory
 pub use job::{stop_on_signals, OnError, StopReason, StreamJob, StreamOptions, StreamReport, MAX_REPORTED_REJECTS};
 pub use score::{FixedScorer, RegistryScorer, Scorer, ScoringModel};
 pub use sink::{FileSink, StreamSink, WriterSink};
-pub use source::{Delivery, FileSource, Polled, ReaderSource, StreamSource};
+pub use source::{BrokerStats, Delivery, FileSource, Polled, ReaderSource, StreamSource};
 pub use window::{WindowSpec, WindowState, Windowed, WindowedMeans};
 
 /// The guide's page on this crate, its Rust examples compiled and run as doctests so they
@@ -97,4 +112,6 @@ pub use window::{WindowSpec, WindowState, Windowed, WindowedMeans};
 pub mod guide {
     #[doc = include_str!("../../../docs/src/streaming.md")]
     pub struct Streaming;
+    #[doc = include_str!("../../../docs/src/scaleout.md")]
+    pub struct ScaleOut;
 }

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use wharf_core::{Result, WharfError};
 
+use crate::source::Delivery;
+
 /// A destination for scored records (JSON lines).
 ///
 /// # Contract
@@ -33,6 +35,19 @@ pub trait StreamSink: Send {
     }
     /// True when [`recover`](Self::recover) really removes uncommitted output.
     fn exactly_once(&self) -> bool;
+    /// Writes a micro-batch's results and, when the sink can do both in one atomic step,
+    /// acknowledges the `deliveries` they came from; answers whether it acknowledged them.
+    ///
+    /// A broker sink on the same server as its broker source (a Redis sink paired with a
+    /// Redis consumer group) writes and acknowledges together, so a crash can never leave
+    /// a result without its acknowledgement or the reverse. Every other sink only writes
+    /// (this default), and the job then acknowledges through
+    /// [`StreamSource::commit`](crate::StreamSource::commit).
+    fn write_acked(&mut self, bytes: &[u8], deliveries: &[Delivery]) -> Result<bool> {
+        let _ = deliveries;
+        self.write(bytes)?;
+        Ok(false)
+    }
 }
 
 impl<T: StreamSink + ?Sized> StreamSink for Box<T> {
@@ -50,6 +65,9 @@ impl<T: StreamSink + ?Sized> StreamSink for Box<T> {
     }
     fn exactly_once(&self) -> bool {
         (**self).exactly_once()
+    }
+    fn write_acked(&mut self, bytes: &[u8], deliveries: &[Delivery]) -> Result<bool> {
+        (**self).write_acked(bytes, deliveries)
     }
 }
 

@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -32,6 +33,47 @@ pub struct Delivery {
     /// How many times the record has been delivered (1 for the first time). Offset sources
     /// always say 1; brokers count redeliveries of unacknowledged messages.
     pub attempt: u32,
+    /// What the broker needs to acknowledge this record (a Redis entry id); `None` for
+    /// offset sources, whose acknowledgement is the checkpoint's offset.
+    pub token: Option<String>,
+}
+
+/// What a broker source did besides handing out new records, shared with whoever started
+/// the job (which owns the source), so it can be reported when the job ends.
+#[derive(Debug, Default)]
+pub struct BrokerStats {
+    reclaimed: AtomicU64,
+    dead_lettered: AtomicU64,
+    duplicates: AtomicU64,
+}
+
+impl BrokerStats {
+    /// Records taken over from another consumer (or from this consumer's earlier life)
+    /// because they stayed unacknowledged too long.
+    pub fn reclaimed(&self) -> u64 {
+        self.reclaimed.load(Ordering::Relaxed)
+    }
+    /// Records moved to the dead-letter stream.
+    pub fn dead_lettered(&self) -> u64 {
+        self.dead_lettered.load(Ordering::Relaxed)
+    }
+    /// Results not written because another consumer had already committed the same record
+    /// (it was reclaimed while this one was still scoring it).
+    pub fn duplicates(&self) -> u64 {
+        self.duplicates.load(Ordering::Relaxed)
+    }
+    /// Adds `n` to [`reclaimed`](Self::reclaimed) (for broker adapters).
+    pub fn add_reclaimed(&self, n: u64) {
+        self.reclaimed.fetch_add(n, Ordering::Relaxed);
+    }
+    /// Adds `n` to [`dead_lettered`](Self::dead_lettered).
+    pub fn add_dead_lettered(&self, n: u64) {
+        self.dead_lettered.fetch_add(n, Ordering::Relaxed);
+    }
+    /// Adds `n` to [`duplicates`](Self::duplicates).
+    pub fn add_duplicates(&self, n: u64) {
+        self.duplicates.fetch_add(n, Ordering::Relaxed);
+    }
 }
 
 /// The answer of [`StreamSource::poll`].
@@ -154,6 +196,7 @@ impl LineSplitter {
             end,
             key: format!("{}@{offset}", self.source),
             attempt: 1,
+            token: None,
         });
     }
 

@@ -10,6 +10,8 @@ pub mod runs;
 pub mod score;
 #[cfg(feature = "serve")]
 pub mod serve;
+#[cfg(feature = "datafusion")]
+pub mod sql;
 pub mod stream;
 pub mod train;
 pub mod version;

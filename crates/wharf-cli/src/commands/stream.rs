@@ -34,6 +34,18 @@ pub struct StreamArgs {
     #[arg(long, short = 'i', value_name = "FILE|-", default_value = "-")]
     pub input: String,
 
+    /// Consume a broker instead of --input, as one worker of a consumer group:
+    /// redis://HOST:PORT/STREAM?group=G&consumer=C (feature `redis`). Start more workers with
+    /// the same group and other consumer names, on any machine, to scale out.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["follow", "checkpoint"])]
+    pub source: Option<String>,
+
+    /// Write the results to a broker stream instead of --output: redis://HOST:PORT/STREAM.
+    /// On the same server as --source, each result is written and its input acknowledged
+    /// atomically.
+    #[arg(long, value_name = "URL", requires = "source", conflicts_with_all = ["output", "checkpoint"])]
+    pub sink: Option<String>,
+
     /// Keep reading the input file as it grows (until --idle-timeout, Ctrl-C or SIGTERM).
     #[arg(long)]
     pub follow: bool,
@@ -100,6 +112,18 @@ pub struct StreamArgs {
 /// Runs `wharf stream`.
 pub fn run(args: StreamArgs, out: &Output) -> anyhow::Result<()> {
     let window = window_spec(&args)?;
+    if args.source.is_some() {
+        if args.input != "-" {
+            bail!("--source and --input both name an input; use one");
+        }
+        if args.output.is_some() {
+            bail!(
+                "--source (a broker) cannot write to --output: the broker's acknowledgement is the checkpoint, \
+                 so a restart could not cut the file back; use --sink redis://… or stdout"
+            );
+        }
+        return broker::run(args, window, out);
+    }
     if args.follow && args.input == "-" {
         bail!("--follow needs an input file; stdin is read until it closes anyway");
     }
@@ -123,17 +147,7 @@ pub fn run(args: StreamArgs, out: &Output) -> anyhow::Result<()> {
         .checkpoint
         .clone()
         .or_else(|| args.output.as_deref().map(|o| FileCheckpoint::beside(o).path().to_path_buf()));
-    let options = StreamOptions {
-        job_name: None,
-        batch_size: usize::try_from(args.batch_size).unwrap_or(usize::MAX),
-        max_latency: Duration::from_millis(args.max_latency_ms),
-        idle_timeout: args.idle_timeout,
-        ids: args.ids.clone(),
-        require: args.require.clone(),
-        window,
-        on_error: if args.fail_on_error { OnError::Fail } else { OnError::Skip },
-        emit_features: args.emit_features,
-    };
+    let options = stream_options(&args, window);
     let job = StreamJob::new(source, sink, RegistryScorer::new(ctx.registry().clone(), args.model.clone()))
         .lineage(ctx.lineage().clone())
         .options(options)
@@ -144,6 +158,138 @@ pub fn run(args: StreamArgs, out: &Output) -> anyhow::Result<()> {
     };
     let report = job.run()?;
     summarize(&report, &args, checkpoint_path.as_ref(), to_stdout, out)
+}
+
+/// The job options every input shares.
+fn stream_options(args: &StreamArgs, window: Option<WindowSpec>) -> StreamOptions {
+    StreamOptions {
+        job_name: None,
+        batch_size: usize::try_from(args.batch_size).unwrap_or(usize::MAX),
+        max_latency: Duration::from_millis(args.max_latency_ms),
+        idle_timeout: args.idle_timeout,
+        ids: args.ids.clone(),
+        require: args.require.clone(),
+        window,
+        on_error: if args.fail_on_error { OnError::Fail } else { OnError::Skip },
+        emit_features: args.emit_features,
+    }
+}
+
+/// `--source`/`--sink`: one worker of a broker's consumer group.
+mod broker {
+    use super::*;
+
+    /// The broker URL schemes, each with the Cargo feature that provides it.
+    const SCHEMES: [(&str, &str); 1] = [("redis://", "redis")];
+
+    fn scheme_of(url: &str, flag: &str) -> anyhow::Result<&'static str> {
+        match SCHEMES.iter().find(|(scheme, _)| url.starts_with(scheme)) {
+            Some((scheme, _)) => Ok(scheme),
+            None => bail!(
+                "{flag} {url}: unknown scheme; use {}",
+                SCHEMES.iter().map(|(s, _)| format!("{s}…")).collect::<Vec<_>>().join(" or ")
+            ),
+        }
+    }
+
+    /// Runs the job with a broker source, and a broker sink or stdout.
+    pub(super) fn run(args: StreamArgs, window: Option<WindowSpec>, out: &Output) -> anyhow::Result<()> {
+        let source_url = args.source.clone().unwrap_or_default();
+        scheme_of(&source_url, "--source")?;
+        if let Some(sink) = &args.sink {
+            scheme_of(sink, "--sink")?;
+        }
+        run_redis(args, window, out)
+    }
+
+    #[cfg(feature = "redis")]
+    fn run_redis(args: StreamArgs, window: Option<WindowSpec>, out: &Output) -> anyhow::Result<()> {
+        use wharf_stream::redis::{RedisSink, RedisSource, RedisStreamUrl};
+        let source_url = RedisStreamUrl::parse(args.source.as_deref().unwrap_or_default())?;
+        let source = RedisSource::open(&source_url)?;
+        let stats = source.stats();
+        let worker = source_url.consumer.clone().unwrap_or_default();
+        let sink: Box<dyn StreamSink> = match &args.sink {
+            Some(url) => {
+                let sink_url = RedisStreamUrl::parse(url)?;
+                let sink = RedisSink::open(&sink_url, worker)?;
+                // Same server: results and acknowledgements in one atomic step.
+                if sink_url.host == source_url.host && sink_url.db == source_url.db {
+                    Box::new(sink.acknowledging(source.acknowledgement())?)
+                } else {
+                    Box::new(sink)
+                }
+            }
+            None => Box::new(WriterSink::stdout()),
+        };
+        let ctx = Wharf::load()?;
+        let to_stdout = args.sink.is_none();
+        let job = StreamJob::new(source, sink, RegistryScorer::new(ctx.registry().clone(), args.model.clone()))
+            .lineage(ctx.lineage().clone())
+            .options(stream_options(&args, window))
+            .stop_flag(stop_on_signals()?);
+        let report = job.run()?;
+        let brokered = BrokerCounts {
+            reclaimed: stats.reclaimed(),
+            dead_lettered: stats.dead_lettered(),
+            duplicates: stats.duplicates(),
+        };
+        summarize_broker(&report, &args, brokered, to_stdout, out)
+    }
+
+    #[cfg(not(feature = "redis"))]
+    fn run_redis(_: StreamArgs, _: Option<WindowSpec>, _: &Output) -> anyhow::Result<()> {
+        bail!("this wharf was built without the `redis` feature; rebuild with `--features redis` to use redis:// URLs")
+    }
+
+    /// What the broker side did, besides scoring.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    struct BrokerCounts {
+        reclaimed: u64,
+        dead_lettered: u64,
+        duplicates: u64,
+    }
+
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    fn summarize_broker(
+        report: &StreamReport,
+        args: &StreamArgs,
+        broker: BrokerCounts,
+        to_stdout: bool,
+        out: &Output,
+    ) -> anyhow::Result<()> {
+        let c = &report.counts;
+        if out.json && !to_stdout {
+            return out.json(&json!({
+                "model": args.model.to_string(),
+                "model_versions": report.model_versions,
+                "records_in": c.records_in,
+                "records_out": c.records_out,
+                "dropped_null": c.dropped_null,
+                "dropped_late": c.dropped_late,
+                "rejected": c.rejected,
+                "batches": c.batches,
+                "reclaimed": broker.reclaimed,
+                "dead_lettered": broker.dead_lettered,
+                "duplicates": broker.duplicates,
+                "stop": format!("{:?}", report.stop).to_lowercase(),
+                "run_id": report.run_id,
+            }));
+        }
+        summarize(report, args, None, to_stdout, out)?;
+        let text = format!(
+            "Broker: {} reclaimed from idle consumers, {} dead-lettered, {} duplicate results dropped",
+            broker.reclaimed, broker.dead_lettered, broker.duplicates
+        );
+        if out.quiet {
+            Ok(())
+        } else if to_stdout {
+            eprintln!("{text}");
+            Ok(())
+        } else {
+            out.info(text)
+        }
+    }
 }
 
 fn window_spec(args: &StreamArgs) -> anyhow::Result<Option<WindowSpec>> {

@@ -383,7 +383,10 @@ impl<T: Threshold> PerfectForest<T> {
 
 /// `L` independent walks in lockstep; returns each walk's leaf (`0..S`).
 #[inline(always)]
-fn walk_lanes<T: Threshold, const S: usize, const L: usize>(nodes: &[&[Split<T>; S]; L], rows: &[&[T]; L]) -> [usize; L] {
+fn walk_lanes<T: Threshold, const S: usize, const L: usize>(
+    nodes: &[&[Split<T>; S]; L],
+    rows: &[&[T]; L],
+) -> [usize; L] {
     let mut at = [0usize; L];
     for _ in 0..S.trailing_zeros() {
         for l in 0..L {

@@ -1,0 +1,364 @@
+//! The scale-out proof: `wharf stream --source redis://… --sink redis://…` worker processes
+//! in one consumer group, against a real Redis on loopback.
+//!
+//! Two workers score a stream of 3,000 records while it is being produced; one is killed
+//! with SIGKILL while it holds unacknowledged entries. Every record id must appear in the
+//! output exactly once, both workers must have contributed, and the dead worker's pending
+//! entries must have been reclaimed. Variants restart the killed worker, and restart the
+//! Redis server itself (append-only persistence on) in the middle of the stream.
+//!
+//! The server comes from `cargo xtask test` (`WHARF_TEST_REDIS_URL`; the broker-restart
+//! variant starts its own from `WHARF_TEST_REDIS_SERVER`). Without them the tests say
+//! `skipped:`, unless `WHARF_TEST_REQUIRE_BACKENDS=1`.
+#![cfg(feature = "redis")]
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::Sandbox;
+use redis::Commands;
+use serde_json::Value;
+
+/// Records in each stream.
+const RECORDS: usize = 3000;
+/// How long a test may wait for its workers before it fails rather than hangs.
+const DEADLINE: Duration = Duration::from_secs(90);
+
+/// The value of `var`, or `None` after printing `skipped:` (a failure under
+/// `WHARF_TEST_REQUIRE_BACKENDS=1`).
+fn backend(var: &str) -> Option<String> {
+    match std::env::var(var).ok().filter(|v| !v.is_empty()) {
+        Some(value) => Some(value),
+        None if std::env::var("WHARF_TEST_REQUIRE_BACKENDS").as_deref() == Ok("1") => {
+            panic!("{var} is not set but WHARF_TEST_REQUIRE_BACKENDS=1")
+        }
+        None => {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "skipped: {var} not set (run cargo xtask test)");
+            None
+        }
+    }
+}
+
+/// A sandbox with `iris@champion` registered (a decision tree).
+fn sandbox() -> Sandbox {
+    let s = Sandbox::new();
+    let mut csv = String::from("sepal_length,sepal_width,petal_length,petal_width,species\n");
+    for (i, (species, base)) in [("setosa", 1.4), ("versicolor", 4.3), ("virginica", 5.6)].iter().enumerate() {
+        for j in 0..30 {
+            csv +=
+                &format!("{},{},{},{},{species}\n", 5.0 + i as f64 * 0.6, 3.0, base + j as f64 * 0.01, 0.2 + i as f64);
+        }
+    }
+    s.write("iris.csv", csv);
+    s.ok(&[
+        "-q", "train", "--input", "iris.csv", "--target", "species", "--name", "iris", "-a", "tree", "--alias",
+        "champion",
+    ]);
+    s
+}
+
+/// Stream names no other test (or earlier run on the same server) uses.
+fn names(test: &str) -> (String, String) {
+    let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    (format!("{test}-{nonce}-in"), format!("{test}-{nonce}-out"))
+}
+
+/// Creates the group the workers join (as they would), so the test can watch it from the
+/// start.
+fn group(con: &mut redis::Connection, stream: &str) {
+    let created: redis::RedisResult<()> = con.xgroup_create_mkstream(stream, "scorers", "0");
+    created.expect("create the consumer group");
+}
+
+fn connect(url: &str) -> redis::Connection {
+    let client = redis::Client::open(url).expect("redis url");
+    let started = Instant::now();
+    loop {
+        match client.get_connection_with_timeout(Duration::from_secs(2)) {
+            Ok(con) => return con,
+            Err(e) if started.elapsed() < Duration::from_secs(30) => {
+                let _ = e;
+                thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("{url}: {e}"),
+        }
+    }
+}
+
+/// Appends records `from..to` to `stream`, `chunk` at a time with `pause` between chunks,
+/// so workers see the stream arrive rather than find it complete.
+fn produce(url: &str, stream: &str, from: usize, to: usize, chunk: usize, pause: Duration) {
+    let mut con = connect(url);
+    let mut i = from;
+    while i < to {
+        let end = (i + chunk).min(to);
+        let mut pipe = redis::pipe();
+        for id in i..end {
+            let record = format!(
+                r#"{{"id":{id},"sepal_length":5.5,"sepal_width":3.0,"petal_length":{},"petal_width":{}}}"#,
+                1.4 + (id % 3) as f64 * 2.1,
+                0.2 + (id % 3) as f64
+            );
+            pipe.xadd(stream, "*", &[("record", record)]).ignore();
+        }
+        pipe.query::<()>(&mut con).expect("produce");
+        i = end;
+        thread::sleep(pause);
+    }
+}
+
+/// Starts a worker: `consumer` in group `scorers`, reading `input`, writing `output`.
+fn worker(s: &Sandbox, base: &str, input: &str, output: &str, consumer: &str) -> Child {
+    let source = format!("{base}/{input}?group=scorers&consumer={consumer}&min_idle_ms=1000");
+    let sink = format!("{base}/{output}");
+    s.command(&[
+        "--json",
+        "stream",
+        "--model",
+        "iris@champion",
+        "--source",
+        &source,
+        "--sink",
+        &sink,
+        "--id",
+        "id",
+        "--batch-size",
+        "50",
+        "--max-latency-ms",
+        "300",
+        "--idle-timeout",
+        "3s",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("start wharf stream")
+}
+
+/// Waits for a worker to exit by itself; returns its JSON summary.
+fn finish(child: Child, name: &str) -> Value {
+    let started = Instant::now();
+    let mut child = child;
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > DEADLINE {
+            let _ = child.kill();
+            panic!("worker {name} did not stop within {DEADLINE:?}");
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "worker {name} failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("worker {name}: not JSON ({e}): {stdout}"))
+}
+
+/// The number of entries `consumer` holds unacknowledged.
+fn pending_of(con: &mut redis::Connection, stream: &str, consumer: &str) -> usize {
+    let reply: redis::streams::StreamPendingCountReply =
+        con.xpending_consumer_count(stream, "scorers", "-", "+", 10_000, consumer).expect("xpending");
+    reply.ids.len()
+}
+
+/// Waits until `consumer` has written results and holds unacknowledged entries (it is
+/// mid-batch), then SIGKILLs it. Returns how many it held: the entries a survivor must
+/// reclaim.
+fn kill_mid_batch(child: &mut Child, con: &mut redis::Connection, (input, out): (&str, &str), consumer: &str) -> usize {
+    let started = Instant::now();
+    while !output(con, out).iter().any(|r| r.worker == consumer) {
+        assert!(started.elapsed() < DEADLINE, "{consumer} never wrote a result");
+        thread::sleep(Duration::from_millis(20));
+    }
+    while pending_of(con, input, consumer) == 0 {
+        assert!(started.elapsed() < DEADLINE, "{consumer} never held pending entries");
+        thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    pending_of(con, input, consumer)
+}
+
+/// One output entry: the record id, the worker that wrote it, the delivery attempt.
+struct Scored {
+    id: u64,
+    worker: String,
+    attempt: u64,
+}
+
+fn output(con: &mut redis::Connection, stream: &str) -> Vec<Scored> {
+    let reply: redis::streams::StreamRangeReply = con.xrange_all(stream).expect("xrange");
+    reply
+        .ids
+        .iter()
+        .map(|entry| {
+            let record: String = entry.get("record").expect("record field");
+            let record: Value = serde_json::from_str(&record).expect("record JSON");
+            assert!(record["prediction"].is_string(), "no prediction in {record}");
+            Scored {
+                id: record["id"].as_u64().expect("id"),
+                worker: entry.get("worker").expect("worker field"),
+                attempt: entry.get::<String>("attempt").and_then(|a| a.parse().ok()).expect("attempt field"),
+            }
+        })
+        .collect()
+}
+
+/// Every id exactly once; returns the results per worker.
+fn assert_exactly_once(results: &[Scored]) -> HashMap<String, usize> {
+    let mut seen = vec![0u32; RECORDS];
+    for r in results {
+        seen[usize::try_from(r.id).expect("id")] += 1;
+    }
+    let missing: Vec<usize> = (0..RECORDS).filter(|&i| seen[i] == 0).collect();
+    let twice: Vec<usize> = (0..RECORDS).filter(|&i| seen[i] > 1).collect();
+    assert!(missing.is_empty(), "{} ids missing, e.g. {:?}", missing.len(), &missing[..missing.len().min(10)]);
+    assert!(twice.is_empty(), "{} ids written twice, e.g. {:?}", twice.len(), &twice[..twice.len().min(10)]);
+    assert_eq!(results.len(), RECORDS);
+    let mut per_worker = HashMap::new();
+    for r in results {
+        *per_worker.entry(r.worker.clone()).or_insert(0) += 1;
+    }
+    per_worker
+}
+
+#[test]
+fn a_killed_worker_s_records_are_reclaimed_and_scored_exactly_once() {
+    let Some(url) = backend("WHARF_TEST_REDIS_URL") else { return };
+    let s = sandbox();
+    let (input, out) = names("kill");
+    let mut con = connect(&url);
+    group(&mut con, &input);
+    let mut w1 = worker(&s, &url, &input, &out, "w1");
+    let w2 = worker(&s, &url, &input, &out, "w2");
+    let producer = {
+        let (url, input) = (url.clone(), input.clone());
+        thread::spawn(move || produce(&url, &input, 0, RECORDS, 60, Duration::from_millis(40)))
+    };
+    let held = kill_mid_batch(&mut w1, &mut con, (&input, &out), "w1");
+    assert!(held > 0, "w1 died holding no entries; nothing to reclaim");
+    producer.join().expect("producer");
+    let summary = finish(w2, "w2");
+
+    let results = output(&mut con, &out);
+    let per_worker = assert_exactly_once(&results);
+    assert!(per_worker.get("w1").copied().unwrap_or(0) > 0, "w1 contributed nothing: {per_worker:?}");
+    assert!(per_worker.get("w2").copied().unwrap_or(0) > 0, "w2 contributed nothing: {per_worker:?}");
+    let reclaimed = results.iter().filter(|r| r.worker == "w2" && r.attempt > 1).count();
+    assert!(reclaimed > 0, "w2 wrote no redelivered record");
+    assert!(summary["reclaimed"].as_u64().unwrap_or(0) >= held as u64, "w1 held {held}; w2 reported {summary}");
+    assert_eq!(pending_of(&mut con, &input, "w1"), 0, "w1's entries are still pending");
+}
+
+#[test]
+fn a_restarted_worker_takes_back_its_own_pending_records() {
+    let Some(url) = backend("WHARF_TEST_REDIS_URL") else { return };
+    let s = sandbox();
+    let (input, out) = names("restart");
+    let mut con = connect(&url);
+    group(&mut con, &input);
+    let mut w1 = worker(&s, &url, &input, &out, "w1");
+    let w2 = worker(&s, &url, &input, &out, "w2");
+    let producer = {
+        let (url, input) = (url.clone(), input.clone());
+        thread::spawn(move || produce(&url, &input, 0, RECORDS, 60, Duration::from_millis(40)))
+    };
+    let held = kill_mid_batch(&mut w1, &mut con, (&input, &out), "w1");
+    assert!(held > 0, "w1 died holding no entries");
+    let w1_again = worker(&s, &url, &input, &out, "w1");
+    producer.join().expect("producer");
+    let first = finish(w1_again, "w1 (restarted)");
+    let second = finish(w2, "w2");
+
+    let results = output(&mut con, &out);
+    let per_worker = assert_exactly_once(&results);
+    assert!(per_worker.len() == 2, "both workers should have written: {per_worker:?}");
+    let reclaimed = first["reclaimed"].as_u64().unwrap_or(0) + second["reclaimed"].as_u64().unwrap_or(0);
+    assert!(reclaimed >= held as u64, "w1 held {held} at its death; {reclaimed} were taken back");
+    assert!(results.iter().any(|r| r.attempt > 1), "no record was written on a second delivery");
+}
+
+/// A Redis server this test owns, so it can stop and start it.
+struct Server {
+    bin: String,
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Server {
+    fn start(bin: &str) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let mut server =
+            Server { bin: bin.to_string(), port, dir: tempfile::tempdir().expect("temp dir"), child: None };
+        server.up();
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server on its port and data directory, with the append-only file on.
+    fn up(&mut self) {
+        let child = Command::new(&self.bin)
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string(), "--save", "", "--appendonly", "yes"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        self.child = Some(child);
+        drop(connect(&self.url()));
+    }
+
+    /// SIGTERM, which makes Redis flush its append-only file, then wait for the exit.
+    fn down(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let _ = child.wait();
+        }
+    }
+
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+fn workers_ride_through_a_broker_restart_with_persistence() {
+    let Some(bin) = backend("WHARF_TEST_REDIS_SERVER") else { return };
+    let s = sandbox();
+    let mut server = Server::start(&bin);
+    let url = server.url();
+    let (input, out) = names("broker");
+    let w1 = worker(&s, &url, &input, &out, "w1");
+    let w2 = worker(&s, &url, &input, &out, "w2");
+    produce(&url, &input, 0, RECORDS / 2, 60, Duration::from_millis(20));
+    server.down();
+    assert!(server.dir().read_dir().map(|d| d.count()).unwrap_or(0) > 0, "no append-only file written");
+    thread::sleep(Duration::from_millis(500));
+    server.up();
+    produce(&url, &input, RECORDS / 2, RECORDS, 60, Duration::from_millis(20));
+    let first = finish(w1, "w1");
+    let second = finish(w2, "w2");
+
+    let mut con = connect(&url);
+    let results = output(&mut con, &out);
+    let per_worker = assert_exactly_once(&results);
+    assert!(per_worker.len() == 2, "both workers should have written: {per_worker:?}\n{first}\n{second}");
+}
