@@ -362,3 +362,24 @@ fn workers_ride_through_a_broker_restart_with_persistence() {
     let per_worker = assert_exactly_once(&results);
     assert!(per_worker.len() == 2, "both workers should have written: {per_worker:?}\n{first}\n{second}");
 }
+
+#[test]
+fn broker_urls_that_cannot_work_are_refused_with_the_bad_part_named() {
+    let s = sandbox();
+    let stream = |extra: &[&str]| {
+        let mut args = vec!["stream", "--model", "iris@champion"];
+        args.extend_from_slice(extra);
+        s.error(&args)
+    };
+    let err = stream(&["--source", "kafka://h:9092/rows"]);
+    assert!(err.contains("--source kafka://h:9092/rows: unknown scheme; use redis://"), "{err}");
+    let err = stream(&["--source", "redis://127.0.0.1:1/rows?consumer=w1"]);
+    assert!(err.contains("redis://127.0.0.1:1/rows (group)"), "{err}");
+    let err = stream(&["--source", "redis://127.0.0.1:1/rows?group=g&consumer=w1&colour=red"]);
+    assert!(err.contains("unknown parameter `colour`"), "{err}");
+    let err = stream(&["--source", "redis://127.0.0.1:1/rows?group=g&consumer=w1", "--output", "out.jsonl"]);
+    assert!(err.contains("cannot write to --output"), "{err}");
+    // Nothing listens on port 1: the error names the stream, after the retries.
+    let err = stream(&["--source", "redis://u:hunter2@127.0.0.1:1/rows?group=g&consumer=w1"]);
+    assert!(err.contains("redis://127.0.0.1:1/rows") && !err.contains("hunter2"), "{err}");
+}

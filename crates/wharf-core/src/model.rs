@@ -288,9 +288,9 @@ pub enum Algorithm {
     Logistic,
     /// Ordinary least squares, via smartcore.
     Linear,
-    /// A CART decision tree, via linfa.
+    /// A CART decision tree (Gini), fitted by Wharf: deterministic for given data.
     Tree,
-    /// A bagged forest of linfa trees on random feature subspaces.
+    /// A bagged forest of CART trees on random feature subspaces, the same for a given seed.
     RandomForest,
     /// k-means clustering, via linfa.
     KMeans,

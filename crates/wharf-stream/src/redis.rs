@@ -179,13 +179,16 @@ struct Link {
     name: String,
     /// Commands to run on every new connection (creating the consumer group).
     on_connect: Option<(String, String)>,
+    /// Whether a connection ever succeeded: only then is a failure worth retrying (a
+    /// wrong address at start-up fails at once).
+    connected_once: bool,
 }
 
 impl Link {
     fn open(url: &RedisStreamUrl) -> Result<Link> {
         let client = redis::Client::open(url.connect.as_str())
             .map_err(|e| WharfError::backend(ADAPTER, format!("{}: bad connection URL", url.name()), Some(e.into())))?;
-        Ok(Link { client, con: None, name: url.name(), on_connect: None })
+        Ok(Link { client, con: None, name: url.name(), on_connect: None, connected_once: false })
     }
 
     fn connect(&mut self) -> RedisResult<&mut Connection> {
@@ -211,8 +214,11 @@ impl Link {
         loop {
             let result = self.connect().and_then(&mut f);
             match result {
-                Ok(value) => return Ok(value),
-                Err(e) if transient(&e) && started.elapsed() < RECONNECT_FOR => {
+                Ok(value) => {
+                    self.connected_once = true;
+                    return Ok(value);
+                }
+                Err(e) if self.connected_once && transient(&e) && started.elapsed() < RECONNECT_FOR => {
                     self.con = None;
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_secs(1));

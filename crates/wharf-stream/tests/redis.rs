@@ -23,7 +23,9 @@ fn server() -> Option<String> {
             panic!("WHARF_TEST_REDIS_URL is not set but WHARF_TEST_REQUIRE_BACKENDS=1")
         }
         None => {
-            eprintln!("skipped: WHARF_TEST_REDIS_URL not set (run cargo xtask test)");
+            // Straight to stderr, past libtest's capture, so the skip shows in the output.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "skipped: WHARF_TEST_REDIS_URL not set (run cargo xtask test)");
             None
         }
     }

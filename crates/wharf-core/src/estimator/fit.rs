@@ -1,7 +1,8 @@
-//! Fitting: linfa and smartcore do the learning, the results are copied into [`Estimator`].
+//! Fitting: linfa and smartcore do most of the learning, the results are copied into
+//! [`Estimator`]; trees are Wharf's own CART (see [`cart`] for why).
 //!
-//! Which library for what: linfa for logistic regression (binary and multinomial, L-BFGS),
-//! decision trees and k-means; smartcore for linear regression, because its SVD solver
+//! Which library for what: linfa for logistic regression (binary and multinomial, L-BFGS)
+//! and k-means; smartcore for linear regression, because its SVD solver
 //! copes with the rank-deficient design matrices one-hot encoding produces (all levels plus
 //! an intercept), where a plain normal-equations solve fails.
 
@@ -11,7 +12,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use super::{Estimator, FlatTree};
+use super::{cart, Estimator, FlatTree};
 use crate::{Result, WharfError};
 
 /// Hyper-parameters shared by the built-in algorithms; each uses the ones that apply.
@@ -89,14 +90,8 @@ pub(crate) fn linear(x: &Array2<f64>, y: &[f64]) -> Result<Estimator> {
 }
 
 fn fit_tree(x: ArrayView2<'_, f64>, y: &[usize], features: &[usize], n_classes: usize, h: &Hyper) -> Result<FlatTree> {
-    let sub = x.select(Axis(1), features);
-    let data = DatasetBase::new(sub, Array1::from(y.to_vec()));
-    let tree = linfa_trees::DecisionTree::params()
-        .max_depth(h.max_depth)
-        .min_weight_leaf(h.min_samples_leaf as f32)
-        .fit(&data)
-        .map_err(training_error)?;
-    Ok(FlatTree::from_linfa(&tree, features, &x, y, n_classes))
+    let limits = cart::Limits { max_depth: h.max_depth, min_samples_leaf: h.min_samples_leaf };
+    cart::fit(x, y, features, n_classes, limits)
 }
 
 pub(crate) fn decision_tree(x: &Array2<f64>, y: &Array1<usize>, n_classes: usize, h: &Hyper) -> Result<Estimator> {
@@ -106,7 +101,8 @@ pub(crate) fn decision_tree(x: &Array2<f64>, y: &Array1<usize>, n_classes: usize
 
 /// Bagging with random feature subspaces: each tree sees a bootstrap sample of the rows
 /// and `max_features` (default √width) of the columns. Trees are fitted on all cores; each
-/// tree's randomness comes from `seed + index`, so the forest is the same on any machine.
+/// tree's randomness comes from `seed + index` and tree fitting is deterministic, so a
+/// seed gives the same forest in every process and on any machine.
 pub(crate) fn random_forest(x: &Array2<f64>, y: &Array1<usize>, n_classes: usize, h: &Hyper) -> Result<Estimator> {
     if h.n_trees == 0 {
         return Err(WharfError::invalid("n_trees", "a forest needs at least one tree"));

@@ -6,6 +6,7 @@
 //! makes predict a tight loop over flat arrays, and lets a loaded artifact be checked for
 //! internal consistency before it is ever used.
 
+pub(crate) mod cart;
 pub(crate) mod fit;
 pub(crate) mod kernel;
 pub(crate) mod tree;
