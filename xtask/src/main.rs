@@ -162,6 +162,7 @@ fn test() -> Result<(), String> {
     for (package, example) in [
         ("wharf", "quickstart"),
         ("wharf", "custom_adapter"),
+        ("wharf", "openlineage"),
         ("wharf-runner", "multi_model_runner"),
         ("wharf-pipeline", "scoring_pipe"),
         ("wharf-stream", "activity"),

@@ -48,10 +48,9 @@ pub(crate) fn fit(
     let min_leaf = limits.min_samples_leaf.max(1);
     let mut nodes: Vec<Node> = Vec::new();
     let mut values: Vec<f64> = Vec::new();
-    // (rows reaching the node, depth, parent index and side to patch once it is numbered)
-    let mut stack: Vec<(Vec<usize>, usize, Option<(usize, bool)>)> = vec![((0..x.nrows()).collect(), 0, None)];
+    let mut stack = vec![Pending { rows: (0..x.nrows()).collect(), depth: 0, parent: None }];
     let mut order: Vec<usize> = Vec::new();
-    while let Some((rows, depth, parent)) = stack.pop() {
+    while let Some(Pending { rows, depth, parent }) = stack.pop() {
         let index = nodes.len();
         if let Some((p, is_left)) = parent {
             if is_left {
@@ -68,8 +67,8 @@ pub(crate) fn fit(
                 let (left, right): (Vec<usize>, Vec<usize>) = rows.iter().partition(|&&r| x[(r, feature)] <= threshold);
                 nodes.push(Node { feature: feature as u32, threshold, left: 0, right: 0 });
                 // Right first, so the left child is popped, and numbered, first.
-                stack.push((right, depth + 1, Some((index, false))));
-                stack.push((left, depth + 1, Some((index, true))));
+                stack.push(Pending { rows: right, depth: depth + 1, parent: Some((index, false)) });
+                stack.push(Pending { rows: left, depth: depth + 1, parent: Some((index, true)) });
             }
             None => {
                 let leaf = (values.len() / n_classes) as u32;
@@ -80,6 +79,14 @@ pub(crate) fn fit(
         }
     }
     Ok(FlatTree { nodes, values, n_outputs: n_classes as u32 })
+}
+
+/// A node still to be built: the rows that reach it, its depth, and its parent's index
+/// with the side to patch once the node is numbered.
+struct Pending {
+    rows: Vec<usize>,
+    depth: usize,
+    parent: Option<(usize, bool)>,
 }
 
 struct Split {
