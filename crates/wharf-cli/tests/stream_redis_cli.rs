@@ -167,20 +167,32 @@ fn pending_of(con: &mut redis::Connection, stream: &str, consumer: &str) -> usiz
 
 /// Waits until `consumer` has written results and holds unacknowledged entries (it is
 /// mid-batch), then SIGKILLs it. Returns how many it held: the entries a survivor must
-/// reclaim.
+/// reclaim. The worker is frozen with SIGSTOP while its entries are counted, so it cannot
+/// acknowledge them between the count and the kill.
 fn kill_mid_batch(child: &mut Child, con: &mut redis::Connection, (input, out): (&str, &str), consumer: &str) -> usize {
     let started = Instant::now();
     while !output(con, out).iter().any(|r| r.worker == consumer) {
         assert!(started.elapsed() < DEADLINE, "{consumer} never wrote a result");
         thread::sleep(Duration::from_millis(20));
     }
-    while pending_of(con, input, consumer) == 0 {
-        assert!(started.elapsed() < DEADLINE, "{consumer} never held pending entries");
+    loop {
+        assert!(started.elapsed() < DEADLINE, "{consumer} was never caught holding pending entries");
+        signal(child, "-STOP");
+        let held = pending_of(con, input, consumer);
+        if held > 0 {
+            child.kill().expect("SIGKILL");
+            let _ = child.wait();
+            return held;
+        }
+        signal(child, "-CONT");
         thread::sleep(Duration::from_millis(5));
     }
-    child.kill().expect("SIGKILL");
-    let _ = child.wait();
-    pending_of(con, input, consumer)
+}
+
+/// Sends a signal by name to a child process.
+fn signal(child: &Child, name: &str) {
+    let status = std::process::Command::new("kill").args([name, &child.id().to_string()]).status().expect("kill");
+    assert!(status.success(), "kill {name} {} failed", child.id());
 }
 
 /// One output entry: the record id, the worker that wrote it, the delivery attempt.
