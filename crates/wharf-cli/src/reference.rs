@@ -103,7 +103,13 @@ mod tests {
     use super::*;
     use wharf::WharfConfig;
 
-    #[cfg(all(feature = "serve", feature = "mlflow", feature = "openlineage", feature = "bentoml", feature = "datafusion"))]
+    #[cfg(all(
+        feature = "serve",
+        feature = "mlflow",
+        feature = "openlineage",
+        feature = "bentoml",
+        feature = "datafusion"
+    ))]
     #[test]
     fn cli_reference_is_current() {
         let path = guide_dir().join("cli.md");
