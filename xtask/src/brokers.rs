@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::apt;
 use crate::backends::{free_port, Services};
 
 /// A running broker; dropping it stops the server and removes its data directory.
@@ -48,52 +49,12 @@ fn on_path(program: &str) -> Option<PathBuf> {
     std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| p.is_file())
 }
 
-fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
-    let out = cmd.output().map_err(|e| format!("{what}: could not start: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("{what} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim()))
-    }
-}
-
-/// Installs Debian's `package` (which provides `program`) unless `program` is on `PATH`.
+/// `program`, installing Debian's `package` that provides it when it is not on `PATH`.
 fn ensure_installed(program: &str, package: &str) -> Result<PathBuf, String> {
     if let Some(found) = on_path(program) {
         return Ok(found);
     }
-    if !is_root() {
-        return Err(format!("{program} is not installed and xtask is not root: run `sudo apt-get install {package}`"));
-    }
-    eprintln!("==> installing {package} (apt-get install {package})");
-    let start = Instant::now();
-    let policy = Path::new("/usr/sbin/policy-rc.d");
-    let placed = !policy.exists() && std::fs::write(policy, "#!/bin/sh\nexit 101\n").is_ok();
-    if placed {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(policy, std::fs::Permissions::from_mode(0o755));
-    }
-    let result = run(Command::new("apt-get").args(["update", "-q"]), "apt-get update").and_then(|()| {
-        run(
-            Command::new("apt-get").env("DEBIAN_FRONTEND", "noninteractive").args([
-                "install",
-                "-y",
-                "-q",
-                "--no-install-recommends",
-                package,
-            ]),
-            &format!("apt-get install {package}"),
-        )
-    });
-    if placed {
-        let _ = std::fs::remove_file(policy);
-    }
-    result?;
-    eprintln!("<== {package} installed in {:.0}s", start.elapsed().as_secs_f64());
+    apt::install(package)?;
     on_path(program).ok_or_else(|| format!("{package} installed, but {program} is not on PATH"))
 }
 

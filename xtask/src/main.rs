@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
+mod apt;
 mod backends;
 mod bench_peers;
 mod brokers;

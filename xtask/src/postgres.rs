@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::apt::{self, is_root, output, run};
 use crate::backends::{free_port, Services};
 
 /// The database the tests use.
@@ -48,20 +49,6 @@ impl Drop for Postgres {
     }
 }
 
-/// Runs `cmd` to completion; its output is shown only if it fails.
-fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
-    output(cmd, what).map(drop)
-}
-
-fn output(cmd: &mut Command, what: &str) -> Result<String, String> {
-    let out = cmd.output().map_err(|e| format!("{what}: could not start: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(format!("{what} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim()))
-    }
-}
-
 /// The newest `/usr/lib/postgresql/<major>/bin` holding `initdb` and `postgres`.
 fn bin_dir() -> Option<PathBuf> {
     let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
@@ -75,45 +62,6 @@ fn bin_dir() -> Option<PathBuf> {
         .collect();
     found.sort();
     found.pop().map(|(_, bin)| bin)
-}
-
-fn is_root() -> bool {
-    output(Command::new("id").arg("-u"), "id -u").map(|uid| uid == "0").unwrap_or(false)
-}
-
-/// Installs Debian's `postgresql` package. A `policy-rc.d` that forbids starting services
-/// is in place during the install (if none exists), so the package does not start the
-/// system cluster; the tests run their own.
-fn install() -> Result<(), String> {
-    if !is_root() {
-        return Err("PostgreSQL is not installed and xtask is not root: run `sudo apt-get install postgresql`".into());
-    }
-    eprintln!("==> installing PostgreSQL (apt-get install postgresql)");
-    let start = Instant::now();
-    let policy = Path::new("/usr/sbin/policy-rc.d");
-    let placed = !policy.exists() && std::fs::write(policy, "#!/bin/sh\nexit 101\n").is_ok();
-    if placed {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(policy, std::fs::Permissions::from_mode(0o755));
-    }
-    let result = run(Command::new("apt-get").args(["update", "-q"]), "apt-get update").and_then(|()| {
-        run(
-            Command::new("apt-get").env("DEBIAN_FRONTEND", "noninteractive").args([
-                "install",
-                "-y",
-                "-q",
-                "--no-install-recommends",
-                "postgresql",
-            ]),
-            "apt-get install postgresql",
-        )
-    });
-    if placed {
-        let _ = std::fs::remove_file(policy);
-    }
-    result?;
-    eprintln!("<== PostgreSQL installed in {:.0}s", start.elapsed().as_secs_f64());
-    Ok(())
 }
 
 /// A command running `program` as the cluster's owner: the `postgres` user when xtask is
@@ -151,7 +99,7 @@ pub fn postgres(root: &Path, services: &mut Services) -> Result<Postgres, String
     let bin = match bin_dir() {
         Some(bin) => bin,
         None => {
-            install()?;
+            apt::install("postgresql")?;
             bin_dir().ok_or("PostgreSQL installed, but no /usr/lib/postgresql/*/bin/initdb")?
         }
     };

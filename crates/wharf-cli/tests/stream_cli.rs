@@ -1,58 +1,17 @@
 //! `wharf stream` end to end: the real binary in a fresh directory, a model registered with
 //! `wharf train`, records from a file or stdin.
 
+mod common;
+
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::Sandbox;
 use serde_json::Value;
-
-struct Sandbox {
-    dir: tempfile::TempDir,
-}
-
-impl Sandbox {
-    /// A directory with `iris` registered (a decision tree, alias `champion`).
-    fn with_model() -> Self {
-        let s = Sandbox { dir: tempfile::tempdir().expect("temp dir") };
-        let mut csv = String::from("sepal_length,sepal_width,petal_length,petal_width,species\n");
-        for (i, (species, base)) in [("setosa", 1.4), ("versicolor", 4.3), ("virginica", 5.6)].iter().enumerate() {
-            for j in 0..30 {
-                let jitter = j as f64 * 0.01;
-                csv += &format!("{},{},{},{},{species}\n", 5.0 + i as f64 * 0.6, 3.0, base + jitter, 0.2 + i as f64);
-            }
-        }
-        fs::write(s.path("iris.csv"), csv).expect("write");
-        let out = s.run(&[
-            "-q", "train", "--input", "iris.csv", "--target", "species", "--name", "iris", "-a", "tree", "--alias",
-            "champion",
-        ]);
-        assert!(out.status.success(), "train: {}", String::from_utf8_lossy(&out.stderr));
-        s
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wharf"));
-        cmd.current_dir(self.dir.path()).args(args);
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("WHARF_") {
-                cmd.env_remove(key);
-            }
-        }
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run wharf")
-    }
-}
 
 /// `n` records, with an id and an event time; every 50th has a null petal length.
 fn records(n: usize) -> String {
@@ -74,7 +33,7 @@ const WINDOW: [&str; 8] =
 
 #[test]
 fn stream_scores_a_file_with_window_features_and_reports_counts() {
-    let s = Sandbox::with_model();
+    let s = Sandbox::with_iris();
     fs::write(s.path("in.jsonl"), records(100)).expect("input");
     let mut args = vec![
         "--json",
@@ -113,7 +72,7 @@ fn stream_scores_a_file_with_window_features_and_reports_counts() {
 
 #[test]
 fn stream_reads_stdin_and_keeps_its_summary_off_stdout() {
-    let s = Sandbox::with_model();
+    let s = Sandbox::with_iris();
     let mut child = s
         .command(&["stream", "-m", "iris", "--id", "id", "--max-latency-ms", "10"])
         .stdin(Stdio::piped())
@@ -137,7 +96,7 @@ fn stream_reads_stdin_and_keeps_its_summary_off_stdout() {
 
 #[test]
 fn stream_refuses_what_cannot_work() {
-    let s = Sandbox::with_model();
+    let s = Sandbox::with_iris();
     let out = s.run(&["stream", "-m", "iris", "--follow"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--follow needs an input file"));
@@ -174,7 +133,7 @@ fn follow(s: &Sandbox) -> Child {
 /// uninterrupted run writes.
 #[test]
 fn sigkill_and_restart_of_wharf_stream_equals_an_uninterrupted_run() {
-    let s = Sandbox::with_model();
+    let s = Sandbox::with_iris();
     let text = records(4000);
     fs::write(s.path("in.jsonl"), "").expect("input");
     let producer = {

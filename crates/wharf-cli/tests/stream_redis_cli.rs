@@ -45,24 +45,6 @@ fn backend(var: &str) -> Option<String> {
     }
 }
 
-/// A sandbox with `iris@champion` registered (a decision tree).
-fn sandbox() -> Sandbox {
-    let s = Sandbox::new();
-    let mut csv = String::from("sepal_length,sepal_width,petal_length,petal_width,species\n");
-    for (i, (species, base)) in [("setosa", 1.4), ("versicolor", 4.3), ("virginica", 5.6)].iter().enumerate() {
-        for j in 0..30 {
-            csv +=
-                &format!("{},{},{},{},{species}\n", 5.0 + i as f64 * 0.6, 3.0, base + j as f64 * 0.01, 0.2 + i as f64);
-        }
-    }
-    s.write("iris.csv", csv);
-    s.ok(&[
-        "-q", "train", "--input", "iris.csv", "--target", "species", "--name", "iris", "-a", "tree", "--alias",
-        "champion",
-    ]);
-    s
-}
-
 /// Stream names no other test (or earlier run on the same server) uses.
 fn names(test: &str) -> (String, String) {
     let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
@@ -235,7 +217,7 @@ fn assert_exactly_once(results: &[Scored]) -> HashMap<String, usize> {
 #[test]
 fn a_killed_worker_s_records_are_reclaimed_and_scored_exactly_once() {
     let Some(url) = backend("WHARF_TEST_REDIS_URL") else { return };
-    let s = sandbox();
+    let s = Sandbox::with_iris();
     let (input, out) = names("kill");
     let mut con = connect(&url);
     group(&mut con, &input);
@@ -263,7 +245,7 @@ fn a_killed_worker_s_records_are_reclaimed_and_scored_exactly_once() {
 #[test]
 fn a_restarted_worker_takes_back_its_own_pending_records() {
     let Some(url) = backend("WHARF_TEST_REDIS_URL") else { return };
-    let s = sandbox();
+    let s = Sandbox::with_iris();
     let (input, out) = names("restart");
     let mut con = connect(&url);
     group(&mut con, &input);
@@ -348,7 +330,7 @@ impl Drop for Server {
 #[test]
 fn workers_ride_through_a_broker_restart_with_persistence() {
     let Some(bin) = backend("WHARF_TEST_REDIS_SERVER") else { return };
-    let s = sandbox();
+    let s = Sandbox::with_iris();
     let mut server = Server::start(&bin);
     let url = server.url();
     let (input, out) = names("broker");
@@ -371,7 +353,7 @@ fn workers_ride_through_a_broker_restart_with_persistence() {
 
 #[test]
 fn broker_urls_that_cannot_work_are_refused_with_the_bad_part_named() {
-    let s = sandbox();
+    let s = Sandbox::with_iris();
     let stream = |extra: &[&str]| {
         let mut args = vec!["stream", "--model", "iris@champion"];
         args.extend_from_slice(extra);

@@ -258,23 +258,12 @@ mod broker {
         to_stdout: bool,
         out: &Output,
     ) -> anyhow::Result<()> {
-        let c = &report.counts;
         if out.json && !to_stdout {
-            return out.json(&json!({
-                "model": args.model.to_string(),
-                "model_versions": report.model_versions,
-                "records_in": c.records_in,
-                "records_out": c.records_out,
-                "dropped_null": c.dropped_null,
-                "dropped_late": c.dropped_late,
-                "rejected": c.rejected,
-                "batches": c.batches,
-                "reclaimed": broker.reclaimed,
-                "dead_lettered": broker.dead_lettered,
-                "duplicates": broker.duplicates,
-                "stop": format!("{:?}", report.stop).to_lowercase(),
-                "run_id": report.run_id,
-            }));
+            let mut summary = summary_json(report, args);
+            summary["reclaimed"] = json!(broker.reclaimed);
+            summary["dead_lettered"] = json!(broker.dead_lettered);
+            summary["duplicates"] = json!(broker.duplicates);
+            return out.json(&summary);
         }
         summarize(report, args, None, to_stdout, out)?;
         let text = format!(
@@ -313,6 +302,23 @@ fn window_spec(args: &StreamArgs) -> anyhow::Result<Option<WindowSpec>> {
     Ok(Some(spec))
 }
 
+/// The `--json` summary fields every stream job has; file and broker jobs add their own.
+fn summary_json(report: &StreamReport, args: &StreamArgs) -> serde_json::Value {
+    let c = &report.counts;
+    json!({
+        "model": args.model.to_string(),
+        "model_versions": report.model_versions,
+        "records_in": c.records_in,
+        "records_out": c.records_out,
+        "dropped_null": c.dropped_null,
+        "dropped_late": c.dropped_late,
+        "rejected": c.rejected,
+        "batches": c.batches,
+        "stop": format!("{:?}", report.stop).to_lowercase(),
+        "run_id": report.run_id,
+    })
+}
+
 /// The summary goes to stderr when the results go to stdout, so it never mixes with them.
 fn summarize(
     report: &StreamReport,
@@ -326,21 +332,11 @@ fn summarize(
     }
     let c = &report.counts;
     if out.json && !to_stdout {
-        return out.json(&json!({
-            "model": args.model.to_string(),
-            "model_versions": report.model_versions,
-            "records_in": c.records_in,
-            "records_out": c.records_out,
-            "dropped_null": c.dropped_null,
-            "dropped_late": c.dropped_late,
-            "rejected": c.rejected,
-            "batches": c.batches,
-            "input_offset": report.input_offset,
-            "resumed_from": report.resumed_from,
-            "stop": format!("{:?}", report.stop).to_lowercase(),
-            "checkpoint": checkpoint.map(|p| p.display().to_string()),
-            "run_id": report.run_id,
-        }));
+        let mut summary = summary_json(report, args);
+        summary["input_offset"] = json!(report.input_offset);
+        summary["resumed_from"] = json!(report.resumed_from);
+        summary["checkpoint"] = json!(checkpoint.map(|p| p.display().to_string()));
+        return out.json(&summary);
     }
     if out.quiet {
         return Ok(());

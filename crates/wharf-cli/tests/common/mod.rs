@@ -28,6 +28,25 @@ impl Sandbox {
         s
     }
 
+    /// A sandbox with `iris@champion` registered: a decision tree on 90 rows of three
+    /// well-separated species, for the streaming tests.
+    pub fn with_iris() -> Self {
+        let s = Sandbox::new();
+        let mut csv = String::from("sepal_length,sepal_width,petal_length,petal_width,species\n");
+        for (i, (species, base)) in [("setosa", 1.4), ("versicolor", 4.3), ("virginica", 5.6)].iter().enumerate() {
+            for j in 0..30 {
+                let jitter = j as f64 * 0.01;
+                csv += &format!("{},{},{},{},{species}\n", 5.0 + i as f64 * 0.6, 3.0, base + jitter, 0.2 + i as f64);
+            }
+        }
+        s.write("iris.csv", csv);
+        s.ok(&[
+            "-q", "train", "--input", "iris.csv", "--target", "species", "--name", "iris", "-a", "tree", "--alias",
+            "champion",
+        ]);
+        s
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
