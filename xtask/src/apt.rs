@@ -1,5 +1,5 @@
-//! Installing Debian packages for the test backends (PostgreSQL, Redis) when a machine lacks
-//! them, and the small process helpers that share.
+//! Installing Debian packages for the test backends (PostgreSQL, Redis, NATS) when a machine
+//! lacks them, and the small process helpers that share.
 
 use std::path::Path;
 use std::process::Command;
@@ -25,14 +25,24 @@ pub fn is_root() -> bool {
     output(Command::new("id").arg("-u"), "id -u").map(|uid| uid == "0").unwrap_or(false)
 }
 
-/// Installs Debian's `package` with apt-get. A `policy-rc.d` that forbids starting services
-/// is in place during the install (if none exists), so the package starts no system
-/// service: the tests run their own servers on free ports.
+/// Installs Debian's `package` with apt-get (see [`install_all`]).
 pub fn install(package: &str) -> Result<(), String> {
-    if !is_root() {
-        return Err(format!("{package} is not installed and xtask is not root: run `sudo apt-get install {package}`"));
+    install_all(&[package])
+}
+
+/// Installs Debian's `packages` with one `apt-get update` and one `apt-get install`. A
+/// `policy-rc.d` that forbids starting services is in place during the install (if none
+/// exists), so the packages start no system service: the tests run their own servers on
+/// free ports.
+pub fn install_all(packages: &[&str]) -> Result<(), String> {
+    if packages.is_empty() {
+        return Ok(());
     }
-    eprintln!("==> installing {package} (apt-get install {package})");
+    let list = packages.join(" ");
+    if !is_root() {
+        return Err(format!("{list}: not installed and xtask is not root: run `sudo apt-get install {list}`"));
+    }
+    eprintln!("==> installing {list} (apt-get install {list})");
     let start = Instant::now();
     let policy = Path::new("/usr/sbin/policy-rc.d");
     let placed = !policy.exists() && std::fs::write(policy, "#!/bin/sh\nexit 101\n").is_ok();
@@ -42,20 +52,17 @@ pub fn install(package: &str) -> Result<(), String> {
     }
     let result = run(Command::new("apt-get").args(["update", "-q"]), "apt-get update").and_then(|()| {
         run(
-            Command::new("apt-get").env("DEBIAN_FRONTEND", "noninteractive").args([
-                "install",
-                "-y",
-                "-q",
-                "--no-install-recommends",
-                package,
-            ]),
-            &format!("apt-get install {package}"),
+            Command::new("apt-get")
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .args(["install", "-y", "-q", "--no-install-recommends"])
+                .args(packages),
+            &format!("apt-get install {list}"),
         )
     });
     if placed {
         let _ = std::fs::remove_file(policy);
     }
     result?;
-    eprintln!("<== {package} installed in {:.0}s", start.elapsed().as_secs_f64());
+    eprintln!("<== {list} installed in {:.0}s", start.elapsed().as_secs_f64());
     Ok(())
 }

@@ -58,7 +58,7 @@ pub fn free_port() -> Result<u16, String> {
 }
 
 /// `GET path` on 127.0.0.1:port answers 200.
-fn http_ok(port: u16, path: &str) -> bool {
+pub fn http_ok(port: u16, path: &str) -> bool {
     let Ok(mut stream) = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)) else {
         return false;
     };

@@ -9,6 +9,13 @@
 //!
 //! Exports `WHARF_TEST_REDIS_URL=redis://127.0.0.1:<port>` and `WHARF_TEST_REDIS_SERVER`,
 //! the server binary, for the test that restarts a broker of its own.
+//!
+//! NATS comes from Debian's `nats-server` package (2.9, which has JetStream) the same way,
+//! and runs with JetStream on (`-js`), its file storage under
+//! `target/backends/nats-data-<port>` and its monitoring port bound too, for the readiness
+//! check (`/healthz?js-enabled-only=true`). Exports `WHARF_TEST_NATS_URL=nats://127.0.0.1:<port>`
+//! and `WHARF_TEST_NATS_SERVER`. [`install_missing`] installs whichever of the two packages
+//! is missing in one apt-get call.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -17,7 +24,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::apt;
-use crate::backends::{free_port, Services};
+use crate::backends::{free_port, http_ok, Services};
 
 /// A running broker; dropping it stops the server and removes its data directory.
 pub struct Broker {
@@ -43,10 +50,11 @@ impl Drop for Broker {
     }
 }
 
-/// `program` on `PATH`.
+/// `program` on `PATH`, or in `/usr/sbin`, where Debian puts `nats-server` and which a
+/// non-root user's `PATH` often lacks.
 fn on_path(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| p.is_file())
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).chain([PathBuf::from("/usr/sbin")]).map(|dir| dir.join(program)).find(|p| p.is_file())
 }
 
 /// `program`, installing Debian's `package` that provides it when it is not on `PATH`.
@@ -56,6 +64,54 @@ fn ensure_installed(program: &str, package: &str) -> Result<PathBuf, String> {
     }
     apt::install(package)?;
     on_path(program).ok_or_else(|| format!("{package} installed, but {program} is not on PATH"))
+}
+
+/// The brokers' programs and the Debian packages that provide them.
+const PACKAGES: [(&str, &str); 2] = [("redis-server", "redis-server"), ("nats-server", "nats-server")];
+
+/// Installs the packages of every broker whose program is missing, in one apt-get call
+/// (each `apt-get update` + `install` costs seconds; the pair ~20 s on a fresh machine).
+pub fn install_missing() -> Result<(), String> {
+    let missing: Vec<&str> =
+        PACKAGES.iter().filter(|(program, _)| on_path(program).is_none()).map(|(_, package)| *package).collect();
+    apt::install_all(&missing)
+}
+
+/// Starts `bin` with `args`, its output in `<data>/wharf-server.log`, and waits (up to 60 s)
+/// until `ready` says it serves.
+fn start(
+    name: &'static str,
+    bin: &Path,
+    args: &[String],
+    data: PathBuf,
+    ready: impl Fn() -> bool,
+) -> Result<Broker, String> {
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data).map_err(|e| format!("{}: {e}", data.display()))?;
+    let log = data.join("wharf-server.log");
+    let out = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let err = out.try_clone().map_err(|e| e.to_string())?;
+    let child = Command::new(bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .spawn()
+        .map_err(|e| format!("{}: could not start: {e}", bin.display()))?;
+    let mut broker = Broker { name, child: Some(child), data };
+    let start = Instant::now();
+    while !ready() {
+        if let Some(Ok(Some(status))) = broker.child.as_mut().map(Child::try_wait) {
+            let tail = std::fs::read_to_string(&log).unwrap_or_default();
+            return Err(format!("{name} exited ({status}); log {}:\n{tail}", log.display()));
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            return Err(format!("{name} not ready after 60s (log: {})", log.display()));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("<== {name} ready after {:.1}s", start.elapsed().as_secs_f64());
+    Ok(broker)
 }
 
 /// Redis answers `PING` on 127.0.0.1:port.
@@ -73,34 +129,32 @@ pub fn redis(root: &Path, services: &mut Services) -> Result<Broker, String> {
     let bin = ensure_installed("redis-server", "redis-server")?;
     let port = free_port()?;
     let data = root.join(format!("redis-data-{port}"));
-    let _ = std::fs::remove_dir_all(&data);
-    std::fs::create_dir_all(&data).map_err(|e| format!("{}: {e}", data.display()))?;
-    let log = data.join("wharf-server.log");
-    let out = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
-    let err = out.try_clone().map_err(|e| e.to_string())?;
-    let child = Command::new(&bin)
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "yes"])
-        .arg("--dir")
-        .arg(&data)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::from(err))
-        .spawn()
-        .map_err(|e| format!("redis-server: could not start: {e}"))?;
-    let mut broker = Broker { name: "redis", child: Some(child), data };
-    let start = Instant::now();
-    while !redis_ready(port) {
-        if let Some(Ok(Some(status))) = broker.child.as_mut().map(Child::try_wait) {
-            let tail = std::fs::read_to_string(&log).unwrap_or_default();
-            return Err(format!("redis-server exited ({status}); log {}:\n{tail}", log.display()));
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            return Err(format!("redis-server not ready after 60s (log: {})", log.display()));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    eprintln!("<== redis ready on 127.0.0.1:{port} after {:.1}s", start.elapsed().as_secs_f64());
+    let mut args: Vec<String> =
+        ["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "yes", "--dir"]
+            .map(String::from)
+            .to_vec();
+    args.push(data.display().to_string());
+    let broker = start("redis", &bin, &args, data, || redis_ready(port))?;
+    eprintln!("<== redis on 127.0.0.1:{port}");
     services.env.push(("WHARF_TEST_REDIS_URL".into(), format!("redis://127.0.0.1:{port}")));
     services.env.push(("WHARF_TEST_REDIS_SERVER".into(), bin.display().to_string()));
+    Ok(broker)
+}
+
+/// Installs (if needed) and starts a nats-server with JetStream for the tests; see the
+/// module docs.
+pub fn nats(root: &Path, services: &mut Services) -> Result<Broker, String> {
+    let bin = ensure_installed("nats-server", "nats-server")?;
+    let (port, monitor) = (free_port()?, free_port()?);
+    let data = root.join(format!("nats-data-{port}"));
+    let mut args: Vec<String> = ["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-m", &monitor.to_string(), "-sd"]
+        .map(String::from)
+        .to_vec();
+    args.push(data.display().to_string());
+    // The monitoring endpoint answers 200 once JetStream is up.
+    let broker = start("nats", &bin, &args, data, || http_ok(monitor, "/healthz?js-enabled-only=true"))?;
+    eprintln!("<== nats on 127.0.0.1:{port} (monitoring {monitor})");
+    services.env.push(("WHARF_TEST_NATS_URL".into(), format!("nats://127.0.0.1:{port}")));
+    services.env.push(("WHARF_TEST_NATS_SERVER".into(), bin.display().to_string()));
     Ok(broker)
 }

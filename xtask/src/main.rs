@@ -132,7 +132,9 @@ fn test() -> Result<(), String> {
     backends::mlflow_basic_auth(&backends_root, &mut services)?;
     backends::bentoml(&backends_root, &bentoml_fixtures(&root), &mut services)?;
     let postgres = postgres::postgres(&backends_root, &mut services)?;
+    brokers::install_missing()?;
     let redis = brokers::redis(&backends_root, &mut services)?;
+    let nats = brokers::nats(&backends_root, &mut services)?;
     timings.push(("backends up".into(), started.elapsed().as_secs_f64()));
 
     let mut tests = cargo();
@@ -142,6 +144,7 @@ fn test() -> Result<(), String> {
     drop(services);
     drop(postgres);
     drop(redis);
+    drop(nats);
 
     let mut doc = cargo();
     doc.current_dir(&root).env("RUSTDOCFLAGS", "-D warnings").args([
@@ -232,7 +235,9 @@ fn backends_foreground() -> Result<(), String> {
     backends::mlflow_basic_auth(&root, &mut services)?;
     backends::bentoml(&root, &bentoml_fixtures(&crate::root()), &mut services)?;
     let _postgres = postgres::postgres(&root, &mut services)?;
+    brokers::install_missing()?;
     let _redis = brokers::redis(&root, &mut services)?;
+    let _nats = brokers::nats(&root, &mut services)?;
     for (k, v) in &services.env {
         println!("export {k}={v}");
     }

@@ -14,42 +14,19 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::Sandbox;
+use common::{assert_exactly_once as exactly_once, backend, finish_worker as finish, iris_record, Sandbox, Scored};
 use redis::Commands;
 use serde_json::Value;
 
 /// Records in each stream.
 const RECORDS: usize = 3000;
 /// How long a test may wait for its workers before it fails rather than hangs.
-const DEADLINE: Duration = Duration::from_secs(90);
-
-/// The value of `var`, or `None` after printing `skipped:` (a failure under
-/// `WHARF_TEST_REQUIRE_BACKENDS=1`).
-fn backend(var: &str) -> Option<String> {
-    match std::env::var(var).ok().filter(|v| !v.is_empty()) {
-        Some(value) => Some(value),
-        None if std::env::var("WHARF_TEST_REQUIRE_BACKENDS").as_deref() == Ok("1") => {
-            panic!("{var} is not set but WHARF_TEST_REQUIRE_BACKENDS=1")
-        }
-        None => {
-            use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "skipped: {var} not set (run cargo xtask test)");
-            None
-        }
-    }
-}
-
-/// Stream names no other test (or earlier run on the same server) uses.
-fn names(test: &str) -> (String, String) {
-    let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    (format!("{test}-{nonce}-in"), format!("{test}-{nonce}-out"))
-}
+const DEADLINE: Duration = common::WORKER_DEADLINE;
 
 /// Creates the group the workers join (as they would), so the test can watch it from the
 /// start.
@@ -82,12 +59,7 @@ fn produce(url: &str, stream: &str, from: usize, to: usize, chunk: usize, pause:
         let end = (i + chunk).min(to);
         let mut pipe = redis::pipe();
         for id in i..end {
-            let record = format!(
-                r#"{{"id":{id},"sepal_length":5.5,"sepal_width":3.0,"petal_length":{},"petal_width":{}}}"#,
-                1.4 + (id % 3) as f64 * 2.1,
-                0.2 + (id % 3) as f64
-            );
-            pipe.xadd(stream, "*", &[("record", record)]).ignore();
+            pipe.xadd(stream, "*", &[("record", iris_record(id))]).ignore();
         }
         pipe.query::<()>(&mut con).expect("produce");
         i = end;
@@ -98,48 +70,7 @@ fn produce(url: &str, stream: &str, from: usize, to: usize, chunk: usize, pause:
 /// Starts a worker: `consumer` in group `scorers`, reading `input`, writing `output`.
 fn worker(s: &Sandbox, base: &str, input: &str, output: &str, consumer: &str) -> Child {
     let source = format!("{base}/{input}?group=scorers&consumer={consumer}&min_idle_ms=1000");
-    let sink = format!("{base}/{output}");
-    s.command(&[
-        "--json",
-        "stream",
-        "--model",
-        "iris@champion",
-        "--source",
-        &source,
-        "--sink",
-        &sink,
-        "--id",
-        "id",
-        // Batches larger than what arrives in the latency window: a worker holds read but
-        // unacknowledged entries most of the time, so a kill reliably finds some.
-        "--batch-size",
-        "400",
-        "--max-latency-ms",
-        "300",
-        "--idle-timeout",
-        "3s",
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("start wharf stream")
-}
-
-/// Waits for a worker to exit by itself; returns its JSON summary.
-fn finish(child: Child, name: &str) -> Value {
-    let started = Instant::now();
-    let mut child = child;
-    while child.try_wait().expect("wait").is_none() {
-        if started.elapsed() > DEADLINE {
-            let _ = child.kill();
-            panic!("worker {name} did not stop within {DEADLINE:?}");
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().expect("output");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "worker {name} failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("worker {name}: not JSON ({e}): {stdout}"))
+    s.stream_worker(&source, &format!("{base}/{output}"), "3s")
 }
 
 /// The number of entries `consumer` holds unacknowledged.
@@ -171,13 +102,6 @@ fn kill_mid_batch(child: &mut Child, con: &mut redis::Connection, (input, out): 
     pending_of(con, input, consumer)
 }
 
-/// One output entry: the record id, the worker that wrote it, the delivery attempt.
-struct Scored {
-    id: u64,
-    worker: String,
-    attempt: u64,
-}
-
 fn output(con: &mut redis::Connection, stream: &str) -> Vec<Scored> {
     let reply: redis::streams::StreamRangeReply = con.xrange_all(stream).expect("xrange");
     reply
@@ -196,29 +120,11 @@ fn output(con: &mut redis::Connection, stream: &str) -> Vec<Scored> {
         .collect()
 }
 
-/// Every id exactly once; returns the results per worker.
-fn assert_exactly_once(results: &[Scored]) -> HashMap<String, usize> {
-    let mut seen = vec![0u32; RECORDS];
-    for r in results {
-        seen[usize::try_from(r.id).expect("id")] += 1;
-    }
-    let missing: Vec<usize> = (0..RECORDS).filter(|&i| seen[i] == 0).collect();
-    let twice: Vec<usize> = (0..RECORDS).filter(|&i| seen[i] > 1).collect();
-    assert!(missing.is_empty(), "{} ids missing, e.g. {:?}", missing.len(), &missing[..missing.len().min(10)]);
-    assert!(twice.is_empty(), "{} ids written twice, e.g. {:?}", twice.len(), &twice[..twice.len().min(10)]);
-    assert_eq!(results.len(), RECORDS);
-    let mut per_worker = HashMap::new();
-    for r in results {
-        *per_worker.entry(r.worker.clone()).or_insert(0) += 1;
-    }
-    per_worker
-}
-
 #[test]
 fn a_killed_worker_s_records_are_reclaimed_and_scored_exactly_once() {
     let Some(url) = backend("WHARF_TEST_REDIS_URL") else { return };
     let s = Sandbox::with_iris();
-    let (input, out) = names("kill");
+    let (input, out) = common::stream_names("kill");
     let mut con = connect(&url);
     group(&mut con, &input);
     let mut w1 = worker(&s, &url, &input, &out, "w1");
@@ -233,7 +139,7 @@ fn a_killed_worker_s_records_are_reclaimed_and_scored_exactly_once() {
     let summary = finish(w2, "w2");
 
     let results = output(&mut con, &out);
-    let per_worker = assert_exactly_once(&results);
+    let per_worker = exactly_once(&results, RECORDS);
     assert!(per_worker.get("w1").copied().unwrap_or(0) > 0, "w1 contributed nothing: {per_worker:?}");
     assert!(per_worker.get("w2").copied().unwrap_or(0) > 0, "w2 contributed nothing: {per_worker:?}");
     let reclaimed = results.iter().filter(|r| r.worker == "w2" && r.attempt > 1).count();
@@ -246,7 +152,7 @@ fn a_killed_worker_s_records_are_reclaimed_and_scored_exactly_once() {
 fn a_restarted_worker_takes_back_its_own_pending_records() {
     let Some(url) = backend("WHARF_TEST_REDIS_URL") else { return };
     let s = Sandbox::with_iris();
-    let (input, out) = names("restart");
+    let (input, out) = common::stream_names("restart");
     let mut con = connect(&url);
     group(&mut con, &input);
     let mut w1 = worker(&s, &url, &input, &out, "w1");
@@ -263,7 +169,7 @@ fn a_restarted_worker_takes_back_its_own_pending_records() {
     let second = finish(w2, "w2");
 
     let results = output(&mut con, &out);
-    let per_worker = assert_exactly_once(&results);
+    let per_worker = exactly_once(&results, RECORDS);
     assert!(per_worker.len() == 2, "both workers should have written: {per_worker:?}");
     let reclaimed = first["reclaimed"].as_u64().unwrap_or(0) + second["reclaimed"].as_u64().unwrap_or(0);
     assert!(reclaimed >= held as u64, "w1 held {held} at its death; {reclaimed} were taken back");
@@ -333,7 +239,7 @@ fn workers_ride_through_a_broker_restart_with_persistence() {
     let s = Sandbox::with_iris();
     let mut server = Server::start(&bin);
     let url = server.url();
-    let (input, out) = names("broker");
+    let (input, out) = common::stream_names("broker");
     let w1 = worker(&s, &url, &input, &out, "w1");
     let w2 = worker(&s, &url, &input, &out, "w2");
     produce(&url, &input, 0, RECORDS / 2, 60, Duration::from_millis(20));
@@ -347,7 +253,7 @@ fn workers_ride_through_a_broker_restart_with_persistence() {
 
     let mut con = connect(&url);
     let results = output(&mut con, &out);
-    let per_worker = assert_exactly_once(&results);
+    let per_worker = exactly_once(&results, RECORDS);
     assert!(per_worker.len() == 2, "both workers should have written: {per_worker:?}\n{first}\n{second}");
 }
 
@@ -359,14 +265,21 @@ fn broker_urls_that_cannot_work_are_refused_with_the_bad_part_named() {
         args.extend_from_slice(extra);
         s.error(&args)
     };
-    let err = stream(&["--source", "kafka://h:9092/rows"]);
-    assert!(err.contains("--source kafka://h:9092/rows: unknown scheme; use redis://"), "{err}");
+    let err = stream(&["--source", "pulsar://h:6650/rows"]);
+    assert!(err.contains("--source pulsar://h:6650/rows: unknown scheme; use redis://…, nats://…, kafka://…"), "{err}");
     let err = stream(&["--source", "redis://127.0.0.1:1/rows?consumer=w1"]);
     assert!(err.contains("redis://127.0.0.1:1/rows (group)"), "{err}");
     let err = stream(&["--source", "redis://127.0.0.1:1/rows?group=g&consumer=w1&colour=red"]);
     assert!(err.contains("unknown parameter `colour`"), "{err}");
     let err = stream(&["--source", "redis://127.0.0.1:1/rows?group=g&consumer=w1", "--output", "out.jsonl"]);
     assert!(err.contains("cannot write to --output"), "{err}");
+    if cfg!(feature = "kafka") {
+        // Nothing listens on port 1: the Kafka source gives up after its connect timeout.
+        let err = stream(&["--source", "kafka://127.0.0.1:1/rows?group=g&consumer=w1"]);
+        assert!(err.contains("kafka://127.0.0.1:1/rows") && err.contains("reaching the brokers"), "{err}");
+    }
+    let err = stream(&["--source", "kafka://127.0.0.1:1/rows?group=g&consumer=w1", "--sink", "redis://h/out"]);
+    assert!(err.contains("use the same broker as --source (kafka://…)"), "{err}");
     // Nothing listens on port 1: the error names the stream, after the retries.
     let err = stream(&["--source", "redis://u:hunter2@127.0.0.1:1/rows?group=g&consumer=w1"]);
     assert!(err.contains("redis://127.0.0.1:1/rows") && !err.contains("hunter2"), "{err}");

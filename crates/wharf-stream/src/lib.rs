@@ -22,15 +22,18 @@
 //! server writes results and acknowledges them in one atomic step
 //! ([`StreamSink::write_acked`]). For a broker the acknowledgement is the checkpoint.
 //!
-//! ## Scale-out over a broker (feature `redis`)
+//! ## Scale-out over a broker (features `redis`, `nats`, `kafka`)
 //!
-//! `redis::RedisSource` is one consumer of a Redis consumer group and
-//! `redis::RedisSink` a Redis stream: start one job per worker, with the same group and
-//! its own consumer name, on as many machines as needed. A dead worker's unacknowledged
-//! records are reclaimed by the others (`XAUTOCLAIM`), records that keep failing go to a
-//! dead-letter stream, and a record committed twice (by a slow worker and the one that
-//! reclaimed it) is written once. Window state is per worker. The guide's page
-//! "Scaling out" has the commands and says which engine to use when.
+//! | broker | source | sink | a dead worker's records | a record committed twice |
+//! |---|---|---|---|---|
+//! | Redis Streams (`redis`) | `redis::RedisSource`, a consumer in a consumer group | `redis::RedisSink`, a stream | reclaimed by the others (`XAUTOCLAIM`) | written once: result and acknowledgement in one atomic script |
+//! | NATS JetStream (`nats`) | `nats::NatsSource`, a worker on a durable pull consumer | `nats::NatsSink`, a stream | delivered again after `ack_wait` | stored once: `Nats-Msg-Id` de-duplication, within the stream's duplicate window |
+//! | Kafka (`kafka`) | `kafka::KafkaSource`, a member of a consumer group | `kafka::KafkaSink`, a topic (idempotent producer) | its partitions reassigned; read again from the last committed offset | written again (at least once), keyed by the input record; tested against a Kafka-compatible broker only |
+//!
+//! Start one job per worker, with the same group and its own consumer name, on as many
+//! machines as needed. Records that keep failing go to a dead-letter stream. Window state
+//! is per worker. The guide's page "Scaling out" has the commands and says which engine to
+//! use when.
 //!
 //! ## Exactly once, with a file sink
 //!
@@ -89,8 +92,16 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
+#[cfg(any(feature = "redis", feature = "nats", feature = "kafka"))]
+mod broker;
 pub mod checkpoint;
 mod job;
+#[cfg(feature = "kafka")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kafka")))]
+pub mod kafka;
+#[cfg(feature = "nats")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
+pub mod nats;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;

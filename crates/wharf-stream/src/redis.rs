@@ -42,6 +42,7 @@ use redis::streams::{StreamAutoClaimOptions, StreamId, StreamPendingCountReply, 
 use redis::{Commands, Connection, RedisResult, Value};
 use wharf_core::{Result, WharfError};
 
+use crate::broker::{group_and_consumer, lines, query_pairs, redact, result_key, tokens};
 use crate::sink::StreamSink;
 use crate::source::{BrokerStats, Delivery, Polled, StreamSource};
 
@@ -122,11 +123,7 @@ impl RedisStreamUrl {
             dead_letter: format!("{stream}:dead"),
             connect: String::new(),
         };
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            if value.is_empty() {
-                return Err(bad(key, format!("`{key}` needs a value ({key}=…)")));
-            }
+        for (key, value) in query_pairs(query, bad)? {
             let number =
                 |what: &str| value.parse::<u64>().map_err(|_| bad(key, format!("`{key}={value}` is not {what}")));
             match key {
@@ -159,14 +156,6 @@ impl RedisStreamUrl {
     pub fn name(&self) -> String {
         let db = if self.db == 0 { String::new() } else { format!("?db={}", self.db) };
         format!("redis://{}/{}{db}", self.host, self.stream)
-    }
-}
-
-/// `url` with any password replaced, for error messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}***{}", &url[..scheme + 3], &url[at..]),
-        _ => url.to_string(),
     }
 }
 
@@ -218,10 +207,13 @@ impl Link {
                     self.connected_once = true;
                     return Ok(value);
                 }
-                Err(e) if self.connected_once && transient(&e) && started.elapsed() < RECONNECT_FOR => {
+                Err(e) if retry(&e, self.connected_once, started.elapsed()) => {
+                    // A reply cut short leaves the connection mid-stream: start a new one.
                     self.con = None;
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_secs(1));
+                    if !interrupted(&e) {
+                        std::thread::sleep(pause);
+                        pause = (pause * 2).min(Duration::from_secs(1));
+                    }
                 }
                 Err(e) => {
                     self.con = None;
@@ -232,10 +224,37 @@ impl Link {
     }
 }
 
-/// Failures a reconnect can cure: the connection broke, or the server is restarting
-/// (`LOADING` while it replays its append-only file).
+/// Whether [`Link::run`] tries again after `e`, `elapsed` into a command. A transient
+/// failure is retried for [`RECONNECT_FOR`] once a connection has succeeded (before that, a
+/// refused connection means a wrong address, reported at once). A system call interrupted
+/// by a signal (EINTR; the job's SIGINT/SIGTERM handler, a profiler) says nothing about the
+/// server, so it is retried even before the first connection.
+fn retry(e: &redis::RedisError, connected_once: bool, elapsed: Duration) -> bool {
+    elapsed < RECONNECT_FOR && (interrupted(e) || (connected_once && transient(e)))
+}
+
+/// The kind of the I/O error behind `e`, if any. The client keeps it as the source of its
+/// error, behind an `Arc`.
+fn io_kind(e: &redis::RedisError) -> Option<std::io::ErrorKind> {
+    let source = std::error::Error::source(e)?;
+    let inner: &(dyn std::error::Error + 'static) =
+        match source.downcast_ref::<Arc<dyn std::error::Error + Send + Sync>>() {
+            Some(shared) => &**shared,
+            None => source,
+        };
+    inner.downcast_ref::<std::io::Error>().map(std::io::Error::kind)
+}
+
+/// A system call cut short by a signal (EINTR).
+fn interrupted(e: &redis::RedisError) -> bool {
+    io_kind(e) == Some(std::io::ErrorKind::Interrupted)
+}
+
+/// Failures a reconnect can cure: the connection broke or a call on it was interrupted, or
+/// the server is restarting (`LOADING` while it replays its append-only file).
 fn transient(e: &redis::RedisError) -> bool {
-    e.is_io_error()
+    interrupted(e)
+        || e.is_io_error()
         || e.is_connection_refusal()
         || e.is_connection_dropped()
         || e.is_timeout()
@@ -284,14 +303,13 @@ impl RedisSource {
     /// Joins the group named in `url` as its consumer, creating the group (at the start of
     /// the stream) if needed.
     pub fn open(url: &RedisStreamUrl) -> Result<RedisSource> {
-        let missing = |part: &str| {
-            WharfError::invalid(
-                format!("{} ({part})", url.name()),
-                format!("a Redis source needs ?{part}=…: redis://HOST:PORT/STREAM?group=G&consumer=C"),
-            )
-        };
-        let group = url.group.clone().ok_or_else(|| missing("group"))?;
-        let consumer = url.consumer.clone().ok_or_else(|| missing("consumer"))?;
+        let (group, consumer) = group_and_consumer(
+            &url.name(),
+            "Redis",
+            "redis://HOST:PORT/STREAM?group=G&consumer=C",
+            &url.group,
+            &url.consumer,
+        )?;
         let mut link = Link::open(url)?;
         link.on_connect = Some((url.stream.clone(), group.clone()));
         link.run("joining the consumer group", |_| Ok(()))?;
@@ -516,7 +534,7 @@ impl StreamSource for RedisSource {
     }
 
     fn commit(&mut self, deliveries: &[Delivery]) -> Result<()> {
-        let ids = tokens(deliveries, &self.where_())?;
+        let ids = tokens(deliveries, &self.where_(), "Redis entry id")?;
         if ids.is_empty() {
             return Ok(());
         }
@@ -524,17 +542,6 @@ impl StreamSource for RedisSource {
         self.link.run("acknowledging entries", |c| c.xack::<_, _, _, usize>(&stream, &group, &ids))?;
         Ok(())
     }
-}
-
-fn tokens(deliveries: &[Delivery], place: &str) -> Result<Vec<String>> {
-    deliveries
-        .iter()
-        .map(|d| {
-            d.token.clone().ok_or_else(|| {
-                WharfError::invalid(d.key.clone(), format!("{place}: the record has no Redis entry id to acknowledge"))
-            })
-        })
-        .collect()
 }
 
 /// The consumer group a [`RedisSink`] acknowledges, from [`RedisSource::acknowledgement`].
@@ -611,15 +618,6 @@ impl RedisSink {
     }
 }
 
-/// The `key` of a result line, which the job always writes.
-fn key_of(line: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Keyed {
-        key: String,
-    }
-    serde_json::from_slice::<Keyed>(line).ok().map(|k| k.key)
-}
-
 impl StreamSink for RedisSink {
     fn name(&self) -> String {
         self.url.name()
@@ -633,7 +631,7 @@ impl StreamSink for RedisSink {
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
-        let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+        let lines: Vec<&[u8]> = lines(bytes).collect();
         if lines.is_empty() {
             return Ok(());
         }
@@ -642,7 +640,7 @@ impl StreamSink for RedisSink {
             let mut pipe = redis::pipe();
             pipe.atomic();
             for line in &lines {
-                let key = key_of(line).unwrap_or_default();
+                let key = result_key(line).unwrap_or_default();
                 pipe.xadd(&stream, "*", &[("key", key.as_bytes()), ("record", line), ("worker", worker.as_bytes())])
                     .ignore();
             }
@@ -666,13 +664,13 @@ impl StreamSink for RedisSink {
             return Ok(false);
         };
         let mut results: HashMap<String, &[u8]> = HashMap::new();
-        for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            let key = key_of(line).ok_or_else(|| {
+        for line in lines(bytes) {
+            let key = result_key(line).ok_or_else(|| {
                 WharfError::invalid(self.url.name(), "a result line has no `key`; cannot match it to its input entry")
             })?;
             results.insert(key, line);
         }
-        let ids = tokens(deliveries, &format!("{} group {}", ack.stream, ack.group))?;
+        let ids = tokens(deliveries, &format!("{} group {}", ack.stream, ack.group), "Redis entry id")?;
         let mut script = redis::cmd("EVAL");
         script.arg(COMMIT_SCRIPT).arg(2).arg(&ack.stream).arg(&self.url.stream);
         script.arg(&ack.group).arg(&self.worker).arg(deliveries.len());
@@ -727,8 +725,25 @@ mod tests {
     }
 
     #[test]
+    fn an_interrupted_system_call_is_retried_even_before_the_first_connection() {
+        let eintr = redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::Interrupted));
+        assert_eq!(io_kind(&eintr), Some(std::io::ErrorKind::Interrupted));
+        assert!(interrupted(&eintr) && transient(&eintr));
+        assert!(retry(&eintr, false, Duration::ZERO), "EINTR at start-up is not a wrong address");
+        assert!(retry(&eintr, true, Duration::from_secs(1)));
+        assert!(!retry(&eintr, true, RECONNECT_FOR), "retries are bounded");
+
+        let refused = redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert!(!interrupted(&refused) && transient(&refused));
+        assert!(!retry(&refused, false, Duration::ZERO), "a refused first connection fails at once");
+        assert!(retry(&refused, true, Duration::ZERO), "a refused reconnection is a restarting server");
+        let typed = redis::RedisError::from((redis::ErrorKind::Client, "bad"));
+        assert!(!retry(&typed, true, Duration::ZERO));
+    }
+
+    #[test]
     fn result_lines_are_matched_by_key() {
-        assert_eq!(key_of(br#"{"id":1,"prediction":"a","key":"rows@1-0"}"#), Some("rows@1-0".into()));
-        assert_eq!(key_of(b"not json"), None);
+        assert_eq!(result_key(br#"{"id":1,"prediction":"a","key":"rows@1-0"}"#), Some("rows@1-0".into()));
+        assert_eq!(result_key(b"not json"), None);
     }
 }

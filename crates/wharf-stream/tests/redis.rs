@@ -7,34 +7,17 @@
 //! `cargo test --release -p wharf-stream --features redis --test redis -- --ignored --nocapture`.
 #![cfg(feature = "redis")]
 
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{broker_options as options, iris, iris_scorer as scorer, unique};
 use redis::Commands;
-use wharf_core::{datasets, Trainer};
 use wharf_stream::redis::{RedisSink, RedisSource, RedisStreamUrl};
-use wharf_stream::{
-    FixedScorer, Polled, ScoringModel, StreamJob, StreamOptions, StreamReport, StreamSink, StreamSource,
-};
+use wharf_stream::{Polled, StreamJob, StreamReport, StreamSink, StreamSource};
 
 fn server() -> Option<String> {
-    match std::env::var("WHARF_TEST_REDIS_URL").ok().filter(|v| !v.is_empty()) {
-        Some(url) => Some(url),
-        None if std::env::var("WHARF_TEST_REQUIRE_BACKENDS").as_deref() == Ok("1") => {
-            panic!("WHARF_TEST_REDIS_URL is not set but WHARF_TEST_REQUIRE_BACKENDS=1")
-        }
-        None => {
-            // Straight to stderr, past libtest's capture, so the skip shows in the output.
-            use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "skipped: WHARF_TEST_REDIS_URL not set (run cargo xtask test)");
-            None
-        }
-    }
-}
-
-/// A stream name no other test or earlier run uses.
-fn unique(test: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("{test}-{nanos}")
+    common::broker("WHARF_TEST_REDIS_URL")
 }
 
 fn connection(url: &str) -> redis::Connection {
@@ -45,33 +28,12 @@ fn url(base: &str, stream: &str, query: &str) -> RedisStreamUrl {
     RedisStreamUrl::parse(&format!("{base}/{stream}{query}")).expect("url")
 }
 
-fn iris(id: usize) -> String {
-    let (petal_length, petal_width) = [(1.4, 0.2), (4.5, 1.4), (5.8, 2.2)][id % 3];
-    format!(
-        r#"{{"id":{id},"sepal_length":5.8,"sepal_width":3.0,"petal_length":{petal_length},"petal_width":{petal_width}}}"#
-    )
-}
-
 fn produce(con: &mut redis::Connection, stream: &str, records: impl IntoIterator<Item = String>) {
     let mut pipe = redis::pipe();
     for record in records {
         pipe.xadd(stream, "*", &[("record", record)]).ignore();
     }
     pipe.query::<()>(con).expect("produce");
-}
-
-fn scorer() -> FixedScorer {
-    FixedScorer::new(ScoringModel::new("iris", 1, Trainer::decision_tree().fit(&datasets::iris()).expect("fit")))
-}
-
-fn options(batch_size: usize) -> StreamOptions {
-    StreamOptions {
-        batch_size,
-        max_latency: Duration::from_millis(50),
-        idle_timeout: Some(Duration::from_millis(400)),
-        ids: vec!["id".into()],
-        ..Default::default()
-    }
 }
 
 /// One worker: a job over the group, its sink paired with its source.
@@ -159,19 +121,17 @@ fn a_record_committed_by_two_consumers_is_written_once() {
     // `fast` reclaims the entry while `slow` is still scoring it.
     let mut fast = RedisSource::open(&url(&base, &input, "?group=g&consumer=fast&min_idle_ms=10")).expect("fast");
     let Polled::Records(second) = fast.poll(1, Duration::from_millis(100)).expect("poll") else { panic!("no claim") };
-    assert_eq!((first[0].key.as_str(), second[0].attempt), (second[0].key.as_str(), 2));
+    assert_eq!(second[0].attempt, 2);
 
-    let line = |who: &str, key: &str| format!("{{\"id\":1,\"prediction\":\"{who}\",\"key\":\"{key}\"}}\n");
     let sink = |source: &RedisSource, who: &str| {
         RedisSink::open(&url(&base, &output, ""), who).and_then(|s| s.acknowledging(source.acknowledgement()))
     };
-    let mut fast_sink = sink(&fast, "fast").expect("sink");
-    assert!(fast_sink.write_acked(line("fast", &second[0].key).as_bytes(), &second).expect("commit"));
-    let mut slow_sink = sink(&slow, "slow").expect("sink");
-    assert!(slow_sink.write_acked(line("slow", &first[0].key).as_bytes(), &first).expect("commit"));
+    let (mut slow_sink, mut fast_sink) = (sink(&slow, "slow").expect("sink"), sink(&fast, "fast").expect("sink"));
+    common::a_record_committed_twice_is_written_once((&mut slow_sink, &first), (&mut fast_sink, &second), || {
+        connection(&base).xlen(&output).expect("xlen")
+    });
 
     let out: redis::streams::StreamRangeReply = con.xrange_all(&output).expect("xrange");
-    assert_eq!(out.ids.len(), 1, "the second commit must not write");
     assert_eq!(out.ids[0].get::<String>("worker").as_deref(), Some("fast"));
     assert_eq!(out.ids[0].get::<String>("attempt").as_deref(), Some("2"));
     assert_eq!((slow.stats().duplicates(), fast.stats().duplicates()), (1, 0));

@@ -35,14 +35,20 @@ pub struct StreamArgs {
     pub input: String,
 
     /// Consume a broker instead of --input, as one worker of a consumer group:
-    /// redis://HOST:PORT/STREAM?group=G&consumer=C (feature `redis`). Start more workers with
-    /// the same group and other consumer names, on any machine, to scale out.
+    /// redis://HOST:PORT/STREAM?group=G&consumer=C (feature `redis`),
+    /// nats://HOST:PORT/STREAM?group=G&consumer=C (feature `nats`; the group is the JetStream
+    /// durable consumer) or kafka://HOST:PORT/TOPIC?group=G&consumer=C (feature `kafka`).
+    /// Start more workers with the same group and other consumer names, on any machine, to
+    /// scale out.
     #[arg(long, value_name = "URL", conflicts_with_all = ["follow", "checkpoint"])]
     pub source: Option<String>,
 
-    /// Write the results to a broker stream instead of --output: redis://HOST:PORT/STREAM.
-    /// On the same server as --source, each result is written and its input acknowledged
-    /// atomically.
+    /// Write the results to a broker stream instead of --output: redis://HOST:PORT/STREAM,
+    /// nats://HOST:PORT/STREAM or kafka://HOST:PORT/TOPIC, the same broker as --source. Redis
+    /// on the same server writes each result and acknowledges its input atomically; NATS
+    /// acknowledges after the results are stored, and drops a result stored twice
+    /// (`Nats-Msg-Id`); Kafka commits offsets after the results are written (at least once,
+    /// each result keyed by its input record).
     #[arg(long, value_name = "URL", requires = "source", conflicts_with_all = ["output", "checkpoint"])]
     pub sink: Option<String>,
 
@@ -119,7 +125,7 @@ pub fn run(args: StreamArgs, out: &Output) -> anyhow::Result<()> {
         if args.output.is_some() {
             bail!(
                 "--source (a broker) cannot write to --output: the broker's acknowledgement is the checkpoint, \
-                 so a restart could not cut the file back; use --sink redis://… or stdout"
+                 so a restart could not cut the file back; use --sink with the same broker, or stdout"
             );
         }
         return broker::run(args, window, out);
@@ -180,14 +186,14 @@ mod broker {
     use super::*;
 
     /// The broker URL schemes, each with the Cargo feature that provides it.
-    const SCHEMES: [(&str, &str); 1] = [("redis://", "redis")];
+    const SCHEMES: [(&str, &str); 3] = [("redis://", "redis"), ("nats://", "nats"), ("kafka://", "kafka")];
 
     fn scheme_of(url: &str, flag: &str) -> anyhow::Result<&'static str> {
         match SCHEMES.iter().find(|(scheme, _)| url.starts_with(scheme)) {
             Some((scheme, _)) => Ok(scheme),
             None => bail!(
                 "{flag} {url}: unknown scheme; use {}",
-                SCHEMES.iter().map(|(s, _)| format!("{s}…")).collect::<Vec<_>>().join(" or ")
+                SCHEMES.iter().map(|(s, _)| format!("{s}…")).collect::<Vec<_>>().join(", ")
             ),
         }
     }
@@ -195,11 +201,51 @@ mod broker {
     /// Runs the job with a broker source, and a broker sink or stdout.
     pub(super) fn run(args: StreamArgs, window: Option<WindowSpec>, out: &Output) -> anyhow::Result<()> {
         let source_url = args.source.clone().unwrap_or_default();
-        scheme_of(&source_url, "--source")?;
+        let scheme = scheme_of(&source_url, "--source")?;
         if let Some(sink) = &args.sink {
-            scheme_of(sink, "--sink")?;
+            if scheme_of(sink, "--sink")? != scheme {
+                bail!("--sink {sink}: use the same broker as --source ({scheme}…), or leave --sink out for stdout");
+            }
         }
-        run_redis(args, window, out)
+        match scheme {
+            "nats://" => run_nats(args, window, out),
+            "kafka://" => run_kafka(args, window, out),
+            _ => run_redis(args, window, out),
+        }
+    }
+
+    /// The part every broker shares: the job over `source` and `sink` (stdout without
+    /// `--sink`), with the registry, lineage and stop signals of the CLI, then the summary
+    /// with what the broker side did.
+    #[cfg_attr(not(any(feature = "redis", feature = "nats", feature = "kafka")), allow(dead_code))]
+    fn run_job(
+        source: impl StreamSource + 'static,
+        stats: std::sync::Arc<wharf_stream::BrokerStats>,
+        sink: Option<Box<dyn StreamSink>>,
+        args: &StreamArgs,
+        window: Option<WindowSpec>,
+        out: &Output,
+    ) -> anyhow::Result<()> {
+        let to_stdout = sink.is_none();
+        let sink = sink.unwrap_or_else(|| Box::new(WriterSink::stdout()));
+        let ctx = Wharf::load()?;
+        let job = StreamJob::new(source, sink, RegistryScorer::new(ctx.registry().clone(), args.model.clone()))
+            .lineage(ctx.lineage().clone())
+            .options(stream_options(args, window))
+            .stop_flag(stop_on_signals()?);
+        let report = job.run()?;
+        let brokered = BrokerCounts {
+            reclaimed: stats.reclaimed(),
+            dead_lettered: stats.dead_lettered(),
+            duplicates: stats.duplicates(),
+        };
+        summarize_broker(&report, args, brokered, to_stdout, out)
+    }
+
+    /// The error of a binary built without the broker's feature.
+    #[cfg_attr(all(feature = "redis", feature = "nats", feature = "kafka"), allow(dead_code))]
+    fn not_built(feature: &str) -> anyhow::Result<()> {
+        bail!("this wharf was built without the `{feature}` feature; rebuild with `--features {feature}` to use {feature}:// URLs")
     }
 
     #[cfg(feature = "redis")]
@@ -209,48 +255,78 @@ mod broker {
         let source = RedisSource::open(&source_url)?;
         let stats = source.stats();
         let worker = source_url.consumer.clone().unwrap_or_default();
-        let sink: Box<dyn StreamSink> = match &args.sink {
+        let sink: Option<Box<dyn StreamSink>> = match &args.sink {
             Some(url) => {
                 let sink_url = RedisStreamUrl::parse(url)?;
                 let sink = RedisSink::open(&sink_url, worker)?;
                 // Same server: results and acknowledgements in one atomic step.
                 if sink_url.host == source_url.host && sink_url.db == source_url.db {
-                    Box::new(sink.acknowledging(source.acknowledgement())?)
+                    Some(Box::new(sink.acknowledging(source.acknowledgement())?))
                 } else {
-                    Box::new(sink)
+                    Some(Box::new(sink))
                 }
             }
-            None => Box::new(WriterSink::stdout()),
+            None => None,
         };
-        let ctx = Wharf::load()?;
-        let to_stdout = args.sink.is_none();
-        let job = StreamJob::new(source, sink, RegistryScorer::new(ctx.registry().clone(), args.model.clone()))
-            .lineage(ctx.lineage().clone())
-            .options(stream_options(&args, window))
-            .stop_flag(stop_on_signals()?);
-        let report = job.run()?;
-        let brokered = BrokerCounts {
-            reclaimed: stats.reclaimed(),
-            dead_lettered: stats.dead_lettered(),
-            duplicates: stats.duplicates(),
-        };
-        summarize_broker(&report, &args, brokered, to_stdout, out)
+        run_job(source, stats, sink, &args, window, out)
     }
 
     #[cfg(not(feature = "redis"))]
     fn run_redis(_: StreamArgs, _: Option<WindowSpec>, _: &Output) -> anyhow::Result<()> {
-        bail!("this wharf was built without the `redis` feature; rebuild with `--features redis` to use redis:// URLs")
+        not_built("redis")
+    }
+
+    #[cfg(feature = "nats")]
+    fn run_nats(args: StreamArgs, window: Option<WindowSpec>, out: &Output) -> anyhow::Result<()> {
+        use wharf_stream::nats::{NatsSink, NatsSource, NatsStreamUrl};
+        let source_url = NatsStreamUrl::parse(args.source.as_deref().unwrap_or_default())?;
+        let source = NatsSource::open(&source_url)?;
+        let stats = source.stats();
+        let worker = source_url.consumer.clone().unwrap_or_default();
+        let sink: Option<Box<dyn StreamSink>> = match &args.sink {
+            // Acknowledgements travel on the source's own connection, so the sink pairs
+            // with it on any server of the cluster.
+            Some(url) => Some(Box::new(
+                NatsSink::open(&NatsStreamUrl::parse(url)?, worker)?.acknowledging(source.acknowledgement())?,
+            )),
+            None => None,
+        };
+        run_job(source, stats, sink, &args, window, out)
+    }
+
+    #[cfg(not(feature = "nats"))]
+    fn run_nats(_: StreamArgs, _: Option<WindowSpec>, _: &Output) -> anyhow::Result<()> {
+        not_built("nats")
+    }
+
+    #[cfg(feature = "kafka")]
+    fn run_kafka(args: StreamArgs, window: Option<WindowSpec>, out: &Output) -> anyhow::Result<()> {
+        use wharf_stream::kafka::{KafkaSink, KafkaSource, KafkaTopicUrl};
+        let source_url = KafkaTopicUrl::parse(args.source.as_deref().unwrap_or_default())?;
+        let source = KafkaSource::open(&source_url)?;
+        let stats = source.stats();
+        let worker = source_url.consumer.clone().unwrap_or_default();
+        let sink: Option<Box<dyn StreamSink>> = match &args.sink {
+            Some(url) => Some(Box::new(KafkaSink::open(&KafkaTopicUrl::parse(url)?, worker)?)),
+            None => None,
+        };
+        run_job(source, stats, sink, &args, window, out)
+    }
+
+    #[cfg(not(feature = "kafka"))]
+    fn run_kafka(_: StreamArgs, _: Option<WindowSpec>, _: &Output) -> anyhow::Result<()> {
+        not_built("kafka")
     }
 
     /// What the broker side did, besides scoring.
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "redis", feature = "nats", feature = "kafka")), allow(dead_code))]
     struct BrokerCounts {
         reclaimed: u64,
         dead_lettered: u64,
         duplicates: u64,
     }
 
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "redis", feature = "nats", feature = "kafka")), allow(dead_code))]
     fn summarize_broker(
         report: &StreamReport,
         args: &StreamArgs,

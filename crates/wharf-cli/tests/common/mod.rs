@@ -122,3 +122,116 @@ impl Sandbox {
 pub fn lead_rows(n: usize) -> String {
     wharf::datasets::LEAD_SCORING_CSV.lines().take(n + 1).map(|line| format!("{line}\n")).collect()
 }
+
+// --- The broker scale-out tests (Redis, NATS): the same workers, the same checks. ---
+
+/// How long a broker test may wait for its workers before it fails rather than hangs.
+pub const WORKER_DEADLINE: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// The value of `var`, or `None` after printing `skipped:` (a failure under
+/// `WHARF_TEST_REQUIRE_BACKENDS=1`).
+pub fn backend(var: &str) -> Option<String> {
+    match std::env::var(var).ok().filter(|v| !v.is_empty()) {
+        Some(value) => Some(value),
+        None if std::env::var("WHARF_TEST_REQUIRE_BACKENDS").as_deref() == Ok("1") => {
+            panic!("{var} is not set but WHARF_TEST_REQUIRE_BACKENDS=1")
+        }
+        None => {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "skipped: {var} not set (run cargo xtask test)");
+            None
+        }
+    }
+}
+
+/// Input and output stream names no other test (or earlier run on the same server) uses.
+pub fn stream_names(test: &str) -> (String, String) {
+    let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    (format!("{test}-{nonce}-in"), format!("{test}-{nonce}-out"))
+}
+
+/// The JSON record with id `id` the broker tests produce.
+pub fn iris_record(id: usize) -> String {
+    format!(
+        r#"{{"id":{id},"sepal_length":5.5,"sepal_width":3.0,"petal_length":{},"petal_width":{}}}"#,
+        1.4 + (id % 3) as f64 * 2.1,
+        0.2 + (id % 3) as f64
+    )
+}
+
+impl Sandbox {
+    /// Starts `wharf --json stream` as one broker worker, reading `source` and writing
+    /// `sink`, stopping after `idle` without records, with stdout and stderr piped.
+    pub fn stream_worker(&self, source: &str, sink: &str, idle: &str) -> std::process::Child {
+        self.command(&[
+            "--json",
+            "stream",
+            "--model",
+            "iris@champion",
+            "--source",
+            source,
+            "--sink",
+            sink,
+            "--id",
+            "id",
+            // Batches larger than what arrives in the latency window: a worker holds read but
+            // unacknowledged records most of the time, so a kill reliably finds some.
+            "--batch-size",
+            "400",
+            "--max-latency-ms",
+            "300",
+            "--idle-timeout",
+            idle,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start wharf stream")
+    }
+}
+
+/// Waits (up to [`WORKER_DEADLINE`]) for a worker to exit by itself; returns its JSON
+/// summary.
+pub fn finish_worker(child: std::process::Child, name: &str) -> Value {
+    let started = std::time::Instant::now();
+    let mut child = child;
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > WORKER_DEADLINE {
+            let _ = child.kill();
+            panic!("worker {name} did not stop within {WORKER_DEADLINE:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "worker {name} failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("worker {name}: not JSON ({e}): {stdout}"))
+}
+
+/// One result in a broker's output: the record id, the worker that wrote it, the delivery
+/// attempt.
+pub struct Scored {
+    pub id: u64,
+    pub worker: String,
+    pub attempt: u64,
+}
+
+/// Every id in `0..records` exactly once; returns the results per worker.
+pub fn assert_exactly_once(results: &[Scored], records: usize) -> std::collections::HashMap<String, usize> {
+    let mut seen = vec![0u32; records];
+    for r in results {
+        let id = usize::try_from(r.id).expect("id");
+        assert!(id < records, "an id that was never produced: {id}");
+        seen[id] += 1;
+    }
+    let missing: Vec<usize> = (0..records).filter(|&i| seen[i] == 0).collect();
+    let twice: Vec<usize> = (0..records).filter(|&i| seen[i] > 1).collect();
+    assert!(missing.is_empty(), "{} ids missing, e.g. {:?}", missing.len(), &missing[..missing.len().min(10)]);
+    assert!(twice.is_empty(), "{} ids written twice, e.g. {:?}", twice.len(), &twice[..twice.len().min(10)]);
+    assert_eq!(results.len(), records);
+    let mut per_worker = std::collections::HashMap::new();
+    for r in results {
+        *per_worker.entry(r.worker.clone()).or_insert(0) += 1;
+    }
+    per_worker
+}

@@ -1,11 +1,11 @@
 //! Fixtures shared by the integration tests: a sensor-like stream and a model trained on
-//! its windowed features.
+//! its windowed features, and the fixtures and checks the broker adapters' tests share.
 #![allow(dead_code)]
 
 use std::time::Duration;
 
 use wharf_core::{Column, CsvOptions, Dataset, Frame, Model, Trainer};
-use wharf_stream::{StreamOptions, WindowSpec};
+use wharf_stream::{StreamOptions, StreamSink, WindowSpec};
 
 pub const MINUTE: i64 = 60_000;
 
@@ -91,4 +91,80 @@ pub fn phase_model(flipped: bool) -> Model {
 /// The model most tests score with.
 pub fn model() -> Model {
     phase_model(false)
+}
+
+// --- Broker adapters (Redis, NATS): the same fixtures and checks for each. ---
+
+/// The value of the variable naming a test broker, or `None` after printing a `skipped:`
+/// line (a failure under `WHARF_TEST_REQUIRE_BACKENDS=1`).
+pub fn broker(var: &str) -> Option<String> {
+    match std::env::var(var).ok().filter(|v| !v.is_empty()) {
+        Some(url) => Some(url),
+        None if std::env::var("WHARF_TEST_REQUIRE_BACKENDS").as_deref() == Ok("1") => {
+            panic!("{var} is not set but WHARF_TEST_REQUIRE_BACKENDS=1")
+        }
+        None => {
+            // Straight to stderr, past libtest's capture, so the skip shows in the output.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "skipped: {var} not set (run cargo xtask test)");
+            None
+        }
+    }
+}
+
+/// A stream name no other test or earlier run uses.
+pub fn unique(test: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{test}-{nanos}")
+}
+
+/// An iris record with id `id`, of one of the three species by `id % 3`.
+pub fn iris(id: usize) -> String {
+    let (petal_length, petal_width) = [(1.4, 0.2), (4.5, 1.4), (5.8, 2.2)][id % 3];
+    format!(
+        r#"{{"id":{id},"sepal_length":5.8,"sepal_width":3.0,"petal_length":{petal_length},"petal_width":{petal_width}}}"#
+    )
+}
+
+/// A decision tree on iris, for the broker tests.
+pub fn iris_scorer() -> wharf_stream::FixedScorer {
+    use wharf_core::{datasets, Trainer};
+    let model = Trainer::decision_tree().fit(&datasets::iris()).expect("fit");
+    wharf_stream::FixedScorer::new(wharf_stream::ScoringModel::new("iris", 1, model))
+}
+
+/// Broker job options: small latency, an idle timeout that ends the job once drained.
+pub fn broker_options(batch_size: usize) -> StreamOptions {
+    StreamOptions {
+        batch_size,
+        max_latency: Duration::from_millis(50),
+        idle_timeout: Some(Duration::from_millis(400)),
+        ids: vec!["id".into()],
+        ..Default::default()
+    }
+}
+
+/// A result line as the job writes it, for commits made by hand.
+pub fn result_line(id: usize, who: &str, key: &str) -> String {
+    format!("{{\"id\":{id},\"prediction\":\"{who}\",\"key\":\"{key}\"}}\n")
+}
+
+/// The redelivery clause every broker pair must meet: `slow` and `fast` hold the same record
+/// (`fast` got it again after `slow` went quiet: same key, a later attempt); `fast` commits
+/// first, then `slow`. Both commits succeed and acknowledge, and the output holds one result,
+/// `fast`'s (checked by the caller through `written`, which counts the output's results).
+pub fn a_record_committed_twice_is_written_once(
+    (slow, slow_batch): (&mut dyn StreamSink, &[wharf_stream::Delivery]),
+    (fast, fast_batch): (&mut dyn StreamSink, &[wharf_stream::Delivery]),
+    written: impl Fn() -> usize,
+) {
+    assert_eq!(slow_batch.len(), 1);
+    assert_eq!(fast_batch.len(), 1);
+    assert_eq!(slow_batch[0].key, fast_batch[0].key, "a redelivery keeps its key");
+    assert!(fast_batch[0].attempt > slow_batch[0].attempt, "a redelivery counts its attempt");
+    assert!(slow.exactly_once() && fast.exactly_once(), "paired sinks are exactly once");
+    let key = &fast_batch[0].key;
+    assert!(fast.write_acked(result_line(1, "fast", key).as_bytes(), fast_batch).expect("fast commit"));
+    assert!(slow.write_acked(result_line(1, "slow", key).as_bytes(), slow_batch).expect("slow commit"));
+    assert_eq!(written(), 1, "the second commit of the same record must not be stored");
 }

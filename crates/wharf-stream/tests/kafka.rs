@@ -1,0 +1,202 @@
+//! The Kafka adapter against a Kafka-compatible broker on loopback (`WHARF_TEST_KAFKA_URL`,
+//! `kafka://HOST:PORT`): a job over a consumer group, a worker that leaves without
+//! committing, and two workers splitting the partitions.
+//!
+//! No Kafka broker installs from the registries the test suite may use, so `cargo xtask
+//! test` starts none and these tests print a `skipped:` line there. They were run against
+//! tansu, a Kafka-compatible broker written in Rust (`cargo install tansu --version 0.6.0
+//! --features dynostore --locked`, then `tansu broker --listener-url tcp://127.0.0.1:9092
+//! --advertised-listener-url tcp://127.0.0.1:9092 --storage-engine memory://tansu/`), with
+//! `WHARF_TEST_KAFKA_URL=kafka://127.0.0.1:9092 cargo test -p wharf-stream --features kafka
+//! --test kafka`.
+#![cfg(feature = "kafka")]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::{broker_options as options, iris, iris_scorer as scorer, unique};
+use wharf_stream::kafka::{create_topic, KafkaSink, KafkaSource, KafkaTopicUrl};
+use wharf_stream::{Polled, StreamJob, StreamSink, StreamSource};
+
+/// Not `common::broker`: `cargo xtask test` provisions no Kafka broker, so a missing one is a
+/// skip even when the other backends are required.
+fn server() -> Option<String> {
+    match std::env::var("WHARF_TEST_KAFKA_URL").ok().filter(|v| !v.is_empty()) {
+        Some(url) => Some(url),
+        None => {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "skipped: WHARF_TEST_KAFKA_URL not set (no Kafka broker here)");
+            None
+        }
+    }
+}
+
+/// Job options for Kafka: joining a group takes a rebalance, during which polls return
+/// nothing, so the job waits longer before deciding the topic is drained.
+fn kafka_options(batch_size: usize) -> wharf_stream::StreamOptions {
+    wharf_stream::StreamOptions { idle_timeout: Some(Duration::from_secs(10)), ..options(batch_size) }
+}
+
+fn url(base: &str, topic: &str, query: &str) -> KafkaTopicUrl {
+    KafkaTopicUrl::parse(&format!("{base}/{topic}{query}")).expect("url")
+}
+
+fn topic(base: &str, name: &str, partitions: i32) -> String {
+    let name = unique(name);
+    assert!(create_topic(&url(base, &name, ""), partitions).expect("create topic"));
+    assert!(!create_topic(&url(base, &name, ""), partitions).expect("create again"), "already there");
+    name
+}
+
+/// Writes records to `topic`, record `i` to partition `i % partitions`, so every partition
+/// has work (without a key librdkafka's sticky partitioner puts a whole burst into one).
+fn produce(base: &str, topic: &str, partitions: i32, records: impl IntoIterator<Item = String>) {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let brokers = base.trim_start_matches("kafka://");
+    let producer: BaseProducer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", brokers).create().expect("producer");
+    for (i, record) in records.into_iter().enumerate() {
+        let partition = i32::try_from(i).expect("small") % partitions;
+        let mut message = BaseRecord::<(), String>::to(topic).payload(&record).partition(partition);
+        while let Err((e, back)) = producer.send(message) {
+            assert!(
+                matches!(e, rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull)),
+                "{e}"
+            );
+            message = back;
+            producer.poll(Duration::from_millis(50));
+        }
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+}
+
+/// Every message of `topic`, read by a fresh group until `expected` arrived or the topic
+/// stays quiet.
+fn read_all(base: &str, topic: &str, expected: usize) -> Vec<serde_json::Value> {
+    let mut source =
+        KafkaSource::open(&url(base, topic, &format!("?group={}&consumer=reader", unique("reader")))).expect("reader");
+    let mut out = Vec::new();
+    let mut quiet = 0;
+    while out.len() < expected && quiet < 60 {
+        match source.poll(1000, Duration::from_millis(500)).expect("poll") {
+            Polled::Records(records) => {
+                quiet = 0;
+                out.extend(records.iter().map(|d| serde_json::from_slice(&d.payload).expect("a JSON result")));
+            }
+            _ => quiet += 1,
+        }
+    }
+    out
+}
+
+fn ids(results: &[serde_json::Value]) -> BTreeMap<u64, usize> {
+    let mut seen = BTreeMap::new();
+    for r in results {
+        *seen.entry(r["id"].as_u64().expect("id")).or_default() += 1;
+    }
+    seen
+}
+
+#[test]
+fn a_job_scores_a_consumer_group_into_a_topic_and_commits() {
+    let Some(base) = server() else { return };
+    let (input, output) = (topic(&base, "job-in", 3), topic(&base, "job-out", 1));
+    produce(&base, &input, 3, (0..300).map(iris));
+
+    let source = KafkaSource::open(&url(&base, &input, "?group=g&consumer=solo")).expect("source");
+    let sink = KafkaSink::open(&url(&base, &output, ""), "solo").expect("sink");
+    assert!(!sink.exactly_once(), "the Kafka sink is at least once");
+    let report = StreamJob::new(source, sink, scorer()).options(kafka_options(64)).run().expect("job");
+    assert_eq!((report.counts.records_in, report.counts.records_out), (300, 300));
+
+    let results = read_all(&base, &output, 300);
+    assert_eq!(ids(&results), (0..300).map(|i| (i, 1)).collect(), "every record scored once");
+    let key = results[0]["key"].as_str().expect("key");
+    assert!(key.starts_with(&format!("{input}/")) && key.contains('@'), "{key}");
+    assert_eq!(results[0]["model"], "iris");
+
+    // Committed: the group has nothing left to hand out.
+    let mut again = KafkaSource::open(&url(&base, &input, "?group=g&consumer=later")).expect("source");
+    for _ in 0..6 {
+        assert_eq!(again.poll(100, Duration::from_millis(500)).expect("poll"), Polled::Idle);
+    }
+}
+
+#[test]
+fn a_worker_that_leaves_without_committing_loses_nothing() {
+    let Some(base) = server() else { return };
+    let input = topic(&base, "leave-in", 2);
+    produce(&base, &input, 2, (0..100).map(iris));
+
+    let mut first = KafkaSource::open(&url(&base, &input, "?group=g&consumer=first")).expect("first");
+    let mut taken = 0;
+    for _ in 0..40 {
+        if let Polled::Records(records) = first.poll(30, Duration::from_millis(500)).expect("poll") {
+            taken = records.len();
+            break;
+        }
+    }
+    assert!(taken > 0, "the first worker got a batch");
+    drop(first); // gone without committing
+
+    let mut second = KafkaSource::open(&url(&base, &input, "?group=g&consumer=second")).expect("second");
+    let mut keys = Vec::new();
+    let mut quiet = 0;
+    while keys.len() < 100 && quiet < 20 {
+        match second.poll(100, Duration::from_millis(500)).expect("poll") {
+            Polled::Records(records) => {
+                quiet = 0;
+                second.commit(&records).expect("commit");
+                keys.extend(records.into_iter().map(|d| d.key));
+            }
+            _ => quiet += 1,
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 100, "the second worker got every record, the first one's batch too");
+}
+
+#[test]
+fn two_workers_in_one_group_share_the_partitions() {
+    let Some(base) = server() else { return };
+    let (input, output) = (topic(&base, "pair-in", 4), topic(&base, "pair-out", 1));
+    let mut sources: Vec<KafkaSource> = ["w1", "w2"]
+        .into_iter()
+        .map(|name| {
+            KafkaSource::open(&url(&base, &input, &format!("?group=g&consumer={name}&session_timeout_ms=6000")))
+                .expect("source")
+        })
+        .collect();
+    // Both join before any record exists, so the group splits the partitions between them.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        for source in &mut sources {
+            assert_eq!(source.poll(10, Duration::from_millis(100)).expect("poll"), Polled::Idle);
+        }
+        let owned: Vec<Vec<i32>> = sources.iter().map(|s| s.assigned_partitions().expect("assignment")).collect();
+        if owned.iter().all(|o| !o.is_empty()) && owned.iter().map(Vec::len).sum::<usize>() == 4 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the group never split the partitions: {owned:?}");
+    }
+    produce(&base, &input, 4, (0..3000).map(iris));
+    let workers: Vec<_> = sources
+        .into_iter()
+        .zip(["w1", "w2"])
+        .map(|(source, name)| {
+            let sink = KafkaSink::open(&url(&base, &output, ""), name).expect("sink");
+            std::thread::spawn(move || StreamJob::new(source, sink, scorer()).options(kafka_options(100)).run())
+        })
+        .collect();
+    let reports: Vec<_> = workers.into_iter().map(|w| w.join().expect("worker").expect("job")).collect();
+    let scored: Vec<u64> = reports.iter().map(|r| r.counts.records_out).collect();
+    assert!(scored.iter().all(|&n| n > 0), "both workers scored: {scored:?}");
+    assert!(scored.iter().sum::<u64>() >= 3000, "{scored:?}");
+
+    let results = read_all(&base, &output, 3000);
+    assert_eq!(ids(&results).len(), 3000, "every record scored at least once (workers wrote {scored:?})");
+    assert_eq!(results.len(), 3000, "no rebalance happened while scoring, so no repeats");
+}
