@@ -18,7 +18,7 @@
 mod common;
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -260,74 +260,36 @@ fn a_restarted_worker_finishes_the_stream_cleanly() {
     assert_eq!(client.ack_pending(&input), 0);
 }
 
-/// A nats-server this test owns (JetStream, file storage), so it can stop and start it.
-struct Server {
-    bin: String,
-    port: u16,
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl Server {
-    fn start(bin: &str) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-        let mut server =
-            Server { bin: bin.to_string(), port, dir: tempfile::tempdir().expect("temp dir"), child: None };
-        server.up();
-        server
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    /// Starts the server on its port and store directory; returns once JetStream answers.
-    fn up(&mut self) {
-        let child = Command::new(&self.bin)
-            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
-            .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start nats-server");
-        self.child = Some(child);
-        let client = Client::connect(&self.url());
-        let started = Instant::now();
-        // JetStream is up once it answers, even if the answer is "no such stream".
-        loop {
-            match client.runtime.block_on(client.js.get_stream("wharf-readiness-probe")) {
-                Ok(_) => break,
-                Err(e) if matches!(e.kind(), jetstream::context::GetStreamErrorKind::JetStream(_)) => break,
-                Err(e) => assert!(started.elapsed() < Duration::from_secs(30), "JetStream never came up: {e}"),
+/// A nats-server this test owns (JetStream, file storage), so a restart keeps the streams.
+fn nats_server(bin: &str) -> common::OwnedServer {
+    common::OwnedServer::start(
+        bin,
+        |port, dir| {
+            let args = ["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"];
+            args.iter().map(Into::into).chain([dir.as_os_str().to_owned()]).collect()
+        },
+        |port| {
+            let client = Client::connect(&format!("nats://127.0.0.1:{port}"));
+            let started = Instant::now();
+            // JetStream is up once it answers, even if the answer is "no such stream".
+            loop {
+                match client.runtime.block_on(client.js.get_stream("wharf-readiness-probe")) {
+                    Ok(_) => break,
+                    Err(e) if matches!(e.kind(), jetstream::context::GetStreamErrorKind::JetStream(_)) => break,
+                    Err(e) => assert!(started.elapsed() < Duration::from_secs(30), "JetStream never came up: {e}"),
+                }
+                thread::sleep(Duration::from_millis(50));
             }
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// SIGTERM, which makes the server shut down cleanly, then wait for the exit.
-    fn down(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg(child.id().to_string()).status();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+        },
+    )
 }
 
 #[test]
 fn workers_ride_through_a_broker_restart_with_file_storage() {
     let Some(bin) = backend("WHARF_TEST_NATS_SERVER") else { return };
     let s = Sandbox::with_iris();
-    let mut server = Server::start(&bin);
-    let url = server.url();
+    let mut server = nats_server(&bin);
+    let url = format!("nats://127.0.0.1:{}", server.port);
     let (input, out) = common::stream_names("broker");
     let client = Client::connect(&url);
     client.stream(&input);
@@ -338,7 +300,7 @@ fn workers_ride_through_a_broker_restart_with_file_storage() {
     client.produce(&input, 0, RECORDS / 2, 60, Duration::from_millis(20));
     drop(client);
     server.down();
-    let stored = walk(server.dir.path());
+    let stored = walk(server.dir());
     assert!(stored > 0, "no file storage written");
     thread::sleep(Duration::from_millis(500));
     server.up();

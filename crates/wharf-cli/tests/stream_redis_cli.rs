@@ -14,8 +14,7 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -176,69 +175,26 @@ fn a_restarted_worker_takes_back_its_own_pending_records() {
     assert!(results.iter().any(|r| r.attempt > 1), "no record was written on a second delivery");
 }
 
-/// A Redis server this test owns, so it can stop and start it.
-struct Server {
-    bin: String,
-    port: u16,
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl Server {
-    fn start(bin: &str) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-        let mut server =
-            Server { bin: bin.to_string(), port, dir: tempfile::tempdir().expect("temp dir"), child: None };
-        server.up();
-        server
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Starts the server on its port and data directory, with the append-only file on.
-    fn up(&mut self) {
-        let child = Command::new(&self.bin)
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string(), "--save", "", "--appendonly", "yes"])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        self.child = Some(child);
-        drop(connect(&self.url()));
-    }
-
-    /// SIGTERM, which makes Redis flush its append-only file, then wait for the exit.
-    fn down(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg(child.id().to_string()).status();
-            let _ = child.wait();
-        }
-    }
-
-    fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+/// A Redis server this test owns, with the append-only file on, so a restart keeps the
+/// streams.
+fn redis_server(bin: &str) -> common::OwnedServer {
+    common::OwnedServer::start(
+        bin,
+        |port, dir| {
+            let args =
+                ["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "yes", "--dir"];
+            args.iter().map(Into::into).chain([dir.as_os_str().to_owned()]).collect()
+        },
+        |port| drop(connect(&format!("redis://127.0.0.1:{port}"))),
+    )
 }
 
 #[test]
 fn workers_ride_through_a_broker_restart_with_persistence() {
     let Some(bin) = backend("WHARF_TEST_REDIS_SERVER") else { return };
     let s = Sandbox::with_iris();
-    let mut server = Server::start(&bin);
-    let url = server.url();
+    let mut server = redis_server(&bin);
+    let url = format!("redis://127.0.0.1:{}", server.port);
     let (input, out) = common::stream_names("broker");
     let w1 = worker(&s, &url, &input, &out, "w1");
     let w2 = worker(&s, &url, &input, &out, "w2");

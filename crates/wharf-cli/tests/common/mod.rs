@@ -235,3 +235,60 @@ pub fn assert_exactly_once(results: &[Scored], records: usize) -> std::collectio
     }
     per_worker
 }
+
+/// A broker server a test owns, so it can stop it (SIGTERM, a clean shutdown that flushes
+/// its storage) and start it again on the same port and data directory: the broker-restart
+/// tests. `args` gives the command line for a port and data directory; `ready` returns once
+/// the server on that port answers. Killed on drop, however the test ends.
+pub struct OwnedServer {
+    bin: String,
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+    args: fn(u16, &std::path::Path) -> Vec<std::ffi::OsString>,
+    ready: fn(u16),
+}
+
+impl OwnedServer {
+    pub fn start(bin: &str, args: fn(u16, &std::path::Path) -> Vec<std::ffi::OsString>, ready: fn(u16)) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut server = OwnedServer { bin: bin.to_string(), port, dir, child: None, args, ready };
+        server.up();
+        server
+    }
+
+    /// Starts the server on its port and data directory; returns once it answers.
+    pub fn up(&mut self) {
+        let child = Command::new(&self.bin)
+            .args((self.args)(self.port, self.dir.path()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", self.bin));
+        self.child = Some(child);
+        (self.ready)(self.port);
+    }
+
+    /// SIGTERM, then wait for the exit.
+    pub fn down(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let _ = child.wait();
+        }
+    }
+
+    /// The server's data directory.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for OwnedServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
