@@ -340,7 +340,7 @@ fn urls_that_cannot_work_are_refused_by_name() {
 #[ignore = "a benchmark: run with --release -- --ignored --nocapture"]
 fn throughput_with_one_and_two_workers() {
     let Some(base) = server() else { return };
-    const N: usize = 20_000;
+    const N: usize = 100_000;
     let client = Client::connect(&base);
     for workers in [1usize, 2] {
         let (input, output) = (unique("bench-in"), unique("bench-out"));

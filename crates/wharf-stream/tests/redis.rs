@@ -175,7 +175,7 @@ fn a_source_without_group_or_consumer_is_refused_by_name() {
 #[ignore = "a benchmark: run with --release -- --ignored --nocapture"]
 fn throughput_with_one_and_two_workers() {
     let Some(base) = server() else { return };
-    const N: usize = 20_000;
+    const N: usize = 100_000;
     for workers in [1usize, 2] {
         let (input, output) = (unique("bench-in"), unique("bench-out"));
         let mut con = connection(&base);
