@@ -23,6 +23,11 @@ use crate::{Result, WharfError};
 /// Environment variables the loader itself reads (not config keys).
 pub const LOADER_VARIABLES: [&str; 3] = ["WHARF_CONFIG", "WHARF_PROFILE", "WHARF_LOG"];
 
+/// The prefix of the test suite's own variables (`WHARF_TEST_REDIS_URL`, …), which are not
+/// config keys either: `cargo xtask backends` prints them for a shell to export, and a
+/// `wharf` run in that shell must not take them for unknown keys.
+pub const TEST_VARIABLE_PREFIX: &str = "WHARF_TEST_";
+
 /// The OpenLineage clients' shared environment variables and the keys they set.
 pub const OPENLINEAGE_VARIABLES: [(&str, &str); 3] = [
     ("OPENLINEAGE_URL", "lineage.openlineage.url"),
@@ -391,7 +396,7 @@ impl WharfConfig {
             }
         }
         for (var, value) in &env {
-            if LOADER_VARIABLES.contains(&var.as_str()) {
+            if LOADER_VARIABLES.contains(&var.as_str()) || var.starts_with(TEST_VARIABLE_PREFIX) {
                 continue;
             }
             let path: Vec<String> = var["WHARF_".len()..].split("__").map(|s| s.to_ascii_lowercase()).collect();
@@ -468,4 +473,20 @@ fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value, var: &
     }
     cur.insert(last.clone(), value);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_test_suites_variables_are_not_keys_but_other_unknown_ones_are_errors() {
+        let dir = std::env::temp_dir();
+        let env =
+            |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+        let loaded = WharfConfig::load_from(&dir, env(&[("WHARF_TEST_REDIS_URL", "redis://127.0.0.1:1")]));
+        assert!(loaded.is_ok(), "{loaded:?}");
+        let err = WharfConfig::load_from(&dir, env(&[("WHARF_TESTING", "1")])).expect_err("unknown key").to_string();
+        assert!(err.contains("WHARF_TESTING"), "{err}");
+    }
 }

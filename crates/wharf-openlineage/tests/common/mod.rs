@@ -15,17 +15,18 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
-/// Where the official schemas are: `WHARF_OPENLINEAGE_SPEC_DIR`, else the shared folder
+/// Where the official schemas are: `WHARF_TEST_OPENLINEAGE_SPEC_DIR`, else the shared folder
 /// beside the workspace. `None` (after printing `skipped: ...`) when absent, unless
 /// `WHARF_TEST_REQUIRE_BACKENDS=1`, where a missing spec fails the test.
 pub fn spec_dir_or_skip(test: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("WHARF_OPENLINEAGE_SPEC_DIR")
+    let dir = std::env::var_os("WHARF_TEST_OPENLINEAGE_SPEC_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/openlineage-spec"));
     if dir.join("OpenLineage.json").is_file() {
         return Some(dir);
     }
-    let message = format!("{test}: the OpenLineage spec is not at {} (set WHARF_OPENLINEAGE_SPEC_DIR)", dir.display());
+    let message =
+        format!("{test}: the OpenLineage spec is not at {} (set WHARF_TEST_OPENLINEAGE_SPEC_DIR)", dir.display());
     if std::env::var("WHARF_TEST_REQUIRE_BACKENDS").as_deref() == Ok("1") {
         panic!("{message}");
     }
