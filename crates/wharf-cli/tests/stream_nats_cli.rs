@@ -204,17 +204,29 @@ fn producer(url: &str, input: &str) -> thread::JoinHandle<()> {
     thread::spawn(move || Client::connect(&url).produce(&input, 0, RECORDS, 60, Duration::from_millis(40)))
 }
 
+/// The start both kill tests share: a stream, workers w1 and w2 on it, the producer running,
+/// and w1 killed mid-batch. Answers the client, w2, the producer and how many deliveries w1
+/// held when it died.
+fn two_workers_then_kill_w1(
+    s: &Sandbox,
+    url: &str,
+    (input, out): (&str, &str),
+) -> (Client, Child, thread::JoinHandle<()>, usize) {
+    let client = Client::connect(url);
+    client.stream(input);
+    let mut w1 = worker(s, url, (input, out), "w1", "3s");
+    let w2 = worker(s, url, (input, out), "w2", "3s");
+    let producing = producer(url, input);
+    let held = kill_mid_batch(&mut w1, &client, (input, out), "w1");
+    (client, w2, producing, held)
+}
+
 #[test]
 fn a_killed_worker_s_deliveries_are_redelivered_and_scored_exactly_once() {
     let Some(url) = backend("WHARF_TEST_NATS_URL") else { return };
     let s = Sandbox::with_iris();
     let (input, out) = common::stream_names("kill");
-    let client = Client::connect(&url);
-    client.stream(&input);
-    let mut w1 = worker(&s, &url, (&input, &out), "w1", "3s");
-    let w2 = worker(&s, &url, (&input, &out), "w2", "3s");
-    let producing = producer(&url, &input);
-    let held = kill_mid_batch(&mut w1, &client, (&input, &out), "w1");
+    let (client, w2, producing, held) = two_workers_then_kill_w1(&s, &url, (&input, &out));
     assert!(held > 0, "w1 died with no deliveries out; nothing to redeliver");
     producing.join().expect("producer");
     let summary = finish_worker(w2, "w2");
@@ -237,12 +249,7 @@ fn a_restarted_worker_finishes_the_stream_cleanly() {
     let Some(url) = backend("WHARF_TEST_NATS_URL") else { return };
     let s = Sandbox::with_iris();
     let (input, out) = common::stream_names("restart");
-    let client = Client::connect(&url);
-    client.stream(&input);
-    let mut w1 = worker(&s, &url, (&input, &out), "w1", "3s");
-    let w2 = worker(&s, &url, (&input, &out), "w2", "3s");
-    let producing = producer(&url, &input);
-    let held = kill_mid_batch(&mut w1, &client, (&input, &out), "w1");
+    let (client, w2, producing, held) = two_workers_then_kill_w1(&s, &url, (&input, &out));
     assert!(held > 0, "w1 died with no deliveries out");
     let w1_again = worker(&s, &url, (&input, &out), "w1", "3s");
     producing.join().expect("producer");

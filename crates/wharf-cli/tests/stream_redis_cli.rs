@@ -119,20 +119,32 @@ fn output(con: &mut redis::Connection, stream: &str) -> Vec<Scored> {
         .collect()
 }
 
+/// The start both kill tests share: a consumer group, workers w1 and w2 in it, the producer
+/// running, and w1 killed mid-batch. Answers the connection, w2, the producer and how many
+/// entries w1 held when it died.
+fn two_workers_then_kill_w1(
+    s: &Sandbox,
+    url: &str,
+    (input, out): (&str, &str),
+) -> (redis::Connection, Child, thread::JoinHandle<()>, usize) {
+    let mut con = connect(url);
+    group(&mut con, input);
+    let mut w1 = worker(s, url, input, out, "w1");
+    let w2 = worker(s, url, input, out, "w2");
+    let producer = {
+        let (url, input) = (url.to_string(), input.to_string());
+        thread::spawn(move || produce(&url, &input, 0, RECORDS, 60, Duration::from_millis(40)))
+    };
+    let held = kill_mid_batch(&mut w1, &mut con, (input, out), "w1");
+    (con, w2, producer, held)
+}
+
 #[test]
 fn a_killed_worker_s_records_are_reclaimed_and_scored_exactly_once() {
     let Some(url) = backend("WHARF_TEST_REDIS_URL") else { return };
     let s = Sandbox::with_iris();
     let (input, out) = common::stream_names("kill");
-    let mut con = connect(&url);
-    group(&mut con, &input);
-    let mut w1 = worker(&s, &url, &input, &out, "w1");
-    let w2 = worker(&s, &url, &input, &out, "w2");
-    let producer = {
-        let (url, input) = (url.clone(), input.clone());
-        thread::spawn(move || produce(&url, &input, 0, RECORDS, 60, Duration::from_millis(40)))
-    };
-    let held = kill_mid_batch(&mut w1, &mut con, (&input, &out), "w1");
+    let (mut con, w2, producer, held) = two_workers_then_kill_w1(&s, &url, (&input, &out));
     assert!(held > 0, "w1 died holding no entries; nothing to reclaim");
     producer.join().expect("producer");
     let summary = finish(w2, "w2");
@@ -152,15 +164,7 @@ fn a_restarted_worker_takes_back_its_own_pending_records() {
     let Some(url) = backend("WHARF_TEST_REDIS_URL") else { return };
     let s = Sandbox::with_iris();
     let (input, out) = common::stream_names("restart");
-    let mut con = connect(&url);
-    group(&mut con, &input);
-    let mut w1 = worker(&s, &url, &input, &out, "w1");
-    let w2 = worker(&s, &url, &input, &out, "w2");
-    let producer = {
-        let (url, input) = (url.clone(), input.clone());
-        thread::spawn(move || produce(&url, &input, 0, RECORDS, 60, Duration::from_millis(40)))
-    };
-    let held = kill_mid_batch(&mut w1, &mut con, (&input, &out), "w1");
+    let (mut con, w2, producer, held) = two_workers_then_kill_w1(&s, &url, (&input, &out));
     assert!(held > 0, "w1 died holding no entries");
     let w1_again = worker(&s, &url, &input, &out, "w1");
     producer.join().expect("producer");

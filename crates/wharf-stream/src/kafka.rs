@@ -39,7 +39,9 @@
 //!
 //! Kafka keeps no per-message delivery count, so `Delivery::attempt` is always 1 and
 //! records are not dead-lettered for being delivered too often; a message without a value
-//! goes to the dead-letter topic (`<TOPIC>.dead` unless `dead_letter` says otherwise).
+//! goes to the dead-letter topic (`<TOPIC>.dead` unless `dead_letter` says otherwise). Its
+//! offset is committed with the next batch of its partition, never ahead of records read
+//! before it, so a restart may dead-letter it again (the entry's `key` names the message).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -313,6 +315,10 @@ impl StreamSource for KafkaSource {
         let max = max.max(1);
         let deadline = Instant::now() + wait;
         let mut out = Vec::new();
+        // Dead letters are written as result lines keyed by their message, so a repeat is
+        // recognisable: their offsets are not committed here, since records read before them
+        // may not be written yet. A later commit on the partition covers them; if none comes,
+        // a restart dead-letters them again.
         let mut dead = Vec::new();
         while out.len() + dead.len() < max {
             // Wait for the first message; after that take only what has already arrived.
@@ -334,26 +340,11 @@ impl StreamSource for KafkaSource {
                     attempt: 1,
                     token: Some(token(partition, offset)),
                 }),
-                None => dead.push(Delivery {
-                    payload: Vec::new(),
-                    offset: 0,
-                    end: 0,
-                    key,
-                    attempt: 1,
-                    token: Some(token(partition, offset)),
-                }),
+                None => dead.push(serde_json::json!({"key": key, "reason": "the message has no value"}).to_string()),
             }
         }
         if !dead.is_empty() {
-            let lines: Vec<u8> = dead
-                .iter()
-                .flat_map(|d| {
-                    let line = serde_json::json!({"key": d.key, "reason": "the message has no value"}).to_string();
-                    line.into_bytes().into_iter().chain(std::iter::once(b'\n'))
-                })
-                .collect();
-            self.dead.write(&lines)?;
-            self.commit(&dead)?;
+            self.dead.write((dead.join("\n") + "\n").as_bytes())?;
             self.stats.add_dead_lettered(dead.len() as u64);
         }
         Ok(if out.is_empty() { Polled::Idle } else { Polled::Records(out) })
