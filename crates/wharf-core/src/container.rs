@@ -22,7 +22,7 @@ use crate::ports::lineage::LineagePort;
 use crate::ports::model_server::ModelServerPort;
 use crate::ports::registry::RegistryPort;
 use crate::ports::tracker::TrackerPort;
-use crate::{Result, WharfError};
+use crate::{Model, Result, WharfError};
 
 /// Builds a port implementation from the configuration.
 pub type Factory<P> = Arc<dyn Fn(&WharfConfig) -> Result<Arc<P>> + Send + Sync>;
@@ -139,6 +139,63 @@ impl AdapterCatalog {
     }
 }
 
+/// Makes one model server per loaded model, of the backend the configuration chose.
+///
+/// A model server holds one model, so a job that scores several models (a server with many
+/// routes, a runner with many versions, a pipeline with isolated sessions) needs several
+/// servers. Jobs ask this factory instead of naming `LocalModelServer`, so
+/// `serving.backend = "bentoml"` moves every one of them at once.
+#[derive(Clone)]
+pub struct ModelServers {
+    backend: String,
+    make: Arc<dyn Fn() -> Result<Arc<dyn ModelServerPort>> + Send + Sync>,
+}
+
+impl fmt::Debug for ModelServers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ModelServers").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+impl ModelServers {
+    /// A factory named `backend` that calls `make` for each new server.
+    pub fn new(
+        backend: impl Into<String>,
+        make: impl Fn() -> Result<Arc<dyn ModelServerPort>> + Send + Sync + 'static,
+    ) -> Self {
+        ModelServers { backend: backend.into(), make: Arc::new(make) }
+    }
+
+    /// In-process servers ([`LocalModelServer`]): the default, and what a library user who
+    /// builds no container gets.
+    pub fn local() -> Self {
+        ModelServers::new("local", || Ok(Arc::new(LocalModelServer::new()) as Arc<dyn ModelServerPort>))
+    }
+
+    /// The backend name (`local`, `bentoml`).
+    pub fn backend(&self) -> &str {
+        &self.backend
+    }
+
+    /// A new, empty server.
+    pub fn create(&self) -> Result<Arc<dyn ModelServerPort>> {
+        (self.make)()
+    }
+
+    /// A new server with `model` loaded.
+    pub fn serve(&self, model: Model) -> Result<Arc<dyn ModelServerPort>> {
+        let server = self.create()?;
+        server.load(model)?;
+        Ok(server)
+    }
+}
+
+impl Default for ModelServers {
+    fn default() -> Self {
+        ModelServers::local()
+    }
+}
+
 /// Why a port got the implementation it has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reason {
@@ -188,6 +245,7 @@ impl fmt::Display for Report {
 #[derive(Clone)]
 pub struct Container {
     model_server: Arc<dyn ModelServerPort>,
+    model_servers: ModelServers,
     tracker: Arc<dyn TrackerPort>,
     registry: Arc<dyn RegistryPort>,
     lineage: Arc<dyn LineagePort>,
@@ -209,6 +267,10 @@ impl Container {
     /// The model server.
     pub fn model_server(&self) -> &Arc<dyn ModelServerPort> {
         &self.model_server
+    }
+    /// The factory every scoring job gets its model servers from, one per loaded model.
+    pub fn model_servers(&self) -> &ModelServers {
+        &self.model_servers
     }
     /// The tracker.
     pub fn tracker(&self) -> &Arc<dyn TrackerPort> {
@@ -236,6 +298,7 @@ impl Container {
 #[derive(Default)]
 pub struct ContainerBuilder {
     model_server: Option<Arc<dyn ModelServerPort>>,
+    model_servers: Option<ModelServers>,
     tracker: Option<Arc<dyn TrackerPort>>,
     registry: Option<Arc<dyn RegistryPort>>,
     lineage: Option<Arc<dyn LineagePort>>,
@@ -246,6 +309,11 @@ impl ContainerBuilder {
     /// Uses `server` whatever the configuration says.
     pub fn model_server(mut self, server: impl ModelServerPort + 'static) -> Self {
         self.model_server = Some(Arc::new(server));
+        self
+    }
+    /// Makes every job's model servers with `factory`, whatever the configuration says.
+    pub fn model_servers(mut self, factory: ModelServers) -> Self {
+        self.model_servers = Some(factory);
         self
     }
     /// Uses `tracker` whatever the configuration says.
@@ -281,6 +349,10 @@ impl ContainerBuilder {
             return Err(WharfError::Wiring(format!("service {name} registered twice")));
         }
         let mut choices = Vec::new();
+        let model_servers = match self.model_servers.clone() {
+            Some(factory) => factory,
+            None => server_factory(config, catalog)?,
+        };
         let model_server = resolve(
             "model_server",
             self.model_server,
@@ -321,7 +393,43 @@ impl ContainerBuilder {
             |p| p.name().to_string(),
             &mut choices,
         )?;
-        Ok(Container { model_server, tracker, registry, lineage, services: self.services, report: Report { choices } })
+        Ok(Container {
+            model_server,
+            model_servers,
+            tracker,
+            registry,
+            lineage,
+            services: self.services,
+            report: Report { choices },
+        })
+    }
+}
+
+/// The configured backend's factory as a [`ModelServers`]; the same errors as building the
+/// single server (an unknown backend, a feature not compiled in), raised at build time.
+fn server_factory(config: &WharfConfig, catalog: &AdapterCatalog) -> Result<ModelServers> {
+    let backend = config.serving.backend.as_str();
+    let entry = find_entry("serving.backend", backend, &catalog.model_servers)?;
+    let factory = entry.factory.clone().ok_or_else(|| unavailable_error(backend, entry))?;
+    let config = config.clone();
+    Ok(ModelServers::new(backend, move || factory(&config)))
+}
+
+fn find_entry<'a, P: ?Sized>(
+    key: &'static str,
+    backend: &str,
+    entries: &'a [AdapterEntry<P>],
+) -> Result<&'a AdapterEntry<P>> {
+    entries.iter().find(|e| e.backend == backend).ok_or_else(|| {
+        let known: Vec<&str> = entries.iter().map(|e| e.backend).collect();
+        WharfError::config(key, format!("unknown backend '{backend}' (known: {})", known.join(", ")))
+    })
+}
+
+fn unavailable_error<P: ?Sized>(backend: &str, entry: &AdapterEntry<P>) -> WharfError {
+    WharfError::AdapterUnavailable {
+        adapter: backend.to_string(),
+        feature: entry.feature.unwrap_or(backend).to_string(),
     }
 }
 
@@ -343,14 +451,8 @@ fn resolve<P: ?Sized>(
         choices.push(Choice { port, implementation: name(&chosen), reason: Reason::Registered });
         return Ok(chosen);
     }
-    let entry = entries.iter().find(|e| e.backend == backend).ok_or_else(|| {
-        let known: Vec<&str> = entries.iter().map(|e| e.backend).collect();
-        WharfError::config(key, format!("unknown backend '{backend}' (known: {})", known.join(", ")))
-    })?;
-    let factory = entry.factory.as_ref().ok_or_else(|| WharfError::AdapterUnavailable {
-        adapter: backend.to_string(),
-        feature: entry.feature.unwrap_or(backend).to_string(),
-    })?;
+    let entry = find_entry(key, backend, entries)?;
+    let factory = entry.factory.as_ref().ok_or_else(|| unavailable_error(backend, entry))?;
     let chosen = factory(config)?;
     choices.push(Choice {
         port,

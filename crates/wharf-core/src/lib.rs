@@ -28,6 +28,7 @@ mod model;
 pub mod ports;
 mod preprocess;
 mod records;
+pub mod scoring;
 mod signature;
 
 pub use adapters::file_lineage::FileLineage;
@@ -36,7 +37,7 @@ pub use adapters::file_tracker::FileTracker;
 pub use adapters::local_server::LocalModelServer;
 pub use adapters::noop::{NoOpLineage, NoOpTracker};
 pub use config::WharfConfig;
-pub use container::{AdapterCatalog, Container, ContainerBuilder, Report};
+pub use container::{AdapterCatalog, Container, ContainerBuilder, ModelServers, Report};
 pub use dataset::{datasets, read_csv, CsvOptions, Dataset};
 pub use error::{ArtifactError, Result, WharfError};
 pub use metrics::{evaluate, Metrics};
@@ -48,4 +49,5 @@ pub use ports::model_server::{ModelServerExt, ModelServerPort, ServerCapabilitie
 pub use ports::registry::{ModelRef, RegisteredModel, RegistryExt, RegistryPort, Selector, Version, VersionInfo};
 pub use ports::tracker::{MetricPoint, RunHandle, RunInfo, RunRecord, RunStatus, TrackerExt, TrackerPort};
 pub use records::{format_number, json_type, Column, Frame, Records, Row};
+pub use scoring::{score, OnError, Reject, Scored};
 pub use signature::{Feature, FeatureKind, Signature, Task};

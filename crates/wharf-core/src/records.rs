@@ -172,6 +172,15 @@ impl Records {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The records at `rows`, in that order, in the same shape.
+    pub fn take(&self, rows: &[usize]) -> Records {
+        match self {
+            Records::Matrix(m) => Records::Matrix(m.select(ndarray::Axis(0), rows)),
+            Records::Rows(r) => Records::Rows(rows.iter().filter_map(|&i| r.get(i).cloned()).collect()),
+            Records::Columns(f) => Records::Columns(f.take(rows)),
+        }
+    }
 }
 
 impl From<Array2<f64>> for Records {

@@ -223,6 +223,10 @@ impl Wharf {
     pub fn model_server(&self) -> &Arc<dyn ModelServerPort> {
         self.container.model_server()
     }
+    /// The factory every scoring job gets its model servers from (one per loaded model).
+    pub fn model_servers(&self) -> &wharf_core::ModelServers {
+        self.container.model_servers()
+    }
     /// The tracker.
     pub fn tracker(&self) -> &Arc<dyn TrackerPort> {
         self.container.tracker()
@@ -250,6 +254,11 @@ impl WharfBuilder {
     /// Uses `server` as the model server.
     pub fn model_server(mut self, server: impl ModelServerPort + 'static) -> Self {
         self.container = self.container.model_server(server);
+        self
+    }
+    /// Makes every job's model servers with `factory`.
+    pub fn model_servers(mut self, factory: wharf_core::ModelServers) -> Self {
+        self.container = self.container.model_servers(factory);
         self
     }
     /// Uses `tracker` as the tracker.
