@@ -12,7 +12,7 @@
 //! | [`StreamSource`] | [`FileSource`] (optionally followed), [`ReaderSource`] (stdin) | records with a position, an idempotency key and an attempt count |
 //! | [`StreamSink`] | [`FileSink`] (exactly once), [`WriterSink`] (stdout, at least once) | durable appends, cut back to the checkpoint on restart |
 //! | [`CheckpointStore`] | [`FileCheckpoint`], [`MemoryCheckpoint`] | `{input_offset, output_len, counts, window state}` |
-//! | [`Scorer`] | [`FixedScorer`], [`RegistryScorer`] (follows an alias between batches) | the model for each micro-batch |
+//! | [`ModelSource`] | [`FixedModel`], [`RegistryModel`] (follows an alias between batches) | the model server for each micro-batch, made by the container's [`ModelServers`](wharf_core::ModelServers) factory |
 //! | [`WindowedMeans`] | | trailing moving averages per entity, with a watermark |
 //! | [`StreamJob`] | | the loop: poll, prepare, score, write, commit, checkpoint; lineage START/COMPLETE/FAIL |
 //!
@@ -61,7 +61,7 @@
 //! ```
 //! use std::time::Duration;
 //! use wharf_core::{datasets, Trainer};
-//! use wharf_stream::{FixedScorer, ReaderSource, ScoringModel, StreamJob, StreamOptions, WriterSink};
+//! use wharf_stream::{FixedModel, ReaderSource, ScoringModel, StreamJob, StreamOptions, WriterSink};
 //!
 //! # fn main() -> wharf_core::Result<()> {
 //! let model = Trainer::decision_tree().fit(&datasets::iris())?;
@@ -74,7 +74,7 @@
 //! let report = StreamJob::new(
 //!     ReaderSource::spawn("example", input.as_bytes()),
 //!     WriterSink::new("stdout", std::io::stdout()),
-//!     FixedScorer::new(ScoringModel::new("iris", 1, model)),
+//!     FixedModel::new(ScoringModel::new("iris", 1, model)),
 //! )
 //! .options(options)
 //! .run()?;
@@ -99,22 +99,25 @@ mod job;
 #[cfg(feature = "kafka")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kafka")))]
 pub mod kafka;
+mod model_source;
 #[cfg(feature = "nats")]
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 pub mod nats;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
-mod score;
 pub mod sink;
 pub mod source;
 pub mod window;
 
 pub use checkpoint::{Checkpoint, CheckpointStore, Counts, FileCheckpoint, MemoryCheckpoint};
-pub use job::{stop_on_signals, OnError, StopReason, StreamJob, StreamOptions, StreamReport, MAX_REPORTED_REJECTS};
-pub use score::{FixedScorer, RegistryScorer, Scorer, ScoringModel};
+pub use job::{stop_on_signals, StopReason, StreamJob, StreamOptions, StreamReport, MAX_REPORTED_REJECTS};
+pub use model_source::{FixedModel, ModelSource, RegistryModel, ScoringModel};
 pub use sink::{FileSink, StreamSink, WriterSink};
 pub use source::{BrokerStats, Delivery, FileSource, Polled, ReaderSource, StreamSource};
+/// The one error policy of every Wharf job ([`wharf_core::OnError`]), re-exported so a
+/// stream's options need no second import.
+pub use wharf_core::OnError;
 pub use window::{WindowSpec, WindowState, Windowed, WindowedMeans};
 
 /// The guide's page on this crate, its Rust examples compiled and run as doctests so they
