@@ -92,9 +92,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
-#[cfg(any(feature = "redis", feature = "nats", feature = "kafka"))]
 mod broker;
 pub mod checkpoint;
+mod connect;
 mod job;
 #[cfg(feature = "kafka")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kafka")))]
@@ -111,6 +111,7 @@ pub mod source;
 pub mod window;
 
 pub use checkpoint::{Checkpoint, CheckpointStore, Counts, FileCheckpoint, MemoryCheckpoint};
+pub use connect::{connect, ConnectOptions, Connected};
 pub use job::{stop_on_signals, StopReason, StreamJob, StreamOptions, StreamReport, MAX_REPORTED_REJECTS};
 pub use model_source::{FixedModel, ModelSource, RegistryModel, ScoringModel};
 pub use sink::{FileSink, StreamSink, WriterSink};
