@@ -30,6 +30,11 @@
 //! | NATS JetStream (`nats`) | `nats::NatsSource`, a worker on a durable pull consumer | `nats::NatsSink`, a stream | delivered again after `ack_wait` | stored once: `Nats-Msg-Id` de-duplication, within the stream's duplicate window |
 //! | Kafka (`kafka`) | `kafka::KafkaSource`, a member of a consumer group | `kafka::KafkaSink`, a topic (idempotent producer) | its partitions reassigned; read again from the last committed offset | written again (at least once), keyed by the input record; tested against a Kafka-compatible broker only |
 //!
+//! [`connect`] opens the pair from two URLs, choosing the broker by scheme (`redis://`,
+//! `nats://`, `kafka://`, or `file:` for files) and pairing the sink with its source as
+//! the table says; a sink on another broker is refused, and a broker whose feature is not
+//! compiled in is [`WharfError::AdapterUnavailable`](wharf_core::WharfError::AdapterUnavailable).
+//!
 //! Start one job per worker, with the same group and its own consumer name, on as many
 //! machines as needed. Records that keep failing go to a dead-letter stream. Window state
 //! is per worker. The guide's page "Scaling out" has the commands and says which engine to
@@ -48,6 +53,15 @@
 //! records after the last checkpoint (at-least-once); every output record carries its input
 //! `key` to let a consumer drop repeats. Stdin positions count the bytes read, so resuming
 //! expects the producer to replay the stream from its start; the job skips what is done.
+//!
+//! ## Scoring
+//!
+//! Each micro-batch is scored by [`wharf_core::score`], the path every Wharf job shares, on
+//! the server the [`ModelSource`] hands out: a [`RegistryModel`] serves each version on a
+//! server from the container's [`ModelServers`](wharf_core::ModelServers) factory, so
+//! `serving.backend` decides whether records are scored in process or by a remote service.
+//! A record the model refuses stops the job, or is counted and reported under
+//! [`OnError::Skip`] ([`StreamOptions::on_error`]).
 //!
 //! ## Micro-batches
 //!
