@@ -272,7 +272,11 @@ fn a_record_that_breaks_the_signature_is_refused_before_any_request_to_bentoml()
     let summary: Value = serde_json::from_slice(&out.stdout).expect("json summary");
     assert_eq!((summary["rejected"].as_u64(), summary["records_out"].as_u64()), (Some(1), Some(0)), "{summary}");
     assert!(stderr.contains("skipped") && stderr.contains("petal_length"), "{stderr}");
-    // With --fail-on-error the job stops on it, naming the record and the field.
+    // With --fail-on-error the job stops on it, naming the record and the field (a fresh
+    // run: the first one's checkpoint would resume past the record).
+    for done in ["out.jsonl", "out.jsonl.checkpoint.json"] {
+        fs::remove_file(s.path(done)).expect("remove the first run's output");
+    }
     let out = stream_through_bentoml(&s, &url, &["--fail-on-error"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");

@@ -125,6 +125,9 @@ pub fn run(args: StreamArgs, out: &Output) -> anyhow::Result<()> {
             if args.input != "-" {
                 bail!("--source and --input both name an input; use one");
             }
+            if source == "-" || source.starts_with("file:") {
+                bail!("--source {source}: --source names a broker; use --input for a file or stdin");
+            }
             if args.output.is_some() {
                 bail!(
                     "--source (a broker) cannot write to --output: the broker's acknowledgement is the checkpoint, \
