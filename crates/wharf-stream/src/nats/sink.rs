@@ -14,7 +14,7 @@ use crate::source::{BrokerStats, Delivery};
 use super::link::Link;
 use super::url::NatsStreamUrl;
 
-/// The source a [`NatsSink`] acknowledges for, from [`NatsSource::acknowledgement`]: its
+/// The source a [`NatsSink`] acknowledges for, from [`NatsSource::acknowledgement`](super::NatsSource::acknowledgement): its
 /// connection (acknowledgements go where the deliveries came from) and its counters.
 #[derive(Clone)]
 pub struct NatsAck {

@@ -138,7 +138,7 @@ impl NatsSource {
         self.ack_wait
     }
 
-    /// What a [`NatsSink`] needs to acknowledge this source's deliveries once their results
+    /// What a [`NatsSink`](super::NatsSink) needs to acknowledge this source's deliveries once their results
     /// are published.
     pub fn acknowledgement(&self) -> NatsAck {
         NatsAck {

@@ -30,14 +30,14 @@ pub struct NatsStreamUrl {
     /// This worker's name (sources), written into its results and dead letters.
     pub consumer: Option<String>,
     /// How long a delivery may stay unacknowledged; `None` keeps the durable consumer's
-    /// setting, or [`DEFAULT_ACK_WAIT`] when this worker creates it.
+    /// setting, or [`DEFAULT_ACK_WAIT`](super::DEFAULT_ACK_WAIT) when this worker creates it.
     pub ack_wait: Option<Duration>,
     /// Deliveries after which a message goes to the dead-letter stream.
     pub max_attempts: u32,
     /// The dead-letter stream (its subject is its name).
     pub dead_letter: String,
     /// The de-duplication window of a stream this URL creates; `None` keeps an existing
-    /// stream's, or [`DEFAULT_DUPLICATE_WINDOW`].
+    /// stream's, or [`DEFAULT_DUPLICATE_WINDOW`](super::DEFAULT_DUPLICATE_WINDOW).
     pub duplicate_window: Option<Duration>,
     pub(super) auth: Auth,
 }

@@ -12,7 +12,7 @@ use crate::source::{BrokerStats, Delivery};
 use super::link::Link;
 use super::url::RedisStreamUrl;
 
-/// The consumer group a [`RedisSink`] acknowledges, from [`RedisSource::acknowledgement`].
+/// The consumer group a [`RedisSink`] acknowledges, from [`RedisSource::acknowledgement`](super::RedisSource::acknowledgement).
 #[derive(Debug, Clone)]
 pub struct RedisAck {
     pub(super) host: String,

@@ -75,7 +75,7 @@ impl RedisSource {
         self.stats.clone()
     }
 
-    /// What a [`RedisSink`] needs to acknowledge this source's entries atomically with its
+    /// What a [`RedisSink`](super::RedisSink) needs to acknowledge this source's entries atomically with its
     /// writes.
     pub fn acknowledgement(&self) -> RedisAck {
         RedisAck {
