@@ -38,9 +38,9 @@ use wharf_core::fsutil::write_atomic;
 use wharf_core::metrics::{accuracy, precision_recall_f1};
 use wharf_core::{
     Column, CsvOptions, Dataset, FileLineage, FileRegistry, FileTracker, Frame, LineageEvent, LineageEventType,
-    LineagePort, Model, ModelFacts, ModelRef, RegistryPort, RunHandle, TrackerExt, Trainer,
+    LineagePort, Model, ModelFacts, ModelRef, ModelServers, RegistryPort, RunHandle, TrackerExt, Trainer,
 };
-use wharf_stream::{FileCheckpoint, FileSink, FileSource, RegistryScorer, StreamJob, StreamOptions};
+use wharf_stream::{FileCheckpoint, FileSink, FileSource, OnError, RegistryModel, StreamJob, StreamOptions};
 
 type Outcome<T> = Result<T, Box<dyn Error>>;
 
@@ -367,12 +367,14 @@ fn stream_score(ws: &Workspace, model: &Registered, input: &Path, output: &Path)
         ids: vec!["User".into(), "Device".into(), "gt".into(), "Creation_Time".into()],
         window: Some(prepare::window_spec()),
         emit_features: true,
+        // A replay of recorded sensor data: count a record the model refuses and go on.
+        on_error: OnError::Skip,
         ..Default::default()
     };
     let report = StreamJob::new(
         FileSource::open(input, false)?,
         FileSink::open(output)?,
-        RegistryScorer::new(ws.registry.clone() as Arc<dyn RegistryPort>, reference),
+        RegistryModel::new(ws.registry.clone() as Arc<dyn RegistryPort>, reference, ModelServers::local()),
     )
     .checkpoints(checkpoint)
     .lineage(ws.lineage.clone())

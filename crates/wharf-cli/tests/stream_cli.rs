@@ -171,3 +171,115 @@ fn sigkill_and_restart_of_wharf_stream_equals_an_uninterrupted_run() {
     assert_eq!(String::from_utf8_lossy(&want).lines().count(), 4000 - 80, "nulls dropped");
     assert!(got == want, "the killed and restarted output differs from an uninterrupted run");
 }
+
+// --- `serving.backend = "bentoml"`: the same command, scored by the BentoML service. ---
+
+/// True when this build has the BentoML proxy; otherwise prints `skipped:` (a failure under
+/// `WHARF_TEST_REQUIRE_BACKENDS=1`, where every backend test must run).
+fn bentoml_built() -> bool {
+    if cfg!(feature = "bentoml") {
+        return true;
+    }
+    assert!(
+        std::env::var("WHARF_TEST_REQUIRE_BACKENDS").as_deref() != Ok("1"),
+        "built without the `bentoml` feature but WHARF_TEST_REQUIRE_BACKENDS=1"
+    );
+    let _ = writeln!(std::io::stderr(), "skipped: built without the `bentoml` feature");
+    false
+}
+
+/// `wharf --json stream` of `in.jsonl` into `out.jsonl` with `serving.backend = "bentoml"`
+/// at `url`, set the way a deployment sets it: in the environment, with no code change.
+fn stream_through_bentoml(s: &Sandbox, url: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["--json", "stream", "-m", "iris@champion", "-i", "in.jsonl", "-o", "out.jsonl", "--id", "id"];
+    args.extend(extra);
+    s.command(&args)
+        .env("WHARF_SERVING__BACKEND", "bentoml")
+        .env("WHARF_SERVING__BENTOML__URL", url)
+        .env("WHARF_SERVING__BENTOML__TIMEOUT_MS", "30000")
+        .output()
+        .expect("run wharf")
+}
+
+/// The acceptance test of issue 16 for `wharf stream`: with `serving.backend = "bentoml"`,
+/// every output row is the BentoML service's own answer for its record (the fixture's
+/// scikit-learn model, recorded when the service was saved), not the local model's.
+#[test]
+fn stream_scores_through_bentoml_when_the_configuration_says_so() {
+    let Some(url) = common::backend("WHARF_TEST_BENTOML_URL") else { return };
+    if !bentoml_built() {
+        return;
+    }
+    let known = std::env::var("WHARF_TEST_BENTOML_KNOWN").expect("WHARF_TEST_BENTOML_KNOWN is set with the URL");
+    let known: Value = serde_json::from_str(&fs::read_to_string(&known).expect("known outputs")).expect("JSON");
+    let features = ["sepal_length", "sepal_width", "petal_length", "petal_width"];
+    assert_eq!(known["features"], serde_json::json!(features), "the fixture's feature order");
+    let inputs = known["inputs"].as_array().expect("inputs");
+    let mut text = String::new();
+    for (id, row) in inputs.iter().enumerate() {
+        let mut record = serde_json::Map::new();
+        record.insert("id".into(), id.into());
+        for (name, value) in features.iter().zip(row.as_array().expect("row")) {
+            record.insert((*name).into(), value.clone());
+        }
+        text += &format!("{}\n", Value::Object(record));
+    }
+    let s = Sandbox::with_iris();
+    s.write("in.jsonl", text);
+
+    let out = stream_through_bentoml(&s, &url, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("json summary");
+    assert_eq!(summary["records_out"], inputs.len(), "{summary}");
+    let lines: Vec<Value> = s.read("out.jsonl").lines().map(|l| serde_json::from_str(l).expect("line")).collect();
+    assert_eq!(lines.len(), inputs.len());
+    // The Wharf model's classes, in order, are what the service's class ids 0, 1, 2 stand for.
+    let classes = ["setosa", "versicolor", "virginica"];
+    for (id, line) in lines.iter().enumerate() {
+        assert_eq!(line["id"], id, "{line}");
+        let class = known["predictions"][id].as_u64().expect("class id") as usize;
+        assert_eq!(line["prediction"], classes[class], "record {id}: {line}");
+        for (k, name) in classes.iter().enumerate() {
+            let theirs = known["probabilities"][id][k].as_f64().expect("probability");
+            let ours = line[format!("prob_{name}")].as_f64().unwrap_or(f64::NAN);
+            assert!((ours - theirs).abs() < 1e-9, "record {id}, P({name}): {ours} != the service's {theirs}");
+        }
+        assert_eq!((line["model"].as_str(), line["model_version"].as_u64()), (Some("iris"), Some(1)));
+    }
+}
+
+/// A record that breaks the signature is refused by Wharf, before any request: the service's
+/// URL is a closed port, so a request would fail the job with a connection error instead.
+#[test]
+fn a_record_that_breaks_the_signature_is_refused_before_any_request_to_bentoml() {
+    if !bentoml_built() {
+        return;
+    }
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let url = format!("http://127.0.0.1:{closed}");
+    let s = Sandbox::with_iris();
+    s.write(
+        "in.jsonl",
+        "{\"id\":1,\"sepal_length\":5.1,\"sepal_width\":3.5,\"petal_length\":\"long\",\"petal_width\":0.2}\n",
+    );
+    // `wharf stream` sets a refused record aside and goes on.
+    let out = stream_through_bentoml(&s, &url, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("json summary");
+    assert_eq!((summary["rejected"].as_u64(), summary["records_out"].as_u64()), (Some(1), Some(0)), "{summary}");
+    assert!(stderr.contains("skipped") && stderr.contains("petal_length"), "{stderr}");
+    // With --fail-on-error the job stops on it, naming the record and the field (a fresh
+    // run: the first one's checkpoint would resume past the record).
+    for done in ["out.jsonl", "out.jsonl.checkpoint.json"] {
+        fs::remove_file(s.path(done)).expect("remove the first run's output");
+    }
+    let out = stream_through_bentoml(&s, &url, &["--fail-on-error"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("in.jsonl@0") && stderr.contains("petal_length"), "{stderr}");
+    assert!(!stderr.contains("bentoml backend error"), "a request was sent: {stderr}");
+}

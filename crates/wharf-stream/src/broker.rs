@@ -2,12 +2,14 @@
 //! result lines they write. One copy, so the adapters word their errors alike and a fix to
 //! one reaches all.
 
+// Without a broker feature only `redact` is used (by `connect`, for any URL).
+#![cfg_attr(not(any(feature = "redis", feature = "nats", feature = "kafka")), allow(dead_code))]
+
 use wharf_core::{Result, WharfError};
 
 use crate::source::Delivery;
 
 /// `url` with any password or token replaced, for error messages.
-#[cfg_attr(not(any(feature = "redis", feature = "nats")), allow(dead_code))]
 pub(crate) fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => format!("{}***{}", &url[..scheme + 3], &url[at..]),

@@ -7,28 +7,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use wharf_core::scoring::{locate, prob_column, Reject};
 use wharf_core::{
-    json_type, LineageEvent, LineageEventType, LineagePort, ModelFacts, NoOpLineage, Records, Result, Row, SchemaField,
-    WharfError,
+    json_type, LineageEvent, LineageEventType, LineagePort, ModelFacts, NoOpLineage, OnError, Records, Result, Row,
+    SchemaField, WharfError,
 };
 
 use crate::checkpoint::{Checkpoint, CheckpointStore, Counts, MemoryCheckpoint};
-use crate::score::{Scorer, ScoringModel};
+use crate::model_source::{ModelSource, ScoringModel};
 use crate::sink::StreamSink;
 use crate::source::{Delivery, Polled, StreamSource};
 use crate::window::{WindowSpec, Windowed, WindowedMeans};
-
-/// What to do with a record that cannot be scored (not a JSON object, a mistyped field, a
-/// categorical level the model never saw).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OnError {
-    /// Count it, keep its message in the report, and go on: one bad record must not stop a
-    /// stream.
-    #[default]
-    Skip,
-    /// Stop the job with an error naming the record.
-    Fail,
-}
 
 /// How a streaming job runs.
 #[derive(Debug, Clone)]
@@ -49,7 +38,11 @@ pub struct StreamOptions {
     pub require: Vec<String>,
     /// Windowed features computed before scoring.
     pub window: Option<WindowSpec>,
-    /// What to do with a record that cannot be scored.
+    /// What to do with a record that cannot be scored (not a JSON object, a mistyped field,
+    /// a categorical level the model never saw): stop with an error naming the record
+    /// ([`OnError::Fail`], the default of every Wharf job), or count it, keep its reason in
+    /// the report and go on ([`OnError::Skip`], what `wharf stream` does unless told
+    /// `--fail-on-error`, so one bad record does not stop a long-running stream).
     pub on_error: OnError,
     /// Also write the windowed features (`<field>_avg`) into each output record, after the
     /// id fields: to check them, or to keep them for later training.
@@ -66,7 +59,7 @@ impl Default for StreamOptions {
             ids: Vec::new(),
             require: Vec::new(),
             window: None,
-            on_error: OnError::Skip,
+            on_error: OnError::default(),
             emit_features: false,
         }
     }
@@ -130,7 +123,7 @@ pub struct StreamJob {
     source: Box<dyn StreamSource>,
     sink: Box<dyn StreamSink>,
     checkpoints: Box<dyn CheckpointStore>,
-    scorer: Box<dyn Scorer>,
+    models: Box<dyn ModelSource>,
     lineage: Arc<dyn LineagePort>,
     options: StreamOptions,
     stop: Arc<AtomicBool>,
@@ -158,18 +151,18 @@ struct Progress {
 }
 
 impl StreamJob {
-    /// A job reading `source`, writing `sink`, scoring with `scorer`; checkpoints in memory,
-    /// no lineage, default options, until the source ends.
+    /// A job reading `source`, writing `sink`, scoring on the servers `models` hands out;
+    /// checkpoints in memory, no lineage, default options, until the source ends.
     pub fn new(
         source: impl StreamSource + 'static,
         sink: impl StreamSink + 'static,
-        scorer: impl Scorer + 'static,
+        models: impl ModelSource + 'static,
     ) -> StreamJob {
         StreamJob {
             source: Box::new(source),
             sink: Box::new(sink),
             checkpoints: Box::new(MemoryCheckpoint::new()),
-            scorer: Box::new(scorer),
+            models: Box::new(models),
             lineage: Arc::new(NoOpLineage::default()),
             options: StreamOptions::default(),
             stop: Arc::new(AtomicBool::new(false)),
@@ -210,12 +203,12 @@ impl StreamJob {
             return Err(WharfError::invalid("batch_size", "must be at least 1"));
         }
         for id in &self.options.ids {
-            if RESERVED.contains(&id.as_str()) || id.starts_with("prob_") {
+            if RESERVED.contains(&id.as_str()) || id.starts_with(&prob_column("")) {
                 return Err(WharfError::invalid(format!("ids.{id}"), "clashes with an output column of the same name"));
             }
         }
         let window = self.options.window.clone().map(WindowedMeans::new).transpose()?;
-        let first = self.scorer.current()?;
+        let first = self.models.current()?;
         let job = self.options.job_name.clone().unwrap_or_else(|| format!("stream-{}", first.name));
         let start = LineageEvent::new(job.clone())
             .event_type(LineageEventType::Start)
@@ -376,7 +369,7 @@ impl StreamJob {
     fn commit(&mut self, batch: Vec<Delivery>, progress: &mut Progress) -> Result<()> {
         let Some(last) = batch.last() else { return Ok(()) };
         let end = last.end;
-        let model = self.scorer.current()?;
+        let model = self.models.current()?;
         let bytes = self.process(&batch, &model, progress)?;
         // A broker sink paired with its source writes and acknowledges in one step; any
         // other sink writes, and the source acknowledges after.
@@ -403,7 +396,9 @@ impl StreamJob {
         let emitted = if self.options.emit_features { derived.clone() } else { Vec::new() };
         let columns: Vec<String> = self.options.ids.iter().chain(&emitted).cloned().collect();
 
-        let mut prepared: Vec<(&Delivery, Row, Vec<Value>)> = Vec::with_capacity(batch.len());
+        // The rows to score, and beside each its delivery and id values.
+        let mut rows: Vec<Row> = Vec::with_capacity(batch.len());
+        let mut prepared: Vec<(&Delivery, Vec<Value>)> = Vec::with_capacity(batch.len());
         for delivery in batch {
             progress.counts.records_in += 1;
             let mut row = match parse(&delivery.payload) {
@@ -432,45 +427,38 @@ impl StreamJob {
             }
             let ids = columns.iter().map(|f| row.get(f).cloned().unwrap_or(Value::Null)).collect();
             row.retain(|field, _| signature.position(field).is_some());
-            prepared.push((delivery, row, ids));
+            rows.push(row);
+            prepared.push((delivery, ids));
         }
 
-        let scored = self.score_all(&prepared, model)?;
-        let mut out = Vec::new();
-        for ((delivery, _, ids), result) in prepared.iter().zip(scored) {
-            match result {
-                Ok((prediction, probabilities)) => {
-                    write_record(&mut out, &columns, ids, prediction, &probabilities, model, &delivery.key)?;
-                    progress.counts.records_out += 1;
-                }
-                Err(e) => self.reject(delivery, &e.to_string(), progress)?,
-            }
-        }
-        Ok(out)
-    }
-
-    /// Scores the batch at once; if the model refuses it, scores record by record so one
-    /// bad record is rejected alone.
-    fn score_all(&self, prepared: &[(&Delivery, Row, Vec<Value>)], model: &ScoringModel) -> Result<Vec<Scored>> {
-        if prepared.is_empty() {
+        if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<Row> = prepared.iter().map(|(_, row, _)| row.clone()).collect();
-        match model.score(&Records::Rows(rows)) {
-            Ok((predictions, proba)) => Ok((0..predictions.len())
-                .map(|i| {
-                    Ok((predictions.to_json(i), proba.as_ref().map(|p| p.values.row(i).to_vec()).unwrap_or_default()))
-                })
-                .collect()),
-            Err(WharfError::SchemaMismatch { .. } | WharfError::InvalidInput { .. }) => Ok(prepared
-                .iter()
-                .map(|(_, row, _)| {
-                    let (predictions, proba) = model.score(&Records::Rows(vec![row.clone()]))?;
-                    Ok((predictions.to_json(0), proba.map(|p| p.values.row(0).to_vec()).unwrap_or_default()))
-                })
-                .collect()),
-            Err(other) => Err(other),
+        let scored = match model.score(&Records::Rows(rows), self.options.on_error) {
+            Ok(scored) => scored,
+            // The record the model refused, named by its key rather than its place in the batch.
+            Err(e) => match locate(&e).and_then(|(i, _)| prepared.get(i)) {
+                Some((delivery, _)) => return Err(WharfError::invalid(delivery.key.clone(), reason(&e))),
+                None => return Err(e),
+            },
+        };
+        for reject in &scored.rejects {
+            if let Some((delivery, _)) = prepared.get(reject.index) {
+                self.reject(delivery, &rejected(reject), progress)?;
+            }
         }
+        let mut out = Vec::new();
+        let columns_out = scored.columns();
+        for (i, &index) in scored.kept.iter().enumerate() {
+            let Some((delivery, ids)) = prepared.get(index) else { continue };
+            let mut fields: Vec<(String, Value)> = columns.iter().cloned().zip(ids.iter().cloned()).collect();
+            let probabilities = scored.probabilities_of(i).into_iter().flatten().map(|(_, p)| number(p));
+            let values = std::iter::once(scored.prediction_json(i)).chain(probabilities);
+            fields.extend(columns_out.iter().cloned().zip(values));
+            write_record(&mut out, fields, model, &delivery.key)?;
+            progress.counts.records_out += 1;
+        }
+        Ok(out)
     }
 
     fn reject(&self, delivery: &Delivery, message: &str, progress: &mut Progress) -> Result<()> {
@@ -486,8 +474,33 @@ impl StreamJob {
     }
 }
 
-/// One record's prediction and class probabilities, or why it could not be scored.
-type Scored = Result<(Value, Vec<f64>)>;
+/// A refused record's reason, with the field it concerns when the model named one.
+fn rejected(reject: &Reject) -> String {
+    with_field(reject.column.as_deref(), reject.message())
+}
+
+/// The reason of the error that stopped a batch (under [`OnError::Fail`]), without its
+/// batch-relative path (`records[3].device`), which means nothing to whoever reads the
+/// job's error: the field stays, and the caller names the record by its key.
+fn reason(e: &WharfError) -> String {
+    let message = match e {
+        WharfError::SchemaMismatch { message, .. } | WharfError::InvalidInput { message, .. } => message.clone(),
+        other => other.to_string(),
+    };
+    with_field(locate(e).and_then(|(_, column)| column).as_deref(), message)
+}
+
+fn with_field(column: Option<&str>, message: String) -> String {
+    match column {
+        Some(column) => format!("{column}: {message}"),
+        None => message,
+    }
+}
+
+/// A probability as JSON (a non-finite one, which no server should answer, as `null`).
+fn number(p: f64) -> Value {
+    serde_json::Number::from_f64(p).map(Value::Number).unwrap_or(Value::Null)
+}
 
 fn parse(payload: &[u8]) -> std::result::Result<Row, String> {
     match serde_json::from_slice::<Value>(payload) {
@@ -499,24 +512,8 @@ fn parse(payload: &[u8]) -> std::result::Result<Row, String> {
 
 /// Writes one output line with its columns in a fixed order (ids, prediction,
 /// probabilities, model, version, key), so output is byte-for-byte reproducible.
-fn write_record(
-    out: &mut Vec<u8>,
-    id_names: &[String],
-    ids: &[Value],
-    prediction: Value,
-    probabilities: &[f64],
-    model: &ScoringModel,
-    key: &str,
-) -> Result<()> {
+fn write_record(out: &mut Vec<u8>, mut fields: Vec<(String, Value)>, model: &ScoringModel, key: &str) -> Result<()> {
     let encode = |e: serde_json::Error| WharfError::invalid(key, format!("cannot encode the result: {e}"));
-    let mut fields: Vec<(String, Value)> = id_names.iter().cloned().zip(ids.iter().cloned()).collect();
-    fields.push(("prediction".into(), prediction));
-    for (class, p) in model.model.classes().iter().zip(probabilities) {
-        fields.push((
-            format!("prob_{class}"),
-            serde_json::Number::from_f64(*p).map(Value::Number).unwrap_or(Value::Null),
-        ));
-    }
     fields.push(("model".into(), model.name.clone().into()));
     fields.push(("model_version".into(), model.version.into()));
     fields.push(("key".into(), key.into()));

@@ -12,7 +12,7 @@
 //! | [`StreamSource`] | [`FileSource`] (optionally followed), [`ReaderSource`] (stdin) | records with a position, an idempotency key and an attempt count |
 //! | [`StreamSink`] | [`FileSink`] (exactly once), [`WriterSink`] (stdout, at least once) | durable appends, cut back to the checkpoint on restart |
 //! | [`CheckpointStore`] | [`FileCheckpoint`], [`MemoryCheckpoint`] | `{input_offset, output_len, counts, window state}` |
-//! | [`Scorer`] | [`FixedScorer`], [`RegistryScorer`] (follows an alias between batches) | the model for each micro-batch |
+//! | [`ModelSource`] | [`FixedModel`], [`RegistryModel`] (follows an alias between batches) | the model server for each micro-batch, made by the container's [`ModelServers`](wharf_core::ModelServers) factory |
 //! | [`WindowedMeans`] | | trailing moving averages per entity, with a watermark |
 //! | [`StreamJob`] | | the loop: poll, prepare, score, write, commit, checkpoint; lineage START/COMPLETE/FAIL |
 //!
@@ -29,6 +29,11 @@
 //! | Redis Streams (`redis`) | `redis::RedisSource`, a consumer in a consumer group | `redis::RedisSink`, a stream | reclaimed by the others (`XAUTOCLAIM`) | written once: result and acknowledgement in one atomic script |
 //! | NATS JetStream (`nats`) | `nats::NatsSource`, a worker on a durable pull consumer | `nats::NatsSink`, a stream | delivered again after `ack_wait` | stored once: `Nats-Msg-Id` de-duplication, within the stream's duplicate window |
 //! | Kafka (`kafka`) | `kafka::KafkaSource`, a member of a consumer group | `kafka::KafkaSink`, a topic (idempotent producer) | its partitions reassigned; read again from the last committed offset | written again (at least once), keyed by the input record; tested against a Kafka-compatible broker only |
+//!
+//! [`connect`] opens the pair from two URLs, choosing the broker by scheme (`redis://`,
+//! `nats://`, `kafka://`, or `file:` for files) and pairing the sink with its source as
+//! the table says; a sink on another broker is refused, and a broker whose feature is not
+//! compiled in is [`WharfError::AdapterUnavailable`](wharf_core::WharfError::AdapterUnavailable).
 //!
 //! Start one job per worker, with the same group and its own consumer name, on as many
 //! machines as needed. Records that keep failing go to a dead-letter stream. Window state
@@ -49,6 +54,15 @@
 //! `key` to let a consumer drop repeats. Stdin positions count the bytes read, so resuming
 //! expects the producer to replay the stream from its start; the job skips what is done.
 //!
+//! ## Scoring
+//!
+//! Each micro-batch is scored by [`wharf_core::score`], the path every Wharf job shares, on
+//! the server the [`ModelSource`] hands out: a [`RegistryModel`] serves each version on a
+//! server from the container's [`ModelServers`](wharf_core::ModelServers) factory, so
+//! `serving.backend` decides whether records are scored in process or by a remote service.
+//! A record the model refuses stops the job, or is counted and reported under
+//! [`OnError::Skip`] ([`StreamOptions::on_error`]).
+//!
 //! ## Micro-batches
 //!
 //! A batch is scored and written when it holds [`StreamOptions::batch_size`] records or when
@@ -61,7 +75,7 @@
 //! ```
 //! use std::time::Duration;
 //! use wharf_core::{datasets, Trainer};
-//! use wharf_stream::{FixedScorer, ReaderSource, ScoringModel, StreamJob, StreamOptions, WriterSink};
+//! use wharf_stream::{FixedModel, ReaderSource, ScoringModel, StreamJob, StreamOptions, WriterSink};
 //!
 //! # fn main() -> wharf_core::Result<()> {
 //! let model = Trainer::decision_tree().fit(&datasets::iris())?;
@@ -74,7 +88,7 @@
 //! let report = StreamJob::new(
 //!     ReaderSource::spawn("example", input.as_bytes()),
 //!     WriterSink::new("stdout", std::io::stdout()),
-//!     FixedScorer::new(ScoringModel::new("iris", 1, model)),
+//!     FixedModel::new(ScoringModel::new("iris", 1, model)),
 //! )
 //! .options(options)
 //! .run()?;
@@ -92,29 +106,33 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
-#[cfg(any(feature = "redis", feature = "nats", feature = "kafka"))]
 mod broker;
 pub mod checkpoint;
+mod connect;
 mod job;
 #[cfg(feature = "kafka")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kafka")))]
 pub mod kafka;
+mod model_source;
 #[cfg(feature = "nats")]
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 pub mod nats;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
-mod score;
 pub mod sink;
 pub mod source;
 pub mod window;
 
 pub use checkpoint::{Checkpoint, CheckpointStore, Counts, FileCheckpoint, MemoryCheckpoint};
-pub use job::{stop_on_signals, OnError, StopReason, StreamJob, StreamOptions, StreamReport, MAX_REPORTED_REJECTS};
-pub use score::{FixedScorer, RegistryScorer, Scorer, ScoringModel};
+pub use connect::{connect, ConnectOptions, Connected};
+pub use job::{stop_on_signals, StopReason, StreamJob, StreamOptions, StreamReport, MAX_REPORTED_REJECTS};
+pub use model_source::{FixedModel, ModelSource, RegistryModel, ScoringModel};
 pub use sink::{FileSink, StreamSink, WriterSink};
 pub use source::{BrokerStats, Delivery, FileSource, Polled, ReaderSource, StreamSource};
+/// The one error policy of every Wharf job ([`wharf_core::OnError`]), re-exported so a
+/// stream's options need no second import.
+pub use wharf_core::OnError;
 pub use window::{WindowSpec, WindowState, Windowed, WindowedMeans};
 
 /// The guide's page on this crate, its Rust examples compiled and run as doctests so they

@@ -303,7 +303,7 @@ impl StreamSource for FileSource {
 }
 
 /// What the reader thread of a [`ReaderSource`] sends.
-enum Chunk {
+enum ReadEvent {
     Bytes(Vec<u8>),
     End,
     Failed(std::io::Error),
@@ -319,7 +319,7 @@ enum Chunk {
 /// that point it is an error, not a silent skip.
 pub struct ReaderSource {
     name: String,
-    chunks: Receiver<Chunk>,
+    chunks: Receiver<ReadEvent>,
     lines: LineSplitter,
     /// Bytes still to discard to reach the resume position.
     skip: u64,
@@ -348,12 +348,12 @@ impl ReaderSource {
             let mut buf = vec![0u8; 64 * 1024];
             loop {
                 let chunk = match reader.read(&mut buf) {
-                    Ok(0) => Chunk::End,
-                    Ok(n) => Chunk::Bytes(buf[..n].to_vec()),
+                    Ok(0) => ReadEvent::End,
+                    Ok(n) => ReadEvent::Bytes(buf[..n].to_vec()),
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => Chunk::Failed(e),
+                    Err(e) => ReadEvent::Failed(e),
                 };
-                let last = !matches!(chunk, Chunk::Bytes(_));
+                let last = !matches!(chunk, ReadEvent::Bytes(_));
                 if tx.send(chunk).is_err() || last {
                     return;
                 }
@@ -394,8 +394,8 @@ impl StreamSource for ReaderSource {
             }
             let timeout = deadline.saturating_duration_since(Instant::now());
             match self.chunks.recv_timeout(timeout) {
-                Ok(Chunk::Bytes(bytes)) => self.accept(&bytes),
-                Ok(Chunk::End) | Err(RecvTimeoutError::Disconnected) => {
+                Ok(ReadEvent::Bytes(bytes)) => self.accept(&bytes),
+                Ok(ReadEvent::End) | Err(RecvTimeoutError::Disconnected) => {
                     if self.skip > 0 {
                         return Err(WharfError::invalid(
                             self.name.clone(),
@@ -410,7 +410,7 @@ impl StreamSource for ReaderSource {
                     self.lines.finish();
                     self.ended = true;
                 }
-                Ok(Chunk::Failed(e)) => {
+                Ok(ReadEvent::Failed(e)) => {
                     return Err(WharfError::io(PathBuf::from(&self.name), e));
                 }
                 Err(RecvTimeoutError::Timeout) => return Ok(Polled::Idle),

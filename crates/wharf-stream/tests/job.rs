@@ -12,17 +12,18 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use wharf_core::{
-    Column, CsvOptions, Dataset, FileLineage, FileRegistry, Frame, Model, ModelRef, RegistryPort, Trainer, Version,
+    Column, CsvOptions, Dataset, FileLineage, FileRegistry, Frame, Model, ModelRef, ModelServers, RegistryPort,
+    Trainer, Version,
 };
 use wharf_stream::{
-    FileCheckpoint, FileSink, FileSource, FixedScorer, OnError, ReaderSource, RegistryScorer, ScoringModel, StopReason,
+    FileCheckpoint, FileSink, FileSource, FixedModel, OnError, ReaderSource, RegistryModel, ScoringModel, StopReason,
     StreamJob, StreamOptions, WindowSpec, WriterSink,
 };
 
 use common::MINUTE;
 
-fn scorer() -> FixedScorer {
-    FixedScorer::new(ScoringModel::new("phases", 1, common::model()))
+fn scorer() -> FixedModel {
+    FixedModel::new(ScoringModel::new("phases", 1, common::model()))
 }
 
 /// Runs a job over `input` (all at once, as a closed stream) and returns its output lines.
@@ -213,7 +214,7 @@ struct Followed {
 }
 
 impl Followed {
-    fn start(options: StreamOptions, scorer: impl wharf_stream::Scorer + 'static) -> Followed {
+    fn start(options: StreamOptions, scorer: impl wharf_stream::ModelSource + 'static) -> Followed {
         let dir = tempfile::tempdir().expect("tempdir");
         let (input, output) = (dir.path().join("in.jsonl"), dir.path().join("out.jsonl"));
         fs::write(&input, "").expect("create");
@@ -289,7 +290,7 @@ fn db_10_moving_the_alias_switches_the_model_at_a_batch_boundary() {
     two_versions(&registry);
     let reference: ModelRef = "phases@champion".parse().expect("ref");
     let options = StreamOptions { max_latency: Duration::from_secs(3600), ..common::options(4) };
-    let job = Followed::start(options, RegistryScorer::new(registry.clone(), reference));
+    let job = Followed::start(options, RegistryModel::new(registry.clone(), reference, ModelServers::local()));
     let eight = |from: i64| -> String { (from..from + 8).map(|m| record("u1", "phone", m, Some(6.0))).collect() };
     job.feed(&eight(0), 8);
     registry.set_alias("phases", "champion", &Version(2)).expect("move alias");

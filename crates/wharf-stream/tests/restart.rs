@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use wharf_core::{FileLineage, Model};
 use wharf_stream::{
-    stop_on_signals, FileCheckpoint, FileSink, FileSource, FixedScorer, ScoringModel, StreamJob, StreamOptions,
+    stop_on_signals, FileCheckpoint, FileSink, FileSource, FixedModel, ScoringModel, StreamJob, StreamOptions,
 };
 
 const WORKER: &str = "WHARF_STREAM_TEST_WORKER";
@@ -66,7 +66,7 @@ fn worker() -> ExitCode {
     let job = StreamJob::new(
         FileSource::open(var("INPUT"), true).expect("input"),
         FileSink::open(var("OUTPUT")).expect("output"),
-        FixedScorer::new(ScoringModel::new("phases", 1, model)),
+        FixedModel::new(ScoringModel::new("phases", 1, model)),
     )
     .checkpoints(FileCheckpoint::new(var("CHECKPOINT")))
     .lineage(Arc::new(FileLineage::new(var("LINEAGE"))))
@@ -161,7 +161,7 @@ fn reference(paths: &Paths) -> Vec<u8> {
     let report = StreamJob::new(
         FileSource::open(&paths.input, false).expect("input"),
         FileSink::open(&out).expect("output"),
-        FixedScorer::new(ScoringModel::new("phases", 1, model)),
+        FixedModel::new(ScoringModel::new("phases", 1, model)),
     )
     .options(common::options(64))
     .run()

@@ -9,8 +9,8 @@ use clap::Args;
 use serde_json::json;
 use wharf::{ModelRef, Wharf};
 use wharf_stream::{
-    stop_on_signals, FileCheckpoint, FileSink, FileSource, MemoryCheckpoint, OnError, ReaderSource, RegistryScorer,
-    StreamJob, StreamOptions, StreamReport, StreamSink, StreamSource, WindowSpec, WriterSink,
+    connect, stop_on_signals, ConnectOptions, FileCheckpoint, MemoryCheckpoint, OnError, RegistryModel, StreamJob,
+    StreamOptions, StreamReport, WindowSpec,
 };
 
 use crate::output::{self, Output};
@@ -115,49 +115,70 @@ pub struct StreamArgs {
     pub emit_features: bool,
 }
 
-/// Runs `wharf stream`.
+/// Runs `wharf stream`: the flags become a source and sink URL for
+/// [`wharf_stream::connect`], and the model is served by the container's model-server
+/// factory, so `serving.backend` decides where records are scored.
 pub fn run(args: StreamArgs, out: &Output) -> anyhow::Result<()> {
     let window = window_spec(&args)?;
-    if args.source.is_some() {
-        if args.input != "-" {
-            bail!("--source and --input both name an input; use one");
+    let (source_url, sink_url) = match &args.source {
+        Some(source) => {
+            if args.input != "-" {
+                bail!("--source and --input both name an input; use one");
+            }
+            if source == "-" || source.starts_with("file:") {
+                bail!("--source {source}: --source names a broker; use --input for a file or stdin");
+            }
+            if args.output.is_some() {
+                bail!(
+                    "--source (a broker) cannot write to --output: the broker's acknowledgement is the checkpoint, \
+                     so a restart could not cut the file back; use --sink with the same broker, or stdout"
+                );
+            }
+            (source.clone(), args.sink.clone())
         }
-        if args.output.is_some() {
-            bail!(
-                "--source (a broker) cannot write to --output: the broker's acknowledgement is the checkpoint, \
-                 so a restart could not cut the file back; use --sink with the same broker, or stdout"
-            );
+        None => {
+            if args.follow && args.input == "-" {
+                bail!("--follow needs an input file; stdin is read until it closes anyway");
+            }
+            if let (Some(output), false) = (&args.output, args.input == "-") {
+                if same_file(&PathBuf::from(&args.input), output) {
+                    bail!("the output {} would overwrite the input", output.display());
+                }
+            }
+            let source = if args.input == "-" { "-".to_string() } else { format!("file:{}", args.input) };
+            let sink = match &args.output {
+                Some(path) => match path.to_str() {
+                    Some(path) => Some(format!("file:{path}")),
+                    None => bail!("--output {}: the path is not UTF-8", path.display()),
+                },
+                None => None,
+            };
+            (source, sink)
         }
-        return broker::run(args, window, out);
-    }
-    if args.follow && args.input == "-" {
-        bail!("--follow needs an input file; stdin is read until it closes anyway");
-    }
-    if let (Some(output), false) = (&args.output, args.input == "-") {
-        if same_file(&PathBuf::from(&args.input), output) {
-            bail!("the output {} would overwrite the input", output.display());
-        }
-    }
+    };
     let ctx = Wharf::load()?;
-    let source: Box<dyn StreamSource> = if args.input == "-" {
-        Box::new(ReaderSource::stdin())
-    } else {
-        Box::new(FileSource::open(&args.input, args.follow)?)
-    };
-    let to_stdout = args.output.is_none();
-    let sink: Box<dyn StreamSink> = match &args.output {
-        Some(path) => Box::new(FileSink::open(path)?),
-        None => Box::new(WriterSink::stdout()),
-    };
+    let options = ConnectOptions::default().follow(args.follow).names("--source", "--sink");
+    let connected = connect(&source_url, sink_url.as_deref(), &options)?;
+    let to_stdout = sink_url.is_none();
+    let models = RegistryModel::new(ctx.registry().clone(), args.model.clone(), ctx.model_servers().clone());
+    let job = StreamJob::new(connected.source, connected.sink, models)
+        .lineage(ctx.lineage().clone())
+        .options(stream_options(&args, window))
+        .stop_flag(stop_on_signals()?);
+    if let Some(stats) = connected.stats {
+        // A broker: its acknowledgement is the checkpoint.
+        let report = job.run()?;
+        let brokered = BrokerCounts {
+            reclaimed: stats.reclaimed(),
+            dead_lettered: stats.dead_lettered(),
+            duplicates: stats.duplicates(),
+        };
+        return summarize_broker(&report, &args, brokered, to_stdout, out);
+    }
     let checkpoint_path = args
         .checkpoint
         .clone()
         .or_else(|| args.output.as_deref().map(|o| FileCheckpoint::beside(o).path().to_path_buf()));
-    let options = stream_options(&args, window);
-    let job = StreamJob::new(source, sink, RegistryScorer::new(ctx.registry().clone(), args.model.clone()))
-        .lineage(ctx.lineage().clone())
-        .options(options)
-        .stop_flag(stop_on_signals()?);
     let job = match &checkpoint_path {
         Some(path) => job.checkpoints(FileCheckpoint::new(path)),
         None => job.checkpoints(MemoryCheckpoint::new()),
@@ -166,7 +187,9 @@ pub fn run(args: StreamArgs, out: &Output) -> anyhow::Result<()> {
     summarize(&report, &args, checkpoint_path.as_ref(), to_stdout, out)
 }
 
-/// The job options every input shares.
+/// The job options every input shares. `wharf stream` skips a record it cannot score unless
+/// told `--fail-on-error`: a long-running stream should not stop for one bad record, unlike
+/// the library, whose default ([`OnError::default`]) is to stop.
 fn stream_options(args: &StreamArgs, window: Option<WindowSpec>) -> StreamOptions {
     StreamOptions {
         job_name: None,
@@ -181,179 +204,39 @@ fn stream_options(args: &StreamArgs, window: Option<WindowSpec>) -> StreamOption
     }
 }
 
-/// `--source`/`--sink`: one worker of a broker's consumer group.
-mod broker {
-    use super::*;
+/// What the broker side did, besides scoring.
+struct BrokerCounts {
+    reclaimed: u64,
+    dead_lettered: u64,
+    duplicates: u64,
+}
 
-    /// The broker URL schemes, each with the Cargo feature that provides it.
-    const SCHEMES: [(&str, &str); 3] = [("redis://", "redis"), ("nats://", "nats"), ("kafka://", "kafka")];
-
-    fn scheme_of(url: &str, flag: &str) -> anyhow::Result<&'static str> {
-        match SCHEMES.iter().find(|(scheme, _)| url.starts_with(scheme)) {
-            Some((scheme, _)) => Ok(scheme),
-            None => bail!(
-                "{flag} {url}: unknown scheme; use {}",
-                SCHEMES.iter().map(|(s, _)| format!("{s}…")).collect::<Vec<_>>().join(", ")
-            ),
-        }
+fn summarize_broker(
+    report: &StreamReport,
+    args: &StreamArgs,
+    broker: BrokerCounts,
+    to_stdout: bool,
+    out: &Output,
+) -> anyhow::Result<()> {
+    if out.json && !to_stdout {
+        let mut summary = summary_json(report, args);
+        summary["reclaimed"] = json!(broker.reclaimed);
+        summary["dead_lettered"] = json!(broker.dead_lettered);
+        summary["duplicates"] = json!(broker.duplicates);
+        return out.json(&summary);
     }
-
-    /// Runs the job with a broker source, and a broker sink or stdout.
-    pub(super) fn run(args: StreamArgs, window: Option<WindowSpec>, out: &Output) -> anyhow::Result<()> {
-        let source_url = args.source.clone().unwrap_or_default();
-        let scheme = scheme_of(&source_url, "--source")?;
-        if let Some(sink) = &args.sink {
-            if scheme_of(sink, "--sink")? != scheme {
-                bail!("--sink {sink}: use the same broker as --source ({scheme}…), or leave --sink out for stdout");
-            }
-        }
-        match scheme {
-            "nats://" => run_nats(args, window, out),
-            "kafka://" => run_kafka(args, window, out),
-            _ => run_redis(args, window, out),
-        }
-    }
-
-    /// The part every broker shares: the job over `source` and `sink` (stdout without
-    /// `--sink`), with the registry, lineage and stop signals of the CLI, then the summary
-    /// with what the broker side did.
-    #[cfg_attr(not(any(feature = "redis", feature = "nats", feature = "kafka")), allow(dead_code))]
-    fn run_job(
-        source: impl StreamSource + 'static,
-        stats: std::sync::Arc<wharf_stream::BrokerStats>,
-        sink: Option<Box<dyn StreamSink>>,
-        args: &StreamArgs,
-        window: Option<WindowSpec>,
-        out: &Output,
-    ) -> anyhow::Result<()> {
-        let to_stdout = sink.is_none();
-        let sink = sink.unwrap_or_else(|| Box::new(WriterSink::stdout()));
-        let ctx = Wharf::load()?;
-        let job = StreamJob::new(source, sink, RegistryScorer::new(ctx.registry().clone(), args.model.clone()))
-            .lineage(ctx.lineage().clone())
-            .options(stream_options(args, window))
-            .stop_flag(stop_on_signals()?);
-        let report = job.run()?;
-        let brokered = BrokerCounts {
-            reclaimed: stats.reclaimed(),
-            dead_lettered: stats.dead_lettered(),
-            duplicates: stats.duplicates(),
-        };
-        summarize_broker(&report, args, brokered, to_stdout, out)
-    }
-
-    /// The error of a binary built without the broker's feature.
-    #[cfg_attr(all(feature = "redis", feature = "nats", feature = "kafka"), allow(dead_code))]
-    fn not_built(feature: &str) -> anyhow::Result<()> {
-        bail!("this wharf was built without the `{feature}` feature; rebuild with `--features {feature}` to use {feature}:// URLs")
-    }
-
-    #[cfg(feature = "redis")]
-    fn run_redis(args: StreamArgs, window: Option<WindowSpec>, out: &Output) -> anyhow::Result<()> {
-        use wharf_stream::redis::{RedisSink, RedisSource, RedisStreamUrl};
-        let source_url = RedisStreamUrl::parse(args.source.as_deref().unwrap_or_default())?;
-        let source = RedisSource::open(&source_url)?;
-        let stats = source.stats();
-        let worker = source_url.consumer.clone().unwrap_or_default();
-        let sink: Option<Box<dyn StreamSink>> = match &args.sink {
-            Some(url) => {
-                let sink_url = RedisStreamUrl::parse(url)?;
-                let sink = RedisSink::open(&sink_url, worker)?;
-                // Same server: results and acknowledgements in one atomic step.
-                if sink_url.host == source_url.host && sink_url.db == source_url.db {
-                    Some(Box::new(sink.acknowledging(source.acknowledgement())?))
-                } else {
-                    Some(Box::new(sink))
-                }
-            }
-            None => None,
-        };
-        run_job(source, stats, sink, &args, window, out)
-    }
-
-    #[cfg(not(feature = "redis"))]
-    fn run_redis(_: StreamArgs, _: Option<WindowSpec>, _: &Output) -> anyhow::Result<()> {
-        not_built("redis")
-    }
-
-    #[cfg(feature = "nats")]
-    fn run_nats(args: StreamArgs, window: Option<WindowSpec>, out: &Output) -> anyhow::Result<()> {
-        use wharf_stream::nats::{NatsSink, NatsSource, NatsStreamUrl};
-        let source_url = NatsStreamUrl::parse(args.source.as_deref().unwrap_or_default())?;
-        let source = NatsSource::open(&source_url)?;
-        let stats = source.stats();
-        let worker = source_url.consumer.clone().unwrap_or_default();
-        let sink: Option<Box<dyn StreamSink>> = match &args.sink {
-            // Acknowledgements travel on the source's own connection, so the sink pairs
-            // with it on any server of the cluster.
-            Some(url) => Some(Box::new(
-                NatsSink::open(&NatsStreamUrl::parse(url)?, worker)?.acknowledging(source.acknowledgement())?,
-            )),
-            None => None,
-        };
-        run_job(source, stats, sink, &args, window, out)
-    }
-
-    #[cfg(not(feature = "nats"))]
-    fn run_nats(_: StreamArgs, _: Option<WindowSpec>, _: &Output) -> anyhow::Result<()> {
-        not_built("nats")
-    }
-
-    #[cfg(feature = "kafka")]
-    fn run_kafka(args: StreamArgs, window: Option<WindowSpec>, out: &Output) -> anyhow::Result<()> {
-        use wharf_stream::kafka::{KafkaSink, KafkaSource, KafkaTopicUrl};
-        let source_url = KafkaTopicUrl::parse(args.source.as_deref().unwrap_or_default())?;
-        let source = KafkaSource::open(&source_url)?;
-        let stats = source.stats();
-        let worker = source_url.consumer.clone().unwrap_or_default();
-        let sink: Option<Box<dyn StreamSink>> = match &args.sink {
-            Some(url) => Some(Box::new(KafkaSink::open(&KafkaTopicUrl::parse(url)?, worker)?)),
-            None => None,
-        };
-        run_job(source, stats, sink, &args, window, out)
-    }
-
-    #[cfg(not(feature = "kafka"))]
-    fn run_kafka(_: StreamArgs, _: Option<WindowSpec>, _: &Output) -> anyhow::Result<()> {
-        not_built("kafka")
-    }
-
-    /// What the broker side did, besides scoring.
-    #[cfg_attr(not(any(feature = "redis", feature = "nats", feature = "kafka")), allow(dead_code))]
-    struct BrokerCounts {
-        reclaimed: u64,
-        dead_lettered: u64,
-        duplicates: u64,
-    }
-
-    #[cfg_attr(not(any(feature = "redis", feature = "nats", feature = "kafka")), allow(dead_code))]
-    fn summarize_broker(
-        report: &StreamReport,
-        args: &StreamArgs,
-        broker: BrokerCounts,
-        to_stdout: bool,
-        out: &Output,
-    ) -> anyhow::Result<()> {
-        if out.json && !to_stdout {
-            let mut summary = summary_json(report, args);
-            summary["reclaimed"] = json!(broker.reclaimed);
-            summary["dead_lettered"] = json!(broker.dead_lettered);
-            summary["duplicates"] = json!(broker.duplicates);
-            return out.json(&summary);
-        }
-        summarize(report, args, None, to_stdout, out)?;
-        let text = format!(
-            "Broker: {} reclaimed from idle consumers, {} dead-lettered, {} duplicate results dropped",
-            broker.reclaimed, broker.dead_lettered, broker.duplicates
-        );
-        if out.quiet {
-            Ok(())
-        } else if to_stdout {
-            eprintln!("{text}");
-            Ok(())
-        } else {
-            out.info(text)
-        }
+    summarize(report, args, None, to_stdout, out)?;
+    let text = format!(
+        "Broker: {} reclaimed from idle consumers, {} dead-lettered, {} duplicate results dropped",
+        broker.reclaimed, broker.dead_lettered, broker.duplicates
+    );
+    if out.quiet {
+        Ok(())
+    } else if to_stdout {
+        eprintln!("{text}");
+        Ok(())
+    } else {
+        out.info(text)
     }
 }
 

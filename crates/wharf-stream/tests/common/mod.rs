@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use wharf_core::{Column, CsvOptions, Dataset, Frame, Model, Trainer};
-use wharf_stream::{StreamOptions, StreamSink, WindowSpec};
+use wharf_stream::{OnError, StreamOptions, StreamSink, WindowSpec};
 
 pub const MINUTE: i64 = 60_000;
 
@@ -21,6 +21,9 @@ pub fn options(batch_size: usize) -> StreamOptions {
         max_latency: Duration::from_millis(20),
         ids: vec!["user".into(), "device".into(), "ts".into()],
         window: Some(window()),
+        // The tests count and report bad records rather than stop at the first (the
+        // library's default is to stop).
+        on_error: OnError::Skip,
         ..Default::default()
     }
 }
@@ -127,10 +130,10 @@ pub fn iris(id: usize) -> String {
 }
 
 /// A decision tree on iris, for the broker tests.
-pub fn iris_scorer() -> wharf_stream::FixedScorer {
+pub fn iris_scorer() -> wharf_stream::FixedModel {
     use wharf_core::{datasets, Trainer};
     let model = Trainer::decision_tree().fit(&datasets::iris()).expect("fit");
-    wharf_stream::FixedScorer::new(wharf_stream::ScoringModel::new("iris", 1, model))
+    wharf_stream::FixedModel::new(wharf_stream::ScoringModel::new("iris", 1, model))
 }
 
 /// Broker job options: small latency, an idle timeout that ends the job once drained.
@@ -140,6 +143,7 @@ pub fn broker_options(batch_size: usize) -> StreamOptions {
         max_latency: Duration::from_millis(50),
         idle_timeout: Some(Duration::from_millis(400)),
         ids: vec!["id".into()],
+        on_error: OnError::Skip,
         ..Default::default()
     }
 }
