@@ -47,7 +47,7 @@ pub enum WharfError {
     NoModelLoaded,
 
     /// The configuration asks for an adapter whose Cargo feature is not compiled in.
-    #[error("adapter '{adapter}' is not compiled in: enable the Cargo feature '{feature}' of the `wharf` crate")]
+    #[error("adapter '{adapter}' is not compiled in: enable the Cargo feature '{feature}' (of the `wharf` crate, or of the program that selects it)")]
     AdapterUnavailable {
         /// The adapter the configuration selected (`mlflow`).
         adapter: String,
