@@ -214,9 +214,16 @@ pub fn parse(bytes: &[u8]) -> Result<ImportedModel, TreeError> {
         None => (0..n_features).map(|i| format!("Column_{i}")).collect(),
     };
 
+    // `feature_infos` lists a categorical feature's categories (`1:0:3`) where a numeric
+    // one has its range (`[-1.5:2]`) and an unused one `none`.
+    let mut categorical = vec![false; n_features];
+    if let Some((infos, _)) = header.get("feature_infos") {
+        for (c, info) in categorical.iter_mut().zip(infos.split_whitespace()) {
+            *c = !info.starts_with('[') && info != "none";
+        }
+    }
     let mut trees = Vec::with_capacity(sections.len());
     let mut cat_words = 0usize;
-    let mut categorical = vec![false; n_features];
     for (t, section) in sections.iter().enumerate() {
         let tree = tree(t, section, n_features, &mut cat_words, &mut categorical)?;
         trees.push(Tree { group: (t % per_iteration) as u32, nodes: tree });
