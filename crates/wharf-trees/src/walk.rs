@@ -254,7 +254,14 @@ impl<F: Format> Body<F> {
     /// Adds every tree's leaf, in tree order, to the margins of a block of converted rows.
     pub(crate) fn accumulate(&self, xs: &[F::T], width: usize, groups: usize, acc: &mut [F::A]) {
         match self {
-            Body::Perfect(p) => p.accumulate(xs, width, groups, acc),
+            Body::Perfect(p) => {
+                // Blocks without a missing value (the common case) skip the NaN test per step.
+                if xs.iter().any(|x| F::is_nan(*x)) {
+                    p.accumulate::<true>(xs, width, groups, acc)
+                } else {
+                    p.accumulate::<false>(xs, width, groups, acc)
+                }
+            }
             Body::General(g) => g.accumulate(xs, width, groups, acc),
         }
     }
@@ -320,82 +327,119 @@ impl<F: Format> Perfect<F> {
         Some(p)
     }
 
-    fn accumulate(&self, xs: &[F::T], width: usize, groups: usize, acc: &mut [F::A]) {
+    fn accumulate<const NAN: bool>(&self, xs: &[F::T], width: usize, groups: usize, acc: &mut [F::A]) {
         match self.depth {
-            0 => self.walk::<1>(xs, width, groups, acc),
-            1 => self.walk::<2>(xs, width, groups, acc),
-            2 => self.walk::<4>(xs, width, groups, acc),
-            3 => self.walk::<8>(xs, width, groups, acc),
-            4 => self.walk::<16>(xs, width, groups, acc),
-            5 => self.walk::<32>(xs, width, groups, acc),
-            6 => self.walk::<64>(xs, width, groups, acc),
-            7 => self.walk::<128>(xs, width, groups, acc),
-            8 => self.walk::<256>(xs, width, groups, acc),
-            9 => self.walk::<512>(xs, width, groups, acc),
-            _ => self.walk::<1024>(xs, width, groups, acc),
+            0 => self.walk::<NAN, 1>(xs, width, groups, acc),
+            1 => self.walk::<NAN, 2>(xs, width, groups, acc),
+            2 => self.walk::<NAN, 4>(xs, width, groups, acc),
+            3 => self.walk::<NAN, 8>(xs, width, groups, acc),
+            4 => self.walk::<NAN, 16>(xs, width, groups, acc),
+            5 => self.walk::<NAN, 32>(xs, width, groups, acc),
+            6 => self.walk::<NAN, 64>(xs, width, groups, acc),
+            7 => self.walk::<NAN, 128>(xs, width, groups, acc),
+            8 => self.walk::<NAN, 256>(xs, width, groups, acc),
+            9 => self.walk::<NAN, 512>(xs, width, groups, acc),
+            _ => self.walk::<NAN, 1024>(xs, width, groups, acc),
         }
     }
 
     /// The walks of one block, monomorphised on the slots per tree (`S = 2^depth`) so the
     /// step count is a constant and node indices are masked instead of bounds-checked.
-    fn walk<const S: usize>(&self, xs: &[F::T], width: usize, groups: usize, acc: &mut [F::A]) {
+    fn walk<const NAN: bool, const S: usize>(&self, xs: &[F::T], width: usize, groups: usize, acc: &mut [F::A]) {
         let rows = xs.len() / width;
-        let trees = self.nodes.chunks_exact(S).filter_map(|c| <&[PNode<F::T>; S]>::try_from(c).ok());
-        let leaves = self.leaves.chunks_exact(S);
+        let (trees, _) = self.nodes.as_chunks::<S>();
+        let (leaves, _) = self.leaves.as_chunks::<S>();
         let full = rows - rows % LANES;
         if full > 0 {
-            for ((nodes, leaves), group) in trees.clone().zip(leaves.clone()).zip(&self.groups) {
+            // Each group of LANES rows feature-major (`[feature][lane]`), so a lane's value is
+            // one shift and add away from the group's base and the walks share registers.
+            let mut lanes = vec![F::T::default(); full * width];
+            for (r, row) in xs[..full * width].chunks_exact(width).enumerate() {
+                let (group, lane) = (r / LANES, r % LANES);
+                for (f, x) in row.iter().enumerate() {
+                    lanes[(group * width + f) * LANES + lane] = *x;
+                }
+            }
+            for ((nodes, leaves), group) in trees.iter().zip(leaves).zip(&self.groups) {
                 let g = *group as usize;
-                for r0 in (0..full).step_by(LANES) {
-                    let lanes: [&[F::T]; LANES] = std::array::from_fn(|l| &xs[(r0 + l) * width..(r0 + l + 1) * width]);
-                    let at = walk_lanes::<F, S, LANES>(&[nodes; LANES], &lanes);
+                for (r0, block) in (0..full).step_by(LANES).zip(lanes.chunks_exact(width * LANES)) {
+                    let at = walk_rows::<F, NAN, S>(nodes, block);
                     for (l, leaf) in at.into_iter().enumerate() {
-                        acc[(r0 + l) * groups + g] += leaves[leaf];
+                        acc[(r0 + l) * groups + g] += leaves[leaf & (S - 1)];
                     }
                 }
             }
         }
         // The rest (all of a single-row call): one row through LANES trees at a time, the
         // leaves added in tree order.
-        let trees: Vec<&[PNode<F::T>; S]> = trees.collect();
-        let leaves: Vec<&[F::A]> = leaves.collect();
         for r in full..rows {
             let row = &xs[r * width..(r + 1) * width];
             let acc = &mut acc[r * groups..(r + 1) * groups];
-            let mut t = 0;
-            while t + LANES <= trees.len() {
-                let nodes: [&[PNode<F::T>; S]; LANES] = std::array::from_fn(|l| trees[t + l]);
-                let at = walk_lanes::<F, S, LANES>(&nodes, &[row; LANES]);
+            let whole = trees.len() - trees.len() % LANES;
+            for t in (0..whole).step_by(LANES) {
+                let at = walk_trees::<F, NAN, S>(&trees[t..t + LANES], row);
                 for (l, leaf) in at.into_iter().enumerate() {
-                    acc[self.groups[t + l] as usize] += leaves[t + l][leaf];
+                    acc[self.groups[t + l] as usize] += leaves[t + l][leaf & (S - 1)];
                 }
-                t += LANES;
             }
-            for t in t..trees.len() {
-                let [leaf] = walk_lanes::<F, S, 1>(&[trees[t]], &[row]);
-                acc[self.groups[t] as usize] += leaves[t][leaf];
+            for t in whole..trees.len() {
+                let leaf = walk_one::<F, NAN, S>(&trees[t], row);
+                acc[self.groups[t] as usize] += leaves[t][leaf & (S - 1)];
             }
         }
     }
 }
 
-/// `L` independent walks in lockstep; returns each walk's leaf (`0..S`).
+/// Which way a perfect node sends `x`.
 #[inline(always)]
-fn walk_lanes<F: Format, const S: usize, const L: usize>(
-    nodes: &[&[PNode<F::T>; S]; L],
-    rows: &[&[F::T]; L],
-) -> [usize; L] {
-    let mut at = [0usize; L];
+fn goes_left<F: Format, const NAN: bool>(node: PNode<F::T>, x: F::T) -> bool {
+    F::left(x, node.threshold) | (NAN && F::is_nan(x) & (node.feature & NAN_LEFT != 0))
+}
+
+/// LANES rows (feature-major, see [`Perfect::walk`]) through one tree in lockstep; returns
+/// each row's leaf (`0..S`). `NAN`: the rows may hold missing values.
+#[inline(always)]
+fn walk_rows<F: Format, const NAN: bool, const S: usize>(nodes: &[PNode<F::T>; S], block: &[F::T]) -> [usize; LANES] {
+    let mut at = [0usize; LANES];
     for _ in 0..S.trailing_zeros() {
-        for l in 0..L {
-            let node = nodes[l][at[l] & (S - 1)];
+        for (l, at) in at.iter_mut().enumerate() {
+            let node = nodes[*at & (S - 1)];
             // Feature indices were checked against the width when the ensemble was built.
-            let x = rows[l][(node.feature & !NAN_LEFT) as usize];
-            let left = F::left(x, node.threshold) | (F::is_nan(x) & (node.feature & NAN_LEFT != 0));
-            at[l] = 2 * at[l] + 2 - left as usize;
+            let x = block[((node.feature & !NAN_LEFT) as usize) * LANES + l];
+            *at = 2 * *at + 2 - goes_left::<F, NAN>(node, x) as usize;
         }
     }
     at.map(|i| i + 1 - S)
+}
+
+/// One row through LANES trees in lockstep; returns each tree's leaf.
+#[inline(always)]
+fn walk_trees<F: Format, const NAN: bool, const S: usize>(trees: &[[PNode<F::T>; S]], row: &[F::T]) -> [usize; LANES] {
+    let mut at = [0usize; LANES];
+    let trees: &[[PNode<F::T>; S]; LANES] = match trees.try_into() {
+        Ok(t) => t,
+        Err(_) => return at,
+    };
+    for _ in 0..S.trailing_zeros() {
+        for (l, at) in at.iter_mut().enumerate() {
+            let node = trees[l][*at & (S - 1)];
+            let x = row[(node.feature & !NAN_LEFT) as usize];
+            *at = 2 * *at + 2 - goes_left::<F, NAN>(node, x) as usize;
+        }
+    }
+    at.map(|i| i + 1 - S)
+}
+
+/// One row through one tree.
+#[inline(always)]
+fn walk_one<F: Format, const NAN: bool, const S: usize>(nodes: &[PNode<F::T>; S], row: &[F::T]) -> usize {
+    let mut at = 0usize;
+    for _ in 0..S.trailing_zeros() {
+        let node = nodes[at & (S - 1)];
+        let x = row[(node.feature & !NAN_LEFT) as usize];
+        at = 2 * at + 2 - goes_left::<F, NAN>(node, x) as usize;
+    }
+    at + 1 - S
 }
 
 impl<F: Format> General<F> {

@@ -146,6 +146,11 @@ fn imported_models_agree_with_the_libraries() {
             failures.push(format!("{}: predictions off by {pred_worst:e} relative", case.name));
         }
 
+        // A batch that is not a whole number of interleaved groups gives the same margins.
+        let mut head = vec![0.0; 13 * groups];
+        model.ensemble.predict_raw(&x[..13 * case.width], case.width, &mut head).expect("13 rows");
+        assert_eq!(head, margin[..13 * groups], "{}: 13-row batch", case.name);
+
         // The single-row path gives the batch path's answers.
         let mut one = vec![0.0; groups];
         for r in (0..case.rows).step_by(97) {
