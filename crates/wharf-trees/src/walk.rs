@@ -82,7 +82,7 @@ impl Format for Xgb {
     }
     fn category(x: f32) -> Option<u32> {
         // XGBoost's `InvalidCat`: negative, or past the last integer an f32 holds exactly.
-        (x >= 0.0 && x < 16_777_216.0).then_some(x as u32)
+        (0.0..16_777_216.0).contains(&x).then_some(x as u32)
     }
     #[inline(always)]
     fn acc(v: f64) -> f32 {
