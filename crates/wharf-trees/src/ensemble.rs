@@ -236,10 +236,19 @@ impl Ensemble {
         if matches!(self.spec_link, Link::Identity) {
             return;
         }
-        let mut margins = vec![0.0; self.n_groups];
+        // The links read all of a row's margins before writing (softmax): a copy per row, on
+        // the stack for up to 16 groups so a single row allocates nothing.
+        let mut stack = [0.0f64; 16];
+        let mut heap = Vec::new();
+        let margins: &mut [f64] = if self.n_groups <= 16 {
+            &mut stack[..self.n_groups]
+        } else {
+            heap.resize(self.n_groups, 0.0);
+            &mut heap
+        };
         for row in values.chunks_exact_mut(self.n_groups) {
             margins.copy_from_slice(row);
-            self.spec_link.apply(self.semantics, &margins, row);
+            self.spec_link.apply(self.semantics, margins, row);
         }
     }
 }
