@@ -2,9 +2,9 @@
 //!
 //! - **Perfect trees.** When every split is numeric (with NaN going a fixed way) and no tree
 //!   is deeper than [`MAX_PERFECT_DEPTH`], each tree becomes a *perfect* tree of the
-//!   ensemble's depth in heap order (children of `i` at `2i+1`, `2i+2`); a shallower leaf is
-//!   copied into every bottom slot below it. A walk is then exactly `depth` branch-free steps
-//!   (`i = 2i + 2 - left`), with no leaf test, and eight walks run interleaved (eight rows
+//!   ensemble's depth in heap order (children of `i` at `2i`, `2i+1`, from 1); a shallower
+//!   leaf is copied into every bottom slot below it. A walk is then exactly `depth`
+//!   branch-free steps (`i = 2i + right`), with no leaf test, and eight walks run interleaved (eight rows
 //!   through one tree, or one row through eight trees) so the CPU overlaps their loads. A
 //!   node is a threshold and a feature index whose top bit says where NaN goes: 8 bytes for
 //!   XGBoost's `f32` thresholds.
@@ -303,12 +303,13 @@ impl<F: Format> Perfect<F> {
             let nodes = p.nodes.get_mut(t * slots..(t + 1) * slots)?;
             let leaves = p.leaves.get_mut(t * slots..(t + 1) * slots)?;
             // (source node, heap slot, level); iterative, so no recursion depth to bound.
-            let mut stack = vec![(0usize, 0usize, 0u32)];
+            // Heap slots from 1 (children of `s` at `2s` and `2s + 1`); slot 0 is unused.
+            let mut stack = vec![(0usize, 1usize, 0u32)];
             while let Some((i, slot, level)) = stack.pop() {
                 match tree.nodes.get(i)? {
                     Node::Leaf { value } => {
                         let below = depth - level;
-                        let first = ((slot + 1) << below) - slots;
+                        let first = (slot << below) - slots;
                         leaves.get_mut(first..first + (1usize << below))?.fill(F::acc(*value));
                     }
                     Node::Internal { feature, left, right, default_left, split } => {
@@ -318,8 +319,8 @@ impl<F: Format> Perfect<F> {
                             threshold: F::threshold(*threshold),
                             feature: feature | if nan { NAN_LEFT } else { 0 },
                         };
-                        stack.push((*left as usize, 2 * slot + 1, level + 1));
-                        stack.push((*right as usize, 2 * slot + 2, level + 1));
+                        stack.push((*left as usize, 2 * slot, level + 1));
+                        stack.push((*right as usize, 2 * slot + 1, level + 1));
                     }
                 }
             }
@@ -351,23 +352,14 @@ impl<F: Format> Perfect<F> {
         let (leaves, _) = self.leaves.as_chunks::<S>();
         let full = rows - rows % LANES;
         if full > 0 {
-            // Each group of LANES rows feature-major (`[feature][lane]`), so a lane's value is
-            // one shift and add away from the group's base and the walks share registers.
-            let mut lanes = vec![F::T::default(); full * width];
-            for (r, row) in xs[..full * width].chunks_exact(width).enumerate() {
-                let (group, lane) = (r / LANES, r % LANES);
-                for (f, x) in row.iter().enumerate() {
-                    lanes[(group * width + f) * LANES + lane] = *x;
-                }
-            }
-            for ((nodes, leaves), group) in trees.iter().zip(leaves).zip(&self.groups) {
-                let g = *group as usize;
-                for (r0, block) in (0..full).step_by(LANES).zip(lanes.chunks_exact(width * LANES)) {
-                    let at = walk_rows::<F, NAN, S>(nodes, block);
-                    for (l, leaf) in at.into_iter().enumerate() {
-                        acc[(r0 + l) * groups + g] += leaves[leaf & (S - 1)];
-                    }
-                }
+            // Rows up to 32 or 64 features go through a fixed-size group buffer, whose
+            // indices are masked instead of bounds-checked (fewer live registers per lane).
+            if width <= 32 {
+                self.batch::<NAN, S, { 32 * LANES }>(xs, width, full, groups, acc);
+            } else if width <= 64 {
+                self.batch::<NAN, S, { 64 * LANES }>(xs, width, full, groups, acc);
+            } else {
+                self.batch::<NAN, S, 0>(xs, width, full, groups, acc);
             }
         }
         // The rest (all of a single-row call): one row through LANES trees at a time, the
@@ -388,34 +380,87 @@ impl<F: Format> Perfect<F> {
             }
         }
     }
+    /// The first `full` rows (whole groups of LANES) through every tree. Each group of rows
+    /// is stored feature-major (`[feature][lane]`), so a lane's value is one shift and add
+    /// away from the group's base. `N` is the group buffer's fixed size (`stride × LANES`),
+    /// or 0 for rows too wide for one: then the stride is the width and indices are checked.
+    fn batch<const NAN: bool, const S: usize, const N: usize>(
+        &self,
+        xs: &[F::T],
+        width: usize,
+        full: usize,
+        groups: usize,
+        acc: &mut [F::A],
+    ) {
+        let (trees, _) = self.nodes.as_chunks::<S>();
+        let (leaves, _) = self.leaves.as_chunks::<S>();
+        let stride = if N == 0 { width } else { N / LANES };
+        let mut lanes = vec![F::T::default(); full / LANES * stride * LANES];
+        for (r, row) in xs[..full * width].chunks_exact(width).enumerate() {
+            let (group, lane) = (r / LANES, r % LANES);
+            for (f, x) in row.iter().enumerate() {
+                lanes[(group * stride + f) * LANES + lane] = *x;
+            }
+        }
+        for ((nodes, leaves), group) in trees.iter().zip(leaves).zip(&self.groups) {
+            let g = *group as usize;
+            for (r0, block) in (0..full).step_by(LANES).zip(lanes.chunks_exact(stride * LANES)) {
+                let at = match <&[F::T; N]>::try_from(block) {
+                    Ok(block) if N > 0 => walk_fixed::<F, NAN, S, N>(nodes, block),
+                    _ => walk_rows::<F, NAN, S>(nodes, block),
+                };
+                for (l, leaf) in at.into_iter().enumerate() {
+                    acc[(r0 + l) * groups + g] += leaves[leaf & (S - 1)];
+                }
+            }
+        }
+    }
 }
 
-/// Which way a perfect node sends `x`.
+/// [`walk_rows`] over a group buffer of fixed size `N` (a power of two): feature indices
+/// were checked against the width, which is at most `N / LANES`, so masking changes none.
 #[inline(always)]
-fn goes_left<F: Format, const NAN: bool>(node: PNode<F::T>, x: F::T) -> bool {
-    F::left(x, node.threshold) | (NAN && F::is_nan(x) & (node.feature & NAN_LEFT != 0))
+fn walk_fixed<F: Format, const NAN: bool, const S: usize, const N: usize>(
+    nodes: &[PNode<F::T>; S],
+    block: &[F::T; N],
+) -> [usize; LANES] {
+    let mut at = [1usize; LANES];
+    for _ in 0..S.trailing_zeros() {
+        for (l, at) in at.iter_mut().enumerate() {
+            let node = nodes[*at & (S - 1)];
+            let x = block[(((node.feature & !NAN_LEFT) as usize) * LANES + l) & (N - 1)];
+            *at = 2 * *at + goes_right::<F, NAN>(node, x) as usize;
+        }
+    }
+    at.map(|i| i - S)
+}
+
+/// True when a perfect node sends `x` right (the step is then `at = 2·at + right`).
+#[inline(always)]
+fn goes_right<F: Format, const NAN: bool>(node: PNode<F::T>, x: F::T) -> bool {
+    !(F::left(x, node.threshold) | (NAN && F::is_nan(x) & (node.feature & NAN_LEFT != 0)))
 }
 
 /// LANES rows (feature-major, see [`Perfect::walk`]) through one tree in lockstep; returns
 /// each row's leaf (`0..S`). `NAN`: the rows may hold missing values.
 #[inline(always)]
 fn walk_rows<F: Format, const NAN: bool, const S: usize>(nodes: &[PNode<F::T>; S], block: &[F::T]) -> [usize; LANES] {
-    let mut at = [0usize; LANES];
+    let mut at = [1usize; LANES];
     for _ in 0..S.trailing_zeros() {
         for (l, at) in at.iter_mut().enumerate() {
             let node = nodes[*at & (S - 1)];
             // Feature indices were checked against the width when the ensemble was built.
             let x = block[((node.feature & !NAN_LEFT) as usize) * LANES + l];
-            *at = 2 * *at + 2 - goes_left::<F, NAN>(node, x) as usize;
+            *at = 2 * *at + goes_right::<F, NAN>(node, x) as usize;
         }
     }
-    at.map(|i| i + 1 - S)
+    at.map(|i| i - S)
 }
 
 /// One row through LANES trees in lockstep; returns each tree's leaf.
 #[inline(always)]
 fn walk_trees<F: Format, const NAN: bool, const S: usize>(trees: &[[PNode<F::T>; S]], row: &[F::T]) -> [usize; LANES] {
-    let mut at = [0usize; LANES];
+    let mut at = [1usize; LANES];
     let trees: &[[PNode<F::T>; S]; LANES] = match trees.try_into() {
         Ok(t) => t,
         Err(_) => return at,
@@ -424,22 +469,22 @@ fn walk_trees<F: Format, const NAN: bool, const S: usize>(trees: &[[PNode<F::T>;
         for (l, at) in at.iter_mut().enumerate() {
             let node = trees[l][*at & (S - 1)];
             let x = row[(node.feature & !NAN_LEFT) as usize];
-            *at = 2 * *at + 2 - goes_left::<F, NAN>(node, x) as usize;
+            *at = 2 * *at + goes_right::<F, NAN>(node, x) as usize;
         }
     }
-    at.map(|i| i + 1 - S)
+    at.map(|i| i - S)
 }
 
 /// One row through one tree.
 #[inline(always)]
 fn walk_one<F: Format, const NAN: bool, const S: usize>(nodes: &[PNode<F::T>; S], row: &[F::T]) -> usize {
-    let mut at = 0usize;
+    let mut at = 1usize;
     for _ in 0..S.trailing_zeros() {
         let node = nodes[at & (S - 1)];
         let x = row[(node.feature & !NAN_LEFT) as usize];
-        at = 2 * at + 2 - goes_left::<F, NAN>(node, x) as usize;
+        at = 2 * at + goes_right::<F, NAN>(node, x) as usize;
     }
-    at + 1 - S
+    at - S
 }
 
 impl<F: Format> General<F> {
