@@ -259,3 +259,30 @@ pub fn bentoml(root: &Path, fixtures: &Path, services: &mut Services) -> Result<
     services.env.push(("WHARF_TEST_BENTOML_PYTHON".into(), venv.join("bin").join("python").display().to_string()));
     Ok(())
 }
+
+/// XGBoost and LightGBM, pinned, for the tree importers' agreement tests (with numpy, and
+/// scikit-learn for the ONNX exports to come). `xgboost-cpu` is XGBoost's official CPU-only
+/// wheel (the same `xgboost` module) without the multi-hundred-megabyte CUDA collective
+/// library the `xgboost` wheel pulls in on Linux.
+pub const TREES_SPECS: &[&str] = &["xgboost-cpu==3.2.0", "lightgbm==4.7.0", "numpy==2.4.6", "scikit-learn==1.9.1"];
+
+/// Installs the libraries, trains the test models at test time and writes them with the
+/// libraries' own predictions (`crates/wharf-trees/tests/fixtures/generate.py`). Exports
+/// `WHARF_TEST_TREES_DATA`. No server: nothing to stop.
+pub fn trees(root: &Path, fixtures: &Path, services: &mut Services) -> Result<(), String> {
+    let venv = venv(root, "trees", TREES_SPECS)?;
+    let data = root.join("trees-data");
+    let _ = std::fs::remove_dir_all(&data);
+    let start = Instant::now();
+    run(
+        Command::new(venv.join("bin").join("python"))
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .arg(fixtures.join("generate.py"))
+            .arg(&data)
+            .stdin(Stdio::null()),
+        "wharf-trees generate.py",
+    )?;
+    eprintln!("<== tree models trained and predicted in {:.0}s", start.elapsed().as_secs_f64());
+    services.env.push(("WHARF_TEST_TREES_DATA".into(), data.display().to_string()));
+    Ok(())
+}

@@ -131,6 +131,7 @@ fn test() -> Result<(), String> {
     backends::mlflow(&backends_root, &mut services)?;
     backends::mlflow_basic_auth(&backends_root, &mut services)?;
     backends::bentoml(&backends_root, &bentoml_fixtures(&root), &mut services)?;
+    backends::trees(&backends_root, &trees_fixtures(&root), &mut services)?;
     let postgres = postgres::postgres(&backends_root, &mut services)?;
     brokers::install_missing()?;
     let redis = brokers::redis(&backends_root, &mut services)?;
@@ -199,6 +200,11 @@ fn bentoml_fixtures(root: &Path) -> PathBuf {
     root.join("crates").join("wharf-bentoml").join("tests").join("fixtures")
 }
 
+/// The tree importers' model-training script.
+fn trees_fixtures(root: &Path) -> PathBuf {
+    root.join("crates").join("wharf-trees").join("tests").join("fixtures")
+}
+
 /// `wharf-core` must stay free of networking and async runtimes: adapters bring those.
 fn deps_check(root: &Path) -> Result<(), String> {
     let out = cargo()
@@ -234,6 +240,7 @@ fn backends_foreground() -> Result<(), String> {
     backends::mlflow(&root, &mut services)?;
     backends::mlflow_basic_auth(&root, &mut services)?;
     backends::bentoml(&root, &bentoml_fixtures(&crate::root()), &mut services)?;
+    backends::trees(&root, &trees_fixtures(&crate::root()), &mut services)?;
     let _postgres = postgres::postgres(&root, &mut services)?;
     brokers::install_missing()?;
     let _redis = brokers::redis(&root, &mut services)?;

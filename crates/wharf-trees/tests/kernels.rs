@@ -1,0 +1,163 @@
+//! The compiled forms against a plain recursive evaluator of the same rules, on generated
+//! ensembles: every row width the kernels specialise on (up to 32, up to 64, wider), depths
+//! from a lone leaf to past the perfect-tree limit, batches that are and are not whole
+//! groups of interleaved rows, with and without missing values.
+
+use wharf_trees::{Ensemble, EnsembleSpec, Link, Missing, Node, Semantics, Split, Tree};
+
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() * n as f64) as usize % n.max(1)
+    }
+}
+
+/// A random tree of at most `depth` levels, nodes in depth-first order.
+fn tree(rng: &mut Lcg, depth: u32, width: usize, semantics: Semantics, group: u32, categorical: bool) -> Tree {
+    fn grow(rng: &mut Lcg, nodes: &mut Vec<Node>, depth: u32, width: usize, s: Semantics, categorical: bool) -> u32 {
+        let at = nodes.len();
+        if depth == 0 || rng.next() < 0.15 {
+            nodes.push(Node::leaf(((rng.next() - 0.5) as f32) as f64));
+            return at as u32;
+        }
+        nodes.push(Node::leaf(0.0));
+        let left = grow(rng, nodes, depth - 1, width, s, categorical);
+        let right = grow(rng, nodes, depth - 1, width, s, categorical);
+        let feature = rng.below(width) as u32;
+        let split = if categorical && rng.next() < 0.3 {
+            Split::Categorical { bitset: vec![rng.next().to_bits() as u32] }
+        } else {
+            let threshold = ((rng.next() * 4.0 - 2.0) as f32) as f64;
+            let missing = match (s, rng.below(3)) {
+                (Semantics::LightGBM, 0) => Missing::AsZero,
+                (Semantics::LightGBM, 1) if categorical => Missing::ZeroOrNan,
+                _ => Missing::Default,
+            };
+            Split::Numeric { threshold, missing }
+        };
+        nodes[at] = Node::Internal { feature, left, right, default_left: rng.next() < 0.5, split };
+        at as u32
+    }
+    let mut nodes = Vec::new();
+    grow(rng, &mut nodes, depth, width, semantics, categorical);
+    Tree { group, nodes }
+}
+
+/// The rules, written the plain way.
+fn reference(spec: &EnsembleSpec, row: &[f64]) -> Vec<f64> {
+    let xgb = spec.semantics == Semantics::XGBoost;
+    let mut acc32: Vec<f32> = spec.base_score.iter().map(|b| *b as f32).collect();
+    let mut acc64 = spec.base_score.clone();
+    for tree in &spec.trees {
+        let mut i = 0usize;
+        let value = loop {
+            match &tree.nodes[i] {
+                Node::Leaf { value } => break *value,
+                Node::Internal { feature, left, right, default_left, split } => {
+                    let raw = row[*feature as usize];
+                    let x = if !xgb && raw.abs() <= 1e-35f32 as f64 { 0.0 } else { raw };
+                    let go_left = match split {
+                        Split::Numeric { threshold, missing } => match missing {
+                            Missing::AsZero => (if x.is_nan() { 0.0 } else { x }) <= *threshold,
+                            Missing::ZeroOrNan if x.is_nan() || x == 0.0 => *default_left,
+                            _ if x.is_nan() => *default_left,
+                            _ if xgb => (x as f32) < (*threshold as f32),
+                            _ => x <= *threshold,
+                        },
+                        Split::Categorical { bitset } => {
+                            if x.is_nan() {
+                                xgb && *default_left
+                            } else {
+                                let v = if xgb { (x as f32) as f64 } else { x };
+                                let valid = if xgb {
+                                    (0.0..16_777_216.0).contains(&v)
+                                } else {
+                                    v > -1.0 && v < 2_147_483_648.0
+                                };
+                                if !valid {
+                                    xgb
+                                } else {
+                                    let c = v as u32;
+                                    let set = bitset.get((c / 32) as usize).is_some_and(|w| (w >> (c % 32)) & 1 == 1);
+                                    if xgb {
+                                        !set
+                                    } else {
+                                        set
+                                    }
+                                }
+                            }
+                        }
+                        _ => unreachable!("only the splits built above"),
+                    };
+                    i = if go_left { *left } else { *right } as usize;
+                }
+                _ => unreachable!("only the nodes built above"),
+            }
+        };
+        acc32[tree.group as usize] += value as f32;
+        acc64[tree.group as usize] += value;
+    }
+    if xgb {
+        acc32.into_iter().map(f64::from).collect()
+    } else {
+        acc64
+    }
+}
+
+#[test]
+fn every_compiled_form_follows_the_rules() {
+    let mut rng = Lcg(42);
+    let mut forms = std::collections::BTreeSet::new();
+    for semantics in [Semantics::XGBoost, Semantics::LightGBM] {
+        for width in [1usize, 20, 33, 64, 65, 100] {
+            for (depth, categorical) in [(0, false), (1, false), (3, false), (6, false), (11, false), (4, true)] {
+                let groups = 1 + rng.below(3);
+                let trees = (0..23)
+                    .map(|t| tree(&mut rng, depth, width, semantics, (t % groups) as u32, categorical))
+                    .collect();
+                let spec = EnsembleSpec {
+                    semantics,
+                    n_features: width,
+                    base_score: (0..groups).map(|g| g as f64 * 0.25).collect(),
+                    link: Link::Identity,
+                    average: false,
+                    trees,
+                };
+                let model = Ensemble::new(spec.clone()).expect("valid");
+                forms.insert(model.compiled_kind());
+                for (rows, nan_rate) in [(1usize, 0.0), (8, 0.0), (37, 0.0), (37, 0.1), (300, 0.05)] {
+                    let x: Vec<f64> = (0..rows * width)
+                        .map(|_| {
+                            let r = rng.next();
+                            if r < nan_rate {
+                                f64::NAN
+                            } else if r < nan_rate + 0.05 {
+                                0.0
+                            } else if categorical && r < 0.4 {
+                                (rng.below(40) as f64) - 2.0
+                            } else {
+                                rng.next() * 4.0 - 2.0
+                            }
+                        })
+                        .collect();
+                    let mut got = vec![0.0; rows * groups];
+                    model.predict_raw(&x, width, &mut got).expect("shapes");
+                    for r in 0..rows {
+                        let want = reference(&spec, &x[r * width..(r + 1) * width]);
+                        assert_eq!(
+                            got[r * groups..(r + 1) * groups],
+                            want[..],
+                            "{semantics:?} width {width} depth {depth} categorical {categorical}: row {r} of {rows}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(forms.into_iter().collect::<Vec<_>>(), ["general", "perfect"]);
+}
