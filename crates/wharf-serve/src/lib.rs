@@ -214,7 +214,8 @@ pub async fn serve(
         tracing::info!(%addr, models = ?names, "wharf serve listening");
     }
     let app = state(models, options);
-    let poller = app.options.reload_interval.map(|every| tokio::spawn(routes::admin::poll_registry(app.clone(), every)));
+    let poller =
+        app.options.reload_interval.map(|every| tokio::spawn(routes::admin::poll_registry(app.clone(), every)));
     let result = axum::serve(listener, routes_for(app)).with_graceful_shutdown(shutdown).await;
     if let Some(poller) = poller {
         poller.abort();

@@ -66,8 +66,11 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         // Only model requests are series; the URI is kept (a reference-counted clone) so the
         // name is read again at the end instead of being copied now.
-        let target = (request.method() == Method::POST && endpoint(request.uri().path()).is_some())
-            .then(|| Target { app: self.app.clone(), uri: request.uri().clone(), started: Instant::now() });
+        let target = (request.method() == Method::POST && endpoint(request.uri().path()).is_some()).then(|| Target {
+            app: self.app.clone(),
+            uri: request.uri().clone(),
+            started: Instant::now(),
+        });
         Observed { inner: self.inner.call(request), target }
     }
 }

@@ -85,4 +85,3 @@ pub async fn score_schema(
     let name = loaded.info.name.clone();
     Ok(Json(crate::schema::score_schema(&name, loaded.model.signature())))
 }
-

@@ -46,4 +46,3 @@ fn docs_file(app: &AppState, tail: &str) -> Response {
         Err(e) => Problem::internal(format!("documentation page: {e}")).into_response(),
     }
 }
-
