@@ -121,14 +121,16 @@ fn serve_answers_from_bentoml_when_configured() {
     let model = Trainer::logistic_regression().fit(&datasets::iris()).unwrap();
     registry.register(&model, "iris").unwrap();
 
-    let mut child = command(dir.path(), &["serve", "--registry", "reg", "-m", "iris", "--addr", "127.0.0.1:0"])
+    let child = command(dir.path(), &["serve", "--registry", "reg", "-m", "iris", "--addr", "127.0.0.1:0"])
         .args(["--log-format", "json"])
         .env("WHARF_SERVING__BACKEND", "bentoml")
         .env("WHARF_SERVING__BENTOML__URL", &url)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    // A failed assertion must not leave the server running (it would hold the test's output).
+    let mut child = KillOnDrop(Some(child));
+    let mut lines = BufReader::new(child.get().stderr.take().unwrap()).lines();
     let addr = loop {
         let line = lines.next().expect("the server logs where it listens").unwrap();
         if line.contains("listening") {
@@ -146,7 +148,28 @@ fn serve_answers_from_bentoml_when_configured() {
     let labels: Vec<&str> = ids.as_array().unwrap().iter().map(|id| classes[id.as_u64().unwrap() as usize]).collect();
     assert_eq!(served["predictions"], serde_json::json!(labels), "the service's classes");
 
+    let mut child = child.0.take().unwrap();
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     assert!(child.wait().unwrap().success());
+}
+
+#[cfg(all(unix, feature = "bentoml"))]
+struct KillOnDrop(Option<std::process::Child>);
+
+#[cfg(all(unix, feature = "bentoml"))]
+impl KillOnDrop {
+    fn get(&mut self) -> &mut std::process::Child {
+        self.0.as_mut().expect("running")
+    }
+}
+
+#[cfg(all(unix, feature = "bentoml"))]
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
