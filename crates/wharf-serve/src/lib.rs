@@ -6,8 +6,11 @@
 //! answer every client mistake with a 4xx `application/problem+json` naming the field, an
 //! OpenAPI 3.1 document with an offline Swagger UI, Prometheus metrics, and atomic reloads.
 //!
-//! Ports are synchronous, so predictions run on tokio's blocking pool and never stall the
-//! reactor.
+//! Each served version is scored by a model server of its own, made by a
+//! [`wharf_core::ModelServers`] factory ([`ModelsBuilder::servers`]; in process by default,
+//! `Wharf::model_servers()` follows `serving.backend`), and every endpoint scores through the
+//! one scoring path, [`wharf_core::score`]. Ports are synchronous, so predictions that may
+//! take a while run on tokio's blocking pool and never stall the reactor.
 //!
 //! ```no_run
 //! use std::sync::Arc;

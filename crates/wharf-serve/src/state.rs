@@ -196,7 +196,8 @@ impl ModelsBuilder {
     }
 
     /// Serves a model through a model server of the caller's choosing (a remote adapter, a
-    /// decorator). It is self-tested like any other; reloads still go to the registry.
+    /// decorator). It is self-tested like any other; a reload loads the registry's version
+    /// into a server from [`servers`](Self::servers), like every other reload.
     pub fn model_server(
         mut self,
         info: VersionInfo,
