@@ -77,3 +77,99 @@ fn serve_refuses_to_start_with_a_model_it_cannot_load() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("error:") && stderr.contains("ghost"), "{stderr}");
 }
+
+/// The body of an HTTP/1.1 answer with a `Content-Length`.
+#[cfg(all(unix, feature = "bentoml"))]
+fn body_of(answer: &str) -> serde_json::Value {
+    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+    assert!(head.starts_with("HTTP/1.1 200"), "{answer}");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"))
+}
+
+#[cfg(all(unix, feature = "bentoml"))]
+fn post_json(addr: &str, path: &str, body: &str) -> serde_json::Value {
+    body_of(&http(
+        addr,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    ))
+}
+
+/// `serving.backend = "bentoml"` from the environment moves `wharf serve` onto the BentoML
+/// service: its answers are the service's own, not the registered model's.
+#[cfg(all(unix, feature = "bentoml"))]
+#[test]
+fn serve_answers_from_bentoml_when_configured() {
+    let url = match std::env::var("WHARF_TEST_BENTOML_URL").ok().filter(|v| !v.trim().is_empty()) {
+        Some(url) => url,
+        None if std::env::var("WHARF_TEST_REQUIRE_BACKENDS").as_deref() == Ok("1") => {
+            panic!(
+                "WHARF_TEST_BENTOML_URL is not set but WHARF_TEST_REQUIRE_BACKENDS=1: the BentoML backend is missing"
+            )
+        }
+        None => {
+            let _ = writeln!(std::io::stderr(), "skipped: WHARF_TEST_BENTOML_URL not set (run cargo xtask backends)");
+            return;
+        }
+    };
+    let service = url.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let registry = FileRegistry::new(dir.path().join("reg"));
+    // The service's signature (iris, classes setosa/versicolor/virginica), weights of its own.
+    let model = Trainer::logistic_regression().fit(&datasets::iris()).unwrap();
+    registry.register(&model, "iris").unwrap();
+
+    let child = command(dir.path(), &["serve", "--registry", "reg", "-m", "iris", "--addr", "127.0.0.1:0"])
+        .args(["--log-format", "json"])
+        .env("WHARF_SERVING__BACKEND", "bentoml")
+        .env("WHARF_SERVING__BENTOML__URL", &url)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A failed assertion must not leave the server running (it would hold the test's output).
+    let mut child = KillOnDrop(Some(child));
+    let mut lines = BufReader::new(child.get().stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("the server logs where it listens").unwrap();
+        if line.contains("listening") {
+            let log: serde_json::Value = serde_json::from_str(&line).expect("JSON log lines");
+            break log["fields"]["addr"].as_str().unwrap().to_string();
+        }
+    };
+    let instances = "[[5.1, 3.5, 1.4, 0.2], [6.0, 2.7, 5.1, 1.6], [6.3, 2.8, 5.1, 1.5], [7.7, 3.0, 6.1, 2.3]]";
+    let own = post_json(&service, "/predict_proba", &format!("{{\"input_data\": {instances}}}"));
+    let served =
+        post_json(&addr, "/models/iris/predict?probabilities=array", &format!("{{\"instances\": {instances}}}"));
+    assert_eq!(served["probabilities"], own["probabilities"], "the service's probabilities, unchanged");
+    let ids = post_json(&service, "/predict", &format!("{{\"input_data\": {instances}}}"));
+    let classes = ["setosa", "versicolor", "virginica"];
+    let labels: Vec<&str> = ids.as_array().unwrap().iter().map(|id| classes[id.as_u64().unwrap() as usize]).collect();
+    assert_eq!(served["predictions"], serde_json::json!(labels), "the service's classes");
+
+    let mut child = child.0.take().unwrap();
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success());
+}
+
+#[cfg(all(unix, feature = "bentoml"))]
+struct KillOnDrop(Option<std::process::Child>);
+
+#[cfg(all(unix, feature = "bentoml"))]
+impl KillOnDrop {
+    fn get(&mut self) -> &mut std::process::Child {
+        self.0.as_mut().expect("running")
+    }
+}
+
+#[cfg(all(unix, feature = "bentoml"))]
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

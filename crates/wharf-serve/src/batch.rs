@@ -5,16 +5,18 @@
 //! The first request of a batch starts a flusher task that waits `wait` (or until `max_rows`
 //! rows are queued, whichever comes first) and scores everything queued for that version.
 //! The flusher is its own task, so a client that disconnects cannot strand the others. If
-//! the combined call fails (one bad row among good ones), every request is scored on its own
-//! so each gets its own answer or its own error.
+//! Batches go through the one scoring path ([`wharf_core::score`]) under
+//! [`OnError::Skip`]: a request whose row the model refuses gets its own error and the others
+//! their rows, from one call. Only a failure no row explains (the server itself failing) makes
+//! every request be scored on its own, so each still gets its own answer or its own error.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ndarray::{concatenate, Array2, Axis};
+use ndarray::{concatenate, Axis};
 use tokio::sync::oneshot;
-use wharf_core::{Probabilities, Records};
+use wharf_core::{score, OnError, Predictions, Probabilities, Records, Scored};
 
 use crate::problem::Problem;
 use crate::state::Loaded;
@@ -40,7 +42,7 @@ impl Default for MicroBatch {
 /// Batches up to this many rows run on the reactor thread when the model is in-process.
 const INLINE_ROWS: usize = 16;
 
-type Answer = Result<Probabilities, Problem>;
+type Answer = Result<Scored, Problem>;
 
 struct Item {
     records: Records,
@@ -67,11 +69,11 @@ impl Batcher {
     }
 }
 
-/// Class probabilities of one single-row request, scored together with whatever concurrent
-/// requests to the same version arrive within the wait. Scores alone when batching is off.
-pub(crate) async fn predict_proba(app: &AppState, loaded: Arc<Loaded>, records: Records) -> Answer {
+/// One single-row request scored together with whatever concurrent requests to the same
+/// version arrive within the wait. Scores alone when batching is off.
+pub(crate) async fn score_one(app: &AppState, loaded: Arc<Loaded>, records: Records) -> Answer {
     let Some(batcher) = app.batcher.as_ref() else {
-        return loaded.server.predict_proba(&records).map_err(Problem::from);
+        return alone(&loaded, &records);
     };
     batcher.submit(app, loaded, records).await
 }
@@ -130,7 +132,7 @@ async fn run(batch: Pending, app: AppState) {
     let n = items.len();
     let loaded_in_process = loaded.server.capabilities().in_process;
     let work = move || {
-        let answers = score(&loaded, items.iter().map(|i| &i.records).collect());
+        let answers = score_batch(&loaded, items.iter().map(|i| &i.records).collect());
         for (item, answer) in items.into_iter().zip(answers) {
             // A requester that gave up has dropped its receiver; nothing to do.
             let _ = item.reply.send(answer);
@@ -144,28 +146,62 @@ async fn run(batch: Pending, app: AppState) {
     }
 }
 
+/// One request scored on its own.
+fn alone(loaded: &Loaded, records: &Records) -> Answer {
+    score(loaded.server.as_ref(), records, OnError::Fail).map_err(Problem::from)
+}
+
 /// One answer per request, in order.
-fn score(loaded: &Loaded, records: Vec<&Records>) -> Vec<Answer> {
-    let alone = |r: &Records| loaded.server.predict_proba(r).map_err(Problem::from);
+fn score_batch(loaded: &Loaded, records: Vec<&Records>) -> Vec<Answer> {
+    let each_alone = |records: Vec<&Records>| records.into_iter().map(|r| alone(loaded, r)).collect();
     if records.len() == 1 {
-        return records.into_iter().map(alone).collect();
+        return each_alone(records);
     }
     let Some(combined) = combine(&records) else {
-        return records.into_iter().map(alone).collect();
+        return each_alone(records);
     };
-    match loaded.server.predict_proba(&combined) {
-        Ok(all) if all.values.nrows() == records.len() => all
-            .values
-            .rows()
-            .into_iter()
-            .map(|row| {
-                let values = Array2::from_shape_vec((1, row.len()), row.to_vec())
-                    .map_err(|e| Problem::internal(format!("splitting a micro-batch: {e}")))?;
-                Ok(Probabilities { classes: all.classes.clone(), values })
-            })
-            .collect(),
-        // Someone's row is bad (or the answer is short): let each request fail or pass alone.
-        _ => records.into_iter().map(alone).collect(),
+    match score(loaded.server.as_ref(), &combined, OnError::Skip) {
+        Ok(scored) if scored.len() + scored.rejects.len() == records.len() => split(scored),
+        // The server failed for no row in particular (or answered short): let each request
+        // fail or pass alone.
+        _ => each_alone(records),
+    }
+}
+
+/// Hands each request its own row of a batch (every request is one row), or its own reject.
+fn split(scored: Scored) -> Vec<Answer> {
+    let Scored { predictions, probabilities, kept, rejects } = scored;
+    let n = kept.len() + rejects.len();
+    let mut answers: Vec<Option<Answer>> = (0..n).map(|_| None).collect();
+    for reject in rejects {
+        if let Some(slot) = answers.get_mut(reject.index) {
+            *slot = Some(Err(Problem::from(reject.error)));
+        }
+    }
+    for (k, index) in kept.into_iter().enumerate() {
+        let probabilities = probabilities.as_ref().map(|p| Probabilities {
+            classes: p.classes.clone(),
+            values: p.values.slice(ndarray::s![k..k + 1, ..]).to_owned(),
+        });
+        let scored = Scored { predictions: one(&predictions, k), probabilities, kept: vec![0], rejects: Vec::new() };
+        if let Some(slot) = answers.get_mut(index) {
+            *slot = Some(Ok(scored));
+        }
+    }
+    answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Err(Problem::internal("a micro-batched request got no answer"))))
+        .collect()
+}
+
+/// Prediction `k` alone.
+fn one(predictions: &Predictions, k: usize) -> Predictions {
+    match predictions {
+        Predictions::Classes { classes, indices } => {
+            Predictions::Classes { classes: classes.clone(), indices: indices.get(k).copied().into_iter().collect() }
+        }
+        Predictions::Values(v) => Predictions::Values(v.get(k).copied().into_iter().collect()),
+        Predictions::Clusters(v) => Predictions::Clusters(v.get(k).copied().into_iter().collect()),
     }
 }
 

@@ -6,8 +6,11 @@
 //! answer every client mistake with a 4xx `application/problem+json` naming the field, an
 //! OpenAPI 3.1 document with an offline Swagger UI, Prometheus metrics, and atomic reloads.
 //!
-//! Ports are synchronous, so predictions run on tokio's blocking pool and never stall the
-//! reactor.
+//! Each served version is scored by a model server of its own, made by a
+//! [`wharf_core::ModelServers`] factory ([`ModelsBuilder::servers`]; in process by default,
+//! `Wharf::model_servers()` follows `serving.backend`), and every endpoint scores through the
+//! one scoring path, [`wharf_core::score`]. Ports are synchronous, so predictions that may
+//! take a while run on tokio's blocking pool and never stall the reactor.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -42,6 +45,7 @@ mod batch;
 mod input;
 pub mod metrics;
 pub mod problem;
+mod request_metrics;
 mod routes;
 pub mod schema;
 pub mod state;
@@ -164,27 +168,27 @@ fn state(models: Models, options: ServeOptions) -> AppState {
 fn routes_for(app: AppState) -> Router {
     let options = app.options.clone();
     let mut r = Router::new();
-    r = both(r, "/livez", get(routes::livez));
-    r = both(r, "/health/live", get(routes::livez));
-    r = both(r, "/readyz", get(routes::readyz));
-    r = both(r, "/healthz", get(routes::healthz));
-    r = both(r, "/health", get(routes::healthz));
-    r = both(r, "/health/uptime", get(routes::uptime));
-    r = both(r, "/models", get(routes::list_models));
-    r = both(r, "/models/{name}", get(routes::model_info));
-    r = both(r, "/models/{name}/readyz", get(routes::model_readyz));
-    r = both(r, "/models/{name}/predict_schema", get(routes::predict_schema));
-    r = both(r, "/models/{name}/score_schema", get(routes::score_schema));
-    r = both(r, "/models/{name}/predict", post(routes::post_predict));
-    r = both(r, "/models/{name}/predict_proba", post(routes::post_predict_proba));
-    r = both(r, "/models/{name}/score", post(routes::post_score));
-    r = both(r, "/admin/models/{name}/reload", post(routes::admin_reload));
+    r = both(r, "/livez", get(routes::health::livez));
+    r = both(r, "/health/live", get(routes::health::livez));
+    r = both(r, "/readyz", get(routes::health::readyz));
+    r = both(r, "/healthz", get(routes::health::healthz));
+    r = both(r, "/health", get(routes::health::healthz));
+    r = both(r, "/health/uptime", get(routes::health::uptime));
+    r = both(r, "/models", get(routes::catalog::list_models));
+    r = both(r, "/models/{name}", get(routes::catalog::model_info));
+    r = both(r, "/models/{name}/readyz", get(routes::health::model_readyz));
+    r = both(r, "/models/{name}/predict_schema", get(routes::catalog::predict_schema));
+    r = both(r, "/models/{name}/score_schema", get(routes::catalog::score_schema));
+    r = both(r, "/models/{name}/predict", post(routes::predict::post_predict));
+    r = both(r, "/models/{name}/predict_proba", post(routes::predict::post_predict_proba));
+    r = both(r, "/models/{name}/score", post(routes::predict::post_score));
+    r = both(r, "/admin/models/{name}/reload", post(routes::admin::admin_reload));
     r = r
-        .route("/metrics", get(routes::metrics))
-        .route("/openapi.json", get(routes::openapi))
-        .route("/docs", get(routes::docs_redirect))
-        .route("/docs/", get(routes::docs_index))
-        .route("/docs/{*tail}", get(routes::docs_asset));
+        .route("/metrics", get(routes::health::metrics))
+        .route("/openapi.json", get(routes::docs::openapi))
+        .route("/docs", get(routes::docs::docs_redirect))
+        .route("/docs/", get(routes::docs::docs_index))
+        .route("/docs/{*tail}", get(routes::docs::docs_asset));
     r.fallback(|| async { Problem::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
             Problem::new(
@@ -193,9 +197,11 @@ fn routes_for(app: AppState) -> Router {
                 "this endpoint takes another method",
             )
         })
-        .with_state(app)
+        .with_state(app.clone())
         .layer(DefaultBodyLimit::max(options.body_limit))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, options.request_timeout))
+        // Outside the timeout, so a request answered 408 is counted as an error.
+        .layer(request_metrics::RequestMetricsLayer::new(app))
         .layer(TraceLayer::new_for_http())
 }
 
@@ -211,7 +217,8 @@ pub async fn serve(
         tracing::info!(%addr, models = ?names, "wharf serve listening");
     }
     let app = state(models, options);
-    let poller = app.options.reload_interval.map(|every| tokio::spawn(routes::poll_registry(app.clone(), every)));
+    let poller =
+        app.options.reload_interval.map(|every| tokio::spawn(routes::admin::poll_registry(app.clone(), every)));
     let result = axum::serve(listener, routes_for(app)).with_graceful_shutdown(shutdown).await;
     if let Some(poller) = poller {
         poller.abort();

@@ -87,6 +87,8 @@ impl From<WharfError> for Problem {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
+        // The request's path and method are on the enclosing trace span.
+        tracing::debug!(status = self.status.as_u16(), detail = %self.detail, "request refused");
         let body = serde_json::to_vec(&self.body()).unwrap_or_default();
         let mut response = (self.status, body).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));

@@ -8,8 +8,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use wharf_core::{
-    LocalModelServer, Model, ModelRef, ModelServerPort, Predictions, Records, RegistryPort, Selector, Task, Version,
-    VersionInfo, WharfError,
+    score, Model, ModelRef, ModelServerPort, ModelServers, OnError, Predictions, Records, RegistryPort, Selector,
+    Version, VersionInfo, WharfError,
 };
 
 /// One loaded, self-tested model version.
@@ -87,29 +87,29 @@ impl ServedModel {
     }
 }
 
-/// Proves a model works: it predicts its bundled sample input, one finite answer per row,
-/// and a classifier's probabilities are finite. A model that cannot is refused at start and
-/// reported not ready afterwards (the original's self-test let non-serialisable output pass).
+/// Proves a model works the way it will be served: its bundled sample input goes through
+/// the one scoring path ([`wharf_core::score`]) and must come back with one finite answer per
+/// row (and, for a classifier, finite probabilities). A model that cannot is refused at start
+/// and reported not ready afterwards. Scoring as requests are scored means a remote server
+/// is asked exactly what a request would ask it, once per check.
 pub fn self_test(model: &Model, server: &dyn ModelServerPort) -> Result<(), WharfError> {
     let sample = &model.metadata().sample_input;
     if sample.is_empty() {
         return Err(WharfError::invalid("sample_input", "the model bundles no sample input to test itself with"));
     }
-    let records = Records::Rows(sample.clone());
-    let predictions = server.predict(&records)?;
-    if predictions.len() != sample.len() {
+    let scored = score(server, &Records::Rows(sample.clone()), OnError::Fail)?;
+    if scored.predictions.len() != sample.len() {
         return Err(WharfError::invalid(
             "sample_input",
-            format!("{} rows gave {} predictions", sample.len(), predictions.len()),
+            format!("{} rows gave {} predictions", sample.len(), scored.predictions.len()),
         ));
     }
-    if let Predictions::Values(values) = &predictions {
+    if let Predictions::Values(values) = &scored.predictions {
         if values.iter().any(|v| !v.is_finite()) {
             return Err(WharfError::invalid("sample_input", "a prediction is not a finite number"));
         }
     }
-    if model.task() == Task::Classification {
-        let proba = server.predict_proba(&records)?;
+    if let Some(proba) = &scored.probabilities {
         if proba.values.iter().any(|p| !p.is_finite()) {
             return Err(WharfError::invalid("sample_input", "a probability is not a finite number"));
         }
@@ -117,17 +117,21 @@ pub fn self_test(model: &Model, server: &dyn ModelServerPort) -> Result<(), Whar
     Ok(())
 }
 
-/// Loads `name` at `selector` from the registry into its own [`LocalModelServer`] and
-/// self-tests it. The version is resolved once and loaded by number, so an alias moving
-/// meanwhile cannot pair one version's number with another's model.
-pub fn load_from_registry(registry: &dyn RegistryPort, name: &str, selector: &Selector) -> Result<Loaded, WharfError> {
+/// Loads `name` at `selector` from the registry into a server of its own, made by `servers`
+/// (the container's factory: in process, or a proxy to a remote service), and self-tests it.
+/// The version is resolved once and loaded by number, so an alias moving meanwhile cannot
+/// pair one version's number with another's model.
+pub fn load_from_registry(
+    registry: &dyn RegistryPort,
+    servers: &ModelServers,
+    name: &str,
+    selector: &Selector,
+) -> Result<Loaded, WharfError> {
     let started = Instant::now();
     let info = registry.version_info(name, selector)?;
     let model = registry.load_selected(name, &Selector::Version(info.version))?;
+    let server = servers.serve(model.clone())?;
     let model = Arc::new(model);
-    let server = LocalModelServer::new();
-    server.load((*model).clone())?;
-    let server: Arc<dyn ModelServerPort> = Arc::new(server);
     self_test(&model, server.as_ref())
         .map_err(|e| WharfError::invalid(format!("{name}@{selector}"), format!("self-test failed: {e}")))?;
     Ok(Loaded { version: info.version, info, model, server, load_seconds: started.elapsed().as_secs_f64() })
@@ -139,11 +143,13 @@ pub struct Models {
     pub models: Vec<ServedModel>,
     /// Where reloads come from (none when models were handed in directly).
     pub registry: Option<Arc<dyn RegistryPort>>,
+    /// Makes the server of every version loaded from the registry, at start and on reload.
+    pub servers: ModelServers,
 }
 
 impl std::fmt::Debug for Models {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Models").field("models", &self.models).finish()
+        f.debug_struct("Models").field("models", &self.models).field("backend", &self.servers.backend()).finish()
     }
 }
 
@@ -158,6 +164,7 @@ impl Models {
 #[derive(Default)]
 pub struct ModelsBuilder {
     registry: Option<Arc<dyn RegistryPort>>,
+    servers: ModelServers,
     refs: Vec<ModelRef>,
     direct: Vec<(String, Selector, Loaded)>,
 }
@@ -174,6 +181,14 @@ impl ModelsBuilder {
         self
     }
 
+    /// The factory that makes one model server per loaded version (`Wharf::model_servers()`,
+    /// which follows `serving.backend`). Without it, models are served in process
+    /// ([`ModelServers::local`]).
+    pub fn servers(mut self, servers: ModelServers) -> Self {
+        self.servers = servers;
+        self
+    }
+
     /// Serves `reference` from the registry.
     pub fn model(mut self, reference: ModelRef) -> Self {
         self.refs.push(reference);
@@ -181,7 +196,8 @@ impl ModelsBuilder {
     }
 
     /// Serves a model through a model server of the caller's choosing (a remote adapter, a
-    /// decorator). It is self-tested like any other; reloads still go to the registry.
+    /// decorator). It is self-tested like any other; a reload loads the registry's version
+    /// into a server from [`servers`](Self::servers), like every other reload.
     pub fn model_server(
         mut self,
         info: VersionInfo,
@@ -208,7 +224,7 @@ impl ModelsBuilder {
                 .registry
                 .as_deref()
                 .ok_or_else(|| WharfError::Wiring("models given by reference need a registry".into()))?;
-            let slot = load_from_registry(registry, &reference.name, &reference.selector)?;
+            let slot = load_from_registry(registry, &self.servers, &reference.name, &reference.selector)?;
             loaded.push((reference.name.clone(), reference.selector.clone(), slot));
         }
         if loaded.is_empty() {
@@ -232,6 +248,6 @@ impl ModelsBuilder {
             }
             served.slots.push(Slot::new(selector, slot));
         }
-        Ok(Models { models, registry: self.registry })
+        Ok(Models { models, registry: self.registry, servers: self.servers })
     }
 }

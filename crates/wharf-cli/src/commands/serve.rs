@@ -27,7 +27,9 @@ pub fn run(args: ServeArgs, _out: &Output) -> anyhow::Result<()> {
         let wait = std::time::Duration::from_micros(serving.micro_batch_wait_us);
         options.micro_batch = Some(MicroBatch { wait, ..MicroBatch::default() });
     }
-    let mut builder = ModelsBuilder::new().registry(registry);
+    // One model server per loaded version, of the configured backend (`serving.backend`):
+    // in process by default, or a proxy to a BentoML service.
+    let mut builder = ModelsBuilder::new().registry(registry).servers(ctx.model_servers().clone());
     for reference in args.model {
         builder = builder.model(reference);
     }

@@ -1,0 +1,279 @@
+//! `predict`, `predict_proba` and `score`: parse the body against the signature, score it
+//! through the one scoring path ([`wharf_core::score`]) and write the answer. Which class a
+//! record is predicted as is the core's decision (the most probable one, from the same
+//! `predict_proba` pass that gave its probabilities); this file only writes it out.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::ser::SerializeSeq;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use wharf_core::metrics::{classification_metrics, regression_metrics};
+use wharf_core::scoring::has_probabilities;
+use wharf_core::{score, OnError, Predictions, Probabilities, Records, Scored, Task};
+
+use super::{blocking, resolve, VersionQuery};
+use crate::input::{self, Truth};
+use crate::problem::Problem;
+use crate::request_metrics::ScoredRows;
+use crate::state::Loaded;
+use crate::AppState;
+
+/// Requests whose scoring work ([`wharf_core::Model::work_per_row`] × rows) is at most this
+/// are scored on the reactor thread when the model server is in-process: about 10–50 µs of
+/// arithmetic, less than the hand-off to the blocking pool and back costs under load.
+const INLINE_WORK: usize = 20_000;
+
+pub async fn post_predict(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<VersionQuery>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    predict(app, &name, &q, &headers, body, false).await
+}
+
+pub async fn post_predict_proba(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<VersionQuery>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    predict(app, &name, &q, &headers, body, true).await
+}
+
+pub async fn post_score(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<VersionQuery>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    let loaded = resolve(&app, &name, q.get("version").map(String::as_str))?;
+    probability_rows(&q)?;
+    let body = read_body(&headers, body)?;
+    let (records, truth) = input::score_records(input::parse_json(&body)?, loaded.model.signature())?;
+    let rows = records.len();
+    let mut response = blocking(move || evaluate(&loaded, &records, truth)).await.map(|v| Json(v).into_response())?;
+    response.extensions_mut().insert(ScoredRows(rows));
+    Ok(response)
+}
+
+/// `predict` (`proba_only` false) and `predict_proba` (true).
+async fn predict(
+    app: AppState,
+    name: &str,
+    q: &VersionQuery,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    proba_only: bool,
+) -> Result<Response, Problem> {
+    let loaded = resolve(&app, name, q.get("version").map(String::as_str))?;
+    let shape = Shape { proba_only, rows_as_arrays: probability_rows(q)? };
+    let body = read_body(headers, body)?;
+    let signature = loaded.model.signature();
+    // Numeric instances go straight from the bytes into a matrix; anything else (named
+    // records, nulls, levels, a mistake to report) takes the JSON tree.
+    let records = match input::numeric_instances(&body, signature) {
+        Some(matrix) => Records::Matrix(matrix),
+        None => input::predict_records(input::parse_json(&body)?, signature)?,
+    };
+    let rows = records.len();
+    if proba_only && !has_probabilities(loaded.server.as_ref(), &loaded.model) {
+        return Err(no_probabilities(&loaded));
+    }
+    // A request scored in this process in microseconds runs right here: handing it to the
+    // blocking pool would cost more than the work. Anything bigger, or a model server that
+    // may do I/O, goes to the pool (and so does writing its answer).
+    let batchable = app.batcher.is_some() && loaded.model.task() == Task::Classification;
+    let work = rows.saturating_mul(loaded.model.work_per_row());
+    let mut response = if rows == 1 && batchable {
+        let scored = crate::batch::score_one(&app, loaded.clone(), records).await?;
+        answer(&loaded, &scored, shape)?
+    } else if work <= INLINE_WORK && loaded.server.capabilities().in_process {
+        answer(&loaded, &score(loaded.server.as_ref(), &records, OnError::Fail)?, shape)?
+    } else {
+        blocking(move || answer(&loaded, &score(loaded.server.as_ref(), &records, OnError::Fail)?, shape)).await?
+    };
+    response.extensions_mut().insert(ScoredRows(rows));
+    Ok(response)
+}
+
+/// 400 for `predict_proba` on a model that has no class probabilities (a regressor, or a
+/// classifier behind a server that offers none).
+fn no_probabilities(loaded: &Loaded) -> Problem {
+    let name = &loaded.info.name;
+    let detail = if loaded.model.task() == Task::Classification {
+        format!("the model server of '{name}' ({}) gives no class probabilities", loaded.server.name())
+    } else {
+        format!("'{name}' is a {} model and has no class probabilities", loaded.model.task())
+    };
+    Problem::new(StatusCode::BAD_REQUEST, "Not supported", detail)
+}
+
+fn read_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Bytes, Problem> {
+    input::require_json(headers)?;
+    body.map_err(|rejection| {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::new(status, "Payload too large", "the request body is larger than the server accepts")
+        } else {
+            Problem::new(StatusCode::BAD_REQUEST, "Unreadable body", rejection.body_text())
+        }
+    })
+}
+
+/// `?probabilities=labelled` (default: one `{class: p}` object per record) or `array` (one
+/// `[p, …]` row per record in the order of `classes`, the shape of scikit-learn's
+/// `predict_proba`; smaller and faster to produce).
+fn probability_rows(q: &VersionQuery) -> Result<bool, Problem> {
+    match q.get("probabilities").map(String::as_str) {
+        None | Some("labelled") => Ok(false),
+        Some("array") => Ok(true),
+        Some(other) => Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "Invalid query parameter",
+            format!("probabilities={other}: expected 'labelled' or 'array'"),
+        )
+        .at("probabilities")),
+    }
+}
+
+/// What a predict answer holds.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    /// `predict_proba`: no `predictions`.
+    proba_only: bool,
+    /// `?probabilities=array`.
+    rows_as_arrays: bool,
+}
+
+/// The answer to a scored predict request. The name is the registered one, without any
+/// `@selector` the path carried.
+fn answer(loaded: &Loaded, scored: &Scored, shape: Shape) -> Result<Response, Problem> {
+    let name = loaded.info.name.as_str();
+    if let Some(proba) = &scored.probabilities {
+        return classified(name, loaded, &scored.predictions, proba, shape);
+    }
+    if shape.proba_only {
+        return Err(no_probabilities(loaded));
+    }
+    let values: Vec<Value> = (0..scored.predictions.len()).map(|i| scored.predictions.to_json(i)).collect();
+    Ok(Json(json!({"model": name, "version": loaded.version.0, "predictions": values})).into_response())
+}
+
+/// A classifier's answer: predicted classes (unless `predict_proba`) and probabilities.
+/// Written straight to bytes (no JSON tree): on small requests building the tree cost more
+/// than scoring.
+fn classified(
+    name: &str,
+    loaded: &Loaded,
+    predictions: &Predictions,
+    proba: &Probabilities,
+    shape: Shape,
+) -> Result<Response, Problem> {
+    let predictions = match predictions {
+        _ if shape.proba_only => None,
+        Predictions::Classes { classes, indices } => Some(Labels { classes, indices }),
+        _ => return Err(Problem::internal("the classifier answered something other than classes")),
+    };
+    let answer = ClassifiedAnswer {
+        model: name,
+        version: loaded.version.0,
+        predictions,
+        classes: &proba.classes,
+        probabilities: ProbabilityRows { proba, as_arrays: shape.rows_as_arrays },
+    };
+    let bytes = serde_json::to_vec(&answer).map_err(|e| Problem::internal(format!("writing the answer: {e}")))?;
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes).into_response())
+}
+
+/// The body of a classifier's answer.
+#[derive(Serialize)]
+struct ClassifiedAnswer<'a> {
+    model: &'a str,
+    version: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    predictions: Option<Labels<'a>>,
+    classes: &'a [String],
+    probabilities: ProbabilityRows<'a>,
+}
+
+/// The predicted class label of each record (`null` for an index outside the classes).
+struct Labels<'a> {
+    classes: &'a [String],
+    indices: &'a [u32],
+}
+
+impl Serialize for Labels<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.indices.iter().map(|i| self.classes.get(*i as usize)))
+    }
+}
+
+/// One `{class: p}` object (or `[p, …]` array) per record. A non-finite value, which JSON
+/// cannot carry, is written as `null`.
+struct ProbabilityRows<'a> {
+    proba: &'a Probabilities,
+    as_arrays: bool,
+}
+
+impl Serialize for ProbabilityRows<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let values = &self.proba.values;
+        let mut rows = s.serialize_seq(Some(values.nrows()))?;
+        for row in values.rows() {
+            if self.as_arrays {
+                rows.serialize_element(&Finite(row))?;
+            } else {
+                rows.serialize_element(&Labelled { classes: &self.proba.classes, row })?;
+            }
+        }
+        rows.end()
+    }
+}
+
+/// A row of probabilities as a JSON array.
+struct Finite<'a>(ndarray::ArrayView1<'a, f64>);
+
+impl Serialize for Finite<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|p| p.is_finite().then_some(*p)))
+    }
+}
+
+/// A row of probabilities as a JSON object keyed by class.
+struct Labelled<'a> {
+    classes: &'a [String],
+    row: ndarray::ArrayView1<'a, f64>,
+}
+
+impl Serialize for Labelled<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.classes.iter().zip(self.row.iter().map(|p| p.is_finite().then_some(*p))))
+    }
+}
+
+/// Metrics of the model on labelled records, scored through the one path.
+fn evaluate(loaded: &Loaded, records: &Records, truth: Truth) -> Result<Value, Problem> {
+    let scored = score(loaded.server.as_ref(), records, OnError::Fail)?;
+    let metrics = match truth {
+        Truth::Classes(truth) => {
+            let proba = scored.probabilities.as_ref().ok_or_else(|| no_probabilities(loaded))?;
+            classification_metrics(&truth, proba)
+        }
+        Truth::Values(truth) => match &scored.predictions {
+            Predictions::Values(predicted) => regression_metrics(&truth, predicted),
+            _ => return Err(Problem::internal("the regressor answered something other than numbers")),
+        },
+    };
+    // NaN (an AUC over one class, R² of a constant) has no JSON form: it becomes null.
+    let metrics: Map<String, Value> = metrics.into_iter().map(|(k, v)| (k, json!(v))).collect();
+    Ok(json!({"model": loaded.info.name, "version": loaded.version.0, "rows": records.len(), "metrics": metrics}))
+}
