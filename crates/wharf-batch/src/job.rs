@@ -45,8 +45,14 @@ pub struct ScoreOptions {
     pub input_format: Option<Format>,
     /// The output's format; `None` to take it from the extension.
     pub output_format: Option<Format>,
-    /// Input columns copied to the output in front of the scores.
+    /// Input columns copied to the output in front of the scores; a missing one fails the
+    /// job before any row is scored.
     pub id_columns: Vec<String>,
+    /// Input columns copied to the output when the input has them and left out when it does
+    /// not: the model's own id columns (recorded at training), which a file to score may or
+    /// may not carry. They come first, then the [`id_columns`](Self::id_columns) not among
+    /// them.
+    pub optional_ids: Vec<String>,
     /// Stop at the first bad row, or skip bad rows to the reject file.
     pub on_error: OnError,
     /// Where skipped rows go (JSON lines); `None` for `<output>.rejects.jsonl`. Only written
@@ -74,6 +80,7 @@ impl ScoreOptions {
             input_format: None,
             output_format: None,
             id_columns: Vec::new(),
+            optional_ids: Vec::new(),
             on_error: OnError::Fail,
             reject_path: None,
             chunk_rows: DEFAULT_CHUNK_ROWS,
@@ -86,6 +93,13 @@ impl ScoreOptions {
     /// Sets the id columns.
     pub fn ids<S: Into<String>>(mut self, ids: impl IntoIterator<Item = S>) -> Self {
         self.id_columns = ids.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the id columns copied when the input has them (see
+    /// [`optional_ids`](Self::optional_ids)).
+    pub fn optional_ids<S: Into<String>>(mut self, ids: impl IntoIterator<Item = S>) -> Self {
+        self.optional_ids = ids.into_iter().map(Into::into).collect();
         self
     }
 
@@ -338,10 +352,27 @@ fn run(
 ) -> Result<(Counts, OutputLayout)> {
     let source = options.input.display().to_string();
     let spec = ReadSpec::for_model(model.signature(), &options.id_columns);
-    let reader = open_reader(&options.input, input_format, &spec, options.chunk_rows)?;
+    let mut reader = open_reader(&options.input, input_format, &spec, options.chunk_rows)?;
+    let mut ids: Vec<String> = Vec::new();
+    for id in options.optional_ids.iter().chain(&options.id_columns) {
+        let wanted = options.id_columns.contains(id) || reader.schema().get(id).is_some();
+        if wanted && !ids.contains(id) {
+            ids.push(id.clone());
+        }
+    }
+    if ids != options.id_columns {
+        // The file has some of the optional ids: open it again asking for them too (opening
+        // reads only a header, a footer or a first line).
+        reader = open_reader(
+            &options.input,
+            input_format,
+            &ReadSpec::for_model(model.signature(), &ids),
+            options.chunk_rows,
+        )?;
+    }
     let model_columns = options.model_columns.then(|| (facts.name.clone(), facts.version));
     let classes = if has_probabilities(server, model) { model.classes() } else { &[] };
-    let layout = OutputLayout::new(&options.id_columns, reader.schema(), model.task(), classes, model_columns)?;
+    let layout = OutputLayout::new(&ids, reader.schema(), model.task(), classes, model_columns)?;
     let mut writer = create_writer(&options.output, output_format, &layout)?;
     let mut rejects = reject_file.map(AtomicFile::create).transpose()?;
     let total_bytes = std::fs::metadata(&options.input).map(|m| m.len()).unwrap_or(0);

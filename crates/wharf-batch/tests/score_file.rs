@@ -626,3 +626,30 @@ fn an_empty_input_gives_an_empty_output() {
     let err = score(&ScoreOptions::new(dir.path("in.csv"), dir.path("in.csv"))).expect_err("same file").to_string();
     assert!(err.contains("overwrite"), "{err}");
 }
+
+/// Optional ids (a model's own, recorded at training) ride along when the file has them and
+/// are left out when it does not; required ids still fail the job when missing.
+#[test]
+fn optional_ids_are_copied_when_present() {
+    let dir = Dir::new();
+    std::fs::write(dir.path("in.csv"), lead_csv(20)).expect("write");
+    let options = ScoreOptions::new(dir.path("in.csv"), dir.path("out.csv")).optional_ids(["lead_id", "absent"]);
+    let summary = score(&options).expect("score");
+    assert_eq!(summary.columns, ["lead_id", "prediction", "prob_no", "prob_yes", "model", "model_version"]);
+    assert_scores(&dir.path("out.csv"), &expected(20));
+
+    // Given both ways, an id is written once, in the optional list's place.
+    let both = options.clone().ids(["industry", "lead_id"]);
+    let summary = score(&both).expect("score");
+    assert_eq!(summary.columns[..3], ["lead_id", "industry", "prediction"]);
+
+    // A file without the optional id scores without it.
+    let csv: String = lead_csv(20).lines().map(|l| l.split(',').skip(1).collect::<Vec<_>>().join(",") + "\n").collect();
+    std::fs::write(dir.path("no_ids.csv"), csv).expect("write");
+    let summary = score(&ScoreOptions::new(dir.path("no_ids.csv"), dir.path("out2.csv")).optional_ids(["lead_id"]))
+        .expect("score");
+    assert_eq!(summary.columns, ["prediction", "prob_no", "prob_yes", "model", "model_version"]);
+    let err = score(&ScoreOptions::new(dir.path("no_ids.csv"), dir.path("out3.csv")).ids(["lead_id"]))
+        .expect_err("a required id is missing");
+    assert!(err.to_string().contains("'lead_id'"), "{err}");
+}
