@@ -84,9 +84,8 @@ fn the_id_columns_are_remembered() {
     assert_eq!(run.params["id_columns"], "lead_id");
 
     // Data without ids leaves no tag.
-    let outcome = TrainJob::new(datasets::diabetes(), Trainer::linear_regression(), "diabetes")
-        .run(&ctx, |_| {})
-        .expect("job");
+    let outcome =
+        TrainJob::new(datasets::diabetes(), Trainer::linear_regression(), "diabetes").run(&ctx, |_| {}).expect("job");
     assert!(wharf::jobs::id_columns(&outcome.model).is_empty());
     assert!(!outcome.model.metadata().tags.contains_key(wharf::jobs::ID_COLUMNS_TAG));
 }

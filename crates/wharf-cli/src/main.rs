@@ -46,7 +46,7 @@ enum Command {
     /// Run many registered models and summaries over JSON-lines records; store each record's results.
     RunModels(args::RunModelsArgs),
     /// Score a CSV, JSON-lines or Parquet file with a registered model, in chunks on every core,
-    /// with a reject file (`predict` is the same command).
+    /// with a reject file.
     #[command(visible_alias = "predict")]
     Score(commands::score::ScoreArgs),
     /// List, inspect, alias and delete registered models.

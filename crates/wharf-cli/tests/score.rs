@@ -146,8 +146,9 @@ fn reject_needs_skip() {
 fn the_model_s_id_columns_ride_along_by_default() {
     let s = with_model();
     let columns = |args: &[&str]| -> Value {
-        let mut all = vec!["--json", "-m", "lead"];
-        all.extend_from_slice(args);
+        // The command, then the model, then the rest.
+        let mut all = vec!["--json", args[0], "-m", "lead"];
+        all.extend_from_slice(&args[1..]);
         serde_json::from_str::<Value>(&s.ok(&all)).expect("json")["columns"].clone()
     };
     let layout = serde_json::json!(["lead_id", "prediction", "prob_no", "prob_yes", "model", "model_version"]);

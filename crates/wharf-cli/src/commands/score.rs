@@ -22,10 +22,11 @@ use crate::output::{Output, Spinner};
 /// `wharf score`
 #[derive(Debug, Args)]
 #[command(after_help = "Each output row has the id columns (the model's own, then --id), `prediction`, one \
-    `prob_<class>` column per class (classifiers), then `model` and `model_version`.\n\n\
+    `prob_<class>` column per class (classifiers), then `model` and `model_version`. `wharf predict` is \
+    another name for this command.\n\n\
     Examples:\n  \
     wharf score --model lead@champion --input leads.parquet --output scored.parquet\n  \
-    wharf score -m lead -i new.csv -o scored.jsonl --id region --on-error skip --reject bad-rows.jsonl\n  \
+    wharf score -m lead -i new.csv -o scored.jsonl --id industry --on-error skip --reject bad-rows.jsonl\n  \
     wharf predict -m lead -i new.csv -o scored.csv")]
 pub struct ScoreArgs {
     /// The model, the input, the output and the id columns.
