@@ -267,7 +267,7 @@ pub fn score_file(
     let mut end = LineageEvent::new(job).run_id(run_id.clone()).model(facts.clone());
     end.inputs = inputs;
 
-    let result = run(server, &model, facts, options, input_format, output_format, reject_file.as_deref(), progress);
+    let result = run(server, facts, options, input_format, output_format, reject_file.as_deref(), progress);
     let end = match &result {
         Ok((counts, layout)) => {
             let output_ds = format!("file:{}", options.output.display());
@@ -342,7 +342,6 @@ struct Counts {
 
 fn run(
     server: &dyn ModelServerPort,
-    model: &Model,
     facts: &ModelFacts,
     options: &ScoreOptions,
     input_format: Format,
@@ -350,6 +349,8 @@ fn run(
     reject_file: Option<&Path>,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<(Counts, OutputLayout)> {
+    let model = server.model().ok_or(WharfError::NoModelLoaded)?;
+    let model = model.as_ref();
     let source = options.input.display().to_string();
     let spec = ReadSpec::for_model(model.signature(), &options.id_columns);
     let mut reader = open_reader(&options.input, input_format, &spec, options.chunk_rows)?;

@@ -1,8 +1,8 @@
-//! `wharf score` on BentoML (feature `bentoml`): with `serving.backend = "bentoml"` set in
-//! the environment, the same command scores on the BentoML test service that
-//! `cargo xtask test` starts, with no other change. Rows out equal the service's model's own
-//! answers, and a row that breaks the model's signature is refused here, before any request
-//! leaves (the service URL then points at a closed port).
+//! The scoring commands on BentoML (feature `bentoml`): with `serving.backend = "bentoml"`
+//! set in the environment, `wharf score`, `wharf run-models` and `wharf sql` score on the
+//! BentoML test service that `cargo xtask test` starts, with no other change. Rows out equal
+//! the service's model's own answers, and a row that breaks the model's signature is refused
+//! here, before any request leaves (the service URL then points at a closed port).
 #![cfg(feature = "bentoml")]
 
 mod common;
@@ -116,6 +116,73 @@ fn score_on_bentoml_equals_the_service_s_answers() {
     // came from the service.
     s.ok(&["-q", "score", "-m", "iris", "-i", "flowers.csv", "-o", "local.csv", "--id", "flower"]);
     assert_ne!(s.read("local.csv"), s.read("scored.csv"), "local and BentoML scores differ");
+}
+
+/// `wharf run-models` on the same service: each record's stored result is the service's.
+#[test]
+fn run_models_on_bentoml_stores_the_service_s_answers() {
+    let Some(url) = backend("WHARF_TEST_BENTOML_URL") else { return };
+    let known = known();
+    let s = with_iris_model();
+    s.write("models.toml", "[[model]]\nmodel = \"iris@1\"\nstatus = \"active\"\ninput = \"shared\"\n");
+    let names = ["sepal_length", "sepal_width", "petal_length", "petal_width"];
+    let lines: Vec<String> = known
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let data: serde_json::Map<String, Value> =
+                names.iter().map(|n| n.to_string()).zip(row.iter().map(|x| Value::from(*x))).collect();
+            serde_json::json!({"id": format!("f{i}"), "data": data}).to_string()
+        })
+        .collect();
+    s.write("records.jsonl", lines.join("\n") + "\n");
+    let args = ["--json", "run-models", "-c", "models.toml", "-i", "records.jsonl", "-s", "sqlite://results.db"];
+    let v = stdout_json(&on_bentoml(&s, &url, &args), "wharf run-models on bentoml");
+    assert_eq!(v["ok"].as_u64(), Some(known.inputs.len() as u64));
+    let store = wharf_runner::SqliteResultStore::open(s.path("results.db")).expect("results");
+    let classes = ["setosa", "versicolor", "virginica"];
+    for i in 0..known.inputs.len() {
+        let stored = wharf_runner::ResultStore::current(&store, &format!("f{i}")).expect("read").expect("stored");
+        let value = stored.results.get("iris", "1").and_then(|r| r.value()).expect("a value").clone();
+        assert_eq!(value["prediction"], classes[known.predictions[i]], "record {i}");
+        for (j, expected) in known.probabilities[i].iter().enumerate() {
+            let got = value[&format!("prob_{}", classes[j])].as_f64().expect("probability");
+            assert!((got - expected).abs() <= 1e-9, "record {i} P({}): {got} vs {expected}", classes[j]);
+        }
+    }
+}
+
+/// `wharf sql` on the same service: the SQL functions score there too.
+#[cfg(feature = "datafusion")]
+#[test]
+fn sql_on_bentoml_answers_the_service_s_probabilities() {
+    let Some(url) = backend("WHARF_TEST_BENTOML_URL") else { return };
+    let known = known();
+    let s = with_iris_model();
+    let mut csv = String::from("flower,sepal_length,sepal_width,petal_length,petal_width\n");
+    for (i, row) in known.inputs.iter().enumerate() {
+        // `{:?}` keeps a decimal point, so every column reads as a float.
+        let cells: Vec<String> = row.iter().map(|x| format!("{x:?}")).collect();
+        csv += &format!("f{i},{}\n", cells.join(","));
+    }
+    s.write("flowers.csv", csv);
+    let query = "SELECT flower, wharf_predict('iris', sepal_length, sepal_width, petal_length, petal_width) AS label, \
+                 wharf_predict_proba('iris', sepal_length, sepal_width, petal_length, petal_width) AS p \
+                 FROM 'flowers.csv' ORDER BY flower";
+    let v = stdout_json(&on_bentoml(&s, &url, &["--json", "sql", query]), "wharf sql on bentoml");
+    let rows = v.as_array().expect("rows");
+    assert_eq!(rows.len(), known.inputs.len());
+    let classes = ["setosa", "versicolor", "virginica"];
+    for row in rows {
+        let i: usize =
+            row["flower"].as_str().and_then(|f| f.strip_prefix('f')).and_then(|n| n.parse().ok()).expect("id");
+        assert_eq!(row["label"], classes[known.predictions[i]], "row {i}");
+        for (j, expected) in known.probabilities[i].iter().enumerate() {
+            let got = row["p"][classes[j]].as_f64().expect("probability");
+            assert!((got - expected).abs() <= 1e-9, "row {i} P({}): {got} vs {expected}", classes[j]);
+        }
+    }
 }
 
 #[test]
