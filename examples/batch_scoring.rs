@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use wharf_batch::{registered_facts, score_file, OnError, ScoreOptions};
-use wharf_core::{datasets, FileLineage, FileRegistry, RegistryExt, RegistryPort, Selector, Trainer};
+use wharf_core::{datasets, FileLineage, FileRegistry, ModelServers, RegistryExt, RegistryPort, Selector, Trainer};
 
 fn main() -> wharf_core::Result<()> {
     let dir = Path::new("batch-scoring-example");
@@ -35,7 +35,10 @@ fn main() -> wharf_core::Result<()> {
     let options =
         ScoreOptions::new(&input, dir.join("scored.parquet")).ids(["lead_id"]).on_error(OnError::Skip).chunk_rows(256);
     let lineage = FileLineage::new(dir.join("lineage.jsonl"));
-    let summary = score_file(&model, &facts, &options, &lineage, &mut |p| {
+    // The model server comes from a factory; a container's (`Wharf::model_servers()`) follows
+    // `serving.backend`, so the same job can score on BentoML.
+    let server = ModelServers::local().serve(model)?;
+    let summary = score_file(server.as_ref(), &facts, &options, &lineage, &mut |p| {
         eprint!("\r{} of {} bytes, {} rows scored", p.bytes_read, p.total_bytes, p.rows_scored);
     })?;
     eprintln!();

@@ -68,3 +68,24 @@ fn a_failing_job_fails_its_run_and_emits_fail() {
     assert_eq!(events.last().map(|e| e.event_type), Some(wharf::LineageEventType::Fail));
     assert!(ctx.registry().list().expect("list").is_empty(), "nothing registered");
 }
+
+/// The training data's id columns are remembered on the model (a tag, so the artifact format
+/// does not change) and in the tracked parameters, so scoring can carry them through.
+#[test]
+fn the_id_columns_are_remembered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = ctx_in(dir.path());
+    let outcome =
+        TrainJob::new(datasets::lead_scoring(), Trainer::logistic_regression(), "lead").run(&ctx, |_| {}).expect("job");
+    assert_eq!(wharf::jobs::id_columns(&outcome.model), ["lead_id"]);
+    let loaded = ctx.registry().load("lead", "latest").expect("load");
+    assert_eq!(wharf::jobs::id_columns(&loaded), ["lead_id"], "the registered artifact remembers them too");
+    let run = FileTracker::new(dir.path().join("runs")).get_run(&outcome.run_id).expect("run");
+    assert_eq!(run.params["id_columns"], "lead_id");
+
+    // Data without ids leaves no tag.
+    let outcome =
+        TrainJob::new(datasets::diabetes(), Trainer::linear_regression(), "diabetes").run(&ctx, |_| {}).expect("job");
+    assert!(wharf::jobs::id_columns(&outcome.model).is_empty());
+    assert!(!outcome.model.metadata().tags.contains_key(wharf::jobs::ID_COLUMNS_TAG));
+}

@@ -347,7 +347,8 @@ fn batch_score(ws: &Workspace, model: &Registered, input: &Path, output: &Path, 
         metrics: info.metrics,
     };
     let options = ScoreOptions::new(input, output).ids(ids.iter().copied());
-    score_file(&model.model, &facts, &options, ws.lineage.as_ref(), &mut |_| {})?;
+    let server = wharf_core::ModelServers::local().serve(model.model.clone())?;
+    score_file(server.as_ref(), &facts, &options, ws.lineage.as_ref(), &mut |_| {})?;
     Ok(())
 }
 

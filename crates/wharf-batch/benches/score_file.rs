@@ -18,7 +18,7 @@ use parquet::arrow::ArrowWriter;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use wharf_batch::{score_file, unregistered_facts, ScoreOptions};
-use wharf_core::{Column, CsvOptions, Dataset, Frame, NoOpLineage, Trainer};
+use wharf_core::{Column, CsvOptions, Dataset, Frame, ModelServers, NoOpLineage, Trainer};
 
 const FEATURES: usize = 20;
 const ROWS: usize = 100_000;
@@ -84,13 +84,16 @@ fn bench(c: &mut Criterion) {
     ];
     for (name, model) in &models {
         let facts = unregistered_facts(model, name);
+        let server = ModelServers::local().serve(model.clone()).expect("serve");
         let mut group = c.benchmark_group(format!("score_file/{name}"));
         group.throughput(Throughput::Elements(ROWS as u64)).sample_size(10);
         for ext in ["csv", "parquet"] {
             let options =
                 ScoreOptions::new(dir.path().join(format!("in.{ext}")), dir.path().join(format!("out.{ext}")));
             group.bench_function(format!("{ext}_100k"), |b| {
-                b.iter(|| black_box(score_file(model, &facts, &options, &NoOpLineage::default(), &mut |_| {})))
+                b.iter(|| {
+                    black_box(score_file(server.as_ref(), &facts, &options, &NoOpLineage::default(), &mut |_| {}))
+                })
             });
         }
         group.finish();

@@ -19,8 +19,10 @@ use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rayon::iter::{ParallelBridge, ParallelIterator};
+use wharf_core::scoring::has_probabilities;
 use wharf_core::{
-    LineageEvent, LineageEventType, LineagePort, Model, ModelFacts, Result, SchemaField, Task, VersionInfo, WharfError,
+    LineageEvent, LineageEventType, LineagePort, Model, ModelFacts, ModelServerPort, Result, SchemaField, Task,
+    VersionInfo, WharfError,
 };
 
 use crate::atomic::AtomicFile;
@@ -43,8 +45,14 @@ pub struct ScoreOptions {
     pub input_format: Option<Format>,
     /// The output's format; `None` to take it from the extension.
     pub output_format: Option<Format>,
-    /// Input columns copied to the output in front of the scores.
+    /// Input columns copied to the output in front of the scores; a missing one fails the
+    /// job before any row is scored.
     pub id_columns: Vec<String>,
+    /// Input columns copied to the output when the input has them and left out when it does
+    /// not: the model's own id columns (recorded at training), which a file to score may or
+    /// may not carry. They come first, then the [`id_columns`](Self::id_columns) not among
+    /// them.
+    pub optional_ids: Vec<String>,
     /// Stop at the first bad row, or skip bad rows to the reject file.
     pub on_error: OnError,
     /// Where skipped rows go (JSON lines); `None` for `<output>.rejects.jsonl`. Only written
@@ -72,6 +80,7 @@ impl ScoreOptions {
             input_format: None,
             output_format: None,
             id_columns: Vec::new(),
+            optional_ids: Vec::new(),
             on_error: OnError::Fail,
             reject_path: None,
             chunk_rows: DEFAULT_CHUNK_ROWS,
@@ -84,6 +93,13 @@ impl ScoreOptions {
     /// Sets the id columns.
     pub fn ids<S: Into<String>>(mut self, ids: impl IntoIterator<Item = S>) -> Self {
         self.id_columns = ids.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the id columns copied when the input has them (see
+    /// [`optional_ids`](Self::optional_ids)).
+    pub fn optional_ids<S: Into<String>>(mut self, ids: impl IntoIterator<Item = S>) -> Self {
+        self.optional_ids = ids.into_iter().map(Into::into).collect();
         self
     }
 
@@ -194,7 +210,10 @@ pub fn unregistered_facts(model: &Model, name: &str) -> ModelFacts {
     }
 }
 
-/// Scores `options.input` with `model` into `options.output`.
+/// Scores `options.input` into `options.output` through `server`, a model server with the
+/// model loaded (from the container's [`ModelServers`](wharf_core::ModelServers) factory, so
+/// `serving.backend` decides where the predictions are computed; records are still checked
+/// against the model's signature here, before any of them leaves the process).
 ///
 /// `facts` names the model in lineage and in the `model`/`model_version` columns (see
 /// [`registered_facts`] and [`unregistered_facts`]). The job emits START, then COMPLETE (or FAIL with the
@@ -205,13 +224,14 @@ pub fn unregistered_facts(model: &Model, name: &str) -> ModelFacts {
 /// declares a feature column of the wrong type; the error names the file and the column. A
 /// failed job leaves no output behind.
 pub fn score_file(
-    model: &Model,
+    server: &dyn ModelServerPort,
     facts: &ModelFacts,
     options: &ScoreOptions,
     lineage: &dyn LineagePort,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<ScoreSummary> {
     let started = Instant::now();
+    let model = server.model().ok_or(WharfError::NoModelLoaded)?;
     let input_format = match options.input_format {
         Some(f) => f,
         None => Format::from_path(&options.input)?,
@@ -247,7 +267,7 @@ pub fn score_file(
     let mut end = LineageEvent::new(job).run_id(run_id.clone()).model(facts.clone());
     end.inputs = inputs;
 
-    let result = run(model, facts, options, input_format, output_format, reject_file.as_deref(), progress);
+    let result = run(server, facts, options, input_format, output_format, reject_file.as_deref(), progress);
     let end = match &result {
         Ok((counts, layout)) => {
             let output_ds = format!("file:{}", options.output.display());
@@ -298,7 +318,7 @@ fn output_schema(layout: &OutputLayout) -> Vec<SchemaField> {
     };
     let mut fields: Vec<SchemaField> = layout.ids.iter().map(|(n, _)| field(n, "STRING")).collect();
     fields.push(field("prediction", prediction));
-    fields.extend(layout.classes.iter().map(|c| field(&format!("prob_{c}"), "DOUBLE")));
+    fields.extend(layout.classes.iter().map(|c| field(&wharf_core::scoring::prob_column(c), "DOUBLE")));
     if layout.model.is_some() {
         fields.push(field("model", "STRING"));
         fields.push(field("model_version", "BIGINT"));
@@ -321,7 +341,7 @@ struct Counts {
 }
 
 fn run(
-    model: &Model,
+    server: &dyn ModelServerPort,
     facts: &ModelFacts,
     options: &ScoreOptions,
     input_format: Format,
@@ -329,16 +349,36 @@ fn run(
     reject_file: Option<&Path>,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<(Counts, OutputLayout)> {
+    let model = server.model().ok_or(WharfError::NoModelLoaded)?;
+    let model = model.as_ref();
     let source = options.input.display().to_string();
     let spec = ReadSpec::for_model(model.signature(), &options.id_columns);
-    let reader = open_reader(&options.input, input_format, &spec, options.chunk_rows)?;
+    let mut reader = open_reader(&options.input, input_format, &spec, options.chunk_rows)?;
+    let mut ids: Vec<String> = Vec::new();
+    for id in options.optional_ids.iter().chain(&options.id_columns) {
+        let wanted = options.id_columns.contains(id) || reader.schema().get(id).is_some();
+        if wanted && !ids.contains(id) {
+            ids.push(id.clone());
+        }
+    }
+    if ids != options.id_columns {
+        // The file has some of the optional ids: open it again asking for them too (opening
+        // reads only a header, a footer or a first line).
+        reader = open_reader(
+            &options.input,
+            input_format,
+            &ReadSpec::for_model(model.signature(), &ids),
+            options.chunk_rows,
+        )?;
+    }
     let model_columns = options.model_columns.then(|| (facts.name.clone(), facts.version));
-    let layout = OutputLayout::new(&options.id_columns, reader.schema(), model.task(), model.classes(), model_columns)?;
+    let classes = if has_probabilities(server, model) { model.classes() } else { &[] };
+    let layout = OutputLayout::new(&ids, reader.schema(), model.task(), classes, model_columns)?;
     let mut writer = create_writer(&options.output, output_format, &layout)?;
     let mut rejects = reject_file.map(AtomicFile::create).transpose()?;
     let total_bytes = std::fs::metadata(&options.input).map(|m| m.len()).unwrap_or(0);
     let sink = Sink { source: &source, on_error: options.on_error, writer: writer.as_mut(), rejects: rejects.as_mut() };
-    let counts = pipeline(model, reader, options.on_error, options.threads, sink, total_bytes, progress)?;
+    let counts = pipeline(server, reader, options.on_error, options.threads, sink, total_bytes, progress)?;
     writer.finish()?;
     if let Some(rejects) = rejects {
         rejects.commit()?;
@@ -389,7 +429,7 @@ impl Gate {
 
 /// Runs the reader → parallel scoring → ordered writer pipeline.
 fn pipeline(
-    model: &Model,
+    server: &dyn ModelServerPort,
     mut reader: Box<dyn RecordReader>,
     on_error: OnError,
     threads: usize,
@@ -431,7 +471,7 @@ fn pipeline(
                     if gate.cancelled() {
                         return;
                     }
-                    let scored = raw.and_then(|raw| score_chunk(model, raw.decode(), on_error));
+                    let scored = raw.and_then(|raw| score_chunk(server, raw.decode(), on_error));
                     let _ = tx.send((seq, scored));
                 })
             })

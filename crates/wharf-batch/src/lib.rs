@@ -2,7 +2,9 @@
 //!
 //! Batch scoring of CSV, Parquet and JSON-lines files, streamed in chunks.
 //!
-//! [`score_file`] scores a whole file with a [`Model`](wharf_core::Model): the file streams
+//! [`score_file`] scores a whole file through a model server (one from the container's
+//! [`ModelServers`](wharf_core::ModelServers) factory, so `serving.backend` decides where
+//! predictions are computed, and every row goes through [`wharf_core::score`]): the file streams
 //! through in chunks (memory stays flat for files larger than RAM), chunks are decoded and
 //! scored on every core, and the output is written in input order. Each output row holds the
 //! id columns you name, `prediction`, one `prob_<class>` per class (classifiers), then
@@ -20,11 +22,13 @@
 //!
 //! ```
 //! use wharf_batch::{score_file, unregistered_facts, OnError, ScoreOptions};
-//! use wharf_core::{datasets, FileLineage, Trainer};
+//! use wharf_core::{datasets, FileLineage, ModelServers, Trainer};
 //!
 //! # fn main() -> wharf_core::Result<()> {
 //! let dir = tempfile::tempdir().expect("temp dir");
 //! let model = Trainer::logistic_regression().fit(&datasets::lead_scoring())?;
+//! let facts = unregistered_facts(&model, "lead");
+//! let server = ModelServers::local().serve(model)?; // in process; a container picks by config
 //! let input = dir.path().join("leads.csv");
 //! std::fs::write(&input, datasets::LEAD_SCORING_CSV).expect("write");
 //!
@@ -32,7 +36,7 @@
 //!     .ids(["lead_id"])
 //!     .on_error(OnError::Skip); // bad rows go to scored.parquet.rejects.jsonl
 //! let lineage = FileLineage::new(dir.path().join("lineage.jsonl"));
-//! let summary = score_file(&model, &unregistered_facts(&model, "lead"), &options, &lineage, &mut |_| {})?;
+//! let summary = score_file(server.as_ref(), &facts, &options, &lineage, &mut |_| {})?;
 //!
 //! assert_eq!(summary.rows_scored, 1200);
 //! assert_eq!(summary.columns, ["lead_id", "prediction", "prob_no", "prob_yes", "model", "model_version"]);
@@ -50,17 +54,19 @@
 //! ```
 //! use wharf_batch::format::{CsvReader, JsonlWriter, OutputLayout, ReadSpec, RecordReader, RecordWriter};
 //! use wharf_batch::{score_chunk, OnError};
-//! use wharf_core::{datasets, Trainer};
+//! use wharf_core::{datasets, ModelServers, Trainer};
 //!
 //! # fn main() -> wharf_core::Result<()> {
 //! let model = Trainer::logistic_regression().fit(&datasets::iris())?;
 //! let spec = ReadSpec::for_model(model.signature(), &[]);
+//! let (task, classes) = (model.task(), model.classes().to_vec());
+//! let server = ModelServers::local().serve(model)?;
 //! let mut reader = CsvReader::new(datasets::IRIS_CSV.as_bytes(), "iris.csv", &spec, 64)?;
-//! let layout = OutputLayout::new(&[], reader.schema(), model.task(), model.classes(), None)?;
+//! let layout = OutputLayout::new(&[], reader.schema(), task, &classes, None)?;
 //! let mut out = Vec::new();
 //! let mut writer = JsonlWriter::new(&mut out, &layout);
 //! while let Some(chunk) = reader.next_chunk()? {
-//!     writer.write_chunk(&score_chunk(&model, chunk, OnError::Fail)?)?;
+//!     writer.write_chunk(&score_chunk(server.as_ref(), chunk, OnError::Fail)?)?;
 //! }
 //! Box::new(writer).finish()?;
 //! assert_eq!(out.iter().filter(|b| **b == b'\n').count(), 150);

@@ -15,7 +15,10 @@ use parquet::arrow::ArrowWriter;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use wharf_batch::{score_file, unregistered_facts, Format, OnError, ScoreOptions, ScoreSummary};
-use wharf_core::{datasets, Column, FileLineage, Model, ModelFacts, NoOpLineage, Records, Trainer, WharfError};
+use wharf_core::{
+    datasets, Column, FileLineage, Model, ModelFacts, ModelServerPort, ModelServers, NoOpLineage, Records, Trainer,
+    WharfError,
+};
 
 const NUMERIC: [&str; 5] = ["pages_viewed", "minutes_on_site", "emails_opened", "company_size", "days_since_signup"];
 
@@ -23,6 +26,12 @@ const NUMERIC: [&str; 5] = ["pages_viewed", "minutes_on_site", "emails_opened", 
 fn model() -> &'static Model {
     static MODEL: OnceLock<Model> = OnceLock::new();
     MODEL.get_or_init(|| Trainer::logistic_regression().fit(&datasets::lead_scoring()).expect("train"))
+}
+
+/// The lead model on an in-process server, as the container's default factory makes it.
+fn server() -> &'static dyn ModelServerPort {
+    static SERVER: OnceLock<Arc<dyn ModelServerPort>> = OnceLock::new();
+    SERVER.get_or_init(|| ModelServers::local().serve(model().clone()).expect("serve")).as_ref()
 }
 
 fn facts() -> ModelFacts {
@@ -199,7 +208,7 @@ impl Dir {
 }
 
 fn score(options: &ScoreOptions) -> wharf_core::Result<ScoreSummary> {
-    score_file(model(), &facts(), options, &NoOpLineage::default(), &mut |_| {})
+    score_file(server(), &facts(), options, &NoOpLineage::default(), &mut |_| {})
 }
 
 #[test]
@@ -266,7 +275,7 @@ fn a_missing_column_fails_before_scoring_and_names_it() {
     let mut events = Vec::new();
     let lineage = FileLineage::new(dir.path("lineage.jsonl"));
     let err = score_file(
-        model(),
+        server(),
         &facts(),
         &ScoreOptions::new(dir.path("in.csv"), dir.path("out.csv")),
         &lineage,
@@ -297,7 +306,7 @@ fn the_first_json_line_stands_in_for_a_header() {
     std::fs::write(dir.path("in.jsonl"), format!("{}\n{text}", Value::Object(first))).expect("write");
     let mut chunks = 0;
     let err = score_file(
-        model(),
+        server(),
         &facts(),
         &ScoreOptions::new(dir.path("in.jsonl"), dir.path("out.csv")).on_error(OnError::Skip),
         &NoOpLineage::default(),
@@ -357,7 +366,7 @@ fn skipped_rows_go_to_the_reject_file_with_their_reasons() {
         .ids(["lead_id"])
         .on_error(OnError::Skip)
         .chunk_rows(8);
-    let summary = score_file(model(), &facts(), &options, &lineage, &mut |_| {}).expect("skip");
+    let summary = score_file(server(), &facts(), &options, &lineage, &mut |_| {}).expect("skip");
     assert_eq!((summary.rows_read, summary.rows_scored, summary.rows_rejected), (n as u64, n as u64 - 3, 3));
     let rejects_path = dir.path("out.csv.rejects.jsonl");
     assert_eq!(summary.reject_file.as_deref(), Some(rejects_path.as_path()));
@@ -446,7 +455,7 @@ fn lineage_records_start_and_complete_with_datasets() {
     std::fs::write(dir.path("in.csv"), lead_csv(25)).expect("write");
     let lineage = FileLineage::new(dir.path("lineage.jsonl"));
     let options = ScoreOptions::new(dir.path("in.csv"), dir.path("out.parquet")).ids(["lead_id"]);
-    let summary = score_file(model(), &facts(), &options, &lineage, &mut |_| {}).expect("score");
+    let summary = score_file(server(), &facts(), &options, &lineage, &mut |_| {}).expect("score");
     let events: Vec<Value> = std::fs::read_to_string(dir.path("lineage.jsonl"))
         .expect("lineage")
         .lines()
@@ -469,7 +478,7 @@ fn lineage_records_start_and_complete_with_datasets() {
     // A failed job ends FAIL, with the error.
     std::fs::write(dir.path("bad.csv"), "lead_id,source\nL1,organic\n").expect("write");
     let options = ScoreOptions::new(dir.path("bad.csv"), dir.path("out.csv"));
-    score_file(model(), &facts(), &options, &lineage, &mut |_| {}).expect_err("missing columns");
+    score_file(server(), &facts(), &options, &lineage, &mut |_| {}).expect_err("missing columns");
     let last: Value = serde_json::from_str(
         std::fs::read_to_string(dir.path("lineage.jsonl")).expect("lineage").lines().last().expect("line"),
     )
@@ -510,7 +519,7 @@ fn parquet_ids_keep_their_type_and_progress_reaches_the_end() {
 
     let mut seen = Vec::new();
     let options = ScoreOptions::new(dir.path("in.parquet"), dir.path("out.parquet")).ids(["customer"]).chunk_rows(128);
-    score_file(model(), &facts(), &options, &NoOpLineage::default(), &mut |p| seen.push(*p)).expect("score");
+    score_file(server(), &facts(), &options, &NoOpLineage::default(), &mut |p| seen.push(*p)).expect("score");
     let last = seen.last().expect("progress was reported");
     assert_eq!((last.rows_read, last.total_rows), (n as u64, Some(n as u64)));
     assert!(seen.windows(2).all(|w| w[0].rows_read < w[1].rows_read), "progress only grows");
@@ -584,9 +593,15 @@ fn regression_and_clustering_write_typed_predictions() {
     for (name, model) in &models {
         let out = dir.path(&format!("{name}.parquet"));
         let options = ScoreOptions::new(dir.path("diabetes.csv"), &out).chunk_rows(100);
-        let summary =
-            score_file(model, &unregistered_facts(model, name), &options, &NoOpLineage::default(), &mut |_| {})
-                .expect("score");
+        let server = ModelServers::local().serve(model.clone()).expect("serve");
+        let summary = score_file(
+            server.as_ref(),
+            &unregistered_facts(model, name),
+            &options,
+            &NoOpLineage::default(),
+            &mut |_| {},
+        )
+        .expect("score");
         assert_eq!(summary.columns, ["prediction", "model", "model_version"]);
         let rows = read_rows(&out);
         let want = model.predict(&records).expect("predict");
@@ -610,4 +625,31 @@ fn an_empty_input_gives_an_empty_output() {
     );
     let err = score(&ScoreOptions::new(dir.path("in.csv"), dir.path("in.csv"))).expect_err("same file").to_string();
     assert!(err.contains("overwrite"), "{err}");
+}
+
+/// Optional ids (a model's own, recorded at training) ride along when the file has them and
+/// are left out when it does not; required ids still fail the job when missing.
+#[test]
+fn optional_ids_are_copied_when_present() {
+    let dir = Dir::new();
+    std::fs::write(dir.path("in.csv"), lead_csv(20)).expect("write");
+    let options = ScoreOptions::new(dir.path("in.csv"), dir.path("out.csv")).optional_ids(["lead_id", "absent"]);
+    let summary = score(&options).expect("score");
+    assert_eq!(summary.columns, ["lead_id", "prediction", "prob_no", "prob_yes", "model", "model_version"]);
+    assert_scores(&dir.path("out.csv"), &expected(20));
+
+    // Given both ways, an id is written once, in the optional list's place.
+    let both = options.clone().ids(["industry", "lead_id"]);
+    let summary = score(&both).expect("score");
+    assert_eq!(summary.columns[..3], ["lead_id", "industry", "prediction"]);
+
+    // A file without the optional id scores without it.
+    let csv: String = lead_csv(20).lines().map(|l| l.split(',').skip(1).collect::<Vec<_>>().join(",") + "\n").collect();
+    std::fs::write(dir.path("no_ids.csv"), csv).expect("write");
+    let summary = score(&ScoreOptions::new(dir.path("no_ids.csv"), dir.path("out2.csv")).optional_ids(["lead_id"]))
+        .expect("score");
+    assert_eq!(summary.columns, ["prediction", "prob_no", "prob_yes", "model", "model_version"]);
+    let err = score(&ScoreOptions::new(dir.path("no_ids.csv"), dir.path("out3.csv")).ids(["lead_id"]))
+        .expect_err("a required id is missing");
+    assert!(err.to_string().contains("'lead_id'"), "{err}");
 }

@@ -91,12 +91,10 @@ impl TrainArgs {
     }
 }
 
-/// `wharf predict`
+/// What `wharf score` (alias `wharf predict`) scores, where it writes, and which id columns
+/// ride along.
 #[derive(Debug, Args)]
-#[command(after_help = "The output has the id columns, then `prediction`, then one `prob_<class>` column per class \
-                  (classifiers only).\n\nExample:\n  wharf predict --model lead@champion --input new.csv --output \
-                  scored.csv --id lead_id")]
-pub struct PredictArgs {
+pub struct ScoreJobArgs {
     /// The model: NAME (latest version), NAME@VERSION or NAME@ALIAS.
     #[arg(long, short = 'm', value_name = "NAME[@VERSION|@ALIAS]")]
     pub model: ModelRef,
@@ -110,9 +108,15 @@ pub struct PredictArgs {
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: PathBuf,
 
-    /// Input column to copy to the output, in front of the prediction (repeatable).
+    /// Input column to copy to the output, in front of the prediction (repeatable). Added to
+    /// the model's own id columns (those given to `wharf train --id`), which are copied by
+    /// default whenever the input has them; a column named here must be in the input.
     #[arg(long = "id", value_name = "COL")]
     pub ids: Vec<String>,
+
+    /// Do not copy the model's own id columns: only the --id columns are copied.
+    #[arg(long)]
+    pub no_model_ids: bool,
 }
 
 /// `wharf serve`

@@ -16,7 +16,7 @@ mod output;
 #[cfg(test)]
 mod reference;
 
-use args::{LineageCommand, ModelsCommand, PredictArgs, RunsCommand, TrainArgs};
+use args::{LineageCommand, ModelsCommand, RunsCommand, TrainArgs};
 use output::Output;
 
 /// Train, register, serve and track machine-learning models with Wharf.
@@ -43,11 +43,11 @@ struct Cli {
 enum Command {
     /// Train a model on a CSV file, evaluate it on a holdout, track the run and register it.
     Train(TrainArgs),
-    /// Score a CSV or JSON-lines file with a registered model.
-    Predict(PredictArgs),
     /// Run many registered models and summaries over JSON-lines records; store each record's results.
     RunModels(args::RunModelsArgs),
-    /// Batch-score a CSV, JSON-lines or Parquet file in chunks on every core, with a reject file.
+    /// Score a CSV, JSON-lines or Parquet file with a registered model, in chunks on every core,
+    /// with a reject file.
+    #[command(visible_alias = "predict")]
     Score(commands::score::ScoreArgs),
     /// List, inspect, alias and delete registered models.
     #[command(subcommand)]
@@ -100,7 +100,6 @@ fn main() -> ExitCode {
 fn dispatch(command: Command, out: &Output) -> anyhow::Result<()> {
     match command {
         Command::Train(args) => commands::train::run(args, out),
-        Command::Predict(args) => commands::predict::run(args, out),
         Command::Score(args) => commands::score::run(args, out),
         Command::Models(command) => commands::models::run(command, out),
         Command::Runs(command) => commands::runs::run(command, out),

@@ -45,6 +45,15 @@ fn render(cmd: &mut clap::Command, parent: &str, page: &mut String) {
     let help = cmd.render_long_help().to_string();
     let help: Vec<&str> = help.lines().map(str::trim_end).collect();
     page.push_str(&format!("\n## `{path}`\n\n```text\n{}\n```\n", help.join("\n").trim_end()));
+    // An alias gets a heading of its own, so a reader (or an old link) looking for it lands
+    // on the command it names.
+    let anchor = path.replace(' ', "-");
+    for alias in cmd.get_visible_aliases() {
+        let alias_path = format!("{parent} {alias}");
+        page.push_str(&format!(
+            "\n## `{alias_path}`\n\nAnother name for [`{path}`](#{anchor}): the same options, the same output.\n"
+        ));
+    }
     let names: Vec<String> = cmd
         .get_subcommands()
         .filter(|s| !s.is_hide_set() && s.get_name() != "help")

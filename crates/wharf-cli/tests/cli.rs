@@ -68,7 +68,8 @@ fn predict_csv_writes_ids_prediction_and_probabilities() {
     assert!(out.contains("40") && out.contains("lead@1") && out.contains("scored.csv"), "{out}");
 
     let (header, rows) = read_csv(&s.read("scored.csv"));
-    assert_eq!(header.join(","), "lead_id,prediction,prob_no,prob_yes");
+    // `predict` is `score`: one output layout, the model and its version on every row.
+    assert_eq!(header.join(","), "lead_id,prediction,prob_no,prob_yes,model,model_version");
     let (_, input) = read_csv(&s.read("new.csv"));
     assert_eq!(rows.len(), input.len());
     for (row, original) in rows.iter().zip(&input) {
@@ -293,7 +294,7 @@ fn linear_regression_predicts_values() {
     assert!(v["metrics"]["r2"].as_f64().expect("r2") > 0.2);
     s.ok(&["predict", "--model", "diabetes", "--input", "diabetes.csv", "--output", "scored.csv"]);
     let (header, rows) = read_csv(&s.read("scored.csv"));
-    assert_eq!(header, ["prediction"]);
+    assert_eq!(header, ["prediction", "model", "model_version"]);
     assert_eq!(rows.len(), 442);
     let mean = rows.iter().map(|r| number(&r[0])).sum::<f64>() / rows.len() as f64;
     assert!((50.0..300.0).contains(&mean), "predictions are on the target's scale: {mean}");

@@ -62,12 +62,13 @@ fn import_logistic_and_forest_then_predict() {
     ok(dir, &["predict", "--model", "rf", "--input", "in.csv", "--output", "rf.csv"]);
     let lr = std::fs::read_to_string(dir.join("lr.csv")).unwrap();
     let rf = std::fs::read_to_string(dir.join("rf.csv")).unwrap();
-    // Output: prediction,prob_0,prob_1. σ(2 - 1 + 0.5) and σ(0.5) are both above 0.5.
+    // Output: prediction,prob_0,prob_1,model,model_version. σ(2 - 1 + 0.5) and σ(0.5) are
+    // both above 0.5.
     // Forest: f0 = 1 > 0.5 goes right (0.9), f0 = 0 goes left (0.2).
     let cells = |text: &str, line: usize| -> Vec<String> {
         text.lines().nth(line).unwrap().split(',').map(String::from).collect::<Vec<_>>()
     };
-    assert_eq!(lr.lines().next(), Some("prediction,prob_0,prob_1"), "{lr}");
+    assert_eq!(lr.lines().next(), Some("prediction,prob_0,prob_1,model,model_version"), "{lr}");
     let p: f64 = cells(&lr, 1)[2].parse().unwrap();
     assert!((p - 1.0 / (1.0 + (-1.5f64).exp())).abs() < 1e-12, "{lr}");
     assert_eq!(cells(&rf, 1)[0], "1", "{rf}");

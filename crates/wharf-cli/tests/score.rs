@@ -138,3 +138,59 @@ fn reject_needs_skip() {
     let err = s.error(&["score", "-m", "lead", "-i", "new.csv", "-o", "out.csv", "--reject", "r.jsonl"]);
     assert!(err.contains("--on-error skip"), "{err}");
 }
+
+/// `wharf train --id lead_id` makes `lead_id` the model's id column: `score` and `predict`
+/// copy it without being told again, `--id` adds columns, `--no-model-ids` leaves the
+/// model's out, and a file without the column is scored without it.
+#[test]
+fn the_model_s_id_columns_ride_along_by_default() {
+    let s = with_model();
+    let columns = |args: &[&str]| -> Value {
+        // The command, then the model, then the rest.
+        let mut all = vec!["--json", args[0], "-m", "lead"];
+        all.extend_from_slice(&args[1..]);
+        serde_json::from_str::<Value>(&s.ok(&all)).expect("json")["columns"].clone()
+    };
+    let layout = serde_json::json!(["lead_id", "prediction", "prob_no", "prob_yes", "model", "model_version"]);
+    assert_eq!(columns(&["score", "-i", "new.csv", "-o", "score.csv"]), layout);
+    assert_eq!(columns(&["predict", "-i", "new.csv", "-o", "predict.csv"]), layout);
+    // One command under two names: the same file, byte for byte.
+    assert_eq!(s.read("score.csv"), s.read("predict.csv"));
+    let (_, rows) = csv_rows(&s.path("score.csv"));
+    let (_, input) = csv_rows(&s.path("new.csv"));
+    assert_eq!(rows.iter().map(|r| &r[0]).collect::<Vec<_>>(), input.iter().map(|r| &r[0]).collect::<Vec<_>>());
+
+    // Naming the model's id again changes nothing; another column is added after it.
+    assert_eq!(columns(&["score", "-i", "new.csv", "-o", "again.csv", "--id", "lead_id"]), layout);
+    assert_eq!(
+        columns(&["score", "-i", "new.csv", "-o", "more.csv", "--id", "industry"]),
+        serde_json::json!(["lead_id", "industry", "prediction", "prob_no", "prob_yes", "model", "model_version"])
+    );
+    assert_eq!(
+        columns(&["predict", "-i", "new.csv", "-o", "only.csv", "--no-model-ids", "--id", "industry"]),
+        serde_json::json!(["industry", "prediction", "prob_no", "prob_yes", "model", "model_version"])
+    );
+
+    // A file without the model's id column still scores; one the user names must exist.
+    let no_ids: String =
+        lead_rows(40).lines().map(|l| l.split_once(',').map_or(l, |(_, rest)| rest).to_string() + "\n").collect();
+    s.write("no_ids.csv", &no_ids);
+    assert_eq!(
+        columns(&["score", "-i", "no_ids.csv", "-o", "bare.csv"]),
+        serde_json::json!(["prediction", "prob_no", "prob_yes", "model", "model_version"])
+    );
+    let err = s.error(&["score", "-m", "lead", "-i", "no_ids.csv", "-o", "bare.csv", "--id", "lead_id"]);
+    assert!(err.contains("'lead_id'"), "{err}");
+}
+
+/// `predict` is documented as the alias it is, and its help names every format it reads.
+#[test]
+fn predict_is_a_documented_alias_of_score() {
+    let s = Sandbox::new();
+    let help = s.ok(&["--help"]);
+    assert!(help.lines().any(|l| l.trim_start().starts_with("score") && l.contains("predict")), "{help}");
+    let predict = s.ok(&["predict", "--help"]);
+    assert_eq!(predict, s.ok(&["score", "--help"]));
+    assert!(predict.contains(".parquet") && predict.contains(".jsonl") && predict.contains(".csv"), "{predict}");
+    assert!(predict.contains("--on-error") && predict.contains("--no-model-ids"), "{predict}");
+}

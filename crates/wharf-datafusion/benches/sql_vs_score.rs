@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use wharf_batch::{score_file, unregistered_facts, ScoreOptions};
-use wharf_core::{datasets, FileRegistry, NoOpLineage, RegistryPort, Trainer};
+use wharf_core::{datasets, FileRegistry, ModelServers, NoOpLineage, RegistryPort, Trainer};
 use wharf_datafusion::sql::{run_script, session};
 
 const ROWS: usize = 1_000_000;
@@ -82,10 +82,13 @@ fn bench(c: &mut Criterion) {
         });
 
         let facts = unregistered_facts(model, name);
+        let server = ModelServers::local().serve(model.clone()).expect("serve");
         let options = ScoreOptions::new(&input, dir.path().join("score.parquet")).ids(["lead_id".to_string()]);
         group.bench_function("wharf_score", |b| {
             b.iter(|| {
-                black_box(score_file(model, &facts, &options, &NoOpLineage::default(), &mut |_| {}).expect("score"))
+                black_box(
+                    score_file(server.as_ref(), &facts, &options, &NoOpLineage::default(), &mut |_| {}).expect("score"),
+                )
             })
         });
         group.finish();

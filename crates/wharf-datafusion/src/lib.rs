@@ -41,8 +41,12 @@
 //! version.
 //!
 //! **Scoring** builds the model's input straight from the Arrow buffers of each batch (one
-//! matrix per batch, nothing allocated per row) and calls the model's batch
-//! `predict`/`predict_proba`, so DataFusion scores each file partition on its own core.
+//! matrix per batch, nothing allocated per row) and scores it through `wharf_core::score`,
+//! the scoring path every Wharf job shares, so DataFusion scores each file partition on its
+//! own core. Each model is loaded onto a model server from a
+//! [`ModelServers`](wharf_core::ModelServers) factory: in process with [`WharfUdfs::new`],
+//! the container's with [`WharfUdfs::with_model_servers`] (so `serving.backend = "bentoml"`
+//! sends the rows to BentoML, after the signature check here).
 //!
 //! The crate re-exports the [`datafusion`] it is built with; use that one, since a DataFusion
 //! of another version has types that do not mix with these.
@@ -54,7 +58,7 @@ use std::sync::Arc;
 use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::SessionContext;
-use wharf_core::{ModelRef, RegistryPort};
+use wharf_core::{ModelRef, ModelServers, RegistryPort};
 
 pub use datafusion;
 
@@ -82,9 +86,15 @@ pub struct WharfUdfs {
 }
 
 impl WharfUdfs {
-    /// Functions that resolve models through `registry`.
+    /// Functions that resolve models through `registry` and score them in this process.
     pub fn new(registry: Arc<dyn RegistryPort>) -> Self {
-        WharfUdfs { models: Arc::new(ModelCache::new(registry)) }
+        Self::with_model_servers(registry, ModelServers::local())
+    }
+
+    /// Functions that resolve models through `registry` and load each onto a server from
+    /// `servers` (the container's factory, so `serving.backend` decides where they score).
+    pub fn with_model_servers(registry: Arc<dyn RegistryPort>, servers: ModelServers) -> Self {
+        WharfUdfs { models: Arc::new(ModelCache::new(registry, servers)) }
     }
 
     /// `wharf_predict`.
@@ -126,9 +136,15 @@ impl WharfUdfs {
 }
 
 /// Registers `wharf_predict` and `wharf_predict_proba` on `ctx`, resolving models through
-/// `registry`. Returns the functions' handle, for [`WharfUdfs::refresh`].
+/// `registry` and scoring them in this process. Returns the functions' handle, for
+/// [`WharfUdfs::refresh`].
 pub fn register(ctx: &SessionContext, registry: Arc<dyn RegistryPort>) -> WharfUdfs {
-    let udfs = WharfUdfs::new(registry);
+    register_udfs(ctx, WharfUdfs::new(registry))
+}
+
+/// Registers `udfs` (made with [`WharfUdfs::with_model_servers`], say) on `ctx` and returns
+/// them.
+pub fn register_udfs(ctx: &SessionContext, udfs: WharfUdfs) -> WharfUdfs {
     for udf in udfs.udfs() {
         ctx.register_udf(udf);
     }

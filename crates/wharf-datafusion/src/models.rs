@@ -1,12 +1,14 @@
-//! The models a session's SQL names, loaded from the registry once per reference.
+//! The models a session's SQL names, loaded from the registry once per reference, each on a
+//! model server of its own.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use wharf_core::{Model, ModelRef, RegistryExt, RegistryPort, Result, WharfError};
+use wharf_core::{ModelRef, ModelServerPort, ModelServers, RegistryExt, RegistryPort, Result, WharfError};
 
-/// Registered models by reference, loaded on first use and then kept.
+/// Registered models by reference, loaded on first use onto a server from the factory, and
+/// then kept.
 ///
 /// Keeping them is what makes a query consistent: the model a query was planned with (its
 /// output type, its classes) is the model every batch of it is scored with, even if an alias
@@ -14,25 +16,27 @@ use wharf_core::{Model, ModelRef, RegistryExt, RegistryPort, Result, WharfError}
 /// share one entry, while `lead@champion` and `lead@3` are resolved separately.
 pub(crate) struct ModelCache {
     registry: Arc<dyn RegistryPort>,
-    loaded: Mutex<HashMap<ModelRef, Arc<Model>>>,
+    servers: ModelServers,
+    loaded: Mutex<HashMap<ModelRef, Arc<dyn ModelServerPort>>>,
 }
 
 impl ModelCache {
-    pub(crate) fn new(registry: Arc<dyn RegistryPort>) -> Self {
-        ModelCache { registry, loaded: Mutex::new(HashMap::new()) }
+    pub(crate) fn new(registry: Arc<dyn RegistryPort>, servers: ModelServers) -> Self {
+        ModelCache { registry, servers, loaded: Mutex::new(HashMap::new()) }
     }
 
-    /// The model `reference` names, from the cache or else from the registry.
-    pub(crate) fn get(&self, reference: &ModelRef) -> Result<Arc<Model>> {
+    /// The server holding the model `reference` names, from the cache or else loaded from
+    /// the registry onto a new server.
+    pub(crate) fn get(&self, reference: &ModelRef) -> Result<Arc<dyn ModelServerPort>> {
         // Held during the load, so concurrent partitions asking for the same model wait for
         // one load instead of each reading the artifact.
         let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(model) = loaded.get(reference) {
             return Ok(Arc::clone(model));
         }
-        let model = Arc::new(load_outside_runtime(self.registry.as_ref(), reference)?);
-        loaded.insert(reference.clone(), Arc::clone(&model));
-        Ok(model)
+        let server = load_outside_runtime(self.registry.as_ref(), &self.servers, reference)?;
+        loaded.insert(reference.clone(), Arc::clone(&server));
+        Ok(server)
     }
 
     /// Forgets every loaded model, so the next use of a reference asks the registry again.
@@ -53,17 +57,27 @@ impl fmt::Debug for ModelCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ModelCache")
             .field("registry", &self.registry.name())
+            .field("servers", &self.servers.backend())
             .field("loaded", &self.references().iter().map(ToString::to_string).collect::<Vec<_>>())
             .finish()
     }
 }
 
 /// Loads on a plain thread of its own. DataFusion plans and executes inside a tokio runtime,
-/// and registry ports are synchronous: a network adapter's blocking HTTP client refuses to
-/// run on a runtime thread. This happens once per reference and session, so the thread costs
-/// nothing that matters.
-fn load_outside_runtime(registry: &dyn RegistryPort, reference: &ModelRef) -> Result<Model> {
-    std::thread::scope(|scope| scope.spawn(|| registry.load_ref(reference)).join()).unwrap_or_else(|_| {
-        Err(WharfError::backend(registry.name(), format!("panicked while loading '{reference}'"), None))
-    })
+/// and registry and model-server ports are synchronous: a network adapter's blocking HTTP
+/// client refuses to run on a runtime thread. This happens once per reference and session,
+/// so the thread costs nothing that matters.
+fn load_outside_runtime(
+    registry: &dyn RegistryPort,
+    servers: &ModelServers,
+    reference: &ModelRef,
+) -> Result<Arc<dyn ModelServerPort>> {
+    outside_runtime(registry.name(), || servers.serve(registry.load_ref(reference)?))
+}
+
+/// Runs `work` on a plain thread of its own (see [`load_outside_runtime`]); a panic there is
+/// an error naming `who`.
+pub(crate) fn outside_runtime<T: Send>(who: &str, work: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    std::thread::scope(|scope| scope.spawn(work).join())
+        .unwrap_or_else(|_| Err(WharfError::backend(who, "panicked while serving a SQL function", None)))
 }

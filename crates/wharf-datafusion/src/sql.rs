@@ -10,7 +10,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
 use wharf_core::RegistryPort;
 
-use crate::{register, WharfUdfs};
+use crate::{register_udfs, WharfUdfs};
 
 /// A session with Wharf's functions registered and file paths usable as tables
 /// (`FROM 'leads.parquet'`, `FROM 'leads.csv'`).
@@ -20,10 +20,15 @@ use crate::{register, WharfUdfs};
 /// here can go on to the rest of Wharf. `SET datafusion.execution.parquet.compression = ...`
 /// chooses another codec.
 pub fn session(registry: Arc<dyn RegistryPort>) -> (SessionContext, WharfUdfs) {
+    session_with(WharfUdfs::new(registry))
+}
+
+/// [`session`] with the functions given (their registry and model servers).
+pub fn session_with(udfs: WharfUdfs) -> (SessionContext, WharfUdfs) {
     let mut config = SessionConfig::new();
     config.options_mut().execution.parquet.compression = Some("snappy".to_string());
     let ctx = SessionContext::new_with_config(config).enable_url_table();
-    let udfs = register(&ctx, registry);
+    let udfs = register_udfs(&ctx, udfs);
     (ctx, udfs)
 }
 
@@ -46,11 +51,16 @@ pub async fn run_script(ctx: &SessionContext, script: &str) -> Result<Vec<Record
 /// [`run_script`] in a fresh [`session`], on a runtime of its own: for synchronous callers
 /// such as the CLI.
 pub fn run_script_blocking(registry: Arc<dyn RegistryPort>, script: &str) -> Result<Vec<RecordBatch>> {
+    run_script_blocking_with(WharfUdfs::new(registry), script)
+}
+
+/// [`run_script_blocking`] with the functions given (their registry and model servers).
+pub fn run_script_blocking_with(udfs: WharfUdfs, script: &str) -> Result<Vec<RecordBatch>> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| exec_datafusion_err!("cannot start the query runtime: {e}"))?;
-    let (ctx, _udfs) = session(registry);
+    let (ctx, _udfs) = session_with(udfs);
     runtime.block_on(run_script(&ctx, script))
 }
 

@@ -11,10 +11,10 @@ use datafusion::common::{
 use datafusion::logical_expr::{
     ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
-use wharf_core::{Model, ModelRef, Task};
+use wharf_core::{Model, ModelRef, ModelServerPort, OnError, Task};
 
 use crate::input::{accepts, model_input, prediction_column, probability_column, probability_fields};
-use crate::models::ModelCache;
+use crate::models::{outside_runtime, ModelCache};
 
 /// What a function returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -58,8 +58,9 @@ impl ScoringFunction {
         self.output.function_name()
     }
 
-    /// The model a reference literal names, or a plan error saying what is wrong with it.
-    fn model(&self, reference: Option<&ScalarValue>) -> Result<(String, Arc<Model>)> {
+    /// The model a reference literal names (and the server holding it), or a plan error
+    /// saying what is wrong with it.
+    fn model(&self, reference: Option<&ScalarValue>) -> Result<(String, Arc<Model>, Arc<dyn ModelServerPort>)> {
         let name = self.name();
         let text = match reference {
             Some(ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s))) => s,
@@ -71,8 +72,9 @@ impl ScoringFunction {
         };
         let reference: ModelRef =
             text.parse().map_err(|e| plan_datafusion_err!("{name}: '{text}' is not a model reference: {e}"))?;
-        let model = self.models.get(&reference).map_err(|e| plan_datafusion_err!("{name}('{text}'): {e}"))?;
-        Ok((format!("{name}('{text}')"), model))
+        let server = self.models.get(&reference).map_err(|e| plan_datafusion_err!("{name}('{text}'): {e}"))?;
+        let model = server.model().ok_or_else(|| plan_datafusion_err!("{name}('{text}'): no model loaded"))?;
+        Ok((format!("{name}('{text}')"), model, server))
     }
 
     /// The Arrow type this function returns for `model`.
@@ -121,7 +123,7 @@ impl ScalarUDFImpl for ScoringFunction {
     }
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        let (call, model) = self.model(args.scalar_arguments.first().copied().flatten())?;
+        let (call, model, _) = self.model(args.scalar_arguments.first().copied().flatten())?;
         let features = &model.signature().features;
         let given = args.arg_fields.get(1..).unwrap_or_default();
         if given.len() != features.len() {
@@ -154,7 +156,8 @@ impl ScalarUDFImpl for ScoringFunction {
             Some(ColumnarValue::Scalar(value)) => Some(value),
             _ => None,
         };
-        let (call, model) = self.model(reference).map_err(|e| exec_datafusion_err!("{}", e.strip_backtrace()))?;
+        let (call, model, server) =
+            self.model(reference).map_err(|e| exec_datafusion_err!("{}", e.strip_backtrace()))?;
         // A different model under the same reference (a refresh between planning and
         // execution, or an executor that resolved an alias later) must not be scored into the
         // planned type.
@@ -176,16 +179,17 @@ impl ScalarUDFImpl for ScoringFunction {
             .map(|arg| arg.to_array(number_rows))
             .collect::<Result<Vec<ArrayRef>>>()?;
         let input = model_input(&call, &model, &columns, number_rows)?;
-        let scored = |e: wharf_core::WharfError| exec_datafusion_err!("{call}: {e}");
+        // The one scoring path. A row the model refuses fails the query (SQL has no reject
+        // file); a remote server is called off the runtime, as its client blocks.
+        let score = || wharf_core::score(server.as_ref(), &input.records, OnError::Fail);
+        let scored = if server.capabilities().in_process { score() } else { outside_runtime(server.name(), score) };
+        let scored = scored.map_err(|e| exec_datafusion_err!("{call}: {e}"))?;
         let array = match self.output {
-            Output::Prediction => {
-                let predictions = model.predict(&input.records).map_err(scored)?;
-                prediction_column(&call, predictions, input.nulls)?
-            }
-            Output::Probabilities => {
-                let probabilities = model.predict_proba(&input.records).map_err(scored)?;
-                probability_column(&call, probabilities, input.nulls)?
-            }
+            Output::Prediction => prediction_column(&call, scored.predictions, input.nulls)?,
+            Output::Probabilities => match scored.probabilities {
+                Some(probabilities) => probability_column(&call, probabilities, input.nulls)?,
+                None => return exec_err!("{call}: the model server '{}' gives no probabilities", server.name()),
+            },
         };
         if array.len() != number_rows {
             return exec_err!("{call}: the model answered {} rows for {number_rows}", array.len());

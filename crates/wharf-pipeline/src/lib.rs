@@ -31,8 +31,11 @@
 //! [`scoring`] rebuilds Slither's ML scoring pipe on these parts: enrich (run's `model_id`,
 //! [`FeatureCache`] lookup) → featurize (numeric fields sorted by name, written through to
 //! the cache) → predict (the session's model: prediction, confidence, probabilities) →
-//! route by confidence. A [`Session`] owns its models, each in a model server of its own
-//! (any `ModelServerPort`), so sessions scoring at once never see each other's models.
+//! route by confidence. The predict stage scores through `wharf_core::score`, the scoring
+//! path every Wharf job shares. A [`Session`] owns its models, each in a model server of its
+//! own from a [`ModelServers`](wharf_core::ModelServers) factory (the container's, with
+//! [`Sessions::with_model_servers`]), so sessions scoring at once never see each other's
+//! models.
 //!
 //! ```
 //! use serde_json::json;
@@ -75,7 +78,7 @@ pub use item::{Item, Meta};
 pub use output::{RunOutput, RunStats, StageStats};
 pub use pipeline::{OutputOrder, Pipeline, PipelineBuilder, ANY_STAGE, DEFAULT_BUCKET};
 pub use policy::{Policy, ReplaceFn};
-pub use session::{ServerFactory, Session, SessionError, SessionStats, Sessions, TrainRecord, TrainReport};
+pub use session::{Session, SessionError, SessionStats, Sessions, TrainRecord, TrainReport};
 pub use stage::{BatchFn, Outcome, Predicate, Router, Stage, StepFn};
 pub use stream::{RoutedItem, RunStream};
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use ndarray::Array2;
 use serde_json::{json, Map, Value};
-use wharf_core::{json_type, FeatureKind, ModelServerPort, Records};
+use wharf_core::{json_type, FeatureKind, ModelServerPort, OnError, Records};
 
 use crate::cache::FeatureCache;
 use crate::context::RunContext;
@@ -306,34 +306,60 @@ fn score_group(server: &dyn ModelServerPort, items: &[Item], group: &[usize], re
     if rows.is_empty() {
         return 0;
     }
-    let proba = Array2::from_shape_vec((rows.len(), inputs.len()), cells)
-        .map_err(|e| e.to_string())
-        .and_then(|m| server.predict_proba(&Records::Matrix(m)).map_err(|e| e.to_string()));
-    let proba = match proba {
-        Ok(p) => p,
-        Err(message) => {
+    let records = match Array2::from_shape_vec((rows.len(), inputs.len()), cells) {
+        Ok(m) => Records::Matrix(m),
+        Err(e) => {
             for &i in &rows {
-                results[i] = failed_prediction(&items[i].payload, &format!("prediction failed: {message}"));
+                results[i] = failed_prediction(&items[i].payload, &format!("prediction failed: {e}"));
             }
             return 0;
         }
     };
-    for (r, &i) in rows.iter().enumerate() {
-        let row = proba.values.row(r);
-        let (best, confidence) =
-            row.iter().enumerate().fold((0, f64::MIN), |acc, (j, &p)| if p > acc.1 { (j, p) } else { acc });
-        let probabilities: Map<String, Value> =
-            proba.classes.iter().zip(row.iter()).map(|(c, &p)| (c.clone(), json!(round4(p)))).collect();
+    // The one scoring path: a record the model refuses fails alone (checked against the
+    // signature here, before a remote server sees the batch), the others are scored.
+    let scored = match wharf_core::score(server, &records, OnError::Skip) {
+        Ok(scored) => scored,
+        Err(e) => {
+            for &i in &rows {
+                results[i] = failed_prediction(&items[i].payload, &format!("prediction failed: {e}"));
+            }
+            return 0;
+        }
+    };
+    for reject in &scored.rejects {
+        if let Some(&i) = rows.get(reject.index) {
+            results[i] = failed_prediction(&items[i].payload, &format!("prediction failed: {}", reject.error));
+        }
+    }
+    if scored.probabilities.is_none() {
+        for &r in &scored.kept {
+            if let Some(&i) = rows.get(r) {
+                results[i] = failed_prediction(
+                    &items[i].payload,
+                    "prediction failed: the model gives no class probabilities to route by",
+                );
+            }
+        }
+        return 0;
+    }
+    for (k, &r) in scored.kept.iter().enumerate() {
+        let Some(&i) = rows.get(r) else { continue };
+        let mut confidence = f64::MIN;
+        let mut probabilities = Map::new();
+        for (class, p) in scored.probabilities_of(k).into_iter().flatten() {
+            confidence = confidence.max(p);
+            probabilities.insert(class.to_string(), json!(round4(p)));
+        }
         let payload = &items[i].payload;
         results[i] = json!({
             "record_id": payload.get("record_id").cloned().unwrap_or(Value::Null),
             "model_id": payload.get("model_id").cloned().unwrap_or(Value::Null),
-            "prediction": proba.classes.get(best),
+            "prediction": scored.prediction_json(k),
             "confidence": round4(confidence),
             "probabilities": probabilities,
         });
     }
-    rows.len() as u64
+    scored.len() as u64
 }
 
 /// `route_by_confidence`: `>= high` → `high_confidence`, `< low` → `low_confidence`, else

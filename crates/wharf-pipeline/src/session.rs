@@ -5,10 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Serialize;
-use wharf_core::{Dataset, LocalModelServer, Model, ModelServerExt, ModelServerPort, Trainer, WharfError};
-
-/// Makes the model server that holds one model of a session.
-pub type ServerFactory = Arc<dyn Fn() -> Arc<dyn ModelServerPort> + Send + Sync>;
+use wharf_core::{Dataset, Model, ModelServerExt, ModelServerPort, ModelServers, Trainer, WharfError};
 
 /// Why a session could not serve a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,7 +86,7 @@ pub struct SessionStats {
 /// can score on many threads at once; neither can reach the other's models.
 pub struct Session {
     id: String,
-    factory: ServerFactory,
+    factory: ModelServers,
     servers: RwLock<BTreeMap<String, Arc<dyn ModelServerPort>>>,
     prediction_count: AtomicU64,
     history: Mutex<Vec<TrainRecord>>,
@@ -102,14 +99,14 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    /// A session whose models are served in-process ([`LocalModelServer`]).
+    /// A session whose models are served in-process ([`ModelServers::local`]).
     pub fn new(id: impl Into<String>) -> Self {
-        Self::with_server_factory(id, Arc::new(|| Arc::new(LocalModelServer::new()) as Arc<dyn ModelServerPort>))
+        Self::with_model_servers(id, ModelServers::local())
     }
 
-    /// A session whose models are served by servers `factory` makes (a remote model server,
-    /// say); each model gets a server of its own.
-    pub fn with_server_factory(id: impl Into<String>, factory: ServerFactory) -> Self {
+    /// A session whose models are served by servers `factory` makes (the container's
+    /// [`ModelServers`], so `serving.backend` decides); each model gets a server of its own.
+    pub fn with_model_servers(id: impl Into<String>, factory: ModelServers) -> Self {
         Session {
             id: id.into(),
             factory,
@@ -159,7 +156,7 @@ impl Session {
     /// model is loaded with a check that it predicts its own sample input.
     pub fn add_model(&self, model: Model) -> Result<String, WharfError> {
         let model_id = uuid::Uuid::now_v7().to_string();
-        let server = (self.factory)();
+        let server = self.factory.create()?;
         server.load_checked(model.with_tag("model_id", model_id.clone()))?;
         self.servers.write().unwrap_or_else(|e| e.into_inner()).insert(model_id.clone(), server);
         Ok(model_id)
@@ -205,7 +202,7 @@ impl Session {
 /// The open sessions of a process, by id. Pipelines look the run's session up here by the
 /// run context's session id.
 pub struct Sessions {
-    factory: ServerFactory,
+    factory: ModelServers,
     open: RwLock<HashMap<String, Arc<Session>>>,
 }
 
@@ -224,11 +221,12 @@ impl std::fmt::Debug for Sessions {
 impl Sessions {
     /// No sessions yet; new ones serve models in-process.
     pub fn new() -> Self {
-        Self::with_server_factory(Arc::new(|| Arc::new(LocalModelServer::new()) as Arc<dyn ModelServerPort>))
+        Self::with_model_servers(ModelServers::local())
     }
 
-    /// No sessions yet; new ones serve models with servers `factory` makes.
-    pub fn with_server_factory(factory: ServerFactory) -> Self {
+    /// No sessions yet; new ones serve models with servers `factory` makes (the container's
+    /// [`ModelServers`]).
+    pub fn with_model_servers(factory: ModelServers) -> Self {
         Sessions { factory, open: RwLock::new(HashMap::new()) }
     }
 
@@ -237,7 +235,7 @@ impl Sessions {
         let id = id.into();
         let mut open = self.open.write().unwrap_or_else(|e| e.into_inner());
         open.entry(id.clone())
-            .or_insert_with(|| Arc::new(Session::with_server_factory(id, self.factory.clone())))
+            .or_insert_with(|| Arc::new(Session::with_model_servers(id, self.factory.clone())))
             .clone()
     }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
-use wharf_core::{Dataset, LocalModelServer, ModelServerPort, Records, Trainer};
+use wharf_core::{Dataset, LocalModelServer, ModelServerPort, ModelServers, Records, Trainer};
 use wharf_pipeline::scoring::{
     enrich, featurize, route_by_confidence, scoring_pipeline, FeatureStore, Features, ScoringOptions, HIGH_CONFIDENCE,
     LOW_CONFIDENCE,
@@ -107,10 +107,10 @@ fn sl_19_dropped_model_or_closed_session_fails_per_item() {
     // Keep every server the sessions' factory makes, to look inside the session's own.
     let created: Arc<Mutex<Vec<Arc<LocalModelServer>>>> = Arc::default();
     let made = created.clone();
-    let sessions = Arc::new(Sessions::with_server_factory(Arc::new(move || {
+    let sessions = Arc::new(Sessions::with_model_servers(ModelServers::new("local", move || {
         let server = Arc::new(LocalModelServer::new());
         made.lock().expect("not poisoned").push(server.clone());
-        server as Arc<dyn ModelServerPort>
+        Ok(server as Arc<dyn ModelServerPort>)
     })));
     let report = sessions.open("A").train(&Trainer::logistic_regression(), &demo::dataset_a(1)).expect("trains");
     let server = created.lock().expect("not poisoned").pop().expect("the factory made the model's server");

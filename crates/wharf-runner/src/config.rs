@@ -37,7 +37,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
-use wharf_core::{ModelRef, RegistryPort, Selector, WharfError};
+use wharf_core::{ModelRef, ModelServers, RegistryPort, Selector, WharfError};
 
 use crate::builtin::Builtin;
 use crate::spec::{DepRef, FieldSpec, InputSource, ModelSpec, Status, SummarySpec};
@@ -125,17 +125,38 @@ impl RunnerConfig {
         Self::from_toml_str(&text, &path.display().to_string())
     }
 
-    /// Loads every model from `registry` and builds the specs.
+    /// Loads every model from `registry` and builds the specs, each model scoring in this
+    /// process.
     pub fn build(&self, registry: &dyn RegistryPort) -> Result<(Vec<ModelSpec>, Vec<SummarySpec>), WharfError> {
-        let models =
-            self.models.iter().enumerate().map(|(i, m)| m.build(registry, i)).collect::<Result<Vec<_>, _>>()?;
+        self.build_with(registry, &ModelServers::local())
+    }
+
+    /// Loads every model from `registry` onto a server of its own from `servers` (the
+    /// container's factory, so `serving.backend` decides where the models score) and builds
+    /// the specs.
+    pub fn build_with(
+        &self,
+        registry: &dyn RegistryPort,
+        servers: &ModelServers,
+    ) -> Result<(Vec<ModelSpec>, Vec<SummarySpec>), WharfError> {
+        let models = self
+            .models
+            .iter()
+            .enumerate()
+            .map(|(i, m)| m.build(registry, servers, i))
+            .collect::<Result<Vec<_>, _>>()?;
         let summaries = self.summaries.iter().enumerate().map(|(i, s)| s.build(i)).collect::<Result<Vec<_>, _>>()?;
         Ok((models, summaries))
     }
 }
 
 impl ModelEntry {
-    fn build(&self, registry: &dyn RegistryPort, index: usize) -> Result<ModelSpec, WharfError> {
+    fn build(
+        &self,
+        registry: &dyn RegistryPort,
+        servers: &ModelServers,
+        index: usize,
+    ) -> Result<ModelSpec, WharfError> {
         let at = |key: &str| format!("model[{index}].{key}");
         let reference: ModelRef =
             self.model.parse().map_err(|e: WharfError| WharfError::config(at("model"), e.to_string()))?;
@@ -144,7 +165,8 @@ impl ModelEntry {
         let model = registry.load_selected(&info.name, &Selector::Version(info.version))?;
         let name = self.name.clone().unwrap_or_else(|| info.name.clone());
         let version = self.version.clone().unwrap_or_else(|| info.version.to_string());
-        let mut spec = ModelSpec::from_model(name, version, model).status(self.status).input(self.input);
+        let mut spec =
+            ModelSpec::from_server(name, version, servers.serve(model)?)?.status(self.status).input(self.input);
         for (field, check) in &self.fields {
             if check.levels.is_some() && check.ty != crate::FieldType::Str {
                 return Err(WharfError::config(at(&format!("fields.{field}.levels")), "levels apply to str fields"));

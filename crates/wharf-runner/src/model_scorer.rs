@@ -1,34 +1,63 @@
-//! A trained Wharf [`Model`] as a [`Scorer`].
+//! A trained Wharf [`Model`] on a model server, as a [`Scorer`].
 
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use wharf_core::{Model, Records, Row, Task, WharfError};
+use wharf_core::{Model, ModelServerPort, ModelServers, OnError, Records, Row, WharfError};
 
 use crate::spec::{BoxError, Scorer};
 
-/// Scores with a Wharf [`Model`], a whole batch at once.
+/// Scores with a Wharf [`Model`] on a [`ModelServerPort`], a whole batch at once, through
+/// [`wharf_core::score`] (the scoring path every Wharf job shares).
 ///
 /// Each input is cut down to the model's features (a field the model does not take is
 /// ignored, an absent one is passed as `null`, which the model imputes), so a record can
-/// carry more than one model needs. The result is `{"prediction": …}`, plus
-/// `"prob_<class>"` per class for a classifier — the columns `wharf predict` writes. If the
-/// batch fails (a value the model refuses), each input is scored alone so only the records
-/// at fault get the error.
-#[derive(Debug, Clone)]
+/// carry more than one model needs. The result is `{"prediction": …}`, plus one
+/// [`prob_column`](wharf_core::scoring::prob_column) per class for a classifier — the columns
+/// `wharf score` writes. A record the model refuses (a value outside its signature) gets the
+/// error and the others are scored; the check happens in this process, so a remote server
+/// sees only the good records.
+#[derive(Clone)]
 pub struct ModelScorer {
+    server: Arc<dyn ModelServerPort>,
     model: Arc<Model>,
 }
 
+impl std::fmt::Debug for ModelScorer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelScorer").field("server", &self.server.name()).finish_non_exhaustive()
+    }
+}
+
 impl ModelScorer {
-    /// Wraps `model`.
+    /// Scores with `model` in this process.
     pub fn new(model: Model) -> Self {
-        ModelScorer { model: Arc::new(model) }
+        let server: Arc<dyn ModelServerPort> = Arc::new(wharf_core::LocalModelServer::with_model(model));
+        let model = server.model().unwrap_or_else(|| unreachable!("the server was made with the model loaded"));
+        ModelScorer { server, model }
+    }
+
+    /// Scores through `server`, which must have a model loaded (as [`ModelServers::serve`]
+    /// hands it out).
+    pub fn with_server(server: Arc<dyn ModelServerPort>) -> wharf_core::Result<Self> {
+        let model = server.model().ok_or(WharfError::NoModelLoaded)?;
+        Ok(ModelScorer { server, model })
+    }
+
+    /// Loads `model` on a new server from `servers` (the container's factory, so
+    /// `serving.backend` decides where it scores).
+    pub fn serve(servers: &ModelServers, model: Model) -> wharf_core::Result<Self> {
+        Self::with_server(servers.serve(model)?)
     }
 
     /// The model.
     pub fn model(&self) -> &Model {
         &self.model
+    }
+
+    /// The server that scores.
+    pub fn server(&self) -> &Arc<dyn ModelServerPort> {
+        &self.server
     }
 
     fn project(&self, input: &Row) -> Row {
@@ -38,72 +67,52 @@ impl ModelScorer {
             .map(|name| (name.to_string(), input.get(name).cloned().unwrap_or(Value::Null)))
             .collect()
     }
-
-    fn score_rows(&self, rows: Vec<Row>) -> wharf_core::Result<Vec<Value>> {
-        let n = rows.len();
-        let records = Records::Rows(rows);
-        if self.model.task() == Task::Classification {
-            let proba = self.model.predict_proba(&records)?;
-            let best = proba.argmax();
-            Ok((0..n)
-                .map(|i| {
-                    let mut out = Map::new();
-                    let label = best.get(i).and_then(|&j| proba.classes.get(j as usize)).cloned();
-                    out.insert("prediction".into(), label.map(Value::String).unwrap_or(Value::Null));
-                    for (j, class) in proba.classes.iter().enumerate() {
-                        let p = proba.values.get((i, j)).copied().and_then(serde_json::Number::from_f64);
-                        out.insert(format!("prob_{class}"), p.map(Value::Number).unwrap_or(Value::Null));
-                    }
-                    Value::Object(out)
-                })
-                .collect())
-        } else {
-            let predictions = self.model.predict(&records)?;
-            Ok((0..n)
-                .map(|i| {
-                    let mut out = Map::new();
-                    out.insert("prediction".into(), predictions.to_json(i));
-                    Value::Object(out)
-                })
-                .collect())
-        }
-    }
 }
 
-/// The model's error for a batch of one, its `records[0].` prefix (which means nothing to
-/// the reader of a stored result) turned into the field's name.
-fn one_record_error(e: WharfError) -> BoxError {
-    match e {
-        WharfError::SchemaMismatch { path, message } | WharfError::InvalidInput { path, message } => {
-            let field = path.strip_prefix("records[0].").unwrap_or(&path);
-            format!("field '{field}': {message}").into()
-        }
-        other => Box::new(other),
+/// A refused record's reason, worded for the reader of a stored result: the field by name
+/// (the batch position means nothing to them).
+fn reject_error(reject: &wharf_core::Reject) -> BoxError {
+    match &reject.column {
+        Some(field) => format!("field '{field}': {}", reject.message()).into(),
+        None => reject.message().into(),
     }
 }
 
 impl Scorer for ModelScorer {
     fn score_batch(&self, inputs: &[&Row]) -> Vec<Result<Value, BoxError>> {
-        let rows: Vec<Row> = inputs.iter().map(|r| self.project(r)).collect();
-        match self.score_rows(rows.clone()) {
-            Ok(values) if values.len() == inputs.len() => values.into_iter().map(Ok).collect(),
-            Ok(values) => {
-                let message = format!("the model returned {} results for {} inputs", values.len(), inputs.len());
-                inputs.iter().map(|_| Err(message.clone().into())).collect()
+        let records = Records::Rows(inputs.iter().map(|r| self.project(r)).collect());
+        let scored = match wharf_core::score(self.server.as_ref(), &records, OnError::Skip) {
+            Ok(scored) => scored,
+            Err(e) => {
+                // Nothing any one record explains (a backend down): every record gets it.
+                let message = e.to_string();
+                return inputs.iter().map(|_| Err(message.clone().into())).collect();
             }
-            Err(e) if rows.len() == 1 => vec![Err(one_record_error(e))],
-            Err(_) => rows
-                .into_iter()
-                .map(|row| {
-                    self.score_rows(vec![row])
-                        .map_err(one_record_error)
-                        .and_then(|mut v| v.pop().ok_or_else(|| "the model returned no result".into()))
-                })
-                .collect(),
+        };
+        let mut out: Vec<Result<Value, BoxError>> =
+            (0..inputs.len()).map(|_| Err("the model returned no result".into())).collect();
+        for reject in &scored.rejects {
+            if let Some(slot) = out.get_mut(reject.index) {
+                *slot = Err(reject_error(reject));
+            }
         }
+        for (i, &index) in scored.kept.iter().enumerate() {
+            let mut value = Map::new();
+            value.insert("prediction".into(), scored.prediction_json(i));
+            if let Some(probabilities) = scored.probabilities_of(i) {
+                for (class, p) in probabilities {
+                    let p = serde_json::Number::from_f64(p).map(Value::Number).unwrap_or(Value::Null);
+                    value.insert(wharf_core::scoring::prob_column(class), p);
+                }
+            }
+            if let Some(slot) = out.get_mut(index) {
+                *slot = Ok(Value::Object(value));
+            }
+        }
+        out
     }
 
     fn describe(&self) -> String {
-        format!("wharf model ({}, {})", self.model.metadata().algorithm, self.model.task())
+        format!("wharf model ({}, {}) on {}", self.model.metadata().algorithm, self.model.task(), self.server.name())
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use wharf_core::{json_type, FeatureKind, Model, Row, WharfError};
+use wharf_core::{json_type, FeatureKind, Model, ModelServerPort, Row, WharfError};
 
 use crate::model_scorer::ModelScorer;
 use crate::results::{ModelResult, Results, RunError};
@@ -341,7 +341,24 @@ impl ModelSpec {
     /// `str` limited to its training levels. Its result is `{"prediction": …}`, plus
     /// `prob_<class>` per class for a classifier.
     pub fn from_model(name: impl Into<String>, version: impl Into<String>, model: Model) -> Self {
-        let fields = model
+        Self::from_scorer(name, version, ModelScorer::new(model))
+    }
+
+    /// A trained Wharf model loaded on `server` (one from a
+    /// [`ModelServers`](wharf_core::ModelServers) factory, such as the container's, so
+    /// `serving.backend` decides where it scores); otherwise as [`from_model`](Self::from_model).
+    /// Fails when the server has no model loaded.
+    pub fn from_server(
+        name: impl Into<String>,
+        version: impl Into<String>,
+        server: Arc<dyn ModelServerPort>,
+    ) -> Result<Self, WharfError> {
+        Ok(Self::from_scorer(name, version, ModelScorer::with_server(server)?))
+    }
+
+    fn from_scorer(name: impl Into<String>, version: impl Into<String>, scorer: ModelScorer) -> Self {
+        let fields = scorer
+            .model()
             .signature()
             .features
             .iter()
@@ -353,7 +370,7 @@ impl ModelSpec {
                 (f.name.clone(), spec)
             })
             .collect();
-        let mut spec = Self::new(name, version, ModelScorer::new(model));
+        let mut spec = Self::new(name, version, scorer);
         spec.fields = fields;
         spec
     }

@@ -150,3 +150,47 @@ fn builtin_summaries_compute_and_explain_bad_inputs() {
     let missing = get("missing").unwrap_err();
     assert!(missing.message.contains("a@1 has no output field 'nope'"), "{}", missing.message);
 }
+
+/// `build_with` loads each model onto a server of its own from the factory it is given (the
+/// container's, in `wharf run-models`), and the results come from those servers.
+#[test]
+fn build_with_scores_on_servers_from_the_factory() {
+    use std::sync::{Arc, Mutex};
+    use wharf_core::{LocalModelServer, ModelServerPort, ModelServers};
+
+    let dir = tempfile::tempdir().unwrap();
+    let registry = FileRegistry::new(dir.path());
+    let data = datasets::lead_scoring();
+    registry.register(&Trainer::logistic_regression().fit(&data).unwrap(), "lead").unwrap();
+    registry.register(&Trainer::decision_tree().max_depth(Some(3)).fit(&data).unwrap(), "lead").unwrap();
+    let made: Arc<Mutex<Vec<Arc<LocalModelServer>>>> = Arc::default();
+    let keep = made.clone();
+    let servers = ModelServers::new("recording", move || {
+        let server = Arc::new(LocalModelServer::new());
+        keep.lock().unwrap().push(server.clone());
+        Ok(server as Arc<dyn ModelServerPort>)
+    });
+    let config = "[[model]]\nmodel = \"lead@1\"\nstatus = \"active\"\ninput = \"shared\"\n\n\
+                  [[model]]\nmodel = \"lead@2\"\nstatus = \"active\"\ninput = \"shared\"\n";
+    let (models, summaries) =
+        RunnerConfig::from_toml_str(config, "models.toml").unwrap().build_with(&registry, &servers).unwrap();
+    let made = made.lock().unwrap().clone();
+    assert_eq!(made.len(), 2, "one server per model");
+
+    // Swap a model with the opposite behaviour into the first server: lead@1's results follow.
+    let records: Vec<Record> = (0..20).map(|i| Record::new(format!("L{i}"), data.features.row(i))).collect();
+    let runner = Runner::new(models, summaries).unwrap();
+    let p = |out: &[wharf_runner::RecordResult], version: &str| -> Vec<f64> {
+        out.iter()
+            .map(|r| r.results.get("lead", version).and_then(|v| v.value()).unwrap()["prob_yes"].as_f64().unwrap())
+            .collect()
+    };
+    let before = runner.run(&records, None).unwrap();
+    let want = made[0].predict_proba(&Records::Columns(data.features.take(&(0..20).collect::<Vec<_>>()))).unwrap();
+    let expected: Vec<f64> = (0..20).map(|i| want.get(i, "yes").unwrap()).collect();
+    assert_eq!(p(&before, "1"), expected);
+    made[0].load(Trainer::decision_tree().max_depth(Some(1)).fit(&data).unwrap()).unwrap();
+    let after = runner.run(&records, None).unwrap();
+    assert_ne!(p(&after, "1"), p(&before, "1"), "lead@1 scores on the factory's server");
+    assert_eq!(p(&after, "2"), p(&before, "2"), "lead@2 has a server of its own");
+}

@@ -5,10 +5,28 @@ use std::collections::BTreeMap;
 
 use wharf_core::{
     evaluate, Dataset, LineageEvent, LineageEventType, Metrics, Model, ModelFacts, Result, RunHandle, SchemaField,
-    Selector, Task, Trainer, Version,
+    Selector, Task, Trainer, Version, WharfError,
 };
 
 use crate::Wharf;
+
+/// The model tag that remembers the training data's id columns (a JSON array of names), so
+/// scoring a new file can carry them through without being told again.
+///
+/// A tag rather than a metadata field: older artifacts, and models trained without ids,
+/// simply have none, and the artifact format does not change.
+pub const ID_COLUMNS_TAG: &str = "wharf.id_columns";
+
+/// The id columns `model` was trained with ([`ID_COLUMNS_TAG`]); none for a model trained
+/// without ids, or whose tag is not a JSON array of names.
+pub fn id_columns(model: &Model) -> Vec<String> {
+    model
+        .metadata()
+        .tags
+        .get(ID_COLUMNS_TAG)
+        .and_then(|text| serde_json::from_str::<Vec<String>>(text).ok())
+        .unwrap_or_default()
+}
 
 /// What to train and where to put it.
 #[derive(Debug, Clone)]
@@ -121,6 +139,10 @@ impl TrainJob {
         params.insert("holdout".into(), self.holdout.to_string());
         params.insert("split_seed".into(), self.seed.to_string());
         params.insert("data".into(), self.data.name.clone());
+        let ids: Vec<String> = self.data.ids.columns().iter().map(|(name, _)| name.clone()).collect();
+        if !ids.is_empty() {
+            params.insert("id_columns".into(), ids.join(","));
+        }
         run.log_params(params)?;
         run.set_tag("wharf.model_name", &self.name)?;
 
@@ -134,7 +156,11 @@ impl TrainJob {
             None => Metrics::new(),
         };
         run.log_metrics(metrics.iter().map(|(k, v)| (format!("holdout_{k}"), *v)))?;
-        let model = model.with_metrics(metrics.clone()).with_tag("tracking_run", &run_id);
+        let mut model = model.with_metrics(metrics.clone()).with_tag("tracking_run", &run_id);
+        if !ids.is_empty() {
+            let tag = serde_json::to_string(&ids).map_err(|e| WharfError::invalid(ID_COLUMNS_TAG, e.to_string()))?;
+            model = model.with_tag(ID_COLUMNS_TAG, tag);
+        }
 
         progress("tracking");
         run.log_model(&model, &self.name)?;

@@ -411,7 +411,8 @@ pub struct OutputLayout {
     pub ids: Vec<(String, SourceType)>,
     /// What the model predicts (decides the type of `prediction`).
     pub task: Task,
-    /// Class labels, one probability column each (classifiers only).
+    /// Class labels, one probability column each (classifiers scored by a server that has
+    /// probabilities).
     pub classes: Vec<String>,
     /// The model's name and version, written on every row when set.
     pub model: Option<(String, Option<u64>)>,
@@ -448,8 +449,7 @@ impl OutputLayout {
     /// The output's column names, in order.
     pub fn columns(&self) -> Vec<String> {
         let mut columns: Vec<String> = self.ids.iter().map(|(n, _)| n.clone()).collect();
-        columns.push("prediction".into());
-        columns.extend(self.classes.iter().map(|c| format!("prob_{c}")));
+        columns.extend(wharf_core::scoring::output_columns(&self.classes));
         if self.model.is_some() {
             columns.push("model".into());
             columns.push("model_version".into());

@@ -310,7 +310,9 @@ impl<W: Write + Send> ParquetWriter<W> {
             Task::Clustering => DataType::Int64,
         };
         fields.push(Field::new("prediction", prediction, true));
-        fields.extend(layout.classes.iter().map(|c| Field::new(format!("prob_{c}"), DataType::Float64, false)));
+        fields.extend(
+            layout.classes.iter().map(|c| Field::new(wharf_core::scoring::prob_column(c), DataType::Float64, false)),
+        );
         if layout.model.is_some() {
             fields.push(Field::new("model", DataType::Utf8, false));
             fields.push(Field::new("model_version", DataType::Int64, true));

@@ -4,7 +4,6 @@ pub mod doctor;
 pub mod import;
 pub mod lineage;
 pub mod models;
-pub mod predict;
 pub mod run_models;
 pub mod runs;
 pub mod score;

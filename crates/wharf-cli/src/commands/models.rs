@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
-use wharf::{FeatureKind, ModelRef, Selector, Task, VersionInfo, Wharf};
+use wharf::{jobs, FeatureKind, ModelRef, Selector, Task, VersionInfo, Wharf};
 
 use super::TIME_FORMAT;
 use crate::args::ModelsCommand;
@@ -154,10 +154,13 @@ fn show(ctx: &Wharf, model: &ModelRef, out: &Output) -> anyhow::Result<()> {
         }
         out.table(&metrics)?;
     }
-    if !info.tags.is_empty() {
+    // The id columns tag is bookkeeping for `wharf score` (it copies those columns); the table
+    // lists the model's inputs and what describes it, and `--json` still has every tag.
+    let shown: Vec<(&String, &String)> = info.tags.iter().filter(|(k, _)| k.as_str() != jobs::ID_COLUMNS_TAG).collect();
+    if !shown.is_empty() {
         out.line("\nTags")?;
         let mut tags = output::table(["tag", "value"]);
-        for (k, v) in &info.tags {
+        for (k, v) in shown {
             tags.add_row(vec![k.clone(), v.clone()]);
         }
         out.table(&tags)?;

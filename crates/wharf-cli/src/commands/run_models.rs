@@ -21,7 +21,8 @@ pub fn run(args: RunModelsArgs, out: &Output) -> anyhow::Result<()> {
     let records = read_records(&args.input, &args.id_field)?;
 
     let ctx = Wharf::load()?;
-    let (models, summaries) = config.build(ctx.registry().as_ref())?;
+    // Each model on a server of its own from the configured factory (`serving.backend`).
+    let (models, summaries) = config.build_with(ctx.registry().as_ref(), ctx.model_servers())?;
     let statuses: BTreeMap<DepRef, Status> =
         models.iter().map(|m| (m.key(), m.status)).chain(summaries.iter().map(|s| (s.key(), s.status))).collect();
     let runner = Runner::new(models, summaries)?.include_drafts(args.include_drafts);

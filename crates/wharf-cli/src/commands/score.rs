@@ -1,8 +1,9 @@
-//! `wharf score`: batch-score a CSV, JSON-lines or Parquet file with a registered model.
+//! `wharf score` (alias `wharf predict`): batch-score a CSV, JSON-lines or Parquet file with
+//! a registered model.
 //!
-//! The work is `wharf_batch::score_file`; this resolves the model, wires the container's
-//! lineage and a progress bar, and reports. `wharf predict` is the same job with its older,
-//! narrower output (no `model`/`model_version` columns).
+//! The work is `wharf_batch::score_file`; this resolves the model, loads it on a server from
+//! the container's model-server factory (so `serving.backend` decides where it scores),
+//! wires the container's lineage and a progress bar, and reports.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -12,21 +13,25 @@ use anyhow::bail;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
-use wharf::{ModelRef, RegistryExt, Selector, Wharf};
+use wharf::{jobs, ModelRef, RegistryExt, Selector, Wharf};
 use wharf_batch::{registered_facts, score_file, OnError, Progress, ScoreOptions, DEFAULT_CHUNK_ROWS};
 
-use crate::args::PredictArgs;
+use crate::args::ScoreJobArgs;
 use crate::output::{Output, Spinner};
 
 /// `wharf score`
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  \
-    wharf score --model lead@champion --input leads.parquet --output scored.parquet --id lead_id\n  \
-    wharf score -m lead -i new.csv -o scored.jsonl --on-error skip --reject bad-rows.jsonl")]
+#[command(after_help = "Each output row has the id columns (the model's own, then --id), `prediction`, one \
+    `prob_<class>` column per class (classifiers), then `model` and `model_version`. `wharf predict` is \
+    another name for this command.\n\n\
+    Examples:\n  \
+    wharf score --model lead@champion --input leads.parquet --output scored.parquet\n  \
+    wharf score -m lead -i new.csv -o scored.jsonl --id industry --on-error skip --reject bad-rows.jsonl\n  \
+    wharf predict -m lead -i new.csv -o scored.csv")]
 pub struct ScoreArgs {
-    /// The model, the input, the output and the id columns, as `wharf predict` takes them.
+    /// The model, the input, the output and the id columns.
     #[command(flatten)]
-    pub job: PredictArgs,
+    pub job: ScoreJobArgs,
 
     /// A row that cannot be scored stops the job, naming its row and column (fail), or is
     /// written to the reject file with the reason (skip).
@@ -53,13 +58,8 @@ fn parse_rows(text: &str) -> Result<usize, String> {
     }
 }
 
-/// Runs `wharf score`.
+/// Runs `wharf score` (and `wharf predict`, its alias).
 pub fn run(args: ScoreArgs, out: &Output) -> anyhow::Result<()> {
-    execute(args, true, out)
-}
-
-/// Scores the file; `model_columns` appends `model` and `model_version` to each row.
-pub fn execute(args: ScoreArgs, model_columns: bool, out: &Output) -> anyhow::Result<()> {
     let on_error: OnError = args.on_error.parse()?;
     if args.reject.is_some() && on_error != OnError::Skip {
         bail!("--reject is only used with --on-error skip");
@@ -73,20 +73,24 @@ pub fn execute(args: ScoreArgs, model_columns: bool, out: &Output) -> anyhow::Re
     let model = ctx
         .registry()
         .load_ref(&ModelRef { name: args.job.model.name.clone(), selector: Selector::Version(info.version) })?;
+    // The model's own id columns ride along whenever the file has them, so a score can be
+    // joined back to its record without repeating `--id`.
+    let model_ids = if args.job.no_model_ids { Vec::new() } else { jobs::id_columns(&model) };
+    let server = ctx.model_servers().serve(model)?;
     drop(spinner);
     let facts = registered_facts(&info);
     let mut options = ScoreOptions::new(&args.job.input, &args.job.output)
+        .optional_ids(model_ids)
         .ids(args.job.ids.iter().cloned())
         .on_error(on_error)
         .chunk_rows(args.chunk_rows)
-        .threads(args.threads)
-        .model_columns(model_columns);
+        .threads(args.threads);
     if let Some(reject) = &args.reject {
         options = options.reject_path(reject);
     }
 
     let bar = RowsBar::new(out.quiet);
-    let summary = score_file(&model, &facts, &options, ctx.lineage().as_ref(), &mut |p| bar.update(p))?;
+    let summary = score_file(server.as_ref(), &facts, &options, ctx.lineage().as_ref(), &mut |p| bar.update(p))?;
     drop(bar);
 
     let seconds = summary.elapsed.as_secs_f64();

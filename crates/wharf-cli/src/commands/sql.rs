@@ -1,14 +1,15 @@
 //! `wharf sql`: run SQL over Parquet and CSV files with registered models as functions.
 //!
-//! The engine is DataFusion, through `wharf_datafusion`; this resolves the registry from the
-//! current directory's configuration, runs the statements and prints the last result.
+//! The engine is DataFusion, through `wharf_datafusion`; this resolves the registry and the
+//! model servers (`serving.backend`) from the current directory's configuration, runs the
+//! statements and prints the last result.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
 use wharf::Wharf;
-use wharf_datafusion::sql;
+use wharf_datafusion::{sql, WharfUdfs};
 
 use crate::output::{self, Output};
 
@@ -46,8 +47,9 @@ pub fn run(args: SqlArgs, out: &Output) -> anyhow::Result<()> {
         (None, None) => anyhow::bail!("no SQL given"),
     };
     let ctx = Wharf::load()?;
-    let batches = sql::run_script_blocking(ctx.registry().clone(), &script)
-        .map_err(|e| anyhow::anyhow!("{}", e.strip_backtrace()))?;
+    let udfs = WharfUdfs::with_model_servers(ctx.registry().clone(), ctx.model_servers().clone());
+    let batches =
+        sql::run_script_blocking_with(udfs, &script).map_err(|e| anyhow::anyhow!("{}", e.strip_backtrace()))?;
     if out.json {
         return out.json(&sql::to_json(&batches)?);
     }
