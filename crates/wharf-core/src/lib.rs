@@ -28,6 +28,7 @@ mod model;
 pub mod ports;
 mod preprocess;
 mod records;
+pub mod retry;
 pub mod scoring;
 mod signature;
 
