@@ -16,7 +16,8 @@
 //! - BentoML 400/422 (pydantic `detail`) → [`InvalidInput`](wharf_core::WharfError::InvalidInput)
 //!   quoting BentoML's message; every other error status, timeouts and unreachable services →
 //!   [`Backend`](wharf_core::WharfError::Backend) naming the endpoint and status.
-//! - Connection errors and 503 are retried `retries` times with a short backoff; timeouts,
+//! - Connection errors and 503 are retried `retries` times with a short jittered backoff
+//!   (honouring `Retry-After`, within twice `timeout_ms` in all); timeouts,
 //!   4xx and other 5xx are not (they would not change, or would pile up remote work).
 //! - After `breaker_failures` consecutive connection failures (attempts, retries included)
 //!   calls fail fast for `breaker_cooldown_ms` without touching the network; the next call

@@ -449,12 +449,17 @@ mod tests {
         let clock = FakeClock::new();
         let p = policy(Jitter::None).max_retries(100).max_elapsed(Duration::from_secs(5));
         let mut calls = 0;
-        let result: Result<(), &str> =
-            retry_with(&p, Call::Idempotent, clock.clone(), |_| Failure::NotSent { retry_after: None }, |_| {
+        let result: Result<(), &str> = retry_with(
+            &p,
+            Call::Idempotent,
+            clock.clone(),
+            |_| Failure::NotSent { retry_after: None },
+            |_| {
                 calls += 1;
                 clock.advance(300 * MS); // each attempt itself takes time
                 Err("down")
-            });
+            },
+        );
         assert_eq!(result, Err("down"));
         let total: Duration = clock.slept().iter().sum::<Duration>() + 300 * MS * calls;
         assert!(total <= Duration::from_secs(5) + 300 * MS, "{total:?} past the budget (plus the last attempt)");
@@ -475,10 +480,16 @@ mod tests {
         ] {
             let clock = FakeClock::new();
             let mut calls = 0;
-            let _ = retry_with(&p, call, clock.clone(), |_: &()| failure, |_| -> Result<(), ()> {
-                calls += 1;
-                Err(())
-            });
+            let _ = retry_with(
+                &p,
+                call,
+                clock.clone(),
+                |_: &()| failure,
+                |_| -> Result<(), ()> {
+                    calls += 1;
+                    Err(())
+                },
+            );
             assert_eq!(calls, expected_calls, "{call:?} after {failure:?}");
             assert_eq!(clock.slept().len(), expected_calls - 1);
         }
