@@ -24,9 +24,35 @@
 //!   after the cool-down tries again.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+use std::sync::Arc;
+
+use wharf_core::{AdapterCatalog, AdapterEntry, ConfigTable, ModelServerPort};
+
 mod client;
+pub mod config;
 mod error;
 mod payload;
 mod server;
 
+pub use config::{BentoMlConfig, BentoMlPayload};
 pub use server::BentoMlModelServer;
+
+/// The name configuration selects this adapter by (`serving.backend = "bentoml"`).
+pub const BACKEND: &str = "bentoml";
+/// The `wharf` facade's Cargo feature that compiles this adapter in.
+pub const FEATURE: &str = "bentoml";
+
+/// Registers the BentoML model server and its table in `catalog`.
+pub fn install(catalog: &mut AdapterCatalog) {
+    catalog.add_model_server(
+        AdapterEntry::new(
+            BACKEND,
+            Arc::new(|c| {
+                Ok(Arc::new(BentoMlModelServer::from_config(&BentoMlConfig::from_wharf(c)?)?)
+                    as Arc<dyn ModelServerPort>)
+            }),
+        )
+        .feature(FEATURE),
+    );
+    catalog.config_table(ConfigTable::new::<BentoMlConfig>(config::KEY));
+}

@@ -3,9 +3,9 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use crate::config::{BentoMlConfig, BentoMlPayload};
 use reqwest::header::{HeaderName, HeaderValue};
 use url::Url;
-use wharf_core::config::{BentoMlConfig, BentoMlPayload};
 use wharf_core::retry::RetryPolicy;
 use wharf_core::{
     FeatureKind, Model, ModelServerPort, Predictions, Probabilities, Records, Result, ServerCapabilities, Task,

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use wharf_core::config::OpenLineageConfig;
+use crate::config::OpenLineageConfig;
 use wharf_core::fsutil::append_line;
 use wharf_core::{LineageEvent, LineagePort, Result, WharfError};
 

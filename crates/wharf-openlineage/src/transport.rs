@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use wharf_core::config::OpenLineageConfig;
+use crate::config::OpenLineageConfig;
 use wharf_core::retry::{parse_retry_after, retry, Call, Failure, RetryPolicy};
 use wharf_core::{Result, WharfError};
 
