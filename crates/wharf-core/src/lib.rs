@@ -31,6 +31,7 @@ mod records;
 pub mod retry;
 pub mod scoring;
 mod signature;
+pub mod spool;
 
 pub use adapters::file_lineage::FileLineage;
 pub use adapters::file_registry::FileRegistry;
