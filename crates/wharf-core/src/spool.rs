@@ -244,7 +244,7 @@ mod tests {
             "switchable"
         }
         fn emit(&self, event: &LineageEvent) -> Result<()> {
-            if event.job == self.refuse {
+            if event.name == self.refuse {
                 return Err(WharfError::invalid("job", "refused"));
             }
             if !self.up.load(Ordering::SeqCst) {
@@ -258,7 +258,7 @@ mod tests {
         std::fs::read_to_string(path)
             .unwrap_or_default()
             .lines()
-            .map(|l| serde_json::from_str::<LineageEvent>(l).expect("event").job)
+            .map(|l| serde_json::from_str::<LineageEvent>(l).expect("event").name)
             .collect()
     }
 
