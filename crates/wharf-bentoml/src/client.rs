@@ -47,8 +47,9 @@ pub(crate) struct BentoClient {
 enum Failed {
     /// No answer (connection refused, timeout) or the breaker is open.
     Unreachable(BentoError),
-    /// 503: the service is up but not ready; nothing was computed.
-    NotReady(Response),
+    /// 503: the service is up but not ready; nothing was computed. Boxed: a response is
+    /// large next to the other failures.
+    NotReady(Box<Response>),
 }
 
 /// Predictions compute and store nothing, so every call is idempotent; what limits retries
@@ -139,7 +140,7 @@ impl BentoClient {
             Ok(response) => {
                 self.record_reachable();
                 if response.status() == StatusCode::SERVICE_UNAVAILABLE {
-                    Err(Failed::NotReady(response))
+                    Err(Failed::NotReady(Box::new(response)))
                 } else {
                     Ok(response)
                 }
@@ -161,7 +162,8 @@ impl BentoClient {
         let endpoint = url.path().to_string();
         let outcome = retry(&self.settings.retry, Call::Idempotent, classify, |_| self.attempt(&url, &endpoint, body));
         let response = match outcome {
-            Ok(response) | Err(Failed::NotReady(response)) => response,
+            Ok(response) => response,
+            Err(Failed::NotReady(response)) => *response,
             Err(Failed::Unreachable(err)) => return Err(err.into()),
         };
         decode(&endpoint, response).map_err(Into::into)
