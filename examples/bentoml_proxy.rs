@@ -20,7 +20,7 @@ fn main() -> std::process::ExitCode {
 fn run() -> wharf::Result<()> {
     // The same as `[serving] backend = "bentoml"` plus `[serving.bentoml] url = …` in wharf.toml.
     let mut config = WharfConfig::load()?;
-    if config.serving.bentoml.url.is_none() {
+    if wharf::bentoml::BentoMlConfig::from_wharf(&config)?.url.is_none() {
         println!("no BentoML service configured: set WHARF_SERVING__BENTOML__URL (e.g. http://127.0.0.1:3000)");
         return Ok(());
     }

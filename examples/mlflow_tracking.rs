@@ -23,10 +23,13 @@ fn run() -> wharf::Result<()> {
     let uri = std::env::var("MLFLOW_TRACKING_URI").unwrap_or_else(|_| "http://127.0.0.1:5000".into());
     let mut config = WharfConfig::load()?;
     config.tracking.backend = "mlflow".into();
-    config.tracking.mlflow.uri = Some(uri);
-    config.tracking.mlflow.experiment = "wharf-example".into();
+    // The adapter owns its table: read it typed, change it, put it back.
+    let mut mlflow = wharf::mlflow::MlflowConfig::tracking(&config)?;
+    mlflow.uri = Some(uri);
+    mlflow.experiment = "wharf-example".into();
     // Fail loudly rather than spool: this example is about seeing the run in MLflow.
-    config.tracking.mlflow.strict = true;
+    mlflow.strict = true;
+    config.set_adapter(wharf::mlflow::config::TRACKING_KEY, &mlflow)?;
     config.registry.backend = "mlflow".into();
     let ctx = Wharf::from_config(config)?;
     println!("{}", ctx.report());

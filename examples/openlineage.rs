@@ -25,8 +25,10 @@ fn run() -> wharf::Result<()> {
     // code (values set in code win over every other source).
     let mut config = WharfConfig::load()?;
     config.lineage.backend = "openlineage".into();
-    if config.lineage.openlineage.url.is_none() {
-        config.lineage.openlineage.transport = "console".into();
+    let mut openlineage = wharf::openlineage::OpenLineageConfig::from_wharf(&config)?;
+    if openlineage.url.is_none() {
+        openlineage.transport = "console".into();
+        config.set_adapter(wharf::openlineage::config::KEY, &openlineage)?;
     }
     let ctx = Wharf::from_config(config)?;
     println!("{}", ctx.report());

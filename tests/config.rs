@@ -9,6 +9,21 @@ fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
+#[cfg(feature = "mlflow")]
+fn mlflow(c: &WharfConfig) -> wharf::mlflow::MlflowConfig {
+    wharf::mlflow::MlflowConfig::tracking(c).expect("tracking.mlflow")
+}
+
+#[cfg(feature = "bentoml")]
+fn bentoml(c: &WharfConfig) -> wharf::bentoml::BentoMlConfig {
+    wharf::bentoml::BentoMlConfig::from_wharf(c).expect("serving.bentoml")
+}
+
+#[cfg(feature = "openlineage")]
+fn openlineage(c: &WharfConfig) -> wharf::Result<wharf::openlineage::OpenLineageConfig> {
+    wharf::openlineage::OpenLineageConfig::from_wharf(c)
+}
+
 fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).expect("write");
 }
@@ -25,6 +40,7 @@ fn defaults_without_files_or_env() {
     assert_eq!(c.serving.backend, "local");
 }
 
+#[cfg(all(feature = "mlflow", feature = "bentoml"))]
 #[test]
 fn file_then_profile_then_env_then_code() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -36,10 +52,10 @@ fn file_then_profile_then_env_then_code() {
     write(dir.path(), "wharf.prod.toml", "[tracking.mlflow]\nexperiment = \"prod\"\nuri = \"http://127.0.0.1:5000\"\n");
     let c = WharfConfig::load_from(dir.path(), env(&[])).expect("base");
     assert_eq!(c.tracking.backend, "noop");
-    assert_eq!(c.tracking.mlflow.experiment, "base");
+    assert_eq!(mlflow(&c).experiment, "base");
 
     let c = WharfConfig::load_from(dir.path(), env(&[("WHARF_PROFILE", "prod")])).expect("profile");
-    assert_eq!(c.tracking.mlflow.experiment, "prod", "the profile beats the base file");
+    assert_eq!(mlflow(&c).experiment, "prod", "the profile beats the base file");
     assert_eq!(c.tracking.backend, "noop", "keys the profile leaves alone keep the base value");
     assert_eq!(c.registry.dir, Path::new("base-reg"));
 
@@ -53,11 +69,13 @@ fn file_then_profile_then_env_then_code() {
         ]),
     )
     .expect("env");
-    assert_eq!(c.tracking.mlflow.experiment, "from-env", "the environment beats files");
-    assert_eq!(c.serving.bentoml.max_batch, 64, "numbers parse from environment text");
+    assert_eq!(mlflow(&c).experiment, "from-env", "the environment beats files");
+    assert_eq!(bentoml(&c).max_batch, 64, "numbers parse from environment text");
 
-    c.tracking.mlflow.experiment = "from-code".into();
-    assert_eq!(c.tracking.mlflow.experiment, "from-code", "code has the last word");
+    let mut set = mlflow(&c);
+    set.experiment = "from-code".into();
+    c.set_adapter(wharf::mlflow::config::TRACKING_KEY, &set).expect("set");
+    assert_eq!(mlflow(&c).experiment, "from-code", "code has the last word");
 }
 
 #[test]
@@ -94,10 +112,14 @@ fn unknown_env_key_names_the_variable() {
     }
 }
 
+#[cfg(feature = "openlineage")]
 #[test]
 fn bad_values_are_named() {
     let dir = tempfile::tempdir().expect("tempdir");
-    match WharfConfig::load_from(dir.path(), env(&[("WHARF_LINEAGE__OPENLINEAGE__TIMEOUT_MS", "soon")])) {
+    // An adapter's table is read by the adapter: its bad values are named when it reads them.
+    match WharfConfig::load_from(dir.path(), env(&[("WHARF_LINEAGE__OPENLINEAGE__TIMEOUT_MS", "soon")]))
+        .and_then(|c| openlineage(&c))
+    {
         Err(WharfError::Config { key, message }) => {
             assert_eq!(key, "WHARF_LINEAGE__OPENLINEAGE__TIMEOUT_MS");
             assert!(message.contains("soon"), "{message}");
@@ -129,15 +151,19 @@ fn missing_profile_or_config_file_is_an_error() {
     assert_eq!(c.registry.dir, Path::new("elsewhere"));
 }
 
+#[cfg(feature = "openlineage")]
 #[test]
 fn masked_toml_hides_api_keys() {
     let mut c = WharfConfig::default();
-    c.lineage.openlineage.api_key = Some("secret-key".into());
+    let mut ol = wharf::openlineage::OpenLineageConfig::default();
+    ol.api_key = Some("secret-key".into());
+    c.set_adapter(wharf::openlineage::config::KEY, &ol).expect("set");
     let text = c.to_toml_masked();
     assert!(!text.contains("secret-key"));
     assert!(text.contains("***"));
 }
 
+#[cfg(feature = "openlineage")]
 #[test]
 fn openlineage_variables_sit_below_wharf_variables() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -152,15 +178,17 @@ fn openlineage_variables_sit_below_wharf_variables() {
         ]),
     )
     .expect("load");
-    let ol = &c.lineage.openlineage;
+    let ol = &openlineage(&c).expect("openlineage table");
     assert_eq!(ol.url.as_deref(), Some("http://127.0.0.1:5000"), "OPENLINEAGE_URL beats the file");
     assert_eq!(ol.namespace, "from-wharf-env", "WHARF_* beats OPENLINEAGE_*");
     assert_eq!(ol.api_key.as_deref(), Some("s3cret"));
 
-    match WharfConfig::load_from(dir.path(), env(&[("WHARF_LINEAGE__OPENLINEAGE__STRICT", "maybe")])) {
+    match WharfConfig::load_from(dir.path(), env(&[("WHARF_LINEAGE__OPENLINEAGE__STRICT", "maybe")]))
+        .and_then(|c| openlineage(&c))
+    {
         Err(WharfError::Config { key, .. }) => assert_eq!(key, "WHARF_LINEAGE__OPENLINEAGE__STRICT"),
         other => panic!("expected a config error, got {other:?}"),
     }
     let c = WharfConfig::load_from(dir.path(), env(&[("WHARF_LINEAGE__OPENLINEAGE__STRICT", "true")])).expect("bool");
-    assert!(c.lineage.openlineage.strict);
+    assert!(openlineage(&c).expect("openlineage table").strict);
 }

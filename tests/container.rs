@@ -109,3 +109,43 @@ fn the_container_hands_out_shared_instances() {
     let b = ctx.clone();
     assert!(Arc::ptr_eq(&a, b.model_server()), "the same server instance (a singleton per container)");
 }
+
+#[test]
+fn the_core_names_no_optional_adapter_and_the_facade_lists_each_once() {
+    let core: Vec<&str> = wharf::AdapterCatalog::defaults().entries().iter().map(|e| e.1).collect();
+    assert!(core.iter().all(|b| ["local", "file", "noop"].contains(b)), "{core:?}");
+    let entries = wharf::adapter_catalog().entries();
+    for (port, backend, compiled_in) in [
+        ("tracker", "mlflow", cfg!(feature = "mlflow")),
+        ("registry", "mlflow", cfg!(feature = "mlflow")),
+        ("lineage", "openlineage", cfg!(feature = "openlineage")),
+        ("model_server", "bentoml", cfg!(feature = "bentoml")),
+    ] {
+        let rows: Vec<_> = entries.iter().filter(|e| e.0 == port && e.1 == backend).collect();
+        assert_eq!(rows.len(), 1, "{port}/{backend}: {entries:?}");
+        assert_eq!(rows[0].2, Some(backend), "the entry names its feature");
+        assert_eq!(rows[0].3, compiled_in, "{port}/{backend}");
+    }
+}
+
+#[test]
+fn an_adapter_table_no_adapter_owns_is_named() {
+    match Wharf::from_config(config("[tracking.mlfow]\nuri = \"http://127.0.0.1:5000\"")) {
+        Err(WharfError::Config { key, message }) => {
+            assert_eq!(key, "tracking.mlfow");
+            assert!(message.contains("mlflow"), "{message}");
+        }
+        other => panic!("expected a config error, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[cfg(feature = "mlflow")]
+#[test]
+fn the_effective_configuration_fills_in_compiled_in_adapters_defaults() {
+    let set = config("[tracking.mlflow]\nexperiment = \"mine\"");
+    let shown = wharf::adapter_catalog().effective_config(&set).expect("effective");
+    let mlflow = wharf::mlflow::MlflowConfig::tracking(&shown).expect("table");
+    assert_eq!(mlflow.experiment, "mine", "what was set wins");
+    assert_eq!(mlflow.timeout_ms, 30_000, "the rest is the adapter's defaults");
+    assert!(shown.to_toml_masked().contains("[tracking.mlflow]"));
+}

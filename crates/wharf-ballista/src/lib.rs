@@ -60,9 +60,7 @@ use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_core::utils::default_session_builder;
 use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
-use wharf_core::{
-    AdapterCatalog, Container, LocalModelServer, NoOpLineage, NoOpTracker, RegistryPort, WharfConfig, WharfError,
-};
+use wharf_core::{Container, LocalModelServer, NoOpLineage, NoOpTracker, RegistryPort, WharfConfig, WharfError};
 use wharf_datafusion::datafusion;
 use wharf_datafusion::WharfUdfs;
 
@@ -86,13 +84,8 @@ pub use scheduler::SchedulerOptions;
 /// Only the registry is built: the scheduler and executors track no runs and emit no lineage,
 /// so a `tracking` or `lineage` backend this binary was not built with is not an error here.
 pub fn registry_from_config(config: &WharfConfig) -> std::result::Result<Arc<dyn RegistryPort>, WharfError> {
-    #[allow(unused_mut)]
-    let mut catalog = AdapterCatalog::defaults();
-    #[cfg(feature = "mlflow")]
-    catalog.registry(
-        "mlflow",
-        Arc::new(|c| Ok(Arc::new(wharf_mlflow::MlflowRegistry::from_config(c)?) as Arc<dyn RegistryPort>)),
-    );
+    // The facade's one list of adapters, so this binary knows the same backends `wharf` does.
+    let catalog = wharf::adapter_catalog();
     let container = Container::builder()
         .tracker(NoOpTracker::new())
         .lineage(NoOpLineage::new())

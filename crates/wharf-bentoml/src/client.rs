@@ -13,6 +13,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::StatusCode;
 use serde_json::Value;
 use url::Url;
+use wharf_core::retry::{parse_retry_after, retry, Call, Failure, RetryPolicy};
 use wharf_core::{Result, WharfError};
 
 use crate::error::BentoError;
@@ -23,7 +24,7 @@ pub(crate) struct ClientSettings {
     pub(crate) base: Url,
     pub(crate) timeout: Duration,
     pub(crate) auth_header: Option<(HeaderName, HeaderValue)>,
-    pub(crate) retries: u32,
+    pub(crate) retry: RetryPolicy,
     pub(crate) breaker_failures: u64,
     pub(crate) breaker_cooldown: Duration,
 }
@@ -42,10 +43,31 @@ pub(crate) struct BentoClient {
     breaker: Mutex<BreakerState>,
 }
 
-/// What one attempt produced, before the retry policy looks at it.
-enum Attempt {
-    Answer(Response),
+/// Why one attempt failed, before the retry policy looks at it.
+enum Failed {
+    /// No answer (connection refused, timeout) or the breaker is open.
     Unreachable(BentoError),
+    /// 503: the service is up but not ready; nothing was computed. Boxed: a response is
+    /// large next to the other failures.
+    NotReady(Box<Response>),
+}
+
+/// Predictions compute and store nothing, so every call is idempotent; what limits retries
+/// is cost. A refused connection or a 503 computed nothing: retried. A timeout may still be
+/// running remotely, and retrying would pile up work and overrun the caller's budget; an
+/// open breaker means "do not touch the network": neither is retried.
+fn classify(failed: &Failed) -> Failure {
+    match failed {
+        Failed::Unreachable(BentoError::Connect { .. }) => Failure::NotSent { retry_after: None },
+        Failed::Unreachable(_) => Failure::Fatal,
+        Failed::NotReady(response) => Failure::NotSent {
+            retry_after: response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after),
+        },
+    }
 }
 
 impl BentoClient {
@@ -111,14 +133,26 @@ impl BentoClient {
         }
     }
 
-    fn attempt(&self, url: &Url, body: &Value) -> Attempt {
+    /// One POST; the breaker is consulted before it and told how it went.
+    fn attempt(&self, url: &Url, endpoint: &str, body: &Value) -> std::result::Result<Response, Failed> {
+        self.check_breaker(endpoint).map_err(Failed::Unreachable)?;
         match self.http.post(url.clone()).json(body).send() {
-            Ok(response) => Attempt::Answer(response),
-            Err(e) if e.is_timeout() => Attempt::Unreachable(BentoError::Timeout {
-                endpoint: url.path().to_string(),
-                timeout: self.settings.timeout,
-            }),
-            Err(e) => Attempt::Unreachable(BentoError::Connect { endpoint: url.path().to_string(), source: e }),
+            Ok(response) => {
+                self.record_reachable();
+                if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+                    Err(Failed::NotReady(Box::new(response)))
+                } else {
+                    Ok(response)
+                }
+            }
+            Err(e) => {
+                self.record_unreachable();
+                Err(Failed::Unreachable(if e.is_timeout() {
+                    BentoError::Timeout { endpoint: endpoint.to_string(), timeout: self.settings.timeout }
+                } else {
+                    BentoError::Connect { endpoint: endpoint.to_string(), source: e }
+                }))
+            }
         }
     }
 
@@ -126,39 +160,13 @@ impl BentoClient {
     pub(crate) fn call(&self, api: &str, body: &Value) -> Result<Value> {
         let url = self.endpoint(api)?;
         let endpoint = url.path().to_string();
-        self.check_breaker(&endpoint)?;
-        let mut attempt = 0u32;
-        loop {
-            let outcome = self.attempt(&url, body);
-            let retryable = match &outcome {
-                // A timed-out request may still be running remotely; retrying would pile up work
-                // and overrun the caller's time budget.
-                Attempt::Unreachable(BentoError::Timeout { .. }) => false,
-                Attempt::Unreachable(_) => true,
-                Attempt::Answer(r) => r.status() == StatusCode::SERVICE_UNAVAILABLE,
-            };
-            if retryable && attempt < self.settings.retries {
-                if let Attempt::Unreachable(_) = outcome {
-                    self.record_unreachable();
-                    self.check_breaker(&endpoint)?;
-                }
-                attempt += 1;
-                let backoff = Duration::from_millis(50u64 << attempt.min(6));
-                tracing::debug!(endpoint, attempt, ?backoff, "retrying BentoML call");
-                std::thread::sleep(backoff);
-                continue;
-            }
-            return match outcome {
-                Attempt::Unreachable(err) => {
-                    self.record_unreachable();
-                    Err(err.into())
-                }
-                Attempt::Answer(response) => {
-                    self.record_reachable();
-                    decode(&endpoint, response).map_err(Into::into)
-                }
-            };
-        }
+        let outcome = retry(&self.settings.retry, Call::Idempotent, classify, |_| self.attempt(&url, &endpoint, body));
+        let response = match outcome {
+            Ok(response) => response,
+            Err(Failed::NotReady(response)) => *response,
+            Err(Failed::Unreachable(err)) => return Err(err.into()),
+        };
+        decode(&endpoint, response).map_err(Into::into)
     }
 
     /// `GET /readyz` answers 200 (within a short time; readiness probes must not hang).

@@ -4,9 +4,9 @@
 //! labels, bare arrays or `{"classes", "probabilities"}` objects); this module maps it onto
 //! the loaded model's signature so callers get the same shapes as from a local model.
 
+use crate::config::BentoMlPayload;
 use ndarray::Array2;
 use serde_json::{Map, Value};
-use wharf_core::config::BentoMlPayload;
 use wharf_core::json_type;
 use wharf_core::{Column, Model, Predictions, Probabilities, Records, Result, Task, WharfError};
 

@@ -3,9 +3,10 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use crate::config::{BentoMlConfig, BentoMlPayload};
 use reqwest::header::{HeaderName, HeaderValue};
 use url::Url;
-use wharf_core::config::{BentoMlConfig, BentoMlPayload};
+use wharf_core::retry::RetryPolicy;
 use wharf_core::{
     FeatureKind, Model, ModelServerPort, Predictions, Probabilities, Records, Result, ServerCapabilities, Task,
     WharfError,
@@ -65,7 +66,12 @@ impl BentoMlModelServer {
             base,
             timeout: Duration::from_millis(config.timeout_ms),
             auth_header,
-            retries: u32::try_from(config.retries.min(10)).unwrap_or(10),
+            // Short pauses: a caller is waiting on a prediction.
+            retry: RetryPolicy::default()
+                .max_retries(u32::try_from(config.retries.min(10)).unwrap_or(10))
+                .initial_delay(Duration::from_millis(50))
+                .max_delay(Duration::from_secs(1))
+                .max_elapsed(Duration::from_millis(config.timeout_ms.max(1)).saturating_mul(2)),
             breaker_failures: config.breaker_failures,
             breaker_cooldown: Duration::from_millis(config.breaker_cooldown_ms),
         };

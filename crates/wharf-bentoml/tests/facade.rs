@@ -45,8 +45,8 @@ fn every_bentoml_key_can_come_from_the_environment() {
     let dir = std::env::temp_dir().join(format!("wharf-bentoml-env-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let config = WharfConfig::load_from(&dir, env.iter().map(|(k, v)| (k.to_string(), v.to_string()))).expect("config");
-    let b = &config.serving.bentoml;
-    assert_eq!(b.payload, wharf::config::BentoMlPayload::Records);
+    let b = &wharf::bentoml::BentoMlConfig::from_wharf(&config).expect("serving.bentoml");
+    assert_eq!(b.payload, wharf::bentoml::BentoMlPayload::Records);
     assert_eq!((b.input_field.as_str(), b.proba_api.as_str()), ("records", ""));
     assert_eq!((b.retries, b.breaker_failures, b.breaker_cooldown_ms), (0, 3, 1500));
     assert_eq!(b.auth_header.as_deref(), Some("Authorization: Bearer t0ken"));

@@ -5,8 +5,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use wharf_bentoml::BentoMlConfig;
 use wharf_bentoml::BentoMlModelServer;
-use wharf_core::config::BentoMlConfig;
 use wharf_core::{ModelServerPort, Records, WharfError};
 
 fn records() -> Records {
@@ -16,14 +16,13 @@ fn records() -> Records {
 #[test]
 fn an_unreachable_service_is_a_clear_backend_error_then_the_breaker_fails_fast() {
     let url = format!("http://127.0.0.1:{}", common::closed_port());
-    let config = BentoMlConfig {
-        url: Some(url),
-        timeout_ms: 2_000,
-        retries: 1,
-        breaker_failures: 4,
-        breaker_cooldown_ms: 60_000,
-        ..BentoMlConfig::default()
-    };
+    let config = common::with(BentoMlConfig::default(), |c| {
+        c.url = Some(url);
+        c.timeout_ms = 2_000;
+        c.retries = 1;
+        c.breaker_failures = 4;
+        c.breaker_cooldown_ms = 60_000;
+    });
     let server = BentoMlModelServer::from_config(&config).expect("server");
     server.load(common::iris_model()).expect("load");
     for _ in 0..2 {
@@ -53,13 +52,12 @@ fn an_unreachable_service_is_a_clear_backend_error_then_the_breaker_fails_fast()
 #[test]
 fn the_breaker_closes_again_after_the_cool_down() {
     let url = format!("http://127.0.0.1:{}", common::closed_port());
-    let config = BentoMlConfig {
-        url: Some(url),
-        retries: 0,
-        breaker_failures: 1,
-        breaker_cooldown_ms: 200,
-        ..BentoMlConfig::default()
-    };
+    let config = common::with(BentoMlConfig::default(), |c| {
+        c.url = Some(url);
+        c.retries = 0;
+        c.breaker_failures = 1;
+        c.breaker_cooldown_ms = 200;
+    });
     let server = BentoMlModelServer::from_config(&config).expect("server");
     server.load(common::iris_model()).expect("load");
     let first = server.predict(&records()).expect_err("down").to_string();
@@ -76,12 +74,11 @@ fn a_silent_service_times_out_without_retries() {
     // Accepts connections but never answers.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let config = BentoMlConfig {
-        url: Some(format!("http://127.0.0.1:{port}")),
-        timeout_ms: 300,
-        retries: 3,
-        ..BentoMlConfig::default()
-    };
+    let config = common::with(BentoMlConfig::default(), |c| {
+        c.url = Some(format!("http://127.0.0.1:{port}"));
+        c.timeout_ms = 300;
+        c.retries = 3;
+    });
     let server = BentoMlModelServer::from_config(&config).expect("server");
     server.load(common::iris_model()).expect("load");
     let start = Instant::now();
@@ -96,7 +93,9 @@ fn a_silent_service_times_out_without_retries() {
 
 #[test]
 fn predict_before_load_and_categorical_models() {
-    let config = BentoMlConfig { url: Some("http://127.0.0.1:9".into()), ..BentoMlConfig::default() };
+    let config = common::with(BentoMlConfig::default(), |c| {
+        c.url = Some("http://127.0.0.1:9".into());
+    });
     let server = BentoMlModelServer::from_config(&config).expect("server");
     assert!(matches!(server.predict(&records()), Err(WharfError::NoModelLoaded)));
     assert!(!server.ready());
@@ -115,18 +114,30 @@ fn categorical_data() -> wharf_core::Dataset {
 fn configuration_errors_name_their_key() {
     let cases: Vec<(BentoMlConfig, &str)> = vec![
         (BentoMlConfig::default(), "serving.bentoml.url"),
-        (BentoMlConfig { url: Some("not a url".into()), ..BentoMlConfig::default() }, "serving.bentoml.url"),
-        (BentoMlConfig { url: Some("ftp://x".into()), ..BentoMlConfig::default() }, "serving.bentoml.url"),
         (
-            BentoMlConfig { url: Some("http://x".into()), max_batch: 0, ..BentoMlConfig::default() },
+            common::with(BentoMlConfig::default(), |c| {
+                c.url = Some("not a url".into());
+            }),
+            "serving.bentoml.url",
+        ),
+        (
+            common::with(BentoMlConfig::default(), |c| {
+                c.url = Some("ftp://x".into());
+            }),
+            "serving.bentoml.url",
+        ),
+        (
+            common::with(BentoMlConfig::default(), |c| {
+                c.url = Some("http://x".into());
+                c.max_batch = 0;
+            }),
             "serving.bentoml.max_batch",
         ),
         (
-            BentoMlConfig {
-                url: Some("http://x".into()),
-                auth_header: Some("nocolon".into()),
-                ..BentoMlConfig::default()
-            },
+            common::with(BentoMlConfig::default(), |c| {
+                c.url = Some("http://x".into());
+                c.auth_header = Some("nocolon".into());
+            }),
             "serving.bentoml.auth_header",
         ),
     ];

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use wharf_core::config::BentoMlPayload;
+use wharf_bentoml::BentoMlPayload;
 use wharf_core::{Column, Frame, ModelServerPort, Predictions, Records, Row, WharfError};
 
 fn assert_known(predictions: &Predictions, proba: Option<&wharf_core::Probabilities>, known: &common::Known) {

@@ -25,12 +25,10 @@ fn replay_sends_spooled_events_through_the_configured_transport() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let dead = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
     drop(listener);
-    let mut config = wharf::config::OpenLineageConfig {
-        url: Some(dead),
-        retries: 0,
-        spool_path: dir.path().join("spool.jsonl"),
-        ..Default::default()
-    };
+    let mut config = wharf::openlineage::OpenLineageConfig::default();
+    config.url = Some(dead);
+    config.retries = 0;
+    config.spool_path = dir.path().join("spool.jsonl");
     OpenLineageEmitter::from_config(&config).expect("emitter").emit(&LineageEvent::new("train-x")).expect("spooled");
     config.url = None;
     assert!(dir.path().join("spool.jsonl").is_file());

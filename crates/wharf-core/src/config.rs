@@ -1,14 +1,34 @@
-//! `WharfConfig`: which adapter serves each port, and their settings.
+//! `WharfConfig`: which adapter serves each port, and the built-in ports' settings.
 //!
 //! Precedence, lowest first: built-in defaults < `wharf.toml` < `wharf.<profile>.toml` (for
 //! each profile in `WHARF_PROFILE`, a comma list, later ones winning) < `WHARF_*`
 //! environment variables < values set in code on the loaded struct.
 //!
-//! Environment variables name a key path with `__` between levels:
-//! `WHARF_TRACKING__BACKEND=mlflow`, `WHARF_TRACKING__MLFLOW__URI=http://127.0.0.1:5000`.
-//! `WHARF_CONFIG` names another file than `./wharf.toml`. The OpenLineage clients' shared
-//! `OPENLINEAGE_URL`, `OPENLINEAGE_NAMESPACE` and `OPENLINEAGE_API_KEY` set
-//! `lineage.openlineage.*` just below the `WHARF_*` variables.
+//! # The environment namespace
+//!
+//! One rule decides which variables are configuration: `WHARF_<SECTION>__<KEY>`, with a
+//! double underscore between levels (`WHARF_TRACKING__BACKEND=mlflow`,
+//! `WHARF_TRACKING__MLFLOW__URI=http://127.0.0.1:5000`), plus `WHARF_CONFIG` (another file
+//! than `./wharf.toml`) and `WHARF_PROFILE`. Any other `WHARF_*` name (no double
+//! underscore) is not configuration: tools and tests may use such names
+//! (`WHARF_PEERS_DIR`, `WHARF_TEST_REDIS_URL`) without a `wharf` command taking them for
+//! keys. Two mistakes are still caught, naming the variable: a double-underscore name with
+//! an unknown key (`WHARF_TRACKING__BACKEN`), and a name that starts with a section and a
+//! single underscore (`WHARF_TRACKING_BACKEND`), which is refused with the right spelling
+//! (`WHARF_TRACKING__BACKEND`) rather than ignored. So a tool's own variable must not start
+//! with a section name (`WHARF_SERVING_…`).
+//!
+//! The OpenLineage clients' shared `OPENLINEAGE_URL`, `OPENLINEAGE_NAMESPACE` and
+//! `OPENLINEAGE_API_KEY` set `lineage.openlineage.*` just below the `WHARF_*` variables.
+//!
+//! # Adapter tables
+//!
+//! The core knows each section's `backend` and the built-in adapters' keys. An adapter's own
+//! table (`[tracking.mlflow]`, `[serving.bentoml]`) is kept raw here, and the adapter crate
+//! deserializes it with [`WharfConfig::adapter`], so adding an adapter never edits the core.
+//! Errors still name the full key (`tracking.mlflow.timeout_ms`), or the environment
+//! variable that set it. Which tables a section may hold is checked when the container is
+//! built, against the adapters the [`AdapterCatalog`](crate::AdapterCatalog) knows.
 //!
 //! Unknown keys and bad values are errors naming the key (or the environment variable), so
 //! a typo never silently falls back to a default.
@@ -16,17 +36,18 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::{Result, WharfError};
 
-/// Environment variables the loader itself reads (not config keys).
+/// Environment variables that are neither configuration keys nor ignored: the loader reads
+/// `WHARF_CONFIG` and `WHARF_PROFILE`, the command line `WHARF_LOG`.
 pub const LOADER_VARIABLES: [&str; 3] = ["WHARF_CONFIG", "WHARF_PROFILE", "WHARF_LOG"];
 
-/// The prefix of the test suite's own variables (`WHARF_TEST_REDIS_URL`, …), which are not
-/// config keys either: `cargo xtask backends` prints them for a shell to export, and a
-/// `wharf` run in that shell must not take them for unknown keys.
-pub const TEST_VARIABLE_PREFIX: &str = "WHARF_TEST_";
+/// The configuration's sections: a `WHARF_<SECTION>_…` name with a single underscore is
+/// refused as a misspelt key.
+pub const SECTIONS: [&str; 4] = ["tracking", "registry", "lineage", "serving"];
 
 /// The OpenLineage clients' shared environment variables and the keys they set.
 pub const OPENLINEAGE_VARIABLES: [(&str, &str); 3] = [
@@ -38,6 +59,7 @@ pub const OPENLINEAGE_VARIABLES: [(&str, &str); 3] = [
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct WharfConfig {
     /// Experiment tracking.
     pub tracking: TrackingConfig,
@@ -47,85 +69,67 @@ pub struct WharfConfig {
     pub lineage: LineageConfig,
     /// Model serving.
     pub serving: ServingConfig,
+    /// Which environment variable set which key, to name it in adapters' errors.
+    #[serde(skip)]
+    origins: Origins,
 }
+
+/// The adapters' own tables of one section (`[tracking.mlflow]` → `"mlflow"`), raw: each
+/// adapter crate deserializes its own through [`WharfConfig::adapter`].
+pub type AdapterTables = BTreeMap<String, toml::Value>;
 
 /// `[tracking]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
+#[non_exhaustive]
 pub struct TrackingConfig {
-    /// `file` (default), `noop` or `mlflow`.
+    /// `file` (default), `noop` or an adapter's backend (`mlflow`).
     pub backend: String,
     /// Directory of the file tracker.
     pub dir: PathBuf,
-    /// `[tracking.mlflow]`
-    pub mlflow: MlflowConfig,
+    /// The adapters' tables (`[tracking.mlflow]`).
+    #[serde(flatten)]
+    pub adapters: AdapterTables,
 }
 
 impl Default for TrackingConfig {
     fn default() -> Self {
-        TrackingConfig { backend: "file".into(), dir: PathBuf::from("wharf-runs"), mlflow: MlflowConfig::default() }
-    }
-}
-
-/// `[tracking.mlflow]` and `[registry.mlflow]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MlflowConfig {
-    /// Tracking server URI (`http://127.0.0.1:5000`).
-    pub uri: Option<String>,
-    /// Experiment runs are logged to.
-    pub experiment: String,
-    /// Request timeout in milliseconds.
-    #[serde(deserialize_with = "lenient_u64")]
-    pub timeout_ms: u64,
-    /// Tracking only: when true, an unreachable or failing server is an error; when false
-    /// (the default) runs are spooled to `spool_dir` and can be replayed with `wharf runs sync`.
-    #[serde(deserialize_with = "lenient_bool")]
-    pub strict: bool,
-    /// Tracking only: where runs go while the server is unreachable (a file-tracker directory).
-    pub spool_dir: PathBuf,
-}
-
-impl Default for MlflowConfig {
-    fn default() -> Self {
-        MlflowConfig {
-            uri: None,
-            experiment: "wharf".into(),
-            timeout_ms: 30_000,
-            strict: false,
-            spool_dir: PathBuf::from("wharf-runs/mlflow-spool"),
-        }
+        TrackingConfig { backend: "file".into(), dir: PathBuf::from("wharf-runs"), adapters: AdapterTables::new() }
     }
 }
 
 /// `[registry]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
+#[non_exhaustive]
 pub struct RegistryConfig {
-    /// `file` (default) or `mlflow`.
+    /// `file` (default) or an adapter's backend (`mlflow`).
     pub backend: String,
     /// Directory of the file registry.
     pub dir: PathBuf,
-    /// `[registry.mlflow]`; an unset `uri` falls back to `tracking.mlflow.uri`.
-    pub mlflow: MlflowConfig,
+    /// The adapters' tables (`[registry.mlflow]`).
+    #[serde(flatten)]
+    pub adapters: AdapterTables,
 }
 
 impl Default for RegistryConfig {
     fn default() -> Self {
-        RegistryConfig { backend: "file".into(), dir: PathBuf::from("wharf-registry"), mlflow: MlflowConfig::default() }
+        RegistryConfig { backend: "file".into(), dir: PathBuf::from("wharf-registry"), adapters: AdapterTables::new() }
     }
 }
 
 /// `[lineage]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
+#[non_exhaustive]
 pub struct LineageConfig {
-    /// `file` (default), `noop` or `openlineage`.
+    /// `file` (default), `noop` or an adapter's backend (`openlineage`).
     pub backend: String,
     /// JSON-lines file of the file sink.
     pub path: PathBuf,
-    /// `[lineage.openlineage]`
-    pub openlineage: OpenLineageConfig,
+    /// The adapters' tables (`[lineage.openlineage]`).
+    #[serde(flatten)]
+    pub adapters: AdapterTables,
 }
 
 impl Default for LineageConfig {
@@ -133,102 +137,49 @@ impl Default for LineageConfig {
         LineageConfig {
             backend: "file".into(),
             path: PathBuf::from("wharf-lineage.jsonl"),
-            openlineage: OpenLineageConfig::default(),
-        }
-    }
-}
-
-/// `[lineage.openlineage]`
-///
-/// `url`, `namespace` and `api_key` also come from the environment variables the
-/// OpenLineage clients share (`OPENLINEAGE_URL`, `OPENLINEAGE_NAMESPACE`,
-/// `OPENLINEAGE_API_KEY`), below every `WHARF_*` variable.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct OpenLineageConfig {
-    /// Receiver base URL (required by the `http` transport).
-    pub url: Option<String>,
-    /// Job namespace.
-    pub namespace: String,
-    /// Bearer API key.
-    pub api_key: Option<String>,
-    /// Endpoint path under `url`.
-    pub endpoint: String,
-    /// Request timeout in milliseconds.
-    #[serde(deserialize_with = "lenient_u64")]
-    pub timeout_ms: u64,
-    /// `http` (default), `file` (JSON lines of RunEvents at `path`) or `console` (stdout).
-    pub transport: String,
-    /// File of the `file` transport.
-    pub path: PathBuf,
-    /// Retries after a 5xx answer or a connection error (0 = one attempt only).
-    #[serde(deserialize_with = "lenient_u64")]
-    pub retries: u64,
-    /// `none` (default) or `gzip`: how HTTP request bodies are compressed.
-    pub compression: String,
-    /// When false (default), events the receiver does not take are spooled to `spool_path`
-    /// for `wharf lineage replay` and the job goes on; when true, `emit` fails.
-    #[serde(deserialize_with = "lenient_bool")]
-    pub strict: bool,
-    /// JSON-lines file of events waiting for replay.
-    pub spool_path: PathBuf,
-}
-
-impl Default for OpenLineageConfig {
-    fn default() -> Self {
-        OpenLineageConfig {
-            url: None,
-            namespace: "wharf".into(),
-            api_key: None,
-            endpoint: "api/v1/lineage".into(),
-            timeout_ms: 5_000,
-            transport: "http".into(),
-            path: PathBuf::from("openlineage-events.jsonl"),
-            retries: 2,
-            compression: "none".into(),
-            strict: false,
-            spool_path: PathBuf::from("wharf-lineage-spool.jsonl"),
+            adapters: AdapterTables::new(),
         }
     }
 }
 
 /// `[serving]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
+#[non_exhaustive]
 pub struct ServingConfig {
-    /// `local` (default) or `bentoml`.
+    /// `local` (default) or an adapter's backend (`bentoml`).
     pub backend: String,
-    /// `[serving.bentoml]`
-    pub bentoml: BentoMlConfig,
     /// Address `wharf serve` listens on.
     pub addr: String,
     /// Largest request body accepted, in bytes; larger bodies get 413.
-    #[serde(deserialize_with = "lenient_u64")]
+    #[serde(deserialize_with = "lenient::u64")]
     pub body_limit_bytes: u64,
     /// Time a request may take before it is answered 408, in milliseconds.
-    #[serde(deserialize_with = "lenient_u64")]
+    #[serde(deserialize_with = "lenient::u64")]
     pub request_timeout_ms: u64,
     /// Bearer token for the admin endpoints (`/admin/...`); they are disabled when unset.
     pub admin_token: Option<String>,
     /// How often `wharf serve` checks the registry for moved aliases and reloads, in
     /// milliseconds; 0 (the default) checks only when asked through the admin endpoint.
-    #[serde(deserialize_with = "lenient_u64")]
+    #[serde(deserialize_with = "lenient::u64")]
     pub reload_interval_ms: u64,
     /// Micro-batching: concurrent single-row predict requests to one model are scored
     /// together, up to this many rows per call; 0 (the default) turns it off.
-    #[serde(deserialize_with = "lenient_u64")]
+    #[serde(deserialize_with = "lenient::u64")]
     pub micro_batch_max_rows: u64,
     /// How long the first request of a micro-batch waits for others, in microseconds; 0 (the
     /// default) waits one pass of the scheduler.
-    #[serde(deserialize_with = "lenient_u64")]
+    #[serde(deserialize_with = "lenient::u64")]
     pub micro_batch_wait_us: u64,
+    /// The adapters' tables (`[serving.bentoml]`).
+    #[serde(flatten)]
+    pub adapters: AdapterTables,
 }
 
 impl Default for ServingConfig {
     fn default() -> Self {
         ServingConfig {
             backend: "local".into(),
-            bentoml: BentoMlConfig::default(),
             addr: "127.0.0.1:8080".into(),
             body_limit_bytes: 16 * 1024 * 1024,
             request_timeout_ms: 30_000,
@@ -236,103 +187,50 @@ impl Default for ServingConfig {
             reload_interval_ms: 0,
             micro_batch_max_rows: 0,
             micro_batch_wait_us: 0,
+            adapters: AdapterTables::new(),
         }
     }
 }
 
-/// `[serving.bentoml]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct BentoMlConfig {
-    /// Service base URL.
-    pub url: Option<String>,
-    /// API (endpoint) name.
-    pub api: String,
-    /// Request timeout in milliseconds.
-    #[serde(deserialize_with = "lenient_u64")]
-    pub timeout_ms: u64,
-    /// Largest batch sent in one request.
-    #[serde(deserialize_with = "lenient_u64")]
-    pub max_batch: u64,
-    /// API answering class probabilities; empty when the service has none.
-    pub proba_api: String,
-    /// The API parameter the records are sent under (`{"<input_field>": ...}`).
-    pub input_field: String,
-    /// How the records are laid out under `input_field`.
-    pub payload: BentoMlPayload,
-    /// An extra header sent with every request, as `Name: value` (`Authorization: Bearer …`).
-    pub auth_header: Option<String>,
-    /// Extra attempts after a connection error or a 503 (other failures are not retried).
-    #[serde(deserialize_with = "lenient_u64")]
-    pub retries: u64,
-    /// Consecutive connection failures after which calls fail fast without touching the network.
-    #[serde(deserialize_with = "lenient_u64")]
-    pub breaker_failures: u64,
-    /// How long calls fail fast once the breaker has opened, in milliseconds.
-    #[serde(deserialize_with = "lenient_u64")]
-    pub breaker_cooldown_ms: u64,
-}
+/// Deserializers that accept a value or a string holding one, since environment variables
+/// are always text. Adapter crates use them on their own tables'
+/// fields: `#[serde(deserialize_with = "wharf_core::config::lenient::u64")]`.
+pub mod lenient {
+    use serde::{Deserialize, Deserializer};
 
-/// The JSON shape of the records sent to a BentoML API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BentoMlPayload {
-    /// A list of feature lists in signature order: an `np.ndarray` or `list[list[float]]` parameter.
-    Matrix,
-    /// A list of objects keyed by feature name: a `list[<pydantic model>]` parameter.
-    Records,
-}
-
-impl Default for BentoMlConfig {
-    fn default() -> Self {
-        BentoMlConfig {
-            url: None,
-            api: "predict".into(),
-            timeout_ms: 10_000,
-            max_batch: 1_000,
-            proba_api: "predict_proba".into(),
-            input_field: "input_data".into(),
-            payload: BentoMlPayload::Matrix,
-            auth_header: None,
-            retries: 2,
-            breaker_failures: 5,
-            breaker_cooldown_ms: 5_000,
+    /// An integer, or a string holding one.
+    pub fn u64<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(n),
+            Raw::S(s) => s
+                .trim()
+                .parse()
+                .map_err(|_| serde::de::Error::custom(format!("expected a non-negative integer, found '{s}'"))),
         }
     }
-}
 
-/// Accepts an integer or a string holding one (environment variables are always text).
-fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        N(u64),
-        S(String),
-    }
-    match Raw::deserialize(d)? {
-        Raw::N(n) => Ok(n),
-        Raw::S(s) => s
-            .trim()
-            .parse()
-            .map_err(|_| serde::de::Error::custom(format!("expected a non-negative integer, found '{s}'"))),
-    }
-}
-
-/// Accepts a boolean or a string holding one (environment variables are always text).
-fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<bool, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        B(bool),
-        S(String),
-    }
-    match Raw::deserialize(d)? {
-        Raw::B(b) => Ok(b),
-        Raw::S(s) => match s.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" => Ok(true),
-            "false" | "0" | "no" => Ok(false),
-            _ => Err(serde::de::Error::custom(format!("expected true or false, found '{s}'"))),
-        },
+    /// A boolean, or a string holding one (`true`/`false`, `1`/`0`, `yes`/`no`).
+    pub fn bool<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<bool, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            B(bool),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::B(b) => Ok(b),
+            Raw::S(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => Ok(true),
+                "false" | "0" | "no" => Ok(false),
+                _ => Err(serde::de::Error::custom(format!("expected true or false, found '{s}'"))),
+            },
+        }
     }
 }
 
@@ -341,6 +239,20 @@ fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<bool, D:
 struct Origins {
     /// Dotted key → environment variable that set it.
     env: BTreeMap<String, String>,
+}
+
+impl PartialEq for Origins {
+    /// Provenance is not part of the value: two configurations with the same keys are equal.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Origins {
+    /// The environment variable that set `key`, or the key itself.
+    fn name(&self, key: &str) -> String {
+        self.env.get(key).cloned().unwrap_or_else(|| key.to_string())
+    }
 }
 
 impl WharfConfig {
@@ -396,7 +308,7 @@ impl WharfConfig {
             }
         }
         for (var, value) in &env {
-            if LOADER_VARIABLES.contains(&var.as_str()) || var.starts_with(TEST_VARIABLE_PREFIX) {
+            if LOADER_VARIABLES.contains(&var.as_str()) || !is_configuration_variable(var)? {
                 continue;
             }
             let path: Vec<String> = var["WHARF_".len()..].split("__").map(|s| s.to_ascii_lowercase()).collect();
@@ -418,30 +330,143 @@ impl WharfConfig {
 
     fn from_table(table: toml::Table, origins: &Origins) -> Result<WharfConfig> {
         let de = toml::Value::Table(table);
-        serde_path_to_error::deserialize::<_, WharfConfig>(de).map_err(|err| {
+        let mut config = serde_path_to_error::deserialize::<_, WharfConfig>(de).map_err(|err| {
             let key = err.path().to_string();
-            let message = err.inner().to_string();
-            let key = origins.env.get(&key).cloned().unwrap_or(key);
-            WharfError::config(key, message)
+            WharfError::config(origins.name(&key), err.inner().to_string())
+        })?;
+        config.origins = origins.clone();
+        for (section, tables) in config.sections() {
+            // Only tables may sit beside a section's own keys: anything else is a typo.
+            if let Some((name, _)) = tables.iter().find(|(_, v)| !v.is_table()) {
+                let key = format!("{section}.{name}");
+                return Err(WharfError::config(
+                    origins.name(&key),
+                    format!("unknown field `{name}` (neither a key of [{section}] nor an adapter's table)"),
+                ));
+            }
+        }
+        Ok(config)
+    }
+
+    /// Each section's name and adapter tables.
+    pub fn sections(&self) -> [(&'static str, &AdapterTables); 4] {
+        [
+            ("tracking", &self.tracking.adapters),
+            ("registry", &self.registry.adapters),
+            ("lineage", &self.lineage.adapters),
+            ("serving", &self.serving.adapters),
+        ]
+    }
+
+    fn section_mut(&mut self, section: &str) -> Option<&mut AdapterTables> {
+        match section {
+            "tracking" => Some(&mut self.tracking.adapters),
+            "registry" => Some(&mut self.registry.adapters),
+            "lineage" => Some(&mut self.lineage.adapters),
+            "serving" => Some(&mut self.serving.adapters),
+            _ => None,
+        }
+    }
+
+    /// The raw adapter table at `key` (`tracking.mlflow`), if the configuration has one.
+    pub fn adapter_table(&self, key: &str) -> Option<&toml::Table> {
+        let (section, name) = key.split_once('.')?;
+        let tables = self.sections().into_iter().find(|(s, _)| *s == section)?.1;
+        tables.get(name).and_then(toml::Value::as_table)
+    }
+
+    /// The adapter table at `key` (`tracking.mlflow`) as the adapter's own type `C`; a
+    /// missing table gives `C`'s defaults (so `C` should be `#[serde(default)]`). Errors
+    /// name the full key (`tracking.mlflow.timeout_ms`), or the environment variable that
+    /// set it.
+    pub fn adapter<C: DeserializeOwned>(&self, key: &str) -> Result<C> {
+        let table = self.adapter_table(key).cloned().unwrap_or_default();
+        serde_path_to_error::deserialize::<_, C>(toml::Value::Table(table)).map_err(|err| {
+            let path = err.path().to_string();
+            let full = if path.is_empty() || path == "." { key.to_string() } else { format!("{key}.{path}") };
+            WharfError::config(self.origins.name(&full), err.inner().to_string())
         })
     }
 
-    /// The configuration as TOML (what `wharf doctor` prints). API keys are masked.
+    /// Replaces the adapter table at `key` (`tracking.mlflow`) with `value`: how code sets
+    /// an adapter's settings (code has the last word).
+    pub fn set_adapter<C: Serialize>(&mut self, key: &str, value: &C) -> Result<()> {
+        let (section, name) = key
+            .split_once('.')
+            .filter(|(_, name)| !name.is_empty() && !name.contains('.'))
+            .ok_or_else(|| WharfError::config(key, "expected <section>.<adapter>"))?;
+        let table = toml::Table::try_from(value).map_err(|e| WharfError::config(key, e.to_string()))?;
+        let tables = self.section_mut(section).ok_or_else(|| WharfError::config(key, "unknown section"))?;
+        tables.insert(name.to_string(), toml::Value::Table(table));
+        self.origins.env.retain(|k, _| !k.starts_with(&format!("{key}.")));
+        Ok(())
+    }
+
+    /// The configuration as TOML (what `wharf doctor` prints), secrets masked: the admin
+    /// token, and in adapter tables every value whose key names a credential (`api_key`,
+    /// `token`, `password`, `secret`, `auth…`). A `Name: value` header keeps its name, so
+    /// one can see which credential is configured.
     pub fn to_toml_masked(&self) -> String {
         let mut copy = self.clone();
-        if copy.lineage.openlineage.api_key.is_some() {
-            copy.lineage.openlineage.api_key = Some("***".into());
-        }
         if copy.serving.admin_token.is_some() {
             copy.serving.admin_token = Some("***".into());
         }
-        // Keep the header's name (which credential is configured), hide its value.
-        if let Some(header) = &copy.serving.bentoml.auth_header {
-            let name = header.split_once(':').map_or("", |(name, _)| name).trim();
-            copy.serving.bentoml.auth_header = Some(format!("{name}: ***"));
+        for section in SECTIONS {
+            if let Some(tables) = copy.section_mut(section) {
+                for table in tables.values_mut() {
+                    mask(table);
+                }
+            }
         }
         toml::to_string(&copy).unwrap_or_default()
     }
+}
+
+/// Whether a key names a credential, whose value `wharf doctor` must not print.
+pub fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["key", "token", "password", "secret", "auth"].iter().any(|word| key.contains(word))
+}
+
+fn mask(value: &mut toml::Value) {
+    let Some(table) = value.as_table_mut() else { return };
+    for (key, value) in table.iter_mut() {
+        match value {
+            toml::Value::String(text) if is_secret_key(key) => {
+                *text = match text.split_once(':') {
+                    Some((name, _)) if key.contains("header") => format!("{}: ***", name.trim()),
+                    _ => "***".into(),
+                };
+            }
+            toml::Value::Table(_) => mask(value),
+            _ => {}
+        }
+    }
+}
+
+/// Whether `var` (a `WHARF_*` name) is configuration under the namespace rule: it has a
+/// double underscore. A single-underscore name that starts with a section is an error
+/// naming the right spelling, since it can only be a misspelt key.
+fn is_configuration_variable(var: &str) -> Result<bool> {
+    let rest = &var["WHARF_".len()..];
+    if rest.contains("__") {
+        return Ok(true);
+    }
+    let lower = rest.to_ascii_lowercase();
+    for section in SECTIONS {
+        if let Some(key) = lower.strip_prefix(section).and_then(|r| r.strip_prefix('_')) {
+            return Err(WharfError::config(
+                var,
+                format!(
+                    "looks like a configuration key, but configuration variables put `__` between levels: \
+                     did you mean WHARF_{}__{}?",
+                    section.to_ascii_uppercase(),
+                    key.to_ascii_uppercase()
+                ),
+            ));
+        }
+    }
+    Ok(false)
 }
 
 fn read_table(path: &Path) -> Result<toml::Table> {
@@ -450,7 +475,7 @@ fn read_table(path: &Path) -> Result<toml::Table> {
 }
 
 /// Deep-merges `over` into `base` (tables merge, everything else replaces).
-fn merge(base: &mut toml::Table, over: toml::Table) {
+pub(crate) fn merge(base: &mut toml::Table, over: toml::Table) {
     for (k, v) in over {
         match (base.get_mut(&k), v) {
             (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
@@ -479,14 +504,77 @@ fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value, var: &
 mod tests {
     use super::*;
 
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
     #[test]
-    fn the_test_suites_variables_are_not_keys_but_other_unknown_ones_are_errors() {
+    fn only_double_underscore_names_are_configuration() {
         let dir = std::env::temp_dir();
-        let env =
-            |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
-        let loaded = WharfConfig::load_from(&dir, env(&[("WHARF_TEST_REDIS_URL", "redis://127.0.0.1:1")]));
-        assert!(loaded.is_ok(), "{loaded:?}");
-        let err = WharfConfig::load_from(&dir, env(&[("WHARF_TESTING", "1")])).expect_err("unknown key").to_string();
-        assert!(err.contains("WHARF_TESTING"), "{err}");
+        // Tooling and test variables are not keys, whatever follows WHARF_.
+        let tools = env(&[
+            ("WHARF_PEERS_DIR", "/somewhere"),
+            ("WHARF_TEST_REDIS_URL", "redis://127.0.0.1:1"),
+            ("WHARF_TESTING", "1"),
+            ("WHARF_LOG", "debug"),
+        ]);
+        assert_eq!(WharfConfig::load_from(&dir, tools).expect("not configuration"), WharfConfig::default());
+        // A typo in a real configuration variable is still an error naming it.
+        let err = WharfConfig::load_from(&dir, env(&[("WHARF_TRACKING__BACKEN", "noop")])).expect_err("typo");
+        assert!(matches!(&err, WharfError::Config { key, .. } if key == "WHARF_TRACKING__BACKEN"), "{err}");
+        let set = WharfConfig::load_from(&dir, env(&[("WHARF_TRACKING__BACKEND", "noop")])).expect("key");
+        assert_eq!(set.tracking.backend, "noop");
+    }
+
+    #[test]
+    fn a_single_underscore_after_a_section_is_refused_with_the_right_name() {
+        let dir = std::env::temp_dir();
+        for (var, right) in [
+            ("WHARF_TRACKING_BACKEND", "WHARF_TRACKING__BACKEND"),
+            ("WHARF_SERVING_BENTOML_URL", "WHARF_SERVING__BENTOML_URL"),
+            ("WHARF_Lineage_path", "WHARF_LINEAGE__PATH"),
+        ] {
+            match WharfConfig::load_from(&dir, env(&[(var, "x")])) {
+                Err(WharfError::Config { key, message }) => {
+                    assert_eq!(key, var);
+                    assert!(message.contains(right), "{var}: {message}");
+                }
+                other => panic!("{var}: expected an error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn adapter_tables_are_raw_here_and_typed_by_their_adapter() {
+        #[derive(Debug, Default, Deserialize, Serialize, PartialEq)]
+        #[serde(default, deny_unknown_fields)]
+        struct Mine {
+            #[serde(deserialize_with = "lenient::u64")]
+            timeout_ms: u64,
+            api_key: Option<String>,
+        }
+        let dir = std::env::temp_dir();
+        let c = WharfConfig::load_from(
+            &dir,
+            env(&[("WHARF_TRACKING__MINE__TIMEOUT_MS", "250"), ("WHARF_TRACKING__MINE__API_KEY", "s3cret")]),
+        )
+        .expect("load");
+        let mine: Mine = c.adapter("tracking.mine").expect("typed");
+        assert_eq!(mine, Mine { timeout_ms: 250, api_key: Some("s3cret".into()) });
+        assert_eq!(c.adapter::<Mine>("tracking.absent").expect("defaults"), Mine::default());
+        assert!(!c.to_toml_masked().contains("s3cret"), "{}", c.to_toml_masked());
+
+        let c = WharfConfig::load_from(&dir, env(&[("WHARF_TRACKING__MINE__TIMEOUT_MS", "soon")])).expect("raw");
+        let err = c.adapter::<Mine>("tracking.mine").expect_err("bad value");
+        assert!(matches!(&err, WharfError::Config { key, .. } if key == "WHARF_TRACKING__MINE__TIMEOUT_MS"), "{err}");
+        let c = WharfConfig::from_toml_str("[tracking.mine]\ntimeout = 1\n").expect("raw");
+        let err = c.adapter::<Mine>("tracking.mine").expect_err("unknown key");
+        assert!(matches!(&err, WharfError::Config { key, .. } if key == "tracking.mine.timeout"), "{err}");
+
+        let mut c = WharfConfig::default();
+        c.set_adapter("tracking.mine", &Mine { timeout_ms: 9, api_key: None }).expect("set");
+        assert_eq!(c.adapter::<Mine>("tracking.mine").expect("typed").timeout_ms, 9);
+        let err = WharfConfig::from_toml_str("[tracking]\nbackendd = 1\n").expect_err("not a table");
+        assert!(matches!(&err, WharfError::Config { key, .. } if key == "tracking.backendd"), "{err}");
     }
 }

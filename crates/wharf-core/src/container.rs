@@ -27,7 +27,67 @@ use crate::{Model, Result, WharfError};
 /// Builds a port implementation from the configuration.
 pub type Factory<P> = Arc<dyn Fn(&WharfConfig) -> Result<Arc<P>> + Send + Sync>;
 
+/// The four ports, to say which one an adapter serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Port {
+    /// [`ModelServerPort`], configured under `[serving]`.
+    ModelServer,
+    /// [`TrackerPort`], configured under `[tracking]`.
+    Tracker,
+    /// [`RegistryPort`], configured under `[registry]`.
+    Registry,
+    /// [`LineagePort`], configured under `[lineage]`.
+    Lineage,
+}
+
+impl Port {
+    /// Every port, in report order.
+    pub const ALL: [Port; 4] = [Port::ModelServer, Port::Tracker, Port::Registry, Port::Lineage];
+
+    /// The configuration section selecting its backend (`tracking`).
+    pub fn section(self) -> &'static str {
+        match self {
+            Port::ModelServer => "serving",
+            Port::Tracker => "tracking",
+            Port::Registry => "registry",
+            Port::Lineage => "lineage",
+        }
+    }
+
+    /// Its name in reports (`model_server`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Port::ModelServer => "model_server",
+            Port::Tracker => "tracker",
+            Port::Registry => "registry",
+            Port::Lineage => "lineage",
+        }
+    }
+}
+
+/// An adapter's configuration table: where it sits and its defaults, so `wharf doctor` can
+/// show the settings in force and not only the ones written down.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigTable {
+    /// The dotted key of the table (`tracking.mlflow`).
+    pub key: &'static str,
+    /// The adapter's defaults, as a table.
+    pub defaults: fn() -> toml::Table,
+}
+
+impl ConfigTable {
+    /// The table at `key`, with `C::default()` as its defaults.
+    pub fn new<C: serde::Serialize + Default>(key: &'static str) -> Self {
+        fn defaults_of<C: serde::Serialize + Default>() -> toml::Table {
+            toml::Table::try_from(C::default()).unwrap_or_default()
+        }
+        ConfigTable { key, defaults: defaults_of::<C> }
+    }
+}
+
 /// One selectable backend of a port.
+#[non_exhaustive]
 pub struct AdapterEntry<P: ?Sized> {
     /// The name configuration uses (`mlflow`).
     pub backend: &'static str,
@@ -37,6 +97,18 @@ pub struct AdapterEntry<P: ?Sized> {
     pub factory: Option<Factory<P>>,
 }
 
+impl<P: ?Sized> AdapterEntry<P> {
+    /// A backend built by `factory`.
+    pub fn new(backend: &'static str, factory: Factory<P>) -> Self {
+        AdapterEntry { backend, feature: None, factory: Some(factory) }
+    }
+    /// Notes the Cargo feature that compiles it in (shown by `wharf doctor`).
+    pub fn feature(mut self, feature: &'static str) -> Self {
+        self.feature = Some(feature);
+        self
+    }
+}
+
 impl<P: ?Sized> Clone for AdapterEntry<P> {
     fn clone(&self) -> Self {
         AdapterEntry { backend: self.backend, feature: self.feature, factory: self.factory.clone() }
@@ -44,23 +116,30 @@ impl<P: ?Sized> Clone for AdapterEntry<P> {
 }
 
 /// Every backend each port can be configured with, available or not.
+///
+/// [`defaults`](Self::defaults) holds the built-in backends only. Optional adapters are
+/// added by the crate that knows which are compiled in (the `wharf` facade's
+/// `install_adapters`): each adapter crate registers its own entries and configuration
+/// tables, and a missing feature leaves a [`not_compiled_in`](Self::not_compiled_in) entry,
+/// so asking for it names the feature.
 #[derive(Clone)]
 pub struct AdapterCatalog {
     model_servers: Vec<AdapterEntry<dyn ModelServerPort>>,
     trackers: Vec<AdapterEntry<dyn TrackerPort>>,
     registries: Vec<AdapterEntry<dyn RegistryPort>>,
     lineages: Vec<AdapterEntry<dyn LineagePort>>,
+    tables: Vec<ConfigTable>,
 }
 
-fn upsert<P: ?Sized>(entries: &mut Vec<AdapterEntry<P>>, entry: AdapterEntry<P>) {
+fn upsert<P: ?Sized>(entries: &mut Vec<AdapterEntry<P>>, mut entry: AdapterEntry<P>) {
     match entries.iter_mut().find(|e| e.backend == entry.backend) {
-        Some(slot) => *slot = entry,
+        Some(slot) => {
+            // Replacing a placeholder keeps the feature it named.
+            entry.feature = entry.feature.or(slot.feature);
+            *slot = entry
+        }
         None => entries.push(entry),
     }
-}
-
-fn available<P: ?Sized>(backend: &'static str, factory: Factory<P>) -> AdapterEntry<P> {
-    AdapterEntry { backend, feature: None, factory: Some(factory) }
 }
 
 fn unavailable<P: ?Sized>(backend: &'static str, feature: &'static str) -> AdapterEntry<P> {
@@ -68,59 +147,136 @@ fn unavailable<P: ?Sized>(backend: &'static str, feature: &'static str) -> Adapt
 }
 
 impl AdapterCatalog {
-    /// The defaults every build has, plus the optional adapters marked unavailable until a
-    /// feature-enabled crate (the `wharf` facade) adds their factories.
+    /// The backends every build has, and no others: `local`, `file` and `noop`.
     pub fn defaults() -> Self {
         AdapterCatalog {
-            model_servers: vec![
-                available("local", Arc::new(|_| Ok(Arc::new(LocalModelServer::new()) as Arc<dyn ModelServerPort>))),
-                unavailable("bentoml", "bentoml"),
-            ],
+            model_servers: vec![AdapterEntry::new(
+                "local",
+                Arc::new(|_| Ok(Arc::new(LocalModelServer::new()) as Arc<dyn ModelServerPort>)),
+            )],
             trackers: vec![
-                available(
+                AdapterEntry::new(
                     "file",
                     Arc::new(|c| Ok(Arc::new(FileTracker::new(&c.tracking.dir)) as Arc<dyn TrackerPort>)),
                 ),
-                available("noop", Arc::new(|_| Ok(Arc::new(NoOpTracker::new()) as Arc<dyn TrackerPort>))),
-                unavailable("mlflow", "mlflow"),
+                AdapterEntry::new("noop", Arc::new(|_| Ok(Arc::new(NoOpTracker::new()) as Arc<dyn TrackerPort>))),
             ],
-            registries: vec![
-                available(
-                    "file",
-                    Arc::new(|c| Ok(Arc::new(FileRegistry::new(&c.registry.dir)) as Arc<dyn RegistryPort>)),
-                ),
-                unavailable("mlflow", "mlflow"),
-            ],
+            registries: vec![AdapterEntry::new(
+                "file",
+                Arc::new(|c| Ok(Arc::new(FileRegistry::new(&c.registry.dir)) as Arc<dyn RegistryPort>)),
+            )],
             lineages: vec![
-                available(
+                AdapterEntry::new(
                     "file",
                     Arc::new(|c| Ok(Arc::new(FileLineage::new(&c.lineage.path)) as Arc<dyn LineagePort>)),
                 ),
-                available("noop", Arc::new(|_| Ok(Arc::new(NoOpLineage::new()) as Arc<dyn LineagePort>))),
-                unavailable("openlineage", "openlineage"),
+                AdapterEntry::new("noop", Arc::new(|_| Ok(Arc::new(NoOpLineage::new()) as Arc<dyn LineagePort>))),
             ],
+            tables: Vec::new(),
         }
     }
 
     /// Adds or replaces a model-server backend.
     pub fn model_server(&mut self, backend: &'static str, factory: Factory<dyn ModelServerPort>) -> &mut Self {
-        upsert(&mut self.model_servers, available(backend, factory));
-        self
+        self.add_model_server(AdapterEntry::new(backend, factory))
     }
     /// Adds or replaces a tracker backend.
     pub fn tracker(&mut self, backend: &'static str, factory: Factory<dyn TrackerPort>) -> &mut Self {
-        upsert(&mut self.trackers, available(backend, factory));
-        self
+        self.add_tracker(AdapterEntry::new(backend, factory))
     }
     /// Adds or replaces a registry backend.
     pub fn registry(&mut self, backend: &'static str, factory: Factory<dyn RegistryPort>) -> &mut Self {
-        upsert(&mut self.registries, available(backend, factory));
-        self
+        self.add_registry(AdapterEntry::new(backend, factory))
     }
     /// Adds or replaces a lineage backend.
     pub fn lineage(&mut self, backend: &'static str, factory: Factory<dyn LineagePort>) -> &mut Self {
-        upsert(&mut self.lineages, available(backend, factory));
+        self.add_lineage(AdapterEntry::new(backend, factory))
+    }
+    /// Adds or replaces a model-server entry.
+    pub fn add_model_server(&mut self, entry: AdapterEntry<dyn ModelServerPort>) -> &mut Self {
+        upsert(&mut self.model_servers, entry);
         self
+    }
+    /// Adds or replaces a tracker entry.
+    pub fn add_tracker(&mut self, entry: AdapterEntry<dyn TrackerPort>) -> &mut Self {
+        upsert(&mut self.trackers, entry);
+        self
+    }
+    /// Adds or replaces a registry entry.
+    pub fn add_registry(&mut self, entry: AdapterEntry<dyn RegistryPort>) -> &mut Self {
+        upsert(&mut self.registries, entry);
+        self
+    }
+    /// Adds or replaces a lineage entry.
+    pub fn add_lineage(&mut self, entry: AdapterEntry<dyn LineagePort>) -> &mut Self {
+        upsert(&mut self.lineages, entry);
+        self
+    }
+
+    /// Records that `backend` of `port` exists but its Cargo `feature` is not compiled in:
+    /// configuring it fails with [`WharfError::AdapterUnavailable`] naming the feature, and
+    /// its table (`[tracking.mlflow]`) is accepted and left alone.
+    pub fn not_compiled_in(&mut self, port: Port, backend: &'static str, feature: &'static str) -> &mut Self {
+        match port {
+            Port::ModelServer => upsert(&mut self.model_servers, unavailable(backend, feature)),
+            Port::Tracker => upsert(&mut self.trackers, unavailable(backend, feature)),
+            Port::Registry => upsert(&mut self.registries, unavailable(backend, feature)),
+            Port::Lineage => upsert(&mut self.lineages, unavailable(backend, feature)),
+        }
+        self
+    }
+
+    /// Declares an adapter's configuration table and its defaults.
+    pub fn config_table(&mut self, table: ConfigTable) -> &mut Self {
+        self.tables.retain(|t| t.key != table.key);
+        self.tables.push(table);
+        self
+    }
+
+    /// The backend names of `port`, available or not.
+    pub fn backends(&self, port: Port) -> Vec<&'static str> {
+        fn names<P: ?Sized>(e: &[AdapterEntry<P>]) -> Vec<&'static str> {
+            e.iter().map(|e| e.backend).collect()
+        }
+        match port {
+            Port::ModelServer => names(&self.model_servers),
+            Port::Tracker => names(&self.trackers),
+            Port::Registry => names(&self.registries),
+            Port::Lineage => names(&self.lineages),
+        }
+    }
+
+    /// Checks that every adapter table in `config` belongs to a backend of its section's
+    /// port (`[tracking.mlfow]` is a typo, not a table to keep quietly).
+    pub fn check_tables(&self, config: &WharfConfig) -> Result<()> {
+        for port in Port::ALL {
+            let section = port.section();
+            let tables = config.sections().into_iter().find(|(s, _)| *s == section).map(|(_, t)| t);
+            let known = self.backends(port);
+            for name in tables.into_iter().flat_map(|t| t.keys()) {
+                if !known.contains(&name.as_str()) {
+                    return Err(WharfError::config(
+                        format!("{section}.{name}"),
+                        format!("no adapter '{name}' serves [{section}] (known: {})", known.join(", ")),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `config` with every declared adapter table filled in with its defaults (the values
+    /// set win): the settings in force, for `wharf doctor`.
+    pub fn effective_config(&self, config: &WharfConfig) -> Result<WharfConfig> {
+        let mut out = config.clone();
+        for table in &self.tables {
+            let mut merged = (table.defaults)();
+            if let Some(set) = config.adapter_table(table.key) {
+                crate::config::merge(&mut merged, set.clone());
+            }
+            out.set_adapter(table.key, &merged)?;
+        }
+        Ok(out)
     }
 
     /// `(port, backend, feature, compiled in)` for every entry, for `wharf doctor`.
@@ -348,6 +504,7 @@ impl ContainerBuilder {
             let name = dup.downcast_ref::<DuplicateService>().map(|d| d.0).unwrap_or("?");
             return Err(WharfError::Wiring(format!("service {name} registered twice")));
         }
+        catalog.check_tables(config)?;
         let mut choices = Vec::new();
         let model_servers = match self.model_servers.clone() {
             Some(factory) => factory,

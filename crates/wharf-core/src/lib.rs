@@ -28,8 +28,10 @@ mod model;
 pub mod ports;
 mod preprocess;
 mod records;
+pub mod retry;
 pub mod scoring;
 mod signature;
+pub mod spool;
 
 pub use adapters::file_lineage::FileLineage;
 pub use adapters::file_registry::FileRegistry;
@@ -37,7 +39,9 @@ pub use adapters::file_tracker::FileTracker;
 pub use adapters::local_server::LocalModelServer;
 pub use adapters::noop::{NoOpLineage, NoOpTracker};
 pub use config::WharfConfig;
-pub use container::{AdapterCatalog, Container, ContainerBuilder, ModelServers, Report};
+pub use container::{
+    AdapterCatalog, AdapterEntry, ConfigTable, Container, ContainerBuilder, ModelServers, Port, Report,
+};
 pub use dataset::{datasets, read_csv, CsvOptions, Dataset};
 pub use error::{ArtifactError, Result, WharfError};
 pub use metrics::{evaluate, Metrics};

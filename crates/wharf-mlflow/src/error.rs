@@ -2,6 +2,8 @@
 //! as its `source`, so the HTTP status and MLflow's `error_code` stay inspectable in logs
 //! without MLflow's vocabulary leaking into callers' code.
 
+use std::time::Duration;
+
 use wharf_core::WharfError;
 
 /// The adapter name used in every [`WharfError::Backend`] this crate produces.
@@ -12,10 +14,10 @@ pub(crate) const ADAPTER: &str = "mlflow";
 pub(crate) enum MlflowError {
     /// MLflow answered with its JSON error envelope.
     #[error("{operation}: HTTP {status} {code}: {message}")]
-    Api { operation: String, status: u16, code: String, message: String },
+    Api { operation: String, status: u16, code: String, message: String, retry_after: Option<Duration> },
     /// An error status without the JSON envelope (Flask's HTML 404/405, a proxy's page).
     #[error("{operation}: HTTP {status}: {body}")]
-    Http { operation: String, status: u16, body: String },
+    Http { operation: String, status: u16, body: String, retry_after: Option<Duration> },
     /// The request never got an answer: connection refused, reset, timed out.
     #[error("{operation}: {source}")]
     Transport {

@@ -11,7 +11,12 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
+use std::sync::Arc;
+
+use wharf_core::{AdapterCatalog, AdapterEntry, ConfigTable, RegistryPort, TrackerPort};
+
 pub mod client;
+pub mod config;
 mod error;
 pub mod mlmodel;
 pub mod registry;
@@ -19,6 +24,34 @@ pub mod spool;
 pub mod tracker;
 
 pub use client::{Auth, MlflowClient, RetryPolicy};
+pub use config::MlflowConfig;
 pub use registry::MlflowRegistry;
 pub use spool::{replay, replay_config, ReplayReport};
 pub use tracker::{FailurePolicy, MlflowTracker, PARENT_RUN_ID_TAG};
+
+/// The name configuration selects this adapter by (`tracking.backend = "mlflow"`).
+pub const BACKEND: &str = "mlflow";
+/// The `wharf` facade's Cargo feature that compiles this adapter in.
+pub const FEATURE: &str = "mlflow";
+
+/// Registers the MLflow tracker and registry, and their tables, in `catalog`.
+pub fn install(catalog: &mut AdapterCatalog) {
+    catalog.add_tracker(
+        AdapterEntry::new(
+            BACKEND,
+            Arc::new(
+                |c| Ok(Arc::new(MlflowTracker::from_config(&MlflowConfig::tracking(c)?)?) as Arc<dyn TrackerPort>),
+            ),
+        )
+        .feature(FEATURE),
+    );
+    catalog.add_registry(
+        AdapterEntry::new(
+            BACKEND,
+            Arc::new(|c| Ok(Arc::new(MlflowRegistry::from_config(c)?) as Arc<dyn RegistryPort>)),
+        )
+        .feature(FEATURE),
+    );
+    catalog.config_table(ConfigTable::new::<MlflowConfig>(config::TRACKING_KEY));
+    catalog.config_table(ConfigTable::new::<MlflowConfig>(config::REGISTRY_KEY));
+}

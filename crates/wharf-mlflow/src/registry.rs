@@ -23,6 +23,7 @@ use wharf_core::{
 };
 
 use crate::client::{KeyValue, MlflowClient, MlflowRunStatus, ModelVersionEntry};
+use crate::config::MlflowConfig;
 use crate::error::ADAPTER;
 use crate::mlmodel::{self, WharfSection, MLMODEL_FILE, MODEL_FILE};
 use crate::tracker::rename_config_key;
@@ -53,16 +54,14 @@ impl MlflowRegistry {
     /// A registry from `[registry.mlflow]`, whose `uri` falls back to `tracking.mlflow.uri`.
     /// Neither set is a configuration error naming `registry.mlflow.uri`.
     pub fn from_config(config: &WharfConfig) -> Result<Self> {
-        let own = &config.registry.mlflow;
-        let uri =
-            own.uri.as_deref().or(config.tracking.mlflow.uri.as_deref()).filter(|u| !u.trim().is_empty()).ok_or_else(
-                || {
-                    WharfError::config(
-                        "registry.mlflow.uri",
-                        "the MLflow registry needs the server's URI (registry.mlflow.uri or tracking.mlflow.uri)",
-                    )
-                },
-            )?;
+        let own = MlflowConfig::registry(config)?;
+        let tracking = MlflowConfig::tracking(config)?;
+        let uri = own.uri.as_deref().or(tracking.uri.as_deref()).filter(|u| !u.trim().is_empty()).ok_or_else(|| {
+            WharfError::config(
+                "registry.mlflow.uri",
+                "the MLflow registry needs the server's URI (registry.mlflow.uri or tracking.mlflow.uri)",
+            )
+        })?;
         let client = MlflowClient::new(uri, Duration::from_millis(own.timeout_ms.max(1)))
             .map_err(|e| rename_config_key(e, "registry.mlflow.uri"))?;
         Ok(MlflowRegistry::new(client, own.experiment.clone()))

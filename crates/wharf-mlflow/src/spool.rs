@@ -9,8 +9,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::config::MlflowConfig;
 use chrono::Utc;
-use wharf_core::config::MlflowConfig;
 use wharf_core::ports::tracker::{RunRecord, RunStatus};
 use wharf_core::{FileTracker, Model, Result, WharfError};
 

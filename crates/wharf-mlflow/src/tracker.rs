@@ -25,8 +25,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::config::MlflowConfig;
 use chrono::{DateTime, TimeZone, Utc};
-use wharf_core::config::MlflowConfig;
 use wharf_core::ports::tracker::{MetricPoint, RunInfo, RunRecord, RunStatus, TrackerPort};
 use wharf_core::{FileTracker, Model, Result, WharfError};
 

@@ -27,6 +27,10 @@ fn mlflow_config(uri: &str, dir: &std::path::Path) -> WharfConfig {
     WharfConfig::from_toml_str(&toml).expect("config")
 }
 
+fn tracking(config: &WharfConfig) -> wharf_mlflow::MlflowConfig {
+    wharf_mlflow::MlflowConfig::tracking(config).expect("tracking.mlflow")
+}
+
 #[test]
 fn train_job_tracks_and_registers_in_mlflow_then_serves_the_version() {
     let Some(uri) = common::mlflow_uri() else { return };
@@ -69,7 +73,7 @@ fn an_unreachable_server_spools_the_run_and_sync_sends_it_later() {
     let job = TrainJob::new(datasets::iris(), Trainer::decision_tree(), name.clone());
     let outcome = job.run(&ctx, |_| {}).expect("the job succeeds although MLflow is down");
 
-    let spooled = wharf_mlflow::spool::spooled_runs(&config.tracking.mlflow.spool_dir).unwrap();
+    let spooled = wharf_mlflow::spool::spooled_runs(&tracking(&config).spool_dir).unwrap();
     assert_eq!(spooled.len(), 1);
     assert_eq!(spooled[0].info.id, outcome.run_id);
     assert_eq!(spooled[0].status, RunStatus::Finished);
@@ -77,12 +81,14 @@ fn an_unreachable_server_spools_the_run_and_sync_sends_it_later() {
 
     // strict = true turns the same outage into an error.
     let mut strict = config.clone();
-    strict.tracking.mlflow.strict = true;
+    let mut strict_table = tracking(&strict);
+    strict_table.strict = true;
+    strict.set_adapter(wharf_mlflow::config::TRACKING_KEY, &strict_table).unwrap();
     let strict_ctx = Wharf::from_config(strict).unwrap();
     assert!(matches!(strict_ctx.tracker().begin_run(Some("x")), Err(WharfError::Backend { .. })));
 
     // Sync to the real server and read the run back there.
-    let mut live = config.tracking.mlflow.clone();
+    let mut live = tracking(&config);
     live.uri = Some(uri.clone());
     let report = wharf_mlflow::replay_config(&live).expect("replay");
     assert_eq!(report.replayed.len(), 1, "{report:?}");
@@ -96,7 +102,7 @@ fn an_unreachable_server_spools_the_run_and_sync_sends_it_later() {
     let root = got["run"]["info"]["artifact_uri"].as_str().unwrap();
     let bytes = common::raw_artifact(&uri, root, &format!("{name}/model.wharf"));
     assert_eq!(wharf::artifact::decode(&bytes).unwrap(), outcome.model);
-    assert!(wharf_mlflow::spool::spooled_runs(&config.tracking.mlflow.spool_dir).unwrap().is_empty());
+    assert!(wharf_mlflow::spool::spooled_runs(&tracking(&config).spool_dir).unwrap().is_empty());
 
     // Replaying again finds nothing left to send.
     assert!(wharf_mlflow::replay_config(&live).unwrap().replayed.is_empty());

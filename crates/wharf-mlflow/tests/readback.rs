@@ -154,7 +154,7 @@ fn registered_versions_aliases_and_checksums_are_in_mlflow() {
 #[test]
 fn missing_uri_is_a_config_error_naming_the_key() {
     let config = WharfConfig::default();
-    match MlflowTracker::from_config(&config.tracking.mlflow) {
+    match MlflowTracker::from_config(&wharf_mlflow::MlflowConfig::tracking(&config).unwrap()) {
         Err(WharfError::Config { key, .. }) => assert_eq!(key, "tracking.mlflow.uri"),
         other => panic!("expected a config error, got {other:?}"),
     }
@@ -178,11 +178,12 @@ fn strict_and_spool_dir_are_configurable_from_the_environment() {
         ("WHARF_TRACKING__MLFLOW__SPOOL_DIR".to_string(), "elsewhere".to_string()),
     ];
     let config = WharfConfig::load_from(dir.path(), env).unwrap();
-    assert!(config.tracking.mlflow.strict);
-    assert_eq!(config.tracking.mlflow.spool_dir, std::path::Path::new("elsewhere"));
-    assert!(!WharfConfig::default().tracking.mlflow.strict, "spooling is the default");
+    let table = wharf_mlflow::MlflowConfig::tracking(&config).unwrap();
+    assert!(table.strict);
+    assert_eq!(table.spool_dir, std::path::Path::new("elsewhere"));
+    assert!(!wharf_mlflow::MlflowConfig::tracking(&WharfConfig::default()).unwrap().strict, "spooling is the default");
     let bad = [("WHARF_TRACKING__MLFLOW__STRICT".to_string(), "maybe".to_string())];
-    match WharfConfig::load_from(dir.path(), bad) {
+    match WharfConfig::load_from(dir.path(), bad).and_then(|c| wharf_mlflow::MlflowConfig::tracking(&c)) {
         Err(WharfError::Config { key, .. }) => assert_eq!(key, "WHARF_TRACKING__MLFLOW__STRICT"),
         other => panic!("expected a config error, got {other:?}"),
     }

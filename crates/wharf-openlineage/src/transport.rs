@@ -4,7 +4,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use wharf_core::config::OpenLineageConfig;
+use crate::config::OpenLineageConfig;
+use wharf_core::retry::{parse_retry_after, retry, Call, Failure, RetryPolicy};
 use wharf_core::{Result, WharfError};
 
 use crate::event::RunEvent;
@@ -14,8 +15,10 @@ pub(crate) const ADAPTER: &str = "openlineage";
 
 /// First pause between attempts; it doubles on each retry, up to [`MAX_BACKOFF`].
 const BASE_BACKOFF: Duration = Duration::from_millis(100);
-/// Longest pause between attempts, so a retrying emitter never stalls a job for long.
+/// Longest computed pause between attempts, so a retrying emitter never stalls a job for long.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// Longest time one event may spend in retries before it is spooled (or fails, when strict).
+const MAX_RETRYING: Duration = Duration::from_secs(30);
 
 /// Why the HTTP transport could not deliver an event. Private: callers see
 /// [`WharfError::Backend`] with this as the source.
@@ -28,9 +31,9 @@ pub(crate) enum SendError {
         #[source]
         source: reqwest::Error,
     },
-    /// The receiver answered 5xx on every attempt.
+    /// The receiver answered 5xx (or 429, too many requests) on every attempt.
     #[error("receiver failed with HTTP {status} after {attempts} attempt(s): {body}")]
-    ServerError { status: u16, attempts: u32, body: String },
+    ServerError { status: u16, attempts: u32, body: String, retry_after: Option<Duration> },
     /// The receiver refused the event (4xx): retrying the same event cannot help.
     #[error("receiver rejected the event with HTTP {status}: {body}")]
     Rejected { status: u16, body: String },
@@ -62,7 +65,7 @@ pub struct HttpTransport {
     endpoint: url::Url,
     api_key: Option<String>,
     compression: Compression,
-    retries: u32,
+    retry: RetryPolicy,
 }
 
 impl std::fmt::Debug for HttpTransport {
@@ -72,7 +75,7 @@ impl std::fmt::Debug for HttpTransport {
             .field("endpoint", &self.endpoint.as_str())
             .field("api_key", &self.api_key.as_ref().map(|_| "***"))
             .field("compression", &self.compression)
-            .field("retries", &self.retries)
+            .field("retry", &self.retry)
             .finish()
     }
 }
@@ -122,7 +125,11 @@ impl HttpTransport {
             endpoint,
             api_key: config.api_key.clone().filter(|k| !k.is_empty()),
             compression,
-            retries: u32::try_from(config.retries).unwrap_or(u32::MAX).min(10),
+            retry: RetryPolicy::default()
+                .max_retries(u32::try_from(config.retries).unwrap_or(u32::MAX).min(10))
+                .initial_delay(BASE_BACKOFF)
+                .max_delay(MAX_BACKOFF)
+                .max_elapsed(MAX_RETRYING),
         })
     }
 
@@ -131,35 +138,27 @@ impl HttpTransport {
         &self.endpoint
     }
 
-    /// Sends one event, retrying with exponential backoff on connection errors and 5xx
-    /// answers only (a 4xx answer means the same request will be refused again).
+    /// Sends one event, retrying with jittered exponential backoff on connection errors, 429
+    /// and 5xx answers only (another 4xx means the same request will be refused again).
     pub(crate) fn send(&self, event: &RunEvent) -> std::result::Result<(), SendError> {
         let json = serde_json::to_vec(event).map_err(|e| SendError::Encode(e.to_string()))?;
         let body = match self.compression {
             Compression::None => json,
             Compression::Gzip => gzip(&json).map_err(|e| SendError::Encode(e.to_string()))?,
         };
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let outcome = self.post(&body);
-            let retryable = match &outcome {
-                Ok(()) => return Ok(()),
-                Err(SendError::Unreachable { .. } | SendError::ServerError { .. }) => true,
-                Err(_) => false,
-            };
-            if !retryable || attempt > self.retries {
-                return outcome.map_err(|e| match e {
-                    SendError::ServerError { status, body, .. } => {
-                        SendError::ServerError { status, body, attempts: attempt }
-                    }
-                    other => other,
-                });
+        // A RunEvent is identified by its run id, type and time, and receivers store it once:
+        // repeating one that may have arrived is harmless.
+        let mut attempts = 0u32;
+        let outcome = retry(&self.retry, Call::Idempotent, classify, |_| {
+            attempts += 1;
+            self.post(&body)
+        });
+        outcome.map_err(|e| match e {
+            SendError::ServerError { status, body, retry_after, .. } => {
+                SendError::ServerError { status, body, attempts, retry_after }
             }
-            let backoff = BASE_BACKOFF.saturating_mul(1 << (attempt - 1).min(8)).min(MAX_BACKOFF);
-            tracing::debug!(attempt, ?backoff, "openlineage: retrying after a transient failure");
-            std::thread::sleep(backoff);
-        }
+            other => other,
+        })
     }
 
     fn post(&self, body: &[u8]) -> std::result::Result<(), SendError> {
@@ -180,6 +179,11 @@ impl HttpTransport {
         if status.is_success() {
             return Ok(());
         }
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
         // The body helps diagnose a refusal (a validating receiver names the bad field), but
         // it is cut short: a misbehaving server must not flood the logs.
         let mut text = response.text().unwrap_or_default();
@@ -187,11 +191,23 @@ impl HttpTransport {
             let cut = (0..=500).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
             text.truncate(cut);
         }
-        if status.is_server_error() {
-            Err(SendError::ServerError { status: status.as_u16(), attempts: 1, body: text })
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            Err(SendError::ServerError { status: status.as_u16(), attempts: 1, body: text, retry_after })
         } else {
             Err(SendError::Rejected { status: status.as_u16(), body: text })
         }
+    }
+}
+
+/// An unreachable receiver (refused connection) never saw the event; a timeout or a 5xx may
+/// have stored it; a 429 turned it away; any other 4xx will be refused again.
+fn classify(err: &SendError) -> Failure {
+    match err {
+        SendError::Unreachable { source, .. } if source.is_connect() => Failure::NotSent { retry_after: None },
+        SendError::Unreachable { .. } => Failure::MaybeSent { retry_after: None },
+        SendError::ServerError { status: 429, retry_after, .. } => Failure::NotSent { retry_after: *retry_after },
+        SendError::ServerError { retry_after, .. } => Failure::MaybeSent { retry_after: *retry_after },
+        SendError::Rejected { .. } | SendError::Encode(_) => Failure::Fatal,
     }
 }
 

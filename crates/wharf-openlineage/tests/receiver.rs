@@ -10,9 +10,9 @@ use std::sync::Arc;
 use common::{spec_dir_or_skip, Receiver, Schemas};
 use serde_json::{json, Value};
 use wharf::prelude::*;
-use wharf_core::config::OpenLineageConfig;
 use wharf_core::{LineageEventType, WharfError};
 use wharf_openlineage::mapping::dataset_name;
+use wharf_openlineage::OpenLineageConfig;
 use wharf_openlineage::OpenLineageEmitter;
 
 /// The schemas and a receiver, or `None` when the spec is missing (the test is skipped).
@@ -25,12 +25,17 @@ fn setup(test: &str, token: Option<&str>) -> Option<(Arc<Schemas>, Receiver)> {
 
 /// A strict emitter config for `url` whose spool lives in `dir`.
 fn config(url: &str, dir: &Path) -> OpenLineageConfig {
-    OpenLineageConfig {
-        url: Some(url.to_string()),
-        strict: true,
-        spool_path: dir.join("spool.jsonl"),
-        ..OpenLineageConfig::default()
-    }
+    with(OpenLineageConfig::default(), |c| {
+        c.url = Some(url.to_string());
+        c.strict = true;
+        c.spool_path = dir.join("spool.jsonl");
+    })
+}
+
+/// `base` changed by `change` (the config is `#[non_exhaustive]`: no struct literals).
+fn with(mut base: OpenLineageConfig, change: impl FnOnce(&mut OpenLineageConfig)) -> OpenLineageConfig {
+    change(&mut base);
+    base
 }
 
 fn emitter(config: &OpenLineageConfig) -> OpenLineageEmitter {
@@ -138,8 +143,9 @@ fn ctx_for(url: &str, dir: &Path) -> Wharf {
     config.registry.dir = dir.join("registry");
     config.tracking.dir = dir.join("runs");
     config.lineage.backend = "openlineage".into();
-    config.lineage.openlineage = self::config(url, dir);
-    config.lineage.openlineage.namespace = "wharf-tests".into();
+    let mut ol = self::config(url, dir);
+    ol.namespace = "wharf-tests".into();
+    config.set_adapter(wharf_openlineage::config::KEY, &ol).expect("set");
     Wharf::from_config(config).expect("build")
 }
 
@@ -299,7 +305,10 @@ fn an_unreachable_receiver_spools_and_replay_sends_later() {
 fn the_file_transport_writes_valid_run_events() {
     let Some((schemas, _receiver)) = setup("file transport", None) else { return };
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = OpenLineageConfig { transport: "file".into(), path: dir.path().join("ol.jsonl"), ..Default::default() };
+    let cfg = with(Default::default(), |c| {
+        c.transport = "file".into();
+        c.path = dir.path().join("ol.jsonl");
+    });
     let emitter = emitter(&cfg);
     emitter.emit(&LineageEvent::new("a").event_type(LineageEventType::Start).input("bundled:iris")).expect("a");
     emitter.emit(&LineageEvent::new("a").parent("pipeline", "not-a-uuid")).expect("b");
@@ -309,7 +318,7 @@ fn the_file_transport_writes_valid_run_events() {
         let event: Value = serde_json::from_str(line).expect("json");
         assert_eq!(schemas.run_event_errors(&event), Vec::<String>::new(), "{line}");
     }
-    let console = OpenLineageConfig { transport: "console".into(), ..Default::default() };
+    let console = with(Default::default(), |c| c.transport = "console".into());
     OpenLineageEmitter::from_config(&console).expect("console").emit(&LineageEvent::new("printed")).expect("stdout");
 }
 
@@ -319,15 +328,15 @@ fn invalid_configs_are_errors_naming_the_key() {
         Err(WharfError::Config { key, .. }) => key,
         other => panic!("expected a config error, got {other:?}"),
     };
-    let http = |url: Option<&str>| OpenLineageConfig { url: url.map(String::from), ..Default::default() };
+    let http = |url: Option<&str>| with(Default::default(), |c| c.url = url.map(String::from));
     assert_eq!(key_of(http(None)), "lineage.openlineage.url");
     assert_eq!(key_of(http(Some("not a url"))), "lineage.openlineage.url");
     assert_eq!(key_of(http(Some("ftp://example.com"))), "lineage.openlineage.url");
-    let transport = OpenLineageConfig { transport: "kafka".into(), ..http(Some("http://127.0.0.1:1")) };
+    let transport = with(http(Some("http://127.0.0.1:1")), |c| c.transport = "kafka".into());
     assert_eq!(key_of(transport), "lineage.openlineage.transport");
-    let gz = OpenLineageConfig { compression: "brotli".into(), ..http(Some("http://127.0.0.1:1")) };
+    let gz = with(http(Some("http://127.0.0.1:1")), |c| c.compression = "brotli".into());
     assert_eq!(key_of(gz), "lineage.openlineage.compression");
-    let ns = OpenLineageConfig { namespace: " ".into(), ..http(Some("http://127.0.0.1:1")) };
+    let ns = with(http(Some("http://127.0.0.1:1")), |c| c.namespace = " ".into());
     assert_eq!(key_of(ns), "lineage.openlineage.namespace");
 
     // Through the facade: the container fails when it is built.

@@ -145,46 +145,37 @@ pub fn features() -> Vec<(&'static str, bool)> {
     ]
 }
 
-/// Every adapter this build can configure: the defaults plus, one line per Cargo feature,
-/// the optional adapters compiled in.
-pub fn adapter_catalog() -> AdapterCatalog {
-    #[allow(unused_mut)]
-    let mut catalog = AdapterCatalog::defaults();
-    // Features declared ahead of their adapters answer with a clear error rather than the
-    // misleading "enable the feature" one. Each line is replaced by the real factory when
-    // its adapter crate lands.
-    #[cfg(feature = "mlflow")]
-    {
-        catalog.tracker(
-            "mlflow",
-            Arc::new(|c| {
-                Ok(Arc::new(wharf_mlflow::MlflowTracker::from_config(&c.tracking.mlflow)?) as Arc<dyn TrackerPort>)
-            }),
-        );
-        catalog.registry(
-            "mlflow",
-            Arc::new(|c| Ok(Arc::new(wharf_mlflow::MlflowRegistry::from_config(c)?) as Arc<dyn RegistryPort>)),
-        );
-    }
-    #[cfg(feature = "openlineage")]
-    catalog.lineage(
-        "openlineage",
-        Arc::new(|c| Ok(Arc::new(wharf_openlineage::OpenLineageEmitter::from_config(&c.lineage.openlineage)?))),
-    );
-    #[cfg(feature = "bentoml")]
-    catalog.model_server(
-        "bentoml",
-        Arc::new(|c| {
-            Ok(Arc::new(wharf_bentoml::BentoMlModelServer::from_config(&c.serving.bentoml)?)
-                as Arc<dyn ModelServerPort>)
-        }),
-    );
-    catalog
+/// Declares every optional adapter once: its Cargo feature, its crate, and the backends it
+/// adds per port. With the feature, the crate's own `install` registers its factories and
+/// configuration tables; without it, each backend gets a placeholder that names the feature,
+/// so `tracking.backend = "mlflow"` in a build without MLflow says which feature to enable.
+macro_rules! optional_adapters {
+    ($($feature:literal => $krate:ident { $($port:ident: $backend:literal),+ $(,)? }),* $(,)?) => {
+        /// Adds every optional adapter to `catalog`: the ones compiled in, and a
+        /// not-compiled-in entry naming the feature for the others. The one list of adapters:
+        /// [`adapter_catalog`] and other binaries (the Ballista scheduler) use it.
+        pub fn install_adapters(catalog: &mut AdapterCatalog) {
+            $(
+                #[cfg(feature = $feature)]
+                $krate::install(catalog);
+                #[cfg(not(feature = $feature))]
+                { $(catalog.not_compiled_in(Port::$port, $backend, $feature);)+ }
+            )*
+        }
+    };
 }
 
-#[allow(dead_code)]
-fn not_yet(adapter: &str) -> WharfError {
-    WharfError::Unsupported(format!("the '{adapter}' adapter is declared but not part of this release yet"))
+optional_adapters! {
+    "mlflow" => wharf_mlflow { Tracker: "mlflow", Registry: "mlflow" },
+    "openlineage" => wharf_openlineage { Lineage: "openlineage" },
+    "bentoml" => wharf_bentoml { ModelServer: "bentoml" },
+}
+
+/// Every adapter this build can configure: the built-in ones plus [`install_adapters`].
+pub fn adapter_catalog() -> AdapterCatalog {
+    let mut catalog = AdapterCatalog::defaults();
+    install_adapters(&mut catalog);
+    catalog
 }
 
 /// The application context: the configuration and the container built from it.

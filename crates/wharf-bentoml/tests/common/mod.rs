@@ -4,8 +4,8 @@
 use std::io::Write;
 
 use ndarray::Array2;
+use wharf_bentoml::BentoMlConfig;
 use wharf_bentoml::BentoMlModelServer;
-use wharf_core::config::BentoMlConfig;
 use wharf_core::{datasets, Model, Trainer};
 
 /// The test service's URL from `WHARF_TEST_BENTOML_URL`. Without it the test is skipped with
@@ -66,7 +66,10 @@ pub fn iris_model() -> Model {
 
 /// The test service's default wiring: `predict` and `predict_proba` on `input_data`.
 pub fn config(url: &str) -> BentoMlConfig {
-    BentoMlConfig { url: Some(url.to_string()), timeout_ms: 30_000, ..BentoMlConfig::default() }
+    with(BentoMlConfig::default(), |c| {
+        c.url = Some(url.to_string());
+        c.timeout_ms = 30_000;
+    })
 }
 
 pub fn server(config: &BentoMlConfig) -> BentoMlModelServer {
@@ -77,4 +80,11 @@ pub fn server(config: &BentoMlConfig) -> BentoMlModelServer {
 pub fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()
+}
+
+/// `base` changed by `change` (the config is `#[non_exhaustive]`: no struct literals).
+#[allow(dead_code)]
+pub fn with(mut base: BentoMlConfig, change: impl FnOnce(&mut BentoMlConfig)) -> BentoMlConfig {
+    change(&mut base);
+    base
 }

@@ -25,7 +25,10 @@ pub fn run(out: &Output) -> anyhow::Result<()> {
         .collect();
     env.sort();
     let features = wharf::features();
-    let catalog = wharf::adapter_catalog().entries();
+    let adapters = wharf::adapter_catalog();
+    let catalog = adapters.entries();
+    // The settings in force: what was set, over each compiled-in adapter's defaults.
+    let shown = config.as_ref().ok().map(|c| adapters.effective_config(c).unwrap_or_else(|_| c.clone()));
     let models = match &ctx {
         Some(Ok(ctx)) => Some(ctx.registry().list().map(|m| m.len())),
         _ => None,
@@ -64,7 +67,7 @@ pub fn run(out: &Output) -> anyhow::Result<()> {
         out.json(&json!({
             "ok": failure.is_none(),
             "error": failure,
-            "config_toml": config.as_ref().ok().map(WharfConfig::to_toml_masked),
+            "config_toml": shown.as_ref().map(WharfConfig::to_toml_masked),
             "environment": env,
             "features": features.iter().map(|(name, on)| (name.to_string(), Value::from(*on))).collect::<serde_json::Map<_, _>>(),
             "adapters": catalog.iter().map(|(port, backend, feature, available)| json!({
@@ -74,7 +77,7 @@ pub fn run(out: &Output) -> anyhow::Result<()> {
             "registered_models": models.as_ref().and_then(|m| m.as_ref().ok().copied()),
         }))?;
     } else {
-        if let Ok(config) = &config {
+        if let Some(config) = &shown {
             out.line("Configuration (wharf.toml, WHARF_* variables, defaults; secrets masked)")?;
             out.line(config.to_toml_masked().trim_end())?;
             out.line("")?;

@@ -16,8 +16,8 @@ fn replay(out: &Output) -> anyhow::Result<()> {
     use serde_json::json;
 
     let config = wharf::WharfConfig::load()?;
-    let ol = &config.lineage.openlineage;
-    let emitter = wharf::openlineage::OpenLineageEmitter::from_config(ol)?;
+    let ol = wharf::openlineage::OpenLineageConfig::from_wharf(&config)?;
+    let emitter = wharf::openlineage::OpenLineageEmitter::from_config(&ol)?;
     let report = emitter.replay()?;
     if out.json {
         out.json(&json!({

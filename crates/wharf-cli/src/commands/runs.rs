@@ -16,8 +16,8 @@ fn sync(out: &Output) -> anyhow::Result<()> {
     use serde_json::json;
 
     let config = wharf::WharfConfig::load()?;
-    let mlflow = &config.tracking.mlflow;
-    let report = wharf_mlflow::replay_config(mlflow)?;
+    let mlflow = wharf_mlflow::MlflowConfig::tracking(&config)?;
+    let report = wharf_mlflow::replay_config(&mlflow)?;
     if out.json {
         out.json(&json!({
             "spool_dir": mlflow.spool_dir.display().to_string(),
