@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use wharf_bentoml::BentoMlModelServer;
-use wharf_core::config::BentoMlConfig;
+use wharf_bentoml::BentoMlConfig;
 use wharf_core::{datasets, FileRegistry, Model, ModelServerPort, ModelServers, Records, RegistryPort, Trainer};
 use wharf_serve::{MicroBatch, ModelsBuilder, RunningServer, ServeOptions};
 
@@ -38,7 +38,9 @@ fn bentoml_url() -> Option<String> {
 /// BentoML model servers for the test service at `url`, as the container makes them for
 /// `serving.backend = "bentoml"`.
 fn bentoml_servers(url: &str) -> ModelServers {
-    let config = BentoMlConfig { url: Some(url.to_string()), timeout_ms: 30_000, ..BentoMlConfig::default() };
+    let mut config = BentoMlConfig::default();
+    config.url = Some(url.to_string());
+    config.timeout_ms = 30_000;
     ModelServers::new("bentoml", move || {
         Ok(Arc::new(BentoMlModelServer::from_config(&config)?) as Arc<dyn ModelServerPort>)
     })
