@@ -13,6 +13,7 @@ mod backends;
 mod bench_peers;
 mod brokers;
 mod docs;
+mod msrv;
 mod postgres;
 
 fn main() -> ExitCode {
@@ -20,11 +21,12 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("deps-check") => deps_check(&root()),
+        Some("msrv") => msrv::check(&root()),
         Some("backends") => backends_foreground(),
         Some("docs") => docs::docs(&root(), args.iter().any(|a| a == "--bless")),
         Some("bench-peers") => bench_peers::bench_peers(&root()),
         _ => {
-            eprintln!("usage: cargo xtask <command>\n\ncommands:\n  test        fmt, clippy, dependency check, all tests, docs, examples\n  deps-check  prove wharf-core pulls in no network or async crates\n  backends    start the test backends, print their variables, stop on Enter\n  docs        build the guide into target/book (--bless: regenerate the CLI reference)\n  bench-peers Wharf next to scikit-learn, ONNX Runtime, FastAPI and a minimal server: one table of ratios (slow)");
+            eprintln!("usage: cargo xtask <command>\n\ncommands:\n  test        fmt, clippy, dependency check, all tests, docs, examples\n  deps-check  prove wharf-core pulls in no network or async crates\n  msrv        check each crate's rust-version against its dependencies\n  backends    start the test backends, print their variables, stop on Enter\n  docs        build the guide into target/book (--bless: regenerate the CLI reference)\n  bench-peers Wharf next to scikit-learn, ONNX Runtime, FastAPI and a minimal server: one table of ratios (slow)");
             return ExitCode::from(2);
         }
     };

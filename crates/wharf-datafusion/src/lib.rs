@@ -135,10 +135,3 @@ pub fn register(ctx: &SessionContext, registry: Arc<dyn RegistryPort>) -> WharfU
     udfs
 }
 
-/// The guide's page on this crate, its Rust example compiled and run as a doctest so it
-/// cannot drift from the code.
-#[cfg(doctest)]
-pub mod guide {
-    #[doc = include_str!("../../../docs/src/datafusion.md")]
-    pub struct Datafusion;
-}

@@ -117,12 +117,3 @@ pub use sink::{FileSink, StreamSink, WriterSink};
 pub use source::{BrokerStats, Delivery, FileSource, Polled, ReaderSource, StreamSource};
 pub use window::{WindowSpec, WindowState, Windowed, WindowedMeans};
 
-/// The guide's page on this crate, its Rust examples compiled and run as doctests so they
-/// cannot drift from the code.
-#[cfg(doctest)]
-pub mod guide {
-    #[doc = include_str!("../../../docs/src/streaming.md")]
-    pub struct Streaming;
-    #[doc = include_str!("../../../docs/src/scaleout.md")]
-    pub struct ScaleOut;
-}
