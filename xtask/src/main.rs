@@ -12,6 +12,7 @@ mod apt;
 mod backends;
 mod bench_peers;
 mod brokers;
+mod deny;
 mod docs;
 mod msrv;
 mod postgres;
@@ -22,11 +23,13 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("deps-check") => deps_check(&root()),
         Some("msrv") => msrv::check(&root()),
+        Some("package") => package(&root()),
+        Some("deny") => deny::check(&root()),
         Some("backends") => backends_foreground(),
         Some("docs") => docs::docs(&root(), args.iter().any(|a| a == "--bless")),
         Some("bench-peers") => bench_peers::bench_peers(&root()),
         _ => {
-            eprintln!("usage: cargo xtask <command>\n\ncommands:\n  test        fmt, clippy, dependency check, all tests, docs, examples\n  deps-check  prove wharf-core pulls in no network or async crates\n  msrv        check each crate's rust-version against its dependencies\n  backends    start the test backends, print their variables, stop on Enter\n  docs        build the guide into target/book (--bless: regenerate the CLI reference)\n  bench-peers Wharf next to scikit-learn, ONNX Runtime, FastAPI and a minimal server: one table of ratios (slow)");
+            eprintln!("usage: cargo xtask <command>\n\ncommands:\n  test        fmt, clippy, dependency check, all tests, docs, examples\n  deps-check  prove wharf-core pulls in no network or async crates\n  msrv        check each crate's rust-version against its dependencies\n  package     cargo package every published crate (no build)\n  deny        cargo deny check licenses bans sources (installs cargo-deny under target/tools)\n  backends    start the test backends, print their variables, stop on Enter\n  docs        build the guide into target/book (--bless: regenerate the CLI reference)\n  bench-peers Wharf next to scikit-learn, ONNX Runtime, FastAPI and a minimal server: one table of ratios (slow)");
             return ExitCode::from(2);
         }
     };
@@ -124,6 +127,16 @@ fn test() -> Result<(), String> {
     eprintln!("\n==> dependency check");
     deps_check(&root)?;
 
+    eprintln!("\n==> rust-version check (cargo xtask msrv)");
+    msrv::check(&root)?;
+
+    eprintln!("\n==> dependency policy (cargo xtask deny)");
+    let deny_started = Instant::now();
+    deny::check(&root)?;
+    timings.push(("cargo deny".into(), deny_started.elapsed().as_secs_f64()));
+
+    step("cargo package (every published crate, no build)", package_command(&root), &mut timings)?;
+
     // Real backends for the adapter tests, stopped when `services` drops (also on failure).
     eprintln!("\n==> backends");
     let backends_root = root.join("target").join("backends");
@@ -147,6 +160,15 @@ fn test() -> Result<(), String> {
     drop(postgres);
     drop(redis);
     drop(nats);
+
+    // The paths taken when a feature is missing (`AdapterUnavailable`, a command that names
+    // the feature to enable) are `#[cfg(not(feature = ...))]`: the run above, with every
+    // feature, never compiles them. The facade and the CLI once more with none.
+    let mut bare = cargo();
+    bare.current_dir(&root).args(["test", "-p", "wharf", "-p", "wharf-cli", "--no-default-features"]);
+    let (bare_passed, bare_failed) =
+        counted_step("cargo test -p wharf -p wharf-cli --no-default-features", bare, &mut timings)?;
+    let (passed, failed) = (passed + bare_passed, failed + bare_failed);
 
     let mut doc = cargo();
     doc.current_dir(&root).env("RUSTDOCFLAGS", "-D warnings").args([
@@ -194,6 +216,35 @@ fn test() -> Result<(), String> {
     // The plain closing line CI readers understand, summed over every test binary.
     println!("xtask: {passed} passed, {failed} failed");
     Ok(())
+}
+
+/// `cargo package` of every crate that is published, without building them (`--no-verify`):
+/// it fails when a manifest lacks what crates.io requires or a crate cannot be packaged on
+/// its own. `--allow-dirty`, so it also checks uncommitted work.
+fn package_command(root: &Path) -> Command {
+    let mut cmd = cargo();
+    cmd.current_dir(root).args([
+        "package",
+        "--workspace",
+        "--exclude",
+        "xtask",
+        "--exclude",
+        "wharf-guide-doctests",
+        "--no-verify",
+        "--allow-dirty",
+        "--quiet",
+    ]);
+    cmd
+}
+
+fn package(root: &Path) -> Result<(), String> {
+    let status = package_command(root).status().map_err(|e| format!("cargo package: {e}"))?;
+    if status.success() {
+        eprintln!("<== every published crate packages");
+        Ok(())
+    } else {
+        Err(format!("cargo package failed ({status})"))
+    }
 }
 
 /// The BentoML test service and its save-model script.

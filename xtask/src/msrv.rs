@@ -53,9 +53,9 @@ fn violations(meta: &Value) -> Result<Vec<String>, String> {
         let Some(id) = node["id"].as_str() else { continue };
         let deps = node["deps"].as_array().map(Vec::as_slice).unwrap_or_default();
         let wanted = deps.iter().filter(|dep| {
-            dep["dep_kinds"].as_array().is_some_and(|kinds| {
-                kinds.iter().any(|k| k["kind"].is_null() || k["kind"].as_str() == Some("build"))
-            })
+            dep["dep_kinds"]
+                .as_array()
+                .is_some_and(|kinds| kinds.iter().any(|k| k["kind"].is_null() || k["kind"].as_str() == Some("build")))
         });
         edges.insert(id, wanted.filter_map(|dep| dep["pkg"].as_str()).collect());
     }
@@ -84,7 +84,11 @@ fn violations(meta: &Value) -> Result<Vec<String>, String> {
                 let Some(dep_pkg) = by_id.get(dep) else { continue };
                 if let Some(theirs) = dep_pkg["rust_version"].as_str() {
                     if parse(theirs).is_some_and(|t| t > own_parsed) {
-                        let label = format!("{} {}", dep_pkg["name"].as_str().unwrap_or(dep), dep_pkg["version"].as_str().unwrap_or("?"));
+                        let label = format!(
+                            "{} {}",
+                            dep_pkg["name"].as_str().unwrap_or(dep),
+                            dep_pkg["version"].as_str().unwrap_or("?")
+                        );
                         too_new.insert(label, theirs.to_string());
                     }
                 }

@@ -212,4 +212,3 @@ async fn reachable(url: &str) -> Result<()> {
 
 /// How long [`remote`] waits for the scheduler to accept a connection.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-

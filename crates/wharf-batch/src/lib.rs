@@ -90,4 +90,3 @@ pub use job::{
     registered_facts, score_file, unregistered_facts, Progress, ScoreOptions, ScoreSummary, DEFAULT_CHUNK_ROWS,
 };
 pub use score::{score_chunk, OnError};
-

@@ -134,4 +134,3 @@ pub fn register(ctx: &SessionContext, registry: Arc<dyn RegistryPort>) -> WharfU
     }
     udfs
 }
-

@@ -78,4 +78,3 @@ pub use policy::{Policy, ReplaceFn};
 pub use session::{ServerFactory, Session, SessionError, SessionStats, Sessions, TrainRecord, TrainReport};
 pub use stage::{BatchFn, Outcome, Predicate, Router, Stage, StepFn};
 pub use stream::{RoutedItem, RunStream};
-

@@ -158,4 +158,3 @@ pub use spec::{
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use store::PostgresResultStore;
 pub use store::{open_store, MemoryResultStore, ResultStore, SqliteResultStore, StoreCount, StoredResult};
-

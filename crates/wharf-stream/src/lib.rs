@@ -116,4 +116,3 @@ pub use score::{FixedScorer, RegistryScorer, Scorer, ScoringModel};
 pub use sink::{FileSink, StreamSink, WriterSink};
 pub use source::{BrokerStats, Delivery, FileSource, Polled, ReaderSource, StreamSource};
 pub use window::{WindowSpec, WindowState, Windowed, WindowedMeans};
-
