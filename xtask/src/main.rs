@@ -16,6 +16,7 @@ mod deny;
 mod docs;
 mod msrv;
 mod postgres;
+mod runnable;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -25,11 +26,12 @@ fn main() -> ExitCode {
         Some("msrv") => msrv::check(&root()),
         Some("package") => package(&root()),
         Some("deny") => deny::check(&root()),
+        Some("runnable") => runnable::run(&root()),
         Some("backends") => backends_foreground(),
         Some("docs") => docs::docs(&root(), args.iter().any(|a| a == "--bless")),
         Some("bench-peers") => bench_peers::bench_peers(&root()),
         _ => {
-            eprintln!("usage: cargo xtask <command>\n\ncommands:\n  test        fmt, clippy, dependency check, all tests, docs, examples\n  deps-check  prove wharf-core pulls in no network or async crates\n  msrv        check each crate's rust-version against its dependencies\n  package     cargo package every published crate (no build)\n  deny        cargo deny check licenses bans sources (installs cargo-deny under target/tools)\n  backends    start the test backends, print their variables, stop on Enter\n  docs        build the guide into target/book (--bless: regenerate the CLI reference)\n  bench-peers Wharf next to scikit-learn, ONNX Runtime, FastAPI and a minimal server: one table of ratios (slow)");
+            eprintln!("usage: cargo xtask <command>\n\ncommands:\n  test        fmt, clippy, dependency check, all tests, docs, examples\n  deps-check  prove wharf-core pulls in no network or async crates\n  msrv        check each crate's rust-version against its dependencies\n  package     cargo package every published crate (no build)\n  deny        cargo deny check licenses bans sources (installs cargo-deny under target/tools)\n  runnable    run the README's and the guide's ```bash,runnable blocks in a copy of the repository\n  backends    start the test backends, print their variables, stop on Enter\n  docs        build the guide into target/book (--bless: regenerate the CLI reference)\n  bench-peers Wharf next to scikit-learn, ONNX Runtime, FastAPI and a minimal server: one table of ratios (slow)");
             return ExitCode::from(2);
         }
     };
@@ -152,6 +154,11 @@ fn test() -> Result<(), String> {
     let nats = brokers::nats(&backends_root, &mut services)?;
     timings.push(("backends up".into(), started.elapsed().as_secs_f64()));
 
+    // The scikit-learn import tests compare with scikit-learn's own outputs, generated here
+    // with the scikit-learn pinned in the BentoML venv started above.
+    let exports = sklearn_exports(&root, &backends_root)?;
+    services.env.push(("WHARF_TEST_SKLEARN_EXPORTS".into(), exports.display().to_string()));
+
     let mut tests = cargo();
     tests.current_dir(&root).env("WHARF_TEST_REQUIRE_BACKENDS", "1").args(["test", "--workspace", "--all-features"]);
     tests.envs(services.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -184,6 +191,12 @@ fn test() -> Result<(), String> {
     let guide_started = Instant::now();
     docs::docs(&root, false)?;
     timings.push(("guide".into(), guide_started.elapsed().as_secs_f64()));
+
+    // What a newcomer copies from the README and the guide runs as written.
+    eprintln!("\n==> runnable blocks (cargo xtask runnable)");
+    let runnable_started = Instant::now();
+    runnable::run(&root)?;
+    timings.push(("runnable blocks".into(), runnable_started.elapsed().as_secs_f64()));
 
     // The examples that need no backend run for real, each in a scratch directory so the
     // files they write land nowhere near the checkout.
@@ -245,6 +258,29 @@ fn package(root: &Path) -> Result<(), String> {
     } else {
         Err(format!("cargo package failed ({status})"))
     }
+}
+
+/// Writes the scikit-learn import tests' data (`xtask/python/sklearn_exports.py`) into
+/// `target/sklearn-exports` with the BentoML venv's Python, unless the files there were
+/// written by the same script with the same packages.
+fn sklearn_exports(root: &Path, backends_root: &Path) -> Result<PathBuf, String> {
+    let script = root.join("xtask").join("python").join("sklearn_exports.py");
+    let out = root.join("target").join("sklearn-exports");
+    let stamp = out.join(".wharf-stamp");
+    let source = std::fs::read_to_string(&script).map_err(|e| format!("{}: {e}", script.display()))?;
+    let want = format!("{}\n{source}", backends::BENTOML_SPECS.join("\n"));
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(want.as_str()) {
+        eprintln!("<== scikit-learn exports current in {}", out.display());
+        return Ok(out);
+    }
+    let python = backends::venv(backends_root, "bentoml", backends::BENTOML_SPECS)?.join("bin").join("python");
+    let _ = std::fs::remove_dir_all(&out);
+    let mut cmd = Command::new(python);
+    cmd.arg(&script).arg(&out).env("PYTHONDONTWRITEBYTECODE", "1");
+    let mut timings = Vec::new();
+    step("scikit-learn exports", cmd, &mut timings)?;
+    std::fs::write(&stamp, want).map_err(|e| format!("{}: {e}", stamp.display()))?;
+    Ok(out)
 }
 
 /// The BentoML test service and its save-model script.
