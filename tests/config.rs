@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use wharf::container::Reason;
 use wharf::prelude::*;
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -65,17 +66,35 @@ fn file_then_profile_then_env_then_code() {
             ("WHARF_PROFILE", "prod"),
             ("WHARF_TRACKING__MLFLOW__EXPERIMENT", "from-env"),
             ("WHARF_SERVING__BENTOML__MAX_BATCH", "64"),
+            ("WHARF_TRACKING__BACKEND", "noop"),
             ("HOME", "/x"),
         ]),
     )
     .expect("env");
     assert_eq!(mlflow(&c).experiment, "from-env", "the environment beats files");
     assert_eq!(bentoml(&c).max_batch, 64, "numbers parse from environment text");
+    assert_eq!(c.tracking.backend, "noop", "the environment chose the tracker");
 
+    // Code has the last word: what a program sets on the loaded struct is what the context
+    // it builds uses, over the file and the environment that chose otherwise.
+    let runs = dir.path().join("runs-from-code");
+    c.tracking.backend = "file".into();
+    c.tracking.dir = runs.clone();
     let mut set = mlflow(&c);
     set.experiment = "from-code".into();
     c.set_adapter(wharf::mlflow::config::TRACKING_KEY, &set).expect("set");
-    assert_eq!(mlflow(&c).experiment, "from-code", "code has the last word");
+    c.registry.dir = dir.path().join("registry-from-code");
+    c.lineage.path = dir.path().join("lineage-from-code.jsonl");
+    let ctx = Wharf::from_config(c).expect("build");
+    assert_eq!(ctx.tracker().name(), "file", "code's tracker, not the environment's noop");
+    let choice = ctx.report().choices.iter().find(|c| c.port == "tracker").expect("tracker line");
+    assert_eq!(choice.reason, Reason::Configured { key: "tracking.backend", value: "file".into() });
+    assert_eq!(mlflow(ctx.config()).experiment, "from-code", "code has the last word");
+    assert_eq!(ctx.config().registry.dir, dir.path().join("registry-from-code"), "code beats the base file");
+    let run = ctx.tracker().start_run(Some("precedence")).expect("start");
+    run.finish().expect("finish");
+    let written = std::fs::read_dir(&runs).map(|d| d.count()).unwrap_or(0);
+    assert!(written > 0, "the run went to the directory set in code ({})", runs.display());
 }
 
 #[test]

@@ -24,6 +24,7 @@ pub const MDBOOK_VERSION: &str = "0.5.4";
 pub fn docs(root: &Path, bless: bool) -> Result<(), String> {
     check_references(root, bless)?;
     check_pages(&root.join("docs").join("src"))?;
+    check_performance_summary(root)?;
     let mdbook = ensure_mdbook(root)?;
     let out = root.join("target").join("book");
     eprintln!("==> {} build docs -d {}", mdbook.display(), out.display());
@@ -94,6 +95,38 @@ fn installed_version(bin: &Path) -> Option<String> {
     let out = Command::new(bin).arg("--version").output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     Some(text.split_whitespace().last()?.trim_start_matches('v').to_string())
+}
+
+/// The first and last line of the performance summary, in the guide and in the README.
+const SUMMARY_START: &str = "<!-- performance-summary:start";
+const SUMMARY_END: &str = "<!-- performance-summary:end -->";
+
+/// The README's performance table is a copy of the performance page's summary: one source
+/// for every figure. Fails when the two blocks differ, showing the first differing line.
+fn check_performance_summary(root: &Path) -> Result<(), String> {
+    let block = |path: &Path| -> Result<String, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let start =
+            text.find(SUMMARY_START).ok_or_else(|| format!("{}: no `{SUMMARY_START} ...` line", path.display()))?;
+        let end =
+            text[start..].find(SUMMARY_END).ok_or_else(|| format!("{}: no `{SUMMARY_END}` line", path.display()))?;
+        Ok(text[start..start + end].to_string())
+    };
+    let page = root.join("docs").join("src").join("performance.md");
+    let readme = root.join("README.md");
+    let (source, copy) = (block(&page)?, block(&readme)?);
+    if source == copy {
+        eprintln!("<== the README's performance table matches docs/src/performance.md");
+        return Ok(());
+    }
+    let first = source.lines().zip(copy.lines()).position(|(a, b)| a != b).unwrap_or(0);
+    Err(format!(
+        "the README's performance table differs from docs/src/performance.md (first at line {} of the block: \
+         the page has {:?}, the README {:?}); the page is the source, copy its block into the README",
+        first + 1,
+        source.lines().nth(first).unwrap_or(""),
+        copy.lines().nth(first).unwrap_or("")
+    ))
 }
 
 /// Every page is in `SUMMARY.md`, and every relative link between pages resolves.

@@ -12,19 +12,26 @@ mod apt;
 mod backends;
 mod bench_peers;
 mod brokers;
+mod deny;
 mod docs;
+mod msrv;
 mod postgres;
+mod runnable;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("deps-check") => deps_check(&root()),
+        Some("msrv") => msrv::check(&root()),
+        Some("package") => package(&root()),
+        Some("deny") => deny::check(&root()),
+        Some("runnable") => runnable::run(&root()),
         Some("backends") => backends_foreground(),
         Some("docs") => docs::docs(&root(), args.iter().any(|a| a == "--bless")),
         Some("bench-peers") => bench_peers::bench_peers(&root()),
         _ => {
-            eprintln!("usage: cargo xtask <command>\n\ncommands:\n  test        fmt, clippy, dependency check, all tests, docs, examples\n  deps-check  prove wharf-core pulls in no network or async crates\n  backends    start the test backends, print their variables, stop on Enter\n  docs        build the guide into target/book (--bless: regenerate the CLI reference)\n  bench-peers Wharf next to scikit-learn, ONNX Runtime, FastAPI and a minimal server: one table of ratios (slow)");
+            eprintln!("usage: cargo xtask <command>\n\ncommands:\n  test        fmt, clippy, dependency check, all tests, docs, examples\n  deps-check  prove wharf-core pulls in no network or async crates\n  msrv        check each crate's rust-version against its dependencies\n  package     cargo package every published crate (no build)\n  deny        cargo deny check licenses bans sources (installs cargo-deny under target/tools)\n  runnable    run the README's and the guide's ```bash,runnable blocks in a copy of the repository\n  backends    start the test backends, print their variables, stop on Enter\n  docs        build the guide into target/book (--bless: regenerate the CLI reference)\n  bench-peers Wharf next to scikit-learn, ONNX Runtime, FastAPI and a minimal server: one table of ratios (slow)");
             return ExitCode::from(2);
         }
     };
@@ -122,6 +129,16 @@ fn test() -> Result<(), String> {
     eprintln!("\n==> dependency check");
     deps_check(&root)?;
 
+    eprintln!("\n==> rust-version check (cargo xtask msrv)");
+    msrv::check(&root)?;
+
+    eprintln!("\n==> dependency policy (cargo xtask deny)");
+    let deny_started = Instant::now();
+    deny::check(&root)?;
+    timings.push(("cargo deny".into(), deny_started.elapsed().as_secs_f64()));
+
+    step("cargo package (every published crate, no build)", package_command(&root), &mut timings)?;
+
     // Real backends for the adapter tests, stopped when `services` drops (also on failure).
     eprintln!("\n==> backends");
     let backends_root = root.join("target").join("backends");
@@ -138,6 +155,11 @@ fn test() -> Result<(), String> {
     let nats = brokers::nats(&backends_root, &mut services)?;
     timings.push(("backends up".into(), started.elapsed().as_secs_f64()));
 
+    // The scikit-learn import tests compare with scikit-learn's own outputs, generated here
+    // with the scikit-learn pinned in the BentoML venv started above.
+    let exports = sklearn_exports(&root, &backends_root)?;
+    services.env.push(("WHARF_TEST_SKLEARN_EXPORTS".into(), exports.display().to_string()));
+
     let mut tests = cargo();
     tests.current_dir(&root).env("WHARF_TEST_REQUIRE_BACKENDS", "1").args(["test", "--workspace", "--all-features"]);
     tests.envs(services.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -146,6 +168,15 @@ fn test() -> Result<(), String> {
     drop(postgres);
     drop(redis);
     drop(nats);
+
+    // The paths taken when a feature is missing (`AdapterUnavailable`, a command that names
+    // the feature to enable) are `#[cfg(not(feature = ...))]`: the run above, with every
+    // feature, never compiles them. The facade and the CLI once more with none.
+    let mut bare = cargo();
+    bare.current_dir(&root).args(["test", "-p", "wharf", "-p", "wharf-cli", "--no-default-features"]);
+    let (bare_passed, bare_failed) =
+        counted_step("cargo test -p wharf -p wharf-cli --no-default-features", bare, &mut timings)?;
+    let (passed, failed) = (passed + bare_passed, failed + bare_failed);
 
     let mut doc = cargo();
     doc.current_dir(&root).env("RUSTDOCFLAGS", "-D warnings").args([
@@ -161,6 +192,12 @@ fn test() -> Result<(), String> {
     let guide_started = Instant::now();
     docs::docs(&root, false)?;
     timings.push(("guide".into(), guide_started.elapsed().as_secs_f64()));
+
+    // What a newcomer copies from the README and the guide runs as written.
+    eprintln!("\n==> runnable blocks (cargo xtask runnable)");
+    let runnable_started = Instant::now();
+    runnable::run(&root)?;
+    timings.push(("runnable blocks".into(), runnable_started.elapsed().as_secs_f64()));
 
     // The examples that need no backend run for real, each in a scratch directory so the
     // files they write land nowhere near the checkout.
@@ -193,6 +230,58 @@ fn test() -> Result<(), String> {
     // The plain closing line CI readers understand, summed over every test binary.
     println!("xtask: {passed} passed, {failed} failed");
     Ok(())
+}
+
+/// `cargo package` of every crate that is published, without building them (`--no-verify`):
+/// it fails when a manifest lacks what crates.io requires or a crate cannot be packaged on
+/// its own. `--allow-dirty`, so it also checks uncommitted work.
+fn package_command(root: &Path) -> Command {
+    let mut cmd = cargo();
+    cmd.current_dir(root).args([
+        "package",
+        "--workspace",
+        "--exclude",
+        "xtask",
+        "--exclude",
+        "wharf-guide-doctests",
+        "--no-verify",
+        "--allow-dirty",
+        "--quiet",
+    ]);
+    cmd
+}
+
+fn package(root: &Path) -> Result<(), String> {
+    let status = package_command(root).status().map_err(|e| format!("cargo package: {e}"))?;
+    if status.success() {
+        eprintln!("<== every published crate packages");
+        Ok(())
+    } else {
+        Err(format!("cargo package failed ({status})"))
+    }
+}
+
+/// Writes the scikit-learn import tests' data (`xtask/python/sklearn_exports.py`) into
+/// `target/sklearn-exports` with the BentoML venv's Python, unless the files there were
+/// written by the same script with the same packages.
+fn sklearn_exports(root: &Path, backends_root: &Path) -> Result<PathBuf, String> {
+    let script = root.join("xtask").join("python").join("sklearn_exports.py");
+    let out = root.join("target").join("sklearn-exports");
+    let stamp = out.join(".wharf-stamp");
+    let source = std::fs::read_to_string(&script).map_err(|e| format!("{}: {e}", script.display()))?;
+    let want = format!("{}\n{source}", backends::BENTOML_SPECS.join("\n"));
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(want.as_str()) {
+        eprintln!("<== scikit-learn exports current in {}", out.display());
+        return Ok(out);
+    }
+    let python = backends::venv(backends_root, "bentoml", backends::BENTOML_SPECS)?.join("bin").join("python");
+    let _ = std::fs::remove_dir_all(&out);
+    let mut cmd = Command::new(python);
+    cmd.arg(&script).arg(&out).env("PYTHONDONTWRITEBYTECODE", "1");
+    let mut timings = Vec::new();
+    step("scikit-learn exports", cmd, &mut timings)?;
+    std::fs::write(&stamp, want).map_err(|e| format!("{}: {e}", stamp.display()))?;
+    Ok(out)
 }
 
 /// The BentoML test service and its save-model script.

@@ -205,11 +205,3 @@ async fn reachable(url: &str) -> Result<()> {
 
 /// How long [`remote`] waits for the scheduler to accept a connection.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// The guide's page on this crate, its Rust example compiled and run as a doctest so it
-/// cannot drift from the code.
-#[cfg(doctest)]
-pub mod guide {
-    #[doc = include_str!("../../../docs/src/ballista.md")]
-    pub struct Ballista;
-}

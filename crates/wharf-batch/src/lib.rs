@@ -96,11 +96,3 @@ pub use job::{
     registered_facts, score_file, unregistered_facts, Progress, ScoreOptions, ScoreSummary, DEFAULT_CHUNK_ROWS,
 };
 pub use score::{score_chunk, OnError};
-
-/// The guide's page on this crate, its Rust examples compiled and run as doctests so they
-/// cannot drift from the code.
-#[cfg(doctest)]
-pub mod guide {
-    #[doc = include_str!("../../../docs/src/batch.md")]
-    pub struct Batch;
-}

@@ -150,11 +150,3 @@ pub fn register_udfs(ctx: &SessionContext, udfs: WharfUdfs) -> WharfUdfs {
     }
     udfs
 }
-
-/// The guide's page on this crate, its Rust example compiled and run as a doctest so it
-/// cannot drift from the code.
-#[cfg(doctest)]
-pub mod guide {
-    #[doc = include_str!("../../../docs/src/datafusion.md")]
-    pub struct Datafusion;
-}

@@ -81,11 +81,3 @@ pub use policy::{Policy, ReplaceFn};
 pub use session::{Session, SessionError, SessionStats, Sessions, TrainRecord, TrainReport};
 pub use stage::{BatchFn, Outcome, Predicate, Router, Stage, StepFn};
 pub use stream::{RoutedItem, RunStream};
-
-/// The guide's page on this crate, its Rust examples compiled and run as doctests so they
-/// cannot drift from the code.
-#[cfg(doctest)]
-pub mod guide {
-    #[doc = include_str!("../../../docs/src/pipelines.md")]
-    pub struct Pipelines;
-}

@@ -158,11 +158,3 @@ pub use spec::{
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use store::PostgresResultStore;
 pub use store::{open_store, MemoryResultStore, ResultStore, SqliteResultStore, StoreCount, StoredResult};
-
-/// The guide's page on this crate, its Rust examples compiled and run as doctests so they
-/// cannot drift from the code.
-#[cfg(doctest)]
-pub mod guide {
-    #[doc = include_str!("../../../docs/src/runner.md")]
-    pub struct Runner;
-}

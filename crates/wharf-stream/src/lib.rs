@@ -134,13 +134,3 @@ pub use source::{BrokerStats, Delivery, FileSource, Polled, ReaderSource, Stream
 /// stream's options need no second import.
 pub use wharf_core::OnError;
 pub use window::{WindowSpec, WindowState, Windowed, WindowedMeans};
-
-/// The guide's page on this crate, its Rust examples compiled and run as doctests so they
-/// cannot drift from the code.
-#[cfg(doctest)]
-pub mod guide {
-    #[doc = include_str!("../../../docs/src/streaming.md")]
-    pub struct Streaming;
-    #[doc = include_str!("../../../docs/src/scaleout.md")]
-    pub struct ScaleOut;
-}

@@ -68,62 +68,6 @@ pub use wharf_bentoml as bentoml;
 #[cfg_attr(docsrs, doc(cfg(feature = "serve")))]
 pub use wharf_serve as serve;
 
-/// The README's and the guide's Rust examples, compiled and run as doctests so they cannot
-/// drift from the code.
-///
-/// One item per page of `docs/src/SUMMARY.md`, except the pages on crates this one does not
-/// depend on (pipelines, the runner, batch and streaming scoring): those crates include them
-/// the same way. A page whose blocks need an adapter is included only with that adapter's
-/// feature; the tests run with `--all-features`.
-#[cfg(doctest)]
-pub mod guide {
-    #[doc = include_str!("../../../README.md")]
-    pub struct Readme;
-    #[doc = include_str!("../../../docs/src/quickstart.md")]
-    pub struct Quickstart;
-    #[doc = include_str!("../../../docs/src/concepts.md")]
-    pub struct Concepts;
-    #[doc = include_str!("../../../docs/src/ports.md")]
-    pub struct Ports;
-    #[doc = include_str!("../../../docs/src/port-model-server.md")]
-    pub struct PortModelServer;
-    #[cfg(feature = "bentoml")]
-    #[doc = include_str!("../../../docs/src/bentoml.md")]
-    pub struct Bentoml;
-    #[doc = include_str!("../../../docs/src/port-tracker.md")]
-    pub struct PortTracker;
-    #[cfg(feature = "mlflow")]
-    #[doc = include_str!("../../../docs/src/mlflow.md")]
-    pub struct Mlflow;
-    #[doc = include_str!("../../../docs/src/port-registry.md")]
-    pub struct PortRegistry;
-    #[cfg(feature = "openlineage")]
-    #[doc = include_str!("../../../docs/src/port-lineage.md")]
-    pub struct PortLineage;
-    #[cfg(feature = "openlineage")]
-    #[doc = include_str!("../../../docs/src/lineage.md")]
-    pub struct Lineage;
-    #[cfg(feature = "serve")]
-    #[doc = include_str!("../../../docs/src/serving.md")]
-    pub struct Serving;
-    #[doc = include_str!("../../../docs/src/scoring.md")]
-    pub struct Scoring;
-    #[doc = include_str!("../../../docs/src/examples.md")]
-    pub struct Examples;
-    #[doc = include_str!("../../../docs/src/security.md")]
-    pub struct Security;
-    #[doc = include_str!("../../../docs/src/performance.md")]
-    pub struct Performance;
-    #[doc = include_str!("../../../docs/src/migrating.md")]
-    pub struct Migrating;
-    #[doc = include_str!("../../../docs/src/cli.md")]
-    pub struct Cli;
-    #[doc = include_str!("../../../docs/src/configuration.md")]
-    pub struct Configuration;
-    #[doc = include_str!("../../../docs/src/contributing.md")]
-    pub struct Contributing;
-}
-
 /// Everything a typical program needs, in one import.
 pub mod prelude {
     pub use crate::jobs::{TrainJob, TrainOutcome};
