@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use wharf_bentoml::BentoMlModelServer;
 use wharf_bentoml::BentoMlConfig;
+use wharf_bentoml::BentoMlModelServer;
 use wharf_core::{datasets, FileRegistry, Model, ModelServerPort, ModelServers, Records, RegistryPort, Trainer};
 use wharf_serve::{MicroBatch, ModelsBuilder, RunningServer, ServeOptions};
 
