@@ -159,9 +159,25 @@ mod tests {
 
         let page = std::fs::read_to_string(guide_dir().join("configuration.md")).expect("configuration.md");
         let rows = configuration_rows(&page);
-        // The core's keys plus each adapter's table with its defaults.
-        let defaults = wharf::adapter_catalog().effective_config(&WharfConfig::default()).expect("defaults");
-        let defaults_json = serde_json::to_value(defaults).expect("config serializes");
+        // The core's keys plus each adapter's own table, with its defaults (as JSON, so unset
+        // options stay visible as null).
+        let mut defaults_json = serde_json::to_value(WharfConfig::default()).expect("config serializes");
+        let tables = [
+            (wharf::mlflow::config::TRACKING_KEY, serde_json::to_value(wharf::mlflow::MlflowConfig::default())),
+            (wharf::mlflow::config::REGISTRY_KEY, serde_json::to_value(wharf::mlflow::MlflowConfig::default())),
+            (wharf::openlineage::config::KEY, serde_json::to_value(wharf::openlineage::OpenLineageConfig::default())),
+            (wharf::bentoml::config::KEY, serde_json::to_value(wharf::bentoml::BentoMlConfig::default())),
+        ];
+        let keys: Vec<&str> = tables.iter().map(|(key, _)| *key).collect();
+        for (key, table) in tables {
+            let (section, name) = key.split_once('.').expect("section.adapter");
+            defaults_json[section][name] = table.expect("adapter config serializes");
+        }
+        // The catalog declares the same tables, so `wharf doctor` shows every one of them.
+        let shown = wharf::adapter_catalog().effective_config(&WharfConfig::default()).expect("defaults");
+        for key in keys {
+            assert!(shown.adapter_table(key).is_some(), "the catalog does not declare [{key}]");
+        }
         let mut defaults = BTreeMap::new();
         default_leaves(&defaults_json, "", &mut defaults);
 

@@ -10,7 +10,7 @@
 //! and everything else a [`WharfError::Backend`] carrying the HTTP status and `error_code`.
 //!
 //!
-//! One concern per file: [`transport`] sends and retries, [`dto`] holds the JSON shapes,
+//! One concern per file: `transport` sends and retries, `dto` holds the JSON shapes,
 //! and the endpoints are grouped as MLflow groups them: tracking (experiments and runs),
 //! artifacts, and the model registry.
 
