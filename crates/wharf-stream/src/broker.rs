@@ -10,6 +10,20 @@ use wharf_core::{Result, WharfError};
 use crate::source::Delivery;
 
 /// `url` with any password or token replaced, for error messages.
+/// How a broker link waits between reconnection attempts: the project's one retry policy
+/// (exponential backoff with full jitter, so workers that lost the same server do not come
+/// back in lockstep), 50 ms doubling to 1 s, for at most `reconnect_for`. Every command a
+/// link repeats is safe to repeat (reads, acknowledgements, de-duplicated writes), so the
+/// count of retries is bounded only by the time.
+#[allow(dead_code)] // unused when no broker feature is compiled in
+pub(crate) fn reconnect_policy(reconnect_for: std::time::Duration) -> wharf_core::retry::RetryPolicy {
+    wharf_core::retry::RetryPolicy::default()
+        .max_retries(u32::MAX)
+        .initial_delay(std::time::Duration::from_millis(50))
+        .max_delay(std::time::Duration::from_secs(1))
+        .max_elapsed(reconnect_for)
+}
+
 pub(crate) fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => format!("{}***{}", &url[..scheme + 3], &url[at..]),

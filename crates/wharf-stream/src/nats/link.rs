@@ -1,7 +1,7 @@
 //! A connection to a NATS server, its runtime, and the retries that outlast a restart.
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::jetstream::message::PublishMessage as Publish;
 use async_nats::jetstream::stream::{Config as StreamConfig, StorageType};
@@ -9,6 +9,8 @@ use async_nats::jetstream::{self, ErrorCode};
 use wharf_core::{Result, WharfError};
 
 use super::url::{Auth, NatsStreamUrl};
+use wharf_core::retry::{Call, Failure as RetryFailure};
+
 use super::{ADAPTER, DEFAULT_DUPLICATE_WINDOW, RECONNECT_FOR, TEMPORARILY_UNAVAILABLE};
 
 /// Why a request failed, and whether retrying it may help.
@@ -87,17 +89,23 @@ impl Link {
         F: FnMut() -> Fut,
         Fut: Future<Output = std::result::Result<T, Failure>>,
     {
-        let started = Instant::now();
-        let mut pause = Duration::from_millis(50);
+        let mut delays = crate::broker::reconnect_policy(RECONNECT_FOR).delays();
         // Inside the runtime's context: building a request may already need its timers.
         let _entered = self.runtime.enter();
         loop {
             match self.runtime.block_on(f()) {
                 Ok(value) => return Ok(value),
-                Err(failure) if failure.transient && started.elapsed() < RECONNECT_FOR => {
+                Err(failure) if failure.transient => {
+                    let pause = delays.next_for(Call::Idempotent, RetryFailure::MaybeSent { retry_after: None });
+                    let Some(pause) = pause else {
+                        return Err(WharfError::backend(
+                            ADAPTER,
+                            format!("{}: {what} failed", self.name),
+                            Some(failure.source),
+                        ));
+                    };
                     // Sleep on the runtime, not the thread, so the client keeps reconnecting.
                     self.runtime.block_on(async { tokio::time::sleep(pause).await });
-                    pause = (pause * 2).min(Duration::from_secs(1));
                 }
                 Err(failure) => {
                     return Err(WharfError::backend(

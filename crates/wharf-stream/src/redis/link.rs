@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::{Commands, Connection, RedisResult};
+use wharf_core::retry::{Call, Failure};
 use wharf_core::{Result, WharfError};
 
 use super::url::RedisStreamUrl;
@@ -49,7 +50,7 @@ impl Link {
     /// Runs `f`, reconnecting and retrying while the failure is transient.
     pub(super) fn run<T>(&mut self, what: &str, mut f: impl FnMut(&mut Connection) -> RedisResult<T>) -> Result<T> {
         let started = Instant::now();
-        let mut pause = Duration::from_millis(50);
+        let mut delays = crate::broker::reconnect_policy(RECONNECT_FOR).delays();
         loop {
             let result = self.connect().and_then(&mut f);
             match result {
@@ -61,16 +62,22 @@ impl Link {
                     // A reply cut short leaves the connection mid-stream: start a new one.
                     self.con = None;
                     if !interrupted(&e) {
-                        std::thread::sleep(pause);
-                        pause = (pause * 2).min(Duration::from_secs(1));
+                        match delays.next_for(Call::Idempotent, Failure::MaybeSent { retry_after: None }) {
+                            Some(pause) => std::thread::sleep(pause),
+                            None => return Err(self.failed(what, e)),
+                        }
                     }
                 }
                 Err(e) => {
                     self.con = None;
-                    return Err(WharfError::backend(ADAPTER, format!("{}: {what} failed", self.name), Some(e.into())));
+                    return Err(self.failed(what, e));
                 }
             }
         }
+    }
+
+    fn failed(&self, what: &str, e: redis::RedisError) -> WharfError {
+        WharfError::backend(ADAPTER, format!("{}: {what} failed", self.name), Some(e.into()))
     }
 }
 
