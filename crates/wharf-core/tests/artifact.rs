@@ -3,7 +3,8 @@
 use proptest::prelude::*;
 use std::sync::OnceLock;
 use wharf_core::artifact::{decode, decode_with_limit, encode, FORMAT_VERSION, HEADER_LEN};
-use wharf_core::{datasets, ArtifactError, Model, Trainer, WharfError};
+use wharf_core::{ArtifactError, Model, WharfError};
+use wharf_ml::{datasets, Trainer};
 
 fn bytes() -> &'static Vec<u8> {
     static BYTES: OnceLock<Vec<u8>> = OnceLock::new();

@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Serialize;
-use wharf_core::{Dataset, LocalModelServer, Model, ModelServerExt, ModelServerPort, Trainer, WharfError};
+use wharf_core::{LocalModelServer, Model, ModelServerExt, ModelServerPort, WharfError};
+use wharf_ml::{Dataset, Trainer};
 
 /// Makes the model server that holds one model of a session.
 pub type ServerFactory = Arc<dyn Fn() -> Arc<dyn ModelServerPort> + Send + Sync>;
@@ -130,7 +131,7 @@ impl Session {
         let model = trainer.fit(data)?;
         let accuracy = match model.task() {
             wharf_core::Task::Classification => {
-                wharf_core::evaluate(&model, data)?.get("accuracy").map(|a| (a * 10_000.0).round() / 10_000.0)
+                wharf_ml::evaluate(&model, data)?.get("accuracy").map(|a| (a * 10_000.0).round() / 10_000.0)
             }
             _ => None,
         };

@@ -13,8 +13,8 @@ use axum::Json;
 use serde::ser::SerializeSeq;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use wharf_core::metrics::{classification_metrics, regression_metrics};
 use wharf_core::{Predictions, Probabilities, Records, Task};
+use wharf_ml::metrics::{classification_metrics, regression_metrics};
 
 use crate::input::{self, Truth};
 use crate::problem::Problem;

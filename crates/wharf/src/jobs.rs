@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use wharf_core::{
-    evaluate, Dataset, LineageEvent, LineageEventType, Metrics, Model, ModelFacts, Result, RunHandle, SchemaField,
-    Selector, Task, Trainer, Version,
+    LineageEvent, LineageEventType, Model, ModelFacts, Result, RunHandle, SchemaField, Selector, Task, Version,
 };
+use wharf_ml::{evaluate, Dataset, Metrics, Trainer};
 
 use crate::Wharf;
 

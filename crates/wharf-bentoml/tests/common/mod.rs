@@ -6,7 +6,8 @@ use std::io::Write;
 use ndarray::Array2;
 use wharf_bentoml::BentoMlModelServer;
 use wharf_core::config::BentoMlConfig;
-use wharf_core::{datasets, Model, Trainer};
+use wharf_core::Model;
+use wharf_ml::{datasets, Trainer};
 
 /// The test service's URL from `WHARF_TEST_BENTOML_URL`. Without it the test is skipped with
 /// a message, except under `cargo xtask test` (`WHARF_TEST_REQUIRE_BACKENDS=1`), where a
