@@ -13,6 +13,8 @@ use wharf_ml::{datasets, Trainer};
 /// a message, except under `cargo xtask test` (`WHARF_TEST_REQUIRE_BACKENDS=1`), where a
 /// missing backend is a failure rather than a silent pass.
 pub fn bentoml_url() -> Option<String> {
+    // Every test starts here; the models they load are built-in estimators.
+    wharf_ml::register();
     match std::env::var("WHARF_TEST_BENTOML_URL").ok().filter(|v| !v.trim().is_empty()) {
         Some(url) => Some(url),
         None if std::env::var("WHARF_TEST_REQUIRE_BACKENDS").as_deref() == Ok("1") => {
