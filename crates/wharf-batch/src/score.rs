@@ -103,6 +103,8 @@ fn unscored(model: &Model, rejects: Vec<BadRow>, end_byte: u64) -> ScoredChunk {
         Task::Classification => Predictions::Classes { classes: model.classes().to_vec(), indices: Vec::new() },
         Task::Regression => Predictions::Values(Vec::new()),
         Task::Clustering => Predictions::Clusters(Vec::new()),
+        // A task added later: no rows scored, so no values either way.
+        _ => Predictions::Values(Vec::new()),
     };
     ScoredChunk { positions: Vec::new(), ids: Vec::new(), predictions, probabilities: None, rejects, end_byte }
 }
