@@ -20,7 +20,8 @@
 //!
 //! ```
 //! use wharf_batch::{score_file, unregistered_facts, OnError, ScoreOptions};
-//! use wharf_core::{datasets, FileLineage, Trainer};
+//! use wharf_core::FileLineage;
+//! use wharf_ml::{datasets, Trainer};
 //!
 //! # fn main() -> wharf_core::Result<()> {
 //! let dir = tempfile::tempdir().expect("temp dir");
@@ -50,7 +51,7 @@
 //! ```
 //! use wharf_batch::format::{CsvReader, JsonlWriter, OutputLayout, ReadSpec, RecordReader, RecordWriter};
 //! use wharf_batch::{score_chunk, OnError};
-//! use wharf_core::{datasets, Trainer};
+//! use wharf_ml::{datasets, Trainer};
 //!
 //! # fn main() -> wharf_core::Result<()> {
 //! let model = Trainer::logistic_regression().fit(&datasets::iris())?;

@@ -98,6 +98,26 @@ fn consistent_checksum_but_inconsistent_model_is_refused() {
 }
 
 #[test]
+fn the_payload_names_its_kind_and_an_unregistered_kind_is_a_typed_error() {
+    use sha2::Digest;
+    let b = bytes();
+    assert_eq!(u16::from_le_bytes([b[8], b[9]]), FORMAT_VERSION);
+    let id = wharf_core::kind::BUILTIN_ESTIMATOR_KIND.as_bytes();
+    let at = b.windows(id.len()).position(|w| w == id).expect("the kind id is in the payload");
+    let mut c = b.clone();
+    c[at + id.len() - 1] = b'X';
+    let digest = sha2::Sha256::digest(&c[HEADER_LEN..]);
+    c[36..68].copy_from_slice(&digest);
+    match decode(&c) {
+        Err(ArtifactError::UnknownKind { kind, hint }) => {
+            assert_eq!(kind, "wharf.estimatoX");
+            assert!(hint.contains("register"), "{hint}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn file_errors_are_typed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("m.wharf");
