@@ -1,5 +1,9 @@
 //! Conformance suites: one function per clause of each port's contract, taking `&dyn Port`.
 //!
+//! The fixture models ([`fixture_model`], [`fixture_model_b`]) are stored artifacts of the
+//! built-in estimators, so register that kind first (`wharf_ml::register()` or
+//! `wharf::register_kinds()`); otherwise they panic with the loader's `UnknownKind` error.
+//!
 //! Every default runs these in this crate's tests; every adapter crate runs the same
 //! functions against its real backend. They panic with a message naming the clause, like
 //! any test assertion. `run_*` runs a whole suite.

@@ -46,7 +46,7 @@ pub const BUILTIN_ESTIMATOR_KIND: &str = "wharf.estimator";
 /// own copy, so a model's metadata stays the one source of truth for its inputs and classes.
 /// The records given to [`predict`](Self::predict) and [`predict_proba`](Self::predict_proba)
 /// have not been checked yet: checking them against the signature is part of the kind's job,
-/// with errors that name the row and field (as [`WharfError::Schema`] or
+/// with errors that name the row and field (as [`WharfError::SchemaMismatch`] or
 /// [`WharfError::InvalidInput`]) so servers can report and skip single rows.
 pub trait ModelKind: Send + Sync + fmt::Debug + 'static {
     /// The stable id stored in the artifact, e.g. `wharf.estimator`. Never change it once

@@ -18,7 +18,8 @@ use crate::{Result, WharfError};
 pub struct ModelMetadata {
     /// Inputs, task and classes.
     pub signature: Signature,
-    /// `logistic`, `linear`, `tree`, `random-forest` or `kmeans`.
+    /// The algorithm: `logistic`, `linear`, `tree`, `random-forest` or `kmeans` for the
+    /// built-in estimators; a kind of its own names its own.
     pub algorithm: String,
     /// Training parameters, as text.
     pub params: BTreeMap<String, String>,
