@@ -11,7 +11,8 @@
 use std::path::Path;
 
 use wharf_batch::{registered_facts, score_file, OnError, ScoreOptions};
-use wharf_core::{datasets, FileLineage, FileRegistry, ModelServers, RegistryExt, RegistryPort, Selector, Trainer};
+use wharf_core::{FileLineage, FileRegistry, ModelServers, RegistryExt, RegistryPort, Selector};
+use wharf_ml::{datasets, Trainer};
 
 fn main() -> wharf_core::Result<()> {
     let dir = Path::new("batch-scoring-example");

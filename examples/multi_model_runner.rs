@@ -9,7 +9,7 @@
 //! Run it twice: each lead's history grows by one result, and the newest is current.
 
 use serde_json::{json, Value};
-use wharf_core::{datasets, Trainer};
+use wharf_ml::{datasets, Trainer};
 use wharf_runner::{
     Builtin, FieldSpec, InputSource, ModelSpec, Record, ResultStore, Runner, SqliteResultStore, Status, SummarySpec,
 };

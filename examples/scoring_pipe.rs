@@ -9,7 +9,7 @@
 use std::error::Error;
 use std::sync::Arc;
 
-use wharf_core::Trainer;
+use wharf_ml::Trainer;
 use wharf_pipeline::scoring::{scoring_pipeline, FeatureStore, ScoringOptions, HIGH_CONFIDENCE, LOW_CONFIDENCE};
 use wharf_pipeline::{demo, RunContext, RunOutput, Sessions, DEFAULT_BUCKET};
 

@@ -35,11 +35,12 @@ use serde_json::Value;
 use wharf_batch::format::{ColumnKind, ParquetReader, ReadSpec, RecordReader};
 use wharf_batch::{score_file, ScoreOptions};
 use wharf_core::fsutil::write_atomic;
-use wharf_core::metrics::{accuracy, precision_recall_f1};
 use wharf_core::{
-    Column, CsvOptions, Dataset, FileLineage, FileRegistry, FileTracker, Frame, LineageEvent, LineageEventType,
-    LineagePort, Model, ModelFacts, ModelRef, ModelServers, RegistryPort, RunHandle, TrackerExt, Trainer,
+    Column, FileLineage, FileRegistry, FileTracker, Frame, LineageEvent, LineageEventType, LineagePort, Model,
+    ModelFacts, ModelRef, ModelServers, RegistryPort, RunHandle, TrackerExt,
 };
+use wharf_ml::metrics::{accuracy, precision_recall_f1};
+use wharf_ml::{CsvOptions, Dataset, Trainer};
 use wharf_stream::{FileCheckpoint, FileSink, FileSource, OnError, RegistryModel, StreamJob, StreamOptions};
 
 type Outcome<T> = Result<T, Box<dyn Error>>;
@@ -246,7 +247,7 @@ fn train_forest(ws: &Workspace, parquet: &Path, table: &Frame) -> Outcome<Regist
     for (trees, depth) in GRID {
         let trainer = forest(trees, depth);
         let model = trainer.fit(&fit)?;
-        let score = wharf_core::evaluate(&model, &validation)?.get("accuracy").copied().unwrap_or(0.0);
+        let score = wharf_ml::evaluate(&model, &validation)?.get("accuracy").copied().unwrap_or(0.0);
         let run = ws.tracker.start_run(Some("activity-forest-trial"))?;
         run.log_params(trainer.params())?;
         run.log_metric("validation_accuracy", score, None)?;
@@ -258,7 +259,7 @@ fn train_forest(ws: &Workspace, parquet: &Path, table: &Frame) -> Outcome<Regist
     let Some((_, trees, depth)) = best else { return Err("the grid is empty".into()) };
     let trainer = forest(trees, depth);
     let model = trainer.fit(&rest)?;
-    let metrics = wharf_core::evaluate(&model, &test)?;
+    let metrics = wharf_ml::evaluate(&model, &test)?;
     let model = model.with_metrics(metrics.clone());
     // The talk's cross-tabulation of label against prediction, kept with the run.
     let crosstab = serde_json::to_string(&crosstab(&model, &test)?)?;

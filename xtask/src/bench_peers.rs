@@ -139,7 +139,7 @@ fn build(s: &Setup) -> Result<PathBuf, String> {
     eprintln!("==> building (release)");
     run(crate::cargo().current_dir(&s.root).args(["build", "--release", "-p", "wharf-cli"]), "build wharf")?;
     run(
-        crate::cargo().current_dir(&s.root).args(["bench", "-p", "wharf-core", "--bench", "peers", "--no-run"]),
+        crate::cargo().current_dir(&s.root).args(["bench", "-p", "wharf-ml", "--bench", "peers", "--no-run"]),
         "build bench",
     )?;
     run(
@@ -183,7 +183,7 @@ fn round(s: &Setup, wharf: &Path, registry: &Path, index: usize) -> Result<Round
     let mut r = Round::default();
     let ours = |s: &Setup| {
         json_of(
-            crate::cargo().current_dir(&s.root).args(["bench", "-q", "-p", "wharf-core", "--bench", "peers"]),
+            crate::cargo().current_dir(&s.root).args(["bench", "-q", "-p", "wharf-ml", "--bench", "peers"]),
             "wharf in-process (benches/peers.rs)",
         )
     };

@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         Some("docs") => docs::docs(&root(), args.iter().any(|a| a == "--bless")),
         Some("bench-peers") => bench_peers::bench_peers(&root()),
         _ => {
-            eprintln!("usage: cargo xtask <command>\n\ncommands:\n  test        fmt, clippy, dependency check, all tests, docs, examples\n  deps-check  prove wharf-core pulls in no network or async crates\n  msrv        check each crate's rust-version against its dependencies\n  package     cargo package every published crate (no build)\n  deny        cargo deny check licenses bans sources (installs cargo-deny under target/tools)\n  runnable    run the README's and the guide's ```bash,runnable blocks in a copy of the repository\n  backends    start the test backends, print their variables, stop on Enter\n  docs        build the guide into target/book (--bless: regenerate the CLI reference)\n  bench-peers Wharf next to scikit-learn, ONNX Runtime, FastAPI and a minimal server: one table of ratios (slow)");
+            eprintln!("usage: cargo xtask <command>\n\ncommands:\n  test        fmt, clippy, dependency check, all tests, docs, examples\n  deps-check  prove wharf-core pulls in no network, async or learning crates\n  msrv        check each crate's rust-version against its dependencies\n  package     cargo package every published crate (no build)\n  deny        cargo deny check licenses bans sources (installs cargo-deny under target/tools)\n  runnable    run the README's and the guide's ```bash,runnable blocks in a copy of the repository\n  backends    start the test backends, print their variables, stop on Enter\n  docs        build the guide into target/book (--bless: regenerate the CLI reference)\n  bench-peers Wharf next to scikit-learn, ONNX Runtime, FastAPI and a minimal server: one table of ratios (slow)");
             return ExitCode::from(2);
         }
     };
@@ -294,7 +294,10 @@ fn trees_fixtures(root: &Path) -> PathBuf {
     root.join("crates").join("wharf-trees").join("tests").join("fixtures")
 }
 
-/// `wharf-core` must stay free of networking and async runtimes: adapters bring those.
+/// `wharf-core` must stay free of networking and async runtimes (adapters bring those) and of
+/// the learning libraries and their thread pool (`wharf-ml` brings those): every adapter
+/// depends on the core, and none should compile an ML engine for it. A forbidden name also
+/// rules out its family (`linfa-logistic`, `rayon-core`, `tokio-util`).
 fn deps_check(root: &Path) -> Result<(), String> {
     let out = cargo()
         .current_dir(root)
@@ -305,9 +308,13 @@ fn deps_check(root: &Path) -> Result<(), String> {
         return Err(format!("cargo tree failed: {}", String::from_utf8_lossy(&out.stderr)));
     }
     let tree = String::from_utf8_lossy(&out.stdout);
-    let forbidden = ["reqwest", "tokio", "axum", "hyper", "async-std"];
-    let found: Vec<&str> =
-        tree.lines().filter_map(|l| l.split_whitespace().next()).filter(|name| forbidden.contains(name)).collect();
+    let forbidden = ["reqwest", "tokio", "axum", "hyper", "async-std", "linfa", "smartcore", "rayon"];
+    let is_forbidden =
+        |name: &str| forbidden.iter().any(|f| name == *f || name.strip_prefix(f).is_some_and(|r| r.starts_with('-')));
+    let mut found: Vec<&str> =
+        tree.lines().filter_map(|l| l.split_whitespace().next()).filter(|name| is_forbidden(name)).collect();
+    found.sort_unstable();
+    found.dedup();
     // Guard the guard: if the tree's format changed and nothing parsed, say so.
     if !tree.lines().any(|l| l.starts_with("ndarray ")) {
         return Err("cargo tree output not understood (ndarray not found)".into());

@@ -11,8 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{assert_same_rows, files_under, register_leads, rows, scoring_sql, Fixture, FEATURES, FILES};
-use wharf_core::{datasets, FileRegistry, RegistryPort, Trainer};
+use wharf_core::{FileRegistry, RegistryPort};
 use wharf_datafusion::datafusion::prelude::SessionConfig;
+use wharf_ml::{datasets, Trainer};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_wharf-ballista");
 

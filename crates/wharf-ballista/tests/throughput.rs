@@ -11,9 +11,10 @@ use std::time::Instant;
 
 use ballista_core::extension::SessionConfigExt;
 use common::{register_leads, FEATURES};
-use wharf_core::{datasets, FileRegistry, RegistryPort, Trainer};
+use wharf_core::{FileRegistry, RegistryPort};
 use wharf_datafusion::datafusion::prelude::{SessionConfig, SessionContext};
 use wharf_datafusion::sql::{run_script, session};
+use wharf_ml::{datasets, Trainer};
 
 const ROWS: usize = 1_000_000;
 const FILES: usize = 4;

@@ -18,7 +18,8 @@ use parquet::arrow::ArrowWriter;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use wharf_batch::{score_file, unregistered_facts, ScoreOptions};
-use wharf_core::{Column, CsvOptions, Dataset, Frame, ModelServers, NoOpLineage, Trainer};
+use wharf_core::{Column, Frame, ModelServers, NoOpLineage};
+use wharf_ml::{CsvOptions, Dataset, Trainer};
 
 const FEATURES: usize = 20;
 const ROWS: usize = 100_000;

@@ -315,6 +315,7 @@ fn output_schema(layout: &OutputLayout) -> Vec<SchemaField> {
         Task::Classification => "STRING",
         Task::Regression => "DOUBLE",
         Task::Clustering => "BIGINT",
+        _ => "STRING",
     };
     let mut fields: Vec<SchemaField> = layout.ids.iter().map(|(n, _)| field(n, "STRING")).collect();
     fields.push(field("prediction", prediction));

@@ -22,7 +22,8 @@
 //!
 //! ```
 //! use wharf_batch::{score_file, unregistered_facts, OnError, ScoreOptions};
-//! use wharf_core::{datasets, FileLineage, ModelServers, Trainer};
+//! use wharf_core::{FileLineage, ModelServers};
+//! use wharf_ml::{datasets, Trainer};
 //!
 //! # fn main() -> wharf_core::Result<()> {
 //! let dir = tempfile::tempdir().expect("temp dir");
@@ -54,7 +55,8 @@
 //! ```
 //! use wharf_batch::format::{CsvReader, JsonlWriter, OutputLayout, ReadSpec, RecordReader, RecordWriter};
 //! use wharf_batch::{score_chunk, OnError};
-//! use wharf_core::{datasets, ModelServers, Trainer};
+//! use wharf_core::ModelServers;
+//! use wharf_ml::{datasets, Trainer};
 //!
 //! # fn main() -> wharf_core::Result<()> {
 //! let model = Trainer::logistic_regression().fit(&datasets::iris())?;

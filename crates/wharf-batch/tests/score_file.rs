@@ -16,9 +16,9 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 use wharf_batch::{score_file, unregistered_facts, Format, OnError, ScoreOptions, ScoreSummary};
 use wharf_core::{
-    datasets, Column, FileLineage, Model, ModelFacts, ModelServerPort, ModelServers, NoOpLineage, Records, Trainer,
-    WharfError,
+    Column, FileLineage, Model, ModelFacts, ModelServerPort, ModelServers, NoOpLineage, Records, WharfError,
 };
+use wharf_ml::{datasets, Trainer};
 
 const NUMERIC: [&str; 5] = ["pages_viewed", "minutes_on_site", "emails_opened", "company_size", "days_since_signup"];
 

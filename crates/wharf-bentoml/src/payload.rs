@@ -49,6 +49,7 @@ pub(crate) fn feature_rows(model: &Model, records: &Records) -> Result<Vec<Vec<f
                 }
             }
         }
+        _ => return Err(WharfError::Unsupported("the BentoML proxy cannot send records of this shape".into())),
     }
     for (i, row) in rows.iter().enumerate() {
         if let Some(j) = row.iter().position(|x| !x.is_finite()) {
@@ -152,6 +153,8 @@ pub(crate) fn empty_predictions(model: &Model) -> Predictions {
         Task::Classification => Predictions::Classes { classes: model.classes().to_vec(), indices: Vec::new() },
         Task::Regression => Predictions::Values(Vec::new()),
         Task::Clustering => Predictions::Clusters(Vec::new()),
+        // A task added later: no rows, so no values either way.
+        _ => Predictions::Values(Vec::new()),
     }
 }
 

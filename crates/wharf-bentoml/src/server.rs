@@ -185,7 +185,7 @@ impl ModelServerPort for BentoMlModelServer {
     }
 
     fn capabilities(&self) -> ServerCapabilities {
-        ServerCapabilities { predict_proba: self.proba_api.is_some(), in_process: false }
+        ServerCapabilities::new(self.proba_api.is_some(), false)
     }
 
     /// A model is loaded and the service's `/readyz` answers 200 (within at most 2 s).

@@ -100,14 +100,14 @@ fn predict_before_load_and_categorical_models() {
     assert!(matches!(server.predict(&records()), Err(WharfError::NoModelLoaded)));
     assert!(!server.ready());
     assert!(!server.capabilities().in_process);
-    let tips = wharf_core::Trainer::logistic_regression().fit(&categorical_data()).expect("train");
+    let tips = wharf_ml::Trainer::logistic_regression().fit(&categorical_data()).expect("train");
     assert!(matches!(server.load(tips), Err(WharfError::Unsupported(_))));
 }
 
-fn categorical_data() -> wharf_core::Dataset {
+fn categorical_data() -> wharf_ml::Dataset {
     let csv = "colour,size,label\nred,1,a\nblue,2,b\nred,3,a\nblue,4,b\n";
-    let options = wharf_core::CsvOptions { target: Some("label".into()), ..Default::default() };
-    wharf_core::Dataset::from_csv_reader(csv.as_bytes(), "inline", &options).expect("csv")
+    let options = wharf_ml::CsvOptions { target: Some("label".into()), ..Default::default() };
+    wharf_ml::Dataset::from_csv_reader(csv.as_bytes(), "inline", &options).expect("csv")
 }
 
 #[test]

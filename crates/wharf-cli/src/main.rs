@@ -76,6 +76,8 @@ enum Command {
 
 fn main() -> ExitCode {
     install_panic_hook();
+    // Before any command can load an artifact: every model kind this build knows.
+    wharf::register_kinds();
     let cli = Cli::parse();
     if let Err(message) = validate(&cli) {
         usage_error(&cli, &message);

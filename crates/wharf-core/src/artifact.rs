@@ -3,7 +3,7 @@
 //! ```text
 //! offset  size  field
 //! 0       8     magic  b"WHARFMDL"
-//! 8       2     format version (u16 LE), currently 1
+//! 8       2     format version (u16 LE), currently 2
 //! 10      1     payload codec (1 = bincode 2, standard config, serde)
 //! 11      1     reserved, 0
 //! 12      16    wharf version that wrote it, UTF-8, NUL-padded
@@ -12,11 +12,17 @@
 //! 68      n     payload
 //! ```
 //!
+//! The payload (format 2) is the model's metadata, then its kind id (a string), then the
+//! kind's own bytes, which the decoder registered for that id reads (see [`crate::kind`]).
+//! Format 1 had no kind id: its payload was the metadata followed by the built-in estimator's
+//! bytes, so a format-1 file is read as kind [`BUILTIN_ESTIMATOR_KIND`].
+//!
 //! Loading checks, in order: magic, version, codec, announced size against the limit,
 //! actual size, checksum, then decodes with a byte limit (no allocation can exceed the
-//! payload's size) and finally checks the decoded model for internal consistency. Nothing in
-//! the format names code to run: unlike a pickle, loading can only ever yield data or a
-//! typed [`ArtifactError`].
+//! payload's size), finds the kind's decoder (an unregistered kind is
+//! [`ArtifactError::UnknownKind`]) and finally checks the decoded model for internal
+//! consistency. A kind id names a decoder registered in this process, never code to load:
+//! unlike a pickle, loading can only ever yield data or a typed [`ArtifactError`].
 
 use std::io::Read;
 use std::path::Path;
@@ -24,12 +30,16 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use crate::error::ArtifactError;
+use crate::kind::{self, BUILTIN_ESTIMATOR_KIND};
+use crate::model::ModelMetadata;
 use crate::{Model, Result, WharfError};
 
 /// The first bytes of every artifact.
 pub const MAGIC: [u8; 8] = *b"WHARFMDL";
 /// The newest format version this build writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
+/// The first format, whose payload had no kind id (every model was a built-in estimator).
+pub const FORMAT_VERSION_1: u16 = 1;
 /// Codec id of bincode 2 (standard configuration) over serde.
 pub const CODEC_BINCODE: u8 = 1;
 /// Header size in bytes.
@@ -56,7 +66,7 @@ pub struct Header {
 impl Header {
     /// The payload checksum as lower-case hex.
     pub fn sha256_hex(&self) -> String {
-        crate::dataset::hex(&self.sha256)
+        crate::fsutil::hex(&self.sha256)
     }
 }
 
@@ -66,8 +76,11 @@ fn bincode_config() -> bincode::config::Configuration {
 
 /// Serialises `model` into artifact bytes.
 pub fn encode(model: &Model) -> Result<Vec<u8>> {
-    let payload = bincode::serde::encode_to_vec(model, bincode_config())
-        .map_err(|e| WharfError::artifact("<bytes>", ArtifactError::Decode(format!("encode: {e}"))))?;
+    let encode_error =
+        |e: bincode::error::EncodeError| WharfError::artifact("<bytes>", ArtifactError::Decode(format!("encode: {e}")));
+    let mut payload = bincode::serde::encode_to_vec(model.metadata(), bincode_config()).map_err(encode_error)?;
+    payload.extend(bincode::serde::encode_to_vec(model.kind_id(), bincode_config()).map_err(encode_error)?);
+    payload.extend(model.kind().encode()?);
     let digest: [u8; 32] = Sha256::digest(&payload).into();
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
     out.extend_from_slice(&MAGIC);
@@ -143,13 +156,28 @@ pub fn decode_with_limit(bytes: &[u8], limit: u64) -> std::result::Result<Model,
     // The limit makes bincode refuse any length prefix that claims more than the payload
     // could hold, so a crafted length cannot trigger a huge allocation.
     let config = bincode_config().with_limit::<{ DEFAULT_MAX_PAYLOAD as usize }>();
-    let (model, used): (Model, usize) =
-        bincode::serde::borrow_decode_from_slice(body, config).map_err(|e| ArtifactError::Decode(e.to_string()))?;
-    if used != body.len() {
-        return Err(ArtifactError::Decode(format!("{} bytes left after the model", body.len() - used)));
+    let decode_error = |e: bincode::error::DecodeError| ArtifactError::Decode(e.to_string());
+    let (metadata, used): (ModelMetadata, usize) =
+        bincode::serde::borrow_decode_from_slice(body, config).map_err(decode_error)?;
+    let mut rest = &body[used..];
+    let kind_id = if header.format_version == FORMAT_VERSION_1 {
+        BUILTIN_ESTIMATOR_KIND.to_string()
+    } else {
+        let (id, used): (String, usize) =
+            bincode::serde::borrow_decode_from_slice(rest, config).map_err(decode_error)?;
+        rest = &rest[used..];
+        id
+    };
+    let decoder = kind::decoder(&kind_id)
+        .ok_or_else(|| ArtifactError::UnknownKind { hint: kind::registration_hint(&kind_id), kind: kind_id.clone() })?;
+    let decoded = (decoder.decode)(&metadata, rest).map_err(ArtifactError::Decode)?;
+    if decoded.kind_id() != kind_id {
+        return Err(ArtifactError::Decode(format!(
+            "the decoder for kind '{kind_id}' returned a model of kind '{}'",
+            decoded.kind_id()
+        )));
     }
-    model.check().map_err(ArtifactError::Decode)?;
-    Ok(model)
+    Model::checked(metadata, decoded).map_err(ArtifactError::Decode)
 }
 
 /// Reads and decodes an artifact file. The file's size is checked against the limit before

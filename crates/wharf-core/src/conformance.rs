@@ -1,5 +1,9 @@
 //! Conformance suites: one function per clause of each port's contract, taking `&dyn Port`.
 //!
+//! The fixture models ([`fixture_model`], [`fixture_model_b`]) are stored artifacts of the
+//! built-in estimators, so register that kind first (`wharf_ml::register()` or
+//! `wharf::register_kinds()`); otherwise they panic with the loader's `UnknownKind` error.
+//!
 //! Every default runs these in this crate's tests; every adapter crate runs the same
 //! functions against its real backend. They panic with a message naming the clause, like
 //! any test assertion. `run_*` runs a whole suite.
@@ -11,22 +15,25 @@ use crate::ports::lineage::{LineageEvent, LineagePort};
 use crate::ports::model_server::ModelServerPort;
 use crate::ports::registry::{RegistryExt, RegistryPort, Selector, Version};
 use crate::ports::tracker::{RunHandle, RunStatus, TrackerPort};
-use crate::{datasets, Model, Predictions, Records, Row, Trainer, WharfError};
+use crate::{Model, Predictions, Records, Row, WharfError};
+
+/// The fixture models are stored artifacts (this crate trains nothing). They hold the
+/// built-in estimator kind, so whoever runs the suites registers it first:
+/// `wharf_ml::register()`, or `wharf::register_kinds()`.
+fn fixture(name: &str, bytes: &[u8]) -> Model {
+    crate::artifact::decode(bytes).unwrap_or_else(|e| panic!("conformance fixture {name}: {e}"))
+}
 
 /// A small, quick classifier to exercise ports with (logistic regression on iris: three
 /// classes, so both binary-only and multiclass mistakes show).
 pub fn fixture_model() -> Model {
-    Trainer::logistic_regression()
-        .fit(&datasets::iris())
-        .unwrap_or_else(|e| panic!("fixture model failed to train: {e}"))
+    fixture("iris-logistic", include_bytes!("../fixtures/iris-logistic.wharf"))
 }
 
-/// A second, different model (a decision tree on iris) for swap and versioning checks.
+/// A second, different model (a decision tree of depth 3 on iris) for swap and versioning
+/// checks.
 pub fn fixture_model_b() -> Model {
-    Trainer::decision_tree()
-        .max_depth(Some(3))
-        .fit(&datasets::iris())
-        .unwrap_or_else(|e| panic!("fixture model B failed to train: {e}"))
+    fixture("iris-tree", include_bytes!("../fixtures/iris-tree.wharf"))
 }
 
 fn sample(model: &Model) -> Records {

@@ -148,6 +148,14 @@ pub enum ArtifactError {
     /// The checksum matched but the payload does not decode to a consistent model.
     #[error("payload does not decode: {0}")]
     Decode(String),
+    /// The artifact holds a model kind with no registered decoder in this process.
+    #[error("model kind '{kind}' is not registered: {hint}")]
+    UnknownKind {
+        /// The kind id stored in the artifact.
+        kind: String,
+        /// Which crate provides the kind and how to register it.
+        hint: String,
+    },
 }
 
 impl WharfError {

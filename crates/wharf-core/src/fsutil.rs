@@ -97,3 +97,8 @@ pub fn append_line(path: &Path, line: &str) -> Result<()> {
     let _ = file.unlock();
     result.map_err(|e| WharfError::io(path, e))
 }
+
+/// Lower-case hex of `bytes` (checksums and fingerprints).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

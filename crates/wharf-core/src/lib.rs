@@ -1,13 +1,14 @@
 //! # wharf-core
 //!
 //! The heart of Wharf: the four ports (`ModelServerPort`, `TrackerPort`, `RegistryPort`,
-//! `LineagePort`), their server-free defaults, models with signatures and their safe
-//! artifact format, training on linfa and smartcore, metrics, configuration and the
-//! container. Users depend on the `wharf` facade, which re-exports all of this and adds the
-//! adapters behind Cargo features.
+//! `LineagePort`), their server-free defaults, records and signatures, models as metadata
+//! plus a pluggable [`kind`] and their safe artifact format, the one scoring path,
+//! configuration and the container. Users depend on the `wharf` facade, which re-exports all
+//! of this, the `wharf-ml` estimators and training, and the adapters behind Cargo features.
 //!
-//! This crate does no networking and runs no async runtime; adapters that talk to servers
-//! live in their own crates.
+//! This crate does no networking, runs no async runtime and trains nothing: estimators,
+//! training, preprocessing, datasets and metrics live in `wharf-ml`, adapters that talk to
+//! servers in their own crates.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
@@ -18,15 +19,11 @@ pub mod config;
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 pub mod container;
-mod dataset;
 mod error;
-mod estimator;
 pub mod fsutil;
-pub mod import;
-pub mod metrics;
+pub mod kind;
 mod model;
 pub mod ports;
-mod preprocess;
 mod records;
 pub mod retry;
 pub mod scoring;
@@ -42,10 +39,9 @@ pub use config::WharfConfig;
 pub use container::{
     AdapterCatalog, AdapterEntry, ConfigTable, Container, ContainerBuilder, ModelServers, Port, Report,
 };
-pub use dataset::{datasets, read_csv, CsvOptions, Dataset};
 pub use error::{ArtifactError, Result, WharfError};
-pub use metrics::{evaluate, Metrics};
-pub use model::{library_versions, Algorithm, Model, ModelMetadata, Predictions, Probabilities, Trainer};
+pub use kind::{KindDecoder, ModelKind};
+pub use model::{library_versions, Model, ModelMetadata, Predictions, Probabilities};
 pub use ports::lineage::{
     LineageEvent, LineageEventType, LineagePort, ModelFacts, ParentRun, SchemaField, SourceLocation,
 };

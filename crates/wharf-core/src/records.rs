@@ -146,6 +146,7 @@ impl Frame {
 
 /// Records to score, in any of the three shapes.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Records {
     /// Raw feature values in signature order, one row per record. A categorical feature's
     /// cell holds the index of its level in the signature's `levels`.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 /// What a model predicts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Task {
     /// A class label, with probabilities per class.
     Classification,
@@ -30,6 +31,7 @@ impl std::fmt::Display for Task {
 /// The type of one input feature.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum FeatureKind {
     /// A real number. Missing values (JSON `null`, an empty CSV cell) are imputed with the
     /// training mean.

@@ -3,7 +3,8 @@
 use proptest::prelude::*;
 use std::sync::OnceLock;
 use wharf_core::artifact::{decode, decode_with_limit, encode, FORMAT_VERSION, HEADER_LEN};
-use wharf_core::{datasets, ArtifactError, Model, Trainer, WharfError};
+use wharf_core::{ArtifactError, Model, WharfError};
+use wharf_ml::{datasets, Trainer};
 
 fn bytes() -> &'static Vec<u8> {
     static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
@@ -93,6 +94,26 @@ fn consistent_checksum_but_inconsistent_model_is_refused() {
         let digest = sha2::Sha256::digest(&c[HEADER_LEN..]);
         c[36..68].copy_from_slice(&digest);
         let _ = decode(&c); // any typed answer is fine; a panic fails the test
+    }
+}
+
+#[test]
+fn the_payload_names_its_kind_and_an_unregistered_kind_is_a_typed_error() {
+    use sha2::Digest;
+    let b = bytes();
+    assert_eq!(u16::from_le_bytes([b[8], b[9]]), FORMAT_VERSION);
+    let id = wharf_core::kind::BUILTIN_ESTIMATOR_KIND.as_bytes();
+    let at = b.windows(id.len()).position(|w| w == id).expect("the kind id is in the payload");
+    let mut c = b.clone();
+    c[at + id.len() - 1] = b'X';
+    let digest = sha2::Sha256::digest(&c[HEADER_LEN..]);
+    c[36..68].copy_from_slice(&digest);
+    match decode(&c) {
+        Err(ArtifactError::UnknownKind { kind, hint }) => {
+            assert_eq!(kind, "wharf.estimatoX");
+            assert!(hint.contains("register"), "{hint}");
+        }
+        other => panic!("{other:?}"),
     }
 }
 

@@ -7,28 +7,38 @@ use wharf_core::{FileLineage, FileRegistry, FileTracker, LocalModelServer, Model
 
 #[test]
 fn local_model_server_conforms() {
+    // The suites' fixture models are stored built-in estimators.
+    wharf_ml::register();
     conformance::run_model_server_suite(|| Arc::new(LocalModelServer::new()) as Arc<dyn ModelServerPort>);
 }
 
 #[test]
 fn noop_tracker_conforms() {
+    // The suites' fixture models are stored built-in estimators.
+    wharf_ml::register();
     conformance::run_tracker_suite(&NoOpTracker::new(), TrackerCapabilities { readback: false });
 }
 
 #[test]
 fn file_tracker_conforms() {
+    // The suites' fixture models are stored built-in estimators.
+    wharf_ml::register();
     let dir = tempfile::tempdir().expect("tempdir");
     conformance::run_tracker_suite(&FileTracker::new(dir.path()), TrackerCapabilities { readback: true });
 }
 
 #[test]
 fn file_registry_conforms() {
+    // The suites' fixture models are stored built-in estimators.
+    wharf_ml::register();
     let dir = tempfile::tempdir().expect("tempdir");
     conformance::run_registry_suite(&FileRegistry::new(dir.path()), "conf-");
 }
 
 #[test]
 fn noop_lineage_conforms() {
+    // The suites' fixture models are stored built-in estimators.
+    wharf_ml::register();
     conformance::run_lineage_suite(&NoOpLineage::new());
 }
 

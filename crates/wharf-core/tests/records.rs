@@ -2,7 +2,8 @@
 
 use ndarray::Array2;
 use serde_json::json;
-use wharf_core::{datasets, Records, Row, Trainer, WharfError};
+use wharf_core::{Records, Row, WharfError};
+use wharf_ml::{datasets, Trainer};
 
 fn lead_model() -> wharf_core::Model {
     Trainer::logistic_regression().fit(&datasets::lead_scoring()).expect("fit")

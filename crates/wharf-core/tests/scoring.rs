@@ -4,9 +4,9 @@
 use serde_json::json;
 use wharf_core::scoring::{locate, output_columns};
 use wharf_core::{
-    datasets, score, LocalModelServer, ModelServerPort, ModelServers, OnError, Predictions, Records, Row, Trainer,
-    WharfError,
+    score, LocalModelServer, ModelServerPort, ModelServers, OnError, Predictions, Records, Row, WharfError,
 };
+use wharf_ml::{datasets, Trainer};
 
 fn server() -> std::sync::Arc<dyn ModelServerPort> {
     let model = Trainer::logistic_regression().fit(&datasets::lead_scoring()).expect("fit");

@@ -16,8 +16,9 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use wharf_batch::{score_file, unregistered_facts, ScoreOptions};
-use wharf_core::{datasets, FileRegistry, ModelServers, NoOpLineage, RegistryPort, Trainer};
+use wharf_core::{FileRegistry, ModelServers, NoOpLineage, RegistryPort};
 use wharf_datafusion::sql::{run_script, session};
+use wharf_ml::{datasets, Trainer};
 
 const ROWS: usize = 1_000_000;
 const FEATURES: &str =

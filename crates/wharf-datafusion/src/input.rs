@@ -48,6 +48,8 @@ pub(crate) fn accepts(feature: &Feature, data_type: &DataType) -> bool {
         _ if *data_type == DataType::Null => true,
         FeatureKind::Numeric => numeric_type(data_type),
         FeatureKind::Categorical { .. } => text_type(data_type),
+        // A feature type added later: refused at plan time until this crate knows it.
+        _ => false,
     }
 }
 
@@ -116,6 +118,7 @@ pub(crate) fn model_input(call: &str, model: &Model, columns: &[ArrayRef], rows:
                     }
                 }
             }
+            _ => return exec_err!("{call}: feature '{}' has a type SQL scoring does not support", feature.name),
         }
     }
     let matrix = Array2::from_shape_vec((rows, width), values)

@@ -83,6 +83,7 @@ impl ScoringFunction {
             (Output::Prediction, Task::Classification) => Ok(DataType::Utf8),
             (Output::Prediction, Task::Regression) => Ok(DataType::Float64),
             (Output::Prediction, Task::Clustering) => Ok(DataType::UInt32),
+            (Output::Prediction, task) => plan_err!("{call}: SQL scoring does not support {task} models yet"),
             (Output::Probabilities, Task::Classification) => Ok(DataType::Struct(probability_fields(model.classes()))),
             (Output::Probabilities, task) => plan_err!(
                 "{call}: probabilities need a classifier, and this is a {task} model ({}); use wharf_predict",

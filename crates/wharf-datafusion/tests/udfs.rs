@@ -7,8 +7,9 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, StructArray};
 use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::prelude::{CsvReadOptions, SessionContext};
-use wharf_core::{datasets, Dataset, FileRegistry, Model, Records, RegistryExt, RegistryPort, Trainer, Version};
+use wharf_core::{FileRegistry, Model, Records, RegistryExt, RegistryPort, Version};
 use wharf_datafusion::{register, sql, WharfUdfs};
+use wharf_ml::{datasets, Dataset, Trainer};
 
 const FEATURES: &str =
     "source, industry, pages_viewed, minutes_on_site, emails_opened, company_size, days_since_signup";

@@ -103,6 +103,7 @@ impl MlflowRegistry {
                 // The search answer has no aliases; `get` has.
                 self.client.get_model_version(name, &latest.to_string())?
             }
+            other => return Err(WharfError::Unsupported(format!("selector {other:?} in the MLflow registry"))),
         };
         if entry.tag(SHA256_TAG).is_none() {
             return Err(WharfError::Unsupported(format!(

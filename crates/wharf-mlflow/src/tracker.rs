@@ -454,6 +454,7 @@ impl TrackerPort for MlflowTracker {
             RunStatus::Finished => MlflowRunStatus::Finished,
             RunStatus::Failed => MlflowRunStatus::Failed,
             RunStatus::Killed => MlflowRunStatus::Killed,
+            other => return Err(WharfError::Unsupported(format!("ending an MLflow run as {other:?}"))),
         };
         let state = self.state(run_id)?;
         let mut state = lock(&state);

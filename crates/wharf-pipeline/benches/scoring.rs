@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use wharf_core::Trainer;
+use wharf_ml::Trainer;
 use wharf_pipeline::scoring::{scoring_pipeline, FeatureStore, ScoringOptions};
 use wharf_pipeline::{demo, RunContext, Sessions};
 

@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde_json::{json, Value};
-use wharf_core::{Column, Dataset, Frame};
+use wharf_core::{Column, Frame};
+use wharf_ml::Dataset;
 
 /// The feature names, in the order featurize sorts them.
 pub const FEATURES: [&str; 4] = ["f1", "f2", "f3", "f4"];

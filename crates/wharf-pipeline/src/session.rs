@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Serialize;
-use wharf_core::{Dataset, Model, ModelServerExt, ModelServerPort, ModelServers, Trainer, WharfError};
+use wharf_core::{Model, ModelServerExt, ModelServerPort, ModelServers, WharfError};
+use wharf_ml::{Dataset, Trainer};
 
 /// Why a session could not serve a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -127,7 +128,7 @@ impl Session {
         let model = trainer.fit(data)?;
         let accuracy = match model.task() {
             wharf_core::Task::Classification => {
-                wharf_core::evaluate(&model, data)?.get("accuracy").map(|a| (a * 10_000.0).round() / 10_000.0)
+                wharf_ml::evaluate(&model, data)?.get("accuracy").map(|a| (a * 10_000.0).round() / 10_000.0)
             }
             _ => None,
         };

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
-use wharf_core::{Dataset, LocalModelServer, ModelServerPort, ModelServers, Records, Trainer};
+use wharf_core::{LocalModelServer, ModelServerPort, ModelServers, Records};
+use wharf_ml::{Dataset, Trainer};
 use wharf_pipeline::scoring::{
     enrich, featurize, route_by_confidence, scoring_pipeline, FeatureStore, Features, ScoringOptions, HIGH_CONFIDENCE,
     LOW_CONFIDENCE,

@@ -12,7 +12,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde_json::json;
-use wharf_core::{datasets, Trainer};
+use wharf_ml::{datasets, Trainer};
 use wharf_runner::{
     run_all, Builtin, FieldSpec, InputSource, ModelSpec, Record, ResultStore, SqliteResultStore, Status, SummarySpec,
 };

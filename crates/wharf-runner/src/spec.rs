@@ -366,6 +366,8 @@ impl ModelSpec {
                 let spec = match &f.kind {
                     FeatureKind::Numeric => FieldSpec::float().optional(),
                     FeatureKind::Categorical { levels } => FieldSpec::str().optional().levels(levels.clone()),
+                    // A feature type added later: passed as text; the model checks it.
+                    _ => FieldSpec::str().optional(),
                 };
                 (f.name.clone(), spec)
             })

@@ -2,7 +2,8 @@
 //! registry by version and alias, scored in batches, summarised by a built-in.
 
 use serde_json::{json, Value};
-use wharf_core::{datasets, FileRegistry, Records, RegistryPort, Trainer, WharfError};
+use wharf_core::{FileRegistry, Records, RegistryPort, WharfError};
+use wharf_ml::{datasets, Trainer};
 use wharf_runner::{ErrorKind, Record, Runner, RunnerConfig, Status};
 
 const CONFIG: &str = r#"

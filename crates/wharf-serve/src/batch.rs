@@ -229,6 +229,7 @@ fn combine(records: &[&Records]) -> Option<Records> {
             }
             Some(Records::Rows(rows))
         }
-        Records::Columns(_) => None,
+        // Columns, and any shape added later, are scored request by request.
+        _ => None,
     }
 }

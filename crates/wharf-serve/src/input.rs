@@ -244,6 +244,12 @@ pub fn predict_records(body: Value, signature: &Signature) -> Result<Records, Pr
                     )
                     .at(path()))
                 }
+                (_, _) => {
+                    return Err(Problem::invalid(
+                        path(),
+                        format!("'{}' has a feature type that positional instances cannot carry", feature.name),
+                    ))
+                }
             };
         }
     }

@@ -39,6 +39,8 @@ fn feature_schema(kind: &FeatureKind) -> Value {
             values.push(Value::Null);
             json!({"enum": values})
         }
+        // A feature type added later: any value here; the model checks it on predict.
+        _ => json!({}),
     }
 }
 

@@ -63,7 +63,7 @@ impl Slot {
             Ok(Selector::Version(v)) => loaded.version == v,
             Ok(Selector::Latest) => self.selector == Selector::Latest,
             Ok(Selector::Alias(a)) => self.selector == Selector::Alias(a.clone()) || loaded.info.aliases.contains(&a),
-            Err(_) => false,
+            _ => false,
         }
     }
 }

@@ -14,7 +14,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use wharf_bentoml::BentoMlConfig;
 use wharf_bentoml::BentoMlModelServer;
-use wharf_core::{datasets, FileRegistry, Model, ModelServerPort, ModelServers, Records, RegistryPort, Trainer};
+use wharf_core::{FileRegistry, Model, ModelServerPort, ModelServers, Records, RegistryPort};
+use wharf_ml::{datasets, Trainer};
 use wharf_serve::{MicroBatch, ModelsBuilder, RunningServer, ServeOptions};
 
 const CLASSES: [&str; 3] = ["setosa", "versicolor", "virginica"];

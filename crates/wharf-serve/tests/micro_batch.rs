@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use wharf_core::{datasets, FileRegistry, Model, Records, RegistryPort, Trainer};
+use wharf_core::{FileRegistry, Model, Records, RegistryPort};
+use wharf_ml::{datasets, Trainer};
 use wharf_serve::{MicroBatch, ModelsBuilder, ServeOptions};
 
 fn metric(text: &str, name: &str, model: &str) -> Option<u64> {

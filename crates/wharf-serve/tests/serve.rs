@@ -9,9 +9,10 @@ use std::time::Duration;
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
 use wharf_core::{
-    datasets, FileRegistry, Model, ModelRef, ModelServerPort, Predictions, Probabilities, Records, RegistryExt,
-    RegistryPort, Selector, ServerCapabilities, Trainer, WharfError,
+    FileRegistry, Model, ModelRef, ModelServerPort, Predictions, Probabilities, Records, RegistryExt, RegistryPort,
+    Selector, ServerCapabilities, WharfError,
 };
+use wharf_ml::{datasets, Trainer};
 use wharf_serve::{ModelsBuilder, RunningServer, ServeOptions};
 
 /// A registry with `lead` (v1, v2; alias champion → 1), `iris` (v1) and `diabetes` (v1).
@@ -433,7 +434,9 @@ impl ModelServerPort for Faulty {
     }
     fn capabilities(&self) -> ServerCapabilities {
         // Like a remote server: the HTTP layer must treat it as slow and keep it off the reactor.
-        ServerCapabilities { in_process: false, ..self.inner.capabilities() }
+        let mut capabilities = self.inner.capabilities();
+        capabilities.in_process = false;
+        capabilities
     }
 }
 

@@ -74,7 +74,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use wharf_core::{datasets, Trainer};
+//! use wharf_ml::{datasets, Trainer};
 //! use wharf_stream::{FixedModel, ReaderSource, ScoringModel, StreamJob, StreamOptions, WriterSink};
 //!
 //! # fn main() -> wharf_core::Result<()> {

@@ -11,10 +11,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use wharf_core::{
-    Column, CsvOptions, Dataset, FileLineage, FileRegistry, Frame, Model, ModelRef, ModelServers, RegistryPort,
-    Trainer, Version,
-};
+use wharf_core::{Column, FileLineage, FileRegistry, Frame, Model, ModelRef, ModelServers, RegistryPort, Version};
+use wharf_ml::{CsvOptions, Dataset, Trainer};
 use wharf_stream::{
     FileCheckpoint, FileSink, FileSource, FixedModel, OnError, ReaderSource, RegistryModel, ScoringModel, StopReason,
     StreamJob, StreamOptions, WindowSpec, WriterSink,

@@ -61,6 +61,8 @@ fn main() -> ExitCode {
 /// file lineage, until idle (when `IDLE_MS` is set) or a signal.
 fn worker() -> ExitCode {
     let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("worker needs {name}"));
+    // A fresh process that trains nothing: register the built-in kind before loading.
+    wharf_ml::register();
     let model = Model::load(var("MODEL")).expect("model");
     let idle = std::env::var("IDLE_MS").ok().map(|ms| Duration::from_millis(ms.parse().expect("IDLE_MS")));
     let job = StreamJob::new(

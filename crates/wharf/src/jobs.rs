@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 
 use wharf_core::{
-    evaluate, Dataset, LineageEvent, LineageEventType, Metrics, Model, ModelFacts, Result, RunHandle, SchemaField,
-    Selector, Task, Trainer, Version, WharfError,
+    LineageEvent, LineageEventType, Model, ModelFacts, Result, RunHandle, SchemaField, Selector, Task, Version,
+    WharfError,
 };
+use wharf_ml::{evaluate, Dataset, Metrics, Trainer};
 
 use crate::Wharf;
 

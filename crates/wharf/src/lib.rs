@@ -45,6 +45,20 @@
 use std::sync::Arc;
 
 pub use wharf_core::*;
+// Named, so they win over the glob above (`library_versions` adds the learning libraries').
+/// Wharf's built-in estimators, training, datasets and metrics (the `wharf-ml` crate).
+pub use wharf_ml as ml;
+pub use wharf_ml::{
+    datasets, evaluate, import, library_versions, metrics, read_csv, Algorithm, CsvOptions, Dataset, FittedEstimator,
+    Metrics, Trainer,
+};
+
+/// Registers the decoders of every model kind this build knows (today the built-in
+/// estimators of `wharf-ml`), so their artifacts load. Idempotent. Building a [`Wharf`] calls
+/// it; call it yourself before `Model::load` in a program that never builds one.
+pub fn register_kinds() {
+    wharf_ml::register();
+}
 
 pub mod jobs;
 
@@ -73,10 +87,10 @@ pub mod prelude {
     pub use crate::jobs::{TrainJob, TrainOutcome};
     pub use crate::Wharf;
     pub use wharf_core::{
-        datasets, evaluate, Algorithm, Dataset, LineageEvent, LineagePort, Model, ModelRef, ModelServerExt,
-        ModelServerPort, Predictions, Probabilities, Records, RegistryExt, RegistryPort, Selector, TrackerExt,
-        TrackerPort, Trainer, Version, WharfConfig, WharfError,
+        LineageEvent, LineagePort, Model, ModelRef, ModelServerExt, ModelServerPort, Predictions, Probabilities,
+        Records, RegistryExt, RegistryPort, Selector, TrackerExt, TrackerPort, Version, WharfConfig, WharfError,
     };
+    pub use wharf_ml::{datasets, evaluate, Algorithm, Dataset, Trainer};
 }
 
 /// The Cargo features of this crate and whether this build has them.
@@ -218,6 +232,7 @@ impl WharfBuilder {
     }
     /// Builds the context: registered adapters first, then the configuration.
     pub fn build(self, config: WharfConfig) -> Result<Wharf> {
+        register_kinds();
         let container = self.container.build(&config, &adapter_catalog())?;
         Ok(Wharf { config, container })
     }

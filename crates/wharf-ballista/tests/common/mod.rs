@@ -6,10 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use wharf_core::{datasets, FileRegistry, RegistryPort, Trainer};
+use wharf_core::{FileRegistry, RegistryPort};
 use wharf_datafusion::datafusion::arrow::array::RecordBatch;
 use wharf_datafusion::datafusion::prelude::{ParquetReadOptions, SessionContext};
 use wharf_datafusion::sql;
+use wharf_ml::{datasets, Trainer};
 
 /// The lead-scoring features, in the models' signature order.
 pub const FEATURES: &str =

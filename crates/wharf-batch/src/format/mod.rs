@@ -110,6 +110,8 @@ impl ReadSpec {
                 let kind = match f.kind {
                     FeatureKind::Numeric => ColumnKind::Number,
                     FeatureKind::Categorical { .. } => ColumnKind::Text,
+                    // A feature type added later is read as text; the model checks it.
+                    _ => ColumnKind::Text,
                 };
                 (f.name.clone(), kind)
             })

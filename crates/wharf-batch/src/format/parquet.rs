@@ -308,6 +308,8 @@ impl<W: Write + Send> ParquetWriter<W> {
             Task::Classification => DataType::Utf8,
             Task::Regression => DataType::Float64,
             Task::Clustering => DataType::Int64,
+            // A task added later: its predictions as text.
+            _ => DataType::Utf8,
         };
         fields.push(Field::new("prediction", prediction, true));
         fields.extend(

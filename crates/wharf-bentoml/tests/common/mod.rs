@@ -6,12 +6,15 @@ use std::io::Write;
 use ndarray::Array2;
 use wharf_bentoml::BentoMlConfig;
 use wharf_bentoml::BentoMlModelServer;
-use wharf_core::{datasets, Model, Trainer};
+use wharf_core::Model;
+use wharf_ml::{datasets, Trainer};
 
 /// The test service's URL from `WHARF_TEST_BENTOML_URL`. Without it the test is skipped with
 /// a message, except under `cargo xtask test` (`WHARF_TEST_REQUIRE_BACKENDS=1`), where a
 /// missing backend is a failure rather than a silent pass.
 pub fn bentoml_url() -> Option<String> {
+    // Every test starts here; the models they load are built-in estimators.
+    wharf_ml::register();
     match std::env::var("WHARF_TEST_BENTOML_URL").ok().filter(|v| !v.trim().is_empty()) {
         Some(url) => Some(url),
         None if std::env::var("WHARF_TEST_REQUIRE_BACKENDS").as_deref() == Ok("1") => {

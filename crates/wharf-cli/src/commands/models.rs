@@ -57,7 +57,8 @@ fn key_metric(info: &VersionInfo) -> Option<(&str, f64)> {
     let preferred: &[&str] = match info.signature.task {
         Task::Classification => &["accuracy", "roc_auc", "f1"],
         Task::Regression => &["r2", "rmse"],
-        Task::Clustering => &[],
+        // Clustering, and tasks added later, have no metric to prefer.
+        _ => &[],
     };
     preferred
         .iter()
@@ -141,6 +142,7 @@ fn show(ctx: &Wharf, model: &ModelRef, out: &Output) -> anyhow::Result<()> {
         let (kind, levels) = match &f.kind {
             FeatureKind::Numeric => ("numeric", String::new()),
             FeatureKind::Categorical { levels } => ("categorical", summarize_levels(levels)),
+            _ => ("other", String::new()),
         };
         features.add_row(vec![f.name.clone(), kind.to_string(), levels]);
     }

@@ -5,12 +5,23 @@ use std::sync::Arc;
 use crate::{Model, Predictions, Probabilities, Records, Result};
 
 /// What a model server can do, so callers and the catalog need not probe by trial.
+///
+/// More capabilities will be added, so the struct is built with [`new`](Self::new) (new
+/// fields start at their conservative value) and its fields are then set as needed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ServerCapabilities {
     /// `predict_proba` is available for classifiers.
     pub predict_proba: bool,
     /// Predictions are computed in this process (no network hop).
     pub in_process: bool,
+}
+
+impl ServerCapabilities {
+    /// Capabilities with `predict_proba` and `in_process` as given.
+    pub const fn new(predict_proba: bool, in_process: bool) -> Self {
+        ServerCapabilities { predict_proba, in_process }
+    }
 }
 
 /// Serves predictions from one loaded model.

@@ -32,6 +32,7 @@ impl std::str::FromStr for Version {
 
 /// Which version of a model to load.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Selector {
     /// The highest version.
     Latest,

@@ -11,6 +11,7 @@ use crate::{Model, Result, WharfError};
 /// How a run ended (or that it has not).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
+#[non_exhaustive]
 pub enum RunStatus {
     /// Started, not ended.
     Running,

@@ -10,6 +10,8 @@ use wharf_mlflow::{MlflowClient, MlflowRegistry, MlflowTracker};
 /// message, except under `cargo xtask test` (`WHARF_TEST_REQUIRE_BACKENDS=1`), where a
 /// missing backend is a failure rather than a silent pass.
 pub fn mlflow_uri() -> Option<String> {
+    // Every test starts here; the models they store and load are built-in estimators.
+    wharf::register_kinds();
     match std::env::var("WHARF_TEST_MLFLOW_URI").ok().filter(|v| !v.trim().is_empty()) {
         Some(uri) => Some(uri),
         None if std::env::var("WHARF_TEST_REQUIRE_BACKENDS").as_deref() == Ok("1") => {

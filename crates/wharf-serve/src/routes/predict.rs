@@ -12,9 +12,9 @@ use axum::Json;
 use serde::ser::SerializeSeq;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use wharf_core::metrics::{classification_metrics, regression_metrics};
 use wharf_core::scoring::has_probabilities;
 use wharf_core::{score, OnError, Predictions, Probabilities, Records, Scored, Task};
+use wharf_ml::metrics::{classification_metrics, regression_metrics};
 
 use super::{blocking, resolve, VersionQuery};
 use crate::input::{self, Truth};

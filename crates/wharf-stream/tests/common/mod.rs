@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use wharf_core::{Column, CsvOptions, Dataset, Frame, Model, Trainer};
+use wharf_core::{Column, Frame, Model};
+use wharf_ml::{CsvOptions, Dataset, Trainer};
 use wharf_stream::{OnError, StreamOptions, StreamSink, WindowSpec};
 
 pub const MINUTE: i64 = 60_000;
@@ -131,7 +132,7 @@ pub fn iris(id: usize) -> String {
 
 /// A decision tree on iris, for the broker tests.
 pub fn iris_scorer() -> wharf_stream::FixedModel {
-    use wharf_core::{datasets, Trainer};
+    use wharf_ml::{datasets, Trainer};
     let model = Trainer::decision_tree().fit(&datasets::iris()).expect("fit");
     wharf_stream::FixedModel::new(wharf_stream::ScoringModel::new("iris", 1, model))
 }

@@ -92,3 +92,41 @@ impl FlatTree {
         }
     }
 }
+
+/// The `f64` threshold `t'` such that, for every `f64` input `x` (NaN aside),
+/// `x <= t'` exactly when `((x as f32) as f64) <= t` — scikit-learn's split rule.
+///
+/// `x as f32` rounds to nearest, ties to even, and is monotonic, so the inputs going left
+/// are those up to the rounding boundary between `a`, the largest `f32` not above `t`, and
+/// the next `f32`. That boundary (their midpoint) is exact in `f64`; it goes left when the
+/// tie rounds down to `a` (even mantissa), otherwise the boundary is just below it.
+pub(crate) fn f32_rule_threshold(t: f64) -> f64 {
+    // Inputs at or beyond this magnitude round to an infinite f32 (the tie goes to the
+    // "even" infinity since f32::MAX has an odd mantissa).
+    let overflow = f32::MAX as f64 + 2f64.powi(103);
+    if t.is_nan() {
+        return t;
+    }
+    if t >= f32::MAX as f64 {
+        // Every finite f32 is at or below t; +inf only when t is +inf.
+        return if t == f64::INFINITY { f64::INFINITY } else { overflow.next_down() };
+    }
+    if t < f32::MIN as f64 {
+        // Only inputs that round to -inf go left.
+        return -overflow;
+    }
+    let mut a = t as f32;
+    if a as f64 > t {
+        a = a.next_down();
+    }
+    if a == 0.0 {
+        a = 0.0; // treat -0.0 as +0.0: same value, even mantissa
+    }
+    let b = a.next_up();
+    let mid = (a as f64 + b as f64) / 2.0;
+    if a.to_bits() & 1 == 0 {
+        mid
+    } else {
+        mid.next_down()
+    }
+}

@@ -6,9 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::records::{Column, Records};
-use crate::signature::Task;
-use crate::{Dataset, Model, Result, WharfError};
+use crate::Dataset;
+use wharf_core::Task;
+use wharf_core::{Column, Records};
+use wharf_core::{Model, Result, WharfError};
 
 /// Named metric values (`accuracy`, `f1`, `rmse`, …).
 pub type Metrics = BTreeMap<String, f64>;
@@ -102,7 +103,7 @@ pub fn r2(truth: &[f64], predicted: &[f64]) -> f64 {
 /// class indices, plus ROC AUC for two classes. One place for the rules (macro averages for
 /// multiclass, the last class positive for binary) so `evaluate` and the HTTP `score`
 /// endpoint always agree.
-pub fn classification_metrics(truth: &[u32], probabilities: &crate::Probabilities) -> Metrics {
+pub fn classification_metrics(truth: &[u32], probabilities: &wharf_core::Probabilities) -> Metrics {
     let mut m = Metrics::new();
     let predicted = probabilities.argmax();
     m.insert("accuracy".into(), accuracy(truth, &predicted));
@@ -161,12 +162,13 @@ pub fn evaluate(model: &Model, data: &Dataset) -> Result<Metrics> {
                 Column::Text(_) => return Err(WharfError::invalid(name.as_str(), "target must be numeric")),
             };
             let predicted = match model.predict(&records)? {
-                crate::Predictions::Values(v) => v,
+                wharf_core::Predictions::Values(v) => v,
                 _ => return Err(WharfError::Unsupported("regression metrics on a non-regressor".into())),
             };
             Ok(regression_metrics(&truth, &predicted))
         }
         Task::Clustering => Err(WharfError::Unsupported("supervised metrics for a clustering model".into())),
+        other => Err(WharfError::Unsupported(format!("metrics for a {other} model"))),
     }
 }
 

@@ -242,7 +242,7 @@ impl Threshold for f32 {
         let a = t64 as f32;
         [a, a.next_down(), a.next_up()]
             .into_iter()
-            .find(|a| a.is_finite() && crate::import::f32_rule_threshold(*a as f64) == t64)
+            .find(|a| a.is_finite() && super::tree::f32_rule_threshold(*a as f64) == t64)
     }
     fn from_input(x: f64) -> f32 {
         x as f32
@@ -499,7 +499,7 @@ mod tests {
 
     #[test]
     fn f32_boundaries_compile_to_f32_nodes_with_the_same_splits() {
-        let f32_rule = crate::import::f32_rule_threshold;
+        let f32_rule = crate::estimator::tree::f32_rule_threshold;
         let t = f32_rule(0.5);
         let trees = vec![lopsided(t, f32_rule(-1.0)), lopsided(f32_rule(-0.75), f32_rule(0.1))];
         let scaling = vec![(0.0, 1.0); 2];

@@ -15,7 +15,7 @@
 use ndarray::ArrayView2;
 
 use super::tree::{FlatTree, Node, LEAF};
-use crate::{Result, WharfError};
+use wharf_core::{Result, WharfError};
 
 /// What bounds a tree's growth.
 #[derive(Debug, Clone, Copy)]

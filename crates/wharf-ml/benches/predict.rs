@@ -11,7 +11,8 @@ use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::hint::black_box;
-use wharf_core::{Column, CsvOptions, Dataset, Frame, LocalModelServer, Model, ModelServerPort, Records, Trainer};
+use wharf_core::{Column, Frame, LocalModelServer, Model, ModelServerPort, Records};
+use wharf_ml::{CsvOptions, Dataset, Trainer};
 
 const FEATURES: usize = 20;
 
@@ -52,8 +53,8 @@ type Case = (&'static str, Model);
 fn peer_models() -> Option<(Vec<Case>, Array2<f64>)> {
     let dir = std::path::PathBuf::from(std::env::var("PEERS_DATA").unwrap_or_else(|_| "/tmp/peers-data".into()));
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
-    let logistic = wharf_core::import::sklearn_logistic_json(&read("logistic.json")?).ok()?;
-    let forest = wharf_core::import::sklearn_forest_json(&read("rf_trees.json")?).ok()?;
+    let logistic = wharf_ml::import::sklearn_logistic_json(&read("logistic.json")?).ok()?;
+    let forest = wharf_ml::import::sklearn_forest_json(&read("rf_trees.json")?).ok()?;
     let text = read("score.csv")?;
     let mut rows = 0;
     let mut values = Vec::new();

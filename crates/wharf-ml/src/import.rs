@@ -18,18 +18,22 @@
 //!   choose the same side for every input, so the artifact format is unchanged.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::estimator::tree::{FlatTree, Node, LEAF};
+use wharf_core::{Model, ModelMetadata};
+
+use crate::builtin::FittedEstimator;
+use crate::estimator::tree::{f32_rule_threshold, FlatTree, Node, LEAF};
 use crate::estimator::Estimator;
-use crate::model::{library_versions, Model, ModelMetadata};
 use crate::preprocess::{Preprocessor, Step};
-use crate::records::Row;
-use crate::signature::{Feature, Signature, Task};
-use crate::{Result, WharfError};
+use crate::train::library_versions;
+use wharf_core::Row;
+use wharf_core::{Feature, Signature, Task};
+use wharf_core::{Result, WharfError};
 
 /// Largest number of features or tree nodes an import accepts (a guard against absurd files).
 const MAX_LEN: usize = 1 << 24;
@@ -141,6 +145,7 @@ fn parse<'a, T: Deserialize<'a>>(json: &'a str, what: &str) -> Result<T> {
 
 /// Imports a binary scikit-learn `LogisticRegression` exported as JSON (see the module docs).
 pub fn sklearn_logistic_json(json: &str) -> Result<Model> {
+    crate::register();
     let doc: LogisticJson = parse(json, "logistic")?;
     let classes = binary_classes(&doc.classes, "logistic.classes")?;
     let mut weights = match doc.coef {
@@ -233,6 +238,7 @@ pub fn sklearn_logistic_json(json: &str) -> Result<Model> {
 /// Imports a binary scikit-learn `RandomForestClassifier` exported as node arrays (see the
 /// module docs). Predictions reproduce scikit-learn's `predict_proba` column 1 exactly.
 pub fn sklearn_forest_json(json: &str) -> Result<Model> {
+    crate::register();
     let doc: ForestJson = parse(json, "forest")?;
     let classes = binary_classes(&doc.classes, "forest.classes")?;
     let width = doc.n_features;
@@ -273,30 +279,26 @@ fn build(
     }
     let mut tags = BTreeMap::new();
     tags.insert("imported".to_string(), "scikit-learn".to_string());
-    let model = Model {
-        metadata: ModelMetadata {
-            signature: Signature {
-                features: names.into_iter().map(Feature::numeric).collect(),
-                target: None,
-                task: Task::Classification,
-                classes,
-            },
-            algorithm: algorithm.into(),
-            params,
-            metrics: BTreeMap::new(),
-            tags,
-            created_at: Utc::now(),
-            data_fingerprint: String::new(),
-            data_source: "scikit-learn export".into(),
-            library_versions: library,
-            sample_input,
+    let metadata = ModelMetadata {
+        signature: Signature {
+            features: names.into_iter().map(Feature::numeric).collect(),
+            target: None,
+            task: Task::Classification,
+            classes,
         },
-        preprocessor: Preprocessor { steps },
-        estimator,
-        kernel: Default::default(),
+        algorithm: algorithm.into(),
+        params,
+        metrics: BTreeMap::new(),
+        tags,
+        created_at: Utc::now(),
+        data_fingerprint: String::new(),
+        data_source: "scikit-learn export".into(),
+        library_versions: library,
+        sample_input,
     };
-    model.check().map_err(|e| WharfError::invalid("import", format!("imported model is inconsistent: {e}")))?;
-    Ok(model)
+    let kind = FittedEstimator::new(Preprocessor { steps }, estimator);
+    Model::new(metadata, Arc::new(kind))
+        .map_err(|e| WharfError::invalid("import", format!("imported model is inconsistent: {e}")))
 }
 
 fn row(names: &[String], x: &[f64]) -> Row {
@@ -405,44 +407,6 @@ fn convert_tree(tree: &TreeJson, width: usize) -> std::result::Result<FlatTree, 
         }
     }
     Ok(FlatTree { nodes, values, n_outputs: 2 })
-}
-
-/// The `f64` threshold `t'` such that, for every `f64` input `x` (NaN aside),
-/// `x <= t'` exactly when `((x as f32) as f64) <= t` — scikit-learn's split rule.
-///
-/// `x as f32` rounds to nearest, ties to even, and is monotonic, so the inputs going left
-/// are those up to the rounding boundary between `a`, the largest `f32` not above `t`, and
-/// the next `f32`. That boundary (their midpoint) is exact in `f64`; it goes left when the
-/// tie rounds down to `a` (even mantissa), otherwise the boundary is just below it.
-pub(crate) fn f32_rule_threshold(t: f64) -> f64 {
-    // Inputs at or beyond this magnitude round to an infinite f32 (the tie goes to the
-    // "even" infinity since f32::MAX has an odd mantissa).
-    let overflow = f32::MAX as f64 + 2f64.powi(103);
-    if t.is_nan() {
-        return t;
-    }
-    if t >= f32::MAX as f64 {
-        // Every finite f32 is at or below t; +inf only when t is +inf.
-        return if t == f64::INFINITY { f64::INFINITY } else { overflow.next_down() };
-    }
-    if t < f32::MIN as f64 {
-        // Only inputs that round to -inf go left.
-        return -overflow;
-    }
-    let mut a = t as f32;
-    if a as f64 > t {
-        a = a.next_down();
-    }
-    if a == 0.0 {
-        a = 0.0; // treat -0.0 as +0.0: same value, even mantissa
-    }
-    let b = a.next_up();
-    let mid = (a as f64 + b as f64) / 2.0;
-    if a.to_bits() & 1 == 0 {
-        mid
-    } else {
-        mid.next_down()
-    }
 }
 
 /// Parses Python's `float.hex()` output (`-0x1.91eb851eb851fp+1`, `inf`, `nan`).
@@ -570,7 +534,7 @@ mod tests {
         assert_eq!(model.signature().feature_names().collect::<Vec<_>>(), ["f0", "f1"]);
         assert_eq!(model.metadata().sample_input.len(), 1);
         let x = ndarray::array![[1.0, 2.0], [-3.0, 0.5]];
-        let p = model.predict_proba(&crate::Records::Matrix(x.clone())).unwrap();
+        let p = model.predict_proba(&wharf_core::Records::Matrix(x.clone())).unwrap();
         for (i, row) in x.rows().into_iter().enumerate() {
             let want = 1.0 / (1.0 + (-(0.1 + 0.5 * row[0] - 1.25 * row[1])).exp());
             assert!((p.get(i, "1").unwrap() - want).abs() < 1e-15);
@@ -598,7 +562,7 @@ mod tests {
         // Row 0 is just above t in f64 but rounds to 1.0f32, so sklearn goes left; row 2 rounds
         // to the next f32 and goes right.
         let x = ndarray::array![[0.0, t.next_up()], [0.0, 2.0], [0.0, 1.0 + 1e-7]];
-        let p = model.predict_proba(&crate::Records::Matrix(x)).unwrap();
+        let p = model.predict_proba(&wharf_core::Records::Matrix(x)).unwrap();
         assert_eq!(p.get(0, "1"), Some((0.25 + 0.5) / 2.0));
         assert_eq!(p.get(1, "1"), Some((1.0 + 0.5) / 2.0));
         assert_eq!(p.get(2, "1"), Some((1.0 + 0.5) / 2.0));

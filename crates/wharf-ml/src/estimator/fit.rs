@@ -13,7 +13,7 @@ use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use super::{cart, Estimator, FlatTree};
-use crate::{Result, WharfError};
+use wharf_core::{Result, WharfError};
 
 /// Hyper-parameters shared by the built-in algorithms; each uses the ones that apply.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,9 +8,9 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::records::{format_number, json_type, Column, Frame, Records, Row};
-use crate::signature::{Feature, FeatureKind, Signature};
-use crate::{Result, WharfError};
+use wharf_core::{format_number, json_type, Column, Frame, Records, Row};
+use wharf_core::{Feature, FeatureKind, Signature};
+use wharf_core::{Result, WharfError};
 
 /// How one feature becomes design-matrix columns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,6 +78,8 @@ impl Preprocessor {
             .map(|f| match &f.kind {
                 FeatureKind::Numeric => 1,
                 FeatureKind::Categorical { levels } => levels.len(),
+                // A feature kind this crate does not know: `check` refuses such a model.
+                _ => 0,
             })
             .sum()
     }
@@ -163,6 +165,7 @@ impl Preprocessor {
                     col += write_column(step, feature, column, &mut out, col)?;
                 }
             }
+            _ => return Err(WharfError::Unsupported("records of this shape for a built-in estimator".into())),
         }
         Ok(out)
     }
@@ -197,7 +200,7 @@ impl Preprocessor {
                 }
                 Ok(levels.len())
             }
-            (Step::OneHot, FeatureKind::Numeric) => unreachable!("checked when the model was built"),
+            (Step::OneHot, _) => unreachable!("checked when the model was built"),
         }
     }
 }
@@ -266,7 +269,7 @@ fn write_json_cell(
             }
             Ok(levels.len())
         }
-        (Step::OneHot, FeatureKind::Numeric) => unreachable!("checked when the model was built"),
+        (Step::OneHot, _) => unreachable!("checked when the model was built"),
     }
 }
 
@@ -309,6 +312,6 @@ fn write_column(step: &Step, feature: &Feature, column: &Column, out: &mut Array
             }
             Ok(levels.len())
         }
-        (Step::OneHot, FeatureKind::Numeric) => unreachable!("checked when the model was built"),
+        (Step::OneHot, _) => unreachable!("checked when the model was built"),
     }
 }

@@ -1,8 +1,9 @@
 //! Training quality, class orientation, and save/load fidelity for every estimator.
 
-use wharf_core::{datasets, evaluate, Algorithm, Model, Predictions, Records, Task, Trainer, WharfError};
+use wharf_core::{Model, Predictions, Records, Task, WharfError};
+use wharf_ml::{datasets, evaluate, Algorithm, Trainer};
 
-fn holdout(trainer: Trainer, data: wharf_core::Dataset) -> (Model, wharf_core::Metrics, wharf_core::Dataset) {
+fn holdout(trainer: Trainer, data: wharf_ml::Dataset) -> (Model, wharf_ml::Metrics, wharf_ml::Dataset) {
     let (train, test) = data.split(0.25, 7).expect("split");
     let model = trainer.fit(&train).expect("fit");
     let metrics = evaluate(&model, &test).expect("evaluate");
@@ -158,10 +159,10 @@ fn rare_levels_survive_a_split() {
     frame.push("colour", wharf_core::Column::Text(colour)).expect("colour");
     frame.push("x", wharf_core::Column::Numeric((0..n).map(|i| i as f64).collect())).expect("x");
     frame.push("y", wharf_core::Column::Text((0..n).map(|i| Some((i % 2).to_string())).collect())).expect("y");
-    let data = wharf_core::Dataset::from_frame(
+    let data = wharf_ml::Dataset::from_frame(
         "colours",
         frame,
-        &wharf_core::CsvOptions { target: Some("y".into()), ..Default::default() },
+        &wharf_ml::CsvOptions { target: Some("y".into()), ..Default::default() },
     )
     .expect("dataset");
     for seed in 0..10 {

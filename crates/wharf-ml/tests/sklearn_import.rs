@@ -10,8 +10,8 @@
 use std::path::PathBuf;
 
 use ndarray::Array2;
-use wharf_core::import::{sklearn_forest_json, sklearn_logistic_json};
 use wharf_core::{Model, Records};
+use wharf_ml::import::{sklearn_forest_json, sklearn_logistic_json};
 
 fn peers_data() -> Option<PathBuf> {
     let needed = [

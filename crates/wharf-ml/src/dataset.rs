@@ -8,8 +8,8 @@ use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use sha2::{Digest, Sha256};
 
-use crate::records::{Column, Frame};
-use crate::{Result, WharfError};
+use wharf_core::{Column, Frame};
+use wharf_core::{Result, WharfError};
 
 /// How to read a CSV file into a [`Dataset`].
 #[derive(Debug, Clone, Default)]

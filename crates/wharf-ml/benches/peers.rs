@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use ndarray::{s, Array2};
 use serde_json::{json, Value};
-use wharf_core::import::{sklearn_forest_json, sklearn_logistic_json};
 use wharf_core::{LocalModelServer, Model, ModelServerPort, Records};
+use wharf_ml::import::{sklearn_forest_json, sklearn_logistic_json};
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 

@@ -1,0 +1,162 @@
+//! Model kinds: the compiled scoring behaviour behind a [`Model`](crate::Model), and the
+//! registry of decoders that turns an artifact's payload back into one.
+//!
+//! A [`Model`](crate::Model) is metadata (signature, params, metrics, tags) plus one
+//! `Arc<dyn ModelKind>`. Everything that scores (the model servers, `wharf serve`, batch,
+//! stream, the runner, SQL) goes through [`Model`](crate::Model)'s methods, so a new model
+//! family is added by implementing [`ModelKind`] and registering a [`KindDecoder`] for its
+//! payload. No consumer changes.
+//!
+//! # Registration
+//!
+//! Decoders are registered at run time, explicitly, with [`register`]. Link-time collection
+//! (`inventory`, `linkme`) was avoided on purpose: a linker may drop a crate whose items are
+//! never referenced, and then a kind silently fails to load. Registration is idempotent and
+//! cheap, so every entry point that may load an artifact calls it:
+//!
+//! - `wharf_ml::register()` registers the built-in estimators (kind
+//!   [`BUILTIN_ESTIMATOR_KIND`]). `wharf_ml`'s `Trainer`, its importers, and the `wharf`
+//!   facade (building a `Wharf`, or `wharf::register_kinds()`) call it, as does the CLI.
+//! - A crate with its own kind calls [`register`] before loading, typically from the same
+//!   kind of `register()` function.
+//!
+//! Loading an artifact whose kind has no decoder fails with
+//! [`ArtifactError::UnknownKind`](crate::ArtifactError::UnknownKind), which names the kind
+//! and says how to register it.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::{Arc, RwLock};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::model::{ModelMetadata, Predictions, Probabilities};
+use crate::records::Records;
+use crate::signature::Signature;
+use crate::{Result, WharfError};
+
+/// The kind id of Wharf's built-in estimators (logistic, linear, tree, random forest, k-means),
+/// provided by the `wharf-ml` crate. Every format-1 artifact holds this kind.
+pub const BUILTIN_ESTIMATOR_KIND: &str = "wharf.estimator";
+
+/// A model family's compiled scoring behaviour.
+///
+/// Implementations receive the model's [`Signature`] on every call rather than keeping their
+/// own copy, so a model's metadata stays the one source of truth for its inputs and classes.
+/// The records given to [`predict`](Self::predict) and [`predict_proba`](Self::predict_proba)
+/// have not been checked yet: checking them against the signature is part of the kind's job,
+/// with errors that name the row and field (as [`WharfError::SchemaMismatch`] or
+/// [`WharfError::InvalidInput`]) so servers can report and skip single rows.
+pub trait ModelKind: Send + Sync + fmt::Debug + 'static {
+    /// The stable id stored in the artifact, e.g. `wharf.estimator`. Never change it once
+    /// artifacts exist: loading looks the decoder up by this id.
+    fn kind_id(&self) -> &str;
+
+    /// Checks `records` against `signature` exactly as scoring would, without scoring.
+    fn validate(&self, signature: &Signature, records: &Records) -> Result<()>;
+
+    /// One prediction per record.
+    fn predict(&self, signature: &Signature, records: &Records) -> Result<Predictions>;
+
+    /// Class probabilities per record, columns in `signature.classes` order. Only called
+    /// for classification models; the default says the kind has none.
+    fn predict_proba(&self, signature: &Signature, records: &Records) -> Result<Probabilities> {
+        let _ = (signature, records);
+        Err(WharfError::Unsupported(format!("predict_proba for model kind '{}'", self.kind_id())))
+    }
+
+    /// The kind's own payload, which its registered decoder reads back.
+    fn encode(&self) -> Result<Vec<u8>>;
+
+    /// Checks the decoded parts against `signature`, so a payload that decodes but does not
+    /// fit its metadata is refused at load rather than failing (or panicking) in predict.
+    fn check(&self, signature: &Signature) -> std::result::Result<(), String>;
+
+    /// A rough count of the basic steps (multiply-adds, tree levels) scoring one row takes: a
+    /// size, not a time. Servers score small requests on the spot and hand big ones to a pool.
+    fn work_per_row(&self) -> usize;
+
+    /// The concrete type, for callers that know the kind (`model.kind().as_any().downcast_ref`).
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// Decodes a kind's payload. Gets the already decoded metadata (the signature is in it) and
+/// exactly the kind's bytes; returns a message on failure, which the loader wraps in
+/// [`ArtifactError::Decode`](crate::ArtifactError::Decode). Consistency is checked after,
+/// with [`ModelKind::check`].
+pub type DecodeFn = fn(&ModelMetadata, &[u8]) -> std::result::Result<Arc<dyn ModelKind>, String>;
+
+/// A registered decoder: the kind id, the crate that provides it (named in errors), and the
+/// function.
+#[derive(Clone, Copy)]
+pub struct KindDecoder {
+    /// The id [`ModelKind::kind_id`] returns for this kind.
+    pub id: &'static str,
+    /// The crate providing the kind, e.g. `wharf-ml`.
+    pub provider: &'static str,
+    /// Reads the payload.
+    pub decode: DecodeFn,
+}
+
+impl fmt::Debug for KindDecoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KindDecoder").field("id", &self.id).field("provider", &self.provider).finish_non_exhaustive()
+    }
+}
+
+static DECODERS: RwLock<Vec<KindDecoder>> = RwLock::new(Vec::new());
+
+/// Registers a decoder. Idempotent: the first decoder registered for an id stays, and the
+/// result says whether this call added it (`false` when the id was already known).
+pub fn register(decoder: KindDecoder) -> bool {
+    // A panic while holding the lock cannot leave the list half-written (a push is the only
+    // write), so a poisoned lock is still safe to use.
+    let mut list = DECODERS.write().unwrap_or_else(|e| e.into_inner());
+    if list.iter().any(|d| d.id == decoder.id) {
+        return false;
+    }
+    list.push(decoder);
+    true
+}
+
+/// The decoder registered for `id`, if any.
+pub fn decoder(id: &str) -> Option<KindDecoder> {
+    DECODERS.read().unwrap_or_else(|e| e.into_inner()).iter().find(|d| d.id == id).copied()
+}
+
+/// The ids of every registered kind, in registration order.
+pub fn registered() -> Vec<&'static str> {
+    DECODERS.read().unwrap_or_else(|e| e.into_inner()).iter().map(|d| d.id).collect()
+}
+
+/// What an error says about an unregistered kind: who provides it and how to register it.
+pub(crate) fn registration_hint(id: &str) -> String {
+    if id == BUILTIN_ESTIMATOR_KIND {
+        "it is provided by the wharf-ml crate: call wharf_ml::register() (or wharf::register_kinds()) \
+         before loading; building a wharf::Wharf does this"
+            .into()
+    } else {
+        "register the decoder of the crate that defines this kind with wharf_core::kind::register \
+         before loading"
+            .into()
+    }
+}
+
+/// Encodes `value` with the artifact's codec (bincode 2, standard configuration): a
+/// convenience for kinds whose payload is a serde type.
+pub fn encode_payload<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    bincode::serde::encode_to_vec(value, bincode::config::standard())
+        .map_err(|e| WharfError::artifact("<bytes>", crate::ArtifactError::Decode(format!("encode: {e}"))))
+}
+
+/// Decodes a payload written by [`encode_payload`], with the artifact's byte limit (no length
+/// prefix can claim more memory than the payload could hold) and refusing trailing bytes.
+pub fn decode_payload<T: DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, String> {
+    let config = bincode::config::standard().with_limit::<{ crate::artifact::DEFAULT_MAX_PAYLOAD as usize }>();
+    let (value, used): (T, usize) = bincode::serde::decode_from_slice(bytes, config).map_err(|e| e.to_string())?;
+    if used != bytes.len() {
+        return Err(format!("{} bytes left after the model", bytes.len() - used));
+    }
+    Ok(value)
+}

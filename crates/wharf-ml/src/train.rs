@@ -1,0 +1,298 @@
+//! Training: which estimator to fit ([`Algorithm`]) and the [`Trainer`] that fits it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::Utc;
+use ndarray::Array1;
+use serde::{Deserialize, Serialize};
+use wharf_core::{Column, Model, ModelMetadata, Records, Result, Signature, Task, WharfError};
+
+use crate::builtin::FittedEstimator;
+use crate::estimator::fit::{self, Hyper};
+use crate::preprocess::Preprocessor;
+use crate::Dataset;
+
+/// Which estimator a [`Trainer`] fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Algorithm {
+    /// Logistic regression (binary or multinomial), via linfa.
+    Logistic,
+    /// Ordinary least squares, via smartcore.
+    Linear,
+    /// A CART decision tree (Gini), fitted by Wharf: deterministic for given data.
+    Tree,
+    /// A bagged forest of CART trees on random feature subspaces, the same for a given seed.
+    RandomForest,
+    /// k-means clustering, via linfa.
+    KMeans,
+}
+
+impl Algorithm {
+    /// What the algorithm predicts.
+    pub fn task(self) -> Task {
+        match self {
+            Algorithm::Logistic | Algorithm::Tree | Algorithm::RandomForest => Task::Classification,
+            Algorithm::Linear => Task::Regression,
+            Algorithm::KMeans => Task::Clustering,
+        }
+    }
+
+    /// The name used in configs, the CLI and metadata.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::Logistic => "logistic",
+            Algorithm::Linear => "linear",
+            Algorithm::Tree => "tree",
+            Algorithm::RandomForest => "random-forest",
+            Algorithm::KMeans => "kmeans",
+        }
+    }
+}
+
+impl std::str::FromStr for Algorithm {
+    type Err = WharfError;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "logistic" | "logistic-regression" => Algorithm::Logistic,
+            "linear" | "linear-regression" => Algorithm::Linear,
+            "tree" | "decision-tree" => Algorithm::Tree,
+            "random-forest" | "forest" | "rf" => Algorithm::RandomForest,
+            "kmeans" | "k-means" => Algorithm::KMeans,
+            other => {
+                return Err(WharfError::invalid(
+                    "algorithm",
+                    format!("unknown algorithm '{other}' (logistic, linear, tree, random-forest, kmeans)"),
+                ))
+            }
+        })
+    }
+}
+
+/// Fits a [`Model`] on a [`Dataset`]: learns the preprocessing, then the estimator.
+#[derive(Debug, Clone)]
+pub struct Trainer {
+    algorithm: Algorithm,
+    hyper: Hyper,
+}
+
+impl Trainer {
+    /// A trainer for `algorithm` with sensible defaults.
+    pub fn new(algorithm: Algorithm) -> Self {
+        let max_depth = match algorithm {
+            Algorithm::RandomForest => Some(10),
+            _ => None,
+        };
+        Trainer {
+            algorithm,
+            hyper: Hyper {
+                max_iterations: if algorithm == Algorithm::KMeans { 300 } else { 200 },
+                l2: 1.0,
+                max_depth,
+                min_samples_leaf: 1,
+                n_trees: 100,
+                max_features: None,
+                k: 3,
+                seed: 42,
+            },
+        }
+    }
+
+    /// Logistic regression (binary or multinomial).
+    pub fn logistic_regression() -> Self {
+        Self::new(Algorithm::Logistic)
+    }
+    /// Linear regression.
+    pub fn linear_regression() -> Self {
+        Self::new(Algorithm::Linear)
+    }
+    /// A decision tree classifier.
+    pub fn decision_tree() -> Self {
+        Self::new(Algorithm::Tree)
+    }
+    /// A random forest classifier.
+    pub fn random_forest() -> Self {
+        Self::new(Algorithm::RandomForest)
+    }
+    /// k-means with `k` clusters.
+    pub fn kmeans(k: usize) -> Self {
+        Self::new(Algorithm::KMeans).clusters(k)
+    }
+
+    /// The algorithm this trainer fits.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+    /// Seed for every random choice (bootstrap, feature subsets, k-means init).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.hyper.seed = seed;
+        self
+    }
+    /// Maximum depth of trees.
+    pub fn max_depth(mut self, depth: Option<usize>) -> Self {
+        self.hyper.max_depth = depth;
+        self
+    }
+    /// Number of trees in a forest.
+    pub fn trees(mut self, n: usize) -> Self {
+        self.hyper.n_trees = n;
+        self
+    }
+    /// Columns each forest tree sees (default √width).
+    pub fn max_features(mut self, n: usize) -> Self {
+        self.hyper.max_features = Some(n);
+        self
+    }
+    /// Minimum rows in a tree leaf.
+    pub fn min_samples_leaf(mut self, n: usize) -> Self {
+        self.hyper.min_samples_leaf = n.max(1);
+        self
+    }
+    /// L2 regularisation strength of logistic regression.
+    pub fn l2(mut self, alpha: f64) -> Self {
+        self.hyper.l2 = alpha;
+        self
+    }
+    /// Iteration cap of iterative solvers.
+    pub fn max_iterations(mut self, n: u64) -> Self {
+        self.hyper.max_iterations = n;
+        self
+    }
+    /// Number of clusters for k-means.
+    pub fn clusters(mut self, k: usize) -> Self {
+        self.hyper.k = k;
+        self
+    }
+
+    /// The parameters recorded in the model's metadata and logged to trackers.
+    pub fn params(&self) -> BTreeMap<String, String> {
+        let h = &self.hyper;
+        let mut p = BTreeMap::new();
+        p.insert("algorithm".into(), self.algorithm.as_str().into());
+        p.insert("seed".into(), h.seed.to_string());
+        match self.algorithm {
+            Algorithm::Logistic => {
+                p.insert("l2".into(), h.l2.to_string());
+                p.insert("max_iterations".into(), h.max_iterations.to_string());
+            }
+            Algorithm::Linear => {
+                p.insert("solver".into(), "svd".into());
+            }
+            Algorithm::Tree | Algorithm::RandomForest => {
+                let depth = h.max_depth.map(|d| d.to_string()).unwrap_or_else(|| "none".into());
+                p.insert("max_depth".into(), depth);
+                p.insert("min_samples_leaf".into(), h.min_samples_leaf.to_string());
+                if self.algorithm == Algorithm::RandomForest {
+                    p.insert("n_trees".into(), h.n_trees.to_string());
+                    let mf = h.max_features.map(|d| d.to_string()).unwrap_or_else(|| "sqrt".into());
+                    p.insert("max_features".into(), mf);
+                }
+            }
+            Algorithm::KMeans => {
+                p.insert("k".into(), h.k.to_string());
+                p.insert("max_iterations".into(), h.max_iterations.to_string());
+            }
+        }
+        p
+    }
+
+    /// Fits the model. Classification targets become text labels (sorted; probability
+    /// column `i` is the `i`-th label); regression targets must be numeric; k-means ignores
+    /// any target.
+    pub fn fit(&self, data: &Dataset) -> Result<Model> {
+        crate::register();
+        if data.n_rows() < 2 {
+            return Err(WharfError::invalid(&data.name, "need at least two rows to train"));
+        }
+        let task = self.algorithm.task();
+        let (features, preprocessor) = Preprocessor::fit(&data.features, &data.levels)?;
+        let target_name = data.target.as_ref().map(|(n, _)| n.clone());
+        let mut signature = Signature {
+            features,
+            target: if task == Task::Clustering { None } else { target_name },
+            task,
+            classes: Vec::new(),
+        };
+        let records = Records::Columns(data.features.clone());
+        let x = preprocessor.transform(&signature, &records)?;
+        let target = || {
+            data.target.as_ref().map(|(n, c)| (n.as_str(), c)).ok_or_else(|| {
+                WharfError::invalid(&data.name, format!("{} needs a target column", self.algorithm.as_str()))
+            })
+        };
+        let estimator = match task {
+            Task::Classification => {
+                let (name, column) = target()?;
+                let (classes, y) = encode_classes(name, column)?;
+                if classes.len() < 2 {
+                    return Err(WharfError::invalid(name, "a classifier needs at least two distinct classes"));
+                }
+                let n_classes = classes.len();
+                signature.classes = classes;
+                let y = Array1::from(y);
+                match self.algorithm {
+                    Algorithm::Logistic => fit::logistic(&x, &y, n_classes, &self.hyper)?,
+                    Algorithm::Tree => fit::decision_tree(&x, &y, n_classes, &self.hyper)?,
+                    _ => fit::random_forest(&x, &y, n_classes, &self.hyper)?,
+                }
+            }
+            Task::Regression => {
+                let (name, column) = target()?;
+                let y = match column {
+                    Column::Numeric(v) => v.clone(),
+                    Column::Text(_) => return Err(WharfError::invalid(name, "a regression target must be numeric")),
+                };
+                if let Some(i) = y.iter().position(|v| !v.is_finite()) {
+                    return Err(WharfError::invalid(format!("{name}[{i}]"), "target value is missing"));
+                }
+                fit::linear(&x, &y)?
+            }
+            Task::Clustering => fit::kmeans(&x, &self.hyper)?,
+            other => return Err(WharfError::Training(format!("no estimator is fitted for {other} models"))),
+        };
+        let sample_input = (0..data.n_rows().min(3)).map(|i| data.features.row(i)).collect();
+        let metadata = ModelMetadata {
+            signature,
+            algorithm: self.algorithm.as_str().into(),
+            params: self.params(),
+            metrics: BTreeMap::new(),
+            tags: BTreeMap::new(),
+            created_at: Utc::now(),
+            data_fingerprint: data.fingerprint(),
+            data_source: data.name.clone(),
+            library_versions: library_versions(),
+            sample_input,
+        };
+        Model::new(metadata, Arc::new(FittedEstimator::new(preprocessor, estimator)))
+            .map_err(|e| WharfError::Training(format!("fitted model is inconsistent: {e}")))
+    }
+}
+
+/// Versions of the libraries that produce and read models.
+pub fn library_versions() -> BTreeMap<String, String> {
+    // The learning libraries' versions are the ones pinned in the workspace manifest.
+    let mut versions = wharf_core::library_versions();
+    versions.extend([("linfa", "0.8.1"), ("smartcore", "0.4.10")].map(|(k, v)| (k.to_string(), v.to_string())));
+    versions
+}
+
+/// Sorted class labels and each row's class index. Numeric labels sort numerically.
+pub(crate) fn encode_classes(name: &str, column: &Column) -> Result<(Vec<String>, Vec<usize>)> {
+    let labels: Vec<String> = (0..column.len()).map(|i| column.text_at(i)).collect();
+    if let Some(i) = labels.iter().position(|l| l.is_empty()) {
+        return Err(WharfError::invalid(format!("{name}[{i}]"), "target value is missing"));
+    }
+    let mut classes: Vec<String> = labels.clone();
+    classes.sort();
+    classes.dedup();
+    if matches!(column, Column::Numeric(_)) {
+        classes.sort_by(|a, b| {
+            let (x, y) = (a.parse::<f64>().unwrap_or(0.0), b.parse::<f64>().unwrap_or(0.0));
+            x.total_cmp(&y)
+        });
+    }
+    let y = labels.iter().map(|l| classes.iter().position(|c| c == l).unwrap_or(0)).collect();
+    Ok((classes, y))
+}
