@@ -110,6 +110,8 @@ pub mod guide {
     pub struct Scoring;
     #[doc = include_str!("../../../docs/src/examples.md")]
     pub struct Examples;
+    #[doc = include_str!("../../../docs/src/python.md")]
+    pub struct Python;
     #[doc = include_str!("../../../docs/src/security.md")]
     pub struct Security;
     #[doc = include_str!("../../../docs/src/performance.md")]
