@@ -14,9 +14,10 @@ def lead(models):
     return wharf.load(models["file"]["lead"])
 
 
-@pytest.fixture()
-def df(data_dir):
-    return pd.read_csv(data_dir / "lead_scoring.csv", nrows=20).drop(columns=["lead_id", "converted"])
+@pytest.fixture(params=[20, None], ids=["20-rows", "1200-rows"])
+def df(data_dir, request):
+    # Both sizes: small frames look levels up cell by cell, large ones through pandas.
+    return pd.read_csv(data_dir / "lead_scoring.csv", nrows=request.param).drop(columns=["lead_id", "converted"])
 
 
 def raises_on(model, X, column, row=None, match=None):

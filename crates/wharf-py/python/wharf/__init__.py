@@ -15,7 +15,7 @@ import os
 import numpy as np
 
 from . import _wharf
-from ._convert import prepare
+from ._convert import _features, prepare_features
 from ._wharf import (
     FORMAT_VERSION,
     ArtifactError,
@@ -59,6 +59,7 @@ class Model:
         self._labels = np.asarray(self._classes, dtype=object)
         self._task = native.task
         self._width = len(self._signature["features"])
+        self._features = _features(self._signature)
 
     def __repr__(self) -> str:
         return f"<wharf.Model {self.metadata.get('algorithm', '?')} {self.task} features={self.feature_names}>"
@@ -92,7 +93,7 @@ class Model:
         # The common hot case, a float64 row or matrix of the right width, skips the dispatch.
         if type(X) is np.ndarray and X.dtype == np.float64 and X.ndim == 2 and X.shape[1] == self._width:
             return self._native.score_matrix(X)
-        kind, args = prepare(X, self._signature)
+        kind, args = prepare_features(X, self._features)
         if kind == "matrix":
             return self._native.score_matrix(*args)
         return self._native.score_rows(*args)

@@ -20,6 +20,7 @@ The rules, stated once:
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import math
 from collections.abc import Mapping
@@ -49,7 +50,11 @@ def _features(signature):
 
 def prepare(X, signature):
     """``(kind, args)`` for ``Model.score_<kind>(*args)``."""
-    features = _features(signature)
+    return prepare_features(X, _features(signature))
+
+
+def prepare_features(X, features):
+    """:func:`prepare`, with the signature already read by :func:`_features`."""
     module = type(X).__module__.split(".")[0]
     if isinstance(X, np.ndarray):
         return _from_numpy(X, features)
@@ -209,8 +214,12 @@ def _codes(values, name, levels):
     try:
         import pandas as pd
     except ImportError:
-        index = {level: i for i, level in enumerate(levels)}
-        codes = np.array([index.get(v, -1) if isinstance(v, str) else -1 for v in values], dtype=np.int64)
+        pd = None
+    if pd is None or len(values) <= _SMALL:
+        # A few rows: a dict lookup per cell beats pandas' per-call setup.
+        index = _level_index(tuple(levels))
+        cells = values.tolist() if hasattr(values, "tolist") else list(values)
+        codes = np.array([index.get(v, -1) if isinstance(v, str) else -1 for v in cells], dtype=np.int64)
     else:
         # Hash each distinct value once, then look the few distinct ones up among the levels.
         found, distinct = pd.factorize(values, use_na_sentinel=True)
@@ -221,6 +230,15 @@ def _codes(values, name, levels):
         i = int(bad[0])
         _refuse_level(values.iloc[i] if hasattr(values, "iloc") else values[i], name, i, levels)
     return codes.astype(np.float64)
+
+
+#: Up to this many rows, levels are looked up cell by cell in Python.
+_SMALL = 64
+
+
+@functools.lru_cache(maxsize=256)
+def _level_index(levels):
+    return {level: i for i, level in enumerate(levels)}
 
 
 def _refuse_level(v, name, i, levels):
