@@ -2,8 +2,10 @@
 //! fresh venv beside pinned NumPy, pandas, pyarrow and pytest, and run its pytest suite.
 //!
 //! The suite's expected values come from the `wharf` CLI (trained and scored at test time),
-//! so the binary is built first and handed over as `WHARF_CLI`. With `WHARF_TEST_MLFLOW_URI`
-//! set, the MLflow pyfunc tests run too, in a venv that also holds the server's MLflow.
+//! so the binary is built first and handed over as `WHARF_CLI`. PySpark is installed beside
+//! them (with Java from Debian when missing) for `wharf.spark`'s local-mode tests. With
+//! `WHARF_TEST_MLFLOW_URI` set, the MLflow pyfunc tests run too, in a venv that also holds
+//! the server's MLflow.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -17,6 +19,20 @@ pub const MATURIN_SPEC: &str = "maturin==1.16.0";
 /// What the wheel is tested with. NumPy matches the tree importers' venv; pyarrow stays below
 /// 26 because the MLflow the pyfunc tests install beside it (3.17.2) requires that.
 pub const TEST_SPECS: &[&str] = &["numpy==2.4.6", "pandas==3.1.1", "pyarrow==25.0.1", "pytest==9.2.0"];
+
+/// PySpark for `wharf.spark`'s local-mode tests (it runs on Java 17, from Debian when missing).
+pub const SPARK_SPEC: &str = "pyspark==4.3.0";
+/// Debian's Java runtime for PySpark.
+const JAVA_PACKAGE: &str = "openjdk-17-jre-headless";
+
+/// A Java runtime on PATH, installed from Debian's packages when there is none.
+fn ensure_java() -> Result<(), String> {
+    let found = Command::new("java").arg("-version").stdout(Stdio::null()).stderr(Stdio::null()).status();
+    if found.is_ok_and(|s| s.success()) {
+        return Ok(());
+    }
+    crate::apt::install(JAVA_PACKAGE)
+}
 
 /// Builds the wheel (release, so the speed report means something) into
 /// `target/wheels-py/` and returns its path.
@@ -78,7 +94,9 @@ pub fn test(root: &Path, backends_root: &Path, env: &[(String, String)]) -> Resu
     }
     let wheel = build_wheel(root, backends_root)?;
     let mlflow = env.iter().any(|(k, _)| k == "WHARF_TEST_MLFLOW_URI");
+    ensure_java()?;
     let mut specs: Vec<&str> = TEST_SPECS.to_vec();
+    specs.push(SPARK_SPEC);
     if mlflow {
         specs.push(backends::MLFLOW_SPEC);
     }
@@ -89,11 +107,16 @@ pub fn test(root: &Path, backends_root: &Path, env: &[(String, String)]) -> Resu
         .env("WHARF_CLI", root.join("target").join("debug").join("wharf"))
         .env("WHARF_DATA", root.join("crates").join("wharf-core").join("data"))
         .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("WHARF_TEST_SPARK", "1")
         .env_remove("WHARF_PROFILE")
         .env_remove("WHARF_CONFIG")
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .args(["-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", "tests"])
         .stdout(Stdio::piped());
+    if mlflow {
+        // The server was provisioned, so it must be used: a skip would hide a broken setup.
+        pytest.env("WHARF_TEST_REQUIRE_BACKENDS", "1");
+    }
     let mut child = pytest.spawn().map_err(|e| format!("pytest: could not start: {e}"))?;
     let (mut passed, mut failed) = (0, 0);
     if let Some(out) = child.stdout.take() {
