@@ -148,7 +148,7 @@ fn test() -> Result<(), String> {
     // The Python package: wheel, fresh venv, pytest (its MLflow tests against the server above).
     eprintln!("\n==> python package (maturin wheel, pytest)");
     let python_started = Instant::now();
-    let (py_passed, py_failed) = python::test(&root, &backends_root, &services.env)?;
+    let (py_passed, py_failed) = python::test(&root, &backends_root, &services.env, false)?;
     eprintln!("<== python package: ok ({:.1}s, {py_passed} passed)", python_started.elapsed().as_secs_f64());
     timings.push(("python package".into(), python_started.elapsed().as_secs_f64()));
     passed += py_passed;
@@ -249,7 +249,7 @@ fn python_only() -> Result<(), String> {
     let backends_root = root.join("target").join("backends");
     std::fs::create_dir_all(&backends_root).map_err(|e| format!("{}: {e}", backends_root.display()))?;
     let env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("WHARF_TEST_MLFLOW")).collect();
-    let (passed, failed) = python::test(&root, &backends_root, &env)?;
+    let (passed, failed) = python::test(&root, &backends_root, &env, true)?;
     println!("xtask: {passed} passed, {failed} failed");
     Ok(())
 }

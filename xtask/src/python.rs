@@ -79,18 +79,31 @@ fn fresh_venv(backends_root: &Path, name: &str, specs: &[&str], wheel: &Path) ->
     Ok(venv)
 }
 
-/// Builds the CLI, the wheel and the venv, then runs pytest on `crates/wharf-py/tests`.
-/// `env` carries the backends' variables (MLflow's URI for the pyfunc tests). Returns
-/// pytest's (passed, failed).
-pub fn test(root: &Path, backends_root: &Path, env: &[(String, String)]) -> Result<(u64, u64), String> {
-    let status = crate::cargo()
-        .current_dir(root)
-        // Workspace-wide features: the binary `cargo test --workspace --all-features` built.
-        .args(["build", "--quiet", "--workspace", "--all-features", "--bin", "wharf"])
-        .status()
-        .map_err(|e| format!("cargo build --bin wharf: {e}"))?;
-    if !status.success() {
-        return Err(format!("cargo build --bin wharf failed ({status})"));
+/// Builds the CLI (unless `build_cli` is false: `cargo xtask test` has just built it with
+/// the CLI's own tests, and a plain `cargo build` resolves features differently, which would
+/// rebuild half the workspace), the wheel and the venv, then runs pytest on
+/// `crates/wharf-py/tests`. `env` carries the backends' variables (MLflow's URI for the
+/// pyfunc tests). Returns pytest's (passed, failed).
+pub fn test(
+    root: &Path,
+    backends_root: &Path,
+    env: &[(String, String)],
+    build_cli: bool,
+) -> Result<(u64, u64), String> {
+    // Where cargo put it (CI sets CARGO_TARGET_DIR).
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let cli = target.join("debug").join("wharf");
+    if build_cli {
+        let status = crate::cargo()
+            .current_dir(root)
+            .args(["build", "--quiet", "--workspace", "--all-features", "--bin", "wharf"])
+            .status()
+            .map_err(|e| format!("cargo build --bin wharf: {e}"))?;
+        if !status.success() {
+            return Err(format!("cargo build --bin wharf failed ({status})"));
+        }
+    } else if !cli.exists() {
+        return Err(format!("{} is missing: the CLI tests should have built it", cli.display()));
     }
     let wheel = build_wheel(root, backends_root)?;
     let mlflow = env.iter().any(|(k, _)| k == "WHARF_TEST_MLFLOW_URI");
@@ -104,7 +117,7 @@ pub fn test(root: &Path, backends_root: &Path, env: &[(String, String)]) -> Resu
     let mut pytest = Command::new(venv.join("bin").join("python"));
     pytest
         .current_dir(root.join("crates").join("wharf-py"))
-        .env("WHARF_CLI", root.join("target").join("debug").join("wharf"))
+        .env("WHARF_CLI", &cli)
         .env("WHARF_DATA", root.join("crates").join("wharf-core").join("data"))
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("WHARF_TEST_SPARK", "1")
