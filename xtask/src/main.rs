@@ -16,6 +16,7 @@ mod deny;
 mod docs;
 mod msrv;
 mod postgres;
+mod python;
 mod runnable;
 
 fn main() -> ExitCode {
@@ -30,8 +31,9 @@ fn main() -> ExitCode {
         Some("backends") => backends_foreground(),
         Some("docs") => docs::docs(&root(), args.iter().any(|a| a == "--bless")),
         Some("bench-peers") => bench_peers::bench_peers(&root()),
+        Some("python") => python_only(),
         _ => {
-            eprintln!("usage: cargo xtask <command>\n\ncommands:\n  test        fmt, clippy, dependency check, all tests, docs, examples\n  deps-check  prove wharf-core pulls in no network, async or learning crates\n  msrv        check each crate's rust-version against its dependencies\n  package     cargo package every published crate (no build)\n  deny        cargo deny check licenses bans sources (installs cargo-deny under target/tools)\n  runnable    run the README's and the guide's ```bash,runnable blocks in a copy of the repository\n  backends    start the test backends, print their variables, stop on Enter\n  docs        build the guide into target/book (--bless: regenerate the CLI reference)\n  bench-peers Wharf next to scikit-learn, ONNX Runtime, FastAPI and a minimal server: one table of ratios (slow)");
+            eprintln!("usage: cargo xtask <command>\n\ncommands:\n  test        fmt, clippy, dependency check, all tests, docs, examples\n  deps-check  prove wharf-core pulls in no network, async or learning crates\n  msrv        check each crate's rust-version against its dependencies\n  package     cargo package every published crate (no build)\n  deny        cargo deny check licenses bans sources (installs cargo-deny under target/tools)\n  runnable    run the README's and the guide's ```bash,runnable blocks in a copy of the repository\n  python      build the Python wheel and run its pytest suite (MLflow tests with WHARF_TEST_MLFLOW_URI)\n  backends    start the test backends, print their variables, stop on Enter\n  docs        build the guide into target/book (--bless: regenerate the CLI reference)\n  bench-peers Wharf next to scikit-learn, ONNX Runtime, FastAPI and a minimal server: one table of ratios (slow)");
             return ExitCode::from(2);
         }
     };
@@ -163,7 +165,16 @@ fn test() -> Result<(), String> {
     let mut tests = cargo();
     tests.current_dir(&root).env("WHARF_TEST_REQUIRE_BACKENDS", "1").args(["test", "--workspace", "--all-features"]);
     tests.envs(services.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let (passed, failed) = counted_step("cargo test --workspace --all-features", tests, &mut timings)?;
+    let (mut passed, mut failed) = counted_step("cargo test --workspace --all-features", tests, &mut timings)?;
+
+    // The Python package: wheel, fresh venv, pytest (its MLflow tests against the server above).
+    eprintln!("\n==> python package (maturin wheel, pytest)");
+    let python_started = Instant::now();
+    let (py_passed, py_failed) = python::test(&root, &backends_root, &services.env, false)?;
+    eprintln!("<== python package: ok ({:.1}s, {py_passed} passed)", python_started.elapsed().as_secs_f64());
+    timings.push(("python package".into(), python_started.elapsed().as_secs_f64()));
+    passed += py_passed;
+    failed += py_failed;
     drop(services);
     drop(postgres);
     drop(redis);
@@ -325,6 +336,18 @@ fn deps_check(root: &Path) -> Result<(), String> {
     } else {
         Err(format!("wharf-core must not depend on {found:?}"))
     }
+}
+
+/// `cargo xtask python`: the Python package's build and tests alone. The MLflow pyfunc tests
+/// run when `WHARF_TEST_MLFLOW_URI` is set (from `cargo xtask backends`).
+fn python_only() -> Result<(), String> {
+    let root = root();
+    let backends_root = root.join("target").join("backends");
+    std::fs::create_dir_all(&backends_root).map_err(|e| format!("{}: {e}", backends_root.display()))?;
+    let env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("WHARF_TEST_MLFLOW")).collect();
+    let (passed, failed) = python::test(&root, &backends_root, &env, true)?;
+    println!("xtask: {passed} passed, {failed} failed");
+    Ok(())
 }
 
 /// Starts the backends for a developer's own `cargo test` runs, prints the variables to

@@ -23,6 +23,12 @@ pub const MODEL_FILE: &str = "model.wharf";
 /// File name of the metadata file inside a logged model's directory.
 pub const MLMODEL_FILE: &str = "MLmodel";
 
+/// The Python module MLflow's `python_function` flavor loads a Wharf model with (from the
+/// `wharf-models` distribution, crates/wharf-py).
+pub const PYFUNC_LOADER_MODULE: &str = "wharf.pyfunc";
+/// The Python distribution that provides [`PYFUNC_LOADER_MODULE`].
+pub const PYFUNC_DISTRIBUTION: &str = "wharf-models";
+
 /// What a registry needs to describe a version, kept in `MLmodel` under `wharf` (and, when
 /// small enough, in a model-version tag so listing needs no downloads).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -103,6 +109,13 @@ pub fn encode(model: &Model, artifact_path: &str, run_id: &str) -> Result<Logged
                 "format_version": header.format_version,
                 "sha256": sha256,
                 "algorithm": meta.algorithm,
+            },
+            // `mlflow.pyfunc.load_model` imports the Python package's loader module and
+            // hands it the artifact (`pip install wharf-models` of the same version).
+            "python_function": {
+                "loader_module": PYFUNC_LOADER_MODULE,
+                "data": MODEL_FILE,
+                "wharf_models_requirement": format!("{PYFUNC_DISTRIBUTION}=={}", env!("CARGO_PKG_VERSION")),
             }
         },
         // MLflow's signature format: column specs as JSON *strings*.

@@ -58,6 +58,10 @@ fn run_params_metric_history_tags_and_model_are_in_mlflow() {
     assert_eq!(artifact::decode(&bytes).unwrap(), model);
     let mlmodel: serde_json::Value = serde_json::from_slice(&common::raw_artifact(&uri, root, "iris/MLmodel")).unwrap();
     assert_eq!(mlmodel["flavors"]["wharf"]["data"], "model.wharf");
+    // MLflow's own loader finds the Python package's module (tested end to end by the
+    // Python suite, crates/wharf-py/tests/test_mlflow.py).
+    assert_eq!(mlmodel["flavors"]["python_function"]["loader_module"], "wharf.pyfunc");
+    assert_eq!(mlmodel["flavors"]["python_function"]["data"], "model.wharf");
     assert_eq!(mlmodel["run_id"], id.as_str());
     assert!(mlmodel["signature"]["inputs"].as_str().unwrap().contains("sepal_length"), "{mlmodel}");
 

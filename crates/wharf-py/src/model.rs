@@ -1,0 +1,112 @@
+//! `wharf._wharf.Model`: a loaded model on its own in-process model server.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use numpy::{IntoPyArray, PyReadonlyArray2};
+use pyo3::prelude::*;
+use wharf_core::{
+    score, FileRegistry, Model, ModelRef, ModelServerPort, ModelServers, OnError, Predictions, Records, RegistryExt,
+};
+
+use crate::errors::{guard, to_py};
+use crate::input;
+
+/// A model ready to score. Immutable, so one instance can be shared by threads.
+#[pyclass(frozen, name = "Model", module = "wharf._wharf")]
+pub struct PyModel {
+    server: Arc<dyn ModelServerPort>,
+    model: Arc<Model>,
+}
+
+/// Predictions (a NumPy array: class indices, values or clusters) and, for classifiers,
+/// the probability matrix.
+type Scores<'py> = (Bound<'py, PyAny>, Option<Bound<'py, PyAny>>);
+
+impl PyModel {
+    fn serve(py: Python<'_>, model: Model) -> PyResult<PyModel> {
+        let server =
+            guard(std::panic::AssertUnwindSafe(|| ModelServers::local().serve(model)))?.map_err(|e| to_py(py, e))?;
+        let model = server.model().ok_or_else(|| to_py(py, wharf_core::WharfError::NoModelLoaded))?;
+        Ok(PyModel { server, model })
+    }
+
+    /// Scores `records` with the GIL released, through the one scoring path.
+    fn run<'py>(&self, py: Python<'py>, records: Records) -> PyResult<Scores<'py>> {
+        let server = Arc::clone(&self.server);
+        let scored = py
+            .detach(move || guard(AssertUnwindSafe(|| score(server.as_ref(), &records, OnError::Fail))))?
+            .map_err(|e| to_py(py, e))?;
+        let predictions = match scored.predictions {
+            Predictions::Classes { indices, .. } => indices.into_pyarray(py).into_any(),
+            Predictions::Values(values) => values.into_pyarray(py).into_any(),
+            Predictions::Clusters(clusters) => clusters.into_pyarray(py).into_any(),
+        };
+        let probabilities = scored.probabilities.map(|p| p.values.into_pyarray(py).into_any());
+        Ok((predictions, probabilities))
+    }
+}
+
+#[pymethods]
+impl PyModel {
+    /// Scores a float64 matrix in signature order.
+    fn score_matrix<'py>(&self, py: Python<'py>, x: PyReadonlyArray2<'py, f64>) -> PyResult<Scores<'py>> {
+        let records = input::matrix(x);
+        self.run(py, records)
+    }
+
+    /// Scores rows given as a JSON array of objects.
+    fn score_rows<'py>(&self, py: Python<'py>, rows_json: &str) -> PyResult<Scores<'py>> {
+        let records = input::rows(rows_json)?;
+        self.run(py, records)
+    }
+
+    /// `classification`, `regression` or `clustering`.
+    #[getter]
+    fn task(&self) -> String {
+        self.model.task().to_string()
+    }
+
+    /// Class labels, sorted; probability column `i` is `P(classes[i])`.
+    #[getter]
+    fn classes(&self) -> Vec<String> {
+        self.model.classes().to_vec()
+    }
+
+    /// The signature as JSON text (the Python half parses it once).
+    #[getter]
+    fn signature_json(&self) -> PyResult<String> {
+        serde_json::to_string(self.model.signature())
+            .map_err(|e| crate::errors::InternalError::new_err(format!("signature: {e}")))
+    }
+
+    /// The metadata as JSON text.
+    #[getter]
+    fn metadata_json(&self) -> PyResult<String> {
+        serde_json::to_string(self.model.metadata())
+            .map_err(|e| crate::errors::InternalError::new_err(format!("metadata: {e}")))
+    }
+}
+
+/// Loads a `.wharf` artifact (checked: magic bytes, format version, checksum).
+#[pyfunction]
+pub fn load(py: Python<'_>, path: std::path::PathBuf) -> PyResult<PyModel> {
+    let model = py.detach(|| guard(AssertUnwindSafe(|| Model::load(&path))))?.map_err(|e| to_py(py, e))?;
+    PyModel::serve(py, model)
+}
+
+/// Loads `name`, `name@version` or `name@alias` from a file registry directory.
+#[pyfunction]
+pub fn load_registered(py: Python<'_>, root: std::path::PathBuf, reference: &str) -> PyResult<PyModel> {
+    let reference: ModelRef = reference.parse().map_err(|e| to_py(py, e))?;
+    let model = py
+        .detach(|| guard(AssertUnwindSafe(|| FileRegistry::new(root).load_ref(&reference))))?
+        .map_err(|e| to_py(py, e))?;
+    PyModel::serve(py, model)
+}
+
+/// Panics inside the guard, so the test suite can prove no panic crosses into Python.
+#[pyfunction]
+pub fn _panic_for_test() -> PyResult<()> {
+    guard(|| panic!("deliberate panic from wharf._wharf._panic_for_test"))
+}

@@ -1,0 +1,120 @@
+"""Predictions from Python equal the `wharf` CLI's bit for bit, for every input type."""
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+import wharf
+
+
+@pytest.fixture(scope="module")
+def lead_df(data_dir):
+    return pd.read_csv(data_dir / "lead_scoring.csv").drop(columns=["lead_id", "converted"])
+
+
+@pytest.fixture(scope="module")
+def diabetes_df(data_dir):
+    return pd.read_csv(data_dir / "diabetes.csv").drop(columns=["progression"])
+
+
+def expected(models, name):
+    rows = models["expected"][name]
+    labels = np.array([r["prediction"] for r in rows], dtype=object)
+    probs = [k for k in rows[0] if k.startswith("prob_")]
+    proba = np.array([[r[k] for k in probs] for r in rows], dtype=np.float64) if probs else None
+    return labels, proba, probs
+
+
+def lead_inputs(df, model):
+    """The lead table in every shape the package takes."""
+    names = model.feature_names
+    levels = {f["name"]: f["kind"]["categorical"]["levels"] for f in model.signature["features"]
+              if isinstance(f["kind"], dict)}
+    matrix = np.column_stack([
+        df[n].map({lvl: i for i, lvl in enumerate(levels[n])}).to_numpy(np.float64) if n in levels
+        else df[n].to_numpy(np.float64)
+        for n in names
+    ])
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    categorical = df.astype({n: "category" for n in levels})
+    return {
+        "pandas": df,
+        "pandas-category": categorical,
+        "pandas-reordered": df[list(reversed(df.columns))],
+        "numpy-object": df[names].to_numpy(dtype=object),
+        "numpy-level-indices": matrix,
+        "pyarrow-table": table,
+        "pyarrow-recordbatch": table.to_batches(max_chunksize=len(df))[0],
+        "pyarrow-dictionary": pa.Table.from_pandas(categorical, preserve_index=False),
+        "dict-of-columns": {n: df[n].tolist() for n in df.columns},
+        "list-of-dicts": df.to_dict(orient="records"),
+    }
+
+
+@pytest.mark.parametrize("name", ["lead", "lead-forest"])
+@pytest.mark.parametrize("shape", [
+    "pandas", "pandas-category", "pandas-reordered", "numpy-object", "numpy-level-indices", "pyarrow-table",
+    "pyarrow-recordbatch", "pyarrow-dictionary", "dict-of-columns", "list-of-dicts",
+])
+def test_classifier_matches_cli_bit_for_bit(models, lead_df, name, shape):
+    model = wharf.load(models["file"][name])
+    X = lead_inputs(lead_df, model)[shape]
+    labels, proba, prob_columns = expected(models, name)
+    got = model.predict_proba(X)
+    assert got.dtype == np.float64 and got.shape == proba.shape
+    # Bit for bit: the same float64s, not merely close ones.
+    assert np.array_equal(got.view(np.uint64), proba.view(np.uint64))
+    assert list(model.predict(X)) == list(labels)
+    frame = model.predict_proba(X, as_frame=True)
+    assert list(frame.columns) == prob_columns
+    assert np.array_equal(frame.to_numpy(), proba)
+
+
+@pytest.mark.parametrize("shape", ["pandas", "numpy", "pyarrow", "dict", "rows"])
+def test_regressor_matches_cli_bit_for_bit(models, diabetes_df, shape):
+    model = wharf.load(models["file"]["diabetes"])
+    X = {
+        "pandas": diabetes_df,
+        "numpy": diabetes_df.to_numpy(np.float64),
+        "pyarrow": pa.Table.from_pandas(diabetes_df, preserve_index=False),
+        "dict": {n: diabetes_df[n].to_numpy() for n in diabetes_df.columns},
+        "rows": diabetes_df.to_dict(orient="records"),
+    }[shape]
+    values = np.array([r["prediction"] for r in models["expected"]["diabetes"]], dtype=np.float64)
+    got = model.predict(X)
+    assert got.dtype == np.float64
+    assert np.array_equal(got.view(np.uint64), values.view(np.uint64))
+
+
+def test_registry_alias_and_metadata(models):
+    model = wharf.Registry(models["registry"]).load("lead@champion")
+    assert model.task == "classification"
+    assert model.classes == ["no", "yes"]
+    assert model.signature["target"] == "converted"
+    assert model.feature_names[0] == "source"
+    assert model.metadata["algorithm"] == "logistic"
+    assert wharf.Registry(models["registry"]).load("lead@1").metadata == model.metadata
+
+
+def test_single_row_and_empty_input(models, lead_df):
+    model = wharf.load(models["file"]["lead"])
+    _, proba, _ = expected(models, "lead")
+    one = model.predict_proba(lead_df.iloc[[3]])
+    assert np.array_equal(one, proba[3:4])
+    empty = model.predict_proba(lead_df.iloc[[]])
+    assert empty.shape == (0, 2)
+
+
+def test_missing_numbers_are_imputed_alike_in_every_shape(models, lead_df):
+    model = wharf.load(models["file"]["lead"])
+    df = lead_df.iloc[:50].copy()
+    df.loc[[3, 9], "pages_viewed"] = np.nan
+    rows = df.to_dict(orient="records")
+    for r in rows:
+        if r["pages_viewed"] != r["pages_viewed"]:
+            r["pages_viewed"] = None  # JSON null: Wharf's own missing value
+    want = model.predict_proba(rows)
+    assert np.array_equal(model.predict_proba(df), want)
+    assert np.array_equal(model.predict_proba(pa.Table.from_pandas(df, preserve_index=False)), want)
+    assert not np.array_equal(want[3], model.predict_proba(lead_df.iloc[[3]])[0])
