@@ -24,6 +24,7 @@
 //! consistency. A kind id names a decoder registered in this process, never code to load:
 //! unlike a pickle, loading can only ever yield data or a typed [`ArtifactError`].
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
@@ -31,7 +32,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ArtifactError;
 use crate::kind::{self, BUILTIN_ESTIMATOR_KIND};
-use crate::model::ModelMetadata;
+use crate::metadata::ModelMetadata;
 use crate::{Model, Result, WharfError};
 
 /// The first bytes of every artifact.
@@ -45,8 +46,9 @@ pub const CODEC_BINCODE: u8 = 1;
 /// Header size in bytes.
 pub const HEADER_LEN: usize = 68;
 /// Default ceiling on a payload: far above any model Wharf trains, far below what could
-/// exhaust memory.
-pub const DEFAULT_MAX_PAYLOAD: u64 = 1 << 30;
+/// exhaust memory. A kind's own payload is decoded under the same ceiling
+/// ([`kind::decode_payload`]).
+pub const DEFAULT_MAX_PAYLOAD: u64 = kind::PAYLOAD_LIMIT as u64;
 
 /// The parsed header of an artifact.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,4 +201,28 @@ pub fn read_file(path: &Path) -> Result<Model> {
     let mut bytes = Vec::with_capacity(size as usize);
     file.take(max + 1).read_to_end(&mut bytes).map_err(|e| WharfError::io(path, e))?;
     decode(&bytes).map_err(|kind| WharfError::artifact(shown, kind))
+}
+
+impl Model {
+    /// Saves the model as a `.wharf` artifact (atomically: a crash leaves the old file or
+    /// none, never half of one).
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let bytes = encode(self)?;
+        crate::fsutil::write_atomic(path.as_ref(), &bytes)
+    }
+
+    /// Loads a `.wharf` artifact, verifying header, checksum and consistency. The model's
+    /// kind must be registered (see [`crate::kind`]).
+    pub fn load(path: impl AsRef<Path>) -> Result<Model> {
+        read_file(path.as_ref())
+    }
+}
+
+/// Versions of the libraries that produce and read models, as far as the core knows: wharf
+/// and the artifact format. Model crates add their own (`wharf_ml::library_versions`).
+pub fn library_versions() -> BTreeMap<String, String> {
+    [("wharf", env!("CARGO_PKG_VERSION").to_string()), ("artifact_format", FORMAT_VERSION.to_string())]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
 }

@@ -31,7 +31,8 @@ use std::sync::{Arc, RwLock};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::model::{ModelMetadata, Predictions, Probabilities};
+use crate::metadata::ModelMetadata;
+use crate::prediction::{Predictions, Probabilities};
 use crate::records::Records;
 use crate::signature::Signature;
 use crate::{Result, WharfError};
@@ -143,6 +144,10 @@ pub(crate) fn registration_hint(id: &str) -> String {
     }
 }
 
+/// The most bytes a payload may claim when decoded ([`crate::artifact::DEFAULT_MAX_PAYLOAD`]
+/// is this value): far above any model, far below what could exhaust memory.
+pub(crate) const PAYLOAD_LIMIT: usize = 1 << 30;
+
 /// Encodes `value` with the artifact's codec (bincode 2, standard configuration): a
 /// convenience for kinds whose payload is a serde type.
 pub fn encode_payload<T: Serialize>(value: &T) -> Result<Vec<u8>> {
@@ -153,7 +158,7 @@ pub fn encode_payload<T: Serialize>(value: &T) -> Result<Vec<u8>> {
 /// Decodes a payload written by [`encode_payload`], with the artifact's byte limit (no length
 /// prefix can claim more memory than the payload could hold) and refusing trailing bytes.
 pub fn decode_payload<T: DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, String> {
-    let config = bincode::config::standard().with_limit::<{ crate::artifact::DEFAULT_MAX_PAYLOAD as usize }>();
+    let config = bincode::config::standard().with_limit::<PAYLOAD_LIMIT>();
     let (value, used): (T, usize) = bincode::serde::decode_from_slice(bytes, config).map_err(|e| e.to_string())?;
     if used != bytes.len() {
         return Err(format!("{} bytes left after the model", bytes.len() - used));

@@ -22,8 +22,10 @@ pub mod container;
 mod error;
 pub mod fsutil;
 pub mod kind;
+mod metadata;
 mod model;
 pub mod ports;
+mod prediction;
 mod records;
 pub mod retry;
 pub mod scoring;
@@ -35,19 +37,22 @@ pub use adapters::file_registry::FileRegistry;
 pub use adapters::file_tracker::FileTracker;
 pub use adapters::local_server::LocalModelServer;
 pub use adapters::noop::{NoOpLineage, NoOpTracker};
+pub use artifact::library_versions;
 pub use config::WharfConfig;
 pub use container::{
     AdapterCatalog, AdapterEntry, ConfigTable, Container, ContainerBuilder, ModelServers, Port, Report,
 };
 pub use error::{ArtifactError, Result, WharfError};
 pub use kind::{KindDecoder, ModelKind};
-pub use model::{library_versions, Model, ModelMetadata, Predictions, Probabilities};
+pub use metadata::ModelMetadata;
+pub use model::Model;
 pub use ports::lineage::{
     LineageEvent, LineageEventType, LineagePort, ModelFacts, ParentRun, SchemaField, SourceLocation,
 };
 pub use ports::model_server::{ModelServerExt, ModelServerPort, ServerCapabilities};
 pub use ports::registry::{ModelRef, RegisteredModel, RegistryExt, RegistryPort, Selector, Version, VersionInfo};
 pub use ports::tracker::{MetricPoint, RunHandle, RunInfo, RunRecord, RunStatus, TrackerExt, TrackerPort};
+pub use prediction::{Predictions, Probabilities};
 pub use records::{format_number, json_type, Column, Frame, Records, Row};
 pub use scoring::{score, OnError, Reject, Scored};
 pub use signature::{Feature, FeatureKind, Signature, Task};

@@ -8,10 +8,10 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::context::RunContext;
+use crate::definition::{Definition, RouterRt, StageRt};
 use crate::error::{StageError, StageErrorKind};
 use crate::item::{reserve_ids, Item};
 use crate::output::{bump, Counters, StageCounters};
-use crate::pipeline::{Definition, RouterRt, StageRt};
 use crate::policy::Policy;
 use crate::stage::{BatchFn, Outcome, StageKind, StepFn};
 

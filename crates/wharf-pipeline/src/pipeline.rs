@@ -2,77 +2,24 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::Value;
 use wharf_core::LineagePort;
 
 use crate::batching::Batching;
 use crate::context::RunContext;
+use crate::definition::{Definition, OutputOrder, RouterRt, StageRt};
 use crate::error::PipelineError;
 use crate::item::Item;
 use crate::output::RunOutput;
 use crate::policy::Policy;
-use crate::stage::{Predicate, Router, Stage, StageKind};
+use crate::stage::{Router, Stage};
 use crate::stream::RunStream;
 
 /// The bucket every pipeline has: items that no router sent elsewhere land here.
 pub const DEFAULT_BUCKET: &str = "default";
 /// The policy key that applies to every stage without a policy of its own.
 pub const ANY_STAGE: &str = "*";
-
-/// The order in which a run hands back batches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OutputOrder {
-    /// Input order: a batch is handed back only after every batch before it.
-    #[default]
-    Preserve,
-    /// Completion order: each batch as soon as it is done (items within a batch stay in
-    /// order). [`Pipeline::run`] still files each bucket's items by batch order, so this only
-    /// changes what a [`RunStream`] yields.
-    AsCompleted,
-}
-
-/// A stage ready to run: its handler, its resolved policy and its counter slot.
-pub(crate) struct StageRt {
-    pub name: Arc<str>,
-    pub kind: StageKind,
-    pub timeout: Option<Duration>,
-    pub policy: Policy,
-    pub index: usize,
-}
-
-impl StageRt {
-    /// Resolves a stage for running, giving it the next counter slot.
-    fn new(stage: Stage, policy: Policy, slots: &mut Vec<(Arc<str>, &'static str)>) -> StageRt {
-        slots.push((stage.name.clone(), stage.kind()));
-        StageRt { policy, index: slots.len() - 1, name: stage.name, kind: stage.kind, timeout: stage.timeout }
-    }
-}
-
-pub(crate) struct RouterRt {
-    pub name: Arc<str>,
-    pub routes: Vec<(Arc<str>, Predicate)>,
-    pub policy: Policy,
-    pub index: usize,
-}
-
-/// A checked pipeline definition, shared by every thread of every run.
-pub(crate) struct Definition {
-    pub name: Arc<str>,
-    pub stages: Vec<StageRt>,
-    pub router: Option<RouterRt>,
-    pub tails: HashMap<Arc<str>, Vec<StageRt>>,
-    pub outputs: BTreeSet<Arc<str>>,
-    pub default_bucket: Arc<str>,
-    pub batching: Batching,
-    pub workers: usize,
-    pub max_in_flight: usize,
-    pub order: OutputOrder,
-    pub lineage: Option<Arc<dyn LineagePort>>,
-    /// (name, kind) of every stage, in pipeline order: the counter slots.
-    pub slots: Vec<(Arc<str>, &'static str)>,
-}
 
 /// A scoring pipeline: stages in order, then optionally a router whose buckets may each have
 /// stages of their own, with an error policy per stage.

@@ -10,11 +10,11 @@ use crossbeam_channel::{bounded, unbounded, Receiver};
 use wharf_core::{LineageEvent, LineageEventType};
 
 use crate::context::RunContext;
+use crate::definition::{Definition, OutputOrder};
 use crate::engine::{BatchRun, Halt, Routed};
 use crate::error::PipelineError;
 use crate::item::Item;
 use crate::output::{bump, Counters, RunOutput, RunStats};
-use crate::pipeline::{Definition, OutputOrder};
 
 /// One item out of a run, with the bucket it landed in.
 #[derive(Debug, Clone, PartialEq)]

@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use wharf_core::WharfError;
 
-use crate::spec::{BoxError, DepRef, SummaryFn, SummaryInput};
+use crate::ident::DepRef;
+use crate::scorer::BoxError;
+use crate::summary::{SummaryFn, SummaryInput};
 
 /// A built-in summary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -40,7 +40,10 @@ use serde::Deserialize;
 use wharf_core::{ModelRef, ModelServers, RegistryPort, Selector, WharfError};
 
 use crate::builtin::Builtin;
-use crate::spec::{DepRef, FieldSpec, InputSource, ModelSpec, Status, SummarySpec};
+use crate::fields::{FieldSpec, InputSource};
+use crate::ident::{DepRef, Status};
+use crate::spec::ModelSpec;
+use crate::summary::SummarySpec;
 
 /// A parsed `models.toml`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use wharf_core::WharfError;
 
+use crate::ident::Status;
 use crate::results::{ModelResult, RecordResult, Results, RunError};
-use crate::spec::Status;
 use crate::store::{ResultStore, MAX_ID_BYTES};
 use crate::ErrorKind;
 

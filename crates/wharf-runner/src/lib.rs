@@ -135,26 +135,32 @@
 #![warn(missing_docs)]
 
 mod builtin;
+mod checked;
 pub mod config;
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
+mod fields;
+mod ident;
 mod model_scorer;
 mod results;
 mod runner;
+mod scorer;
 mod spec;
 pub mod store;
+mod summary;
 
 pub use builtin::Builtin;
 pub use config::{ModelEntry, RunnerConfig, SummaryEntry};
+pub use fields::{FieldProblem, FieldSpec, FieldType, InputSource};
+pub use ident::{DepRef, Status};
 pub use model_scorer::ModelScorer;
 pub use results::{ErrorKind, ModelResult, Outcome, Record, RecordResult, Results, RunError, Tally};
 pub use runner::{run_all, Runner};
-pub use spec::{
-    BoxError, DepRef, FieldProblem, FieldSpec, FieldType, FnScorer, InputSource, ModelSpec, Scorer, Status, SummaryFn,
-    SummaryInput, SummarySpec,
-};
+pub use scorer::{BoxError, FnScorer, Scorer};
+pub use spec::ModelSpec;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use store::PostgresResultStore;
 pub use store::{open_store, MemoryResultStore, ResultStore, SqliteResultStore, StoreCount, StoredResult};
+pub use summary::{SummaryFn, SummaryInput, SummarySpec};

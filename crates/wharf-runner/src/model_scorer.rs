@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use wharf_core::{Model, ModelServerPort, ModelServers, OnError, Records, Row, WharfError};
 
-use crate::spec::{BoxError, Scorer};
+use crate::scorer::{BoxError, Scorer};
 
 /// Scores with a Wharf [`Model`] on a [`ModelServerPort`], a whole batch at once, through
 /// [`wharf_core::score`] (the scoring path every Wharf job shares).

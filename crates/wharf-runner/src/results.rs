@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use wharf_core::{json_type, Row, WharfError};
 
-use crate::spec::{DepRef, Status};
+use crate::ident::{DepRef, Status};
 
 /// One input record: an id and the data the models read.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,9 +10,13 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use wharf_core::{json_type, Row, WharfError};
 
+use crate::checked::{panic_message, score_checked, to_result};
+use crate::fields::InputSource;
+use crate::ident::{DepRef, Status};
 use crate::results::{ModelResult, Record, RecordResult, Results, RunError};
-use crate::spec::{BoxError, DepRef, InputSource, ModelSpec, Status, SummaryInput, SummarySpec};
+use crate::spec::ModelSpec;
 use crate::store::ResultStore;
+use crate::summary::{SummaryInput, SummarySpec};
 
 /// Runs `models` and then `summaries` over `records` and, when a store is given, stores the
 /// batch in one transaction. Draft models and summaries are skipped; use [`Runner`] to
@@ -210,54 +214,12 @@ fn score_chunk(spec: &ModelSpec, records: &[Record]) -> Vec<ModelResult> {
             Err(e) => out[i] = Some(ModelResult::error(spec.status, e)),
         }
     }
-    for (i, result) in valid.into_iter().zip(score_checked(spec, &inputs)) {
+    for (i, result) in valid.into_iter().zip(score_checked(spec.model.as_ref(), spec.status, &inputs)) {
         out[i] = Some(result);
     }
     out.into_iter()
         .map(|r| r.unwrap_or_else(|| ModelResult::error(spec.status, RunError::invalid_output("no result"))))
         .collect()
-}
-
-/// Scores inputs that passed the field checks. If the batch call panics or answers the
-/// wrong number of results, each input is scored alone, so the fault stays with the records
-/// that cause it.
-pub(crate) fn score_checked(spec: &ModelSpec, inputs: &[&Row]) -> Vec<ModelResult> {
-    if inputs.is_empty() {
-        return Vec::new();
-    }
-    let batch = panic::catch_unwind(AssertUnwindSafe(|| spec.model.score_batch(inputs)));
-    let outputs = match batch {
-        Ok(outputs) if outputs.len() == inputs.len() => outputs,
-        Ok(outputs) if inputs.len() == 1 => {
-            let message = format!("the model returned {} results for 1 input", outputs.len());
-            return vec![ModelResult::error(spec.status, RunError::invalid_output(message))];
-        }
-        Err(payload) if inputs.len() == 1 => {
-            return vec![ModelResult::error(spec.status, RunError::failed(panic_message(payload)))];
-        }
-        _ => return inputs.iter().flat_map(|input| score_checked(spec, std::slice::from_ref(input))).collect(),
-    };
-    outputs.into_iter().map(|o| to_result(spec.status, o)).collect()
-}
-
-fn to_result(status: Status, output: Result<Value, BoxError>) -> ModelResult {
-    match output {
-        Ok(Value::Object(value)) => ModelResult::ok(status, value),
-        Ok(other) => ModelResult::error(
-            status,
-            RunError::invalid_output(format!("the function returned {}, expected an object", json_type(&other))),
-        ),
-        Err(e) => ModelResult::error(status, RunError::failed(e.to_string())),
-    }
-}
-
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    let text = payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown cause".into());
-    format!("panicked: {text}")
 }
 
 /// Checks a summary's dependencies against the record's results, then calls it.
