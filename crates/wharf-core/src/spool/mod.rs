@@ -4,6 +4,9 @@
 //! Built in the tower `Layer`/`Service` spirit: the backend implements [`Replay`] (one
 //! serializable call, and how to send it), [`SpoolLayer`] wraps it into [`Spooled`], which
 //! adds the failure policy and owns the spool file. Adapters write no spool code of their own.
+//! The same decorator serves both ports: [`lineage`] makes `Spooled` a
+//! [`LineagePort`](crate::LineagePort), [`tracker`] makes it a
+//! [`TrackerPort`](crate::TrackerPort) (with the run-id bookkeeping a tracker needs).
 //!
 //! # Policy
 //!
@@ -17,12 +20,18 @@
 //!   overtaking.
 //! - [`Spooled::replay`] (a CLI's `replay`/`sync` command) sends the spool explicitly.
 //!
+//! A backend that batches (it answers a call before delivering it) says so through
+//! [`Replay::flush`] and [`Replay::take_unsent`], so what it held when the server went away
+//! is spooled, not lost. A backend whose calls name things an earlier call created (a
+//! tracker's run ids) rewrites the calls it keeps with [`Replay::to_keep`].
+//!
 //! # The file
 //!
 //! One JSON line per call, each appended under an exclusive lock and flushed to disk
 //! ([`append_line`]), so concurrent writers never interleave and a crash loses at most the
 //! line being written. A replay first renames the spool aside, so calls appended meanwhile
-//! are not lost; a leftover from an interrupted replay is picked up by the next one.
+//! are not lost; a leftover from an interrupted replay is picked up by the next one (its calls
+//! are sent again, so a backend should take a call twice without harm).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,8 +40,15 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::fsutil::append_line;
-use crate::ports::lineage::{LineageEvent, LineagePort};
 use crate::{Result, WharfError};
+
+pub mod lineage;
+mod track_runs;
+pub mod tracker;
+
+pub use lineage::EmitLineage;
+pub use track_runs::TrackRuns;
+pub use tracker::{ReplayTracker, RunIds, TrackerCall};
 
 /// A backend whose calls can be kept and sent again.
 pub trait Replay: Send + Sync {
@@ -52,6 +68,27 @@ pub trait Replay: Send + Sync {
     fn is_spoolable(&self, err: &WharfError) -> bool {
         self.is_unavailable(err)
     }
+
+    /// Delivers what the backend accepted but still holds (a batching backend's buffer).
+    /// Called at the end of every replay that sent something, so a replay never ends with
+    /// calls that live only in memory. By default there is nothing to deliver.
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Takes out what the backend accepted earlier but could not deliver, as calls, after a
+    /// failure: the decorator spools them ahead of the failed call. By default none.
+    fn take_unsent(&self) -> Vec<Self::Call> {
+        Vec::new()
+    }
+
+    /// The form in which `call` is kept in the spool, when it differs: a call naming
+    /// something an earlier, already delivered call created names it as the backend knows it
+    /// (a tracker's local run id becomes the server's). `None`: kept as it is.
+    fn to_keep(&self, call: &Self::Call) -> Option<Self::Call> {
+        let _ = call;
+        None
+    }
 }
 
 /// What a replay did.
@@ -65,6 +102,8 @@ pub struct ReplayReport {
     pub remaining: usize,
     /// Whether the replay stopped because the backend proved unavailable.
     pub unavailable: bool,
+    /// The last error that kept a call in the spool.
+    pub last_error: Option<String>,
 }
 
 /// Wraps backends into [`Spooled`] with one spool file and policy.
@@ -139,7 +178,10 @@ impl<P: Replay> Spooled<P> {
         }
         match self.inner.send(call) {
             Ok(()) => Ok(()),
-            Err(e) if !self.strict && self.inner.is_spoolable(&e) => self.append(call, &e),
+            Err(e) if !self.strict && self.inner.is_spoolable(&e) => {
+                self.keep_unsent()?;
+                self.append(call, &e)
+            }
             Err(e) => Err(e),
         }
     }
@@ -150,7 +192,14 @@ impl<P: Replay> Spooled<P> {
     /// behind the spool only while the backend is unavailable, so one refused call cannot
     /// hold back every later one.
     pub fn replay(&self) -> Result<ReplayReport> {
-        let taken = self.path.with_extension("replaying");
+        self.replay_only(|_| true)
+    }
+
+    /// [`replay`](Self::replay), sending only the calls `select` picks; the others stay in
+    /// the spool, in order (a tracker's sync leaves the runs another process may still be
+    /// logging to).
+    pub fn replay_only(&self, select: impl Fn(&P::Call) -> bool) -> Result<ReplayReport> {
+        let taken = self.replaying_path();
         if !taken.exists() {
             match std::fs::rename(&self.path, &taken) {
                 Ok(()) => {}
@@ -161,33 +210,80 @@ impl<P: Replay> Spooled<P> {
         let text = std::fs::read_to_string(&taken).map_err(|e| WharfError::io(&taken, e))?;
         let mut report = ReplayReport::default();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            if !report.unavailable {
-                match serde_json::from_str::<P::Call>(line) {
-                    Ok(call) => match self.inner.send(&call) {
-                        Ok(()) => {
-                            report.sent += 1;
-                            continue;
-                        }
-                        Err(e @ WharfError::Io { .. }) => return Err(e),
-                        Err(e) => {
-                            report.unavailable = self.inner.is_unavailable(&e);
-                            tracing::warn!(error = %e, spool = %self.path.display(), "replay: call not taken, kept in the spool");
-                        }
-                    },
-                    Err(e) => tracing::warn!(error = %e, "replay: unreadable spool line kept"),
+            let call = match serde_json::from_str::<P::Call>(line) {
+                Ok(call) => call,
+                Err(e) => {
+                    tracing::warn!(error = %e, "replay: unreadable spool line kept");
+                    append_line(&self.path, line)?;
+                    report.remaining += 1;
+                    continue;
+                }
+            };
+            if !report.unavailable && select(&call) {
+                match self.inner.send(&call) {
+                    Ok(()) => {
+                        report.sent += 1;
+                        continue;
+                    }
+                    Err(e @ WharfError::Io { .. }) => return Err(e),
+                    Err(e) => {
+                        report.unavailable = self.inner.is_unavailable(&e);
+                        tracing::warn!(error = %e, spool = %self.path.display(), "replay: call not taken, kept in the spool");
+                        report.last_error = Some(e.to_string());
+                        report.remaining += self.keep_unsent()?;
+                    }
                 }
             }
-            append_line(&self.path, line)?;
+            match self.inner.to_keep(&call) {
+                Some(rewritten) => append_line(&self.path, &encode(&rewritten)?)?,
+                None => append_line(&self.path, line)?,
+            }
             report.remaining += 1;
+        }
+        if report.sent > 0 {
+            if let Err(e) = self.inner.flush() {
+                report.unavailable |= self.inner.is_unavailable(&e);
+                report.last_error = Some(e.to_string());
+                report.remaining += self.keep_unsent()?;
+            }
         }
         std::fs::remove_file(&taken).map_err(|e| WharfError::io(&taken, e))?;
         Ok(report)
     }
 
+    /// Where a replay moves the spool while it sends it.
+    fn replaying_path(&self) -> PathBuf {
+        self.path.with_extension("replaying")
+    }
+
+    /// The spooled calls, oldest first: those of a replay under way, then the spool's.
+    /// Unreadable lines are skipped (they stay in the file).
+    pub fn spooled_calls(&self) -> Result<Vec<P::Call>> {
+        let mut calls = Vec::new();
+        for path in [self.replaying_path(), self.path.clone()] {
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(WharfError::io(&path, e)),
+            };
+            calls.extend(text.lines().filter_map(|l| serde_json::from_str(l).ok()));
+        }
+        Ok(calls)
+    }
+
+    /// Spools what the backend holds undelivered; how many calls that was.
+    fn keep_unsent(&self) -> Result<usize> {
+        let unsent = self.inner.take_unsent();
+        for call in &unsent {
+            let kept = self.inner.to_keep(call);
+            append_line(&self.path, &encode(kept.as_ref().unwrap_or(call))?)?;
+        }
+        Ok(unsent.len())
+    }
+
     fn append(&self, call: &P::Call, why: &dyn std::fmt::Display) -> Result<()> {
-        let line = serde_json::to_string(call)
-            .map_err(|e| WharfError::backend("spool", format!("cannot encode a call for the spool: {e}"), None))?;
-        append_line(&self.path, &line)?;
+        let kept = self.inner.to_keep(call);
+        append_line(&self.path, &encode(kept.as_ref().unwrap_or(call))?)?;
         if !self.warned.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 error = %why,
@@ -201,122 +297,7 @@ impl<P: Replay> Spooled<P> {
     }
 }
 
-/// Any [`LineagePort`] as a [`Replay`] backend of [`LineageEvent`]s, so
-/// `SpoolLayer::new(path, false).layer(EmitLineage(port))` is itself a lineage port with
-/// failover. Unavailable means a [`WharfError::Backend`] error.
-#[derive(Debug)]
-pub struct EmitLineage<L>(pub L);
-
-impl<L: LineagePort> Replay for EmitLineage<L> {
-    type Call = LineageEvent;
-    fn send(&self, call: &LineageEvent) -> Result<()> {
-        self.0.emit(call)
-    }
-    fn is_unavailable(&self, err: &WharfError) -> bool {
-        matches!(err, WharfError::Backend { .. })
-    }
-}
-
-impl<P: Replay<Call = LineageEvent>> LineagePort for Spooled<P> {
-    fn name(&self) -> &str {
-        "spooled"
-    }
-    fn emit(&self, event: &LineageEvent) -> Result<()> {
-        self.call(event)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::FileLineage;
-    use std::sync::atomic::AtomicBool;
-
-    /// A real file sink that can be switched off, standing for a server going down.
-    struct Switchable {
-        sink: FileLineage,
-        up: AtomicBool,
-        refuse: &'static str,
-    }
-
-    impl LineagePort for Switchable {
-        fn name(&self) -> &str {
-            "switchable"
-        }
-        fn emit(&self, event: &LineageEvent) -> Result<()> {
-            if event.name == self.refuse {
-                return Err(WharfError::invalid("job", "refused"));
-            }
-            if !self.up.load(Ordering::SeqCst) {
-                return Err(WharfError::backend("switchable", "down", None));
-            }
-            self.sink.emit(event)
-        }
-    }
-
-    fn jobs(path: &Path) -> Vec<String> {
-        std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str::<LineageEvent>(l).expect("event").name)
-            .collect()
-    }
-
-    fn setup(strict: bool) -> (tempfile::TempDir, Spooled<EmitLineage<Switchable>>) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = Switchable {
-            sink: FileLineage::new(dir.path().join("sink.jsonl")),
-            up: AtomicBool::new(false),
-            refuse: "bad",
-        };
-        let spooled = SpoolLayer::new(dir.path().join("spool.jsonl"), strict).layer(EmitLineage(port));
-        (dir, spooled)
-    }
-
-    #[test]
-    fn calls_during_an_outage_are_spooled_and_replayed_in_order_on_the_next_call() {
-        let (dir, spooled) = setup(false);
-        spooled.emit(&LineageEvent::new("a")).expect("spooled, not failed");
-        spooled.emit(&LineageEvent::new("b")).expect("spooled behind a");
-        assert_eq!(jobs(spooled.spool_path()), ["a", "b"]);
-        assert!(jobs(&dir.path().join("sink.jsonl")).is_empty());
-
-        spooled.inner().0.up.store(true, Ordering::SeqCst);
-        spooled.emit(&LineageEvent::new("c")).expect("sent");
-        assert_eq!(jobs(&dir.path().join("sink.jsonl")), ["a", "b", "c"], "the spool goes first, in order");
-        assert!(!spooled.spool_path().exists() || jobs(spooled.spool_path()).is_empty());
-        assert_eq!(spooled.replay().expect("empty"), ReplayReport::default());
-    }
-
-    #[test]
-    fn refused_calls_are_errors_and_strict_mode_does_not_spool() {
-        let (_dir, spooled) = setup(false);
-        spooled.inner().0.up.store(true, Ordering::SeqCst);
-        assert!(matches!(spooled.emit(&LineageEvent::new("bad")), Err(WharfError::InvalidInput { .. })));
-        assert!(!spooled.spool_path().exists(), "a refused call is not spooled");
-
-        let (_dir, strict) = setup(true);
-        assert!(matches!(strict.emit(&LineageEvent::new("a")), Err(WharfError::Backend { .. })));
-        assert!(!strict.spool_path().exists());
-    }
-
-    #[test]
-    fn an_explicit_replay_keeps_what_is_still_refused() {
-        let (dir, spooled) = setup(false);
-        spooled.emit(&LineageEvent::new("a")).expect("spooled");
-        std::fs::write(
-            spooled.spool_path(),
-            format!(
-                "{}\n{}\nnot json\n",
-                serde_json::to_string(&LineageEvent::new("a")).unwrap(),
-                serde_json::to_string(&LineageEvent::new("bad")).unwrap()
-            ),
-        )
-        .unwrap();
-        assert_eq!(spooled.replay().expect("down").remaining, 3, "nothing sent while down");
-        spooled.inner().0.up.store(true, Ordering::SeqCst);
-        let report = spooled.replay().expect("up");
-        assert_eq!((report.sent, report.remaining), (1, 2), "the refused and the unreadable lines stay");
-        assert_eq!(jobs(&dir.path().join("sink.jsonl")), ["a"]);
-    }
+fn encode<C: Serialize>(call: &C) -> Result<String> {
+    serde_json::to_string(call)
+        .map_err(|e| WharfError::backend("spool", format!("cannot encode a call for the spool: {e}"), None))
 }
