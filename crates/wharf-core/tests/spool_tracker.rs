@@ -17,10 +17,12 @@ struct Switchable {
     files: FileTracker,
     up: AtomicBool,
     budget: AtomicUsize,
+    attempts: AtomicUsize,
 }
 
 impl Switchable {
     fn gate(&self) -> Result<()> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
         let spent = self.budget.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| b.checked_sub(1)).is_err();
         if !self.up.load(Ordering::SeqCst) || spent {
             return Err(WharfError::backend("switchable", "down", None));
@@ -72,6 +74,7 @@ fn tracker(dir: &Path, strict: bool) -> Tracker {
         files: FileTracker::new(dir.join("runs")),
         up: AtomicBool::new(false),
         budget: AtomicUsize::new(usize::MAX),
+        attempts: AtomicUsize::new(0),
     };
     SpoolLayer::new(dir.join("spool").join("spool.jsonl"), strict).layer(TrackRuns::new(port))
 }
@@ -252,4 +255,29 @@ fn calls_survive_the_json_line_they_are_kept_in() {
     assert!(!is_local_run_id("spool-"));
     assert!(!is_local_run_id("spool-a'b"));
     assert!(!is_local_run_id("0123abcd"));
+}
+
+#[test]
+fn during_the_probe_pause_calls_are_spooled_without_trying_the_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = Switchable {
+        files: FileTracker::new(dir.path().join("runs")),
+        up: AtomicBool::new(false),
+        budget: AtomicUsize::new(usize::MAX),
+        attempts: AtomicUsize::new(0),
+    };
+    let t = SpoolLayer::new(dir.path().join("spool.jsonl"), false)
+        .probe_every(std::time::Duration::from_secs(3600))
+        .layer(TrackRuns::new(port));
+    let info = t.begin_run(Some("paused")).unwrap();
+    for step in 0..100 {
+        t.log_metrics(&info.id, &map(&[("loss", 1.0)]), Some(step)).unwrap();
+    }
+    t.end_run(&info.id, RunStatus::Finished).unwrap();
+    assert_eq!(t.inner().get_ref().attempts.load(Ordering::SeqCst), 1, "only the first call tried the backend");
+    assert_eq!(t.spooled_calls().unwrap().len(), 102);
+    // An explicit replay always tries.
+    set_up(&t, true);
+    assert_eq!(t.replay().unwrap().sent, 102);
+    assert_eq!(backend_runs(dir.path())[0].metrics.len(), 100);
 }

@@ -18,6 +18,9 @@
 //! - Order is kept: while the spool holds earlier calls, a new call first replays them; if
 //!   the backend is still unavailable, the new call joins the spool behind them instead of
 //!   overtaking.
+//! - With [`SpoolLayer::probe_every`], a backend found unavailable is not tried again before
+//!   that pause has passed: calls meanwhile join the spool at once, so a training loop
+//!   logging thousands of points during an outage does not wait for a timeout at every one.
 //! - [`Spooled::replay`] (a CLI's `replay`/`sync` command) sends the spool explicitly.
 //!
 //! A backend that batches (it answers a call before delivering it) says so through
@@ -35,6 +38,8 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -111,18 +116,34 @@ pub struct ReplayReport {
 pub struct SpoolLayer {
     path: PathBuf,
     strict: bool,
+    probe_every: Duration,
 }
 
 impl SpoolLayer {
     /// Spools to the JSON-lines file `path`; with `strict`, unavailability is an error
     /// instead (nothing is spooled, and an explicit replay still works).
     pub fn new(path: impl Into<PathBuf>, strict: bool) -> Self {
-        SpoolLayer { path: path.into(), strict }
+        SpoolLayer { path: path.into(), strict, probe_every: Duration::ZERO }
+    }
+
+    /// After the backend proved unavailable, spool calls without trying it until `pause`
+    /// has passed (by default no pause: every call tries). Not in strict mode, where every
+    /// call tries.
+    pub fn probe_every(mut self, pause: Duration) -> Self {
+        self.probe_every = pause;
+        self
     }
 
     /// `inner` behind this spool.
     pub fn layer<P: Replay>(&self, inner: P) -> Spooled<P> {
-        Spooled { inner, path: self.path.clone(), strict: self.strict, warned: AtomicBool::new(false) }
+        Spooled {
+            inner,
+            path: self.path.clone(),
+            strict: self.strict,
+            probe_every: self.probe_every,
+            down_since: Mutex::new(None),
+            warned: AtomicBool::new(false),
+        }
     }
 }
 
@@ -131,6 +152,9 @@ pub struct Spooled<P> {
     inner: P,
     path: PathBuf,
     strict: bool,
+    probe_every: Duration,
+    /// When the backend last proved unavailable (cleared when it takes a call).
+    down_since: Mutex<Option<Instant>>,
     warned: AtomicBool,
 }
 
@@ -162,6 +186,9 @@ impl<P: Replay> Spooled<P> {
 
     /// Makes `call` under the policy: sent, spooled, or failed.
     pub fn call(&self, call: &P::Call) -> Result<()> {
+        if !self.strict && self.path.exists() && self.pausing() {
+            return self.append(call, &"the backend was unavailable moments ago");
+        }
         if self.path.exists() {
             // Earlier calls first, so the backend sees them in the order they were made.
             let report = self.replay()?;
@@ -177,13 +204,27 @@ impl<P: Replay> Spooled<P> {
             }
         }
         match self.inner.send(call) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.set_down(false);
+                Ok(())
+            }
             Err(e) if !self.strict && self.inner.is_spoolable(&e) => {
+                self.set_down(self.inner.is_unavailable(&e));
                 self.keep_unsent()?;
                 self.append(call, &e)
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Whether the backend proved unavailable less than the pause ago.
+    fn pausing(&self) -> bool {
+        let since = *self.down_since.lock().unwrap_or_else(|p| p.into_inner());
+        since.is_some_and(|t| t.elapsed() < self.probe_every)
+    }
+
+    fn set_down(&self, down: bool) {
+        *self.down_since.lock().unwrap_or_else(|p| p.into_inner()) = down.then(Instant::now);
     }
 
     /// Sends every spooled call, oldest first. Sent calls leave the spool; the rest stay for
@@ -248,27 +289,23 @@ impl<P: Replay> Spooled<P> {
             }
         }
         std::fs::remove_file(&taken).map_err(|e| WharfError::io(&taken, e))?;
+        if report.unavailable {
+            self.set_down(true);
+        } else if report.sent > 0 {
+            self.set_down(false);
+        }
         Ok(report)
     }
 
     /// Where a replay moves the spool while it sends it.
     fn replaying_path(&self) -> PathBuf {
-        self.path.with_extension("replaying")
+        replaying_path(&self.path)
     }
 
     /// The spooled calls, oldest first: those of a replay under way, then the spool's.
     /// Unreadable lines are skipped (they stay in the file).
     pub fn spooled_calls(&self) -> Result<Vec<P::Call>> {
-        let mut calls = Vec::new();
-        for path in [self.replaying_path(), self.path.clone()] {
-            let text = match std::fs::read_to_string(&path) {
-                Ok(text) => text,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(WharfError::io(&path, e)),
-            };
-            calls.extend(text.lines().filter_map(|l| serde_json::from_str(l).ok()));
-        }
-        Ok(calls)
+        read_calls(&self.path)
     }
 
     /// Spools what the backend holds undelivered; how many calls that was.
@@ -300,4 +337,24 @@ impl<P: Replay> Spooled<P> {
 fn encode<C: Serialize>(call: &C) -> Result<String> {
     serde_json::to_string(call)
         .map_err(|e| WharfError::backend("spool", format!("cannot encode a call for the spool: {e}"), None))
+}
+
+fn replaying_path(spool: &Path) -> PathBuf {
+    spool.with_extension("replaying")
+}
+
+/// The calls kept in the spool file `spool`, oldest first: those of a replay under way, then
+/// the spool's. Unreadable lines are skipped (they stay in the file). For readers that hold
+/// no decorator (a listing command).
+pub fn read_calls<C: DeserializeOwned>(spool: &Path) -> Result<Vec<C>> {
+    let mut calls = Vec::new();
+    for path in [replaying_path(spool), spool.to_path_buf()] {
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(WharfError::io(&path, e)),
+        };
+        calls.extend(text.lines().filter_map(|l| serde_json::from_str(l).ok()));
+    }
+    Ok(calls)
 }
