@@ -253,7 +253,13 @@ impl MlflowTracker {
         for (id, state) in self.states() {
             let mut state = lock(&state);
             if !state.pending_params.is_empty() {
-                let params = state.pending_params.drain(..).map(|kv| (kv.key, kv.value)).collect();
+                let params: BTreeMap<String, String> =
+                    state.pending_params.drain(..).map(|kv| (kv.key, kv.value)).collect();
+                // Not logged any more as far as this tracker knows, so the replayed call is
+                // sent rather than taken for a repeat.
+                for k in params.keys() {
+                    state.params.remove(k);
+                }
                 calls.push(TrackerCall::LogParams { run_id: id.clone(), params });
             }
             if !state.pending_tags.is_empty() {
