@@ -19,6 +19,7 @@ use wharf_core::{AdapterCatalog, AdapterEntry, ConfigTable, RegistryPort, Tracke
 pub mod client;
 pub mod config;
 mod error;
+mod legacy_spool;
 pub mod mlmodel;
 pub mod registry;
 pub mod spool;

@@ -19,8 +19,10 @@
 //! # On disk
 //!
 //! The spool is the JSON-lines file [`SPOOL_FILE`] inside `[tracking.mlflow] spool_dir`, one
-//! call per line, with spooled models in `spool.models/` beside it. (Before, `spool_dir`
-//! held one file-tracker directory per run; the setting keeps its name and default.)
+//! call per line, with spooled models in `spool.models/` beside it. Before, `spool_dir` held
+//! one file-tracker directory per run; the setting keeps its name and default, such runs
+//! still show in [`spooled_runs`], and [`replay_config`] converts them to spooled calls
+//! first (into the configured experiment), so nothing spooled by an older version is lost.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -199,7 +201,9 @@ pub struct ReplayReport {
 /// Replays the spool named by `[tracking.mlflow]` (`spool_dir`) into its server. Works in
 /// strict mode too.
 pub fn replay_config(config: &MlflowConfig) -> Result<ReplayReport> {
-    replay(&spooled_tracker(config)?)
+    let spooled = spooled_tracker(config)?;
+    crate::legacy_spool::import(&config.spool_dir, spooled.spool_path())?;
+    replay(&spooled)
 }
 
 /// Sends every spooled call of the runs ended in the spool to MLflow, oldest first; runs not
@@ -242,7 +246,11 @@ pub fn replay(spooled: &SpooledMlflowTracker) -> Result<ReplayReport> {
 /// listings.
 pub fn spooled_runs(spool_dir: &Path) -> Result<Vec<RunRecord>> {
     let calls: Vec<TrackerCall> = read_calls(&spool_dir.join(SPOOL_FILE))?;
-    Ok(wharf_core::spool::tracker::spooled_runs(&calls))
+    let mut runs = wharf_core::spool::tracker::spooled_runs(&calls);
+    // Runs an older version spooled, until a sync converts them.
+    runs.extend(crate::legacy_spool::runs(spool_dir)?);
+    runs.sort_by_key(|r| std::cmp::Reverse(r.start_time));
+    Ok(runs)
 }
 
 /// Tags of a replayed run that are Wharf's bookkeeping, not the user's.

@@ -306,3 +306,42 @@ fn the_spooled_tracker_passes_the_tracker_suite_with_the_server_away_then_replay
     run_tracker_suite(&t, TrackerCapabilities { readback: true });
     assert!(!t.spool_path().exists());
 }
+
+#[test]
+fn runs_spooled_by_an_older_version_are_listed_and_synced() {
+    let Some(uri) = common::mlflow_uri() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // The old layout: one file-tracker directory per run in `spool_dir`.
+    let old = wharf_core::FileTracker::new(dir.path());
+    let info = old.begin_run(Some("from-before")).unwrap();
+    old.set_tags(&info.id, &map(&[("wharf.mlflow.experiment", "old".to_string()), ("team", "risk".to_string())]))
+        .unwrap();
+    old.log_params(&info.id, &map(&[("alpha", "0.5".to_string())])).unwrap();
+    old.log_metrics(&info.id, &map(&[("loss", 0.25)]), Some(4)).unwrap();
+    old.log_model(&info.id, &fixture_model(), "iris").unwrap();
+    old.end_run(&info.id, RunStatus::Finished).unwrap();
+
+    let listed = wharf_mlflow::spool::spooled_runs(dir.path()).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].info.name, "from-before");
+    assert!(!listed[0].tags.contains_key("wharf.mlflow.experiment"), "bookkeeping stays hidden");
+
+    let mut config = wharf_mlflow::MlflowConfig::default();
+    config.uri = Some(uri.clone());
+    config.experiment = common::unique("wharf-spool-legacy");
+    config.spool_dir = dir.path().to_path_buf();
+    let report = wharf_mlflow::replay_config(&config).unwrap();
+    assert_eq!(report.replayed.len(), 1, "{report:?}");
+    let got = common::raw_get(&uri, "runs/get", &[("run_id", &report.replayed[0].1)]);
+    assert_eq!(got["run"]["info"]["status"], "FINISHED");
+    assert_eq!(got["run"]["info"]["run_name"], "from-before");
+    assert_eq!(tag(&got, "team").as_deref(), Some("risk"));
+    assert_eq!(
+        history(&uri, &report.replayed[0].1, "loss").iter().map(|p| (p.0, p.1)).collect::<Vec<_>>(),
+        [(4, 0.25)]
+    );
+    let bytes = common::raw_artifact(&uri, got["run"]["info"]["artifact_uri"].as_str().unwrap(), "iris/model.wharf");
+    assert_eq!(artifact::decode(&bytes).unwrap(), fixture_model());
+    assert!(!dir.path().join(&info.id).exists(), "the old directory is gone");
+    assert!(wharf_mlflow::spool::spooled_runs(dir.path()).unwrap().is_empty());
+}
