@@ -4,6 +4,22 @@
 //! an adapter that can do better (keep original timestamps, find a run an interrupted replay
 //! already created) implements [`ReplayTracker`] itself, as the MLflow adapter does.
 //!
+//! ```
+//! use wharf_core::spool::{SpoolLayer, TrackRuns};
+//! use wharf_core::{FileTracker, TrackerExt, TrackerPort, WharfError};
+//!
+//! # fn main() -> wharf_core::Result<()> {
+//! let dir = tempfile::tempdir().map_err(|e| WharfError::io(".", e))?;
+//! let tracker = SpoolLayer::new(dir.path().join("spool.jsonl"), false)
+//!     .layer(TrackRuns::new(FileTracker::new(dir.path().join("runs"))));
+//! let run = tracker.start_run(Some("with-failover"))?;
+//! run.log_metric("loss", 0.5, Some(1))?;
+//! let id = run.id().to_string();
+//! run.finish()?;
+//! assert_eq!(tracker.get_run(&id)?.metrics.len(), 1);
+//! # Ok(()) }
+//! ```
+//!
 //! # Run ids
 //!
 //! Every `begin_run` is a [`TrackerCall::BeginRun`] carrying a fresh *local id*
