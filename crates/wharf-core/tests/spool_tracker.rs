@@ -109,7 +109,8 @@ fn a_run_begun_during_an_outage_gets_a_local_id_reads_back_from_the_spool_and_re
         Err(WharfError::InvalidInput { .. })
     ));
     t.end_run(&info.id, RunStatus::Finished).unwrap();
-    assert!(matches!(t.set_tags(&info.id, &map(&[("x", "y".to_string())])), Err(WharfError::InvalidInput { .. })));
+    assert!(matches!(t.log_params(&info.id, &map(&[("x", "y".to_string())])), Err(WharfError::InvalidInput { .. })));
+    assert!(matches!(t.end_run(&info.id, RunStatus::Failed), Err(WharfError::InvalidInput { .. })));
     assert!(backend_runs(dir.path()).is_empty(), "nothing reached the backend");
 
     // Read back from the spool alone.

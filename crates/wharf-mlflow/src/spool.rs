@@ -119,30 +119,46 @@ impl MlflowReplay {
     }
 }
 
-impl Replay for MlflowReplay {
-    type Call = TrackerCall;
-
-    fn send(&self, call: &TrackerCall) -> Result<()> {
+impl MlflowReplay {
+    fn apply(&self, call: &TrackerCall, replaying: bool) -> Result<()> {
         match call {
             TrackerCall::BeginRun { run_id, name, tags, start_time, spooled } => {
                 self.begin(run_id, name.as_deref(), tags, start_time.timestamp_millis(), *spooled)
             }
             TrackerCall::LogParams { run_id, params } => {
-                self.tracker.log_params_to(&self.resolve(run_id)?, params, true)
+                self.tracker.log_params_to(&self.resolve(run_id)?, params, replaying)
             }
-            TrackerCall::LogMetrics { run_id, metrics, step, timestamp } => {
-                self.tracker.log_metrics_at(&self.resolve(run_id)?, metrics, *step, timestamp.timestamp_millis(), true)
-            }
-            TrackerCall::SetTags { run_id, tags } => self.tracker.set_tags_on(&self.resolve(run_id)?, tags, true),
+            TrackerCall::LogMetrics { run_id, metrics, step, timestamp } => self.tracker.log_metrics_at(
+                &self.resolve(run_id)?,
+                metrics,
+                *step,
+                timestamp.timestamp_millis(),
+                replaying,
+            ),
+            TrackerCall::SetTags { run_id, tags } => self.tracker.set_tags_on(&self.resolve(run_id)?, tags, replaying),
             TrackerCall::LogModel { run_id, artifact, path } => {
                 let id = self.resolve(run_id)?;
-                send_spooled_model(path, |model| self.tracker.log_model_to(&id, model, artifact, true))
+                send_spooled_model(path, |model| self.tracker.log_model_to(&id, model, artifact, replaying))
             }
             TrackerCall::EndRun { run_id, status, end_time } => {
-                self.tracker.end_at(&self.resolve(run_id)?, *status, end_time.timestamp_millis(), true)
+                self.tracker.end_at(&self.resolve(run_id)?, *status, end_time.timestamp_millis(), replaying)
             }
-            other => Err(WharfError::Unsupported(format!("replaying {other:?} into MLflow"))),
+            other => Err(WharfError::Unsupported(format!("sending {other:?} to MLflow"))),
         }
+    }
+}
+
+impl Replay for MlflowReplay {
+    type Call = TrackerCall;
+
+    fn send(&self, call: &TrackerCall) -> Result<()> {
+        self.apply(call, false)
+    }
+
+    /// From the spool, calls may go to a run that has ended: a replay interrupted after the
+    /// end and run again sends the run's calls once more.
+    fn resend(&self, call: &TrackerCall) -> Result<()> {
+        self.apply(call, true)
     }
 
     fn is_unavailable(&self, err: &WharfError) -> bool {

@@ -202,6 +202,10 @@ fn an_outage_mid_run_spools_what_was_buffered_under_the_mlflow_run_id() {
     assert_eq!(tag(&got, wharf_mlflow::tracker::REPLAYED_FROM_TAG), None, "a run begun live carries no spool tag");
     // Reads go to MLflow again.
     assert_eq!(t.get_run(&info.id).unwrap().status, RunStatus::Finished);
+    // The contract holds through the spool: an ended run takes no more calls.
+    let late = t.log_params(&info.id, &map(&[("q", "2".to_string())]));
+    assert!(matches!(late, Err(WharfError::InvalidInput { .. })), "{late:?}");
+    assert!(t.spooled_calls().unwrap().is_empty(), "a refused call is not spooled");
 }
 
 #[test]

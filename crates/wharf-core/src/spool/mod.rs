@@ -74,6 +74,13 @@ pub trait Replay: Send + Sync {
         self.is_unavailable(err)
     }
 
+    /// Sends `call` again from the spool. By default as [`send`](Self::send); a backend may
+    /// be more lenient here, since a replay interrupted and run again repeats calls it
+    /// already took (MLflow accepts logging to a run such a replay already ended).
+    fn resend(&self, call: &Self::Call) -> Result<()> {
+        self.send(call)
+    }
+
     /// Delivers what the backend accepted but still holds (a batching backend's buffer).
     /// Called at the end of every replay that sent something, so a replay never ends with
     /// calls that live only in memory. By default there is nothing to deliver.
@@ -261,7 +268,7 @@ impl<P: Replay> Spooled<P> {
                 }
             };
             if !report.unavailable && select(&call) {
-                match self.inner.send(&call) {
+                match self.inner.resend(&call) {
                     Ok(()) => {
                         report.sent += 1;
                         continue;
