@@ -171,6 +171,7 @@ impl<P: std::fmt::Debug> std::fmt::Debug for Spooled<P> {
             .field("inner", &self.inner)
             .field("spool", &self.path)
             .field("strict", &self.strict)
+            .field("probe_every", &self.probe_every)
             .finish()
     }
 }
@@ -278,7 +279,11 @@ impl<P: Replay> Spooled<P> {
                         report.unavailable = self.inner.is_unavailable(&e);
                         tracing::warn!(error = %e, spool = %self.path.display(), "replay: call not taken, kept in the spool");
                         report.last_error = Some(e.to_string());
-                        report.remaining += self.keep_unsent()?;
+                        if report.unavailable {
+                            // What the backend holds will not go through either: keep it
+                            // ahead of this call. (After a refusal it still can.)
+                            report.remaining += self.keep_unsent()?;
+                        }
                     }
                 }
             }
