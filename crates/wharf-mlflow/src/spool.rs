@@ -35,7 +35,7 @@ use wharf_core::{Result, RunInfo, RunRecord, TrackerPort, WharfError};
 use crate::client::KeyValue;
 use crate::config::MlflowConfig;
 use crate::error::is_unavailable;
-use crate::tracker::{MlflowTracker, REPLAYED_FROM_TAG};
+use crate::tracker::{MlflowTracker, PARENT_RUN_ID_TAG, REPLAYED_FROM_TAG};
 
 /// The spool file's name inside `spool_dir`.
 pub const SPOOL_FILE: &str = "spool.jsonl";
@@ -97,7 +97,13 @@ impl MlflowReplay {
         if self.ids.get(local).is_some() {
             return Ok(());
         }
-        let mut tags: Vec<KeyValue> = tags.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())).collect();
+        let mut kept = Vec::with_capacity(tags.len() + 1);
+        for (k, v) in tags {
+            // A parent begun in the spool is named by its local id until MLflow names it.
+            let v = if k == PARENT_RUN_ID_TAG { self.resolve(v)? } else { v.clone() };
+            kept.push(KeyValue::new(k.clone(), v));
+        }
+        let mut tags = kept;
         let info = if spooled {
             // Only a spooled begin can be a repeat, and only it carries the tag: runs begun
             // live look as they always did.
@@ -186,6 +192,13 @@ impl ReplayTracker for MlflowReplay {
     fn begun(&self, local_id: &str) -> Option<RunInfo> {
         self.ids.get(local_id)
     }
+}
+
+/// Starts a run nested under `parent_run_id` through the spool (MLflow's `mlflow.parentRunId`
+/// tag, as [`MlflowTracker::begin_child_run`]). The parent may be a run begun in the spool:
+/// the replay names it by its MLflow id.
+pub fn begin_child_run(tracker: &SpooledMlflowTracker, parent_run_id: &str, name: Option<&str>) -> Result<RunInfo> {
+    tracker.begin_run_with_tags(name, BTreeMap::from([(PARENT_RUN_ID_TAG.to_string(), parent_run_id.to_string())]))
 }
 
 /// The spool file `[tracking.mlflow]` names: [`SPOOL_FILE`] inside `spool_dir`.

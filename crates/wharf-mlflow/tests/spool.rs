@@ -349,3 +349,23 @@ fn runs_spooled_by_an_older_version_are_listed_and_synced() {
     assert!(!dir.path().join(&info.id).exists(), "the old directory is gone");
     assert!(wharf_mlflow::spool::spooled_runs(dir.path()).unwrap().is_empty());
 }
+
+#[test]
+fn a_child_run_begun_in_the_spool_is_nested_under_its_replayed_parent() {
+    let Some(uri) = common::mlflow_uri() else { return };
+    let gate = Gate::new(&uri);
+    let dir = tempfile::tempdir().unwrap();
+    let t = spooled(&gate, &common::unique("wharf-spool"), dir.path(), false);
+    gate.set_open(false);
+    let parent = t.begin_run(Some("parent")).unwrap();
+    let child = wharf_mlflow::spool::begin_child_run(&t, &parent.id, Some("child")).unwrap();
+    assert!(is_local_run_id(&child.id));
+    t.end_run(&child.id, RunStatus::Finished).unwrap();
+    t.end_run(&parent.id, RunStatus::Finished).unwrap();
+    gate.set_open(true);
+    let report = wharf_mlflow::replay(&t).unwrap();
+    assert_eq!(report.replayed.len(), 2, "{report:?}");
+    let mlflow_of = |local: &str| report.replayed.iter().find(|(l, _)| l == local).map(|(_, m)| m.clone()).unwrap();
+    let got = common::raw_get(&uri, "runs/get", &[("run_id", &mlflow_of(&child.id))]);
+    assert_eq!(tag(&got, wharf_mlflow::PARENT_RUN_ID_TAG), Some(mlflow_of(&parent.id)), "{got}");
+}

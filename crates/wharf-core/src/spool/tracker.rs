@@ -273,6 +273,24 @@ impl<P: ReplayTracker> Spooled<P> {
         Ok(spooled_runs(&self.spooled_calls()?))
     }
 
+    /// [`begin_run`](TrackerPort::begin_run) with `tags` set at creation (a backend's parent
+    /// tag, say: MLflow nests a run under the one its `mlflow.parentRunId` names).
+    pub fn begin_run_with_tags(&self, name: Option<&str>, tags: BTreeMap<String, String>) -> Result<RunInfo> {
+        let local = new_local_run_id();
+        let call = TrackerCall::BeginRun {
+            run_id: local.clone(),
+            name: name.map(str::to_string),
+            tags,
+            start_time: Utc::now(),
+            spooled: false,
+        };
+        self.call(&call)?;
+        Ok(self.inner().begun(&local).unwrap_or_else(|| RunInfo {
+            name: name.map(str::to_string).unwrap_or_else(|| fallback_run_name(&local)),
+            id: local,
+        }))
+    }
+
     /// The spooled run `run_id` as folded from the spool, when its begin is spooled and the
     /// backend has not taken it yet here.
     fn spool_only(&self, run_id: &str) -> Result<Option<RunRecord>> {
@@ -301,19 +319,7 @@ impl<P: ReplayTracker> TrackerPort for Spooled<P> {
     }
 
     fn begin_run(&self, name: Option<&str>) -> Result<RunInfo> {
-        let local = new_local_run_id();
-        let call = TrackerCall::BeginRun {
-            run_id: local.clone(),
-            name: name.map(str::to_string),
-            tags: BTreeMap::new(),
-            start_time: Utc::now(),
-            spooled: false,
-        };
-        self.call(&call)?;
-        Ok(self.inner().begun(&local).unwrap_or_else(|| RunInfo {
-            name: name.map(str::to_string).unwrap_or_else(|| fallback_run_name(&local)),
-            id: local,
-        }))
+        self.begin_run_with_tags(name, BTreeMap::new())
     }
 
     fn log_params(&self, run_id: &str, params: &BTreeMap<String, String>) -> Result<()> {
