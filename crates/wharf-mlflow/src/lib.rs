@@ -6,8 +6,9 @@
 //! `wharf` crate's `mlflow` feature. Verified against MLflow 3.17.2 with its default proxied
 //! artifact store (`--serve-artifacts`).
 //!
-//! When the tracking server is unreachable the tracker spools runs to a local directory
-//! (unless `strict = true`); [`replay`] sends them later (`wharf runs sync`).
+//! When the tracking server is unreachable the tracker spools its calls (unless
+//! `strict = true`) through the core's spool-and-replay decorator, the same one lineage
+//! uses; [`replay`] sends them later (`wharf runs sync`). See [`spool`].
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
@@ -18,6 +19,7 @@ use wharf_core::{AdapterCatalog, AdapterEntry, ConfigTable, RegistryPort, Tracke
 pub mod client;
 pub mod config;
 mod error;
+mod legacy_spool;
 pub mod mlmodel;
 pub mod registry;
 pub mod spool;
@@ -26,8 +28,8 @@ pub mod tracker;
 pub use client::{Auth, MlflowClient, RetryPolicy};
 pub use config::MlflowConfig;
 pub use registry::MlflowRegistry;
-pub use spool::{replay, replay_config, ReplayReport};
-pub use tracker::{FailurePolicy, MlflowTracker, PARENT_RUN_ID_TAG};
+pub use spool::{replay, replay_config, spooled_tracker, MlflowReplay, ReplayReport, SpooledMlflowTracker};
+pub use tracker::{MlflowTracker, PARENT_RUN_ID_TAG};
 
 /// The name configuration selects this adapter by (`tracking.backend = "mlflow"`).
 pub const BACKEND: &str = "mlflow";
@@ -39,9 +41,7 @@ pub fn install(catalog: &mut AdapterCatalog) {
     catalog.add_tracker(
         AdapterEntry::new(
             BACKEND,
-            Arc::new(
-                |c| Ok(Arc::new(MlflowTracker::from_config(&MlflowConfig::tracking(c)?)?) as Arc<dyn TrackerPort>),
-            ),
+            Arc::new(|c| Ok(Arc::new(spooled_tracker(&MlflowConfig::tracking(c)?)?) as Arc<dyn TrackerPort>)),
         )
         .feature(FEATURE),
     );

@@ -1,139 +1,288 @@
-//! Replaying the spool: runs the tracker kept locally while MLflow was unreachable are sent
-//! to MLflow, with their original timestamps, steps, statuses and models, then removed from
-//! the spool.
+//! The MLflow tracker's failover: the core's spool-and-replay decorator
+//! ([`wharf_core::spool`], the one lineage uses too) around [`MlflowTracker`], through
+//! [`MlflowReplay`], which says how a spooled [`TrackerCall`] is sent to MLflow.
 //!
-//! Replaying is safe to repeat: a run MLflow already has from an interrupted replay is found
-//! again by its `wharf.spool_run_id` tag rather than created twice, params are re-sent with
-//! the same values (accepted), and MLflow ignores metric points it already has. Runs still
-//! RUNNING in the spool (their process may still be logging) are left alone.
+//! What MLflow adds to the generic replay:
+//!
+//! - **Original times.** A replayed run starts, logs its metric points and ends at the times
+//!   the job did (MLflow's API takes them); steps and statuses are kept too.
+//! - **Idempotence.** A replayed begin creates the run with the `wharf.spool_run_id` tag
+//!   naming its local id, and looks for that tag first, so a replay interrupted half-way and
+//!   run again finds the run instead of creating a second one; a call naming a local id this
+//!   process has not seen begun is resolved by the same tag. Params are re-sent with the same
+//!   values (accepted), MLflow ignores metric points it already has, and a model whose file
+//!   is gone from the spool was already delivered.
+//! - **Batching.** The tracker buffers params, metrics and tags; what it holds when the
+//!   server goes away is handed to the spool ([`Replay::take_unsent`]), ahead of the call
+//!   that failed.
+//!
+//! # On disk
+//!
+//! The spool is the JSON-lines file [`SPOOL_FILE`] inside `[tracking.mlflow] spool_dir`, one
+//! call per line, with spooled models in `spool.models/` beside it. Before, `spool_dir` held
+//! one file-tracker directory per run; the setting keeps its name and default, such runs
+//! still show in [`spooled_runs`], and [`replay_config`] converts them to spooled calls
+//! first (into the configured experiment), so nothing spooled by an older version is lost.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use wharf_core::spool::tracker::{is_local_run_id, send_spooled_model};
+use wharf_core::spool::{read_calls, Replay, ReplayTracker, RunIds, SpoolLayer, Spooled, TrackerCall};
+use wharf_core::{Result, RunInfo, RunRecord, TrackerPort, WharfError};
+
+use crate::client::KeyValue;
 use crate::config::MlflowConfig;
-use chrono::Utc;
-use wharf_core::ports::tracker::{RunRecord, RunStatus};
-use wharf_core::{FileTracker, Model, Result, WharfError};
+use crate::error::is_unavailable;
+use crate::tracker::{MlflowTracker, PARENT_RUN_ID_TAG, REPLAYED_FROM_TAG};
 
-use crate::client::{KeyValue, Metric, MlflowClient, MlflowRunStatus};
-use crate::mlmodel::{self, MLMODEL_FILE, MODEL_FILE};
-use crate::tracker::{MlflowTracker, REPLAYED_FROM_TAG, SPOOL_EXPERIMENT_TAG, SPOOL_RESUME_TAG};
+/// The spool file's name inside `spool_dir`.
+pub const SPOOL_FILE: &str = "spool.jsonl";
 
-/// What a replay did.
+/// How long calls go straight to the spool after MLflow proved unavailable, before the
+/// server is tried again: each try can cost the client's retries and timeout, which a
+/// training loop logging every step must not pay at every step.
+pub const PROBE_EVERY: Duration = Duration::from_secs(30);
+
+/// The MLflow tracker behind the spool: what `tracking.backend = "mlflow"` builds.
+pub type SpooledMlflowTracker = Spooled<MlflowReplay>;
+
+/// [`MlflowTracker`] as a [`ReplayTracker`]: sends spooled [`TrackerCall`]s with their
+/// original times, and finds runs an earlier replay created.
+#[derive(Debug)]
+pub struct MlflowReplay {
+    tracker: MlflowTracker,
+    ids: RunIds,
+}
+
+impl MlflowReplay {
+    /// `tracker`, replaying.
+    pub fn new(tracker: MlflowTracker) -> Self {
+        MlflowReplay { tracker, ids: RunIds::default() }
+    }
+
+    /// The wrapped tracker.
+    pub fn mlflow(&self) -> &MlflowTracker {
+        &self.tracker
+    }
+
+    /// The MLflow run id for `run_id`: itself, or the run a local id became (remembered, or
+    /// found by its `wharf.spool_run_id` tag).
+    fn resolve(&self, run_id: &str) -> Result<String> {
+        if !is_local_run_id(run_id) {
+            return Ok(run_id.to_string());
+        }
+        if let Some(info) = self.ids.get(run_id) {
+            return Ok(info.id);
+        }
+        match self.tracker.find_tagged(REPLAYED_FROM_TAG, run_id)? {
+            Some(run) => {
+                let info = self.tracker.adopt(run);
+                self.ids.insert(run_id, info.clone());
+                Ok(info.id)
+            }
+            None => Err(WharfError::not_found(format!("run '{run_id}' (not in MLflow yet)"))),
+        }
+    }
+
+    fn begin(
+        &self,
+        local: &str,
+        name: Option<&str>,
+        tags: &BTreeMap<String, String>,
+        start: i64,
+        spooled: bool,
+    ) -> Result<()> {
+        if self.ids.get(local).is_some() {
+            return Ok(());
+        }
+        let mut kept = Vec::with_capacity(tags.len() + 1);
+        for (k, v) in tags {
+            // A parent begun in the spool is named by its local id until MLflow names it.
+            let v = if k == PARENT_RUN_ID_TAG { self.resolve(v)? } else { v.clone() };
+            kept.push(KeyValue::new(k.clone(), v));
+        }
+        let mut tags = kept;
+        let info = if spooled {
+            // Only a spooled begin can be a repeat, and only it carries the tag: runs begun
+            // live look as they always did.
+            if !is_local_run_id(local) {
+                return Err(WharfError::invalid("run_id", format!("'{local}' is not a local run id")));
+            }
+            match self.tracker.find_tagged(REPLAYED_FROM_TAG, local)? {
+                Some(run) => self.tracker.adopt(run),
+                None => {
+                    tags.push(KeyValue::new(REPLAYED_FROM_TAG, local));
+                    self.tracker.begin_at(name, tags, start)?
+                }
+            }
+        } else {
+            self.tracker.begin_at(name, tags, start)?
+        };
+        self.ids.insert(local, info);
+        Ok(())
+    }
+}
+
+impl MlflowReplay {
+    fn apply(&self, call: &TrackerCall, replaying: bool) -> Result<()> {
+        match call {
+            TrackerCall::BeginRun { run_id, name, tags, start_time, spooled } => {
+                self.begin(run_id, name.as_deref(), tags, start_time.timestamp_millis(), *spooled)
+            }
+            TrackerCall::LogParams { run_id, params } => {
+                self.tracker.log_params_to(&self.resolve(run_id)?, params, replaying)
+            }
+            TrackerCall::LogMetrics { run_id, metrics, step, timestamp } => self.tracker.log_metrics_at(
+                &self.resolve(run_id)?,
+                metrics,
+                *step,
+                timestamp.timestamp_millis(),
+                replaying,
+            ),
+            TrackerCall::SetTags { run_id, tags } => self.tracker.set_tags_on(&self.resolve(run_id)?, tags, replaying),
+            TrackerCall::LogModel { run_id, artifact, path } => {
+                let id = self.resolve(run_id)?;
+                send_spooled_model(path, |model| self.tracker.log_model_to(&id, model, artifact, replaying))
+            }
+            TrackerCall::EndRun { run_id, status, end_time } => {
+                self.tracker.end_at(&self.resolve(run_id)?, *status, end_time.timestamp_millis(), replaying)
+            }
+            other => Err(WharfError::Unsupported(format!("sending {other:?} to MLflow"))),
+        }
+    }
+}
+
+impl Replay for MlflowReplay {
+    type Call = TrackerCall;
+
+    fn send(&self, call: &TrackerCall) -> Result<()> {
+        self.apply(call, false)
+    }
+
+    /// From the spool, calls may go to a run that has ended: a replay interrupted after the
+    /// end and run again sends the run's calls once more.
+    fn resend(&self, call: &TrackerCall) -> Result<()> {
+        self.apply(call, true)
+    }
+
+    fn is_unavailable(&self, err: &WharfError) -> bool {
+        is_unavailable(err)
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.tracker.flush_all()
+    }
+
+    fn take_unsent(&self) -> Vec<TrackerCall> {
+        self.tracker.take_unsent()
+    }
+
+    fn to_keep(&self, call: &TrackerCall) -> Option<TrackerCall> {
+        self.ids.keep(call)
+    }
+}
+
+impl ReplayTracker for MlflowReplay {
+    fn tracker(&self) -> &dyn TrackerPort {
+        &self.tracker
+    }
+
+    fn begun(&self, local_id: &str) -> Option<RunInfo> {
+        self.ids.get(local_id)
+    }
+}
+
+/// Starts a run nested under `parent_run_id` through the spool (MLflow's `mlflow.parentRunId`
+/// tag, as [`MlflowTracker::begin_child_run`]). The parent may be a run begun in the spool:
+/// the replay names it by its MLflow id.
+pub fn begin_child_run(tracker: &SpooledMlflowTracker, parent_run_id: &str, name: Option<&str>) -> Result<RunInfo> {
+    tracker.begin_run_with_tags(name, BTreeMap::from([(PARENT_RUN_ID_TAG.to_string(), parent_run_id.to_string())]))
+}
+
+/// The spool file `[tracking.mlflow]` names: [`SPOOL_FILE`] inside `spool_dir`.
+pub fn spool_path(config: &MlflowConfig) -> PathBuf {
+    config.spool_dir.join(SPOOL_FILE)
+}
+
+/// The tracker `[tracking.mlflow]` describes: [`MlflowTracker`] behind the spool, strict or
+/// not as `strict` says, probing an unavailable server every [`PROBE_EVERY`].
+pub fn spooled_tracker(config: &MlflowConfig) -> Result<SpooledMlflowTracker> {
+    let tracker = MlflowTracker::from_config(config)?;
+    Ok(SpoolLayer::new(spool_path(config), config.strict).probe_every(PROBE_EVERY).layer(MlflowReplay::new(tracker)))
+}
+
+/// What a replay did, run by run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReplayReport {
-    /// `(spool run id, MLflow run id)` of each run sent and removed from the spool.
+    /// `(spooled run id, MLflow run id)` of each run whose spooled calls were all sent: a
+    /// local id for a run MLflow never saw, the MLflow id for one spooled mid-run.
     pub replayed: Vec<(String, String)>,
-    /// Spool runs still RUNNING, left for later.
+    /// Spooled runs not ended in the spool, left for later (their process may still be
+    /// logging to them).
     pub running: Vec<String>,
-    /// `(spool run id, error)` of each run that could not be sent (kept in the spool).
+    /// `(spooled run id, error)` of each run with calls MLflow did not take (kept).
     pub failed: Vec<(String, String)>,
 }
 
-/// Replays the spool named by `[tracking.mlflow]` (`spool_dir`) into its server.
+/// Replays the spool named by `[tracking.mlflow]` (`spool_dir`) into its server. Works in
+/// strict mode too.
 pub fn replay_config(config: &MlflowConfig) -> Result<ReplayReport> {
-    let tracker = MlflowTracker::from_config(config)?;
-    replay(tracker.client(), &config.spool_dir, &config.experiment)
+    let spooled = spooled_tracker(config)?;
+    crate::legacy_spool::import(&config.spool_dir, spooled.spool_path())?;
+    replay(&spooled)
 }
 
-/// Sends every ended run in the file-tracker directory `spool_dir` to the server behind
-/// `client`, into the experiment each run was meant for (`default_experiment` when the run
-/// does not say). Each sent run is removed from the spool; a failed one stays for next time.
-pub fn replay(client: &MlflowClient, spool_dir: &Path, default_experiment: &str) -> Result<ReplayReport> {
-    let spool = FileTracker::new(spool_dir);
+/// Sends every spooled call of the runs ended in the spool to MLflow, oldest first; runs not
+/// ended there stay spooled (a process may still be logging to them).
+pub fn replay(spooled: &SpooledMlflowTracker) -> Result<ReplayReport> {
+    let before = spooled.spooled_calls()?;
+    let mut order: Vec<String> = Vec::new();
+    let mut ended = BTreeSet::new();
+    for call in &before {
+        let id = call.run_id().to_string();
+        if let TrackerCall::EndRun { .. } = call {
+            ended.insert(id.clone());
+        }
+        if !order.contains(&id) {
+            order.push(id);
+        }
+    }
+    let core = spooled.replay_only(|call| ended.contains(call.run_id()))?;
+    let after: BTreeSet<String> = spooled.spooled_calls()?.iter().map(|c| c.run_id().to_string()).collect();
     let mut report = ReplayReport::default();
-    for record in spool.list_runs()? {
-        let spool_id = record.info.id.clone();
-        if record.status == RunStatus::Running {
-            report.running.push(spool_id);
+    for id in order {
+        if !ended.contains(&id) {
+            report.running.push(id);
             continue;
         }
-        match replay_run(client, spool_dir, &record, default_experiment) {
-            Ok(mlflow_id) => {
-                let dir = run_dir(spool_dir, &spool_id);
-                std::fs::remove_dir_all(&dir).map_err(|e| WharfError::io(&dir, e))?;
-                report.replayed.push((spool_id, mlflow_id));
+        let mlflow_id = if is_local_run_id(&id) { spooled.inner().begun(&id).map(|i| i.id) } else { Some(id.clone()) };
+        let kept = after.contains(&id) || mlflow_id.as_ref().is_some_and(|m| after.contains(m));
+        match mlflow_id {
+            Some(mlflow_id) if !kept => report.replayed.push((id, mlflow_id)),
+            _ => {
+                let error = core.last_error.clone().unwrap_or_else(|| "MLflow did not take every call".into());
+                report.failed.push((id, error));
             }
-            Err(e) => report.failed.push((spool_id, e.to_string())),
         }
     }
     Ok(report)
 }
 
-fn run_dir(spool_dir: &Path, id: &str) -> PathBuf {
-    spool_dir.join(id)
-}
-
-fn replay_run(client: &MlflowClient, spool_dir: &Path, record: &RunRecord, default_experiment: &str) -> Result<String> {
-    let spool_id = &record.info.id;
-    let experiment = record.tags.get(SPOOL_EXPERIMENT_TAG).map(String::as_str).unwrap_or(default_experiment);
-    let experiment_id = client.get_or_create_experiment(experiment)?.experiment_id;
-    // A run MLflow already knows: the one this spool run continues, or an earlier replay's.
-    let existing = match record.tags.get(SPOOL_RESUME_TAG) {
-        Some(id) => match client.get_run(id) {
-            Ok(run) => Some(run),
-            Err(WharfError::NotFound { .. }) => None,
-            Err(e) => return Err(e),
-        },
-        None => None,
-    };
-    let existing = match existing {
-        Some(run) => Some(run),
-        None => {
-            let filter = format!("tags.\"{REPLAYED_FROM_TAG}\" = '{spool_id}'");
-            client.search_runs(&[&experiment_id], &filter)?.into_iter().next()
-        }
-    };
-    let run = match existing {
-        Some(run) => run,
-        None => client.create_run(
-            &experiment_id,
-            Some(&record.info.name),
-            record.start_time.timestamp_millis(),
-            &[KeyValue::new(REPLAYED_FROM_TAG, spool_id.clone())],
-        )?,
-    };
-    let run_id = run.info.run_id.clone();
-    let tags: Vec<KeyValue> = record
-        .tags
-        .iter()
-        .filter(|(k, _)| k.as_str() != SPOOL_EXPERIMENT_TAG && k.as_str() != SPOOL_RESUME_TAG)
-        .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
-        .collect();
-    let params: Vec<KeyValue> = record.params.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())).collect();
-    let metrics: Vec<Metric> = record
-        .metrics
-        .iter()
-        .map(|m| Metric {
-            key: m.key.clone(),
-            value: m.value,
-            timestamp: m.timestamp.timestamp_millis(),
-            step: i64::try_from(m.step).unwrap_or(i64::MAX),
-        })
-        .collect();
-    client.log_batch(&run_id, &metrics, &params, &tags)?;
-    for name in &record.artifacts {
-        let path = run_dir(spool_dir, spool_id).join("artifacts").join(format!("{name}.wharf"));
-        let model = Model::load(&path)?;
-        let logged = mlmodel::encode(&model, name, &run_id)?;
-        client.upload_artifact(&run.info.artifact_uri, &format!("{name}/{MODEL_FILE}"), logged.artifact)?;
-        client.upload_artifact(&run.info.artifact_uri, &format!("{name}/{MLMODEL_FILE}"), logged.mlmodel)?;
-    }
-    let status = match record.status {
-        RunStatus::Finished => MlflowRunStatus::Finished,
-        RunStatus::Killed => MlflowRunStatus::Killed,
-        _ => MlflowRunStatus::Failed,
-    };
-    let end = record.end_time.unwrap_or_else(Utc::now).timestamp_millis();
-    client.update_run(&run_id, status, Some(end))?;
-    Ok(run_id)
-}
-
-/// The spooled runs (newest first), for `wharf runs` listings.
+/// The runs that exist only in the spool under `spool_dir` (newest first), for `wharf runs`
+/// listings.
 pub fn spooled_runs(spool_dir: &Path) -> Result<Vec<RunRecord>> {
-    FileTracker::new(spool_dir).list_runs()
+    let calls: Vec<TrackerCall> = read_calls(&spool_dir.join(SPOOL_FILE))?;
+    let mut runs = wharf_core::spool::tracker::spooled_runs(&calls);
+    // Runs an older version spooled, until a sync converts them.
+    runs.extend(crate::legacy_spool::runs(spool_dir)?);
+    runs.sort_by_key(|r| std::cmp::Reverse(r.start_time));
+    Ok(runs)
 }
 
-/// Tags of a spooled run that are Wharf's bookkeeping, not the user's.
+/// Tags of a replayed run that are Wharf's bookkeeping, not the user's.
 pub fn is_bookkeeping_tag(key: &str) -> bool {
-    [SPOOL_EXPERIMENT_TAG, SPOOL_RESUME_TAG].contains(&key)
+    key == REPLAYED_FROM_TAG
 }

@@ -11,24 +11,23 @@
 //!
 //! # Failure policy
 //!
-//! With `strict = false` (the default), when the server cannot be reached or fails (no
-//! answer, 429 or 5xx after retries), the tracker warns once and carries on in a
-//! [`FileTracker`] directory, the *spool*: a run that could not start is started there; a run
-//! whose flush fails moves there with what was not yet sent, tagged with its MLflow run id.
-//! [`replay`](crate::replay) (`wharf runs sync`) sends the spool to MLflow later. With
-//! `strict = true` those failures are errors. Client errors (bad input, unknown run) are
-//! errors in both modes.
+//! This tracker has none of its own: an unreachable or failing server (no answer, 429 or 5xx
+//! after retries) is a [`Backend`](WharfError::Backend) error. Failover is the core's
+//! spool-and-replay decorator, the same one lineage uses: [`crate::spool`] puts this tracker
+//! behind it (what configuration builds), and `wharf runs sync` replays the spool. When a
+//! flush fails because the server is unavailable, the buffered data stays here until the
+//! decorator takes it ([`MlflowTracker::take_unsent`]), so nothing buffered is lost.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::config::MlflowConfig;
 use chrono::{DateTime, TimeZone, Utc};
 use wharf_core::ports::tracker::{MetricPoint, RunInfo, RunRecord, RunStatus, TrackerPort};
-use wharf_core::{FileTracker, Model, Result, WharfError};
+use wharf_core::spool::TrackerCall;
+use wharf_core::{Model, Result, WharfError};
 
 use crate::client::{
     KeyValue, Metric, MlflowClient, MlflowRunStatus, Run, MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS,
@@ -38,13 +37,9 @@ use crate::mlmodel::{self, MLMODEL_FILE, MODEL_FILE};
 
 /// MLflow's tag naming a run's parent; the UI nests child runs under it.
 pub const PARENT_RUN_ID_TAG: &str = "mlflow.parentRunId";
-/// Tag on a spooled run naming the MLflow run it continues (absent: a run MLflow never saw).
-pub const SPOOL_RESUME_TAG: &str = "wharf.mlflow.run_id";
-/// Tag on a spooled run naming the experiment it belongs to.
-pub const SPOOL_EXPERIMENT_TAG: &str = "wharf.mlflow.experiment";
-/// Tag on a replayed MLflow run naming the spool run it came from, so a replay interrupted
-/// half-way and run again does not create the run twice.
-pub const REPLAYED_FROM_TAG: &str = "wharf.spool_run_id";
+/// Tag on a replayed MLflow run naming the local run id it was spooled under, so a replay
+/// interrupted half-way and run again does not create the run twice.
+pub const REPLAYED_FROM_TAG: &str = wharf_core::spool::tracker::SPOOL_RUN_ID_TAG;
 
 /// MLflow's longest param value; longer ones are silently truncated by the server.
 const MAX_PARAM_VALUE: usize = 6000;
@@ -53,28 +48,10 @@ const MAX_TAG_VALUE: usize = 8000;
 /// MLflow's longest param, metric or tag key.
 const MAX_KEY: usize = 250;
 
-/// What the tracker does when MLflow is unreachable.
-#[derive(Debug, Clone)]
-pub enum FailurePolicy {
-    /// Fail the call.
-    Strict,
-    /// Warn once and keep runs in this file-tracker directory for a later replay.
-    Spool(PathBuf),
-}
-
-/// Where a run's data goes.
-#[derive(Debug)]
-enum Target {
-    /// The MLflow run of the same id; `artifact_root` is its artifact URI.
-    Remote { artifact_root: String },
-    /// A run in the spool directory (its id differs when the run started in MLflow).
-    Spool { spool_id: String },
-}
-
 #[derive(Debug)]
 struct RunState {
-    name: String,
-    target: Target,
+    /// The run's artifact URI.
+    artifact_root: String,
     /// Every param logged so far, to refuse a changed value at once.
     params: BTreeMap<String, String>,
     pending_params: Vec<KeyValue>,
@@ -85,6 +62,11 @@ struct RunState {
 impl RunState {
     fn has_pending(&self) -> bool {
         !(self.pending_params.is_empty() && self.pending_tags.is_empty() && self.pending_metrics.is_empty())
+    }
+    fn clear(&mut self) {
+        self.pending_metrics.clear();
+        self.pending_params.clear();
+        self.pending_tags.clear();
     }
     fn full(&self) -> bool {
         self.pending_metrics.len() >= MAX_BATCH_METRICS
@@ -100,35 +82,32 @@ pub struct MlflowTracker {
     experiment: String,
     experiment_id: Mutex<Option<String>>,
     runs: Mutex<HashMap<String, Arc<Mutex<RunState>>>>,
-    policy: FailurePolicy,
-    warned: AtomicBool,
     requests: std::sync::atomic::AtomicUsize,
 }
 
 impl MlflowTracker {
     /// A tracker logging to `experiment` through `client`. Nothing is sent until the first run.
-    pub fn new(client: MlflowClient, experiment: impl Into<String>, policy: FailurePolicy) -> Self {
+    /// An unreachable server is an error; [`crate::spool::spooled_tracker`] adds the spool.
+    pub fn new(client: MlflowClient, experiment: impl Into<String>) -> Self {
         MlflowTracker {
             client,
             experiment: experiment.into(),
             experiment_id: Mutex::new(None),
             runs: Mutex::new(HashMap::new()),
-            policy,
-            warned: AtomicBool::new(false),
             requests: Default::default(),
         }
     }
 
-    /// A tracker from `[tracking.mlflow]`. A missing `uri` is a configuration error naming
-    /// `tracking.mlflow.uri`.
+    /// A tracker from `[tracking.mlflow]`, without the spool (`strict` and `spool_dir` are the
+    /// decorator's: see [`crate::spool::spooled_tracker`]). A missing `uri` is a
+    /// configuration error naming `tracking.mlflow.uri`.
     pub fn from_config(config: &MlflowConfig) -> Result<Self> {
         let uri = config.uri.as_deref().filter(|u| !u.trim().is_empty()).ok_or_else(|| {
             WharfError::config("tracking.mlflow.uri", "the MLflow tracker needs the tracking server's URI")
         })?;
         let client = MlflowClient::new(uri, Duration::from_millis(config.timeout_ms.max(1)))
             .map_err(|e| rename_config_key(e, "tracking.mlflow.uri"))?;
-        let policy = if config.strict { FailurePolicy::Strict } else { FailurePolicy::Spool(config.spool_dir.clone()) };
-        Ok(MlflowTracker::new(client, config.experiment.clone(), policy))
+        Ok(MlflowTracker::new(client, config.experiment.clone()))
     }
 
     /// The client this tracker talks through.
@@ -164,73 +143,51 @@ impl MlflowTracker {
     }
 
     fn begin_with_tags(&self, name: Option<&str>, tags: Vec<KeyValue>) -> Result<RunInfo> {
+        self.begin_at(name, tags, Utc::now().timestamp_millis())
+    }
+
+    /// Creates a run that started at `start_ms` (a replayed run keeps its original start).
+    pub(crate) fn begin_at(&self, name: Option<&str>, tags: Vec<KeyValue>, start_ms: i64) -> Result<RunInfo> {
         for t in &tags {
             check_tag(&t.key, &t.value)?;
         }
-        let started = self.experiment_id().and_then(|exp| {
-            self.client.create_run(&exp, name, Utc::now().timestamp_millis(), &tags).map_err(|e| match e {
-                WharfError::NotFound { .. } => {
-                    // The experiment was deleted behind our back: look it up again next time.
-                    *lock(&self.experiment_id) = None;
-                    e
-                }
-                e => e,
-            })
-        });
-        match started {
-            Ok(run) => {
-                let info = RunInfo { id: run.info.run_id.clone(), name: run.info.run_name.clone() };
-                let state = RunState {
-                    name: info.name.clone(),
-                    target: Target::Remote { artifact_root: run.info.artifact_uri },
-                    params: BTreeMap::new(),
-                    pending_params: Vec::new(),
-                    pending_tags: Vec::new(),
-                    pending_metrics: Vec::new(),
-                };
-                lock(&self.runs).insert(info.id.clone(), Arc::new(Mutex::new(state)));
-                Ok(info)
+        let exp = self.experiment_id()?;
+        let run = self.client.create_run(&exp, name, start_ms, &tags).map_err(|e| match e {
+            WharfError::NotFound { .. } => {
+                // The experiment was deleted behind our back: look it up again next time.
+                *lock(&self.experiment_id) = None;
+                e
             }
-            Err(err) => {
-                let spool = self.spool_for(err)?;
-                let info = spool.begin_run(name)?;
-                let mut spool_tags: BTreeMap<String, String> = tags.into_iter().map(|kv| (kv.key, kv.value)).collect();
-                spool_tags.insert(SPOOL_EXPERIMENT_TAG.into(), self.experiment.clone());
-                spool.set_tags(&info.id, &spool_tags)?;
-                let state = RunState {
-                    name: info.name.clone(),
-                    target: Target::Spool { spool_id: info.id.clone() },
-                    params: BTreeMap::new(),
-                    pending_params: Vec::new(),
-                    pending_tags: Vec::new(),
-                    pending_metrics: Vec::new(),
-                };
-                lock(&self.runs).insert(info.id.clone(), Arc::new(Mutex::new(state)));
-                Ok(info)
-            }
-        }
+            e => e,
+        })?;
+        Ok(self.adopt(run))
     }
 
-    /// The spool to fall back to after `err`, or `err` itself when it is not an outage or the
-    /// policy is strict. Warns once per tracker.
-    fn spool_for(&self, err: WharfError) -> Result<FileTracker> {
-        match &self.policy {
-            FailurePolicy::Spool(dir) if is_unavailable(&err) => {
-                if !self.warned.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(
-                        error = %err,
-                        spool = %dir.display(),
-                        "MLflow is unreachable; runs are spooled locally (send them later with `wharf runs sync`)"
-                    );
-                }
-                Ok(FileTracker::new(dir))
-            }
-            _ => Err(err),
-        }
+    /// Starts tracking `run` here, whatever its status (a replay may send calls to a run an
+    /// earlier, interrupted replay already ended).
+    pub(crate) fn adopt(&self, run: Run) -> RunInfo {
+        let info = RunInfo { id: run.info.run_id.clone(), name: run.info.run_name.clone() };
+        let state = RunState {
+            artifact_root: run.info.artifact_uri,
+            params: run.data.params.into_iter().map(|kv| (kv.key, kv.value)).collect(),
+            pending_params: Vec::new(),
+            pending_tags: Vec::new(),
+            pending_metrics: Vec::new(),
+        };
+        lock(&self.runs).insert(info.id.clone(), Arc::new(Mutex::new(state)));
+        info
     }
 
-    /// The state of `run_id`: a run this tracker started, or one found RUNNING in MLflow.
-    fn state(&self, run_id: &str) -> Result<Arc<Mutex<RunState>>> {
+    /// The run of this tracker's experiment tagged with `tag = value`, if any.
+    pub(crate) fn find_tagged(&self, tag: &str, value: &str) -> Result<Option<Run>> {
+        let exp = self.experiment_id()?;
+        let filter = format!("tags.\"{tag}\" = '{value}'");
+        Ok(self.client.search_runs(&[&exp], &filter)?.into_iter().next())
+    }
+
+    /// The state of `run_id`: a run this tracker started or adopted, or one found in MLflow
+    /// (RUNNING, unless `ended_too`: a replay may send calls to a run it already ended).
+    fn state(&self, run_id: &str, ended_too: bool) -> Result<Arc<Mutex<RunState>>> {
         if let Some(state) = lock(&self.runs).get(run_id) {
             return Ok(state.clone());
         }
@@ -238,12 +195,11 @@ impl MlflowTracker {
             return Err(WharfError::invalid("run_id", format!("'{run_id}' is not a run id")));
         }
         let run = self.client.get_run(run_id)?;
-        if run.info.status != "RUNNING" {
+        if run.info.status != "RUNNING" && !ended_too {
             return Err(WharfError::invalid("run_id", format!("run '{run_id}' has ended ({})", run.info.status)));
         }
         let state = RunState {
-            name: run.info.run_name.clone(),
-            target: Target::Remote { artifact_root: run.info.artifact_uri.clone() },
+            artifact_root: run.info.artifact_uri.clone(),
             params: run.data.params.iter().map(|kv| (kv.key.clone(), kv.value.clone())).collect(),
             pending_params: Vec::new(),
             pending_tags: Vec::new(),
@@ -253,61 +209,85 @@ impl MlflowTracker {
         Ok(lock(&self.runs).entry(run_id.to_string()).or_insert(state).clone())
     }
 
-    /// Sends everything buffered for a remote run. On an outage in spool mode the run moves
-    /// to the spool with the unsent data; other errors drop the failed batch (it would fail
-    /// again) and are returned.
+    /// Sends everything buffered for a run. When the server is unavailable the buffer is
+    /// kept (for a later flush, or for [`take_unsent`](Self::take_unsent)); other errors drop
+    /// the failed batch (it would fail again) and are returned.
     fn flush(&self, run_id: &str, state: &mut RunState) -> Result<()> {
-        let Target::Remote { .. } = &state.target else { return Ok(()) };
         if !state.has_pending() {
             return Ok(());
         }
         match self.client.log_batch(run_id, &state.pending_metrics, &state.pending_params, &state.pending_tags) {
             Ok(n) => {
                 self.requests.fetch_add(n, Ordering::Relaxed);
-                state.pending_metrics.clear();
-                state.pending_params.clear();
-                state.pending_tags.clear();
+                state.clear();
                 Ok(())
             }
-            Err(err) => match self.spool_for(err) {
-                Ok(spool) => self.divert(run_id, state, &spool),
-                Err(err) => {
-                    state.pending_metrics.clear();
-                    state.pending_params.clear();
-                    state.pending_tags.clear();
-                    Err(err)
+            Err(err) if is_unavailable(&err) => Err(err),
+            Err(err) => {
+                state.clear();
+                Err(err)
+            }
+        }
+    }
+
+    fn states(&self) -> Vec<(String, Arc<Mutex<RunState>>)> {
+        lock(&self.runs).iter().map(|(id, s)| (id.clone(), s.clone())).collect()
+    }
+
+    /// Sends what every run has buffered; the first error, after trying them all.
+    pub fn flush_all(&self) -> Result<()> {
+        let mut first = Ok(());
+        for (id, state) in self.states() {
+            let flushed = self.flush(&id, &mut lock(&state));
+            if first.is_ok() {
+                first = flushed;
+            }
+        }
+        first
+    }
+
+    /// Takes out everything buffered and not yet sent, as the calls that would send it (each
+    /// metric point keeps its time and step), so the spool can keep it.
+    pub fn take_unsent(&self) -> Vec<TrackerCall> {
+        let mut calls = Vec::new();
+        for (id, state) in self.states() {
+            let mut state = lock(&state);
+            if !state.pending_params.is_empty() {
+                let params: BTreeMap<String, String> =
+                    state.pending_params.drain(..).map(|kv| (kv.key, kv.value)).collect();
+                // Not logged any more as far as this tracker knows, so the replayed call is
+                // sent rather than taken for a repeat.
+                for k in params.keys() {
+                    state.params.remove(k);
                 }
-            },
+                calls.push(TrackerCall::LogParams { run_id: id.clone(), params });
+            }
+            if !state.pending_tags.is_empty() {
+                let tags = state.pending_tags.drain(..).map(|kv| (kv.key, kv.value)).collect();
+                calls.push(TrackerCall::SetTags { run_id: id.clone(), tags });
+            }
+            // Consecutive points of one time and step travel together.
+            let mut group: Option<(i64, i64, BTreeMap<String, f64>)> = None;
+            for m in state.pending_metrics.drain(..) {
+                match &mut group {
+                    Some((ts, step, metrics))
+                        if *ts == m.timestamp && *step == m.step && !metrics.contains_key(&m.key) =>
+                    {
+                        metrics.insert(m.key, m.value);
+                    }
+                    _ => {
+                        if let Some(done) = group.take() {
+                            calls.push(metrics_call(&id, done));
+                        }
+                        group = Some((m.timestamp, m.step, BTreeMap::from([(m.key, m.value)])));
+                    }
+                }
+            }
+            if let Some(done) = group {
+                calls.push(metrics_call(&id, done));
+            }
         }
-    }
-
-    /// Moves a remote run to the spool, with everything not yet sent.
-    fn divert(&self, run_id: &str, state: &mut RunState, spool: &FileTracker) -> Result<()> {
-        let info = spool.begin_run(Some(&state.name))?;
-        let mut tags: BTreeMap<String, String> = BTreeMap::from([
-            (SPOOL_RESUME_TAG.to_string(), run_id.to_string()),
-            (SPOOL_EXPERIMENT_TAG.to_string(), self.experiment.clone()),
-        ]);
-        tags.extend(state.pending_tags.drain(..).map(|kv| (kv.key, kv.value)));
-        spool.set_tags(&info.id, &tags)?;
-        let params: BTreeMap<String, String> = state.pending_params.drain(..).map(|kv| (kv.key, kv.value)).collect();
-        spool.log_params(&info.id, &params)?;
-        for m in state.pending_metrics.drain(..) {
-            spool.log_metrics(
-                &info.id,
-                &BTreeMap::from([(m.key, m.value)]),
-                Some(u64::try_from(m.step).unwrap_or(0)),
-            )?;
-        }
-        state.target = Target::Spool { spool_id: info.id };
-        Ok(())
-    }
-
-    fn spool(&self) -> Result<FileTracker> {
-        match &self.policy {
-            FailurePolicy::Spool(dir) => Ok(FileTracker::new(dir)),
-            FailurePolicy::Strict => Err(WharfError::backend(ADAPTER, "run is spooled but the policy is strict", None)),
-        }
+        calls
     }
 
     /// Reads a run from MLflow: info, params, tags, every metric point, artifact names.
@@ -338,17 +318,9 @@ impl MlflowTracker {
     }
 }
 
-impl TrackerPort for MlflowTracker {
-    fn name(&self) -> &str {
-        ADAPTER
-    }
-
-    fn begin_run(&self, name: Option<&str>) -> Result<RunInfo> {
-        self.begin_with_tags(name, Vec::new())
-    }
-
-    fn log_params(&self, run_id: &str, params: &BTreeMap<String, String>) -> Result<()> {
-        let state = self.state(run_id)?;
+impl MlflowTracker {
+    pub(crate) fn log_params_to(&self, run_id: &str, params: &BTreeMap<String, String>, ended_too: bool) -> Result<()> {
+        let state = self.state(run_id, ended_too)?;
         let mut state = lock(&state);
         for (k, v) in params {
             check_key(k, "params")?;
@@ -367,88 +339,68 @@ impl TrackerPort for MlflowTracker {
                 }
             }
         }
-        if let Target::Spool { spool_id } = &state.target {
-            let spool_id = spool_id.clone();
-            self.spool()?.log_params(&spool_id, params)?;
-            state.params.extend(params.iter().map(|(k, v)| (k.clone(), v.clone())));
-            return Ok(());
+        // A full buffer goes before this call joins it, so a failed flush leaves this call
+        // out of the buffer: the caller (or the spool) still has it.
+        if state.full() {
+            self.flush(run_id, &mut state)?;
         }
         for (k, v) in params {
             if state.params.insert(k.clone(), v.clone()).is_none() {
                 state.pending_params.push(KeyValue::new(k.clone(), v.clone()));
             }
         }
-        if state.full() {
-            self.flush(run_id, &mut state)?;
-        }
         Ok(())
     }
 
-    fn log_metrics(&self, run_id: &str, metrics: &BTreeMap<String, f64>, step: Option<u64>) -> Result<()> {
+    /// Logs `metrics` as logged at `timestamp_ms` (a replay passes the original time).
+    pub(crate) fn log_metrics_at(
+        &self,
+        run_id: &str,
+        metrics: &BTreeMap<String, f64>,
+        step: Option<u64>,
+        timestamp_ms: i64,
+        ended_too: bool,
+    ) -> Result<()> {
         for k in metrics.keys() {
             check_key(k, "metrics")?;
         }
-        let step_value = i64::try_from(step.unwrap_or(0))
+        let step = i64::try_from(step.unwrap_or(0))
             .map_err(|_| WharfError::invalid("step", "larger than MLflow's 64-bit signed steps"))?;
-        let state = self.state(run_id)?;
+        let state = self.state(run_id, ended_too)?;
         let mut state = lock(&state);
-        if let Target::Spool { spool_id } = &state.target {
-            let spool_id = spool_id.clone();
-            return self.spool()?.log_metrics(&spool_id, metrics, step);
-        }
-        let timestamp = Utc::now().timestamp_millis();
-        for (k, v) in metrics {
-            state.pending_metrics.push(Metric { key: k.clone(), value: *v, timestamp, step: step_value });
-        }
         if state.full() {
             self.flush(run_id, &mut state)?;
+        }
+        for (k, v) in metrics {
+            state.pending_metrics.push(Metric { key: k.clone(), value: *v, timestamp: timestamp_ms, step });
         }
         Ok(())
     }
 
-    fn set_tags(&self, run_id: &str, tags: &BTreeMap<String, String>) -> Result<()> {
+    pub(crate) fn set_tags_on(&self, run_id: &str, tags: &BTreeMap<String, String>, ended_too: bool) -> Result<()> {
         for (k, v) in tags {
             check_tag(k, v)?;
         }
-        let state = self.state(run_id)?;
+        let state = self.state(run_id, ended_too)?;
         let mut state = lock(&state);
-        if let Target::Spool { spool_id } = &state.target {
-            let spool_id = spool_id.clone();
-            return self.spool()?.set_tags(&spool_id, tags);
-        }
-        state.pending_tags.extend(tags.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())));
         if state.full() {
             self.flush(run_id, &mut state)?;
         }
+        state.pending_tags.extend(tags.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())));
         Ok(())
     }
 
-    fn log_model(&self, run_id: &str, model: &Model, artifact: &str) -> Result<()> {
+    pub(crate) fn log_model_to(&self, run_id: &str, model: &Model, artifact: &str, ended_too: bool) -> Result<()> {
         mlmodel::validate_artifact_name(artifact)?;
-        let state = self.state(run_id)?;
-        let mut state = lock(&state);
-        if let Target::Remote { artifact_root } = &state.target {
-            let root = artifact_root.clone();
-            let logged = mlmodel::encode(model, artifact, run_id)?;
-            let uploaded =
-                self.client.upload_artifact(&root, &format!("{artifact}/{MODEL_FILE}"), logged.artifact).and_then(
-                    |_| self.client.upload_artifact(&root, &format!("{artifact}/{MLMODEL_FILE}"), logged.mlmodel),
-                );
-            match uploaded {
-                Ok(()) => return Ok(()),
-                Err(err) => {
-                    let spool = self.spool_for(err)?;
-                    self.divert(run_id, &mut state, &spool)?;
-                }
-            }
-        }
-        match &state.target {
-            Target::Spool { spool_id } => self.spool()?.log_model(spool_id, model, artifact),
-            Target::Remote { .. } => Ok(()),
-        }
+        let state = self.state(run_id, ended_too)?;
+        let root = lock(&state).artifact_root.clone();
+        let logged = mlmodel::encode(model, artifact, run_id)?;
+        self.client.upload_artifact(&root, &format!("{artifact}/{MODEL_FILE}"), logged.artifact)?;
+        self.client.upload_artifact(&root, &format!("{artifact}/{MLMODEL_FILE}"), logged.mlmodel)
     }
 
-    fn end_run(&self, run_id: &str, status: RunStatus) -> Result<()> {
+    /// Ends a run as ended at `end_ms` (a replay passes the original time).
+    pub(crate) fn end_at(&self, run_id: &str, status: RunStatus, end_ms: i64, ended_too: bool) -> Result<()> {
         let mlflow_status = match status {
             RunStatus::Running => return Err(WharfError::invalid("status", "a run cannot end as RUNNING")),
             RunStatus::Finished => MlflowRunStatus::Finished,
@@ -456,49 +408,69 @@ impl TrackerPort for MlflowTracker {
             RunStatus::Killed => MlflowRunStatus::Killed,
             other => return Err(WharfError::Unsupported(format!("ending an MLflow run as {other:?}"))),
         };
-        let state = self.state(run_id)?;
+        let state = self.state(run_id, ended_too)?;
         let mut state = lock(&state);
-        // Even when the last batch is refused, the run must not stay RUNNING: end it, then
-        // report the refusal.
         let flushed = self.flush(run_id, &mut state);
-        if let Target::Remote { .. } = &state.target {
-            match self.client.update_run(run_id, mlflow_status, Some(Utc::now().timestamp_millis())) {
-                Ok(_) => {}
-                Err(err) => {
-                    let spool = self.spool_for(err)?;
-                    self.divert(run_id, &mut state, &spool)?;
-                }
+        if let Err(err) = &flushed {
+            if is_unavailable(err) {
+                // Nothing ends while data is still unsent; the buffer waits for a retry or
+                // for the spool.
+                return flushed;
             }
         }
-        if let Target::Spool { spool_id } = &state.target {
-            self.spool()?.end_run(spool_id, status)?;
-        }
+        // Even when the last batch is refused, the run must not stay RUNNING: end it, then
+        // report the refusal.
+        self.client.update_run(run_id, mlflow_status, Some(end_ms))?;
         drop(state);
         lock(&self.runs).remove(run_id);
         flushed
+    }
+}
+
+impl TrackerPort for MlflowTracker {
+    fn name(&self) -> &str {
+        ADAPTER
+    }
+
+    fn begin_run(&self, name: Option<&str>) -> Result<RunInfo> {
+        self.begin_with_tags(name, Vec::new())
+    }
+
+    fn log_params(&self, run_id: &str, params: &BTreeMap<String, String>) -> Result<()> {
+        self.log_params_to(run_id, params, false)
+    }
+
+    fn log_metrics(&self, run_id: &str, metrics: &BTreeMap<String, f64>, step: Option<u64>) -> Result<()> {
+        self.log_metrics_at(run_id, metrics, step, Utc::now().timestamp_millis(), false)
+    }
+
+    fn set_tags(&self, run_id: &str, tags: &BTreeMap<String, String>) -> Result<()> {
+        self.set_tags_on(run_id, tags, false)
+    }
+
+    fn log_model(&self, run_id: &str, model: &Model, artifact: &str) -> Result<()> {
+        self.log_model_to(run_id, model, artifact, false)
+    }
+
+    fn end_run(&self, run_id: &str, status: RunStatus) -> Result<()> {
+        self.end_at(run_id, status, Utc::now().timestamp_millis(), false)
     }
 
     fn get_run(&self, run_id: &str) -> Result<RunRecord> {
         let known = lock(&self.runs).get(run_id).cloned();
         if let Some(state) = known {
-            let mut state = lock(&state);
-            self.flush(run_id, &mut state)?;
-            if let Target::Spool { spool_id } = &state.target {
-                let mut record = self.spool()?.get_run(spool_id)?;
-                record.info.id = run_id.to_string();
-                return Ok(record);
-            }
+            self.flush(run_id, &mut lock(&state))?;
         }
-        match self.read_remote(run_id) {
-            Err(WharfError::NotFound { what }) => {
-                // A run that never reached MLflow lives in the spool under its own id.
-                match self.spool().and_then(|s| s.get_run(run_id)) {
-                    Ok(record) => Ok(record),
-                    Err(_) => Err(WharfError::NotFound { what }),
-                }
-            }
-            other => other,
-        }
+        self.read_remote(run_id)
+    }
+}
+
+fn metrics_call(run_id: &str, (timestamp, step, metrics): (i64, i64, BTreeMap<String, f64>)) -> TrackerCall {
+    TrackerCall::LogMetrics {
+        run_id: run_id.to_string(),
+        metrics,
+        step: Some(u64::try_from(step).unwrap_or(0)),
+        timestamp: millis(timestamp),
     }
 }
 

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use wharf_core::{TrackerExt, WharfError};
-use wharf_mlflow::{Auth, FailurePolicy, MlflowClient, MlflowTracker};
+use wharf_mlflow::{Auth, MlflowClient, MlflowTracker};
 
 /// `(uri, user, password)` of the basic-auth server, or a visible skip (a failure under
 /// `WHARF_TEST_REQUIRE_BACKENDS=1`).
@@ -37,7 +37,7 @@ fn client(uri: &str, auth: Auth) -> MlflowClient {
 fn basic_auth_credentials_are_sent_and_checked() {
     let Some((uri, username, password)) = auth_server() else { return };
     let good = Auth::Basic { username: username.clone(), password };
-    let tracker = MlflowTracker::new(client(&uri, good), common::unique("wharf-auth"), FailurePolicy::Strict);
+    let tracker = MlflowTracker::new(client(&uri, good), common::unique("wharf-auth"));
     let run = tracker.start_run(Some("with-auth")).expect("start with credentials");
     run.log_metric("loss", 0.5, Some(1)).unwrap();
     let id = run.id().to_string();

@@ -36,7 +36,7 @@ pub fn client(uri: &str) -> MlflowClient {
 }
 
 pub fn tracker(uri: &str) -> MlflowTracker {
-    MlflowTracker::new(client(uri), unique("wharf-test"), wharf_mlflow::FailurePolicy::Strict)
+    MlflowTracker::new(client(uri), unique("wharf-test"))
 }
 
 pub fn registry(uri: &str) -> MlflowRegistry {
