@@ -70,8 +70,7 @@ impl Default for ScoringOptions {
 }
 
 /// The four-stage scoring pipeline `ml_scoring`. Featurize and predict skip failed items,
-/// since one bad record should not stop the others being scored; every other stage halts,
-/// since its failure means the pipe itself is broken. Runs score with the model named by
+/// so one bad record does not stop the others being scored; every other stage halts. Runs score with the model named by
 /// the run context's `model_id`, held by the session named by its session id.
 pub fn scoring_pipeline(
     cache: Arc<FeatureStore>,
@@ -199,8 +198,8 @@ fn featurize_one(
     Ok((out, record_key(&record_id), Features { names, values }))
 }
 
-/// Rounds to 4 places, so reported probabilities stay readable and compare equal across
-/// runs.
+/// Rounds to 4 places: more digits say nothing useful about a probability and only make
+/// the output harder to read.
 fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
 }
@@ -219,8 +218,9 @@ fn failed_prediction(payload: &Value, message: &str) -> Value {
 
 /// `predict`: scores each item with the model its `model_id` names, held by the run's
 /// session. Items are grouped by their own `model_id`, not scored with the first item's
-/// model, so a batch mixing models scores each record with the model it names. A missing session or model, or features that do not
-/// fit the model, is a per-item error in the payload, never another session's model.
+/// model, so a batch mixing models scores each record with the model it names. A missing
+/// session or model, or features that do not fit the model, is a per-item error in the
+/// payload, never another session's model.
 pub fn predict(sessions: Arc<Sessions>) -> Stage {
     Stage::batch("predict", move |items: &[Item], ctx: &RunContext| {
         let mut results = vec![Value::Null; items.len()];
