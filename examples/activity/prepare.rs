@@ -1,5 +1,5 @@
-//! The preparation of the training data: drop nulls, add 10-minute moving averages of x, y and z per
-//! user and device, and keep the result as a table for Parquet.
+//! The preparation of the training data: drop nulls, add 10-minute moving averages of x, y
+//! and z per user and device, and keep the result as a table for Parquet.
 //!
 //! The moving averages come from the same [`WindowedMeans`] operator the streaming job
 //! uses, fed in arrival order with the same allowed lateness, so the features a model is

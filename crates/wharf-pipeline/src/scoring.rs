@@ -70,8 +70,9 @@ impl Default for ScoringOptions {
 }
 
 /// The four-stage scoring pipeline `ml_scoring`. Featurize and predict skip failed items,
-/// so one bad record does not stop the others being scored; every other stage halts. Runs score with the model named by
-/// the run context's `model_id`, held by the session named by its session id.
+/// so one bad record does not stop the others being scored; every other stage halts. Runs
+/// score with the model named by the run context's `model_id`, held by the session named by
+/// its session id.
 pub fn scoring_pipeline(
     cache: Arc<FeatureStore>,
     sessions: Arc<Sessions>,
