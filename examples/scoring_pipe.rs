@@ -1,4 +1,4 @@
-//! Slither's ML scoring demo, end to end: two sessions train two logistic models at the same
+//! The ML scoring demo, end to end: two sessions train two logistic models at the same
 //! time, then score the same 20 records concurrently through the four-stage pipe
 //! (enrich → featurize → predict → route_by_confidence). It prints each session's buckets,
 //! how many records the two models disagree on, and the isolation proof: each session

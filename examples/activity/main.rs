@@ -1,5 +1,5 @@
-//! The activity demo: the "real-time model scoring using Structured Streaming" talk, end to
-//! end on Wharf, in one command:
+//! The activity demo: real-time model scoring of a sensor stream, end to end on Wharf, in
+//! one command:
 //!
 //! ```text
 //! cargo run --release -p wharf-stream --example activity
@@ -7,7 +7,7 @@
 //!
 //! 1. generate a seeded, realistic sensor data set (users with a phone and a watch going
 //!    through six activities; accelerometer x, y, z with noise, late readings and nulls);
-//! 2. prepare it as the talk does: drop nulls, 10-minute moving averages per user and
+//! 2. prepare it: drop nulls, 10-minute moving averages per user and
 //!    device, one Parquet file;
 //! 3. train a random forest on the activity label (User, Device and Model one-hot encoded)
 //!    and a k-means clustering, track both runs and register both models;
@@ -84,7 +84,7 @@ fn run() -> Outcome<bool> {
         dir,
     };
 
-    // 1. The raw data, as CSV (the talk's input) and as JSON lines (the stream to replay).
+    // 1. The raw data, as CSV (the training input) and as JSON lines (the stream to replay).
     let plan = sensors::Plan::default();
     let raw = sensors::generate(plan);
     let (raw_csv, raw_jsonl) = (ws.path("raw.csv"), ws.path("raw.jsonl"));
@@ -230,7 +230,8 @@ struct Registered {
     run_id: String,
 }
 
-/// The grid of the talk's hyperparameter tuning: number of trees × depth.
+/// The hyperparameter grid: number of trees × depth. Four trials keep the demo quick while
+/// still showing a search.
 const GRID: [(usize, usize); 4] = [(15, 8), (15, 14), (30, 8), (30, 14)];
 
 /// The random forest: categorical User, Device and Model (one-hot encoded by Wharf's
@@ -261,7 +262,8 @@ fn train_forest(ws: &Workspace, parquet: &Path, table: &Frame) -> Outcome<Regist
     let model = trainer.fit(&rest)?;
     let metrics = wharf_ml::evaluate(&model, &test)?;
     let model = model.with_metrics(metrics.clone());
-    // The talk's cross-tabulation of label against prediction, kept with the run.
+    // The cross-tabulation of label against prediction, kept with the run so its errors can
+    // be read later, class by class.
     let crosstab = serde_json::to_string(&crosstab(&model, &test)?)?;
     let registered = track_and_register(ws, parquet, model, "activity", &trainer, |run| {
         run.log_metrics(metrics.clone())?;
@@ -463,7 +465,7 @@ mod tests {
     }
 
     #[test]
-    fn db_04_db_06_the_tuned_forest_beats_the_floor_and_its_crosstab_and_trials_are_tracked() {
+    fn the_tuned_forest_beats_the_floor_and_its_crosstab_and_trials_are_tracked() {
         let dir = tempfile::tempdir().expect("tempdir");
         let ws = workspace(dir.path());
         let plan = sensors::Plan { users: 3, ..sensors::Plan::default() };
@@ -497,7 +499,7 @@ mod tests {
     }
 
     #[test]
-    fn db_08_the_replayed_stream_scores_every_complete_reading_once() {
+    fn the_replayed_stream_scores_every_complete_reading_once() {
         let dir = tempfile::tempdir().expect("tempdir");
         let ws = workspace(dir.path());
         let raw = sensors::generate(sensors::Plan { users: 2, ..sensors::Plan::default() });

@@ -1,5 +1,5 @@
-//! The talk's preparation: drop nulls, add 10-minute moving averages of x, y and z per
-//! user and device, and keep the result as a table for Parquet.
+//! The preparation of the training data: drop nulls, add 10-minute moving averages of x, y
+//! and z per user and device, and keep the result as a table for Parquet.
 //!
 //! The moving averages come from the same [`WindowedMeans`] operator the streaming job
 //! uses, fed in arrival order with the same allowed lateness, so the features a model is
@@ -10,7 +10,7 @@ use wharf_stream::{WindowSpec, Windowed, WindowedMeans};
 
 use crate::sensors::{drop_nulls, SensorRecord};
 
-/// The window of the talk: 10 minutes.
+/// The window of the moving averages: 10 minutes.
 pub const WINDOW_MS: i64 = 10 * 60_000;
 /// Readings may arrive up to a minute behind the newest one seen; later ones are dropped.
 pub const LATENESS_MS: i64 = 60_000;
@@ -82,7 +82,7 @@ mod tests {
     use crate::sensors::{generate, Plan};
 
     #[test]
-    fn db_02_prepared_averages_match_a_hand_computation_over_the_raw_readings() {
+    fn prepared_averages_match_a_hand_computation_over_the_raw_readings() {
         let raw = generate(Plan { users: 1, ..Plan::default() });
         let prepared = prepare(raw.clone()).expect("prepare");
         assert!(prepared.dropped_null > 0 && prepared.dropped_late > 0);

@@ -1,4 +1,4 @@
-//! The sensor records of the talk's data set (the Heterogeneity Human Activity Recognition
+//! The sensor records of the demo's data set (the Heterogeneity Human Activity Recognition
 //! layout: ten fields per accelerometer reading), a seeded generator of realistic ones, and
 //! loading them from CSV or JSON lines.
 
@@ -102,7 +102,7 @@ fn normal(rng: &mut impl Rng) -> f64 {
 /// for 25 minutes (a phone out of reach); about 2 % lose an axis and 1 % their label.
 pub fn generate(plan: Plan) -> Vec<SensorRecord> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(plan.seed);
-    let start = 1_538_000_000_000_i64; // October 2018, the talk's month
+    let start = 1_538_000_000_000_i64; // September 2018: any fixed start keeps runs reproducible
     let per_activity = plan.minutes_per_activity * 60 / plan.seconds_between;
     let mut records = Vec::new();
     for u in 0..plan.users {
@@ -210,7 +210,7 @@ pub fn from_csv(text: &str) -> Result<Loaded, String> {
     Ok(loaded)
 }
 
-/// The records as CSV (the talk's input format).
+/// The records as CSV (the training input's format).
 pub fn to_csv(records: &[SensorRecord]) -> Result<Vec<u8>, csv::Error> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     for record in records {
@@ -229,7 +229,7 @@ pub fn to_jsonl(records: &[SensorRecord]) -> Result<Vec<u8>, serde_json::Error> 
     Ok(out)
 }
 
-/// The talk's "drop nulls" step: keeps the rows whose record has every required field,
+/// The "drop nulls" step: keeps the rows whose record has every required field,
 /// in order, and says how many were dropped. Rows may carry more than the record (its
 /// moving averages, say).
 pub fn drop_nulls<T>(rows: Vec<T>, record: impl Fn(&T) -> &SensorRecord) -> (Vec<T>, usize) {
@@ -248,7 +248,7 @@ mod tests {
     }
 
     #[test]
-    fn db_01_sensor_records_load_from_csv_and_json_lines() {
+    fn sensor_records_load_from_csv_and_json_lines() {
         let records = small();
         assert_eq!(records.len(), 2 * 2 * 6 * 12);
         let csv = String::from_utf8(to_csv(&records).expect("csv")).expect("utf8");
@@ -262,7 +262,7 @@ mod tests {
     }
 
     #[test]
-    fn db_01_malformed_rows_are_counted_with_their_line() {
+    fn malformed_rows_are_counted_with_their_line() {
         let good = String::from_utf8(to_jsonl(&small()[..2]).expect("jsonl")).expect("utf8");
         let text = format!("{good}{{\"User\":\"a\"}}\nnot json\n");
         let loaded = from_jsonl(&text);
@@ -273,7 +273,7 @@ mod tests {
     }
 
     #[test]
-    fn db_01_drop_nulls_removes_exactly_the_rows_with_a_missing_required_field() {
+    fn drop_nulls_removes_exactly_the_rows_with_a_missing_required_field() {
         let records = generate(Plan::default());
         let incomplete =
             records.iter().filter(|r| r.gt.is_none() || r.x.is_none() || r.y.is_none() || r.z.is_none()).count();

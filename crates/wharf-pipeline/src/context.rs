@@ -8,8 +8,8 @@ use crate::item::Meta;
 
 /// The context of one pipeline run, passed to every stage call.
 ///
-/// It always carries a non-empty session id: one is generated when none is given (Slither
-/// passes `nil` through and so loses session affinity for such runs). The session id is how
+/// It always carries a non-empty session id: one is generated when none is given, so a run
+/// without one still has a session of its own rather than none. The session id is how
 /// stages find state that belongs to the run's session, such as its models. Cloning is
 /// cheap: the fields are shared.
 #[derive(Debug, Clone)]

@@ -1,5 +1,5 @@
-//! The data of Slither's ML scoring demo, generated with a fixed seed, for the example, the
-//! tests and the benchmark.
+//! The data of the ML scoring demo, generated with a fixed seed so the example, the tests
+//! and the benchmark all see the same records.
 //!
 //! Two training sets of 200 rows and 4 features (`f1`..`f4`), half of each class:
 //! set A has class `0` around `[1,2,1,2]` and class `1` around `[3,4,3,4]`; set B has class

@@ -74,7 +74,8 @@ impl BatchRun<'_> {
 
     fn run_stages(&self, stages: &[StageRt], mut items: Vec<Item>, out: &mut Routed) -> Result<Vec<Item>, Halt> {
         for stage in stages {
-            // Like Slither: once a stage leaves nothing, later stages have nothing to do.
+            // Once a stage leaves nothing, later stages have nothing to do: skipping them
+            // saves empty calls (and empty batches reaching batch stages).
             if items.is_empty() {
                 break;
             }

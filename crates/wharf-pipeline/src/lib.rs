@@ -28,7 +28,7 @@
 //!
 //! ## Scoring
 //!
-//! [`scoring`] rebuilds Slither's ML scoring pipe on these parts: enrich (run's `model_id`,
+//! [`scoring`] builds an ML scoring pipe on these parts: enrich (run's `model_id`,
 //! [`FeatureCache`] lookup) → featurize (numeric fields sorted by name, written through to
 //! the cache) → predict (the session's model: prediction, confidence, probabilities) →
 //! route by confidence. The predict stage scores through `wharf_core::score`, the scoring

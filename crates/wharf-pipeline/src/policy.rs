@@ -23,7 +23,8 @@ pub enum Policy {
     /// Drop the item and count it in the stage's `skipped` counter.
     Skip,
     /// Keep the item with its payload unchanged, record `error`, `error_stage` and
-    /// `skipped: true` in its metadata, and let it go on (Slither's dispatch-level skip).
+    /// `skipped: true` in its metadata, and let it go on, so later stages and the caller can
+    /// still see which items failed where.
     Mark,
     /// Send the item, with `error` and `error_stage` in its metadata, straight to the named
     /// output bucket; it passes no further stage.

@@ -1,5 +1,5 @@
-//! The ML scoring pipe: enrich → featurize → predict → route by confidence, as in Slither's
-//! `ScoringPipe`, on Wharf's models, feature cache and sessions.
+//! The ML scoring pipe: enrich → featurize → predict → route by confidence, on Wharf's
+//! models, feature cache and sessions.
 //!
 //! Payloads are JSON objects. The input is `{"id": .., "data": {field: number, ..}}` (a
 //! payload without `data` is taken as the data itself). What each stage emits:
@@ -47,7 +47,7 @@ pub type FeatureStore = FeatureCache<Features>;
 /// Settings of [`scoring_pipeline`].
 #[derive(Debug, Clone)]
 pub struct ScoringOptions {
-    /// Records per batch (Slither: 20).
+    /// Records per batch (default 20).
     pub batch_size: usize,
     /// Worker threads (default: available parallelism).
     pub workers: Option<usize>,
@@ -58,8 +58,8 @@ pub struct ScoringOptions {
     /// Confidence below this goes to `low_confidence` (0.6).
     pub low: f64,
     /// Featurize writes the features of every cache miss back to the cache, so the next run
-    /// over the same records is all hits. Slither's cache is documented as write-through
-    /// but nothing writes it; here it is on by default.
+    /// over the same records is all hits. On by default, since a cache nothing writes
+    /// never saves any work.
     pub write_through: bool,
 }
 
@@ -69,9 +69,10 @@ impl Default for ScoringOptions {
     }
 }
 
-/// The four-stage scoring pipeline `ml_scoring`, with Slither's policies: featurize and
-/// predict skip failed items, every other stage halts. Runs score with the model named by
-/// the run context's `model_id`, held by the session named by its session id.
+/// The four-stage scoring pipeline `ml_scoring`. Featurize and predict skip failed items,
+/// so one bad record does not stop the others being scored; every other stage halts. Runs
+/// score with the model named by the run context's `model_id`, held by the session named by
+/// its session id.
 pub fn scoring_pipeline(
     cache: Arc<FeatureStore>,
     sessions: Arc<Sessions>,
@@ -198,13 +199,14 @@ fn featurize_one(
     Ok((out, record_key(&record_id), Features { names, values }))
 }
 
-/// Rounds to 4 places, as Slither reports probabilities.
+/// Rounds to 4 places: more digits say nothing useful about a probability and only make
+/// the output harder to read.
 fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
 }
 
 /// A failed prediction: confidence 0, so the router files it under `low_confidence` with
-/// the error text (Slither's per-item error shape).
+/// the error text, so a failure stays with its record instead of failing the batch.
 fn failed_prediction(payload: &Value, message: &str) -> Value {
     json!({
         "record_id": payload.get("record_id").cloned().unwrap_or(Value::Null),
@@ -216,9 +218,10 @@ fn failed_prediction(payload: &Value, message: &str) -> Value {
 }
 
 /// `predict`: scores each item with the model its `model_id` names, held by the run's
-/// session. Unlike Slither, which takes the first item's model for the whole batch, items
-/// are grouped by their own `model_id`. A missing session or model, or features that do not
-/// fit the model, is a per-item error in the payload, never another session's model.
+/// session. Items are grouped by their own `model_id`, not scored with the first item's
+/// model, so a batch mixing models scores each record with the model it names. A missing
+/// session or model, or features that do not fit the model, is a per-item error in the
+/// payload, never another session's model.
 pub fn predict(sessions: Arc<Sessions>) -> Stage {
     Stage::batch("predict", move |items: &[Item], ctx: &RunContext| {
         let mut results = vec![Value::Null; items.len()];

@@ -32,7 +32,7 @@ pub enum SessionError {
     NoModelId,
 }
 
-/// What training in a session reports (Slither's `train_model` answer).
+/// What training in a session reports.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TrainReport {
     /// The new model's id, unique across sessions.
@@ -43,7 +43,7 @@ pub struct TrainReport {
     pub n_features: usize,
     /// Accuracy on the training data, rounded to 4 places (classifiers only).
     pub accuracy: Option<f64>,
-    /// The session that holds the model (Slither's worker id).
+    /// The session that holds the model.
     pub worker_id: String,
     /// Training rows.
     pub n_samples: usize,
@@ -64,7 +64,7 @@ pub struct TrainRecord {
     pub worker_id: String,
 }
 
-/// A session's state at a glance (Slither's `get_model_stats`).
+/// A session's state at a glance.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SessionStats {
     /// The session id.
@@ -81,8 +81,7 @@ pub struct SessionStats {
 
 /// A session: its own models, each in a model server of its own, and its own counters.
 ///
-/// Slither isolates sessions by pinning each to a Python worker process whose globals hold
-/// its models. Here the isolation is by ownership: a session's models live in servers only
+/// The isolation is by ownership, not by process: a session's models live in servers only
 /// that session holds, and a lookup by model id searches only that session. Two sessions
 /// can score on many threads at once; neither can reach the other's models.
 pub struct Session {

@@ -1,4 +1,6 @@
-//! Slither's pipeline checks (SL-01..SL-16 of the seeds), one test per check.
+//! The pipeline engine's behaviour, one test (or a few) per promise: items and contexts,
+//! definitions, item and batch stages, routers, failure policies, back-pressure, batching,
+//! streams and the feature cache.
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,7 +30,7 @@ fn times(name: &str, factor: i64) -> Stage {
 }
 
 #[test]
-fn sl_01_wrapped_items_have_rising_ids_and_updates_keep_identity() {
+fn wrapped_items_have_rising_ids_and_updates_keep_identity() {
     let items = Item::wrap_many(numbers(1..=5));
     assert_eq!(items.len(), 5);
     assert!(items.windows(2).all(|w| w[0].id < w[1].id), "ids rise in input order");
@@ -47,7 +49,7 @@ fn sl_01_wrapped_items_have_rising_ids_and_updates_keep_identity() {
 }
 
 #[test]
-fn sl_02_context_always_has_a_session_and_stages_read_its_metadata() {
+fn context_always_has_a_session_and_stages_read_its_metadata() {
     let a = RunContext::new();
     let b = RunContext::new();
     assert!(a.session_id().starts_with("session-") && a.session_id().len() > "session-".len());
@@ -70,7 +72,7 @@ fn sl_02_context_always_has_a_session_and_stages_read_its_metadata() {
 }
 
 #[test]
-fn sl_03_definition_exposes_name_stages_outputs_and_policies() {
+fn definition_exposes_name_stages_outputs_and_policies() {
     let pipeline = Pipeline::builder("scoring")
         .stage(times("a", 1))
         .stage(times("b", 1))
@@ -92,7 +94,7 @@ fn sl_03_definition_exposes_name_stages_outputs_and_policies() {
 }
 
 #[test]
-fn sl_04_item_stage_outcomes_fan_out_and_caught_panics() {
+fn item_stage_outcomes_fan_out_and_caught_panics() {
     let step = Stage::step("step", |item: &Item, _: &RunContext| match item.payload.as_str() {
         Some("emit") => Ok(Outcome::Emit(json!("emitted"))),
         Some("skip") => Ok(Outcome::Skip("filtered".into())),
@@ -132,7 +134,7 @@ fn sl_04_item_stage_outcomes_fan_out_and_caught_panics() {
 }
 
 #[test]
-fn sl_05_batch_stage_gets_batches_and_a_wrong_count_is_an_error() {
+fn batch_stage_gets_batches_and_a_wrong_count_is_an_error() {
     let sizes = Arc::new(Mutex::new(Vec::new()));
     let seen = sizes.clone();
     let recording = Stage::batch("x3", move |items: &[Item], _: &RunContext| {
@@ -166,7 +168,7 @@ fn sl_05_batch_stage_gets_batches_and_a_wrong_count_is_an_error() {
 }
 
 #[test]
-fn sl_06_router_first_match_wins_and_keeps_order() {
+fn router_first_match_wins_and_keeps_order() {
     let pipeline = Pipeline::builder("route")
         .router(Router::new("size").route("high", |i, _| int(i) >= 5).route("low", |_, _| true))
         .output("high")
@@ -192,7 +194,7 @@ fn sl_06_router_first_match_wins_and_keeps_order() {
 }
 
 #[test]
-fn sl_06_stages_follow_a_router_per_bucket() {
+fn stages_follow_a_router_per_bucket() {
     let pipeline = Pipeline::builder("tails")
         .router(Router::new("parity").route("even", |i, _| int(i) % 2 == 0))
         .output("even")
@@ -206,7 +208,7 @@ fn sl_06_stages_follow_a_router_per_bucket() {
 }
 
 #[test]
-fn sl_07_chained_stages_and_empty_input() {
+fn chained_stages_and_empty_input() {
     let plus_ten = Stage::map("plus_ten", |i: &Item, _: &RunContext| Ok(json!(int(i) + 10)));
     let pipeline = Pipeline::builder("chain")
         .stage(times("double", 2))
@@ -223,7 +225,7 @@ fn sl_07_chained_stages_and_empty_input() {
 }
 
 #[test]
-fn sl_08_undeclared_router_destination_is_rejected_at_build() {
+fn undeclared_router_destination_is_rejected_at_build() {
     let built = Pipeline::builder("typo").router(Router::new("r").route("hihg", |_, _| true)).output("high").build();
     match built {
         Err(PipelineError::Definition { message, .. }) => assert!(message.contains("'hihg'"), "{message}"),
@@ -269,7 +271,7 @@ fn failing_on(word: &'static str) -> Stage {
 }
 
 #[test]
-fn sl_09_item_failure_skip_drops_it_and_halt_stops_the_run() {
+fn item_failure_skip_drops_it_and_halt_stops_the_run() {
     let input = || ["ok", "fail", "also_ok"].map(|s| json!(s));
     let skipping =
         Pipeline::builder("skip").stage(failing_on("fail")).on_error("check", Policy::Skip).build().expect("valid");
@@ -293,7 +295,7 @@ fn sl_09_item_failure_skip_drops_it_and_halt_stops_the_run() {
 }
 
 #[test]
-fn sl_10_batch_failure_skip_succeeds_and_halt_errors() {
+fn batch_failure_skip_succeeds_and_halt_errors() {
     let broken = || Stage::batch("broken", |_: &[Item], _: &RunContext| Err(StageError::new("backend down")));
     let skipping = Pipeline::builder("skip").stage(broken()).on_error("broken", Policy::Skip).build().expect("valid");
     let out = skipping.run(numbers(1..=3), RunContext::new()).expect("skip succeeds");
@@ -332,7 +334,7 @@ fn dispatch(policy: Policy) -> Pipeline {
 }
 
 #[test]
-fn sl_11_dispatch_policies_halt_mark_replace() {
+fn dispatch_policies_halt_mark_replace() {
     match dispatch(Policy::Halt).run(numbers(1..=10), RunContext::new()) {
         Err(PipelineError::Halted { batch, partial, .. }) => {
             assert_eq!(batch, 3);
@@ -365,7 +367,7 @@ fn sl_11_dispatch_policies_halt_mark_replace() {
 }
 
 #[test]
-fn sl_11_retry_really_retries() {
+fn retry_really_retries() {
     // A pipeline whose stage fails its first two calls, retried up to `attempts` calls.
     let flaky = |attempts: u32| {
         let calls = Arc::new(AtomicU32::new(0));
@@ -392,7 +394,7 @@ fn sl_11_retry_really_retries() {
 }
 
 #[test]
-fn sl_12_bounded_in_flight_batches_and_ordered_results() {
+fn bounded_in_flight_batches_and_ordered_results() {
     let running = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
     let (r, p) = (running.clone(), peak.clone());
@@ -428,7 +430,7 @@ fn counted(ids: impl Iterator<Item = u64> + Send + 'static) -> (Arc<AtomicUsize>
 }
 
 #[test]
-fn sl_12_input_is_read_no_faster_than_results_are_taken() {
+fn input_is_read_no_faster_than_results_are_taken() {
     let (read, input) = counted(0..1000);
     let pipeline = Pipeline::builder("backpressure").batch_size(10).workers(2).max_in_flight(2).build().expect("valid");
     let mut stream = pipeline.stream(input, RunContext::new()).expect("starts");
@@ -442,7 +444,7 @@ fn sl_12_input_is_read_no_faster_than_results_are_taken() {
 }
 
 #[test]
-fn sl_13_batching_by_size_weight_and_key() {
+fn batching_by_size_weight_and_key() {
     let sizes = |batches: Vec<Vec<Item>>| batches.iter().map(Vec::len).collect::<Vec<_>>();
     assert_eq!(sizes(Batching::fixed(3).split(Item::wrap_many(numbers(1..=7)))), [3, 3, 1]);
     assert_eq!(sizes(Batching::fixed(10).split(Item::wrap_many(numbers(1..=4)))), [4]);
@@ -479,7 +481,7 @@ fn sl_13_batching_by_size_weight_and_key() {
 }
 
 #[test]
-fn sl_14_stream_preserves_order_lazily() {
+fn stream_preserves_order_lazily() {
     let pipeline = Pipeline::builder("stream")
         .stage(Stage::map("text", |i: &Item, _: &RunContext| Ok(json!(int(i).to_string()))))
         .batch_size(2)
@@ -496,7 +498,7 @@ fn sl_14_stream_preserves_order_lazily() {
 }
 
 #[test]
-fn sl_14_stream_as_completed_yields_in_completion_order() {
+fn stream_as_completed_yields_in_completion_order() {
     // Batch 1 cannot finish until the consumer has received batch 2, so only completion
     // order can make progress; the timeout is a guard against hanging, not a measurement.
     let (gate_tx, gate_rx) = crossbeam_channel::bounded::<()>(1);
@@ -524,7 +526,7 @@ fn sl_14_stream_as_completed_yields_in_completion_order() {
 }
 
 #[test]
-fn sl_14_batch_timeout_is_a_batch_error_under_the_policy() {
+fn batch_timeout_is_a_batch_error_under_the_policy() {
     // The stuck batch blocks on a channel that is only closed when the test ends.
     let (_release, stuck) = crossbeam_channel::bounded::<()>(0);
     let slow = move || {
@@ -559,7 +561,7 @@ fn sl_14_batch_timeout_is_a_batch_error_under_the_policy() {
 }
 
 #[test]
-fn sl_15_cache_get_put_update_delete_bulk_select() {
+fn cache_get_put_update_delete_bulk_select() {
     let cache: FeatureCache<i64> = FeatureCache::new("test");
     assert_eq!(cache.get("missing"), None);
     assert_eq!(cache.get_or_err("missing"), Err(CacheError::NotFound { cache: "test".into(), key: "missing".into() }));
@@ -583,7 +585,7 @@ fn sl_15_cache_get_put_update_delete_bulk_select() {
 }
 
 #[test]
-fn sl_15_reads_do_not_wait_for_the_writer() {
+fn reads_do_not_wait_for_the_writer() {
     let cache = Arc::new(FeatureCache::new("locks"));
     cache.put("a", 1_i64);
     cache.put("b", 10_i64);
@@ -600,7 +602,7 @@ fn sl_15_reads_do_not_wait_for_the_writer() {
 }
 
 #[test]
-fn sl_16_reload_swaps_the_whole_table_atomically() {
+fn reload_swaps_the_whole_table_atomically() {
     const ROWS: u64 = 500;
     let cache = Arc::new(FeatureCache::new("versions"));
     let rows = |version: u64| (0..ROWS).map(move |k| Ok::<_, String>((format!("row{k}"), version)));

@@ -1,5 +1,5 @@
-//! Slither's session and scoring-pipe checks (SL-18..SL-23 of the seeds) and the session
-//! isolation test of the issue, on real trained models.
+//! Sessions and the scoring pipe on real trained models: each stage's output, routing,
+//! policies, training reports, counters, and that sessions never see each other's models.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -74,7 +74,7 @@ fn scored(payload: &Value) -> (String, f64) {
 }
 
 #[test]
-fn sl_18_each_session_scores_with_its_own_model_only() {
+fn each_session_scores_with_its_own_model_only() {
     let sessions = Arc::new(Sessions::new());
     let (a, b) = train_two(&sessions, ("A", demo::dataset_a(42)), ("B", demo::dataset_b(137)));
     assert_ne!(a.model_id, b.model_id);
@@ -104,9 +104,8 @@ fn sl_18_each_session_scores_with_its_own_model_only() {
 }
 
 /// What a session's scoring sees when its model is swapped, dropped, or its session closed.
-/// (SL-19 of the seeds also asks for worker affinity modes; sessions here run in-process,
-/// with no workers to pin to, so there is no affinity to test and this test does not claim
-/// it.)
+/// (Sessions run in-process, with no worker processes to pin to, so there is no worker
+/// affinity to test and this test does not claim it.)
 #[test]
 fn session_scores_follow_its_model_and_fail_per_item_once_dropped_or_closed() {
     // Keep every server the sessions' factory makes, to look inside the session's own.
@@ -147,7 +146,7 @@ fn session_scores_follow_its_model_and_fail_per_item_once_dropped_or_closed() {
 }
 
 #[test]
-fn sl_20_enrich_and_featurize_with_write_through() {
+fn enrich_and_featurize_with_write_through() {
     let cache = Arc::new(FeatureStore::new("features"));
     cache.put("99", Features { names: vec!["f1".to_string()].into(), values: vec![7.5] });
     let front = Pipeline::builder("front")
@@ -178,7 +177,7 @@ fn sl_20_enrich_and_featurize_with_write_through() {
 }
 
 #[test]
-fn sl_20_predict_reports_rounded_probabilities_and_confidence() {
+fn predict_reports_rounded_probabilities_and_confidence() {
     let sessions = Arc::new(Sessions::new());
     let report = sessions.open("S").train(&Trainer::logistic_regression(), &demo::dataset_a(3)).expect("trains");
     let (pipe, _) = pipeline(&sessions, 2);
@@ -206,7 +205,7 @@ fn sl_20_predict_reports_rounded_probabilities_and_confidence() {
 }
 
 #[test]
-fn sl_20_route_by_confidence_thresholds() {
+fn route_by_confidence_thresholds() {
     let router = Pipeline::builder("router")
         .router(route_by_confidence(0.9, 0.6))
         .output(HIGH_CONFIDENCE)
@@ -229,7 +228,7 @@ fn sl_20_route_by_confidence_thresholds() {
 }
 
 #[test]
-fn sl_20_policies_skip_featurize_and_predict_failures_and_halt_elsewhere() {
+fn policies_skip_featurize_and_predict_failures_and_halt_elsewhere() {
     let sessions = Arc::new(Sessions::new());
     let report = sessions.open("S").train(&Trainer::logistic_regression(), &demo::dataset_a(5)).expect("trains");
     let (pipe, _) = pipeline(&sessions, 1);
@@ -277,7 +276,7 @@ fn confidence_by_group(out: &RunOutput) -> (f64, f64) {
 }
 
 #[test]
-fn sl_21_two_session_demo_sequential_and_concurrent() {
+fn two_session_demo_sequential_and_concurrent() {
     let sessions = Arc::new(Sessions::new());
     let (a, b) = train_two(&sessions, ("scoring_a", demo::dataset_a(42)), ("scoring_b", demo::dataset_b(137)));
     let records = demo::test_records(20, 256);
@@ -305,7 +304,7 @@ fn sl_21_two_session_demo_sequential_and_concurrent() {
 }
 
 #[test]
-fn sl_22_training_reports_and_refuses_empty_data() {
+fn training_reports_and_refuses_empty_data() {
     let session = Session::new("train");
     let report = session.train(&Trainer::logistic_regression(), &demo::dataset_a(8)).expect("trains");
     assert!(!report.model_id.is_empty());
@@ -328,7 +327,7 @@ fn sl_22_training_reports_and_refuses_empty_data() {
 }
 
 #[test]
-fn sl_23_prediction_count_rises_by_items_scored() {
+fn prediction_count_rises_by_items_scored() {
     let sessions = Arc::new(Sessions::new());
     let (a, _) = train_two(&sessions, ("A", demo::dataset_a(1)), ("B", demo::dataset_b(2)));
     let (pipe, _) = pipeline(&sessions, 2);

@@ -1,4 +1,4 @@
-//! SL-24: a test subscriber sees a span for every run, batch and stage, each opened and
+//! A test subscriber sees a span for every run, batch and stage, each opened and
 //! closed, plus events for failures and cache writes.
 
 use std::collections::BTreeMap;
@@ -106,7 +106,7 @@ fn pipeline() -> Pipeline {
 }
 
 #[test]
-fn sl_24_spans_cover_run_batch_and_stage() {
+fn spans_cover_run_batch_and_stage() {
     let recorder = Recorder::default();
     let subscriber = tracing_subscriber::registry().with(recorder.clone());
     tracing::subscriber::with_default(subscriber, || {
@@ -140,7 +140,7 @@ fn sl_24_spans_cover_run_batch_and_stage() {
 }
 
 #[test]
-fn sl_24_failures_and_cache_work_are_reported() {
+fn failures_and_cache_work_are_reported() {
     let recorder = Recorder::default();
     let subscriber = tracing_subscriber::registry().with(recorder.clone());
     tracing::subscriber::with_default(subscriber, || {

@@ -85,8 +85,9 @@ pub fn store_round_trip(store: &dyn ResultStore) {
 }
 
 /// After k writes of one id, its history has k entries, newest first (strictly decreasing
-/// sequence numbers), and the current result is the first of them. The position in the
-/// history is mlsm's `_current` number (0 = newest).
+/// sequence numbers), and the current result is the first of them: the SQL stores' view
+/// numbers results by this position (`current_rank`, 0 = newest), so the order is part of
+/// the contract.
 pub fn store_history_newest_first(store: &dyn ResultStore) {
     let id = format!("{}x", unique_prefix("history"));
     let k = 4;

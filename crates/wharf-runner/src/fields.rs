@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use wharf_core::json_type;
 
-/// The JSON type a declared input field must have. mlsm only checked that a field is
-/// present; the runner checks its type too, so `"12"` never reaches a model expecting 12.
+/// The JSON type a declared input field must have. The runner checks a field's type, not
+/// only that it is present, so `"12"` never reaches a model expecting 12.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FieldType {
@@ -148,8 +148,10 @@ impl FieldSpec {
         Ok(())
     }
 
-    /// The value mlsm's self-test fed a field of this type (int 1, float 1.2, str
-    /// `"lorem ipsum"`, bool true), moved into the declared range or levels if it is outside.
+    /// The value the self-test ([`ModelSpec::self_test`](crate::ModelSpec::self_test)) feeds
+    /// a field of this type (int 1, float 1.2, str `"lorem ipsum"`, bool true): a plain value
+    /// any model should take, moved into the declared range or levels if it is outside, so
+    /// the field check never rejects it.
     pub fn synthetic(&self) -> Value {
         match self.ty {
             FieldType::Int => {
@@ -184,8 +186,8 @@ pub enum FieldProblem {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InputSource {
-    /// `data[name][version]`: each model (and each version of it) has its own slice, as in
-    /// mlsm. The default.
+    /// `data[name][version]`: each model (and each version of it) has its own slice, so two
+    /// versions can take different inputs. The default.
     #[default]
     Slice,
     /// The whole `data` object, shared by every model reading it: for models that take the

@@ -7,11 +7,11 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use wharf_core::WharfError;
 
-/// Where a model is in its life. Draft models are being tested (mlsm: "a model tested from
-/// `develop` must have `status='draft'`") and are skipped unless the run includes drafts.
+/// Where a model is in its life. Draft models are being tested (a model built from a
+/// development branch should be a draft) and are skipped unless the run includes drafts.
 ///
 /// Written `draft` or `active`; `production` is accepted as another name for `active`, the
-/// word the issue tracker uses. The default is `draft`, as in mlsm, so a model reaches
+/// word the issue tracker uses. The default is `draft`, so a model reaches
 /// production results only when someone says so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

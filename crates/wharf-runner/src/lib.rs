@@ -2,10 +2,10 @@
 //!
 //! The multi-model runner: many models, and then summary models over their results, applied
 //! to every record of a batch, with each record's results stored in a [`ResultStore`]
-//! (SQLite by default, PostgreSQL with the `postgres` feature). It is the Rust counterpart
-//! of Red Hat's *mlsm* ("Multiple Lead Score Models"), without its failure modes: two
-//! versions of one model both keep their results, and a bad record or a failing model gives
-//! that record an error entry instead of aborting the batch.
+//! (SQLite by default, PostgreSQL with the `postgres` feature). Two versions of one model
+//! both keep their results, so a new version can be compared with the old one on the same
+//! records; and a bad record or a failing model gives that record an error entry instead of
+//! aborting the batch, so one bad input never costs the results of the others.
 //!
 //! ## The pieces
 //!
@@ -16,7 +16,7 @@
 //!   Rust function ([`ModelSpec::from_fn`]), a trained Wharf [`Model`](wharf_core::Model)
 //!   ([`ModelSpec::from_model`], fields taken from its signature), or any [`Scorer`].
 //! - A model reads its input from the record's data at `data[name][version]`
-//!   ([`InputSource::Slice`], as mlsm does), or from the whole of `data`
+//!   ([`InputSource::Slice`]), or from the whole of `data`
 //!   ([`InputSource::Shared`]) when several models take the same features.
 //! - A [`SummarySpec`] runs after every model of the record. It declares the results it
 //!   depends on (`name@version`) and gets every result so far ([`SummaryInput`]), to pick
@@ -40,8 +40,8 @@
 //!    is that record's `model_failed` or `invalid_output` error; other records and models
 //!    carry on.
 //! 4. Summaries run in declaration order. If a dependency has no result for the record the
-//!    summary's result is a `dependency_missing` error naming `name@version` (mlsm raised
-//!    `SummaryModelListException` and lost the batch); if the dependency failed, a
+//!    summary's result is a `dependency_missing` error naming `name@version` (for that
+//!    record only: the rest of the batch still runs); if the dependency failed, a
 //!    `dependency_failed` error. The summary function is only called when every dependency
 //!    has a value.
 //!
@@ -53,13 +53,13 @@
 //!
 //! A stored result is `{record id, results, timestamp}`; the input data is not stored. A
 //! result entry is `{"status": "active", "value": {…}}` or
-//! `{"status": "active", "error": {"kind": "missing_field", "at": "b", "message": "…"}}`
-//! (mlsm's `{…, "_status"}` and `{"_error"}`).
+//! `{"status": "active", "error": {"kind": "missing_field", "at": "b", "message": "…"}}`.
 //!
 //! A store keeps every result of a record id: [`ResultStore::current`] is the newest,
-//! [`ResultStore::history`] all of them newest first. mlsm's `_current` number is the
-//! position in that history (0 = current); the SQL stores expose it as `current_rank` in
-//! the view `<table>_history`. See the [`store`] module.
+//! [`ResultStore::history`] all of them newest first. The SQL stores number each result
+//! by its position in that history (0 = current), as `current_rank` in the view
+//! `<table>_history`, so SQL can pick the current or an earlier result without a
+//! subquery. See the [`store`] module.
 //!
 //! | store | URL ([`open_store`]) | feature |
 //! |---|---|---|

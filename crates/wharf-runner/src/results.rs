@@ -1,9 +1,9 @@
 //! Records in, results out: what one run produces for one record.
 //!
 //! A result is stored as JSON. Each model's entry is `{"status": "active", "value": {…}}` or
-//! `{"status": "active", "error": {"kind": "…", "message": "…"}}`. mlsm wrote the same facts
-//! as `{…, "_status": "active"}` and `{"_error": "…"}`; keeping the model's output apart from
-//! the runner's keys means an output field can never collide with them.
+//! `{"status": "active", "error": {"kind": "…", "message": "…"}}`, rather than the runner's
+//! keys mixed into the model's output: kept apart, an output field can never collide with
+//! them.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -69,7 +69,7 @@ impl Record {
 #[non_exhaustive]
 pub enum ErrorKind {
     /// The record has no input for the model (`data[name][version]` is absent or not an
-    /// object). mlsm raised `KeyError` and aborted the whole batch.
+    /// object). An error for this record only: the rest of the batch still runs.
     MissingInput,
     /// A required input field is absent or `null`; the model was not called.
     MissingField,
@@ -81,7 +81,8 @@ pub enum ErrorKind {
     /// The function returned something other than a JSON object.
     InvalidOutput,
     /// A summary's dependency has no result for the record (not configured, or a skipped
-    /// draft). mlsm's `SummaryModelListException`, but for this record only.
+    /// draft). An error for this record only, so one incomplete record does not cost the
+    /// batch.
     DependencyMissing,
     /// A summary's dependency has an error result, so the summary was not computed.
     DependencyFailed,
@@ -183,7 +184,8 @@ pub enum Outcome {
 /// One model's result for one record, with the model's status at run time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelResult {
-    /// The model's status when it ran (mlsm's `_status`).
+    /// The model's status when it ran, kept so a draft's result is never mistaken for a
+    /// production one.
     pub status: Status,
     /// Its value or error.
     #[serde(flatten)]

@@ -17,13 +17,13 @@ use crate::scorer::{BoxError, FnScorer, Scorer};
 /// and the scorer that computes its result.
 ///
 /// The pair `(name, version)` identifies the model's result: `results[name][version]`. Two
-/// versions of one name are two models whose results are both kept (mlsm kept only the
-/// last one).
+/// versions of one name are two models whose results are both kept, so a new version can be
+/// compared with the one it replaces on the same records.
 #[derive(Clone)]
 pub struct ModelSpec {
     /// The model's name (the first key of its result).
     pub name: String,
-    /// The model's version (the second key of its result). Free text, like mlsm's `0.0.1`;
+    /// The model's version (the second key of its result). Free text, such as `0.0.1`;
     /// a registered Wharf model uses its registry version number.
     pub version: String,
     /// Draft or active; stored with every result.
@@ -63,7 +63,7 @@ impl ModelSpec {
         }
     }
 
-    /// A model computed by a Rust function of its input (mlsm's `fcn`).
+    /// A model computed by a Rust function of its input.
     pub fn from_fn<F>(name: impl Into<String>, version: impl Into<String>, f: F) -> Self
     where
         F: Fn(&Row) -> Result<Value, BoxError> + Send + Sync + 'static,
@@ -171,7 +171,7 @@ impl ModelSpec {
         Ok(())
     }
 
-    /// Runs this model alone on one input (mlsm's `Model.execute`): checks the fields, and
+    /// Runs this model alone on one input: checks the fields, and
     /// only if they pass calls the model. Errors become the result's error, never a panic.
     pub fn execute(&self, input: &Row) -> ModelResult {
         match self.validate(input) {
@@ -184,9 +184,9 @@ impl ModelSpec {
         }
     }
 
-    /// mlsm's `Model.test()`: runs the model on a synthetic input built from the declared
-    /// field types (int 1, float 1.2, str `"lorem ipsum"`, bool true, moved into declared
-    /// ranges and levels) and returns its output, or the error it gave.
+    /// A smoke test that needs no sample data: runs the model on a synthetic input built
+    /// from the declared field types (int 1, float 1.2, str `"lorem ipsum"`, bool true,
+    /// moved into declared ranges and levels) and returns its output, or the error it gave.
     pub fn self_test(&self) -> Result<Map<String, Value>, RunError> {
         let input: Row = self.fields.iter().map(|(name, spec)| (name.clone(), spec.synthetic())).collect();
         self.execute(&input).into_result()

@@ -53,7 +53,7 @@ fn postgres_store_conforms() {
 
 #[cfg(feature = "postgres")]
 #[test]
-fn postgres_history_view_numbers_like_mlsm() {
+fn postgres_history_view_ranks_newest_first() {
     let Some(url) = common::postgres_url() else { return };
     let table = common::unique_table("history");
     let store = wharf_runner::PostgresResultStore::connect_table(&url, &table).unwrap();
@@ -65,7 +65,7 @@ fn postgres_history_view_numbers_like_mlsm() {
         .query(&format!("SELECT current_rank FROM {table}_history WHERE record_id = '7' ORDER BY seq"), &[])
         .unwrap();
     let ranks: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
-    assert_eq!(ranks, [2, 1, 0], "mlsm's _current: 0 for the newest");
+    assert_eq!(ranks, [2, 1, 0], "current_rank: 0 for the newest");
     let current: i64 = client.query_one(&format!("SELECT COUNT(*) FROM {table}_current"), &[]).unwrap().get(0);
     assert_eq!(current, 1);
     drop(client);

@@ -1,6 +1,6 @@
 //! wharf-serve against a real socket on 127.0.0.1:0, with models trained on the bundled
-//! data sets and registered in a temporary file registry. Each ST- check of the original
-//! (ML-Py-Stevedore) is named where it is covered.
+//! data sets and registered in a temporary file registry: one test per part of the HTTP
+//! contract (probes, catalog, predict, score, bad inputs, failing models, OpenAPI).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -87,7 +87,6 @@ fn refused(server: &RunningServer, path: &str, content_type: Option<&str>, body:
 
 #[test]
 fn health_probes_answer_live_ready_and_summary() {
-    // ST-04, ST-05 (passing half), ST-07, ST-08, ST-14.
     let server = start();
     for path in ["/livez", "/livez/", "/health/live"] {
         assert_eq!(get(&server, path), (200, json!("LIVE")), "{path}");
@@ -109,7 +108,6 @@ fn health_probes_answer_live_ready_and_summary() {
 
 #[test]
 fn catalog_lists_models_in_order_with_metadata_and_schemas() {
-    // ST-09, ST-10, ST-17.
     let server = start();
     let (status, list) = get(&server, "/models");
     assert_eq!(status, 200);
@@ -162,7 +160,6 @@ fn catalog_lists_models_in_order_with_metadata_and_schemas() {
 
 #[test]
 fn predict_answers_with_model_version_and_labelled_probabilities() {
-    // ST-11, ST-12, ST-14, ST-17.
     let server = start();
     let (status, body) = post(&server, "/models/lead/predict", &json!({"records": [lead_row(), lead_row()]}));
     assert_eq!(status, 200, "{body}");
@@ -224,7 +221,6 @@ fn predict_answers_with_model_version_and_labelled_probabilities() {
 
 #[test]
 fn score_reports_metrics_on_labelled_records() {
-    // ST-12.
     let server = start();
     let data = datasets::iris();
     let records: Vec<Value> = (0..data.n_rows())
@@ -277,7 +273,7 @@ fn score_reports_metrics_on_labelled_records() {
 
 #[test]
 fn every_bad_input_is_a_4xx_problem_naming_the_field_and_the_server_stays_up() {
-    // ST-13 (deviation: 422 with the path, never 500), and the bad-input list.
+    // A payload that breaks the schema is a 422 naming the path, never a 500.
     let server = start();
     let path = "/models/lead/predict";
     let json_ct = Some("application/json");
@@ -455,12 +451,12 @@ fn faulty_builder(broken: &Arc<AtomicBool>, delay: Duration) -> wharf_core::Resu
 
 #[test]
 fn a_failing_model_is_refused_at_start_and_reported_not_ready_later() {
-    // ST-02: a model whose self-test fails is not served.
+    // A model whose self-test fails is not served.
     let broken = Arc::new(AtomicBool::new(true));
     let err = faulty_builder(&broken, Duration::ZERO).err().expect("refused");
     assert!(err.to_string().contains("self-test failed"), "{err}");
 
-    // ST-05, ST-06, ST-07: readiness is checked at request time.
+    // Readiness is checked at request time.
     broken.store(false, Ordering::SeqCst);
     let server = start_with(faulty_builder(&broken, Duration::ZERO).unwrap(), ServeOptions::default());
     assert_eq!(get(&server, "/readyz"), (200, json!("READY")));
@@ -475,8 +471,8 @@ fn a_failing_model_is_refused_at_start_and_reported_not_ready_later() {
     let (status, health) = get(&server, "/healthz");
     assert_eq!(status, 200);
     assert_eq!(health["ready"], json!({"iris": false, "lead": true}));
-    assert_eq!(get(&server, "/livez"), (200, json!("LIVE")), "ST-04: live even when a model fails");
-    // A failure inside the model is a 500 with a JSON body (ST-13's second half).
+    assert_eq!(get(&server, "/livez"), (200, json!("LIVE")), "live even when a model fails");
+    // A failure inside the model is a 500 with a JSON body.
     let p = refused(
         &server,
         "/models/iris/predict",
@@ -489,7 +485,8 @@ fn a_failing_model_is_refused_at_start_and_reported_not_ready_later() {
 
 #[test]
 fn the_same_version_twice_is_refused() {
-    // ST-03 (deviation: refused at start, not at lookup).
+    // Refused when the server is built, not when the model is looked up, so the mistake
+    // shows before any request is served.
     let registry = shared_registry().1.clone();
     let err = ModelsBuilder::new()
         .registry(registry)
@@ -548,7 +545,7 @@ fn metrics_are_prometheus_text() {
 
 #[test]
 fn openapi_and_the_offline_docs_page_load() {
-    // ST-15, including each model's schemas in the OpenAPI document.
+    // Including each model's schemas in the OpenAPI document.
     let server = start();
     let (status, doc) = get(&server, "/openapi.json");
     assert_eq!(status, 200);

@@ -33,8 +33,8 @@ pub struct StreamOptions {
     /// Input fields copied to each output record, in front of the prediction.
     pub ids: Vec<String>,
     /// Fields that must be present and non-null, besides the model's features and the
-    /// window's fields (a record missing one is dropped and counted, like the talk's
-    /// "drop nulls" step).
+    /// window's fields (a record missing one is dropped and counted rather than scored on a
+    /// guess, as rows with nulls are usually dropped from training data).
     pub require: Vec<String>,
     /// Windowed features computed before scoring.
     pub window: Option<WindowSpec>,

@@ -301,7 +301,7 @@ mod tests {
     }
 
     #[test]
-    fn db_02_window_means_match_hand_computation() {
+    fn window_means_match_hand_computation() {
         // 10-minute trailing window, two entities interleaved, times in minutes.
         let spec = WindowSpec::new(&["user"], "t", &["x"], 10 * MIN, 0).expect("spec");
         let mut op = WindowedMeans::new(spec).expect("op");

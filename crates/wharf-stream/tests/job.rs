@@ -1,4 +1,5 @@
-//! Behaviour of a streaming job, named after the checks of the talk it follows (DB-xx).
+//! Behaviour of a streaming job: dropped records, windowed means, unseen categories, model
+//! round trips, micro-batches and switching models by alias.
 
 mod common;
 
@@ -60,7 +61,7 @@ fn record(user: &str, device: &str, minute: i64, x: Option<f64>) -> String {
 }
 
 #[test]
-fn db_01_rows_with_nulls_or_bad_json_are_counted_and_dropped() {
+fn rows_with_nulls_or_bad_json_are_counted_and_dropped() {
     let mut input = String::new();
     input += &record("u1", "phone", 0, Some(1.0));
     input += &record("u1", "phone", 1, None); // null x: a required (window) field
@@ -78,7 +79,7 @@ fn db_01_rows_with_nulls_or_bad_json_are_counted_and_dropped() {
 }
 
 #[test]
-fn db_02_stream_window_means_match_hand_computation() {
+fn stream_window_means_match_hand_computation() {
     // Two entities, a 10-minute window, 2 minutes of lateness (see `common::window`).
     let events = [
         ("u1", "phone", 0, 2.0),
@@ -121,7 +122,7 @@ fn db_02_stream_window_means_match_hand_computation() {
 }
 
 #[test]
-fn db_03_an_unseen_category_is_rejected_by_name_and_the_rest_scored() {
+fn an_unseen_category_is_rejected_by_name_and_the_rest_scored() {
     let mut input = String::new();
     input += &record("u1", "phone", 0, Some(1.0));
     input += &record("u1", "tablet", 1, Some(6.0)); // a device the model never saw
@@ -157,7 +158,7 @@ fn db_03_an_unseen_category_is_rejected_by_name_and_the_rest_scored() {
 }
 
 #[test]
-fn db_05_kmeans_with_the_same_seed_gives_the_same_clusters_after_a_round_trip() {
+fn kmeans_with_the_same_seed_gives_the_same_clusters_after_a_round_trip() {
     let mut rng = common::Lcg::new(5);
     let centres = [(0.0, 0.0), (10.0, 0.0), (0.0, 10.0)];
     let (mut a, mut b) = (Vec::new(), Vec::new());
@@ -248,7 +249,7 @@ impl Followed {
 }
 
 #[test]
-fn db_08_three_drops_make_three_micro_batches_each_record_once() {
+fn three_drops_make_three_micro_batches_each_record_once() {
     // Batches close on size here (the latency bound is an hour), so the count is exact.
     let options = StreamOptions { max_latency: Duration::from_secs(3600), ..common::options(4) };
     let job = Followed::start(options, scorer());
@@ -282,7 +283,7 @@ fn two_versions(registry: &FileRegistry) {
 }
 
 #[test]
-fn db_10_moving_the_alias_switches_the_model_at_a_batch_boundary() {
+fn moving_the_alias_switches_the_model_at_a_batch_boundary() {
     let dir = tempfile::tempdir().expect("tempdir");
     let registry = Arc::new(FileRegistry::new(dir.path().join("registry")));
     two_versions(&registry);

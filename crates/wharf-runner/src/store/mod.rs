@@ -5,12 +5,12 @@
 //! **history** is all of them, newest first. Nothing is rewritten when a newer result
 //! arrives.
 //!
-//! mlsm marked the same facts by rewriting rows: before inserting a record's new document it
-//! incremented `_current` on every older one, so `_current == 0` was the newest and older
-//! ones were 1, 2, …. Here, `_current` is the position in [`ResultStore::history`]: the
-//! newest (the current result) is at 0, the one before at 1, and so on. The SQL stores
-//! also define two views for direct queries: `<table>_current` (one row per id) and
-//! `<table>_history`, which adds mlsm's number as the column `current_rank`.
+//! A result's rank is its position in [`ResultStore::history`]: the newest (the current
+//! result) is at 0, the one before at 1, and so on. It is computed when read, not stored, so
+//! a write never has to renumber older rows (which would make every write touch the whole
+//! history of its id). The SQL stores also define two views for direct queries:
+//! `<table>_current` (one row per id) and `<table>_history`, which adds the rank as the
+//! column `current_rank`.
 
 use std::sync::Arc;
 

@@ -25,7 +25,7 @@ fn backend(message: impl Into<String>, e: postgres::Error) -> WharfError {
 ///
 /// Each batch is one transaction; if the process dies half-way the server rolls it back
 /// when the connection drops. The table, an index on `(record_id, seq)` and the views
-/// `<table>_current` and `<table>_history` (with mlsm's `current_rank`) are created on
+/// `<table>_current` and `<table>_history` (with `current_rank`) are created on
 /// connect, under an advisory lock so processes starting together do not collide.
 ///
 /// Connects without TLS (`NoTls`): use it on loopback, a private network or through a

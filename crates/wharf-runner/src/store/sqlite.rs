@@ -26,7 +26,7 @@ fn backend(message: impl Into<String>, e: rusqlite::Error) -> WharfError {
 /// may write to one file; a writer waits up to 30 s for another's transaction.
 ///
 /// Two views serve direct queries: `<table>_current` (the newest row per id) and
-/// `<table>_history` (every row with `current_rank`, mlsm's `_current`: 0 for the newest).
+/// `<table>_history` (every row with its `current_rank`: 0 for the newest).
 pub struct SqliteResultStore {
     conn: Mutex<Connection>,
     table: String,

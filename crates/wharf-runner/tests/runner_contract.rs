@@ -1,5 +1,6 @@
-//! The mlsm acceptance checks ML-01 … ML-14, one test (or a few) per check, named after it.
-//! Where mlsm had a bug the check says what to do instead, and the test asserts that.
+//! The runner's contract, one test (or a few) per promise, named after it: how a model is
+//! defined and executed, how bad inputs and failing models stay confined to their record,
+//! how versions, summaries, drafts and statuses behave, what a store keeps, and the self-test.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -18,7 +19,8 @@ fn obj(value: Value) -> Map<String, Value> {
     }
 }
 
-/// mlsm's `basic_fcn_add`: `{c: a + b}`, failing like Python's `+` on mixed operands.
+/// `{c: a + b}`, failing like Python's `+` on mixed operands, so the self-test has a model
+/// that rejects some combinations of synthetic inputs.
 fn add(row: &Map<String, Value>) -> Result<Value, BoxError> {
     let (a, b) = (&row["a"], &row["b"]);
     match (a, b) {
@@ -35,8 +37,8 @@ fn add_model(name: &str, version: &str) -> ModelSpec {
     ModelSpec::from_fn(name, version, add).field("a", FieldSpec::int()).field("b", FieldSpec::int())
 }
 
-/// mlsm's fixture record: `data.{test1,test2,test3,testSummary}.'0.0.0' = {a: 1, b: 2}`.
-fn mlsm_record(id: &str) -> Record {
+/// The fixture record: `data.{test1,test2,test3,testSummary}.'0.0.0' = {a: 1, b: 2}`.
+fn fixture_record(id: &str) -> Record {
     let slice = json!({"0.0.0": {"a": 1, "b": 2}});
     Record::new(id, obj(json!({"test1": slice, "test2": slice, "test3": slice, "testSummary": slice})))
 }
@@ -52,7 +54,7 @@ fn c_of(record: &wharf_runner::RecordResult, name: &str, version: &str) -> Optio
 // ------------------------------------------------------------------ model definition
 
 #[test]
-fn ml_01_model_definition_reads_back() {
+fn model_definition_reads_back() {
     let model = add_model("test", "0.0.0");
     assert_eq!(model.name, "test");
     assert_eq!(model.version, "0.0.0");
@@ -75,7 +77,7 @@ fn ml_01_model_definition_reads_back() {
 }
 
 #[test]
-fn ml_02_execute_gives_value_and_status() {
+fn execute_gives_value_and_status() {
     let result = add_model("test", "0.0.0").execute(&obj(json!({"a": 1, "b": 2})));
     assert_eq!(result.status, Status::Draft);
     assert_eq!(result.value(), Some(&obj(json!({"c": 3}))));
@@ -84,7 +86,7 @@ fn ml_02_execute_gives_value_and_status() {
 }
 
 #[test]
-fn ml_03_missing_or_mistyped_field_is_an_error_and_the_model_is_not_called() {
+fn missing_or_mistyped_field_is_an_error_and_the_model_is_not_called() {
     let calls = Arc::new(AtomicUsize::new(0));
     let counted = {
         let calls = calls.clone();
@@ -105,7 +107,7 @@ fn ml_03_missing_or_mistyped_field_is_an_error_and_the_model_is_not_called() {
     let null = counted.execute(&obj(json!({"a": 1, "b": null})));
     assert_eq!(null.error_ref().map(|e| e.kind), Some(ErrorKind::MissingField), "null counts as missing");
 
-    // Upstream only checked presence; the type is checked too.
+    // Presence is not enough: the type is checked too.
     let mistyped = counted.execute(&obj(json!({"a": 1, "b": "2"})));
     let error = mistyped.error_ref().expect("a mistyped field is an error");
     assert_eq!(error.kind, ErrorKind::InvalidField);
@@ -125,7 +127,7 @@ fn ml_03_missing_or_mistyped_field_is_an_error_and_the_model_is_not_called() {
 }
 
 #[test]
-fn ml_04_failing_function_or_non_map_output_is_an_error_and_the_batch_goes_on() {
+fn failing_function_or_non_map_output_is_an_error_and_the_batch_goes_on() {
     let failing = ModelSpec::from_fn("fails", "0.0.0", |_| Err("Hi! I am an error message".into()));
     let error = failing.execute(&Map::new()).into_result().expect_err("an error");
     assert_eq!(error.kind, ErrorKind::ModelFailed);
@@ -149,7 +151,7 @@ fn ml_04_failing_function_or_non_map_output_is_an_error_and_the_batch_goes_on() 
         number.input(InputSource::Shared).status(Status::Active),
         panics.input(InputSource::Shared).status(Status::Active),
     ];
-    let records = vec![mlsm_record("1"), mlsm_record("2")];
+    let records = vec![fixture_record("1"), fixture_record("2")];
     let out = run_all(&records, &models, &[], None).expect("the batch runs");
     assert_eq!(out.len(), 2);
     for record in &out {
@@ -161,7 +163,7 @@ fn ml_04_failing_function_or_non_map_output_is_an_error_and_the_batch_goes_on() 
 // ------------------------------------------------------------------ many models, many records
 
 #[test]
-fn ml_05_two_versions_both_kept() {
+fn two_versions_both_kept() {
     let v1 = add_model("test", "0.0.1").status(Status::Active);
     let v2 = ModelSpec::from_fn("test", "0.0.2", |row| {
         Ok(json!({"c": row["a"].as_i64().unwrap_or(0) * row["b"].as_i64().unwrap_or(0)}))
@@ -174,18 +176,18 @@ fn ml_05_two_versions_both_kept() {
     let out = run_all(&[record], &[v1, v2], &[], None).unwrap();
     assert_eq!(c_of(&out[0], "test", "0.0.1"), Some(json!(5)), "version 0.0.1: 2 + 3");
     assert_eq!(c_of(&out[0], "test", "0.0.2"), Some(json!(20)), "version 0.0.2: 4 * 5");
-    assert_eq!(out[0].results.versions("test").map(|v| v.len()), Some(2), "upstream kept only the last version");
+    assert_eq!(out[0].results.versions("test").map(|v| v.len()), Some(2), "both versions kept");
 }
 
 #[test]
-fn ml_05_the_same_name_and_version_twice_is_refused() {
+fn the_same_name_and_version_twice_is_refused() {
     let err = run_all(&[], &[add_model("test", "1"), add_model("test", "1")], &[], None).unwrap_err();
     assert!(err.to_string().contains("test@1 is given twice"), "{err}");
 }
 
 #[test]
-fn ml_06_missing_slice_is_an_error_entry_for_that_record_only() {
-    let records = vec![mlsm_record("good"), Record::new("empty", Map::new()), mlsm_record("good2")];
+fn missing_slice_is_an_error_entry_for_that_record_only() {
+    let records = vec![fixture_record("good"), Record::new("empty", Map::new()), fixture_record("good2")];
     let out = run_all(&records, &three_models(), &[], None).expect("a bad record never aborts the batch");
     assert_eq!(out.len(), 3);
     for name in ["test1", "test2", "test3"] {
@@ -203,8 +205,8 @@ fn ml_06_missing_slice_is_an_error_entry_for_that_record_only() {
 }
 
 #[test]
-fn ml_07_three_models_over_three_records_in_input_order() {
-    let records: Vec<Record> = ["c", "a", "b"].iter().map(|id| mlsm_record(id)).collect();
+fn three_models_over_three_records_in_input_order() {
+    let records: Vec<Record> = ["c", "a", "b"].iter().map(|id| fixture_record(id)).collect();
     let out = run_all(&records, &three_models(), &[], None).unwrap();
     assert_eq!(out.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["c", "a", "b"], "input order");
     for record in &out {
@@ -214,7 +216,7 @@ fn ml_07_three_models_over_three_records_in_input_order() {
         }
     }
     // However the work is spread over threads, the results are the same.
-    let many: Vec<Record> = (0..101).map(|i| mlsm_record(&i.to_string())).collect();
+    let many: Vec<Record> = (0..101).map(|i| fixture_record(&i.to_string())).collect();
     let one = Runner::new(three_models(), vec![]).unwrap().threads(1).run(&many, None).unwrap();
     let four = Runner::new(three_models(), vec![]).unwrap().threads(4).run(&many, None).unwrap();
     let strip = |v: Vec<wharf_runner::RecordResult>| v.into_iter().map(|r| (r.id, r.results)).collect::<Vec<_>>();
@@ -233,7 +235,7 @@ fn sum_of_c() -> SummarySpec {
 }
 
 #[test]
-fn ml_08_summaries_run_after_every_model_and_see_their_results() {
+fn summaries_run_after_every_model_and_see_their_results() {
     let plus_five = SummarySpec::new("plusFive", "0.0.0", [("test1", "0.0.0")], |input| {
         let c = input.value("test1", "0.0.0").and_then(|v| v["c"].as_i64()).ok_or("no c")?;
         Ok(json!({ "d": c + 5 }))
@@ -250,7 +252,7 @@ fn ml_08_summaries_run_after_every_model_and_see_their_results() {
         Ok(json!({ "names": names }))
     })
     .status(Status::Active);
-    let records = [mlsm_record("1"), mlsm_record("2"), mlsm_record("3")];
+    let records = [fixture_record("1"), fixture_record("2"), fixture_record("3")];
     let out = run_all(&records, &three_models(), &[sees, sum_of_c(), plus_five, chained], None).unwrap();
     assert_eq!(out.len(), 3);
     for record in &out {
@@ -265,7 +267,7 @@ fn ml_08_summaries_run_after_every_model_and_see_their_results() {
 }
 
 #[test]
-fn ml_09_summary_dependencies_are_checked_per_record() {
+fn summary_dependencies_are_checked_per_record() {
     let calls = Arc::new(AtomicUsize::new(0));
     let counting = |name: &str, deps: Vec<(&str, &str)>| {
         let calls = calls.clone();
@@ -290,7 +292,7 @@ fn ml_09_summary_dependencies_are_checked_per_record() {
         counting("skippedDraft", vec![("draftModel", "0.0.0")]),
         sum_of_c(),
     ];
-    let out = run_all(&[mlsm_record("1"), mlsm_record("2")], &models, &summaries, None).expect("never aborts");
+    let out = run_all(&[fixture_record("1"), fixture_record("2")], &models, &summaries, None).expect("never aborts");
     for record in &out {
         let error = |name: &str| record.results.get(name, "0.0.0").and_then(|r| r.error_ref()).cloned().unwrap();
         let missing = error("missingName");
@@ -319,14 +321,14 @@ fn ml_09_summary_dependencies_are_checked_per_record() {
 // ------------------------------------------------------------------ storage
 
 #[test]
-fn ml_10_one_stored_document_per_record_without_input_data() {
+fn one_stored_document_per_record_without_input_data() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("results.db");
     let store = SqliteResultStore::open(&path).unwrap();
-    let mut record = mlsm_record("7");
+    let mut record = fixture_record("7");
     record.data.insert("secret_input".into(), json!("do-not-store-me"));
     let before = Utc::now();
-    run_all(&[record, mlsm_record("8")], &three_models(), &[sum_of_c()], Some(&store)).unwrap();
+    run_all(&[record, fixture_record("8")], &three_models(), &[sum_of_c()], Some(&store)).unwrap();
     let after = Utc::now();
     assert_eq!(store.count().unwrap().results, 2, "one document per record");
     let stored = store.current("7").unwrap().expect("record 7 stored");
@@ -349,7 +351,7 @@ fn ml_10_one_stored_document_per_record_without_input_data() {
 }
 
 #[test]
-fn ml_11_history_keeps_every_run_and_the_newest_is_current() {
+fn history_keeps_every_run_and_the_newest_is_current() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("results.db");
     let store = SqliteResultStore::open(&path).unwrap();
@@ -358,16 +360,16 @@ fn ml_11_history_keeps_every_run_and_the_newest_is_current() {
         let model = ModelSpec::from_fn("test", "0.0.0", move |_| Ok(json!({ "run": run })))
             .input(InputSource::Shared)
             .status(Status::Active);
-        run_all(&[mlsm_record("7"), mlsm_record("8")], &[model], &[], Some(&store)).unwrap();
+        run_all(&[fixture_record("7"), fixture_record("8")], &[model], &[], Some(&store)).unwrap();
     }
     let run_of =
         |r: &wharf_runner::StoredResult| r.results.get("test", "0.0.0").and_then(|r| r.value()).unwrap()["run"].clone();
     let history = store.history("7").unwrap();
     assert_eq!(history.len(), runs, "after k runs, k results");
-    // mlsm's `_current` is the position in the history: 0 for the newest.
+    // The rank is the position in the history: 0 for the newest.
     let by_rank: Vec<Value> = history.iter().map(run_of).collect();
     assert_eq!(by_rank, [json!(2), json!(1), json!(0)]);
-    assert_eq!(run_of(&store.current("7").unwrap().unwrap()), json!(2), "current == _current 0 == newest");
+    assert_eq!(run_of(&store.current("7").unwrap().unwrap()), json!(2), "current == rank 0 == newest");
     // The same numbers from plain SQL, through the history view.
     let conn = rusqlite::Connection::open(&path).unwrap();
     let ranks: Vec<(i64, String)> = conn
@@ -377,13 +379,13 @@ fn ml_11_history_keeps_every_run_and_the_newest_is_current() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(ranks.iter().map(|(k, _)| *k).collect::<Vec<_>>(), [2, 1, 0], "oldest has _current 2");
+    assert_eq!(ranks.iter().map(|(k, _)| *k).collect::<Vec<_>>(), [2, 1, 0], "oldest has current_rank 2");
     let current_view: i64 = conn.query_row("SELECT COUNT(*) FROM wharf_results_current", [], |r| r.get(0)).unwrap();
     assert_eq!(current_view, 2, "the current view has one row per id");
 }
 
 #[test]
-fn ml_12_status_at_run_time_is_stored_with_each_result() {
+fn status_at_run_time_is_stored_with_each_result() {
     let store = MemoryResultStore::new();
     let models = vec![
         add_model("test1", "0.0.0").status(Status::Active),
@@ -392,7 +394,7 @@ fn ml_12_status_at_run_time_is_stored_with_each_result() {
     ];
     let summary = sum_of_c().status(Status::Draft);
     let runner = Runner::new(models.clone(), vec![summary]).unwrap().include_drafts(true);
-    runner.run(&[mlsm_record("1")], Some(&store)).unwrap();
+    runner.run(&[fixture_record("1")], Some(&store)).unwrap();
     let status = |r: &wharf_runner::StoredResult, name: &str| r.results.get(name, "0.0.0").map(|r| r.status);
     let first = store.current("1").unwrap().unwrap();
     assert_eq!(status(&first, "test1"), Some(Status::Active));
@@ -401,7 +403,7 @@ fn ml_12_status_at_run_time_is_stored_with_each_result() {
     assert_eq!(status(&first, "testSummary"), Some(Status::Draft));
     // Promoted: the new result says active, the old one still says draft.
     let promoted: Vec<ModelSpec> = models.into_iter().map(|m| m.status(Status::Active)).collect();
-    Runner::new(promoted, vec![]).unwrap().run(&[mlsm_record("1")], Some(&store)).unwrap();
+    Runner::new(promoted, vec![]).unwrap().run(&[fixture_record("1")], Some(&store)).unwrap();
     let history = store.history("1").unwrap();
     assert_eq!(status(&history[0], "test2"), Some(Status::Active));
     assert_eq!(status(&history[1], "test2"), Some(Status::Draft));
@@ -410,19 +412,19 @@ fn ml_12_status_at_run_time_is_stored_with_each_result() {
 #[test]
 fn drafts_are_skipped_unless_included() {
     let models = vec![add_model("test1", "0.0.0").status(Status::Active), add_model("test2", "0.0.0")];
-    let out = run_all(&[mlsm_record("1")], &models, &[], None).unwrap();
+    let out = run_all(&[fixture_record("1")], &models, &[], None).unwrap();
     assert!(out[0].results.get("test2", "0.0.0").is_none(), "a draft is skipped by default");
     assert!(out[0].results.get("test1", "0.0.0").is_some());
     let runner = Runner::new(models, vec![]).unwrap();
     assert_eq!(runner.skipped(), vec![DepRef::new("test2", "0.0.0")]);
-    let out = runner.include_drafts(true).run(&[mlsm_record("1")], None).unwrap();
+    let out = runner.include_drafts(true).run(&[fixture_record("1")], None).unwrap();
     assert_eq!(c_of(&out[0], "test2", "0.0.0"), Some(json!(3)), "included on request");
 }
 
 // ------------------------------------------------------------------ self-test, stores
 
 #[test]
-fn ml_13_self_test_on_synthetic_inputs() {
+fn self_test_on_synthetic_inputs() {
     let single =
         |ty: FieldSpec| ModelSpec::from_fn("t", "1", |row| Ok(json!({ "c": row["a"].clone() }))).field("a", ty);
     let pair = |a: FieldSpec, b: FieldSpec| ModelSpec::from_fn("t", "1", add).field("a", a).field("b", b);
@@ -448,12 +450,12 @@ fn ml_13_self_test_on_synthetic_inputs() {
 }
 
 #[test]
-fn ml_14_the_store_is_an_explicit_option_and_any_adapter_works() {
+fn the_store_is_an_explicit_option_and_any_adapter_works() {
     // No store: results come back, nothing is written anywhere.
-    let out = run_all(&[mlsm_record("1")], &three_models(), &[], None).unwrap();
+    let out = run_all(&[fixture_record("1")], &three_models(), &[], None).unwrap();
     assert_eq!(out.len(), 1);
-    // An empty store is still a configured store (mlsm tested a DB handle for truth, which
-    // pymongo 4 refuses).
+    // An empty store is still a configured store: whether to store is decided by passing one,
+    // never by asking the store whether it holds anything.
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("r.db").display());
     let stores: Vec<Box<dyn ResultStore>> = vec![
@@ -463,7 +465,7 @@ fn ml_14_the_store_is_an_explicit_option_and_any_adapter_works() {
     ];
     for store in &stores {
         assert_eq!(store.count().unwrap().results, 0, "{} starts empty", store.name());
-        run_all(&[mlsm_record("1"), mlsm_record("2")], &three_models(), &[], Some(store.as_ref())).unwrap();
+        run_all(&[fixture_record("1"), fixture_record("2")], &three_models(), &[], Some(store.as_ref())).unwrap();
         assert_eq!(store.count().unwrap().records, 2, "{} got the batch", store.name());
         assert_eq!(c_of_stored(store.as_ref(), "2"), Some(json!(3)));
     }
@@ -492,7 +494,7 @@ fn a_failing_store_fails_the_call() {
     // The table disappears under the store (another process dropped it): the write fails
     // and the call says so.
     rusqlite::Connection::open(&path).unwrap().execute_batch("DROP TABLE wharf_results").unwrap();
-    let err = run_all(&[mlsm_record("1")], &three_models(), &[], Some(&store)).unwrap_err();
+    let err = run_all(&[fixture_record("1")], &three_models(), &[], Some(&store)).unwrap_err();
     assert!(matches!(err, wharf_core::WharfError::Backend { .. }), "{err:?}");
     assert!(err.to_string().contains("sqlite"), "{err}");
 }
