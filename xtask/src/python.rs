@@ -118,7 +118,7 @@ pub fn test(
     pytest
         .current_dir(root.join("crates").join("wharf-py"))
         .env("WHARF_CLI", &cli)
-        .env("WHARF_DATA", root.join("crates").join("wharf-core").join("data"))
+        .env("WHARF_DATA", root.join("crates").join("wharf-ml").join("data"))
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("WHARF_TEST_SPARK", "1")
         .env_remove("WHARF_PROFILE")

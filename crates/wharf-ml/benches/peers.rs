@@ -7,7 +7,7 @@
 //! a check that Wharf reproduces scikit-learn's probabilities on all rows (logistic within
 //! 1e-9, the forest exactly). Prints one JSON line on stdout.
 //!
-//! `cargo bench -p wharf-core --bench peers` (needs the peer data in `$PEERS_DATA`, default
+//! `cargo bench -p wharf-ml --bench peers` (needs the peer data in `$PEERS_DATA`, default
 //! `/tmp/peers-data`; without it, it says so and exits successfully).
 
 use std::path::{Path, PathBuf};

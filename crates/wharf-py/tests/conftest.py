@@ -1,7 +1,7 @@
 """Fixtures: models trained and scored by the `wharf` CLI at test time, so every expected
 value in this suite is what the Rust side answers.
 
-Needs `WHARF_CLI` (the `wharf` binary) and `WHARF_DATA` (crates/wharf-core/data);
+Needs `WHARF_CLI` (the `wharf` binary) and `WHARF_DATA` (crates/wharf-ml/data);
 `cargo xtask python` and `cargo xtask test` set both.
 """
 
