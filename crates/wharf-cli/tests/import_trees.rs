@@ -84,6 +84,8 @@ fn committed_models_import_and_score_and_bad_files_register_nothing() {
     let shown = s.json(&["models", "show", "xgb@champion"]);
     assert_eq!(shown["algorithm"], "xgboost");
     assert_eq!(shown["tags"]["import.format"], "xgboost");
+    assert_eq!(shown["tags"]["objective"], "multi:softprob");
+    assert_eq!(shown["tags"]["categorical_features"], "f7,f8");
 
     let x = rows(300);
     for (model, file, names, classes) in [

@@ -92,6 +92,8 @@ fn an_xgboost_file_becomes_a_model_with_its_signature() {
     assert_eq!(meta.params["objective"], "multi:softprob");
     assert_eq!(meta.params["categorical_features"], "f7,f8");
     assert_eq!(meta.tags["imported"], "XGBoost");
+    assert_eq!(meta.tags["objective"], "multi:softprob");
+    assert_eq!(meta.tags["categorical_features"], "f7,f8");
     let kind = model.kind().as_any().downcast_ref::<TreeEnsemble>().expect("a tree ensemble");
     assert_eq!(kind.format(), SourceFormat::XGBoostJson);
     assert_eq!(kind.categorical_features(), [7, 8]);

@@ -171,8 +171,13 @@ fn build(imported: ImportedModel, options: &ImportOptions, source_file: &str) ->
     if !categorical.is_empty() {
         params.insert("categorical_features".to_string(), categorical.join(","));
     }
+    // The facts a reader of `wharf models show` wants, which lists tags but not parameters.
     let mut tags = BTreeMap::new();
     tags.insert("imported".to_string(), library.to_string());
+    tags.insert("objective".to_string(), objective.clone());
+    if !categorical.is_empty() {
+        tags.insert("categorical_features".to_string(), categorical.join(","));
+    }
     let mut library_versions = wharf_core::library_versions();
     library_versions.insert("wharf-trees".into(), env!("CARGO_PKG_VERSION").into());
     // A row of zeros: a real input for readiness probes (zero is a value of every numeric
