@@ -396,16 +396,18 @@ fn imported_models_score_like_the_libraries_after_save_and_load() {
         let label_of = |i: usize| predictions.display(i);
         match (model.task(), case.objective.as_str()) {
             (Task::Classification, "multi:softmax") => {
-                for i in 0..case.rows {
-                    assert_eq!(label_of(i), format!("{}", want[i] as u32), "{} row {i}", case.name);
+                assert_eq!(want.len(), case.rows);
+                for (i, want) in want.iter().enumerate() {
+                    assert_eq!(label_of(i), format!("{}", *want as u32), "{} row {i}", case.name);
                 }
             }
             (Task::Classification, "binary:logitraw") => {
                 // The library's prediction is the margin; the model's class is its sign.
                 let p = model.predict_proba(&records).expect("proba");
-                for i in 0..case.rows {
-                    assert_eq!(label_of(i), if want[i] > 0.0 { "1" } else { "0" }, "{} row {i}", case.name);
-                    assert_eq!(p.values[(i, 1)] > 0.5, want[i] > 0.0, "{} row {i}", case.name);
+                assert_eq!(want.len(), case.rows);
+                for (i, margin) in want.iter().enumerate() {
+                    assert_eq!(label_of(i), if *margin > 0.0 { "1" } else { "0" }, "{} row {i}", case.name);
+                    assert_eq!(p.values[(i, 1)] > 0.5, *margin > 0.0, "{} row {i}", case.name);
                 }
             }
             (Task::Classification, _) => {
