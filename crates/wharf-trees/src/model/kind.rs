@@ -20,7 +20,7 @@ use crate::TreeError;
 /// The kind id stored in artifacts of imported tree ensembles. Never changes.
 pub const KIND_ID: &str = wharf_core::kind::TREE_ENSEMBLE_KIND;
 
-/// The payload's layout version: bumped when [`Payload`] changes, so an artifact written
+/// The payload's layout version: bumped when [`Body`] changes, so an artifact written
 /// by a newer layout is refused with a message instead of misread.
 const PAYLOAD_VERSION: u32 = 1;
 
