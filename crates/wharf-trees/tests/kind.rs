@@ -2,9 +2,10 @@
 //! the options, the model saves and loads as a `.wharf` artifact, scores every shape of
 //! records like the bare ensemble, and a hostile artifact is refused at load.
 //!
-//! The first tests use the small models the libraries wrote into `tests/fixtures/seed_*`; the
-//! last compares every model of the fixture script (`WHARF_TEST_TREES_DATA`) through the
-//! model kind, after a save and a load, with the library's own predictions.
+//! The first tests use the small models the libraries wrote into `tests/fixtures/seed_*` (and
+//! single-output models cut from them); the last compares every model of the fixture script
+//! (`WHARF_TEST_TREES_DATA`) through the model kind, after a save and a load, with the
+//! library's own predictions.
 
 use std::any::Any;
 use std::path::{Path, PathBuf};
@@ -154,6 +155,68 @@ fn scores_equal_the_ensemble_for_every_shape_and_survive_save_and_load() {
         let one = loaded.predict_proba(&matrix(&x[20..40], 20)).expect("one row");
         assert_eq!(one.values.iter().copied().collect::<Vec<_>>(), want[3..6]);
     }
+}
+
+/// The committed three-class XGBoost model cut down to a single-output one (its class-0
+/// trees) with another objective: a binary classifier or a regressor, written to `dir`.
+fn single_output_xgboost(dir: &Path, objective: &str, base_score: &str) -> PathBuf {
+    let mut doc: Value = serde_json::from_str(include_str!("fixtures/seed_xgboost.json")).expect("seed");
+    let learner = &mut doc["learner"];
+    learner["objective"] = json!({ "name": objective });
+    learner["learner_model_param"]["num_class"] = json!("0");
+    learner["learner_model_param"]["base_score"] = json!(base_score);
+    let model = &mut learner["gradient_booster"]["model"];
+    let trees = model["trees"].as_array().expect("trees");
+    let kept = json!([trees[0].clone(), trees[3].clone()]);
+    model["trees"] = kept;
+    model["tree_info"] = json!([0, 0]);
+    model["iteration_indptr"] = json!([0, 1, 2]);
+    model["gbtree_model_param"]["num_trees"] = json!("2");
+    let path = dir.join(format!("{}.json", objective.replace(':', "_")));
+    std::fs::write(&path, doc.to_string()).expect("write");
+    path
+}
+
+/// A binary classifier's one output is `P(classes[1])`: the probabilities are `1 - p` and
+/// `p`, and the label is the second class exactly when `p > 0.5`.
+#[test]
+fn a_binary_model_gives_two_probability_columns_and_a_regressor_values() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = single_output_xgboost(dir.path(), "binary:logistic", "[5E-1]");
+    let bare = xgboost::read(&file).expect("bare");
+    assert_eq!(bare.ensemble.n_groups(), 1);
+    let model = trees_model::xgboost_with(&file, &ImportOptions::new().classes(["no", "yes"])).expect("import");
+    let path = dir.path().join("binary.wharf");
+    model.save(&path).expect("save");
+    let model = Model::load(&path).expect("load");
+    let x = rows();
+    let mut p = vec![0.0; 40];
+    bare.ensemble.predict(&x, 20, &mut p).expect("bare predict");
+    assert!(p.iter().any(|p| *p > 0.5) && p.iter().any(|p| *p < 0.5), "both classes occur: {p:?}");
+    let proba = model.predict_proba(&matrix(&x, 20)).expect("predict_proba");
+    assert_eq!(proba.classes, ["no", "yes"]);
+    let Predictions::Classes { indices, .. } = model.predict(&matrix(&x, 20)).expect("predict") else {
+        panic!("classes expected")
+    };
+    for (i, p) in p.iter().enumerate() {
+        assert_eq!(proba.values[(i, 1)].to_bits(), p.to_bits(), "row {i}");
+        assert_eq!(proba.values[(i, 0)], 1.0 - p, "row {i}");
+        assert_eq!(indices[i], u32::from(*p > 0.5), "row {i}");
+    }
+    let e = trees_model::xgboost_with(&file, &ImportOptions::new().classes(["yes"])).expect_err("one label");
+    assert!(matches!(e, WharfError::InvalidInput { ref path, .. } if path == "classes"), "{e}");
+
+    let file = single_output_xgboost(dir.path(), "reg:squarederror", "[5E-1]");
+    let bare = xgboost::read(&file).expect("bare");
+    let model = trees_model::xgboost(&file).expect("import");
+    assert_eq!(model.task(), Task::Regression);
+    assert!(model.classes().is_empty());
+    let mut want = vec![0.0; 40];
+    bare.ensemble.predict(&x, 20, &mut want).expect("bare predict");
+    assert_eq!(model.predict(&matrix(&x, 20)).expect("predict"), Predictions::Values(want));
+    assert!(matches!(model.predict_proba(&matrix(&x, 20)), Err(WharfError::Unsupported(_))));
+    let e = trees_model::xgboost_with(&file, &ImportOptions::new().classes(["a", "b"])).expect_err("a regressor");
+    assert!(e.to_string().contains("regressor"), "{e}");
 }
 
 #[test]
