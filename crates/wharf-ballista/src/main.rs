@@ -187,7 +187,7 @@ struct SqlArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Before any model is loaded: the model kinds this build knows.
-    wharf_ml::register();
+    wharf::register_kinds();
     // A client's own progress is noise next to its result; servers log what they do.
     init_tracing(if matches!(cli.command, Command::Sql(_)) { "warn" } else { "info" });
     match run(cli.command) {

@@ -17,6 +17,9 @@
 //! - `wharf_ml::register()` registers the built-in estimators (kind
 //!   [`BUILTIN_ESTIMATOR_KIND`]). `wharf_ml`'s `Trainer`, its importers, and the `wharf`
 //!   facade (building a `Wharf`, or `wharf::register_kinds()`) call it, as does the CLI.
+//! - `wharf_trees::register()` registers the tree ensembles imported from XGBoost and
+//!   LightGBM (kind [`TREE_ENSEMBLE_KIND`]); its importers and `wharf::register_kinds()` call
+//!   it.
 //! - A crate with its own kind calls [`register`] before loading, typically from the same
 //!   kind of `register()` function.
 //!
@@ -40,6 +43,10 @@ use crate::{Result, WharfError};
 /// The kind id of Wharf's built-in estimators (logistic, linear, tree, random forest, k-means),
 /// provided by the `wharf-ml` crate. Every format-1 artifact holds this kind.
 pub const BUILTIN_ESTIMATOR_KIND: &str = "wharf.estimator";
+
+/// The kind id of tree ensembles imported from XGBoost and LightGBM, provided by the
+/// `wharf-trees` crate (named here only so an error can say where to find its decoder).
+pub const TREE_ENSEMBLE_KIND: &str = "wharf.tree-ensemble";
 
 /// A model family's compiled scoring behaviour.
 ///
@@ -136,6 +143,10 @@ pub(crate) fn registration_hint(id: &str) -> String {
     if id == BUILTIN_ESTIMATOR_KIND {
         "it is provided by the wharf-ml crate: call wharf_ml::register() (or wharf::register_kinds()) \
          before loading; building a wharf::Wharf does this"
+            .into()
+    } else if id == TREE_ENSEMBLE_KIND {
+        "it is provided by the wharf-trees crate (feature `kind`): call wharf_trees::register() (or \
+         wharf::register_kinds()) before loading; building a wharf::Wharf does this"
             .into()
     } else {
         "register the decoder of the crate that defines this kind with wharf_core::kind::register \

@@ -23,6 +23,7 @@ mod model;
 fn _wharf(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Artifacts name their model kind; the built-in kinds decode only once registered.
     wharf_ml::register();
+    wharf_trees::register();
     m.add_class::<model::PyModel>()?;
     m.add_function(wrap_pyfunction!(model::load, m)?)?;
     m.add_function(wrap_pyfunction!(model::load_registered, m)?)?;

@@ -9,6 +9,9 @@ use crate::walk::{Body, Format, Lgb, Xgb, BLOCK};
 /// predictions. Immutable and `Send + Sync`: share one between threads and give each its own
 /// rows. Scoring runs on the calling thread; split a big batch over threads outside.
 pub struct Ensemble {
+    /// What it was compiled from: kept so the ensemble can be saved and compiled again (a
+    /// model artifact stores the spec, never the compiled form).
+    spec: EnsembleSpec,
     spec_link: Link,
     semantics: Semantics,
     n_features: usize,
@@ -120,7 +123,14 @@ impl Ensemble {
             n_groups: spec.n_groups(),
             n_trees: spec.trees.len(),
             inner,
+            spec,
         })
+    }
+
+    /// The validated spec the ensemble was compiled from: what to save, since
+    /// [`Ensemble::new`] compiles (and checks) it again when it is read back.
+    pub fn spec(&self) -> &EnsembleSpec {
+        &self.spec
     }
 
     /// Width of an input row.

@@ -1,5 +1,7 @@
 //! What an importer returns: the compiled ensemble and what a model signature needs.
 
+use serde::{Deserialize, Serialize};
+
 use crate::ensemble::Ensemble;
 
 /// Whether the model classifies or regresses.
@@ -13,7 +15,7 @@ pub enum Task {
 }
 
 /// The file format a model was imported from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum SourceFormat {
     /// XGBoost's JSON (`Booster.save_model("m.json")`).

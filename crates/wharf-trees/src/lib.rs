@@ -10,6 +10,9 @@
 //! link), so predictions agree bit for bit or to the last rounding of the link function; the
 //! crate's README says which, per format, and how that is checked against the real libraries.
 //!
+//! With the feature `kind`, the `model` module makes an imported ensemble a Wharf model (a
+//! `wharf_core::Model` that saves, registers, serves and scores like Wharf's own).
+//!
 //! ```
 //! use wharf_trees::{Ensemble, EnsembleSpec, Link, Node, Semantics, Tree};
 //!
@@ -36,6 +39,7 @@
 //! assert!(out[0] < 0.5 && out[1] > 0.5);
 //! # Ok::<(), wharf_trees::TreeError>(())
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 mod ensemble;
@@ -43,6 +47,9 @@ mod error;
 mod imported;
 pub mod lightgbm;
 mod link;
+#[cfg(feature = "kind")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kind")))]
+pub mod model;
 mod spec;
 mod walk;
 pub mod xgboost;
@@ -51,6 +58,9 @@ pub use ensemble::Ensemble;
 pub use error::TreeError;
 pub use imported::{ImportedModel, SourceFormat, Task};
 pub use link::Link;
+#[cfg(feature = "kind")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kind")))]
+pub use model::register;
 pub use spec::{
     EnsembleSpec, Missing, Node, Semantics, Split, Tree, MAX_CATEGORY_WORDS, MAX_FEATURES, MAX_GROUPS, MAX_NODES,
     MAX_NODES_PER_TREE, MAX_TREES,

@@ -2,10 +2,12 @@
 //! formulas of the library the model came from (so a probability matches to the last bit
 //! where the platform's `exp` is the library's).
 
+use serde::{Deserialize, Serialize};
+
 use crate::spec::Semantics;
 
 /// Maps a row's margins (one per output group) to predictions.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Link {
     /// The margin is the prediction (regression, raw scores).

@@ -2,6 +2,8 @@
 //! [`Ensemble::new`](crate::Ensemble::new) compiles. Nothing here is fast; everything here is
 //! validated before anything is compiled from it.
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::TreeError;
 use crate::link::Link;
 
@@ -21,7 +23,7 @@ pub const MAX_CATEGORY_WORDS: usize = 1 << 24;
 /// Which library's scoring rules the ensemble follows. Each fixes how a value is compared
 /// with a threshold, where missing values and unseen categories go, and the precision of
 /// the sum and the link, so imported models reproduce their library's predictions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Semantics {
     /// XGBoost: inputs and thresholds are `f32`, left when `x < t`; the margin is summed in
@@ -37,7 +39,7 @@ pub enum Semantics {
 }
 
 /// What a split does with a missing value (NaN) and, for LightGBM's `Zero` type, with zero.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Missing {
     /// NaN takes the split's default direction.
@@ -49,7 +51,7 @@ pub enum Missing {
 }
 
 /// How a split decides.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Split {
     /// Compare the value with a threshold (`<` or `<=` per [`Semantics`]).
@@ -68,7 +70,7 @@ pub enum Split {
 }
 
 /// One node of a tree.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Node {
     /// A leaf: what the tree adds to its group's margin.
@@ -111,7 +113,7 @@ impl Node {
 }
 
 /// One tree: `nodes[0]` is the root; it adds to output group `group`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tree {
     /// The output group (class) the tree contributes to.
     pub group: u32,
@@ -120,7 +122,7 @@ pub struct Tree {
 }
 
 /// Everything that defines an ensemble's predictions.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnsembleSpec {
     /// Whose scoring rules apply.
     pub semantics: Semantics,
@@ -170,6 +172,15 @@ impl EnsembleSpec {
         }
         if matches!(self.link, Link::Softmax) && groups < 2 {
             return Err(TreeError::field(f, "link", "softmax needs at least two output groups"));
+        }
+        if let Link::ScaledSigmoid(scale) = self.link {
+            if !scale.is_finite() || scale <= 0.0 {
+                return Err(TreeError::field(
+                    f,
+                    "link",
+                    format!("the sigmoid's scale {scale} is not a positive number"),
+                ));
+            }
         }
         let mut total = 0usize;
         let mut words = 0usize;

@@ -63,6 +63,13 @@ fn non_finite_values_and_wrong_precision_thresholds_are_refused() {
     // 0.1 is not an f32: an XGBoost threshold must be one.
     let t = Tree { group: 0, nodes: vec![Node::numeric(0, 0.1, 1, 2, true), Node::leaf(1.0), Node::leaf(2.0)] };
     assert_eq!(field_of(Ensemble::new(spec(vec![t])).expect_err("f32")), "trees[0].nodes[0].threshold");
+    // A sigmoid's scale comes from the file (LightGBM's `sigmoid:` parameter, where `nan` and
+    // `inf` parse as floats), so it is checked like every other number.
+    for scale in [f64::NAN, f64::INFINITY, 0.0, -1.0] {
+        let leaf = Tree { group: 0, nodes: vec![Node::leaf(1.0)] };
+        let scaled = EnsembleSpec { link: Link::ScaledSigmoid(scale), ..spec(vec![leaf]) };
+        assert_eq!(field_of(Ensemble::new(scaled).expect_err("scale")), "link", "{scale}");
+    }
 }
 
 #[test]

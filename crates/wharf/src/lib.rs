@@ -49,15 +49,46 @@ pub use wharf_core::*;
 /// Wharf's built-in estimators, training, datasets and metrics (the `wharf-ml` crate).
 pub use wharf_ml as ml;
 pub use wharf_ml::{
-    datasets, evaluate, import, library_versions, metrics, read_csv, Algorithm, CsvOptions, Dataset, FittedEstimator,
-    Metrics, Trainer,
+    datasets, evaluate, library_versions, metrics, read_csv, Algorithm, CsvOptions, Dataset, FittedEstimator, Metrics,
+    Trainer,
 };
+/// Tree ensembles imported from XGBoost and LightGBM (the `wharf-trees` crate).
+pub use wharf_trees as trees;
 
-/// Registers the decoders of every model kind this build knows (today the built-in
-/// estimators of `wharf-ml`), so their artifacts load. Idempotent. Building a [`Wharf`] calls
-/// it; call it yourself before `Model::load` in a program that never builds one.
+pub mod import {
+    //! Importing models fitted elsewhere, as ordinary [`Model`](crate::Model)s that save, register, serve and
+    //! score like Wharf's own.
+    //!
+    //! - scikit-learn JSON exports: [`sklearn_logistic_json`], [`sklearn_forest_json`] (from
+    //!   `wharf-ml`);
+    //! - XGBoost JSON (`booster.save_model("model.json")`): [`xgboost`], [`xgboost_with`];
+    //! - LightGBM text (`booster.save_model("model.txt")`): [`lightgbm`], [`lightgbm_with`].
+    //!
+    //! An XGBoost or LightGBM model's signature comes from the file: its feature names (or
+    //! `f0`, `f1`, … / `Column_0`, …), their count, the task and the number of classes. Neither
+    //! format stores class labels, so they are `0`, `1`, … unless [`ImportOptions`] gives them;
+    //! it can also rename the features. A count that disagrees with the file is an
+    //! [`InvalidInput`](crate::WharfError::InvalidInput) error at `features` or `classes`.
+    //!
+    //! ```no_run
+    //! use wharf::import::{xgboost_with, ImportOptions};
+    //!
+    //! let model = xgboost_with("churn.json", &ImportOptions::new().classes(["stays", "churns"]))?;
+    //! model.save("churn.wharf")?;
+    //! # Ok::<(), wharf::WharfError>(())
+    //! ```
+
+    pub use wharf_ml::import::*;
+    pub use wharf_trees::model::{lightgbm, lightgbm_with, xgboost, xgboost_with, ImportOptions};
+}
+
+/// Registers the decoders of every model kind this build knows (the built-in estimators of
+/// `wharf-ml` and the imported tree ensembles of `wharf-trees`), so their artifacts load.
+/// Idempotent. Building a [`Wharf`] calls it, and so do the `wharf` command and the other
+/// binaries; call it yourself before `Model::load` in a program that never builds one.
 pub fn register_kinds() {
     wharf_ml::register();
+    wharf_trees::register();
 }
 
 pub mod jobs;

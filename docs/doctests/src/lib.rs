@@ -42,6 +42,8 @@ pub mod guide {
     pub struct Scoring;
     #[doc = include_str!("../../src/examples.md")]
     pub struct Examples;
+    #[doc = include_str!("../../src/bring-your-model.md")]
+    pub struct BringYourModel;
     #[doc = include_str!("../../src/python.md")]
     pub struct Python;
     #[doc = include_str!("../../src/security.md")]

@@ -1,0 +1,93 @@
+//! Records → the row-major `f64` rows an [`Ensemble`](crate::Ensemble) scores, checked
+//! against the signature with errors that name the record and field.
+//!
+//! A tree ensemble has its own rules for missing values (each split's default side), so a
+//! missing value is passed on as NaN rather than imputed: JSON `null`, an empty CSV cell or
+//! a NaN in a matrix. A missing *field* is still an error, as for every Wharf model, so a
+//! misspelt column cannot silently score as all-missing.
+
+use serde_json::Value;
+use wharf_core::{json_type, Column, Records, Result, Signature, WharfError};
+
+/// The records as rows of `signature.features.len()` values each, in signature order.
+pub(crate) fn rows(signature: &Signature, records: &Records) -> Result<Vec<f64>> {
+    let width = signature.features.len();
+    let n = records.len();
+    match records {
+        Records::Matrix(m) => {
+            if m.ncols() != width {
+                return Err(WharfError::schema(
+                    "records",
+                    format!(
+                        "matrix has {} columns, the model takes {width} features ({})",
+                        m.ncols(),
+                        signature.feature_names().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+            Ok(match m.as_slice() {
+                Some(values) => values.to_vec(),
+                None => m.iter().copied().collect(),
+            })
+        }
+        Records::Rows(rows) => {
+            let mut out = Vec::with_capacity(n * width);
+            for (i, row) in rows.iter().enumerate() {
+                if let Some(extra) = row.keys().find(|k| signature.position(k).is_none()) {
+                    return Err(WharfError::schema(
+                        format!("records[{i}].{extra}"),
+                        format!(
+                            "unknown field; the model takes: {}",
+                            signature.feature_names().collect::<Vec<_>>().join(", ")
+                        ),
+                    ));
+                }
+                for feature in &signature.features {
+                    let path = || format!("records[{i}].{}", feature.name);
+                    out.push(match row.get(&feature.name) {
+                        None => return Err(WharfError::schema(path(), "missing field")),
+                        Some(Value::Null) => f64::NAN,
+                        Some(Value::Number(x)) => x.as_f64().unwrap_or(f64::NAN),
+                        Some(other) => {
+                            return Err(WharfError::schema(
+                                path(),
+                                format!("expected a number (or null for missing), found {}", json_type(other)),
+                            ))
+                        }
+                    });
+                }
+            }
+            Ok(out)
+        }
+        Records::Columns(frame) => {
+            let mut out = vec![f64::NAN; n * width];
+            for (j, feature) in signature.features.iter().enumerate() {
+                let column = frame
+                    .column(&feature.name)
+                    .ok_or_else(|| WharfError::schema(format!("columns.{}", feature.name), "missing column"))?;
+                match column {
+                    Column::Numeric(values) => {
+                        for (i, x) in values.iter().enumerate() {
+                            out[i * width + j] = *x;
+                        }
+                    }
+                    Column::Text(values) => {
+                        for (i, text) in values.iter().enumerate() {
+                            out[i * width + j] = match text.as_deref().map(str::trim) {
+                                None | Some("") => f64::NAN,
+                                Some(text) => text.parse::<f64>().map_err(|_| {
+                                    WharfError::schema(
+                                        format!("columns.{}[{i}]", feature.name),
+                                        format!("expected a number, found '{text}'"),
+                                    )
+                                })?,
+                            };
+                        }
+                    }
+                }
+            }
+            Ok(out)
+        }
+        _ => Err(WharfError::Unsupported("records of this shape for a tree ensemble".into())),
+    }
+}

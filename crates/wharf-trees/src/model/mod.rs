@@ -1,0 +1,19 @@
+//! Imported ensembles as Wharf models (feature `kind`).
+//!
+//! [`xgboost`] and [`lightgbm`] read a model file into a [`wharf_core::Model`] of kind
+//! [`KIND_ID`], whose signature comes from the file (feature names and count, task, number
+//! of classes) and from [`ImportOptions`] where the file is silent (class labels) or wrong
+//! for the caller (feature names). Such a model saves to a `.wharf` artifact, registers,
+//! serves and scores through the same path as Wharf's own models; call [`register`] before
+//! loading one (the `wharf` facade does).
+//!
+//! The artifact stores the [`EnsembleSpec`](crate::EnsembleSpec), not the source file nor the
+//! compiled form: loading compiles it again through [`Ensemble::new`](crate::Ensemble::new),
+//! which checks every index, count and value, so a tampered artifact is refused at load.
+
+mod import;
+mod input;
+mod kind;
+
+pub use import::{lightgbm, lightgbm_with, xgboost, xgboost_with, ImportOptions};
+pub use kind::{register, TreeEnsemble, KIND_ID};
