@@ -47,6 +47,7 @@ mod error;
 mod imported;
 pub mod lightgbm;
 mod link;
+mod semantics;
 #[cfg(feature = "kind")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kind")))]
 pub mod model;

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec::Semantics;
+use crate::semantics::Semantics;
 
 /// Maps a row's margins (one per output group) to predictions.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::TreeError;
 use crate::link::Link;
+pub use crate::semantics::Semantics;
 
 /// Most trees an ensemble may have (500 rounds × 100 classes × 2 parallel trees fits).
 pub const MAX_TREES: usize = 200_000;
@@ -19,24 +20,6 @@ pub const MAX_FEATURES: usize = 1 << 20;
 pub const MAX_GROUPS: usize = 10_000;
 /// Most 32-bit words of category bitsets over the whole ensemble.
 pub const MAX_CATEGORY_WORDS: usize = 1 << 24;
-
-/// Which library's scoring rules the ensemble follows. Each fixes how a value is compared
-/// with a threshold, where missing values and unseen categories go, and the precision of
-/// the sum and the link, so imported models reproduce their library's predictions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum Semantics {
-    /// XGBoost: inputs and thresholds are `f32`, left when `x < t`; the margin is summed in
-    /// `f32` starting from the base score, in tree order; the links run in `f32`. A
-    /// categorical split sends the categories in its set right, and a negative or huge value
-    /// left.
-    XGBoost,
-    /// LightGBM: inputs and thresholds are `f64`, left when `x <= t`; values within `1e-35`
-    /// of zero are read as zero; the margin is summed in `f64`; the links run in `f64`. A
-    /// categorical split sends the categories in its set left, and NaN or a negative value
-    /// right.
-    LightGBM,
-}
 
 /// What a split does with a missing value (NaN) and, for LightGBM's `Zero` type, with zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
