@@ -50,7 +50,7 @@ pub use wharf_core::*;
 pub use wharf_ml as ml;
 pub use wharf_ml::{
     datasets, evaluate, import, library_versions, metrics, read_csv, Algorithm, CsvOptions, Dataset, FittedEstimator,
-    Metrics, Trainer,
+    MaxFeatures, Metrics, Trainer,
 };
 
 /// Registers the decoders of every model kind this build knows (today the built-in
