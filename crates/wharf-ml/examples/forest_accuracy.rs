@@ -101,9 +101,8 @@ fn main() -> Result<(), Failure> {
     let trees: usize = option("--trees").map(|v| v.parse()).transpose()?.unwrap_or(100);
     let depth: usize = option("--max-depth").map(|v| v.parse()).transpose()?.unwrap_or(8);
     let max_features: MaxFeatures = option("--max-features").map(|v| v.parse()).transpose()?.unwrap_or_default();
-    let trainer = |seed: u64| {
-        Trainer::random_forest().trees(trees).max_depth(Some(depth)).max_features(max_features).seed(seed)
-    };
+    let trainer =
+        |seed: u64| Trainer::random_forest().trees(trees).max_depth(Some(depth)).max_features(max_features).seed(seed);
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
     match words.as_slice() {
         ["export", dir] => export(Path::new(dir)),
