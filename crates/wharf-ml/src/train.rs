@@ -148,7 +148,8 @@ impl Trainer {
         self.hyper.max_features = max_features.into();
         self
     }
-    /// Minimum rows in a tree leaf.
+    /// Minimum training rows in a tree leaf. In a forest a row the bootstrap drew twice
+    /// counts once, as in scikit-learn.
     pub fn min_samples_leaf(mut self, n: usize) -> Self {
         self.hyper.min_samples_leaf = n.max(1);
         self
