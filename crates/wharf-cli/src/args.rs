@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Subcommand};
-use wharf::{Algorithm, ModelRef, Version};
+use wharf::{Algorithm, MaxFeatures, ModelRef, Version};
 
 /// `wharf train`
 #[derive(Debug, Args)]
@@ -64,6 +64,11 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N", value_parser = parse_positive)]
     pub max_depth: Option<usize>,
 
+    /// Features drawn as candidates at each split: sqrt (default), log2, all, a count, or a
+    /// fraction such as 0.5 (random-forest).
+    #[arg(long, value_name = "SQRT|LOG2|ALL|N|FRACTION", value_parser = parse_max_features)]
+    pub max_features: Option<MaxFeatures>,
+
     /// Number of clusters (kmeans).
     #[arg(long, short = 'k', value_name = "N", value_parser = parse_positive)]
     pub k: Option<usize>,
@@ -87,6 +92,7 @@ impl TrainArgs {
         };
         only("--trees", self.trees.is_some(), &[Algorithm::RandomForest])?;
         only("--max-depth", self.max_depth.is_some(), &[Algorithm::Tree, Algorithm::RandomForest])?;
+        only("--max-features", self.max_features.is_some(), &[Algorithm::RandomForest])?;
         only("--k", self.k.is_some(), &[Algorithm::KMeans])
     }
 }
@@ -242,6 +248,10 @@ fn parse_holdout(s: &str) -> Result<f64, String> {
         Ok(x) if (0.0..1.0).contains(&x) => Ok(x),
         _ => Err(format!("'{s}' is not a fraction in [0, 1)")),
     }
+}
+
+fn parse_max_features(s: &str) -> Result<MaxFeatures, String> {
+    s.parse::<MaxFeatures>().map_err(|e| e.to_string())
 }
 
 fn parse_positive(s: &str) -> Result<usize, String> {

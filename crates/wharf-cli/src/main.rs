@@ -174,5 +174,13 @@ mod tests {
             .contains("random-forest"));
         assert!(parse(&["wharf", "train", "--input", "a.csv", "--target", "y", "-a", "random-forest", "--trees", "5"])
             .is_ok());
+        let forest = ["wharf", "train", "--input", "a.csv", "--target", "y", "-a", "random-forest"];
+        for ok in ["sqrt", "log2", "all", "3", "0.5"] {
+            assert!(parse(&[&forest[..], &["--max-features", ok]].concat()).is_ok(), "{ok}");
+        }
+        assert!(parse(&[&forest[..], &["--max-features", "1.5"]].concat()).unwrap_err().contains("max_features"));
+        assert!(parse(&["wharf", "train", "--input", "a.csv", "--target", "y", "-a", "tree", "--max-features", "3"])
+            .unwrap_err()
+            .contains("random-forest"));
     }
 }

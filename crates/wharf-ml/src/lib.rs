@@ -16,11 +16,13 @@ mod builtin;
 mod dataset;
 mod estimator;
 pub mod import;
+mod max_features;
 pub mod metrics;
 mod preprocess;
 mod train;
 
 pub use builtin::{register, FittedEstimator};
 pub use dataset::{datasets, read_csv, CsvOptions, Dataset};
+pub use max_features::MaxFeatures;
 pub use metrics::{evaluate, Metrics};
 pub use train::{library_versions, Algorithm, Trainer};

@@ -11,7 +11,7 @@ use wharf_core::{Column, Model, ModelMetadata, Records, Result, Signature, Task,
 use crate::builtin::FittedEstimator;
 use crate::estimator::fit::{self, Hyper};
 use crate::preprocess::Preprocessor;
-use crate::Dataset;
+use crate::{Dataset, MaxFeatures};
 
 /// Which estimator a [`Trainer`] fits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,7 +24,8 @@ pub enum Algorithm {
     Linear,
     /// A CART decision tree (Gini), fitted by Wharf: deterministic for given data.
     Tree,
-    /// A bagged forest of CART trees on random feature subspaces, the same for a given seed.
+    /// A random forest: bagged CART trees, each split choosing among a fresh random draw of
+    /// features ([`MaxFeatures`]); the same for a given seed.
     RandomForest,
     /// k-means clustering, via linfa.
     KMeans,
@@ -93,7 +94,7 @@ impl Trainer {
                 max_depth,
                 min_samples_leaf: 1,
                 n_trees: 100,
-                max_features: None,
+                max_features: MaxFeatures::default(),
                 k: 3,
                 seed: 42,
             },
@@ -140,12 +141,15 @@ impl Trainer {
         self.hyper.n_trees = n;
         self
     }
-    /// Columns each forest tree sees (default √width).
-    pub fn max_features(mut self, n: usize) -> Self {
-        self.hyper.max_features = Some(n);
+    /// How many features each split of a forest's trees draws as candidates: `sqrt` of
+    /// the design width by default, as in scikit-learn's `RandomForestClassifier`. A count
+    /// (`usize`) converts into [`MaxFeatures::Count`].
+    pub fn max_features(mut self, max_features: impl Into<MaxFeatures>) -> Self {
+        self.hyper.max_features = max_features.into();
         self
     }
-    /// Minimum rows in a tree leaf.
+    /// Minimum training rows in a tree leaf. In a forest a row the bootstrap drew twice
+    /// counts once, as in scikit-learn.
     pub fn min_samples_leaf(mut self, n: usize) -> Self {
         self.hyper.min_samples_leaf = n.max(1);
         self
@@ -186,8 +190,7 @@ impl Trainer {
                 p.insert("min_samples_leaf".into(), h.min_samples_leaf.to_string());
                 if self.algorithm == Algorithm::RandomForest {
                     p.insert("n_trees".into(), h.n_trees.to_string());
-                    let mf = h.max_features.map(|d| d.to_string()).unwrap_or_else(|| "sqrt".into());
-                    p.insert("max_features".into(), mf);
+                    p.insert("max_features".into(), h.max_features.to_string());
                 }
             }
             Algorithm::KMeans => {

@@ -1,7 +1,7 @@
 //! Training quality, class orientation, and save/load fidelity for every estimator.
 
 use wharf_core::{Model, Predictions, Records, Task, WharfError};
-use wharf_ml::{datasets, evaluate, Algorithm, Trainer};
+use wharf_ml::{datasets, evaluate, Algorithm, MaxFeatures, Trainer};
 
 fn holdout(trainer: Trainer, data: wharf_ml::Dataset) -> (Model, wharf_ml::Metrics, wharf_ml::Dataset) {
     let (train, test) = data.split(0.25, 7).expect("split");
@@ -170,4 +170,33 @@ fn rare_levels_survive_a_split() {
         let model = Trainer::logistic_regression().fit(&train).expect("fit");
         evaluate(&model, &test).expect("evaluation must not fail on a level unseen in training");
     }
+}
+
+/// Trees are fitted on rayon's pool; each draws from its own seeded generator, so the pool's
+/// size changes nothing.
+#[test]
+fn a_forest_does_not_depend_on_the_thread_count() {
+    let data = datasets::lead_scoring();
+    let records = Records::Columns(data.features.clone());
+    let proba = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
+        let model = pool.install(|| Trainer::random_forest().trees(12).seed(5).fit(&data).expect("fit"));
+        model.predict_proba(&records).expect("proba").values
+    };
+    let one = proba(1);
+    let two = proba(2);
+    assert!(one.iter().zip(&two).all(|(a, b)| a.to_bits() == b.to_bits()));
+}
+
+#[test]
+fn max_features_is_recorded_and_checked() {
+    let data = datasets::breast_cancer();
+    let model = Trainer::random_forest().trees(3).fit(&data).expect("fit");
+    assert_eq!(model.metadata().params["max_features"], "sqrt");
+    let all = Trainer::random_forest().trees(3).max_features(MaxFeatures::All).fit(&data).expect("fit");
+    assert_eq!(all.metadata().params["max_features"], "all");
+    let five = Trainer::random_forest().trees(3).max_features(5).fit(&data).expect("fit");
+    assert_eq!(five.metadata().params["max_features"], "5");
+    let bad = Trainer::random_forest().trees(3).max_features(MaxFeatures::Fraction(1.5)).fit(&data);
+    assert!(matches!(bad, Err(WharfError::InvalidInput { ref path, .. }) if path == "max_features"), "{bad:?}");
 }

@@ -47,10 +47,10 @@ mod error;
 mod imported;
 pub mod lightgbm;
 mod link;
-mod semantics;
 #[cfg(feature = "kind")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kind")))]
 pub mod model;
+mod semantics;
 mod spec;
 mod walk;
 pub mod xgboost;

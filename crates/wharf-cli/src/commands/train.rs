@@ -46,6 +46,9 @@ pub fn run(args: TrainArgs, out: &Output) -> anyhow::Result<()> {
     if let Some(depth) = args.max_depth {
         trainer = trainer.max_depth(Some(depth));
     }
+    if let Some(max_features) = args.max_features {
+        trainer = trainer.max_features(max_features);
+    }
     if let Some(k) = args.k {
         trainer = trainer.clusters(k);
     }

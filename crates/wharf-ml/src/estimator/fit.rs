@@ -7,12 +7,13 @@
 //! an intercept), where a plain normal-equations solve fails.
 
 use linfa::prelude::*;
-use ndarray::{Array1, Array2, ArrayView2, Axis};
-use rand::seq::SliceRandom;
+use ndarray::{Array1, Array2};
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
 
 use super::{cart, Estimator, FlatTree};
+use crate::MaxFeatures;
 use wharf_core::{Result, WharfError};
 
 /// Hyper-parameters shared by the built-in algorithms; each uses the ones that apply.
@@ -23,7 +24,7 @@ pub(crate) struct Hyper {
     pub(crate) max_depth: Option<usize>,
     pub(crate) min_samples_leaf: usize,
     pub(crate) n_trees: usize,
-    pub(crate) max_features: Option<usize>,
+    pub(crate) max_features: MaxFeatures,
     pub(crate) k: usize,
     pub(crate) seed: u64,
 }
@@ -89,58 +90,41 @@ pub(crate) fn linear(x: &Array2<f64>, y: &[f64]) -> Result<Estimator> {
     Ok(Estimator::Linear { weights, intercept })
 }
 
-fn fit_tree(x: ArrayView2<'_, f64>, y: &[usize], features: &[usize], n_classes: usize, h: &Hyper) -> Result<FlatTree> {
-    let limits = cart::Limits { max_depth: h.max_depth, min_samples_leaf: h.min_samples_leaf };
-    cart::fit(x, y, features, n_classes, limits)
+fn limits(h: &Hyper) -> cart::Limits {
+    cart::Limits { max_depth: h.max_depth, min_samples_leaf: h.min_samples_leaf }
 }
 
 pub(crate) fn decision_tree(x: &Array2<f64>, y: &Array1<usize>, n_classes: usize, h: &Hyper) -> Result<Estimator> {
     let all: Vec<usize> = (0..x.ncols()).collect();
-    Ok(Estimator::Tree(fit_tree(x.view(), y.as_slice().unwrap_or(&y.to_vec()), &all, n_classes, h)?))
+    let labels = y.to_vec();
+    Ok(Estimator::Tree(cart::fit(x.view(), &labels, &all, n_classes, limits(h))?))
 }
 
-/// Bagging with random feature subspaces: each tree sees a bootstrap sample of the rows
-/// and `max_features` (default √width) of the columns. Trees are fitted on all cores; each
-/// tree's randomness comes from `seed + index` and tree fitting is deterministic, so a
-/// seed gives the same forest in every process and on any machine.
+/// Breiman's random forest, as scikit-learn fits it: each tree sees a bootstrap sample of
+/// the rows (`n` draws with replacement) and each split chooses among `max_features`
+/// features drawn afresh at that split. Trees are fitted on rayon's pool; each tree's
+/// randomness comes from its own generator seeded with `seed + index` and is consumed in
+/// the tree's own (fixed) node order, so a seed gives the same forest, bit for bit, in
+/// every process, on any machine and with any number of threads.
 pub(crate) fn random_forest(x: &Array2<f64>, y: &Array1<usize>, n_classes: usize, h: &Hyper) -> Result<Estimator> {
     if h.n_trees == 0 {
         return Err(WharfError::invalid("n_trees", "a forest needs at least one tree"));
     }
     let (n, width) = x.dim();
-    let max_features =
-        h.max_features.unwrap_or_else(|| ((width as f64).sqrt().ceil() as usize).max(1)).clamp(1, width.max(1));
+    let count = h.max_features.resolve(width)?;
     let labels = y.to_vec();
+    let columns = cart::Columns::new(x.view());
     let fit_one = |t: usize| -> Result<FlatTree> {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(h.seed.wrapping_add(t as u64));
-        let rows: Vec<usize> = (0..n).map(|_| rng.gen_range(0..n)).collect();
-        let mut features: Vec<usize> = (0..width).collect();
-        features.shuffle(&mut rng);
-        features.truncate(max_features);
-        features.sort_unstable();
-        let sample = x.select(Axis(0), &rows);
-        let sample_y: Vec<usize> = rows.iter().map(|&r| labels[r]).collect();
-        fit_tree(sample.view(), &sample_y, &features, n_classes, h)
+        // How often the bootstrap drew each row: the tree weighs rows instead of copying them.
+        let mut weights = vec![0u32; n];
+        for _ in 0..n {
+            weights[rng.gen_range(0..n)] += 1;
+        }
+        let candidates = cart::Candidates::Sample { count, rng: &mut rng };
+        cart::fit_weighted(&columns, &labels, &weights, n_classes, limits(h), candidates)
     };
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(h.n_trees);
-    let results: Vec<Result<FlatTree>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|w| {
-                let fit_one = &fit_one;
-                scope.spawn(move || (w..h.n_trees).step_by(threads).map(|t| (t, fit_one(t))).collect::<Vec<_>>())
-            })
-            .collect();
-        let mut all: Vec<(usize, Result<FlatTree>)> = handles
-            .into_iter()
-            .flat_map(|handle| match handle.join() {
-                Ok(v) => v,
-                Err(_) => vec![(usize::MAX, Err(WharfError::Training("a tree-fitting thread panicked".into())))],
-            })
-            .collect();
-        all.sort_by_key(|(t, _)| *t);
-        all.into_iter().map(|(_, r)| r).collect()
-    });
-    let trees = results.into_iter().collect::<Result<Vec<_>>>()?;
+    let trees = (0..h.n_trees).into_par_iter().map(fit_one).collect::<Result<Vec<_>>>()?;
     Ok(Estimator::Forest { trees })
 }
 
