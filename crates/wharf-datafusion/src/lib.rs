@@ -44,7 +44,7 @@
 //! matrix per batch, nothing allocated per row) and scores it through `wharf_core::score`,
 //! the scoring path every Wharf job shares, so DataFusion scores each file partition on its
 //! own core. Each model is loaded onto a model server from a
-//! [`ModelServers`](wharf_core::ModelServers) factory: in process with [`WharfUdfs::new`],
+//! [`ModelServers`] factory: in process with [`WharfUdfs::new`],
 //! the container's with [`WharfUdfs::with_model_servers`] (so `serving.backend = "bentoml"`
 //! sends the rows to BentoML, after the signature check here).
 //!
