@@ -175,6 +175,14 @@ fn test() -> Result<(), String> {
     timings.push(("python package".into(), python_started.elapsed().as_secs_f64()));
     passed += py_passed;
     failed += py_failed;
+    // Test data in files outside the repository's tree outlives the servers: the run without
+    // features below reads it too.
+    let data_env: Vec<(String, String)> = services
+        .env
+        .iter()
+        .filter(|(k, _)| k == "WHARF_TEST_TREES_DATA" || k == "WHARF_TEST_SKLEARN_EXPORTS")
+        .cloned()
+        .collect();
     drop(services);
     drop(postgres);
     drop(redis);
@@ -185,6 +193,7 @@ fn test() -> Result<(), String> {
     // feature, never compiles them. The facade and the CLI once more with none.
     let mut bare = cargo();
     bare.current_dir(&root).args(["test", "-p", "wharf", "-p", "wharf-cli", "--no-default-features"]);
+    bare.envs(data_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let (bare_passed, bare_failed) =
         counted_step("cargo test -p wharf -p wharf-cli --no-default-features", bare, &mut timings)?;
     let (passed, failed) = (passed + bare_passed, failed + bare_failed);
