@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use crate::config::MlflowConfig;
 use chrono::{DateTime, TimeZone, Utc};
-use wharf_core::ports::tracker::{MetricPoint, RunInfo, RunRecord, RunStatus, TrackerPort};
+use wharf_core::ports::tracker::{check_params_unchanged, MetricPoint, RunInfo, RunRecord, RunStatus, TrackerPort};
 use wharf_core::spool::TrackerCall;
 use wharf_core::{Model, Result, WharfError};
 
@@ -330,15 +330,8 @@ impl MlflowTracker {
                     format!("longer than MLflow's {MAX_PARAM_VALUE} characters"),
                 ));
             }
-            if let Some(old) = state.params.get(k) {
-                if old != v {
-                    return Err(WharfError::invalid(
-                        format!("params.{k}"),
-                        format!("already logged as '{old}'; a param cannot change within a run"),
-                    ));
-                }
-            }
         }
+        check_params_unchanged(&state.params, params)?;
         // A full buffer goes before this call joins it, so a failed flush leaves this call
         // out of the buffer: the caller (or the spool) still has it.
         if state.full() {

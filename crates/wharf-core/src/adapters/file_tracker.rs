@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 
 use crate::fsutil::{append_line, write_atomic, FileLock};
-use crate::ports::tracker::{MetricPoint, RunInfo, RunRecord, RunStatus, TrackerPort};
+use crate::ports::tracker::{check_params_unchanged, MetricPoint, RunInfo, RunRecord, RunStatus, TrackerPort};
 use crate::{Model, Result, WharfError};
 
 /// Tracks runs as files under a directory (default `./wharf-runs`).
@@ -128,19 +128,8 @@ impl TrackerPort for FileTracker {
 
     fn log_params(&self, run_id: &str, params: &BTreeMap<String, String>) -> Result<()> {
         self.update(run_id, |record| {
-            for (k, v) in params {
-                match record.params.get(k) {
-                    Some(old) if old != v => {
-                        return Err(WharfError::invalid(
-                            format!("params.{k}"),
-                            format!("already logged as '{old}'; a param cannot change within a run"),
-                        ))
-                    }
-                    _ => {
-                        record.params.insert(k.clone(), v.clone());
-                    }
-                }
-            }
+            check_params_unchanged(&record.params, params)?;
+            record.params.extend(params.iter().map(|(k, v)| (k.clone(), v.clone())));
             Ok(())
         })
     }

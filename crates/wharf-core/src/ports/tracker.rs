@@ -252,3 +252,18 @@ macro_rules! forward_tracker {
     )*};
 }
 forward_tracker!(Arc, Box);
+
+/// Refuses a param that would change a value `logged` already holds. A run's params are
+/// write-once (the run is their record), so every tracker and the spool refuse a change the
+/// same way, naming the param; logging the same value again is fine.
+pub fn check_params_unchanged(logged: &BTreeMap<String, String>, params: &BTreeMap<String, String>) -> Result<()> {
+    for (k, v) in params {
+        if let Some(old) = logged.get(k).filter(|old| *old != v) {
+            return Err(WharfError::invalid(
+                format!("params.{k}"),
+                format!("already logged as '{old}'; a param cannot change within a run"),
+            ));
+        }
+    }
+    Ok(())
+}

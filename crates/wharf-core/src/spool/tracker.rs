@@ -60,7 +60,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ports::tracker::{MetricPoint, RunInfo, RunRecord, RunStatus, TrackerPort};
+use crate::ports::tracker::{check_params_unchanged, MetricPoint, RunInfo, RunRecord, RunStatus, TrackerPort};
 use crate::{Model, Result, WharfError};
 
 use super::{Replay, Spooled};
@@ -323,20 +323,7 @@ impl<P: ReplayTracker> TrackerPort for Spooled<P> {
     }
 
     fn log_params(&self, run_id: &str, params: &BTreeMap<String, String>) -> Result<()> {
-        self.check_spooled(run_id, |record| {
-            for (k, v) in params {
-                match record.params.get(k) {
-                    Some(old) if old != v => {
-                        return Err(WharfError::invalid(
-                            format!("params.{k}"),
-                            format!("already logged as '{old}'; a param cannot change within a run"),
-                        ))
-                    }
-                    _ => {}
-                }
-            }
-            Ok(())
-        })?;
+        self.check_spooled(run_id, |record| check_params_unchanged(&record.params, params))?;
         self.call(&TrackerCall::LogParams { run_id: run_id.to_string(), params: params.clone() })
     }
 
