@@ -10,52 +10,12 @@
 //! that the evaluator reproduces); predictions bit for bit or within 1e-6 relative (the
 //! links call the platform's `exp`, as the libraries do).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde::Deserialize;
 use wharf_trees::{lightgbm, xgboost, ImportedModel, Task};
 
-#[derive(Deserialize)]
-struct Manifest {
-    versions: serde_json::Value,
-    cases: Vec<Case>,
-}
-
-#[derive(Deserialize)]
-struct Case {
-    name: String,
-    format: String,
-    model: String,
-    data: String,
-    rows: usize,
-    width: usize,
-    margin_width: usize,
-    pred_width: usize,
-    objective: String,
-}
-
-fn data_dir() -> Option<PathBuf> {
-    match std::env::var_os("WHARF_TEST_TREES_DATA") {
-        Some(dir) => Some(PathBuf::from(dir)),
-        None => {
-            assert!(
-                std::env::var("WHARF_TEST_REQUIRE_BACKENDS").as_deref() != Ok("1"),
-                "WHARF_TEST_TREES_DATA is not set but WHARF_TEST_REQUIRE_BACKENDS=1"
-            );
-            eprintln!(
-                "skipped: WHARF_TEST_TREES_DATA is not set (run the fixture script: python \
-                 crates/wharf-trees/tests/fixtures/generate.py DIR, then export WHARF_TEST_TREES_DATA=DIR)"
-            );
-            None
-        }
-    }
-}
-
-fn read_f64(path: &Path) -> Vec<f64> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(bytes.len() % 8, 0, "{}", path.display());
-    bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()
-}
+mod common;
+use common::{data_dir, read_f64, Case};
 
 /// Differences between ours and theirs: (values not bit-identical, largest relative error).
 fn compare(ours: &[f64], theirs: &[f64]) -> (usize, f64) {
@@ -85,8 +45,7 @@ fn import(dir: &Path, case: &Case) -> ImportedModel {
 #[test]
 fn imported_models_agree_with_the_libraries() {
     let Some(dir) = data_dir() else { return };
-    let manifest: Manifest =
-        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("manifest.json")).expect("manifest");
+    let manifest = common::manifest(&dir);
     eprintln!("libraries: {}", manifest.versions);
     assert!(manifest.cases.len() >= 20, "expected the full set of cases");
     let mut failures = Vec::new();

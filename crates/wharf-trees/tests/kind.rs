@@ -22,6 +22,9 @@ use wharf_core::{
 use wharf_trees::model::{self as trees_model, ImportOptions, TreeEnsemble, KIND_ID};
 use wharf_trees::{lightgbm, xgboost, EnsembleSpec, Link, Node, Semantics, SourceFormat, Tree};
 
+mod common;
+use common::{data_dir, read_f64};
+
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
@@ -393,43 +396,6 @@ fn a_hostile_payload_is_refused_at_load() {
 
 // --- Agreement with the libraries, through the model kind (fixture script's data). ---
 
-#[derive(Deserialize)]
-struct Manifest {
-    cases: Vec<Case>,
-}
-
-#[derive(Deserialize)]
-struct Case {
-    name: String,
-    format: String,
-    model: String,
-    data: String,
-    rows: usize,
-    width: usize,
-    objective: String,
-}
-
-fn data_dir() -> Option<PathBuf> {
-    match std::env::var_os("WHARF_TEST_TREES_DATA") {
-        Some(dir) => Some(PathBuf::from(dir)),
-        None => {
-            let required = std::env::var("WHARF_TEST_REQUIRE_BACKENDS").as_deref() == Ok("1")
-                || std::env::var("CI").as_deref() == Ok("true");
-            assert!(!required, "WHARF_TEST_TREES_DATA is not set but WHARF_TEST_REQUIRE_BACKENDS=1 or CI=true");
-            eprintln!(
-                "skipped: WHARF_TEST_TREES_DATA is not set (run the fixture script: python \
-                 crates/wharf-trees/tests/fixtures/generate.py DIR, then export WHARF_TEST_TREES_DATA=DIR)"
-            );
-            None
-        }
-    }
-}
-
-fn read_f64(path: &Path) -> Vec<f64> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()
-}
-
 fn close(a: f64, b: f64) -> bool {
     a.to_bits() == b.to_bits() || (a - b).abs() <= 1e-6 * a.abs().max(b.abs()) || (a - b).abs() < 1e-15
 }
@@ -439,8 +405,7 @@ fn close(a: f64, b: f64) -> bool {
 #[test]
 fn imported_models_score_like_the_libraries_after_save_and_load() {
     let Some(dir) = data_dir() else { return };
-    let manifest: Manifest =
-        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("manifest.json")).expect("manifest");
+    let manifest = common::manifest(&dir);
     let tmp = tempfile::tempdir().expect("dir");
     for case in &manifest.cases {
         let path = dir.join(&case.model);
