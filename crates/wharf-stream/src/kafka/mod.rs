@@ -18,8 +18,12 @@
 //! # The URL
 //!
 //! ```text
-//! kafka://HOST[:PORT][,HOST[:PORT]…]/TOPIC[?group=G&consumer=C&session_timeout_ms=MS&dead_letter=TOPIC]
+//! kafka://HOST[:PORT][,HOST[:PORT]…]/TOPIC[?group=G&consumer=C&session_timeout_ms=MS&heartbeat_interval_ms=MS&dead_letter=TOPIC]
 //! ```
+//!
+//! `session_timeout_ms` (default 10 000) is how long a silent worker keeps its partitions;
+//! `heartbeat_interval_ms` (default a third of it, at most 3 000) is how soon a worker hears
+//! that another joined or left, so it bounds how long a rebalance waits for the members.
 //!
 //! `group` and `consumer` are required for a source and ignored by a sink (`consumer`
 //! becomes the client id). A new group starts at the earliest offset. Each message's value
