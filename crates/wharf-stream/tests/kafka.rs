@@ -241,3 +241,40 @@ fn offsets_committed_on_one_topic_do_not_move_another_topics_in_the_same_group()
     let keys = read(&second, "b", false);
     assert_eq!(keys.len(), 100, "the second topic starts at its own offset 0: {:?}", keys.first());
 }
+
+/// The write half of the two-worker test, many times over: two sinks (two idempotent
+/// producers) writing 100-result batches to one partition at the same moment. Every batch
+/// each of them had acknowledged must be in the topic.
+#[test]
+fn two_sinks_writing_one_partition_at_once_lose_no_batch() {
+    let Some(base) = server() else { return };
+    let output = topic(&base, "sinks-out", 1);
+    const BATCHES: usize = 30;
+    let start = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let mut sink = KafkaSink::open(&url(&base, &output, ""), format!("w{w}")).expect("sink");
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                for b in 0..BATCHES {
+                    let lines: String = (0..100)
+                        .map(|i| {
+                            let id = (w * BATCHES + b) * 100 + i;
+                            format!("{{\"id\":{id},\"key\":\"in/{w}@{id}\"}}\n")
+                        })
+                        .collect();
+                    sink.write(lines.as_bytes()).expect("write");
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("writer");
+    }
+    let expected = 2 * BATCHES * 100;
+    let results = read_all(&base, &output, expected);
+    let seen = ids(&results);
+    let missing: Vec<usize> = (0..2 * BATCHES).filter(|b| !seen.contains_key(&(*b as u64 * 100))).collect();
+    assert_eq!(seen.len(), expected, "batches acknowledged but not in the topic: {missing:?}");
+}
