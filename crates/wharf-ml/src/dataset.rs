@@ -105,7 +105,7 @@ impl Dataset {
         Ok((self.take(&train, "train"), self.take(&test, "test")))
     }
 
-    fn take(&self, rows: &[usize], part: &str) -> Dataset {
+    pub(crate) fn take(&self, rows: &[usize], part: &str) -> Dataset {
         let mut levels = self.levels.clone();
         for (name, column) in self.features.columns() {
             if let Column::Text(values) = column {

@@ -19,6 +19,7 @@ pub mod import;
 mod max_features;
 pub mod metrics;
 mod preprocess;
+pub mod select;
 mod train;
 
 pub use builtin::{register, FittedEstimator};

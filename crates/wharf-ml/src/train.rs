@@ -170,6 +170,92 @@ impl Trainer {
         self
     }
 
+    /// The hyper-parameters a search may set for this algorithm, by [`set_param`](Self::set_param) name.
+    pub fn param_names(&self) -> &'static [&'static str] {
+        match self.algorithm {
+            Algorithm::Logistic => &["l2", "max_iterations"],
+            Algorithm::Linear => &[],
+            Algorithm::Tree => &["max_depth", "min_samples_leaf"],
+            Algorithm::RandomForest => &["n_trees", "max_depth", "min_samples_leaf", "max_features"],
+            Algorithm::KMeans => &["k", "max_iterations"],
+        }
+    }
+
+    /// Sets hyper-parameter `name` from its text (as in a search space or a TOML file):
+    /// `l2`, `max_iterations`, `max_depth` (a number or `none`), `min_samples_leaf`,
+    /// `n_trees`, `max_features` (as [`MaxFeatures`] parses it), `k`, `seed`. A name the
+    /// algorithm does not take, or a value that does not parse, is an error naming both.
+    /// Ranges are the estimator's to judge when it is fitted (a negative `l2` fails there).
+    pub fn set_param(mut self, name: &str, value: &str) -> Result<Self> {
+        let value = value.trim();
+        let bad = |what: &str| WharfError::invalid(format!("params.{name}"), format!("'{value}' is not {what}"));
+        let positive = || value.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| bad("a whole number above 0"));
+        if name != "seed" && !self.param_names().contains(&name) {
+            let known = self.param_names().join(", ");
+            return Err(WharfError::invalid(
+                format!("params.{name}"),
+                format!(
+                    "not a parameter of {} (it takes: {})",
+                    self.algorithm.as_str(),
+                    if known.is_empty() { "none" } else { &known }
+                ),
+            ));
+        }
+        match name {
+            "seed" => self.hyper.seed = value.parse().map_err(|_| bad("a whole number"))?,
+            "l2" => {
+                self.hyper.l2 = value.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| bad("a number"))?
+            }
+            "max_iterations" => self.hyper.max_iterations = positive()? as u64,
+            "max_depth" => {
+                self.hyper.max_depth = match value {
+                    "none" | "None" | "" => None,
+                    _ => Some(positive()?),
+                }
+            }
+            "min_samples_leaf" => self.hyper.min_samples_leaf = positive()?,
+            "n_trees" => self.hyper.n_trees = positive()?,
+            "max_features" => self.hyper.max_features = value.parse()?,
+            "k" => self.hyper.k = positive()?,
+            _ => unreachable!("checked against param_names above"),
+        }
+        Ok(self)
+    }
+
+    /// Sets every parameter in `params` ([`set_param`](Self::set_param)).
+    pub fn with_params<'a>(self, params: impl IntoIterator<Item = (&'a String, &'a String)>) -> Result<Self> {
+        params.into_iter().try_fold(self, |t, (k, v)| t.set_param(k, v))
+    }
+
+    /// The space a search explores when it is given none: a few values of each
+    /// hyper-parameter around the defaults, on the scales that matter (powers of ten for a
+    /// penalty, doublings for a depth), as scikit-learn users would grid them.
+    pub fn param_space(&self) -> crate::select::ParamSpace {
+        use crate::select::{Domain, ParamSpace};
+        let list = |v: &[&str]| Domain::Values(v.iter().map(|s| s.to_string()).collect());
+        let mut space = ParamSpace::new();
+        match self.algorithm {
+            Algorithm::Logistic => {
+                space.insert("l2", list(&["0.001", "0.01", "0.1", "1", "10", "100"]));
+            }
+            Algorithm::Tree => {
+                space.insert("max_depth", list(&["2", "4", "6", "8", "none"]));
+                space.insert("min_samples_leaf", list(&["1", "5", "20"]));
+            }
+            Algorithm::RandomForest => {
+                space.insert("n_trees", list(&["50", "100", "200"]));
+                space.insert("max_depth", list(&["4", "8", "12", "none"]));
+                space.insert("min_samples_leaf", list(&["1", "3", "10"]));
+                space.insert("max_features", list(&["sqrt", "log2", "0.5"]));
+            }
+            Algorithm::KMeans => {
+                space.insert("k", list(&["2", "3", "4", "5", "6", "8"]));
+            }
+            Algorithm::Linear => {}
+        }
+        space
+    }
+
     /// The parameters recorded in the model's metadata and logged to trackers.
     pub fn params(&self) -> BTreeMap<String, String> {
         let h = &self.hyper;
