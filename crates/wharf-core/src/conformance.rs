@@ -244,6 +244,34 @@ pub fn tracker_drop_marks_failed(tracker: &dyn TrackerPort, caps: TrackerCapabil
     }
 }
 
+/// A file is stored as an artifact of a running run and (when readable) listed among the
+/// run's artifacts; a name that could leave the run is refused, and so is a file that does
+/// not exist.
+pub fn tracker_logs_artifacts(tracker: &dyn TrackerPort, caps: TrackerCapabilities) {
+    let dir = std::env::temp_dir().join(format!("wharf-conformance-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("board.json");
+    std::fs::write(&file, br#"[{"trial":0,"score":0.9}]"#).expect("write artifact");
+    let run = tracker.start_run(Some("artifact")).expect("start_run");
+    run.log_artifact(&file, "leaderboard.json").expect("log_artifact");
+    run.log_artifact(&file, "leaderboard.json").expect("logging a name again replaces it");
+    assert!(
+        matches!(run.log_artifact(&file, "../escape"), Err(WharfError::InvalidInput { .. })),
+        "an artifact name with a path must be InvalidInput"
+    );
+    if caps.readback {
+        assert!(run.log_artifact(&dir.join("absent.json"), "absent.json").is_err(), "a missing file is an error");
+    }
+    let id = run.id().to_string();
+    run.finish().expect("finish");
+    if caps.readback {
+        let record = tracker.get_run(&id).expect("get_run");
+        let listed = record.artifacts.iter().filter(|a| *a == "leaderboard.json").count();
+        assert_eq!(listed, 1, "the artifact is listed once: {:?}", record.artifacts);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Ending a run as RUNNING is invalid input.
 pub fn tracker_rejects_running_end(tracker: &dyn TrackerPort) {
     let run = tracker.start_run(Some("bad-end")).expect("start_run");
@@ -258,6 +286,7 @@ pub fn run_tracker_suite(tracker: &dyn TrackerPort, caps: TrackerCapabilities) {
     tracker_logs_everything(tracker, caps);
     tracker_rejects_changed_param(tracker, caps);
     tracker_drop_marks_failed(tracker, caps);
+    tracker_logs_artifacts(tracker, caps);
     tracker_rejects_running_end(tracker);
 }
 

@@ -55,6 +55,10 @@ impl TrackerPort for Switchable {
         self.gate()?;
         self.files.log_model(run_id, model, artifact)
     }
+    fn log_artifact(&self, run_id: &str, path: &Path, name: &str) -> Result<()> {
+        self.gate()?;
+        self.files.log_artifact(run_id, path, name)
+    }
     fn end_run(&self, run_id: &str, status: RunStatus) -> Result<()> {
         self.gate()?;
         self.files.end_run(run_id, status)
@@ -281,4 +285,30 @@ fn during_the_probe_pause_calls_are_spooled_without_trying_the_backend() {
     set_up(&t, true);
     assert_eq!(t.replay().unwrap().sent, 102);
     assert_eq!(backend_runs(dir.path())[0].metrics.len(), 100);
+}
+
+#[test]
+fn an_artifact_logged_during_an_outage_is_a_copy_replayed_then_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tracker(dir.path(), false);
+    let file = dir.path().join("board.json");
+    std::fs::write(&file, b"[1,2,3]").unwrap();
+    let info = t.begin_run(Some("offline")).unwrap();
+    t.log_artifact(&info.id, &file, "leaderboard.json").unwrap();
+    // The caller's file may change while the call waits: the spool kept its own copy.
+    std::fs::write(&file, b"changed").unwrap();
+    t.end_run(&info.id, RunStatus::Finished).unwrap();
+    assert_eq!(t.get_run(&info.id).unwrap().artifacts, ["leaderboard.json"]);
+    assert!(backend_runs(dir.path()).is_empty());
+
+    set_up(&t, true);
+    let report = t.replay().expect("replay");
+    assert_eq!((report.sent, report.remaining), (3, 0), "{report:?}");
+    let runs = backend_runs(dir.path());
+    assert_eq!(runs[0].artifacts, ["leaderboard.json"]);
+    let stored =
+        std::fs::read(dir.path().join("runs").join(&runs[0].info.id).join("artifacts/leaderboard.json")).unwrap();
+    assert_eq!(stored, b"[1,2,3]");
+    let left = std::fs::read_dir(wharf_core::spool::tracker::artifacts_dir(t.spool_path())).unwrap().count();
+    assert_eq!(left, 0, "a delivered artifact leaves the spool");
 }

@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use wharf_core::spool::tracker::{is_local_run_id, send_spooled_model};
+use wharf_core::spool::tracker::{is_local_run_id, send_spooled_artifact, send_spooled_model};
 use wharf_core::spool::{read_calls, Replay, ReplayTracker, RunIds, SpoolLayer, Spooled, TrackerCall};
 use wharf_core::{Result, RunInfo, RunRecord, TrackerPort, WharfError};
 
@@ -145,6 +145,10 @@ impl MlflowReplay {
             TrackerCall::LogModel { run_id, artifact, path } => {
                 let id = self.resolve(run_id)?;
                 send_spooled_model(path, |model| self.tracker.log_model_to(&id, model, artifact, replaying))
+            }
+            TrackerCall::LogArtifact { run_id, name, path } => {
+                let id = self.resolve(run_id)?;
+                send_spooled_artifact(path, |file| self.tracker.log_artifact_to(&id, file, name, replaying))
             }
             TrackerCall::EndRun { run_id, status, end_time } => {
                 self.tracker.end_at(&self.resolve(run_id)?, *status, end_time.timestamp_millis(), replaying)

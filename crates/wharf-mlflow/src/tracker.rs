@@ -19,6 +19,7 @@
 //! decorator takes it ([`MlflowTracker::take_unsent`]), so nothing buffered is lost.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -308,7 +309,8 @@ impl MlflowTracker {
             self.client
                 .list_artifacts(&run.info.artifact_uri, "")?
                 .into_iter()
-                .filter(|f| f.is_dir)
+                // Models are directories (`<name>/MLmodel`); files from `log_artifact` sit at
+                // the root.
                 .map(|f| f.path)
                 .collect()
         } else {
@@ -392,6 +394,15 @@ impl MlflowTracker {
         self.client.upload_artifact(&root, &format!("{artifact}/{MLMODEL_FILE}"), logged.mlmodel)
     }
 
+    /// Uploads the file at `path` as artifact `name` at the root of the run's artifacts.
+    pub(crate) fn log_artifact_to(&self, run_id: &str, path: &Path, name: &str, ended_too: bool) -> Result<()> {
+        wharf_core::ports::tracker::validate_artifact_name(name)?;
+        let bytes = std::fs::read(path).map_err(|e| WharfError::io(path, e))?;
+        let state = self.state(run_id, ended_too)?;
+        let root = lock(&state).artifact_root.clone();
+        self.client.upload_artifact(&root, name, bytes)
+    }
+
     /// Ends a run as ended at `end_ms` (a replay passes the original time).
     pub(crate) fn end_at(&self, run_id: &str, status: RunStatus, end_ms: i64, ended_too: bool) -> Result<()> {
         let mlflow_status = match status {
@@ -443,6 +454,10 @@ impl TrackerPort for MlflowTracker {
 
     fn log_model(&self, run_id: &str, model: &Model, artifact: &str) -> Result<()> {
         self.log_model_to(run_id, model, artifact, false)
+    }
+
+    fn log_artifact(&self, run_id: &str, path: &Path, name: &str) -> Result<()> {
+        self.log_artifact_to(run_id, path, name, false)
     }
 
     fn end_run(&self, run_id: &str, status: RunStatus) -> Result<()> {

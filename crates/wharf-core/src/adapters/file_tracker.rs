@@ -5,7 +5,8 @@
 //! ```text
 //! <root>/<run-id>/run.json         id, name, status, times, params, tags, artifacts
 //! <root>/<run-id>/metrics.jsonl    one metric point per line, appended
-//! <root>/<run-id>/artifacts/<name>.wharf
+//! <root>/<run-id>/artifacts/<name>.wharf   a model (log_model)
+//! <root>/<run-id>/artifacts/<name>         a file (log_artifact)
 //! ```
 //!
 //! `run.json` is replaced atomically under a per-run file lock, so concurrent loggers from
@@ -17,7 +18,9 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 
 use crate::fsutil::{append_line, write_atomic, FileLock};
-use crate::ports::tracker::{check_params_unchanged, MetricPoint, RunInfo, RunRecord, RunStatus, TrackerPort};
+use crate::ports::tracker::{
+    check_params_unchanged, validate_artifact_name, MetricPoint, RunInfo, RunRecord, RunStatus, TrackerPort,
+};
 use crate::{Model, Result, WharfError};
 
 /// Tracks runs as files under a directory (default `./wharf-runs`).
@@ -175,6 +178,25 @@ impl TrackerPort for FileTracker {
         self.update(run_id, |record| {
             if !record.artifacts.iter().any(|a| a == artifact) {
                 record.artifacts.push(artifact.to_string());
+            }
+            Ok(())
+        })
+    }
+
+    fn log_artifact(&self, run_id: &str, path: &Path, name: &str) -> Result<()> {
+        validate_artifact_name(name)?;
+        let dir = self.run_dir(run_id)?;
+        let bytes = std::fs::read(path).map_err(|e| WharfError::io(path, e))?;
+        // Checked before the copy, so an ended run gets no new files.
+        if self.read_record(&dir, run_id)?.status != RunStatus::Running {
+            return Err(WharfError::invalid("run_id", format!("run '{run_id}' has ended")));
+        }
+        let artifacts = dir.join("artifacts");
+        std::fs::create_dir_all(&artifacts).map_err(|e| WharfError::io(&artifacts, e))?;
+        write_atomic(&artifacts.join(name), &bytes)?;
+        self.update(run_id, |record| {
+            if !record.artifacts.iter().any(|a| a == name) {
+                record.artifacts.push(name.to_string());
             }
             Ok(())
         })

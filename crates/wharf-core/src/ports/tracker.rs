@@ -1,6 +1,7 @@
 //! `TrackerPort`: experiment tracking (runs, params, metrics, models).
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -73,7 +74,8 @@ pub struct RunRecord {
     pub tags: BTreeMap<String, String>,
     /// Every metric point, in logging order.
     pub metrics: Vec<MetricPoint>,
-    /// Names of logged model artifacts.
+    /// Names of logged artifacts: models ([`TrackerPort::log_model`]) and files
+    /// ([`TrackerPort::log_artifact`]).
     pub artifacts: Vec<String>,
 }
 
@@ -108,6 +110,15 @@ pub trait TrackerPort: Send + Sync {
     fn set_tags(&self, run_id: &str, tags: &BTreeMap<String, String>) -> Result<()>;
     /// Stores a model under the run as artifact `artifact`.
     fn log_model(&self, run_id: &str, model: &Model, artifact: &str) -> Result<()>;
+    /// Stores the file at `path` under the run as artifact `name` (a leaderboard, a report,
+    /// a plot): evidence that belongs with the run but is not a model. `name` follows the
+    /// model-name rule (`A-Z a-z 0-9 . _ -`, so it can never step outside the run); storing
+    /// a name again replaces the file. Trackers that keep nothing accept it; a tracker that
+    /// cannot store files answers [`Unsupported`](crate::WharfError::Unsupported).
+    fn log_artifact(&self, run_id: &str, path: &Path, name: &str) -> Result<()> {
+        let _ = (run_id, path, name);
+        Err(WharfError::Unsupported(format!("tracker '{}' stores no artifact files", self.name())))
+    }
     /// Ends the run.
     fn end_run(&self, run_id: &str, status: RunStatus) -> Result<()>;
     /// Reads a run back.
@@ -189,6 +200,11 @@ impl<'a> RunHandle<'a> {
         self.tracker.log_model(&self.info.id, model, artifact)
     }
 
+    /// Stores the file at `path` as artifact `name`.
+    pub fn log_artifact(&self, path: &Path, name: &str) -> Result<()> {
+        self.tracker.log_artifact(&self.info.id, path, name)
+    }
+
     /// Ends the run as FINISHED.
     pub fn finish(mut self) -> Result<()> {
         self.ended = true;
@@ -245,6 +261,7 @@ macro_rules! forward_tracker {
             fn log_metrics(&self, run_id: &str, metrics: &BTreeMap<String, f64>, step: Option<u64>) -> Result<()> { (**self).log_metrics(run_id, metrics, step) }
             fn set_tags(&self, run_id: &str, tags: &BTreeMap<String, String>) -> Result<()> { (**self).set_tags(run_id, tags) }
             fn log_model(&self, run_id: &str, model: &Model, artifact: &str) -> Result<()> { (**self).log_model(run_id, model, artifact) }
+            fn log_artifact(&self, run_id: &str, path: &Path, name: &str) -> Result<()> { (**self).log_artifact(run_id, path, name) }
             fn end_run(&self, run_id: &str, status: RunStatus) -> Result<()> { (**self).end_run(run_id, status) }
             fn get_run(&self, run_id: &str) -> Result<RunRecord> { (**self).get_run(run_id) }
             fn enabled(&self) -> bool { (**self).enabled() }
@@ -252,6 +269,13 @@ macro_rules! forward_tracker {
     )*};
 }
 forward_tracker!(Arc, Box);
+
+/// Checks an artifact file name (the model-name rule), so no tracker can be made to write
+/// outside a run.
+pub fn validate_artifact_name(name: &str) -> Result<()> {
+    crate::ports::registry::validate_name(name)
+        .map_err(|_| WharfError::invalid("artifact", format!("'{name}' is not a valid artifact name")))
+}
 
 /// Refuses a param that would change a value `logged` already holds. A run's params are
 /// write-once (the run is their record), so every tracker and the spool refuse a change the

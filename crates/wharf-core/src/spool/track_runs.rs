@@ -14,7 +14,7 @@
 use crate::ports::tracker::{RunInfo, TrackerPort};
 use crate::{Result, WharfError};
 
-use super::tracker::{send_spooled_model, ReplayTracker, RunIds, TrackerCall};
+use super::tracker::{send_spooled_artifact, send_spooled_model, ReplayTracker, RunIds, TrackerCall};
 use super::Replay;
 
 /// A [`TrackerPort`] replaying [`TrackerCall`]s; unavailable means a
@@ -67,6 +67,10 @@ impl<T: TrackerPort> Replay for TrackRuns<T> {
             TrackerCall::LogModel { run_id, artifact, path } => {
                 let id = self.ids.resolve(run_id);
                 send_spooled_model(path, |model| self.tracker.log_model(&id, model, artifact))
+            }
+            TrackerCall::LogArtifact { run_id, name, path } => {
+                let id = self.ids.resolve(run_id);
+                send_spooled_artifact(path, |file| self.tracker.log_artifact(&id, file, name))
             }
             TrackerCall::EndRun { run_id, status, .. } => self.tracker.end_run(&self.ids.resolve(run_id), *status),
         }

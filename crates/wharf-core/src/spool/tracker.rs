@@ -60,7 +60,9 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ports::tracker::{check_params_unchanged, MetricPoint, RunInfo, RunRecord, RunStatus, TrackerPort};
+use crate::ports::tracker::{
+    check_params_unchanged, validate_artifact_name, MetricPoint, RunInfo, RunRecord, RunStatus, TrackerPort,
+};
 use crate::{Model, Result, WharfError};
 
 use super::{Replay, Spooled};
@@ -130,6 +132,15 @@ pub enum TrackerCall {
         /// The saved model (removed once the backend took it).
         path: PathBuf,
     },
+    /// `log_artifact`, with the file copied beside the spool.
+    LogArtifact {
+        /// The run (local or backend id).
+        run_id: String,
+        /// The artifact name.
+        name: String,
+        /// The copy (removed once the backend took it).
+        path: PathBuf,
+    },
     /// `end_run`.
     EndRun {
         /// The run (local or backend id).
@@ -150,6 +161,7 @@ impl TrackerCall {
             | TrackerCall::LogMetrics { run_id, .. }
             | TrackerCall::SetTags { run_id, .. }
             | TrackerCall::LogModel { run_id, .. }
+            | TrackerCall::LogArtifact { run_id, .. }
             | TrackerCall::EndRun { run_id, .. } => run_id,
         }
     }
@@ -161,6 +173,7 @@ impl TrackerCall {
             | TrackerCall::LogMetrics { run_id, .. }
             | TrackerCall::SetTags { run_id, .. }
             | TrackerCall::LogModel { run_id, .. }
+            | TrackerCall::LogArtifact { run_id, .. }
             | TrackerCall::EndRun { run_id, .. } => run_id,
         }
     }
@@ -188,6 +201,26 @@ pub fn fallback_run_name(local_id: &str) -> String {
 /// The directory spooled models are saved in, beside the spool file.
 pub fn models_dir(spool: &Path) -> PathBuf {
     spool.with_extension("models")
+}
+
+/// The directory spooled artifact files are copied to, beside the spool.
+pub fn artifacts_dir(spool: &Path) -> PathBuf {
+    spool.with_extension("artifacts")
+}
+
+/// Sends the file a [`TrackerCall::LogArtifact`] names through `send`, then removes it. A
+/// file already gone was delivered by an earlier replay, as for models.
+pub fn send_spooled_artifact(path: &Path, send: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    if !path.exists() {
+        tracing::debug!(artifact = %path.display(), "spooled artifact already delivered");
+        return Ok(());
+    }
+    send(path)?;
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(WharfError::io(path, e)),
+    }
 }
 
 /// Sends the model a [`TrackerCall::LogModel`] names through `send`, then removes its file.
@@ -358,6 +391,24 @@ impl<P: ReplayTracker> TrackerPort for Spooled<P> {
         sent
     }
 
+    fn log_artifact(&self, run_id: &str, path: &Path, name: &str) -> Result<()> {
+        validate_artifact_name(name)?;
+        // A copy, so the caller may delete or rewrite its file while the call waits spooled.
+        let dir = artifacts_dir(self.spool_path());
+        let dir = std::path::absolute(&dir).map_err(|e| WharfError::io(&dir, e))?;
+        std::fs::create_dir_all(&dir).map_err(|e| WharfError::io(&dir, e))?;
+        let copy = dir.join(format!("{}-{name}", uuid::Uuid::now_v7().simple()));
+        std::fs::copy(path, &copy).map_err(|e| WharfError::io(path, e))?;
+        let call = TrackerCall::LogArtifact { run_id: run_id.to_string(), name: name.to_string(), path: copy };
+        let sent = self.call(&call);
+        if sent.is_err() {
+            if let TrackerCall::LogArtifact { path, .. } = &call {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        sent
+    }
+
     fn end_run(&self, run_id: &str, status: RunStatus) -> Result<()> {
         if status == RunStatus::Running {
             return Err(WharfError::invalid("status", "a run cannot end as RUNNING"));
@@ -429,9 +480,9 @@ pub fn fold(base: Option<RunRecord>, calls: &[TrackerCall], ids: &[&str]) -> Opt
             (TrackerCall::SetTags { tags, .. }, Some(r)) => {
                 r.tags.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
             }
-            (TrackerCall::LogModel { artifact, .. }, Some(r)) => {
-                if !r.artifacts.contains(artifact) {
-                    r.artifacts.push(artifact.clone());
+            (TrackerCall::LogModel { artifact: name, .. } | TrackerCall::LogArtifact { name, .. }, Some(r)) => {
+                if !r.artifacts.contains(name) {
+                    r.artifacts.push(name.clone());
                 }
             }
             (TrackerCall::EndRun { status, end_time, .. }, Some(r)) => {
