@@ -272,6 +272,24 @@ pub fn tracker_logs_artifacts(tracker: &dyn TrackerPort, caps: TrackerCapabiliti
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A child run carries its parent's id in [`PARENT_RUN_TAG`](crate::ports::tracker::PARENT_RUN_TAG).
+pub fn tracker_nests_child_runs(tracker: &dyn TrackerPort, caps: TrackerCapabilities) {
+    let parent = tracker.start_run(Some("parent")).expect("start_run");
+    let child = tracker.begin_child_run(parent.id(), Some("child")).expect("begin_child_run");
+    assert_eq!(child.name, "child");
+    tracker.end_run(&child.id, RunStatus::Finished).expect("end child");
+    let parent_id = parent.id().to_string();
+    parent.finish().expect("finish parent");
+    if caps.readback {
+        let record = tracker.get_run(&child.id).expect("get_run");
+        assert_eq!(
+            record.tags.get(crate::ports::tracker::PARENT_RUN_TAG).map(String::as_str),
+            Some(parent_id.as_str()),
+            "a child run names its parent"
+        );
+    }
+}
+
 /// Ending a run as RUNNING is invalid input.
 pub fn tracker_rejects_running_end(tracker: &dyn TrackerPort) {
     let run = tracker.start_run(Some("bad-end")).expect("start_run");
@@ -287,6 +305,7 @@ pub fn run_tracker_suite(tracker: &dyn TrackerPort, caps: TrackerCapabilities) {
     tracker_rejects_changed_param(tracker, caps);
     tracker_drop_marks_failed(tracker, caps);
     tracker_logs_artifacts(tracker, caps);
+    tracker_nests_child_runs(tracker, caps);
     tracker_rejects_running_end(tracker);
 }
 

@@ -440,6 +440,10 @@ impl TrackerPort for MlflowTracker {
         self.begin_with_tags(name, Vec::new())
     }
 
+    fn begin_child_run(&self, parent_run_id: &str, name: Option<&str>) -> Result<RunInfo> {
+        MlflowTracker::begin_child_run(self, parent_run_id, name)
+    }
+
     fn log_params(&self, run_id: &str, params: &BTreeMap<String, String>) -> Result<()> {
         self.log_params_to(run_id, params, false)
     }

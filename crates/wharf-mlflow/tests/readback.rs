@@ -192,3 +192,20 @@ fn strict_and_spool_dir_are_configurable_from_the_environment() {
         other => panic!("expected a config error, got {other:?}"),
     }
 }
+
+#[test]
+fn a_logged_file_is_stored_byte_for_byte_in_the_runs_artifact_store() {
+    let Some(uri) = common::mlflow_uri() else { return };
+    let tracker = common::tracker(&uri);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("board.json");
+    std::fs::write(&file, br#"[{"rank":1,"score":0.97}]"#).unwrap();
+    let run = tracker.start_run(Some("with-artifact")).unwrap();
+    run.log_artifact(&file, "leaderboard.json").unwrap();
+    let id = run.id().to_string();
+    run.finish().unwrap();
+    let got = common::raw_get(&uri, "runs/get", &[("run_id", &id)]);
+    let root = got["run"]["info"]["artifact_uri"].as_str().unwrap().to_string();
+    assert_eq!(common::raw_artifact(&uri, &root, "leaderboard.json"), br#"[{"rank":1,"score":0.97}]"#);
+    assert!(tracker.get_run(&id).unwrap().artifacts.contains(&"leaderboard.json".to_string()));
+}

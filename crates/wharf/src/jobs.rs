@@ -9,6 +9,7 @@ use wharf_core::{
 };
 use wharf_ml::{evaluate, Dataset, Metrics, Trainer};
 
+use crate::promote::{promote, Decision, Gate};
 use crate::Wharf;
 
 /// The model tag that remembers the training data's id columns (a JSON array of names), so
@@ -42,8 +43,11 @@ pub struct TrainJob {
     pub holdout: f64,
     /// Seed of the holdout split.
     pub seed: u64,
-    /// Aliases to point at the new version (`champion`, …).
+    /// Aliases to point at the new version (`champion`, …), unconditionally.
     pub aliases: Vec<String>,
+    /// Gate a promotion on the held-out rows: the gate's alias moves to the new version only
+    /// when it is measurably better than the version the alias points at.
+    pub promote: Option<Gate>,
 }
 
 /// What a [`TrainJob`] produced.
@@ -59,12 +63,14 @@ pub struct TrainOutcome {
     pub run_id: String,
     /// Rows trained on and evaluated on.
     pub rows: (usize, usize),
+    /// The promotion gate's decision, when one was asked for.
+    pub decision: Option<Decision>,
 }
 
 impl TrainJob {
     /// A job with a 20% holdout and seed 42.
     pub fn new(data: Dataset, trainer: Trainer, name: impl Into<String>) -> Self {
-        TrainJob { data, trainer, name: name.into(), holdout: 0.2, seed: 42, aliases: Vec::new() }
+        TrainJob { data, trainer, name: name.into(), holdout: 0.2, seed: 42, aliases: Vec::new(), promote: None }
     }
 
     /// Runs the job. `progress` hears each stage's name as it starts. Lineage gets a START
@@ -127,6 +133,12 @@ impl TrainJob {
 
     fn run_inner(&self, ctx: &Wharf, progress: &mut impl FnMut(&str)) -> Result<TrainOutcome> {
         let supervised = self.trainer.algorithm().task() != Task::Clustering;
+        if self.promote.is_some() && !(supervised && self.holdout > 0.0) {
+            return Err(WharfError::invalid(
+                "holdout",
+                "gating a promotion needs held-out rows (a supervised model and a holdout above 0)",
+            ));
+        }
         let (train, test) = if supervised && self.holdout > 0.0 {
             progress("splitting");
             let (a, b) = self.data.split(self.holdout, self.seed)?;
@@ -172,7 +184,15 @@ impl TrainJob {
         }
         run.set_tag("wharf.model_version", version)?;
         run.finish()?;
+        let decision = match (&self.promote, &test) {
+            (Some(gate), Some(test)) => {
+                progress("gating");
+                Some(promote(ctx, &self.name, &Selector::Version(version), test, gate)?)
+            }
+            _ => None,
+        };
         Ok(TrainOutcome {
+            decision,
             rows: (train.n_rows(), test.as_ref().map(Dataset::n_rows).unwrap_or(0)),
             model,
             version,

@@ -92,6 +92,10 @@ pub fn register_kinds() {
 }
 
 pub mod jobs;
+pub mod promote;
+pub mod tune;
+/// Model selection: cross-validation, hyper-parameter search, the promotion comparison.
+pub use wharf_ml::select;
 
 /// The OpenLineage adapter (RunEvent model, emitter, spool replay).
 #[cfg(feature = "openlineage")]

@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Model, Result, WharfError};
 
+/// The tag naming a child run's parent (MLflow's own name for it, so MLflow nests the runs
+/// and every other tracker keeps the same link).
+pub const PARENT_RUN_TAG: &str = "mlflow.parentRunId";
+
 /// How a run ended (or that it has not).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -102,6 +106,15 @@ pub trait TrackerPort: Send + Sync {
     fn name(&self) -> &str;
     /// Starts a run and returns its identity.
     fn begin_run(&self, name: Option<&str>) -> Result<RunInfo>;
+    /// Starts a run nested under `parent_run_id` (a search's trial under the search): the
+    /// child carries the [`PARENT_RUN_TAG`] tag naming its parent, which is how MLflow nests
+    /// runs and how any reader finds a run's children. Trackers that can set the tag at
+    /// creation do; the default begins the run and then tags it.
+    fn begin_child_run(&self, parent_run_id: &str, name: Option<&str>) -> Result<RunInfo> {
+        let info = self.begin_run(name)?;
+        self.set_tags(&info.id, &BTreeMap::from([(PARENT_RUN_TAG.to_string(), parent_run_id.to_string())]))?;
+        Ok(info)
+    }
     /// Logs parameters.
     fn log_params(&self, run_id: &str, params: &BTreeMap<String, String>) -> Result<()>;
     /// Logs metric values at `step`.
@@ -257,6 +270,7 @@ macro_rules! forward_tracker {
         impl<T: TrackerPort + ?Sized> TrackerPort for $wrapper<T> {
             fn name(&self) -> &str { (**self).name() }
             fn begin_run(&self, name: Option<&str>) -> Result<RunInfo> { (**self).begin_run(name) }
+            fn begin_child_run(&self, parent_run_id: &str, name: Option<&str>) -> Result<RunInfo> { (**self).begin_child_run(parent_run_id, name) }
             fn log_params(&self, run_id: &str, params: &BTreeMap<String, String>) -> Result<()> { (**self).log_params(run_id, params) }
             fn log_metrics(&self, run_id: &str, metrics: &BTreeMap<String, f64>, step: Option<u64>) -> Result<()> { (**self).log_metrics(run_id, metrics, step) }
             fn set_tags(&self, run_id: &str, tags: &BTreeMap<String, String>) -> Result<()> { (**self).set_tags(run_id, tags) }

@@ -355,6 +355,11 @@ impl<P: ReplayTracker> TrackerPort for Spooled<P> {
         self.begin_run_with_tags(name, BTreeMap::new())
     }
 
+    fn begin_child_run(&self, parent_run_id: &str, name: Option<&str>) -> Result<RunInfo> {
+        let tags = BTreeMap::from([(crate::ports::tracker::PARENT_RUN_TAG.to_string(), parent_run_id.to_string())]);
+        self.begin_run_with_tags(name, tags)
+    }
+
     fn log_params(&self, run_id: &str, params: &BTreeMap<String, String>) -> Result<()> {
         self.check_spooled(run_id, |record| check_params_unchanged(&record.params, params))?;
         self.call(&TrackerCall::LogParams { run_id: run_id.to_string(), params: params.clone() })

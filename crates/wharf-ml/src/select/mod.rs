@@ -6,12 +6,14 @@
 //! [`compare`](crate::select) decides whether a challenger beats a champion on the same
 //! held-out rows by more than noise.
 
+mod compare;
 mod cv;
 mod folds;
 mod metric;
 mod search;
 mod space;
 
+pub use compare::{compare, metric_value, Bootstrap, Comparison, Outputs, Truth};
 pub use cv::{cross_validate, plan, CvReport};
 pub use folds::{Folds, Split, Strategy};
 pub use metric::Metric;
