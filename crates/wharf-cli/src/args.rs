@@ -72,6 +72,24 @@ pub struct TrainArgs {
     /// Number of clusters (kmeans).
     #[arg(long, short = 'k', value_name = "N", value_parser = parse_positive)]
     pub k: Option<usize>,
+
+    /// Move the --over alias to the new version only if it beats that alias's version on the
+    /// held-out rows (the new version is registered either way; exit status 1 when refused).
+    #[arg(long)]
+    pub promote_if_better: bool,
+
+    /// The alias --promote-if-better compares with and moves.
+    #[arg(long, value_name = "@ALIAS", default_value = "@champion", value_parser = crate::commands::gate::parse_at_alias)]
+    pub over: String,
+
+    /// The metric --promote-if-better compares by [default: roc_auc for two classes,
+    /// accuracy for more, rmse for regression].
+    #[arg(long, value_name = "METRIC", requires = "promote_if_better")]
+    pub metric: Option<String>,
+
+    /// Margin, resamples and confidence of --promote-if-better.
+    #[command(flatten)]
+    pub gate: crate::commands::gate::GateArgs,
 }
 
 impl TrainArgs {

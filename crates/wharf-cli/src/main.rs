@@ -43,6 +43,11 @@ struct Cli {
 enum Command {
     /// Train a model on a CSV file, evaluate it on a holdout, track the run and register it.
     Train(TrainArgs),
+    /// Search an estimator's hyper-parameters by cross-validation, track every trial, register
+    /// the refit winner.
+    Tune(commands::tune::TuneArgs),
+    /// Move an alias to a challenger only when it beats the champion on a holdout file.
+    Promote(commands::promote::PromoteArgs),
     /// Run many registered models and summaries over JSON-lines records; store each record's results.
     RunModels(args::RunModelsArgs),
     /// Score a CSV, JSON-lines or Parquet file with a registered model, in chunks on every core,
@@ -103,6 +108,8 @@ fn dispatch(command: Command, out: &Output) -> anyhow::Result<()> {
     match command {
         Command::Train(args) => commands::train::run(args, out),
         Command::Score(args) => commands::score::run(args, out),
+        Command::Tune(args) => commands::tune::run(args, out),
+        Command::Promote(args) => commands::promote::run(args, out),
         Command::Models(command) => commands::models::run(command, out),
         Command::Runs(command) => commands::runs::run(command, out),
         Command::Lineage(command) => commands::lineage::run(command, out),

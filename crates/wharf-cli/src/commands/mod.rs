@@ -1,9 +1,11 @@
 //! One module per subcommand.
 
 pub mod doctor;
+pub mod gate;
 pub mod import;
 pub mod lineage;
 pub mod models;
+pub mod promote;
 pub mod run_models;
 pub mod runs;
 pub mod score;
@@ -13,6 +15,7 @@ pub mod serve;
 pub mod sql;
 pub mod stream;
 pub mod train;
+pub mod tune;
 pub mod version;
 
 /// How timestamps are shown to people.

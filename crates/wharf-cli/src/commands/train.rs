@@ -52,7 +52,8 @@ pub fn run(args: TrainArgs, out: &Output) -> anyhow::Result<()> {
     if let Some(k) = args.k {
         trainer = trainer.clusters(k);
     }
-    let job = TrainJob { data, trainer, name, holdout: args.holdout, seed: args.seed, aliases: args.aliases };
+    let promote = args.promote_if_better.then(|| args.gate.gate(&args.over, args.metric.clone(), args.seed));
+    let job = TrainJob { data, trainer, name, holdout: args.holdout, seed: args.seed, aliases: args.aliases, promote };
     let mut stage = String::new();
     let outcome = job
         .run(&ctx, |s| {
@@ -66,20 +67,24 @@ pub fn run(args: TrainArgs, out: &Output) -> anyhow::Result<()> {
     let (rows_train, rows_test) = outcome.rows;
     if out.json {
         let metrics: Map<String, Value> = outcome.metrics.iter().map(|(k, v)| (k.clone(), Value::from(*v))).collect();
-        return out.json(&json!({
-            "name": job.name,
-            "version": outcome.version.0,
-            "algorithm": meta.algorithm,
-            "task": outcome.model.task().to_string(),
-            "aliases": job.aliases,
-            "metrics": metrics,
-            "run_id": outcome.run_id,
-            "rows_train": rows_train,
-            "rows_test": rows_test,
-        }));
+        return out
+            .json(&json!({
+                "name": job.name,
+                "version": outcome.version.0,
+                "algorithm": meta.algorithm,
+                "task": outcome.model.task().to_string(),
+                "aliases": job.aliases,
+                "metrics": metrics,
+                "run_id": outcome.run_id,
+                "rows_train": rows_train,
+                "rows_test": rows_test,
+                "decision": outcome.decision.as_ref().map(super::gate::decision_json),
+            }))
+            .and_then(|()| gate_status(&outcome));
     }
     if out.quiet {
-        return out.line(format!("{}@{}", job.name, outcome.version));
+        out.line(format!("{}@{}", job.name, outcome.version))?;
+        return gate_status(&outcome);
     }
     out.line(format!(
         "Registered {} version {} ({}, {})",
@@ -103,7 +108,19 @@ pub fn run(args: TrainArgs, out: &Output) -> anyhow::Result<()> {
         }
         out.table(&table)?;
     }
-    out.line(format!("Tracking run {}", outcome.run_id))
+    out.line(format!("Tracking run {}", outcome.run_id))?;
+    if let Some(d) = &outcome.decision {
+        super::gate::print(out, d)?;
+    }
+    gate_status(&outcome)
+}
+
+/// Exit status 1 when --promote-if-better refused the new version.
+fn gate_status(outcome: &wharf::jobs::TrainOutcome) -> anyhow::Result<()> {
+    match &outcome.decision {
+        Some(d) => super::gate::exit_status(d),
+        None => Ok(()),
+    }
 }
 
 /// Text feature columns holding a different value in every row (of at least 20): almost
@@ -134,7 +151,7 @@ fn explain(err: WharfError, stage: &str) -> anyhow::Error {
 
 /// The input file's stem made into a valid model name: characters outside `A-Z a-z 0-9 . _ -`
 /// become `_`, and the name starts at the first letter or digit.
-fn default_name(input: &Path) -> anyhow::Result<String> {
+pub(crate) fn default_name(input: &Path) -> anyhow::Result<String> {
     let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let cleaned: String =
         stem.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();

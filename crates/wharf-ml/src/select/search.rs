@@ -131,16 +131,19 @@ impl SearchReport {
         &self.trials[self.best]
     }
 
-    /// The last round's scored trials, best first (the leaderboard).
+    /// Every trial, ranked: later halving rounds first (their candidates survived the
+    /// earlier ones and were measured on more rows), then by score, best first; failed
+    /// trials last within their round.
     pub fn leaderboard(&self) -> Vec<&Trial> {
-        let last = self.trials.iter().map(|t| t.round).max().unwrap_or(0);
-        let mut board: Vec<&Trial> = self.trials.iter().filter(|t| t.round == last).collect();
+        let mut board: Vec<&Trial> = self.trials.iter().collect();
         let key = |t: &Trial| t.score().filter(|s| !s.is_nan()).map(|s| if self.greater_is_better { s } else { -s });
-        board.sort_by(|a, b| match (key(a), key(b)) {
-            (Some(x), Some(y)) => y.total_cmp(&x).then(a.number.cmp(&b.number)),
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (None, None) => a.number.cmp(&b.number),
+        board.sort_by(|a, b| {
+            b.round.cmp(&a.round).then_with(|| match (key(a), key(b)) {
+                (Some(x), Some(y)) => y.total_cmp(&x).then(a.number.cmp(&b.number)),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => a.number.cmp(&b.number),
+            })
         });
         board
     }
