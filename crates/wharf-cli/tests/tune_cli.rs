@@ -176,3 +176,42 @@ fn train_with_promote_if_better_gates_the_champion() {
     assert!(stderr.contains("promotion refused"), "{stderr}");
     assert_eq!(champion(&s), 1, "version 2 is registered but not promoted");
 }
+
+#[test]
+fn group_folds_and_halving_from_the_command_line() {
+    let s = sandbox();
+    s.write("space.toml", "l2 = { low = 0.001, high = 100.0, log = true }\n");
+    let out = s.json(&[
+        "tune",
+        "-i",
+        "leads.csv",
+        "-t",
+        "converted",
+        "--id",
+        "lead_id",
+        "--name",
+        "lead",
+        "--group",
+        "source",
+        "--cv",
+        "3",
+        "--space",
+        "space.toml",
+        "--search",
+        "halving",
+        "--trials",
+        "9",
+        "--holdout",
+        "0",
+    ]);
+    let rounds: Vec<u64> = out["leaderboard"].as_array().unwrap().iter().map(|e| e["rows"].as_u64().unwrap()).collect();
+    assert_eq!(rounds.iter().filter(|r| **r == 900).count(), 1, "one survivor on every row: {rounds:?}");
+    assert_eq!(rounds.len(), 13, "9 + 3 + 1 trials: {rounds:?}");
+    assert_eq!(out["rows_test"], 0);
+    let shown = s.json(&["models", "show", "lead"]);
+    let features = shown["signature"]["features"].to_string();
+    assert!(features.contains("\"industry\""), "{features}");
+    assert!(!features.contains("\"source\""), "the group column is not a feature: {features}");
+    let err = s.error(&["tune", "-i", "leads.csv", "-t", "converted", "--id", "lead_id", "--group", "nope"]);
+    assert!(err.contains("nope"), "{err}");
+}

@@ -110,6 +110,7 @@ pub struct TuneArgs {
 /// Runs `wharf tune`.
 pub fn run(args: TuneArgs, out: &Output) -> anyhow::Result<()> {
     let algorithm: Algorithm = args.algorithm.parse()?;
+    let ctx = Wharf::load()?;
     let name = match &args.name {
         Some(n) => n.clone(),
         None => super::train::default_name(&args.input)?,
@@ -193,7 +194,7 @@ pub fn run(args: TuneArgs, out: &Output) -> anyhow::Result<()> {
             None => "no score yet".into(),
         });
     };
-    let outcome = job.run(&ctx_or_err()?, &on_trial);
+    let outcome = job.run(&ctx, &on_trial);
     bar.finish_and_clear();
     let outcome = outcome?;
 
@@ -264,10 +265,6 @@ pub fn run(args: TuneArgs, out: &Output) -> anyhow::Result<()> {
         }
         None => Ok(()),
     }
-}
-
-fn ctx_or_err() -> anyhow::Result<Wharf> {
-    Ok(Wharf::load()?)
 }
 
 /// A bar of trials done (a counter when the total is unknown), on stderr, hidden when quiet.
