@@ -107,3 +107,52 @@ fn an_unreachable_server_spools_the_run_and_sync_sends_it_later() {
     // Replaying again finds nothing left to send.
     assert!(wharf_mlflow::replay_config(&live).unwrap().replayed.is_empty());
 }
+
+#[test]
+fn tune_job_nests_its_trials_and_stores_the_leaderboard_in_mlflow() {
+    use wharf::select::{Folds, ParamSpace, Search, SearchOptions};
+    use wharf::tune::TuneJob;
+
+    let Some(uri) = common::mlflow_uri() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = Wharf::from_config(mlflow_config(&uri, dir.path())).expect("context");
+    let name = common::unique("wharf-e2e-tune");
+    let job = TuneJob {
+        data: datasets::breast_cancer(),
+        trainer: Trainer::logistic_regression(),
+        space: ParamSpace::from_toml("l2 = [0.1, 10.0]").unwrap(),
+        options: SearchOptions {
+            strategy: Search::Grid,
+            folds: Folds::stratified(3),
+            metric: "roc_auc".into(),
+            seed: 1,
+        },
+        name: name.clone(),
+        holdout: 0.2,
+        seed: 42,
+        aliases: vec![],
+        promote: None,
+    };
+    let outcome = job.run(&ctx, &|_| {}).expect("tune");
+    assert_eq!(outcome.version, Version(1));
+
+    let parent = ctx.tracker().get_run(&outcome.run_id).expect("parent run");
+    assert_eq!(parent.status, RunStatus::Finished);
+    assert!(parent.artifacts.contains(&"leaderboard.json".to_string()), "{:?}", parent.artifacts);
+    let raw = common::raw_get(&uri, "runs/get", &[("run_id", &outcome.run_id)]);
+    let root = raw["run"]["info"]["artifact_uri"].as_str().unwrap().to_string();
+    let board: serde_json::Value =
+        serde_json::from_slice(&common::raw_artifact(&uri, &root, "leaderboard.json")).unwrap();
+    assert_eq!(board.as_array().unwrap().len(), 2);
+    assert_eq!(board[0]["params"]["l2"], outcome.report.best().params["l2"].as_str());
+
+    let experiment = raw["run"]["info"]["experiment_id"].as_str().unwrap().to_string();
+    let filter = format!("tags.`mlflow.parentRunId` = '{}'", outcome.run_id);
+    let children = common::client(&uri).search_runs(&[experiment.as_str()], &filter).expect("search");
+    assert_eq!(children.len(), 2, "one nested child run per trial");
+    for child in &children {
+        assert_eq!(child.info.status, "FINISHED");
+        assert!(child.data.params.iter().any(|p| p.key == "l2"));
+        assert!(child.data.metrics.iter().any(|m| m.key == "cv_mean_roc_auc"));
+    }
+}
