@@ -259,3 +259,30 @@ fn train_with_promote_if_better_gates_the_alias() {
     let err = no_holdout.run(&s.ctx, |_| {}).unwrap_err();
     assert!(err.to_string().contains("needs held-out rows"), "{err}");
 }
+
+#[test]
+fn a_tuning_job_that_fails_emits_fail_and_fails_its_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = ctx_in(dir.path());
+    let job = TuneJob {
+        data: datasets::breast_cancer(),
+        trainer: Trainer::logistic_regression(),
+        space: ParamSpace::from_toml("l2 = [0.1, 1.0]").unwrap(),
+        options: SearchOptions { strategy: Search::Grid, folds: Folds::stratified(3), metric: "auc".into(), seed: 1 },
+        name: "cancer".into(),
+        holdout: 0.2,
+        seed: 42,
+        aliases: vec![],
+        promote: None,
+    };
+    let err = job.run(&ctx, &|_| {}).unwrap_err();
+    assert!(err.to_string().contains("unknown metric 'auc'"), "{err}");
+    let events = FileLineage::new(dir.path().join("lineage.jsonl")).read_all().unwrap();
+    let kinds: Vec<_> = events.iter().map(|e| e.event_type).collect();
+    assert_eq!(kinds, [wharf::LineageEventType::Start, wharf::LineageEventType::Fail]);
+    assert_eq!(events[0].run_id, events[1].run_id);
+    let runs = FileTracker::new(dir.path().join("runs")).list_runs().unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, RunStatus::Failed, "the parent run is not left RUNNING");
+    assert!(ctx.registry().list().unwrap().is_empty(), "nothing registered");
+}

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 use serde_json::{json, Value};
-use wharf_core::{LineageEvent, Model, Result, RunHandle, RunStatus, Selector, Version, WharfError};
+use wharf_core::{LineageEvent, LineageEventType, Model, Result, RunHandle, RunStatus, Selector, Version, WharfError};
 use wharf_ml::select::{search, Outcome, ParamSpace, SearchOptions, SearchReport, Trial};
 use wharf_ml::{evaluate, Dataset, Metrics, Trainer};
 
@@ -97,9 +97,38 @@ pub fn leaderboard(report: &SearchReport) -> Vec<Entry> {
 }
 
 impl TuneJob {
-    /// Runs the job. `on_trial` hears every trial as it ends (for a progress bar).
+    /// Runs the job. `on_trial` hears every trial as it ends (for a progress bar). Lineage
+    /// gets a START event first and a COMPLETE or FAIL event at the end, tied by one run id;
+    /// the tracked parent run is FAILED if anything goes wrong.
     pub fn run(&self, ctx: &Wharf, on_trial: &(dyn Fn(&Trial) + Sync)) -> Result<TuneOutcome> {
         wharf_core::ports::registry::validate_name(&self.name)?;
+        let job = format!("tune-{}", self.name);
+        let start = LineageEvent::new(job.clone()).event_type(LineageEventType::Start).input(self.data.name.clone());
+        let lineage_run = start.run_id.clone();
+        ctx.lineage().emit(&start)?;
+        let result = self.run_inner(ctx, on_trial);
+        let end = LineageEvent::new(job).run_id(lineage_run).input(self.data.name.clone());
+        let end = match &result {
+            Ok(outcome) => {
+                let best = outcome.report.best();
+                let mut e = end
+                    .output(format!("registry:{}/{}", self.name, outcome.version))
+                    .meta("tracking_run", outcome.run_id.clone())
+                    .meta("metric", outcome.report.metric.clone())
+                    .meta("trials", outcome.report.trials.len())
+                    .meta("best_params", json!(best.params));
+                if let Some(score) = best.score() {
+                    e = e.meta("best_cv_score", score);
+                }
+                e
+            }
+            Err(err) => end.event_type(LineageEventType::Fail).meta("error", err.to_string()),
+        };
+        ctx.lineage().emit(&end)?;
+        result
+    }
+
+    fn run_inner(&self, ctx: &Wharf, on_trial: &(dyn Fn(&Trial) + Sync)) -> Result<TuneOutcome> {
         if self.promote.is_some() && self.holdout <= 0.0 {
             return Err(WharfError::invalid("holdout", "gating a promotion needs held-out rows (a holdout above 0)"));
         }
@@ -163,18 +192,6 @@ impl TuneJob {
         }
         parent.set_tag("wharf.model_version", version)?;
         parent.finish()?;
-
-        let mut event = LineageEvent::new(format!("tune-{}", self.name))
-            .input(self.data.name.clone())
-            .output(format!("registry:{}/{}", self.name, version))
-            .meta("tracking_run", parent_id.clone())
-            .meta("metric", report.metric.clone())
-            .meta("trials", report.trials.len())
-            .meta("best_params", json!(best.params));
-        if let Some(score) = best.score() {
-            event = event.meta("best_cv_score", score);
-        }
-        ctx.lineage().emit(&event)?;
 
         let decision = match (&self.promote, &test) {
             (Some(gate), Some(test)) => Some(promote(ctx, &self.name, &Selector::Version(version), test, gate)?),
