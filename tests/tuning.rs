@@ -286,3 +286,51 @@ fn a_tuning_job_that_fails_emits_fail_and_fails_its_run() {
     assert_eq!(runs[0].status, RunStatus::Failed, "the parent run is not left RUNNING");
     assert!(ctx.registry().list().unwrap().is_empty(), "nothing registered");
 }
+
+/// A tracker written before `log_artifact` existed: the port's default answers Unsupported.
+struct NoFiles(FileTracker);
+
+impl wharf::TrackerPort for NoFiles {
+    fn name(&self) -> &str {
+        "no-files"
+    }
+    fn begin_run(&self, name: Option<&str>) -> wharf::Result<wharf::RunInfo> {
+        self.0.begin_run(name)
+    }
+    fn log_params(&self, id: &str, p: &std::collections::BTreeMap<String, String>) -> wharf::Result<()> {
+        self.0.log_params(id, p)
+    }
+    fn log_metrics(
+        &self,
+        id: &str,
+        m: &std::collections::BTreeMap<String, f64>,
+        step: Option<u64>,
+    ) -> wharf::Result<()> {
+        self.0.log_metrics(id, m, step)
+    }
+    fn set_tags(&self, id: &str, t: &std::collections::BTreeMap<String, String>) -> wharf::Result<()> {
+        self.0.set_tags(id, t)
+    }
+    fn log_model(&self, id: &str, model: &Model, artifact: &str) -> wharf::Result<()> {
+        self.0.log_model(id, model, artifact)
+    }
+    fn end_run(&self, id: &str, status: RunStatus) -> wharf::Result<()> {
+        self.0.end_run(id, status)
+    }
+}
+
+#[test]
+fn a_tracker_that_stores_no_files_still_records_the_decision() {
+    let s = setup();
+    let mut config = WharfConfig::default();
+    config.registry.dir = s.runs.parent().unwrap().join("registry");
+    config.lineage.path = s.lineage.clone();
+    let ctx = Wharf::builder().tracker(NoFiles(FileTracker::new(&s.runs))).build(config).unwrap();
+    let v1 = ctx.registry().register(&Trainer::logistic_regression().fit(&s.train).unwrap(), "cancer").unwrap();
+    let d = promote(&ctx, "cancer", &Selector::Version(v1), &s.test, &Gate::default()).unwrap();
+    assert!(d.promoted, "nothing to beat");
+    let run = FileTracker::new(&s.runs).get_run(&d.run_id).unwrap();
+    assert_eq!(run.tags["wharf.artifact_unsupported"], "decision.json");
+    assert_eq!(run.tags["wharf.decision"], "promoted");
+    assert_eq!(run.status, RunStatus::Finished);
+}

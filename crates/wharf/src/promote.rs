@@ -197,13 +197,20 @@ pub fn promote(ctx: &Wharf, name: &str, candidate: &Selector, holdout: &Dataset,
 }
 
 /// Writes `value` as JSON to a scratch file and logs it as artifact `name` of `run`.
+///
+/// A tracker written before `log_artifact` existed answers `Unsupported`; the evidence is
+/// also in the run's params and metrics, so that is noted in the run's
+/// `wharf.artifact_unsupported` tag instead of failing a job that has done its work.
 pub(crate) fn log_json(run: &RunHandle<'_>, name: &str, value: &impl Serialize) -> Result<()> {
     let text = serde_json::to_vec_pretty(value).map_err(|e| WharfError::invalid(name, e.to_string()))?;
     let path = std::env::temp_dir().join(format!("wharf-{}-{name}", run.id()));
     std::fs::write(&path, text).map_err(|e| WharfError::io(&path, e))?;
     let logged = run.log_artifact(&path, name);
     let _ = std::fs::remove_file(&path);
-    logged
+    match logged {
+        Err(WharfError::Unsupported(_)) => run.set_tag("wharf.artifact_unsupported", name),
+        other => other,
+    }
 }
 
 /// The holdout's answers, as class indices in `model`'s class order or as values.
