@@ -19,7 +19,7 @@ use wharf_core::{Result, WharfError};
 use crate::error::BentoError;
 
 /// Settings the client needs, already checked.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct ClientSettings {
     pub(crate) base: Url,
     pub(crate) timeout: Duration,
@@ -27,6 +27,20 @@ pub(crate) struct ClientSettings {
     pub(crate) retry: RetryPolicy,
     pub(crate) breaker_failures: u64,
     pub(crate) breaker_cooldown: Duration,
+}
+
+impl std::fmt::Debug for ClientSettings {
+    // The URL's userinfo and the header's value are credentials: the one redaction rule.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSettings")
+            .field("base", &wharf_core::redact::url(self.base.as_str()))
+            .field("timeout", &self.timeout)
+            .field("auth_header", &self.auth_header.as_ref().map(|(name, _)| wharf_core::redact::header(name.as_str())))
+            .field("retry", &self.retry)
+            .field("breaker_failures", &self.breaker_failures)
+            .field("breaker_cooldown", &self.breaker_cooldown)
+            .finish()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -150,7 +164,7 @@ impl BentoClient {
                 Err(Failed::Unreachable(if e.is_timeout() {
                     BentoError::Timeout { endpoint: endpoint.to_string(), timeout: self.settings.timeout }
                 } else {
-                    BentoError::Connect { endpoint: endpoint.to_string(), source: e }
+                    BentoError::Connect { endpoint: endpoint.to_string(), source: crate::error::scrub(e) }
                 }))
             }
         }

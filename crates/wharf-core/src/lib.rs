@@ -27,6 +27,7 @@ mod model;
 pub mod ports;
 mod prediction;
 mod records;
+pub mod redact;
 pub mod retry;
 pub mod scoring;
 mod signature;

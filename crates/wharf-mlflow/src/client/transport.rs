@@ -14,7 +14,7 @@ use wharf_core::retry::{parse_retry_after, retry, Call, Failure};
 use wharf_core::{Result, WharfError};
 
 use super::{Auth, MlflowClient};
-use crate::error::{MlflowError, ADAPTER};
+use crate::error::{scrub, MlflowError, ADAPTER};
 
 impl MlflowClient {
     pub(super) fn url(&self, path: &str) -> Result<Url> {
@@ -39,7 +39,7 @@ impl MlflowClient {
             match request.send() {
                 Ok(resp) if resp.status().is_success() => Ok(resp),
                 Ok(resp) => Err(error_from_response(operation, resp)),
-                Err(source) => Err(MlflowError::Transport { operation: operation.to_string(), source }),
+                Err(source) => Err(MlflowError::Transport { operation: operation.to_string(), source: scrub(source) }),
             }
         })
         .map_err(|err| {
@@ -49,9 +49,9 @@ impl MlflowClient {
     }
 
     pub(super) fn decode<T: DeserializeOwned>(operation: &str, resp: Response) -> Result<T> {
-        let bytes = resp
-            .bytes()
-            .map_err(|source| WharfError::from(MlflowError::Transport { operation: operation.to_string(), source }))?;
+        let bytes = resp.bytes().map_err(|source| {
+            WharfError::from(MlflowError::Transport { operation: operation.to_string(), source: scrub(source) })
+        })?;
         // An empty body stands for `{}` (artifact uploads answer with no body at all).
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
         serde_json::from_slice(bytes)
