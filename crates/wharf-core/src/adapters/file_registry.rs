@@ -185,7 +185,8 @@ impl RegistryPort for FileRegistry {
         let version = self.resolve(name, selector)?;
         let info = self.read_info(name, version, &BTreeMap::new())?;
         let path = self.version_dir(name, version)?.join("model.wharf");
-        let bytes = fs::read(&path).map_err(|e| WharfError::io(&path, e))?;
+        // Sized before it is read: a huge (or sparse) file is refused without being loaded.
+        let bytes = crate::artifact::read_bytes(&path)?;
         let header =
             crate::artifact::read_header(&bytes).map_err(|k| WharfError::artifact(path.display().to_string(), k))?;
         if header.sha256_hex() != info.sha256 {
