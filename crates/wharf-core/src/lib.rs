@@ -14,6 +14,7 @@
 
 pub mod adapters;
 pub mod artifact;
+pub mod bounded;
 pub mod config;
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]

@@ -28,7 +28,7 @@ mod registry;
 mod tracking;
 mod transport;
 
-pub use artifacts::proxy_path;
+pub use artifacts::{proxy_path, MAX_DOWNLOAD_BYTES};
 pub use dto::*;
 /// The retry policy every request goes through (re-exported from [`wharf_core::retry`]).
 pub use wharf_core::retry::RetryPolicy;
