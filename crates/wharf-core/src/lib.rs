@@ -52,7 +52,9 @@ pub use ports::lineage::{
     LineageEvent, LineageEventType, LineagePort, ModelFacts, ParentRun, SchemaField, SourceLocation,
 };
 pub use ports::model_server::{ModelServerExt, ModelServerPort, ServerCapabilities};
-pub use ports::registry::{ModelRef, RegisteredModel, RegistryExt, RegistryPort, Selector, Version, VersionInfo};
+pub use ports::registry::{
+    ModelRef, RegisteredModel, RegistryExt, RegistryPort, Selector, Unreadable, Version, VersionInfo,
+};
 pub use ports::tracker::{MetricPoint, RunHandle, RunInfo, RunRecord, RunStatus, TrackerExt, TrackerPort};
 pub use prediction::{Predictions, Probabilities};
 pub use records::{format_number, json_type, Column, Frame, Records, Row};

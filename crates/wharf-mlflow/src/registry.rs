@@ -247,7 +247,7 @@ impl RegistryPort for MlflowRegistry {
                 versions.push(self.info(&entry, on_this)?);
             }
             versions.sort_by_key(|v| v.version);
-            out.push(RegisteredModel { name: model.name, versions, aliases });
+            out.push(RegisteredModel { name: model.name, versions, aliases, unreadable: Vec::new() });
         }
         Ok(out)
     }
