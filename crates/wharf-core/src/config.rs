@@ -57,7 +57,7 @@ pub const OPENLINEAGE_VARIABLES: [(&str, &str); 3] = [
 ];
 
 /// The whole configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct WharfConfig {
@@ -79,7 +79,7 @@ pub struct WharfConfig {
 pub type AdapterTables = BTreeMap<String, toml::Value>;
 
 /// `[tracking]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 #[non_exhaustive]
 pub struct TrackingConfig {
@@ -99,7 +99,7 @@ impl Default for TrackingConfig {
 }
 
 /// `[registry]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 #[non_exhaustive]
 pub struct RegistryConfig {
@@ -119,7 +119,7 @@ impl Default for RegistryConfig {
 }
 
 /// `[lineage]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 #[non_exhaustive]
 pub struct LineageConfig {
@@ -143,7 +143,7 @@ impl Default for LineageConfig {
 }
 
 /// `[serving]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 #[non_exhaustive]
 pub struct ServingConfig {
@@ -191,6 +191,26 @@ impl Default for ServingConfig {
         }
     }
 }
+
+// `Debug` shows what `wharf doctor` shows, secrets masked by the one redaction rule: a
+// configuration printed with `{:?}` (a tracing field, a panic message, a test failure)
+// never carries a credential.
+macro_rules! debug_masked {
+    ($($ty:ident),*) => {$(
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                match toml::Table::try_from(self) {
+                    Ok(mut table) => {
+                        mask(&mut table);
+                        write!(f, "{} {:?}", stringify!($ty), table)
+                    }
+                    Err(_) => write!(f, "{} {{ .. }}", stringify!($ty)),
+                }
+            }
+        }
+    )*};
+}
+debug_masked!(WharfConfig, TrackingConfig, RegistryConfig, LineageConfig, ServingConfig);
 
 /// Deserializers that accept a value or a string holding one, since environment variables
 /// are always text. Adapter crates use them on their own tables'
@@ -639,5 +659,17 @@ mod tests {
         }
         // Not a credential's key: the value may be quoted (it is the user's typo to see).
         assert!(c.adapter::<Mine>("tracking.mine").is_err());
+    }
+
+    #[test]
+    fn debug_output_is_masked_too() {
+        let c = WharfConfig::from_toml_str(
+            "[serving]\nadmin_token = \"S3CRET-dbg\"\n[tracking.mine]\nuri = \"http://u:S3CRET-dbg@h\"\n",
+        )
+        .expect("valid");
+        for shown in [format!("{c:?}"), format!("{:?}", c.serving), format!("{:?}", c.tracking)] {
+            assert!(!shown.contains("S3CRET-dbg"), "{shown}");
+        }
+        assert!(format!("{c:?}").contains("http://***@h"));
     }
 }
