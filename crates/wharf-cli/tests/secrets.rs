@@ -173,3 +173,58 @@ fn configuration_errors_never_quote_a_secret() {
         assert_silent(&s, &["models", "list"]);
     }
 }
+
+/// `wharf serve` with logs at debug: its start-up, a request refused by the admin API, a
+/// scoring request and its shutdown print nothing secret.
+#[cfg(feature = "serve")]
+#[test]
+fn the_server_prints_no_secret() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::Stdio;
+
+    let s = sandbox(&secret_tables("127.0.0.1:1"));
+    assert_silent(&s, &["train", "--input", "leads.csv", "--target", "converted", "--name", "lead"]);
+    let mut cmd = s.command(&["serve", "-m", "lead", "--addr", "127.0.0.1:0"]);
+    cmd.env("RUST_LOG", "debug")
+        .env("WHARF_LOG", "debug")
+        .env("WHARF_SERVING__ADMIN_TOKEN", SECRET)
+        .env("OPENLINEAGE_API_KEY", SECRET)
+        .env("MLFLOW_TRACKING_PASSWORD", SECRET)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("serve");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut seen = String::new();
+    let addr = loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).expect("read") == 0 {
+            panic!("the server stopped before listening:\n{seen}");
+        }
+        seen.push_str(&line);
+        if let Some(at) = line.find("addr=") {
+            break line[at + 5..].split_whitespace().next().expect("an address").to_string();
+        }
+    };
+    let send = |request: String| {
+        let mut stream = std::net::TcpStream::connect(&addr).expect("connect");
+        stream.write_all(request.as_bytes()).expect("send");
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer
+    };
+    let refused = send("POST /admin/models/lead/reload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into());
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    let bad = send("POST /models/lead/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".into());
+    assert!(!bad.contains(SECRET), "{bad}");
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill")
+        .success());
+    let _ = stderr.read_to_string(&mut seen);
+    let mut stdout = String::new();
+    let _ = child.stdout.take().expect("stdout").read_to_string(&mut stdout);
+    child.wait().expect("exit");
+    assert!(!seen.contains(SECRET), "`wharf serve` logged the secret:\n{seen}");
+    assert!(!stdout.contains(SECRET), "`wharf serve` printed the secret:\n{stdout}");
+}
