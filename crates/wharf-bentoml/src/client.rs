@@ -18,6 +18,11 @@ use wharf_core::{Result, WharfError};
 
 use crate::error::BentoError;
 
+/// The largest answer read from the service.
+const MAX_ANSWER_BYTES: u64 = 256 << 20;
+/// The most bytes of an error answer read.
+const MAX_ERROR_BODY_BYTES: u64 = 64 << 10;
+
 /// Settings the client needs, already checked.
 #[derive(Clone)]
 pub(crate) struct ClientSettings {
@@ -206,7 +211,14 @@ impl BentoClient {
 /// Turns an answer into JSON or the matching error.
 fn decode(endpoint: &str, response: Response) -> std::result::Result<Value, BentoError> {
     let status = response.status();
-    let text = response.text().map_err(|e| BentoError::Decode { endpoint: endpoint.into(), message: e.to_string() })?;
+    // Read with a cap (answers of the largest batch are far below it), into one buffer.
+    let limit = if status.is_success() { MAX_ANSWER_BYTES } else { MAX_ERROR_BODY_BYTES };
+    let announced = if status.is_success() { response.content_length() } else { None };
+    // An error page is cut at its cap rather than refused: its start is what explains it.
+    let cut = if status.is_success() { limit + 1 } else { limit };
+    let body = wharf_core::bounded::read_capped(std::io::Read::take(response, cut), announced, limit)
+        .map_err(|e| BentoError::Decode { endpoint: endpoint.into(), message: e.to_string() })?;
+    let text = String::from_utf8_lossy(&body);
     if status.is_success() {
         return serde_json::from_str(&text)
             .map_err(|e| BentoError::Decode { endpoint: endpoint.into(), message: format!("not JSON ({e})") });

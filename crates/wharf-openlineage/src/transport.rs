@@ -205,7 +205,9 @@ impl HttpTransport {
             .and_then(parse_retry_after);
         // The body helps diagnose a refusal (a validating receiver names the bad field), but
         // it is cut short: a misbehaving server must not flood the logs.
-        let mut text = response.text().unwrap_or_default();
+        let mut text = wharf_core::bounded::read_capped(std::io::Read::take(response, 64 << 10), None, 64 << 10)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
         if text.len() > 500 {
             let cut = (0..=500).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
             text.truncate(cut);
