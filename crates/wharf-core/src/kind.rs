@@ -165,9 +165,9 @@ pub(crate) const PAYLOAD_LIMIT: usize = 1 << 30;
 /// its length, and a length prefix claiming more is refused before anything is allocated.
 const ACCOUNTED_PER_BYTE: usize = 8;
 
-/// The byte limit bincode decodes `len` payload bytes under: [`ACCOUNTED_PER_BYTE`] times
-/// the length, rounded up to a power of four (bincode's limit is a type parameter, so it
-/// comes in steps), and never under 512 bytes. So a 9-byte payload that announces a
+/// The byte limit bincode decodes `len` payload bytes under: 8 times the length, rounded up
+/// to the next of 512, 2048, 8192, … bytes (steps of 4: bincode's limit is a type
+/// parameter, so it comes in steps), so at most 32 times the length and never under 512. So a 9-byte payload that announces a
 /// gigabyte string is refused, where a fixed limit would allocate the gigabyte first.
 pub fn decode_limit(len: usize) -> usize {
     let need = len.saturating_mul(ACCOUNTED_PER_BYTE);
