@@ -18,8 +18,13 @@ use wharf_core::{Result, WharfError};
 
 use crate::error::BentoError;
 
+/// The largest answer read from the service.
+const MAX_ANSWER_BYTES: u64 = 256 << 20;
+/// The most bytes of an error answer read.
+const MAX_ERROR_BODY_BYTES: u64 = 64 << 10;
+
 /// Settings the client needs, already checked.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct ClientSettings {
     pub(crate) base: Url,
     pub(crate) timeout: Duration,
@@ -27,6 +32,20 @@ pub(crate) struct ClientSettings {
     pub(crate) retry: RetryPolicy,
     pub(crate) breaker_failures: u64,
     pub(crate) breaker_cooldown: Duration,
+}
+
+impl std::fmt::Debug for ClientSettings {
+    // The URL's userinfo and the header's value are credentials: the one redaction rule.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSettings")
+            .field("base", &wharf_core::redact::url(self.base.as_str()))
+            .field("timeout", &self.timeout)
+            .field("auth_header", &self.auth_header.as_ref().map(|(name, _)| wharf_core::redact::header(name.as_str())))
+            .field("retry", &self.retry)
+            .field("breaker_failures", &self.breaker_failures)
+            .field("breaker_cooldown", &self.breaker_cooldown)
+            .finish()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -150,7 +169,7 @@ impl BentoClient {
                 Err(Failed::Unreachable(if e.is_timeout() {
                     BentoError::Timeout { endpoint: endpoint.to_string(), timeout: self.settings.timeout }
                 } else {
-                    BentoError::Connect { endpoint: endpoint.to_string(), source: e }
+                    BentoError::Connect { endpoint: endpoint.to_string(), source: crate::error::scrub(e) }
                 }))
             }
         }
@@ -192,7 +211,14 @@ impl BentoClient {
 /// Turns an answer into JSON or the matching error.
 fn decode(endpoint: &str, response: Response) -> std::result::Result<Value, BentoError> {
     let status = response.status();
-    let text = response.text().map_err(|e| BentoError::Decode { endpoint: endpoint.into(), message: e.to_string() })?;
+    // Read with a cap (answers of the largest batch are far below it), into one buffer.
+    let limit = if status.is_success() { MAX_ANSWER_BYTES } else { MAX_ERROR_BODY_BYTES };
+    let announced = if status.is_success() { response.content_length() } else { None };
+    // An error page is cut at its cap rather than refused: its start is what explains it.
+    let cut = if status.is_success() { limit + 1 } else { limit };
+    let body = wharf_core::bounded::read_capped(std::io::Read::take(response, cut), announced, limit)
+        .map_err(|e| BentoError::Decode { endpoint: endpoint.into(), message: e.to_string() })?;
+    let text = String::from_utf8_lossy(&body);
     if status.is_success() {
         return serde_json::from_str(&text)
             .map_err(|e| BentoError::Decode { endpoint: endpoint.into(), message: format!("not JSON ({e})") });

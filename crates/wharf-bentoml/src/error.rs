@@ -5,6 +5,16 @@ use std::time::Duration;
 
 use wharf_core::WharfError;
 
+/// `err` with the URL it carries masked by the one redaction rule ([`wharf_core::redact`]):
+/// reqwest's message quotes the URL, userinfo (a live basic-auth credential) included.
+pub(crate) fn scrub(err: reqwest::Error) -> reqwest::Error {
+    let Some(url) = err.url() else { return err };
+    match url::Url::parse(&wharf_core::redact::url(url.as_str())) {
+        Ok(masked) => err.with_url(masked),
+        Err(_) => err.without_url(),
+    }
+}
+
 /// The adapter name used in every [`WharfError::Backend`] this crate produces.
 pub(crate) const ADAPTER: &str = "bentoml";
 

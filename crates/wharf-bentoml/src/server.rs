@@ -43,10 +43,14 @@ impl BentoMlModelServer {
             config.url.as_deref().map(str::trim).filter(|u| !u.is_empty()).ok_or_else(|| {
                 WharfError::config("serving.bentoml.url", "required when serving.backend = \"bentoml\"")
             })?;
-        let mut base =
-            Url::parse(url).map_err(|e| WharfError::config("serving.bentoml.url", format!("'{url}': {e}")))?;
+        let mut base = Url::parse(url).map_err(|e| {
+            WharfError::config("serving.bentoml.url", format!("'{}': {e}", wharf_core::redact::url(url)))
+        })?;
         if !matches!(base.scheme(), "http" | "https") {
-            return Err(WharfError::config("serving.bentoml.url", format!("'{url}': expected an http(s) URL")));
+            return Err(WharfError::config(
+                "serving.bentoml.url",
+                format!("'{}': expected an http(s) URL", wharf_core::redact::url(url)),
+            ));
         }
         // A base without a trailing slash would lose its last segment on `join`.
         if !base.path().ends_with('/') {

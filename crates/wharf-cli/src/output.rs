@@ -68,14 +68,15 @@ fn stdout(text: &str) -> anyhow::Result<()> {
 }
 
 /// Prints `error: <message>` on stderr. Unlike `eprintln!`, never panics when stderr is
-/// closed: there is nowhere left to report that.
+/// closed: there is nowhere left to report that. The message goes through the redaction
+/// rule once more, since it may quote what a library was given (a URL with a password).
 pub fn error_line(message: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "error: {message}");
+    let _ = writeln!(std::io::stderr().lock(), "error: {}", wharf::redact::text(message));
 }
 
-/// Prints `warning: <message>` on stderr (never panics).
+/// Prints `warning: <message>` on stderr (never panics), redacted like [`error_line`].
 pub fn warning(message: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "warning: {message}");
+    let _ = writeln!(std::io::stderr().lock(), "warning: {}", wharf::redact::text(message));
 }
 
 /// True when `err` only says stdout was closed by its reader.

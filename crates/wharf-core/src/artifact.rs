@@ -31,7 +31,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use crate::error::ArtifactError;
-use crate::kind::{self, BUILTIN_ESTIMATOR_KIND};
+use crate::kind::{self, decode_borrowed, BUILTIN_ESTIMATOR_KIND};
 use crate::metadata::ModelMetadata;
 use crate::{Model, Result, WharfError};
 
@@ -155,18 +155,18 @@ pub fn decode_with_limit(bytes: &[u8], limit: u64) -> std::result::Result<Model,
     if digest != header.sha256 {
         return Err(ArtifactError::ChecksumMismatch);
     }
-    // The limit makes bincode refuse any length prefix that claims more than the payload
-    // could hold, so a crafted length cannot trigger a huge allocation.
-    let config = bincode_config().with_limit::<{ DEFAULT_MAX_PAYLOAD as usize }>();
+    // The limit follows the announced payload length (kind::decode_limit), so a length
+    // prefix claiming more than the payload could hold is refused before any allocation:
+    // a 9-byte payload cannot make the loader reserve a gigabyte.
     let decode_error = |e: bincode::error::DecodeError| ArtifactError::Decode(e.to_string());
     let (metadata, used): (ModelMetadata, usize) =
-        bincode::serde::borrow_decode_from_slice(body, config).map_err(decode_error)?;
+        kind::with_decode_limit!(decode_borrowed::<ModelMetadata>(body, body.len())).map_err(decode_error)?;
     let mut rest = &body[used..];
     let kind_id = if header.format_version == FORMAT_VERSION_1 {
         BUILTIN_ESTIMATOR_KIND.to_string()
     } else {
         let (id, used): (String, usize) =
-            bincode::serde::borrow_decode_from_slice(rest, config).map_err(decode_error)?;
+            kind::with_decode_limit!(decode_borrowed::<String>(rest, rest.len())).map_err(decode_error)?;
         rest = &rest[used..];
         id
     };
@@ -185,6 +185,15 @@ pub fn decode_with_limit(bytes: &[u8], limit: u64) -> std::result::Result<Model,
 /// Reads and decodes an artifact file. The file's size is checked against the limit before
 /// anything is read, so a huge file is refused without being loaded.
 pub fn read_file(path: &Path) -> Result<Model> {
+    let bytes = read_bytes(path)?;
+    decode(&bytes).map_err(|kind| WharfError::artifact(path.display().to_string(), kind))
+}
+
+/// An artifact file's bytes, for loaders that check them before decoding (a registry
+/// comparing the checksum it recorded). The file's size is checked against the limit
+/// before anything is read, and no more than the limit is ever read (a file growing while
+/// it is read is cut there), so a huge or sparse file is refused at once.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     let shown = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => WharfError::not_found(format!("model artifact {shown}")),
@@ -200,7 +209,7 @@ pub fn read_file(path: &Path) -> Result<Model> {
     }
     let mut bytes = Vec::with_capacity(size as usize);
     file.take(max + 1).read_to_end(&mut bytes).map_err(|e| WharfError::io(path, e))?;
-    decode(&bytes).map_err(|kind| WharfError::artifact(shown, kind))
+    Ok(bytes)
 }
 
 impl Model {

@@ -57,7 +57,7 @@ pub const OPENLINEAGE_VARIABLES: [(&str, &str); 3] = [
 ];
 
 /// The whole configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct WharfConfig {
@@ -79,7 +79,7 @@ pub struct WharfConfig {
 pub type AdapterTables = BTreeMap<String, toml::Value>;
 
 /// `[tracking]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 #[non_exhaustive]
 pub struct TrackingConfig {
@@ -99,7 +99,7 @@ impl Default for TrackingConfig {
 }
 
 /// `[registry]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 #[non_exhaustive]
 pub struct RegistryConfig {
@@ -119,7 +119,7 @@ impl Default for RegistryConfig {
 }
 
 /// `[lineage]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 #[non_exhaustive]
 pub struct LineageConfig {
@@ -143,7 +143,7 @@ impl Default for LineageConfig {
 }
 
 /// `[serving]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 #[non_exhaustive]
 pub struct ServingConfig {
@@ -191,6 +191,26 @@ impl Default for ServingConfig {
         }
     }
 }
+
+// `Debug` shows what `wharf doctor` shows, secrets masked by the one redaction rule: a
+// configuration printed with `{:?}` (a tracing field, a panic message, a test failure)
+// never carries a credential.
+macro_rules! debug_masked {
+    ($($ty:ident),*) => {$(
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                match toml::Table::try_from(self) {
+                    Ok(mut table) => {
+                        mask(&mut table);
+                        write!(f, "{} {:?}", stringify!($ty), table)
+                    }
+                    Err(_) => write!(f, "{} {{ .. }}", stringify!($ty)),
+                }
+            }
+        }
+    )*};
+}
+debug_masked!(WharfConfig, TrackingConfig, RegistryConfig, LineageConfig, ServingConfig);
 
 /// Deserializers that accept a value or a string holding one, since environment variables
 /// are always text. Adapter crates use them on their own tables'
@@ -323,8 +343,7 @@ impl WharfConfig {
 
     /// Parses one TOML document (no files, no environment): handy in tests and examples.
     pub fn from_toml_str(text: &str) -> Result<WharfConfig> {
-        let table: toml::Table =
-            text.parse().map_err(|e: toml::de::Error| WharfError::config("<toml>", e.to_string()))?;
+        let table: toml::Table = text.parse().map_err(|e| toml_syntax_error("<toml>", text, &e))?;
         Self::from_table(table, &Origins::default())
     }
 
@@ -332,7 +351,7 @@ impl WharfConfig {
         let de = toml::Value::Table(table);
         let mut config = serde_path_to_error::deserialize::<_, WharfConfig>(de).map_err(|err| {
             let key = err.path().to_string();
-            WharfError::config(origins.name(&key), err.inner().to_string())
+            config_error_named(origins.name(&key), &key, err.inner().to_string())
         })?;
         config.origins = origins.clone();
         for (section, tables) in config.sections() {
@@ -384,7 +403,7 @@ impl WharfConfig {
         serde_path_to_error::deserialize::<_, C>(toml::Value::Table(table)).map_err(|err| {
             let path = err.path().to_string();
             let full = if path.is_empty() || path == "." { key.to_string() } else { format!("{key}.{path}") };
-            WharfError::config(self.origins.name(&full), err.inner().to_string())
+            config_error_named(self.origins.name(&full), &full, err.inner().to_string())
         })
     }
 
@@ -402,46 +421,75 @@ impl WharfConfig {
         Ok(())
     }
 
-    /// The configuration as TOML (what `wharf doctor` prints), secrets masked: the admin
-    /// token, and in adapter tables every value whose key names a credential (`api_key`,
-    /// `token`, `password`, `secret`, `auth…`). A `Name: value` header keeps its name, so
-    /// one can see which credential is configured.
+    /// The configuration as TOML (what `wharf doctor` prints), every value through
+    /// [`crate::redact::value`]: `***` under a credential's key (the admin token, an
+    /// `api_key`, a `password`, an `auth_header`, which keeps its header name so one can see
+    /// which credential is configured), and every URL without its userinfo or credential
+    /// query parameters.
     pub fn to_toml_masked(&self) -> String {
-        let mut copy = self.clone();
-        if copy.serving.admin_token.is_some() {
-            copy.serving.admin_token = Some("***".into());
-        }
-        for section in SECTIONS {
-            if let Some(tables) = copy.section_mut(section) {
-                for table in tables.values_mut() {
-                    mask(table);
-                }
-            }
-        }
-        toml::to_string(&copy).unwrap_or_default()
+        let Ok(mut table) = toml::Table::try_from(self) else { return String::new() };
+        mask(&mut table);
+        toml::to_string(&table).unwrap_or_default()
     }
 }
 
-/// Whether a key names a credential, whose value `wharf doctor` must not print.
+/// Whether a key names a credential, whose value is never printed (the one rule:
+/// [`crate::redact::is_secret_key`]).
 pub fn is_secret_key(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    ["key", "token", "password", "secret", "auth"].iter().any(|word| key.contains(word))
+    crate::redact::is_secret_key(key)
 }
 
-fn mask(value: &mut toml::Value) {
-    let Some(table) = value.as_table_mut() else { return };
+fn mask(table: &mut toml::Table) {
     for (key, value) in table.iter_mut() {
-        match value {
-            toml::Value::String(text) if is_secret_key(key) => {
-                *text = match text.split_once(':') {
-                    Some((name, _)) if key.contains("header") => format!("{}: ***", name.trim()),
-                    _ => "***".into(),
-                };
-            }
-            toml::Value::Table(_) => mask(value),
-            _ => {}
-        }
+        mask_value(key, value);
     }
+}
+
+fn mask_value(key: &str, value: &mut toml::Value) {
+    match value {
+        toml::Value::String(text) => *text = crate::redact::value(key, text),
+        // Whatever sits under a credential's key (a number, a list, a table) is a credential.
+        other if is_secret_key(key) => *other = toml::Value::String(crate::redact::MASK.into()),
+        toml::Value::Table(table) => mask(table),
+        toml::Value::Array(items) => items.iter_mut().for_each(|v| mask_value(key, v)),
+        _ => {}
+    }
+}
+
+/// A configuration error named `name` about the dotted `key`, whose message never repeats
+/// a secret: a bad value under a credential's key is not described (serde quotes it), and
+/// URLs in the message are masked.
+fn config_error_named(name: String, key: &str, message: String) -> WharfError {
+    let last = key.rsplit('.').next().unwrap_or(key);
+    let message = if is_secret_key(last) {
+        "invalid value (not shown: the key holds a credential)".to_string()
+    } else {
+        crate::redact::text(&message)
+    };
+    WharfError::config(name, message)
+}
+
+/// A TOML syntax error in `source` (read from `label`), with the line and column and an
+/// excerpt of the line only when it does not hold a credential: toml's own message quotes
+/// the line, which may be `admin_token = "…`.
+fn toml_syntax_error(label: &str, source: &str, err: &toml::de::Error) -> WharfError {
+    let mut message = err.message().trim().to_string();
+    if let Some(span) = err.span() {
+        let start = span.start.min(source.len());
+        let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = source[start..].find('\n').map_or(source.len(), |i| start + i);
+        let line_no = source[..start].matches('\n').count() + 1;
+        let column = source[line_start..start].chars().count() + 1;
+        let line = source[line_start..line_end].trim_end();
+        let key = line.split_once('=').map(|(k, _)| k.trim().trim_matches('"'));
+        // Inside a multi-line string the line has no key of its own: never show it.
+        let excerpt = match key {
+            Some(k) if !k.is_empty() && !is_secret_key(k) => format!(": `{}`", crate::redact::text(line)),
+            _ => String::new(),
+        };
+        message = format!("line {line_no}, column {column}: {message}{excerpt}");
+    }
+    WharfError::config(label, message)
 }
 
 /// Whether `var` (a `WHARF_*` name) is configuration under the namespace rule: it has a
@@ -471,7 +519,7 @@ fn is_configuration_variable(var: &str) -> Result<bool> {
 
 fn read_table(path: &Path) -> Result<toml::Table> {
     let text = std::fs::read_to_string(path).map_err(|e| WharfError::io(path, e))?;
-    text.parse::<toml::Table>().map_err(|e| WharfError::config(path.display().to_string(), e.to_string()))
+    text.parse::<toml::Table>().map_err(|e| toml_syntax_error(&path.display().to_string(), &text, &e))
 }
 
 /// Deep-merges `over` into `base` (tables merge, everything else replaces).
@@ -576,5 +624,52 @@ mod tests {
         assert_eq!(c.adapter::<Mine>("tracking.mine").expect("typed").timeout_ms, 9);
         let err = WharfConfig::from_toml_str("[tracking]\nbackendd = 1\n").expect_err("not a table");
         assert!(matches!(&err, WharfError::Config { key, .. } if key == "tracking.backendd"), "{err}");
+    }
+
+    #[test]
+    fn no_secret_is_repeated_by_printing_or_errors() {
+        let secret = "S3CRET-xyzzy";
+        // Printing: the admin token, an adapter's credential, a URL's userinfo and query.
+        let c = WharfConfig::from_toml_str(&format!(
+            "[serving]\nadmin_token = \"{secret}\"\n[tracking.mine]\nuri = \"http://u:{secret}@h/?token={secret}\"\n\
+             pass_phrase_key = 7\n"
+        ))
+        .expect("valid");
+        let shown = c.to_toml_masked();
+        assert!(!shown.contains(secret) && shown.contains("http://***@h/?token=***"), "{shown}");
+        // A syntax error on a credential's line: the position, never the line.
+        let err = WharfConfig::from_toml_str(&format!("[serving]\nadmin_token = \"{secret}\n")).expect_err("bad");
+        let text = err.to_string();
+        assert!(!text.contains(secret) && text.contains("line 2"), "{text}");
+        // A syntax error elsewhere still quotes its line, URLs masked.
+        let err = WharfConfig::from_toml_str(&format!("[tracking.mine]\nuri = \"http://u:{secret}@h\" x\n"))
+            .expect_err("bad");
+        let text = err.to_string();
+        assert!(!text.contains(secret) && text.contains("uri = "), "{text}");
+        // A value of the wrong type under a credential's key is not described.
+        let err = WharfConfig::from_toml_str(&format!("[serving]\nadmin_token = [\"{secret}\"]\n")).expect_err("type");
+        assert!(!err.to_string().contains(secret), "{err}");
+        let dir = std::env::temp_dir();
+        let c = WharfConfig::load_from(&dir, env(&[("WHARF_TRACKING__MINE__TIMEOUT_MS", secret)])).expect("raw");
+        #[derive(Debug, Deserialize)]
+        struct Mine {
+            #[serde(deserialize_with = "lenient::u64")]
+            #[allow(dead_code)]
+            timeout_ms: u64,
+        }
+        // Not a credential's key: the value may be quoted (it is the user's typo to see).
+        assert!(c.adapter::<Mine>("tracking.mine").is_err());
+    }
+
+    #[test]
+    fn debug_output_is_masked_too() {
+        let c = WharfConfig::from_toml_str(
+            "[serving]\nadmin_token = \"S3CRET-dbg\"\n[tracking.mine]\nuri = \"http://u:S3CRET-dbg@h\"\n",
+        )
+        .expect("valid");
+        for shown in [format!("{c:?}"), format!("{:?}", c.serving), format!("{:?}", c.tracking)] {
+            assert!(!shown.contains("S3CRET-dbg"), "{shown}");
+        }
+        assert!(format!("{c:?}").contains("http://***@h"));
     }
 }

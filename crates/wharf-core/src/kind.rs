@@ -155,9 +155,67 @@ pub(crate) fn registration_hint(id: &str) -> String {
     }
 }
 
-/// The most bytes a payload may claim when decoded ([`crate::artifact::DEFAULT_MAX_PAYLOAD`]
-/// is this value): far above any model, far below what could exhaust memory.
+/// The largest payload an artifact may announce ([`crate::artifact::DEFAULT_MAX_PAYLOAD`] is
+/// this value): far above any model, far below what could exhaust memory.
 pub(crate) const PAYLOAD_LIMIT: usize = 1 << 30;
+
+/// Bytes bincode may account for per payload byte. Its limit counts every decoded integer at
+/// its in-memory size (8 bytes for a `u64` stored as a 1-byte varint, a length prefix
+/// included) and every string at its length, so a valid payload accounts for at most 8 times
+/// its length, and a length prefix claiming more is refused before anything is allocated.
+const ACCOUNTED_PER_BYTE: usize = 8;
+
+/// The byte limit bincode decodes `len` payload bytes under: 8 times the length, rounded up
+/// to the next of 512, 2048, 8192, … bytes (steps of 4: bincode's limit is a type
+/// parameter, so it comes in steps), so at most 32 times the length and never under 512. So a 9-byte payload that announces a
+/// gigabyte string is refused, where a fixed limit would allocate the gigabyte first.
+pub fn decode_limit(len: usize) -> usize {
+    let need = len.saturating_mul(ACCOUNTED_PER_BYTE);
+    let mut limit = 1usize << 9;
+    while limit < need {
+        match limit.checked_mul(4) {
+            Some(next) => limit = next,
+            None => return usize::MAX,
+        }
+    }
+    limit
+}
+
+/// Calls `$f::<$t, N>($bytes)` with `N` the bucket [`decode_limit`] picks for `$len`.
+macro_rules! with_decode_limit {
+    ($f:ident::<$t:ty>($bytes:expr, $len:expr)) => {{
+        match $crate::kind::decode_limit($len) {
+            n if n <= 1 << 9 => $f::<$t, { 1 << 9 }>($bytes),
+            n if n <= 1 << 11 => $f::<$t, { 1 << 11 }>($bytes),
+            n if n <= 1 << 13 => $f::<$t, { 1 << 13 }>($bytes),
+            n if n <= 1 << 15 => $f::<$t, { 1 << 15 }>($bytes),
+            n if n <= 1 << 17 => $f::<$t, { 1 << 17 }>($bytes),
+            n if n <= 1 << 19 => $f::<$t, { 1 << 19 }>($bytes),
+            n if n <= 1 << 21 => $f::<$t, { 1 << 21 }>($bytes),
+            n if n <= 1 << 23 => $f::<$t, { 1 << 23 }>($bytes),
+            n if n <= 1 << 25 => $f::<$t, { 1 << 25 }>($bytes),
+            n if n <= 1 << 27 => $f::<$t, { 1 << 27 }>($bytes),
+            n if n <= 1 << 29 => $f::<$t, { 1 << 29 }>($bytes),
+            n if n <= 1 << 31 => $f::<$t, { 1 << 31 }>($bytes),
+            _ => $f::<$t, { $crate::kind::PAYLOAD_LIMIT.saturating_mul(8) }>($bytes),
+        }
+    }};
+}
+pub(crate) use with_decode_limit;
+
+/// bincode (the artifact's codec, standard configuration) with byte limit `N`, owned data.
+fn decode_owned<T: DeserializeOwned, const N: usize>(
+    bytes: &[u8],
+) -> std::result::Result<(T, usize), bincode::error::DecodeError> {
+    bincode::serde::decode_from_slice(bytes, bincode::config::standard().with_limit::<N>())
+}
+
+/// bincode with byte limit `N`, borrowing from `bytes` where the type allows.
+pub(crate) fn decode_borrowed<'de, T: serde::Deserialize<'de>, const N: usize>(
+    bytes: &'de [u8],
+) -> std::result::Result<(T, usize), bincode::error::DecodeError> {
+    bincode::serde::borrow_decode_from_slice(bytes, bincode::config::standard().with_limit::<N>())
+}
 
 /// Encodes `value` with the artifact's codec (bincode 2, standard configuration): a
 /// convenience for kinds whose payload is a serde type.
@@ -166,13 +224,33 @@ pub fn encode_payload<T: Serialize>(value: &T) -> Result<Vec<u8>> {
         .map_err(|e| WharfError::artifact("<bytes>", crate::ArtifactError::Decode(format!("encode: {e}"))))
 }
 
-/// Decodes a payload written by [`encode_payload`], with the artifact's byte limit (no length
-/// prefix can claim more memory than the payload could hold) and refusing trailing bytes.
+/// Decodes a payload written by [`encode_payload`], with a byte limit set by the length of
+/// `bytes` ([`decode_limit`]: no length prefix can claim memory the payload could not fill)
+/// and refusing trailing bytes.
 pub fn decode_payload<T: DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, String> {
-    let config = bincode::config::standard().with_limit::<PAYLOAD_LIMIT>();
-    let (value, used): (T, usize) = bincode::serde::decode_from_slice(bytes, config).map_err(|e| e.to_string())?;
+    let (value, used): (T, usize) =
+        with_decode_limit!(decode_owned::<T>(bytes, bytes.len())).map_err(|e| e.to_string())?;
     if used != bytes.len() {
         return Err(format!("{} bytes left after the model", bytes.len() - used));
     }
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_decode_limit_follows_the_payload_length() {
+        assert_eq!(decode_limit(0), 512);
+        assert_eq!(decode_limit(9), 512);
+        assert_eq!(decode_limit(100), 2048);
+        assert!(decode_limit(1 << 20) >= 8 << 20 && decode_limit(1 << 20) <= 32 << 20);
+        assert!(decode_limit(PAYLOAD_LIMIT) >= 8 * PAYLOAD_LIMIT);
+        // A 9-byte payload announcing a 1 GiB string is refused without the allocation.
+        let mut bomb = vec![0xFD];
+        bomb.extend_from_slice(&(1u64 << 30).to_le_bytes());
+        let err = decode_payload::<String>(&bomb).expect_err("refused");
+        assert!(err.contains("Limit"), "{err}");
+    }
 }

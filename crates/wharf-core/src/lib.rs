@@ -14,6 +14,7 @@
 
 pub mod adapters;
 pub mod artifact;
+pub mod bounded;
 pub mod config;
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
@@ -27,6 +28,7 @@ mod model;
 pub mod ports;
 mod prediction;
 mod records;
+pub mod redact;
 pub mod retry;
 pub mod scoring;
 mod signature;
@@ -50,9 +52,11 @@ pub use ports::lineage::{
     LineageEvent, LineageEventType, LineagePort, ModelFacts, ParentRun, SchemaField, SourceLocation,
 };
 pub use ports::model_server::{ModelServerExt, ModelServerPort, ServerCapabilities};
-pub use ports::registry::{ModelRef, RegisteredModel, RegistryExt, RegistryPort, Selector, Version, VersionInfo};
+pub use ports::registry::{
+    ModelRef, RegisteredModel, RegistryExt, RegistryPort, Selector, Unreadable, Version, VersionInfo,
+};
 pub use ports::tracker::{MetricPoint, RunHandle, RunInfo, RunRecord, RunStatus, TrackerExt, TrackerPort};
 pub use prediction::{Predictions, Probabilities};
-pub use records::{format_number, json_type, Column, Frame, Records, Row};
+pub use records::{check_unique_columns, format_number, json_type, Column, Frame, Records, Row};
 pub use scoring::{score, OnError, Reject, Scored};
 pub use signature::{Feature, FeatureKind, Signature, Task};

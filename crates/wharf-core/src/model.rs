@@ -110,8 +110,10 @@ impl Model {
     /// that decodes but is inconsistent is refused instead of panicking later in predict.
     pub(crate) fn check(&self) -> std::result::Result<(), String> {
         let sig = &self.metadata.signature;
-        for (i, feature) in sig.features.iter().enumerate() {
-            if sig.features[..i].iter().any(|f| f.name == feature.name) {
+        // A set, so a model with 100k features checks in linear time.
+        let mut seen = std::collections::HashSet::with_capacity(sig.features.len());
+        for feature in &sig.features {
+            if !seen.insert(feature.name.as_str()) {
                 return Err(format!("duplicate feature '{}'", feature.name));
             }
         }

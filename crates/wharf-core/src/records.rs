@@ -144,6 +144,23 @@ impl Frame {
     }
 }
 
+/// Checks that a file's header (`names`, in file order) names no column twice: the one rule
+/// training and scoring share, so a file refused for training is refused for scoring too,
+/// instead of being scored with whichever copy a reader happens to pick. The error names
+/// `source`, the column and both positions (1-based). Linear in the number of columns.
+pub fn check_unique_columns<'a>(names: impl IntoIterator<Item = &'a str>, source: &str) -> crate::Result<()> {
+    let mut seen = std::collections::HashMap::new();
+    for (i, name) in names.into_iter().enumerate() {
+        if let Some(first) = seen.insert(name, i) {
+            return Err(crate::WharfError::invalid(
+                format!("{source}, column '{name}'"),
+                format!("the header names this column twice (columns {} and {})", first + 1, i + 1),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Records to score, in any of the three shapes.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]

@@ -153,6 +153,7 @@ pub fn read_csv(reader: impl std::io::Read, name: &str, categorical: &[String], 
     let mut rdr = csv::ReaderBuilder::new().flexible(false).from_reader(reader);
     let csv_err = |e: csv::Error| WharfError::invalid(name, format!("CSV: {e}"));
     let headers: Vec<String> = rdr.headers().map_err(csv_err)?.iter().map(|h| h.trim().to_string()).collect();
+    wharf_core::check_unique_columns(headers.iter().map(String::as_str), name)?;
     for wanted in categorical.iter().chain(numeric) {
         if !headers.contains(wanted) {
             return Err(WharfError::invalid(wanted.as_str(), format!("no column '{wanted}' in {name}")));

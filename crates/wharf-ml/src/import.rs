@@ -336,8 +336,10 @@ fn feature_names(names: Option<Vec<String>>, width: usize, path: &str) -> Result
             if names.len() != width {
                 return Err(WharfError::invalid(path, format!("{} names for {width} features", names.len())));
             }
+            // A set: linear in the number of names (a model may have 100k features).
+            let mut seen = std::collections::HashSet::with_capacity(names.len());
             for (i, n) in names.iter().enumerate() {
-                if n.is_empty() || names[..i].contains(n) {
+                if n.is_empty() || !seen.insert(n.as_str()) {
                     return Err(WharfError::invalid(format!("{path}[{i}]"), "empty or duplicate name"));
                 }
             }

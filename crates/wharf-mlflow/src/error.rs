@@ -77,6 +77,16 @@ impl From<MlflowError> for WharfError {
     }
 }
 
+/// `err` with the URL it carries masked by the one redaction rule ([`wharf_core::redact`]):
+/// reqwest's message quotes the URL, userinfo (a live basic-auth credential) included.
+pub(crate) fn scrub(err: reqwest::Error) -> reqwest::Error {
+    let Some(url) = err.url() else { return err };
+    match url::Url::parse(&wharf_core::redact::url(url.as_str())) {
+        Ok(masked) => err.with_url(masked),
+        Err(_) => err.without_url(),
+    }
+}
+
 /// True when `err` came from MLflow being unreachable or failing server-side (see
 /// [`MlflowError::is_transient`]): the tracker spools instead of failing in that case.
 pub(crate) fn is_unavailable(err: &WharfError) -> bool {

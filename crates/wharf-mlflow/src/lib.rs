@@ -25,9 +25,9 @@ pub mod registry;
 pub mod spool;
 pub mod tracker;
 
-pub use client::{Auth, MlflowClient, RetryPolicy};
+pub use client::{Auth, MlflowClient, RetryPolicy, MAX_DOWNLOAD_BYTES};
 pub use config::MlflowConfig;
-pub use registry::MlflowRegistry;
+pub use registry::{MlflowRegistry, INFO_TAG, MAX_MLMODEL_BYTES, SHA256_TAG};
 pub use spool::{replay, replay_config, spooled_tracker, MlflowReplay, ReplayReport, SpooledMlflowTracker};
 pub use tracker::{MlflowTracker, PARENT_RUN_ID_TAG};
 

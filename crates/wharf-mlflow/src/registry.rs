@@ -34,6 +34,9 @@ pub const SHA256_TAG: &str = "wharf.sha256";
 pub const INFO_TAG: &str = "wharf.info";
 /// Directory of the model files under the registering run's artifacts.
 const MODEL_DIR: &str = "model";
+/// The most bytes of an `MLmodel` file read: it holds the signature (every categorical
+/// level included), metrics and tags, never the model.
+pub const MAX_MLMODEL_BYTES: u64 = 64 << 20;
 /// MLflow's longest tag value.
 const MAX_TAG_VALUE: usize = 8000;
 
@@ -120,7 +123,9 @@ impl MlflowRegistry {
             return Ok(section);
         }
         let (root, dir) = self.source_root(entry)?;
-        mlmodel::read_section(&self.client.download_artifact(&root, &format!("{dir}/{MLMODEL_FILE}"))?)
+        // Only the small MLmodel file, never the model: `models show` and `list` read this.
+        let path = if dir.is_empty() { MLMODEL_FILE.to_string() } else { format!("{dir}/{MLMODEL_FILE}") };
+        mlmodel::read_section(&self.client.download_artifact_capped(&root, &path, MAX_MLMODEL_BYTES)?)
     }
 
     /// Splits a version's source into an artifact root the proxy serves and a path under it.
@@ -242,7 +247,7 @@ impl RegistryPort for MlflowRegistry {
                 versions.push(self.info(&entry, on_this)?);
             }
             versions.sort_by_key(|v| v.version);
-            out.push(RegisteredModel { name: model.name, versions, aliases });
+            out.push(RegisteredModel { name: model.name, versions, aliases, unreadable: Vec::new() });
         }
         Ok(out)
     }

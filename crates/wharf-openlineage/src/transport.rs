@@ -50,6 +50,16 @@ impl SendError {
     }
 }
 
+/// `err` with the URL it carries masked by the one redaction rule ([`wharf_core::redact`]):
+/// reqwest's message quotes the URL, userinfo (a live basic-auth credential) included.
+pub(crate) fn scrub(err: reqwest::Error) -> reqwest::Error {
+    let Some(url) = err.url() else { return err };
+    match url::Url::parse(&wharf_core::redact::url(url.as_str())) {
+        Ok(masked) => err.with_url(masked),
+        Err(_) => err.without_url(),
+    }
+}
+
 /// How request bodies are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
@@ -72,7 +82,7 @@ impl std::fmt::Debug for HttpTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The API key stays out of logs and panics.
         f.debug_struct("HttpTransport")
-            .field("endpoint", &self.endpoint.as_str())
+            .field("endpoint", &wharf_core::redact::url(self.endpoint.as_str()))
             .field("api_key", &self.api_key.as_ref().map(|_| "***"))
             .field("compression", &self.compression)
             .field("retry", &self.retry)
@@ -90,10 +100,17 @@ impl HttpTransport {
                 "the http transport needs a receiver URL (or OPENLINEAGE_URL)",
             )
         })?;
-        let base = url::Url::parse(raw)
-            .map_err(|e| WharfError::config("lineage.openlineage.url", format!("'{raw}' is not a URL: {e}")))?;
+        let base = url::Url::parse(raw).map_err(|e| {
+            WharfError::config(
+                "lineage.openlineage.url",
+                format!("'{}' is not a URL: {e}", wharf_core::redact::url(raw)),
+            )
+        })?;
         if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
-            return Err(WharfError::config("lineage.openlineage.url", format!("'{raw}' is not an http(s) URL")));
+            return Err(WharfError::config(
+                "lineage.openlineage.url",
+                format!("'{}' is not an http(s) URL", wharf_core::redact::url(raw)),
+            ));
         }
         let endpoint_text = format!("{}/{}", raw.trim_end_matches('/'), config.endpoint.trim_start_matches('/'));
         let endpoint = url::Url::parse(&endpoint_text).map_err(|e| {
@@ -173,8 +190,10 @@ impl HttpTransport {
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key);
         }
-        let response =
-            request.send().map_err(|source| SendError::Unreachable { url: self.endpoint.to_string(), source })?;
+        let response = request.send().map_err(|source| SendError::Unreachable {
+            url: wharf_core::redact::url(self.endpoint.as_str()),
+            source: scrub(source),
+        })?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
@@ -186,7 +205,9 @@ impl HttpTransport {
             .and_then(parse_retry_after);
         // The body helps diagnose a refusal (a validating receiver names the bad field), but
         // it is cut short: a misbehaving server must not flood the logs.
-        let mut text = response.text().unwrap_or_default();
+        let mut text = wharf_core::bounded::read_capped(std::io::Read::take(response, 64 << 10), None, 64 << 10)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
         if text.len() > 500 {
             let cut = (0..=500).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
             text.truncate(cut);

@@ -9,7 +9,6 @@ use wharf_core::{Result, WharfError};
 
 use crate::source::Delivery;
 
-/// `url` with any password or token replaced, for error messages.
 /// How a broker link waits between reconnection attempts: the project's one retry policy
 /// (exponential backoff with full jitter, so workers that lost the same server do not come
 /// back in lockstep), 50 ms doubling to 1 s, for at most `reconnect_for`. Every command a
@@ -24,11 +23,10 @@ pub(crate) fn reconnect_policy(reconnect_for: std::time::Duration) -> wharf_core
         .max_elapsed(reconnect_for)
 }
 
+/// `url` with any password or token replaced, for error messages: the project's one
+/// redaction rule ([`wharf_core::redact::url`]).
 pub(crate) fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}***{}", &url[..scheme + 3], &url[at..]),
-        _ => url.to_string(),
-    }
+    wharf_core::redact::url(url)
 }
 
 /// The `key=value` pairs of a URL's query; a key without a value is an error built by `bad`

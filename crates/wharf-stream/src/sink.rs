@@ -2,7 +2,7 @@
 //! recovery, and a writer (stdout) that can only be at-least-once.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use wharf_core::{Result, WharfError};
@@ -119,6 +119,24 @@ impl StreamSink for FileSink {
             ));
         }
         let io = |e| WharfError::io(&self.path, e);
+        // Every batch ends with a newline, so a checkpointed length always falls after
+        // one; anywhere else the checkpoint was altered, and cutting there would leave half
+        // a record in the output.
+        if committed > 0 {
+            let mut last = [0u8; 1];
+            self.file.seek(SeekFrom::Start(committed - 1)).map_err(io)?;
+            self.file.read_exact(&mut last).map_err(io)?;
+            if last[0] != b'\n' {
+                return Err(WharfError::invalid(
+                    self.path.display().to_string(),
+                    format!(
+                        "the checkpoint says {committed} bytes were written, but that falls inside a line of the \
+                         output, not after one: the checkpoint or the file was altered, so the job cannot resume \
+                         exactly once (remove the checkpoint to start over)"
+                    ),
+                ));
+            }
+        }
         self.file.set_len(committed).map_err(io)?;
         self.file.sync_all().map_err(io)?;
         self.file.seek(SeekFrom::Start(committed)).map_err(io)?;
@@ -219,5 +237,20 @@ mod tests {
         let mut short = FileSink::open(&path).expect("open");
         let err = short.recover(1000).expect_err("file shorter than checkpoint");
         assert!(err.to_string().contains("truncated or replaced"), "{err}");
+    }
+
+    #[test]
+    fn a_checkpoint_inside_a_line_is_refused_and_cuts_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("out.jsonl");
+        std::fs::write(&path, b"{\"a\":1}\n{\"a\":2}\n").expect("write");
+        let mut sink = FileSink::open(&path).expect("open");
+        let err = sink.recover(12).expect_err("mid-line");
+        assert!(err.to_string().contains("inside a line"), "{err}");
+        assert_eq!(std::fs::read(&path).expect("read").len(), 16, "nothing was cut");
+        // At a line end, and at 0, recovery works.
+        sink.recover(8).expect("after the first line");
+        sink.recover(0).expect("the start");
+        assert!(std::fs::read(&path).expect("read").is_empty());
     }
 }

@@ -136,6 +136,8 @@ impl ReadSpec {
             // A JSON-lines file with no record yet: nothing to check against.
             return Ok(());
         }
+        // The rule training applies to the same file (a CSV header naming a column twice).
+        wharf_core::check_unique_columns(schema.columns.iter().map(|(name, _)| name.as_str()), source)?;
         for (name, kind) in &self.features {
             let Some(found) = schema.get(name) else {
                 return Err(WharfError::schema(

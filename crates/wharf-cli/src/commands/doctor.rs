@@ -34,12 +34,14 @@ pub fn run(out: &Output) -> anyhow::Result<()> {
         _ => None,
     };
 
+    // Errors may quote what they were given (a URL and its userinfo): the redaction rule.
     let failure = match (&config, &ctx, &models) {
         (Err(e), _, _) => Some(e.to_string()),
         (_, Some(Err(e)), _) => Some(e.to_string()),
         (_, _, Some(Err(e))) => Some(format!("registry: {e}")),
         _ => None,
-    };
+    }
+    .map(|message| wharf::redact::text(&message));
 
     if out.json {
         let report: Option<Vec<Value>> = match &ctx {

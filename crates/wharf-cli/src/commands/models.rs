@@ -73,6 +73,12 @@ fn metrics_json(metrics: &BTreeMap<String, f64>) -> Value {
 
 fn list(ctx: &Wharf, out: &Output) -> anyhow::Result<()> {
     let models = ctx.registry().list()?;
+    // A damaged version is left out of the listing and named here, never fatal to it.
+    for m in &models {
+        for problem in &m.unreadable {
+            output::warning(&format!("{} version {} left out: {}", m.name, problem.version, problem.reason));
+        }
+    }
     if out.json {
         let items: Vec<Value> = models
             .iter()
@@ -87,6 +93,7 @@ fn list(ctx: &Wharf, out: &Output) -> anyhow::Result<()> {
                     "task": latest.map(|v| v.signature.task.to_string()),
                     "created_at": latest.map(|v| v.created_at.to_rfc3339()),
                     "metrics": latest.map(|v| metrics_json(&v.metrics)),
+                    "unreadable": m.unreadable.iter().map(|u| json!({"version": u.version.0, "reason": u.reason})).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -97,7 +104,10 @@ fn list(ctx: &Wharf, out: &Output) -> anyhow::Result<()> {
     }
     let mut table = output::table(["name", "latest", "aliases", "algorithm", "task", "created", "key metric"]);
     for m in &models {
-        let Some(latest) = m.latest() else { continue };
+        let Some(latest) = m.latest() else {
+            table.add_row(vec![m.name.clone(), "-".into(), "-".into(), "(unreadable)".into()]);
+            continue;
+        };
         let aliases: Vec<String> = m.aliases.iter().map(|(a, v)| format!("{a}={v}")).collect();
         let metric = key_metric(latest).map(|(k, v)| format!("{k} {}", output::metric(v))).unwrap_or("-".into());
         table.add_row(vec![

@@ -129,18 +129,10 @@ fn progress_bar(total: u64, hidden: bool) -> ProgressBar {
     bar
 }
 
-/// The store URL without its password, for messages and output.
+/// The store URL without its credentials (userinfo, `password=` in the query), for
+/// messages and output: the project's one redaction rule.
 fn redact(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('@') {
-            Some((user_info, host)) => {
-                let user = user_info.split_once(':').map_or(user_info, |(user, _)| user);
-                format!("{scheme}://{user}@{host}")
-            }
-            None => url.to_string(),
-        },
-        None => url.to_string(),
-    }
+    wharf::redact::url(url)
 }
 
 #[cfg(test)]
@@ -149,8 +141,10 @@ mod tests {
 
     #[test]
     fn store_urls_are_shown_without_passwords() {
-        assert_eq!(redact("postgres://me:secret@db:5432/x"), "postgres://me@db:5432/x");
-        assert_eq!(redact("postgres://me@db/x"), "postgres://me@db/x");
+        // The whole userinfo goes: a token may sit in the user slot alone.
+        assert_eq!(redact("postgres://me:secret@db:5432/x"), "postgres://***@db:5432/x");
+        assert_eq!(redact("postgres://me@db/x"), "postgres://***@db/x");
+        assert_eq!(redact("postgres://db/x?user=me&password=secret"), "postgres://db/x?user=me&password=***");
         assert_eq!(redact("sqlite://results.db"), "sqlite://results.db");
     }
 }

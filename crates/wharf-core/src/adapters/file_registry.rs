@@ -22,7 +22,7 @@ use chrono::Utc;
 
 use crate::fsutil::{sync_dir, write_atomic, FileLock};
 use crate::ports::registry::{
-    validate_alias, validate_name, RegisteredModel, RegistryPort, Selector, Version, VersionInfo,
+    validate_alias, validate_name, RegisteredModel, RegistryPort, Selector, Unreadable, Version, VersionInfo,
 };
 use crate::{Model, Result, WharfError};
 
@@ -54,6 +54,34 @@ impl FileRegistry {
 
     fn lock(&self, name: &str) -> Result<FileLock> {
         FileLock::acquire(&self.model_dir(name)?.join(".lock"))
+    }
+
+    /// The lock of a name that must exist already: a writer that only changes a registered
+    /// name (an alias, a deletion) never creates its directory, so a mistyped name leaves
+    /// nothing behind.
+    fn lock_existing(&self, name: &str) -> Result<FileLock> {
+        let dir = self.model_dir(name)?;
+        if !dir.is_dir() {
+            return Err(WharfError::not_found(format!("model '{name}'")));
+        }
+        let lock = self.lock(name)?;
+        self.clean_temporaries(&dir);
+        Ok(lock)
+    }
+
+    /// Removes the temporary files of [`write_atomic`] a killed writer left in `dir`
+    /// (`.next.tmp-…`, `.aliases.json.tmp-…`). Called with the name's lock held: every
+    /// writer of the name holds it while it writes, so any such file is a leftover.
+    fn clean_temporaries(&self, dir: &Path) {
+        if let Ok(entries) = fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with('.') && name.contains(".tmp-") && entry.path().is_file() {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
     }
 
     fn versions(&self, name: &str) -> Result<Vec<Version>> {
@@ -139,13 +167,25 @@ impl RegistryPort for FileRegistry {
         let dir = self.model_dir(name)?;
         let _lock = self.lock(name)?;
         self.clean_staging(&dir);
+        self.clean_temporaries(&dir);
         let next_path = dir.join("next");
         let from_file = match fs::read_to_string(&next_path) {
             Ok(t) => t.trim().parse::<u64>().ok(),
             Err(_) => None,
         };
-        let from_dirs = self.versions(name)?.last().map(|v| v.0 + 1).unwrap_or(1);
+        // u64::MAX is never handed out: `next` must be able to hold the number after it.
+        let exhausted = || {
+            WharfError::invalid(
+                name,
+                "every version number is used (the next would pass u64::MAX); register under a new name",
+            )
+        };
+        let from_dirs = match self.versions(name)?.last() {
+            Some(v) => v.0.checked_add(1).ok_or_else(exhausted)?,
+            None => 1,
+        };
         let version = Version(from_file.unwrap_or(1).max(from_dirs));
+        let next = version.0.checked_add(1).ok_or_else(exhausted)?;
 
         let bytes = crate::artifact::encode(model)?;
         let header = crate::artifact::read_header(&bytes).map_err(|k| WharfError::artifact("<new>", k))?;
@@ -173,7 +213,7 @@ impl RegistryPort for FileRegistry {
             let target = versions_dir.join(version.to_string());
             fs::rename(&staging, &target).map_err(|e| WharfError::io(&target, e))?;
             sync_dir(&versions_dir).map_err(|e| WharfError::io(&versions_dir, e))?;
-            write_atomic(&next_path, (version.0 + 1).to_string().as_bytes())
+            write_atomic(&next_path, next.to_string().as_bytes())
         })();
         if result.is_err() {
             let _ = fs::remove_dir_all(&staging);
@@ -185,7 +225,8 @@ impl RegistryPort for FileRegistry {
         let version = self.resolve(name, selector)?;
         let info = self.read_info(name, version, &BTreeMap::new())?;
         let path = self.version_dir(name, version)?.join("model.wharf");
-        let bytes = fs::read(&path).map_err(|e| WharfError::io(&path, e))?;
+        // Sized before it is read: a huge (or sparse) file is refused without being loaded.
+        let bytes = crate::artifact::read_bytes(&path)?;
         let header =
             crate::artifact::read_header(&bytes).map_err(|k| WharfError::artifact(path.display().to_string(), k))?;
         if header.sha256_hex() != info.sha256 {
@@ -221,16 +262,31 @@ impl RegistryPort for FileRegistry {
             if versions.is_empty() {
                 continue;
             }
-            let aliases = self.aliases(&name)?;
-            let infos = versions.iter().map(|v| self.read_info(&name, *v, &aliases)).collect::<Result<Vec<_>>>()?;
-            out.push(RegisteredModel { name, versions: infos, aliases });
+            // One damaged file leaves its version (or the aliases) out, named, and the rest
+            // of the registry listed: a listing is how one finds the damage.
+            let mut unreadable = Vec::new();
+            let aliases = self.aliases(&name).unwrap_or_else(|e| {
+                unreadable.push(Unreadable { version: Version(0), reason: e.to_string() });
+                BTreeMap::new()
+            });
+            let mut infos = Vec::with_capacity(versions.len());
+            for version in versions {
+                match self.read_info(&name, version, &aliases) {
+                    Ok(info) => infos.push(info),
+                    Err(e) => {
+                        tracing::warn!(model = %name, %version, error = %e, "unreadable version left out of the listing");
+                        unreadable.push(Unreadable { version, reason: e.to_string() });
+                    }
+                }
+            }
+            out.push(RegisteredModel { name, versions: infos, aliases, unreadable });
         }
         Ok(out)
     }
 
     fn set_alias(&self, name: &str, alias: &str, version: &Version) -> Result<()> {
         validate_alias(alias)?;
-        let _lock = self.lock(name)?;
+        let _lock = self.lock_existing(name)?;
         if !self.versions(name)?.contains(version) {
             return Err(WharfError::not_found(format!("model '{name}' version {version}")));
         }
@@ -240,7 +296,7 @@ impl RegistryPort for FileRegistry {
     }
 
     fn delete_alias(&self, name: &str, alias: &str) -> Result<()> {
-        let _lock = self.lock(name)?;
+        let _lock = self.lock_existing(name)?;
         let mut aliases = self.aliases(name)?;
         if aliases.remove(alias).is_none() {
             return Err(WharfError::not_found(format!("alias '{alias}' of model '{name}'")));
@@ -250,7 +306,7 @@ impl RegistryPort for FileRegistry {
 
     fn delete_version(&self, name: &str, version: &Version) -> Result<()> {
         let dir = self.model_dir(name)?;
-        let _lock = self.lock(name)?;
+        let _lock = self.lock_existing(name)?;
         let target = self.version_dir(name, *version)?;
         if !target.is_dir() {
             return Err(WharfError::not_found(format!("model '{name}' version {version}")));

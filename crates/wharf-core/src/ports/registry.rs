@@ -143,6 +143,7 @@ pub struct VersionInfo {
     /// Algorithm.
     pub algorithm: String,
     /// Metrics recorded with the model.
+    #[serde(deserialize_with = "metrics_with_nan")]
     pub metrics: BTreeMap<String, f64>,
     /// Tags recorded with the model.
     pub tags: BTreeMap<String, String>,
@@ -159,6 +160,19 @@ pub struct RegisteredModel {
     pub versions: Vec<VersionInfo>,
     /// Alias → version.
     pub aliases: BTreeMap<String, Version>,
+    /// Versions (or files) that could not be read, left out of `versions` so one damaged
+    /// file does not hide the rest; each names the file and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// A version a listing left out: it is there, but could not be read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unreadable {
+    /// The version (for a file of the whole name, such as its aliases, version 0).
+    pub version: Version,
+    /// Why, naming the file.
+    pub reason: String,
 }
 
 impl RegisteredModel {
@@ -237,3 +251,11 @@ macro_rules! forward_registry {
     )*};
 }
 forward_registry!(Arc, Box);
+
+/// Metrics as `meta.json` holds them: JSON has no NaN, so an undefined metric (ROC AUC of a
+/// holdout with one class) is written as `null` and read back as NaN, never as an error that
+/// makes the version unreadable.
+fn metrics_with_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<BTreeMap<String, f64>, D::Error> {
+    let raw: BTreeMap<String, Option<f64>> = Deserialize::deserialize(d)?;
+    Ok(raw.into_iter().map(|(k, v)| (k, v.unwrap_or(f64::NAN))).collect())
+}

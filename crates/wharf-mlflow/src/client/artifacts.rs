@@ -2,12 +2,17 @@
 
 use serde::Deserialize;
 use url::Url;
+use wharf_core::bounded::{read_capped, CappedReadError};
 use wharf_core::retry::Call;
-use wharf_core::{Result, WharfError};
+use wharf_core::{artifact, ArtifactError, Result, WharfError};
 
 use super::dto::FileInfo;
 use super::MlflowClient;
-use crate::error::{MlflowError, ADAPTER};
+use crate::error::ADAPTER;
+
+/// The most bytes [`MlflowClient::download_artifact`] accepts: a model artifact's header
+/// plus the largest payload the artifact format loads.
+pub const MAX_DOWNLOAD_BYTES: u64 = artifact::HEADER_LEN as u64 + artifact::DEFAULT_MAX_PAYLOAD;
 
 impl MlflowClient {
     /// The proxy URL of `path` under the artifact root `root` (`mlflow-artifacts:/1/<run>/artifacts`).
@@ -31,15 +36,28 @@ impl MlflowClient {
         Ok(())
     }
 
-    /// Downloads `path` under the artifact root `root`.
+    /// Downloads `path` under the artifact root `root`, at most [`MAX_DOWNLOAD_BYTES`]
+    /// (the largest model artifact Wharf loads).
     pub fn download_artifact(&self, root: &str, path: &str) -> Result<Vec<u8>> {
+        self.download_artifact_capped(root, path, MAX_DOWNLOAD_BYTES)
+    }
+
+    /// Downloads `path` under the artifact root `root`, refusing a body over `limit` bytes
+    /// with [`ArtifactError::Oversized`]: an announced `Content-Length` over the limit is
+    /// refused before the body is read, and an unannounced body after `limit + 1` bytes. The
+    /// body is streamed into the one buffer returned (no second copy).
+    pub fn download_artifact_capped(&self, root: &str, path: &str, limit: u64) -> Result<Vec<u8>> {
         let url = self.artifact_url(root, path)?;
         let operation = "mlflow-artifacts/download";
         let resp = self.send(operation, Call::Idempotent, || self.http.get(url.clone()))?;
-        let bytes = resp
-            .bytes()
-            .map_err(|source| WharfError::from(MlflowError::Transport { operation: operation.to_string(), source }))?;
-        Ok(bytes.to_vec())
+        let announced = resp.content_length();
+        read_capped(resp, announced, limit).map_err(|e| match e {
+            CappedReadError::TooLarge { announced, limit } => WharfError::artifact(
+                format!("{root}/{path}"),
+                ArtifactError::Oversized { size: announced.unwrap_or(limit.saturating_add(1)), limit },
+            ),
+            other => WharfError::backend(ADAPTER, format!("{operation}: {other}"), Some(Box::new(other))),
+        })
     }
 
     /// The entries of directory `path` under the artifact root `root` (paths relative to it).

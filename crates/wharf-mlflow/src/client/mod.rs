@@ -28,7 +28,7 @@ mod registry;
 mod tracking;
 mod transport;
 
-pub use artifacts::proxy_path;
+pub use artifacts::{proxy_path, MAX_DOWNLOAD_BYTES};
 pub use dto::*;
 /// The retry policy every request goes through (re-exported from [`wharf_core::retry`]).
 pub use wharf_core::retry::RetryPolicy;
@@ -112,10 +112,14 @@ impl MlflowClient {
     /// A client for the server at `uri` (`http://127.0.0.1:5000`, or with a path prefix), with
     /// a per-request `timeout` and credentials from the environment ([`Auth::from_env`]).
     pub fn new(uri: &str, timeout: Duration) -> Result<MlflowClient> {
-        let mut base = Url::parse(uri.trim())
-            .map_err(|e| WharfError::config("mlflow.uri", format!("'{uri}' is not a URL: {e}")))?;
+        let mut base = Url::parse(uri.trim()).map_err(|e| {
+            WharfError::config("mlflow.uri", format!("'{}' is not a URL: {e}", wharf_core::redact::url(uri)))
+        })?;
         if !matches!(base.scheme(), "http" | "https") {
-            return Err(WharfError::config("mlflow.uri", format!("'{uri}' must be an http:// or https:// URL")));
+            return Err(WharfError::config(
+                "mlflow.uri",
+                format!("'{}' must be an http:// or https:// URL", wharf_core::redact::url(uri)),
+            ));
         }
         if !base.path().ends_with('/') {
             let path = format!("{}/", base.path());

@@ -5,16 +5,25 @@
 //! when repeating them cannot duplicate anything: creations are retried only when the
 //! connection was never made or the server turned them away (429).
 
+use std::io::Read;
+
 use reqwest::blocking::{RequestBuilder, Response};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use url::Url;
+use wharf_core::bounded::read_capped;
 use wharf_core::retry::{parse_retry_after, retry, Call, Failure};
+
+/// The largest JSON answer read from the REST API (a search page of versions with their
+/// tags is well under this).
+const MAX_ANSWER_BYTES: u64 = 64 << 20;
+/// The most bytes of an error answer read.
+const MAX_ERROR_BODY_BYTES: u64 = 64 << 10;
 use wharf_core::{Result, WharfError};
 
 use super::{Auth, MlflowClient};
-use crate::error::{MlflowError, ADAPTER};
+use crate::error::{scrub, MlflowError, ADAPTER};
 
 impl MlflowClient {
     pub(super) fn url(&self, path: &str) -> Result<Url> {
@@ -39,7 +48,7 @@ impl MlflowClient {
             match request.send() {
                 Ok(resp) if resp.status().is_success() => Ok(resp),
                 Ok(resp) => Err(error_from_response(operation, resp)),
-                Err(source) => Err(MlflowError::Transport { operation: operation.to_string(), source }),
+                Err(source) => Err(MlflowError::Transport { operation: operation.to_string(), source: scrub(source) }),
             }
         })
         .map_err(|err| {
@@ -49,9 +58,10 @@ impl MlflowClient {
     }
 
     pub(super) fn decode<T: DeserializeOwned>(operation: &str, resp: Response) -> Result<T> {
-        let bytes = resp
-            .bytes()
-            .map_err(|source| WharfError::from(MlflowError::Transport { operation: operation.to_string(), source }))?;
+        let announced = resp.content_length();
+        let bytes = read_capped(resp, announced, MAX_ANSWER_BYTES).map_err(|e| {
+            WharfError::backend(ADAPTER, format!("{operation}: unreadable answer: {e}"), Some(Box::new(e)))
+        })?;
         // An empty body stands for `{}` (artifact uploads answer with no body at all).
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
         serde_json::from_slice(bytes)
@@ -124,7 +134,10 @@ pub(super) fn error_from_response(operation: &str, resp: Response) -> MlflowErro
     let status = resp.status().as_u16();
     let retry_after =
         resp.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
-    let text = resp.text().unwrap_or_default();
+    // Only the start of an error page is read (a misbehaving proxy may send megabytes).
+    let text = read_capped(resp.take(MAX_ERROR_BODY_BYTES), None, MAX_ERROR_BODY_BYTES)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
     match serde_json::from_str::<Envelope>(&text) {
         Ok(env) => MlflowError::Api {
             operation: operation.to_string(),

@@ -205,11 +205,13 @@ fn build(imported: ImportedModel, options: &ImportOptions, source_file: &str) ->
 }
 
 fn unique(names: &[String], what: &str) -> Result<()> {
+    // A set: linear in the number of names (a model may have 100k features).
+    let mut seen = std::collections::HashSet::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {
         if name.trim().is_empty() {
             return Err(WharfError::invalid(format!("{what}[{i}]"), "an empty name"));
         }
-        if names[..i].contains(name) {
+        if !seen.insert(name.as_str()) {
             return Err(WharfError::invalid(format!("{what}[{i}]"), format!("'{name}' appears twice")));
         }
     }
