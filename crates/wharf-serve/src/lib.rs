@@ -42,7 +42,9 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 mod batch;
+mod connections;
 mod input;
+mod limits;
 pub mod metrics;
 pub mod problem;
 mod request_metrics;
@@ -69,6 +71,14 @@ pub struct ServeOptions {
     pub reload_interval: Option<Duration>,
     /// Micro-batching of concurrent single-row predict requests; `None` (the default): off.
     pub micro_batch: Option<MicroBatch>,
+    /// Longest a new connection may take to send its first request's headers.
+    pub header_read_timeout: Duration,
+    /// Longest a keep-alive connection may sit with no request in flight.
+    pub idle_timeout: Duration,
+    /// Most connections open at once (lowered at start to fit the open-file limit).
+    pub max_connections: usize,
+    /// Most predict/score requests in progress at once; more are answered 503.
+    pub max_concurrent_scoring: usize,
 }
 
 impl std::fmt::Debug for ServeOptions {
@@ -80,6 +90,10 @@ impl std::fmt::Debug for ServeOptions {
             .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
             .field("reload_interval", &self.reload_interval)
             .field("micro_batch", &self.micro_batch)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("max_concurrent_scoring", &self.max_concurrent_scoring)
             .finish()
     }
 }
@@ -92,6 +106,10 @@ impl Default for ServeOptions {
             admin_token: None,
             reload_interval: None,
             micro_batch: None,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+            max_concurrent_scoring: 64,
         }
     }
 }
@@ -108,6 +126,10 @@ impl ServeOptions {
                 max_rows: usize::try_from(config.micro_batch_max_rows).unwrap_or(usize::MAX),
                 wait: Duration::from_micros(config.micro_batch_wait_us),
             }),
+            header_read_timeout: Duration::from_millis(config.header_read_timeout_ms.max(1)),
+            idle_timeout: Duration::from_millis(config.idle_timeout_ms.max(1)),
+            max_connections: usize::try_from(config.max_connections.max(1)).unwrap_or(usize::MAX),
+            max_concurrent_scoring: usize::try_from(config.max_concurrent_scoring.max(1)).unwrap_or(usize::MAX),
         }
     }
 }
@@ -124,6 +146,8 @@ pub struct App {
     swagger: Arc<utoipa_swagger_ui::Config<'static>>,
     reload_lock: tokio::sync::Mutex<()>,
     batcher: Option<batch::Batcher>,
+    /// Permits for scoring requests in progress (`max_concurrent_scoring`).
+    scoring: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for App {
@@ -161,6 +185,9 @@ fn state(models: Models, options: ServeOptions) -> AppState {
         swagger: Arc::new(utoipa_swagger_ui::Config::from("/openapi.json")),
         reload_lock: tokio::sync::Mutex::new(()),
         batcher: options.micro_batch.map(batch::Batcher::new),
+        scoring: Arc::new(tokio::sync::Semaphore::new(
+            options.max_concurrent_scoring.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+        )),
         options,
     })
 }
@@ -179,9 +206,11 @@ fn routes_for(app: AppState) -> Router {
     r = both(r, "/models/{name}/readyz", get(routes::health::model_readyz));
     r = both(r, "/models/{name}/predict_schema", get(routes::catalog::predict_schema));
     r = both(r, "/models/{name}/score_schema", get(routes::catalog::score_schema));
-    r = both(r, "/models/{name}/predict", post(routes::predict::post_predict));
-    r = both(r, "/models/{name}/predict_proba", post(routes::predict::post_predict_proba));
-    r = both(r, "/models/{name}/score", post(routes::predict::post_score));
+    let mut scoring = Router::new();
+    scoring = both(scoring, "/models/{name}/predict", post(routes::predict::post_predict));
+    scoring = both(scoring, "/models/{name}/predict_proba", post(routes::predict::post_predict_proba));
+    scoring = both(scoring, "/models/{name}/score", post(routes::predict::post_score));
+    r = r.merge(scoring.route_layer(axum::middleware::from_fn_with_state(app.clone(), limits::shed)));
     r = both(r, "/admin/models/{name}/reload", post(routes::admin::admin_reload));
     r = r
         .route("/metrics", get(routes::health::metrics))
@@ -200,6 +229,8 @@ fn routes_for(app: AppState) -> Router {
         .with_state(app.clone())
         .layer(DefaultBodyLimit::max(options.body_limit))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, options.request_timeout))
+        // Before the timeout, so an announced oversize body is refused without waiting.
+        .layer(axum::middleware::from_fn_with_state(options.body_limit, limits::announced_length))
         // Outside the timeout, so a request answered 408 is counted as an error.
         .layer(request_metrics::RequestMetricsLayer::new(app))
         .layer(TraceLayer::new_for_http())
@@ -219,7 +250,12 @@ pub async fn serve(
     let app = state(models, options);
     let poller =
         app.options.reload_interval.map(|every| tokio::spawn(routes::admin::poll_registry(app.clone(), every)));
-    let result = axum::serve(listener, routes_for(app)).with_graceful_shutdown(shutdown).await;
+    let limits = connections::Limits {
+        header_read: app.options.header_read_timeout,
+        idle: app.options.idle_timeout,
+        max_connections: app.options.max_connections,
+    };
+    let result = connections::serve(listener, routes_for(app), limits, None, shutdown).await;
     if let Some(poller) = poller {
         poller.abort();
     }
