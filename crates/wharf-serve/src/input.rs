@@ -274,11 +274,25 @@ pub fn score_records(body: Value, signature: &Signature) -> Result<(Records, Tru
     }
     let (key, value) = members(body, &["records"])?;
     let mut rows = rows(&key, non_empty_array(&key, value)?)?;
+    // Lazily, so a record's missing target and a bad class are found in record order.
+    let labels = rows.iter_mut().enumerate().map(|(i, row)| {
+        row.remove(&target).ok_or_else(|| Problem::invalid(format!("records[{i}].{target}"), "missing target value"))
+    });
+    let truth = truth(signature, labels)?;
+    Ok((Records::Rows(rows), truth))
+}
+
+/// The truth of a score body from each record's target value.
+pub fn truth(
+    signature: &Signature,
+    labels: impl IntoIterator<Item = Result<Value, Problem>>,
+) -> Result<Truth, Problem> {
+    let target = signature.target.as_deref().unwrap_or_default();
     let mut classes = Vec::new();
     let mut values = Vec::new();
-    for (i, row) in rows.iter_mut().enumerate() {
+    for (i, label) in labels.into_iter().enumerate() {
+        let label = label?;
         let path = || format!("records[{i}].{target}");
-        let label = row.remove(&target).ok_or_else(|| Problem::invalid(path(), "missing target value"))?;
         match signature.task {
             Task::Classification => {
                 let text = match &label {
@@ -305,8 +319,7 @@ pub fn score_records(body: Value, signature: &Signature) -> Result<(Records, Tru
             },
         }
     }
-    let truth = if signature.task == Task::Classification { Truth::Classes(classes) } else { Truth::Values(values) };
-    Ok((Records::Rows(rows), truth))
+    Ok(if signature.task == Task::Classification { Truth::Classes(classes) } else { Truth::Values(values) })
 }
 
 #[cfg(test)]

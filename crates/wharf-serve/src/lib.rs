@@ -47,6 +47,7 @@ mod input;
 mod limits;
 pub mod metrics;
 pub mod problem;
+mod records_body;
 mod request_metrics;
 mod routes;
 pub mod schema;

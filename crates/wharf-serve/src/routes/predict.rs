@@ -19,6 +19,7 @@ use wharf_ml::metrics::{classification_metrics, regression_metrics};
 use super::{blocking, resolve, VersionQuery};
 use crate::input::{self, Truth};
 use crate::problem::Problem;
+use crate::records_body::records_matrix;
 use crate::request_metrics::ScoredRows;
 use crate::state::Loaded;
 use crate::AppState;
@@ -58,7 +59,14 @@ pub async fn post_score(
     let loaded = resolve(&app, &name, q.get("version").map(String::as_str))?;
     probability_rows(&q)?;
     let body = read_body(&headers, body)?;
-    let (records, truth) = input::score_records(input::parse_json(&body)?, loaded.model.signature())?;
+    let signature = loaded.model.signature();
+    let streamed = signature.target.as_deref().filter(|_| loaded.server.capabilities().in_process).and_then(|target| {
+        records_matrix(&body, signature, Some(target)).filter(|_| signature.task != Task::Clustering)
+    });
+    let (records, truth) = match streamed {
+        Some(parsed) => (Records::Matrix(parsed.matrix), input::truth(signature, parsed.targets.into_iter().map(Ok))?),
+        None => input::score_records(input::parse_json(&body)?, signature)?,
+    };
     let rows = records.len();
     let mut response = blocking(move || evaluate(&loaded, &records, truth)).await.map(|v| Json(v).into_response())?;
     response.extensions_mut().insert(ScoredRows(rows));
@@ -80,9 +88,15 @@ async fn predict(
     let signature = loaded.model.signature();
     // Numeric instances go straight from the bytes into a matrix; anything else (named
     // records, nulls, levels, a mistake to report) takes the JSON tree.
+    // Plain named records, for a model scored in this process, also skip the tree: a JSON
+    // tree of named rows costs many times the body (see `records_body`).
+    let in_process = loaded.server.capabilities().in_process;
     let records = match input::numeric_instances(&body, signature) {
         Some(matrix) => Records::Matrix(matrix),
-        None => input::predict_records(input::parse_json(&body)?, signature)?,
+        None => match records_matrix(&body, signature, None).filter(|_| in_process) {
+            Some(parsed) => Records::Matrix(parsed.matrix),
+            None => input::predict_records(input::parse_json(&body)?, signature)?,
+        },
     };
     let rows = records.len();
     if proba_only && !has_probabilities(loaded.server.as_ref(), &loaded.model) {
@@ -96,7 +110,7 @@ async fn predict(
     let mut response = if rows == 1 && batchable {
         let scored = crate::batch::score_one(&app, loaded.clone(), records).await?;
         answer(&loaded, &scored, shape)?
-    } else if work <= INLINE_WORK && loaded.server.capabilities().in_process {
+    } else if work <= INLINE_WORK && in_process {
         answer(&loaded, &score(loaded.server.as_ref(), &records, OnError::Fail)?, shape)?
     } else {
         blocking(move || answer(&loaded, &score(loaded.server.as_ref(), &records, OnError::Fail)?, shape)).await?
