@@ -53,6 +53,6 @@ pub use ports::model_server::{ModelServerExt, ModelServerPort, ServerCapabilitie
 pub use ports::registry::{ModelRef, RegisteredModel, RegistryExt, RegistryPort, Selector, Version, VersionInfo};
 pub use ports::tracker::{MetricPoint, RunHandle, RunInfo, RunRecord, RunStatus, TrackerExt, TrackerPort};
 pub use prediction::{Predictions, Probabilities};
-pub use records::{format_number, json_type, Column, Frame, Records, Row};
+pub use records::{excerpt, format_number, json_type, Column, Frame, Records, Row, EXCERPT_CHARS};
 pub use scoring::{score, OnError, Reject, Scored};
 pub use signature::{Feature, FeatureKind, Signature, Task};

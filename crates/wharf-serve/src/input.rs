@@ -7,7 +7,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use ndarray::Array2;
 use serde_json::Value;
 use wharf_core::json_type;
-use wharf_core::{format_number, FeatureKind, Records, Row, Signature, Task};
+use wharf_core::{excerpt, format_number, FeatureKind, Records, Row, Signature, Task};
 
 use crate::problem::Problem;
 
@@ -221,11 +221,11 @@ pub fn predict_records(body: Value, signature: &Signature) -> Result<Records, Pr
             matrix[(i, j)] = match (cell, &feature.kind) {
                 (Value::Null, _) => f64::NAN,
                 (Value::Number(n), FeatureKind::Numeric) => n.as_f64().unwrap_or(f64::NAN),
-                (Value::String(s), FeatureKind::Categorical { levels }) => levels
-                    .iter()
-                    .position(|l| l == s)
-                    .map(|p| p as f64)
-                    .ok_or_else(|| Problem::invalid(path(), format!("unknown level '{s}' of '{}'", feature.name)))?,
+                (Value::String(s), FeatureKind::Categorical { levels }) => {
+                    levels.iter().position(|l| l == s).map(|p| p as f64).ok_or_else(|| {
+                        Problem::invalid(path(), format!("unknown level '{}' of '{}'", excerpt(s), feature.name))
+                    })?
+                }
                 // A number for a categorical feature is a level index, as in a matrix.
                 (Value::Number(n), FeatureKind::Categorical { .. }) => n.as_f64().unwrap_or(f64::NAN),
                 (other, FeatureKind::Numeric) => {
@@ -306,7 +306,11 @@ pub fn truth(
                 let index = signature.classes.iter().position(|c| *c == text).ok_or_else(|| {
                     Problem::invalid(
                         path(),
-                        format!("class '{text}' was not seen in training ({})", signature.classes.join(", ")),
+                        format!(
+                            "class '{}' was not seen in training ({})",
+                            excerpt(&text),
+                            signature.classes.join(", ")
+                        ),
                     )
                 })?;
                 classes.push(index as u32);

@@ -41,6 +41,7 @@ use axum::Router;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+mod auth;
 mod batch;
 mod connections;
 mod input;
@@ -65,8 +66,11 @@ pub struct ServeOptions {
     pub body_limit: usize,
     /// How long a request may take before it is answered 408.
     pub request_timeout: Duration,
-    /// Bearer token of the admin endpoints; `None` disables them.
+    /// Bearer token of the admin endpoints; `None` disables them. It may also score.
     pub admin_token: Option<String>,
+    /// Bearer tokens (or `X-API-Key` values) of the catalog and scoring endpoints; empty
+    /// (the default) leaves them open.
+    pub scoring_tokens: Vec<String>,
     /// How often to look for moved aliases in the registry and reload; `None`: only on
     /// `POST /admin/models/{name}/reload`.
     pub reload_interval: Option<Duration>,
@@ -89,6 +93,7 @@ impl std::fmt::Debug for ServeOptions {
             .field("body_limit", &self.body_limit)
             .field("request_timeout", &self.request_timeout)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .field("scoring_tokens", &format_args!("{} configured", self.scoring_tokens.len()))
             .field("reload_interval", &self.reload_interval)
             .field("micro_batch", &self.micro_batch)
             .field("header_read_timeout", &self.header_read_timeout)
@@ -105,6 +110,7 @@ impl Default for ServeOptions {
             body_limit: 16 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             admin_token: None,
+            scoring_tokens: Vec::new(),
             reload_interval: None,
             micro_batch: None,
             header_read_timeout: Duration::from_secs(10),
@@ -122,6 +128,7 @@ impl ServeOptions {
             body_limit: usize::try_from(config.body_limit_bytes).unwrap_or(usize::MAX),
             request_timeout: Duration::from_millis(config.request_timeout_ms.max(1)),
             admin_token: config.admin_token.clone().filter(|t| !t.is_empty()),
+            scoring_tokens: config.scoring_tokens.iter().filter(|t| !t.is_empty()).cloned().collect(),
             reload_interval: Some(config.reload_interval_ms).filter(|ms| *ms > 0).map(Duration::from_millis),
             micro_batch: (config.micro_batch_max_rows > 0).then(|| MicroBatch {
                 max_rows: usize::try_from(config.micro_batch_max_rows).unwrap_or(usize::MAX),
@@ -149,6 +156,8 @@ pub struct App {
     batcher: Option<batch::Batcher>,
     /// Permits for scoring requests in progress (`max_concurrent_scoring`).
     scoring: Arc<tokio::sync::Semaphore>,
+    admin_tokens: auth::Tokens,
+    scoring_tokens: auth::Tokens,
 }
 
 impl std::fmt::Debug for App {
@@ -189,6 +198,8 @@ fn state(models: Models, options: ServeOptions) -> AppState {
         scoring: Arc::new(tokio::sync::Semaphore::new(
             options.max_concurrent_scoring.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
         )),
+        admin_tokens: auth::Tokens::new(&options.admin_token),
+        scoring_tokens: auth::Tokens::new(&options.scoring_tokens),
         options,
     })
 }
@@ -202,16 +213,22 @@ fn routes_for(app: AppState) -> Router {
     r = both(r, "/healthz", get(routes::health::healthz));
     r = both(r, "/health", get(routes::health::healthz));
     r = both(r, "/health/uptime", get(routes::health::uptime));
-    r = both(r, "/models", get(routes::catalog::list_models));
-    r = both(r, "/models/{name}", get(routes::catalog::model_info));
     r = both(r, "/models/{name}/readyz", get(routes::health::model_readyz));
-    r = both(r, "/models/{name}/predict_schema", get(routes::catalog::predict_schema));
-    r = both(r, "/models/{name}/score_schema", get(routes::catalog::score_schema));
+    let mut catalog = Router::new();
+    catalog = both(catalog, "/models", get(routes::catalog::list_models));
+    catalog = both(catalog, "/models/{name}", get(routes::catalog::model_info));
+    catalog = both(catalog, "/models/{name}/predict_schema", get(routes::catalog::predict_schema));
+    catalog = both(catalog, "/models/{name}/score_schema", get(routes::catalog::score_schema));
     let mut scoring = Router::new();
     scoring = both(scoring, "/models/{name}/predict", post(routes::predict::post_predict));
     scoring = both(scoring, "/models/{name}/predict_proba", post(routes::predict::post_predict_proba));
     scoring = both(scoring, "/models/{name}/score", post(routes::predict::post_score));
-    r = r.merge(scoring.route_layer(axum::middleware::from_fn_with_state(app.clone(), limits::shed)));
+    // Authentication first (outermost), so an unauthenticated request never takes a permit.
+    let scoring = scoring
+        .route_layer(axum::middleware::from_fn_with_state(app.clone(), limits::shed))
+        .route_layer(axum::middleware::from_fn_with_state(app.clone(), auth::require_scoring));
+    let catalog = catalog.route_layer(axum::middleware::from_fn_with_state(app.clone(), auth::require_scoring));
+    r = r.merge(catalog).merge(scoring);
     r = both(r, "/admin/models/{name}/reload", post(routes::admin::admin_reload));
     r = r
         .route("/metrics", get(routes::health::metrics))
@@ -247,6 +264,11 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         let names: Vec<&str> = models.models.iter().map(|m| m.name.as_str()).collect();
         tracing::info!(%addr, models = ?names, "wharf serve listening");
+        for warning in auth::exposure_warnings(addr, options.scoring_tokens.is_empty(), false) {
+            tracing::warn!("{}", "!".repeat(72));
+            tracing::warn!("{warning}");
+            tracing::warn!("{}", "!".repeat(72));
+        }
     }
     let app = state(models, options);
     let poller =

@@ -322,3 +322,49 @@ fn memory_under_concurrent_maximum_size_bodies_stays_bounded() {
     assert!(peak - before <= bound_kb, "peak RSS grew {} kB, more than 3 × limit × {N} = {bound_kb} kB", peak - before);
     assert!(after <= before + bound_kb / 3, "RSS after the burst ({after} kB) returned near its start ({before} kB)");
 }
+
+fn problem_type(response: &reqwest::blocking::Response) -> String {
+    response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
+}
+
+#[test]
+fn small_mistakes_get_problems_that_name_them_briefly() {
+    let options = ServeOptions { admin_token: Some("adm-token".into()), ..ServeOptions::default() };
+    let (_dir, server) = start(options);
+    let client = client(Duration::from_secs(30));
+    let url = |path: &str| format!("{}{path}", server.url());
+
+    // A model name that is not UTF-8.
+    for response in [
+        client.get(url("/models/%FF%FE/predict_schema")).send().unwrap(),
+        client.post(url("/models/%FF/predict")).json(&json!({"records": [lead_row()]})).send().unwrap(),
+    ] {
+        assert_eq!(response.status().as_u16(), 400);
+        assert_eq!(problem_type(&response), "application/problem+json");
+    }
+
+    // A bad level index in positional instances is named as the client sent it.
+    let model = Trainer::logistic_regression().fit(&datasets::lead_scoring()).unwrap();
+    let features = &model.signature().features;
+    let j = features.iter().position(|f| !f.is_numeric()).expect("lead has a categorical feature");
+    let mut row = vec![json!(0); features.len()];
+    row[j] = json!(99);
+    let response = client.post(url("/models/lead/predict")).json(&json!({"instances": [row]})).send().unwrap();
+    assert_eq!(response.status().as_u16(), 422);
+    let problem: Value = response.json().unwrap();
+    assert_eq!(problem["path"], format!("instances[0][{j}]"), "{problem}");
+
+    // The bearer scheme is case-insensitive.
+    let response = client.post(url("/admin/models/lead/reload")).header("authorization", "bearer adm-token").send();
+    assert_eq!(response.unwrap().status().as_u16(), 200);
+
+    // An unknown category of a megabyte is not echoed back whole.
+    let mut row = lead_row();
+    row["industry"] = json!("x".repeat(1_000_000));
+    let response = client.post(url("/models/lead/predict")).json(&json!({"records": [row]})).send().unwrap();
+    assert_eq!(response.status().as_u16(), 422);
+    let problem: Value = response.json().unwrap();
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.len() < 500 && detail.contains(&format!("{}…", "x".repeat(64))), "{detail}");
+    assert_eq!(problem["path"], "records[0].industry");
+}

@@ -5,7 +5,7 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -16,7 +16,7 @@ use wharf_core::scoring::has_probabilities;
 use wharf_core::{score, OnError, Predictions, Probabilities, Records, Scored, Task};
 use wharf_ml::metrics::{classification_metrics, regression_metrics};
 
-use super::{blocking, resolve, VersionQuery};
+use super::{blocking, resolve, PathParam, QueryParams, VersionQuery};
 use crate::input::{self, Truth};
 use crate::problem::Problem;
 use crate::records_body::records_matrix;
@@ -31,8 +31,8 @@ const INLINE_WORK: usize = 20_000;
 
 pub async fn post_predict(
     State(app): State<AppState>,
-    Path(name): Path<String>,
-    Query(q): Query<VersionQuery>,
+    PathParam(name): PathParam,
+    QueryParams(q): QueryParams,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
@@ -41,8 +41,8 @@ pub async fn post_predict(
 
 pub async fn post_predict_proba(
     State(app): State<AppState>,
-    Path(name): Path<String>,
-    Query(q): Query<VersionQuery>,
+    PathParam(name): PathParam,
+    QueryParams(q): QueryParams,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
@@ -51,8 +51,8 @@ pub async fn post_predict_proba(
 
 pub async fn post_score(
     State(app): State<AppState>,
-    Path(name): Path<String>,
-    Query(q): Query<VersionQuery>,
+    PathParam(name): PathParam,
+    QueryParams(q): QueryParams,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
@@ -91,11 +91,15 @@ async fn predict(
     // Plain named records, for a model scored in this process, also skip the tree: a JSON
     // tree of named rows costs many times the body (see `records_body`).
     let in_process = loaded.server.capabilities().in_process;
-    let records = match input::numeric_instances(&body, signature) {
-        Some(matrix) => Records::Matrix(matrix),
-        None => match records_matrix(&body, signature, None).filter(|_| in_process) {
-            Some(parsed) => Records::Matrix(parsed.matrix),
-            None => input::predict_records(input::parse_json(&body)?, signature)?,
+    let (records, positional) = match input::numeric_instances(&body, signature) {
+        Some(matrix) => (Records::Matrix(matrix), true),
+        None => match in_process.then(|| records_matrix(&body, signature, None)).flatten() {
+            Some(parsed) => (Records::Matrix(parsed.matrix), false),
+            None => {
+                let records = input::predict_records(input::parse_json(&body)?, signature)?;
+                let positional = matches!(records, Records::Matrix(_));
+                (records, positional)
+            }
         },
     };
     let rows = records.len();
@@ -107,14 +111,20 @@ async fn predict(
     // may do I/O, goes to the pool (and so does writing its answer).
     let batchable = app.batcher.is_some() && loaded.model.task() == Task::Classification;
     let work = rows.saturating_mul(loaded.model.work_per_row());
-    let mut response = if rows == 1 && batchable {
-        let scored = crate::batch::score_one(&app, loaded.clone(), records).await?;
-        answer(&loaded, &scored, shape)?
+    let outcome = if rows == 1 && batchable {
+        match crate::batch::score_one(&app, loaded.clone(), records).await {
+            Ok(scored) => answer(&loaded, &scored, shape),
+            Err(problem) => Err(problem),
+        }
     } else if work <= INLINE_WORK && in_process {
-        answer(&loaded, &score(loaded.server.as_ref(), &records, OnError::Fail)?, shape)?
+        score(loaded.server.as_ref(), &records, OnError::Fail)
+            .map_err(Problem::from)
+            .and_then(|scored| answer(&loaded, &scored, shape))
     } else {
-        blocking(move || answer(&loaded, &score(loaded.server.as_ref(), &records, OnError::Fail)?, shape)).await?
+        blocking(move || answer(&loaded, &score(loaded.server.as_ref(), &records, OnError::Fail)?, shape)).await
     };
+    // The core names a matrix's cells `records[i][j]`; the client sent them as `instances`.
+    let mut response = outcome.map_err(|p| if positional { p.path_prefix("records[", "instances[") } else { p })?;
     response.extensions_mut().insert(ScoredRows(rows));
     Ok(response)
 }
