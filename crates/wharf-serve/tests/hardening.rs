@@ -368,3 +368,102 @@ fn small_mistakes_get_problems_that_name_them_briefly() {
     assert!(detail.len() < 500 && detail.contains(&format!("{}…", "x".repeat(64))), "{detail}");
     assert_eq!(problem["path"], "records[0].industry");
 }
+
+/// Everything the process logs, at every level, for the test that greps it for secrets.
+fn captured_logs() -> &'static std::sync::Mutex<Vec<u8>> {
+    static LOGS: std::sync::OnceLock<&'static std::sync::Mutex<Vec<u8>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs: &'static std::sync::Mutex<Vec<u8>> = Box::leak(Box::new(std::sync::Mutex::new(Vec::new())));
+        struct Sink(&'static std::sync::Mutex<Vec<u8>>);
+        impl Write for Sink {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || Sink(logs))
+            .try_init()
+            .expect("the first subscriber of this test binary");
+        logs
+    })
+}
+
+#[test]
+fn scoring_and_admin_tokens_have_separate_scopes_and_are_never_logged() {
+    let logs = captured_logs();
+    const ADMIN: &str = "adm-SECRET-7f3a";
+    const SCORING: [&str; 2] = ["score-SECRET-91c2", "score-SECRET-05de"];
+    let options = ServeOptions {
+        admin_token: Some(ADMIN.into()),
+        scoring_tokens: SCORING.iter().map(|t| t.to_string()).collect(),
+        ..ServeOptions::default()
+    };
+    let (_dir, server) = start(options);
+    let client = client(Duration::from_secs(30));
+    let url = |path: &str| format!("{}{path}", server.url());
+    let predict = |auth: Option<(&str, String)>| {
+        let mut request = client.post(url("/models/lead/predict")).json(&json!({"records": [lead_row()]}));
+        if let Some((name, value)) = auth {
+            request = request.header(name, value);
+        }
+        request.send().unwrap()
+    };
+
+    let refused = predict(None);
+    assert_eq!(refused.status().as_u16(), 401);
+    assert_eq!(refused.headers().get("www-authenticate").unwrap(), "Bearer");
+    assert_eq!(problem_type(&refused), "application/problem+json");
+    assert_eq!(predict(Some(("authorization", "Bearer score-SECRET-91c".into()))).status().as_u16(), 401);
+    assert_eq!(predict(Some(("authorization", format!("Basic {}", SCORING[0])))).status().as_u16(), 401);
+    assert_eq!(predict(Some(("authorization", format!("Bearer {}", SCORING[0])))).status().as_u16(), 200);
+    assert_eq!(predict(Some(("x-api-key", SCORING[1].into()))).status().as_u16(), 200);
+    assert_eq!(predict(Some(("authorization", format!("Bearer {ADMIN}")))).status().as_u16(), 200, "admin may score");
+
+    assert_eq!(client.get(url("/models")).send().unwrap().status().as_u16(), 401, "the catalog is scoring scope");
+    let catalog = client.get(url("/models")).bearer_auth(SCORING[0]).send().unwrap();
+    assert_eq!(catalog.status().as_u16(), 200);
+    for open in ["/livez", "/readyz", "/healthz", "/metrics", "/models/lead/readyz"] {
+        assert_eq!(client.get(url(open)).send().unwrap().status().as_u16(), 200, "{open} needs no token");
+    }
+
+    let reload = |token: &str| client.post(url("/admin/models/lead/reload")).bearer_auth(token).send().unwrap();
+    assert_eq!(reload(SCORING[0]).status().as_u16(), 401, "a scoring token is not an admin token");
+    assert_eq!(reload(ADMIN).status().as_u16(), 200);
+
+    server.shutdown().unwrap();
+    let logs = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
+    assert!(logs.contains("wharf serve listening"), "the capture saw the server's logs");
+    for secret in [ADMIN, SCORING[0], SCORING[1], "SECRET"] {
+        assert!(!logs.contains(secret), "a token was logged");
+    }
+}
+
+#[test]
+fn tokens_and_limits_come_from_the_serving_section() {
+    let config = wharf_core::WharfConfig::from_toml_str(
+        "[serving]\nscoring_tokens = \"s1, s2,\"\nheader_read_timeout_ms = 2500\nidle_timeout_ms = 7000\n\
+         max_connections = \"300\"\nmax_concurrent_scoring = 3\n",
+    )
+    .unwrap();
+    let options = ServeOptions::from_config(&config.serving);
+    assert_eq!(options.scoring_tokens, ["s1", "s2"]);
+    assert_eq!(options.header_read_timeout, Duration::from_millis(2500));
+    assert_eq!(options.idle_timeout, Duration::from_secs(7));
+    assert_eq!((options.max_connections, options.max_concurrent_scoring), (300, 3));
+    assert!(!format!("{options:?}").contains("s1"), "Debug shows no token");
+    let listed = wharf_core::WharfConfig::from_toml_str("[serving]\nscoring_tokens = [\"a\", \"b\"]\n").unwrap();
+    assert_eq!(ServeOptions::from_config(&listed.serving).scoring_tokens, ["a", "b"]);
+    assert!(!listed.to_toml_masked().contains("\"a\""), "doctor masks scoring tokens");
+    let defaults = ServeOptions::default();
+    assert_eq!(
+        (defaults.header_read_timeout, defaults.idle_timeout),
+        (Duration::from_secs(10), Duration::from_secs(60))
+    );
+    assert_eq!((defaults.max_connections, defaults.max_concurrent_scoring), (10_000, 64));
+}
