@@ -53,11 +53,13 @@ mod request_metrics;
 mod routes;
 pub mod schema;
 pub mod state;
+mod tls;
 
 pub use batch::MicroBatch;
 pub use metrics::Metrics;
 pub use problem::Problem;
 pub use state::{Loaded, Models, ModelsBuilder, ServedModel};
+pub use tls::TlsFiles;
 
 /// Server settings (the `[serving]` section of the configuration).
 #[derive(Clone)]
@@ -84,6 +86,8 @@ pub struct ServeOptions {
     pub max_connections: usize,
     /// Most predict/score requests in progress at once; more are answered 503.
     pub max_concurrent_scoring: usize,
+    /// HTTPS from PEM files (and mTLS with a client CA); `None` (the default): plain HTTP.
+    pub tls: Option<TlsFiles>,
 }
 
 impl std::fmt::Debug for ServeOptions {
@@ -100,6 +104,7 @@ impl std::fmt::Debug for ServeOptions {
             .field("idle_timeout", &self.idle_timeout)
             .field("max_connections", &self.max_connections)
             .field("max_concurrent_scoring", &self.max_concurrent_scoring)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -117,6 +122,7 @@ impl Default for ServeOptions {
             idle_timeout: Duration::from_secs(60),
             max_connections: 10_000,
             max_concurrent_scoring: 64,
+            tls: None,
         }
     }
 }
@@ -138,6 +144,14 @@ impl ServeOptions {
             idle_timeout: Duration::from_millis(config.idle_timeout_ms.max(1)),
             max_connections: usize::try_from(config.max_connections.max(1)).unwrap_or(usize::MAX),
             max_concurrent_scoring: usize::try_from(config.max_concurrent_scoring.max(1)).unwrap_or(usize::MAX),
+            // Any TLS key asks for TLS; one missing is an error at start, not plain HTTP.
+            tls: (config.tls_cert.is_some() || config.tls_key.is_some() || config.tls_client_ca.is_some()).then(|| {
+                TlsFiles {
+                    cert: config.tls_cert.clone().unwrap_or_default(),
+                    key: config.tls_key.clone().unwrap_or_default(),
+                    client_ca: config.tls_client_ca.clone(),
+                }
+            }),
         }
     }
 }
@@ -264,12 +278,13 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         let names: Vec<&str> = models.models.iter().map(|m| m.name.as_str()).collect();
         tracing::info!(%addr, models = ?names, "wharf serve listening");
-        for warning in auth::exposure_warnings(addr, options.scoring_tokens.is_empty(), false) {
+        for warning in auth::exposure_warnings(addr, options.scoring_tokens.is_empty(), options.tls.is_some()) {
             tracing::warn!("{}", "!".repeat(72));
             tracing::warn!("{warning}");
             tracing::warn!("{}", "!".repeat(72));
         }
     }
+    let tls = options.tls.as_ref().map(tls::acceptor).transpose()?;
     let app = state(models, options);
     let poller =
         app.options.reload_interval.map(|every| tokio::spawn(routes::admin::poll_registry(app.clone(), every)));
@@ -278,7 +293,7 @@ pub async fn serve(
         idle: app.options.idle_timeout,
         max_connections: app.options.max_connections,
     };
-    let result = connections::serve(listener, routes_for(app), limits, None, shutdown).await;
+    let result = connections::serve(listener, routes_for(app), limits, tls, shutdown).await;
     if let Some(poller) = poller {
         poller.abort();
     }
@@ -314,6 +329,7 @@ pub async fn shutdown_signal() {
 #[derive(Debug)]
 pub struct RunningServer {
     addr: SocketAddr,
+    scheme: &'static str,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
@@ -324,9 +340,9 @@ impl RunningServer {
         self.addr
     }
 
-    /// `http://addr`.
+    /// `http://addr`, or `https://addr` with TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Stops accepting, waits for in-flight requests, and joins the thread.
@@ -354,6 +370,11 @@ impl Drop for RunningServer {
 
 /// Binds `addr` (port 0 picks a free port) and serves on a new thread with its own runtime.
 pub fn spawn(models: Models, options: ServeOptions, addr: &str) -> std::io::Result<RunningServer> {
+    // TLS files are checked here too, so a bad one is the caller's error, not the thread's.
+    if let Some(files) = &options.tls {
+        tls::acceptor(files)?;
+    }
+    let scheme = if options.tls.is_some() { "https" } else { "http" };
     let listener = std::net::TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
@@ -368,7 +389,7 @@ pub fn spawn(models: Models, options: ServeOptions, addr: &str) -> std::io::Resu
             .await
         })
     })?;
-    Ok(RunningServer { addr, stop: Some(stop), thread: Some(thread) })
+    Ok(RunningServer { addr, scheme, stop: Some(stop), thread: Some(thread) })
 }
 
 /// Binds `addr` and serves until Ctrl-C or SIGTERM, then lets in-flight requests finish.
