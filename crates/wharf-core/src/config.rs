@@ -251,7 +251,8 @@ pub mod lenient {
         }
     }
 
-    /// A list of strings, or one string holding a comma-separated list (blank items dropped).
+    /// A list of strings, or one string holding a comma-separated list, bracketed or not
+    /// (`a,b`, `["a", "b"]`, `[]`); blank items are dropped.
     pub fn string_list<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
         #[derive(Deserialize)]
         #[serde(untagged)]
@@ -261,7 +262,14 @@ pub mod lenient {
         }
         let items = match Raw::deserialize(d)? {
             Raw::L(items) => items,
-            Raw::S(s) => s.split(',').map(str::to_string).collect(),
+            Raw::S(s) => {
+                let s = s.trim();
+                let inner = s.strip_prefix('[').and_then(|s| s.strip_suffix(']'));
+                match inner {
+                    Some(inner) => inner.split(',').map(|s| s.trim().trim_matches('"').to_string()).collect(),
+                    None => s.split(',').map(str::to_string).collect(),
+                }
+            }
         };
         Ok(items.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
     }

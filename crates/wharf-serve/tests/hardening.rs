@@ -459,6 +459,12 @@ fn tokens_and_limits_come_from_the_serving_section() {
     assert!(!format!("{options:?}").contains("s1"), "Debug shows no token");
     let listed = wharf_core::WharfConfig::from_toml_str("[serving]\nscoring_tokens = [\"a\", \"b\"]\n").unwrap();
     assert_eq!(ServeOptions::from_config(&listed.serving).scoring_tokens, ["a", "b"]);
+    let bracketed = wharf_core::WharfConfig::from_toml_str("[serving]\nscoring_tokens = '[\"c\", \"d\"]'\n").unwrap();
+    assert_eq!(
+        ServeOptions::from_config(&bracketed.serving).scoring_tokens,
+        ["c", "d"],
+        "a list written in a variable"
+    );
     assert!(!listed.to_toml_masked().contains("\"a\""), "doctor masks scoring tokens");
     let defaults = ServeOptions::default();
     assert_eq!(
