@@ -77,16 +77,17 @@ fn with_challenge(problem: Problem) -> Response {
     response
 }
 
-/// Checks the admin scope. Admin is off (404) when no admin token is configured.
-pub(crate) fn authorize_admin(app: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+/// Checks the admin scope: `None` lets the request in, else the refusal to send. Admin is
+/// off (404) when no admin token is configured.
+pub(crate) fn refuse_admin(app: &AppState, headers: &HeaderMap) -> Option<Response> {
     if app.admin_tokens.is_empty() {
-        return Err(
-            Problem::not_found("the admin API is disabled: set serving.admin_token to enable it").into_response()
+        return Some(
+            Problem::not_found("the admin API is disabled: set serving.admin_token to enable it").into_response(),
         );
     }
     match presented(headers) {
-        Some(token) if app.admin_tokens.admits(token) => Ok(()),
-        _ => Err(with_challenge(unauthorized("a valid admin bearer token is required"))),
+        Some(token) if app.admin_tokens.admits(token) => None,
+        _ => Some(with_challenge(unauthorized("a valid admin bearer token is required"))),
     }
 }
 

@@ -16,7 +16,7 @@ use crate::AppState;
 /// Re-resolves every served selector of `name` in the registry, loads and self-tests the
 /// new versions, then swaps them in. Nothing is swapped unless every version loads.
 pub async fn admin_reload(State(app): State<AppState>, PathParam(name): PathParam, headers: HeaderMap) -> Response {
-    if let Err(refused) = crate::auth::authorize_admin(&app, &headers) {
+    if let Some(refused) = crate::auth::refuse_admin(&app, &headers) {
         return refused;
     }
     match reload(&app, &name, false).await {
