@@ -6,6 +6,12 @@
 //! answer every client mistake with a 4xx `application/problem+json` naming the field, an
 //! OpenAPI 3.1 document with an offline Swagger UI, Prometheus metrics, and atomic reloads.
 //!
+//! It is built to face clients it cannot trust: every connection has a header-read and an
+//! idle timeout and a place under a cap (idle ones make room), scoring past a concurrency
+//! limit is answered 503 rather than queued, large `records` bodies are read without a JSON
+//! tree, and bearer tokens (two scopes) and TLS with optional client certificates are a
+//! setting away ([`ServeOptions`]).
+//!
 //! Each served version is scored by a model server of its own, made by a
 //! [`wharf_core::ModelServers`] factory ([`ModelsBuilder::servers`]; in process by default,
 //! `Wharf::model_servers()` follows `serving.backend`), and every endpoint scores through the
