@@ -173,3 +173,56 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+/// The lines `wharf serve` logs from where it listens up to the one containing `until`.
+#[cfg(unix)]
+fn start_lines(dir: &std::path::Path, env: &[(&str, &str)], until: &str) -> Vec<String> {
+    let mut child = command(dir, &["serve", "--registry", "reg", "-m", "iris@1", "--addr", "0.0.0.0:0"])
+        .envs(env.iter().copied())
+        .env("WHARF_LOG", "debug")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A watchdog stops the server if the awaited line never comes, so the test cannot hang.
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let pid = child.id().to_string();
+    let watchdog = std::thread::spawn(move || {
+        if finished.recv_timeout(std::time::Duration::from_secs(60)).is_err() {
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        }
+    });
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let mut listening = false;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        listening |= line.contains("listening");
+        if listening {
+            seen.push(line.clone());
+        }
+        if listening && line.contains(until) {
+            break;
+        }
+    }
+    let _ = done.send(());
+    let _ = watchdog.join();
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+    seen
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_warns_loudly_when_exposed_without_auth_or_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = FileRegistry::new(dir.path().join("reg"));
+    registry.register(&Trainer::logistic_regression().fit(&datasets::iris()).unwrap(), "iris").unwrap();
+
+    let open = start_lines(dir.path(), &[], "without TLS");
+    assert!(open.iter().any(|l| l.contains("WARN") && l.contains("no scoring token")), "{open:#?}");
+
+    let token = "tok-SECRET-c0ffee";
+    let guarded = start_lines(dir.path(), &[("WHARF_SERVING__SCORING_TOKENS", token)], "without TLS");
+    assert!(!guarded.iter().any(|l| l.contains("no scoring token")), "{guarded:#?}");
+    assert!(!guarded.iter().any(|l| l.contains(token)), "the token is never logged");
+}

@@ -171,6 +171,34 @@ pub struct ServingConfig {
     /// default) waits one pass of the scheduler.
     #[serde(deserialize_with = "lenient::u64")]
     pub micro_batch_wait_us: u64,
+    /// Longest a new connection may take to send its first request's headers, in
+    /// milliseconds; silent and slow-header clients are disconnected after it.
+    #[serde(deserialize_with = "lenient::u64")]
+    pub header_read_timeout_ms: u64,
+    /// Longest a keep-alive connection may sit with no request in flight (from the end of
+    /// one answer to the next request's headers), in milliseconds.
+    #[serde(deserialize_with = "lenient::u64")]
+    pub idle_timeout_ms: u64,
+    /// Most connections open at once; at the cap a new connection closes the longest-idle
+    /// one, or is itself closed when every connection is busy. Lowered at start to fit the
+    /// process's open-file limit.
+    #[serde(deserialize_with = "lenient::u64")]
+    pub max_connections: u64,
+    /// Most predict/score requests in progress at once; more are answered 503 with
+    /// `Retry-After` instead of queueing.
+    #[serde(deserialize_with = "lenient::u64")]
+    pub max_concurrent_scoring: u64,
+    /// Bearer tokens (or `X-API-Key` values) allowed to score and read the catalog; when
+    /// empty (the default) those endpoints are open. A TOML array, or in the environment a
+    /// comma-separated list.
+    #[serde(deserialize_with = "lenient::string_list")]
+    pub scoring_tokens: Vec<String>,
+    /// PEM certificate chain: with `tls_key`, `wharf serve` speaks only HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates: when set, clients must present a certificate they signed (mTLS).
+    pub tls_client_ca: Option<PathBuf>,
     /// The adapters' tables (`[serving.bentoml]`).
     #[serde(flatten)]
     pub adapters: AdapterTables,
@@ -187,6 +215,14 @@ impl Default for ServingConfig {
             reload_interval_ms: 0,
             micro_batch_max_rows: 0,
             micro_batch_wait_us: 0,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 10_000,
+            max_concurrent_scoring: 64,
+            scoring_tokens: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
             adapters: AdapterTables::new(),
         }
     }
@@ -233,6 +269,29 @@ pub mod lenient {
                 .parse()
                 .map_err(|_| serde::de::Error::custom(format!("expected a non-negative integer, found '{s}'"))),
         }
+    }
+
+    /// A list of strings, or one string holding a comma-separated list, bracketed or not
+    /// (`a,b`, `["a", "b"]`, `[]`); blank items are dropped.
+    pub fn string_list<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            L(Vec<String>),
+            S(String),
+        }
+        let items = match Raw::deserialize(d)? {
+            Raw::L(items) => items,
+            Raw::S(s) => {
+                let s = s.trim();
+                let inner = s.strip_prefix('[').and_then(|s| s.strip_suffix(']'));
+                match inner {
+                    Some(inner) => inner.split(',').map(|s| s.trim().trim_matches('"').to_string()).collect(),
+                    None => s.split(',').map(str::to_string).collect(),
+                }
+            }
+        };
+        Ok(items.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
     }
 
     /// A boolean, or a string holding one (`true`/`false`, `1`/`0`, `yes`/`no`).

@@ -61,6 +61,19 @@ pub fn format_number(x: f64) -> String {
     }
 }
 
+/// How many characters of an input value an error message repeats.
+pub const EXCERPT_CHARS: usize = 64;
+
+/// `text` as an error message may quote it: at most [`EXCERPT_CHARS`] characters, then an
+/// ellipsis. A message echoes what the client sent so it can find its mistake, and a
+/// megabyte-long "category" must not come back (or reach the logs) in full.
+pub fn excerpt(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(EXCERPT_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]).into(),
+        None => text.into(),
+    }
+}
+
 /// Named columns of equal length.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Frame {
@@ -229,5 +242,19 @@ pub fn json_type(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_keep_short_text_and_cut_long_text_on_a_character() {
+        assert_eq!(excerpt("tablet"), "tablet");
+        let exact = "é".repeat(EXCERPT_CHARS);
+        assert_eq!(excerpt(&exact), exact.as_str());
+        let long = "é".repeat(1_000_000);
+        assert_eq!(excerpt(&long), format!("{}…", "é".repeat(EXCERPT_CHARS)));
     }
 }

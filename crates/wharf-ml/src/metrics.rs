@@ -150,7 +150,10 @@ pub fn evaluate(model: &Model, data: &Dataset) -> Result<Metrics> {
             for i in 0..column.len() {
                 let label = column.text_at(i);
                 let idx = classes.iter().position(|c| *c == label).ok_or_else(|| {
-                    WharfError::invalid(format!("{name}[{i}]"), format!("class '{label}' was not seen in training"))
+                    WharfError::invalid(
+                        format!("{name}[{i}]"),
+                        format!("class '{}' was not seen in training", wharf_core::excerpt(&label)),
+                    )
                 })?;
                 truth.push(idx as u32);
             }

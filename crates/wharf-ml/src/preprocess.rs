@@ -8,7 +8,7 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use wharf_core::{format_number, json_type, Column, Frame, Records, Row};
+use wharf_core::{excerpt, format_number, json_type, Column, Frame, Records, Row};
 use wharf_core::{Feature, FeatureKind, Signature};
 use wharf_core::{Result, WharfError};
 
@@ -228,7 +228,10 @@ fn check_fields(signature: &Signature, row: &Row, i: usize) -> Result<()> {
 fn level_index(levels: &[String], value: &str, path: impl FnOnce() -> String) -> Result<usize> {
     levels.binary_search_by(|l| l.as_str().cmp(value)).map_err(|_| {
         let known: Vec<&str> = levels.iter().take(20).map(String::as_str).collect();
-        WharfError::invalid(path(), format!("unknown level '{value}' (levels seen in training: {})", known.join(", ")))
+        WharfError::invalid(
+            path(),
+            format!("unknown level '{}' (levels seen in training: {})", excerpt(value), known.join(", ")),
+        )
     })
 }
 
@@ -288,10 +291,9 @@ fn write_column(step: &Step, feature: &Feature, column: &Column, out: &mut Array
                         let x = match x {
                             None => f64::NAN,
                             Some(s) if s.trim().is_empty() => f64::NAN,
-                            Some(s) => s
-                                .trim()
-                                .parse::<f64>()
-                                .map_err(|_| WharfError::schema(path(i), format!("expected a number, found '{s}'")))?,
+                            Some(s) => s.trim().parse::<f64>().map_err(|_| {
+                                WharfError::schema(path(i), format!("expected a number, found '{}'", excerpt(s)))
+                            })?,
                         };
                         out[(i, col)] = scaled(x, *mean, *scale);
                     }

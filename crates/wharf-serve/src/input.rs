@@ -7,7 +7,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use ndarray::Array2;
 use serde_json::Value;
 use wharf_core::json_type;
-use wharf_core::{format_number, FeatureKind, Records, Row, Signature, Task};
+use wharf_core::{excerpt, format_number, FeatureKind, Records, Row, Signature, Task};
 
 use crate::problem::Problem;
 
@@ -221,11 +221,11 @@ pub fn predict_records(body: Value, signature: &Signature) -> Result<Records, Pr
             matrix[(i, j)] = match (cell, &feature.kind) {
                 (Value::Null, _) => f64::NAN,
                 (Value::Number(n), FeatureKind::Numeric) => n.as_f64().unwrap_or(f64::NAN),
-                (Value::String(s), FeatureKind::Categorical { levels }) => levels
-                    .iter()
-                    .position(|l| l == s)
-                    .map(|p| p as f64)
-                    .ok_or_else(|| Problem::invalid(path(), format!("unknown level '{s}' of '{}'", feature.name)))?,
+                (Value::String(s), FeatureKind::Categorical { levels }) => {
+                    levels.iter().position(|l| l == s).map(|p| p as f64).ok_or_else(|| {
+                        Problem::invalid(path(), format!("unknown level '{}' of '{}'", excerpt(s), feature.name))
+                    })?
+                }
                 // A number for a categorical feature is a level index, as in a matrix.
                 (Value::Number(n), FeatureKind::Categorical { .. }) => n.as_f64().unwrap_or(f64::NAN),
                 (other, FeatureKind::Numeric) => {
@@ -274,11 +274,25 @@ pub fn score_records(body: Value, signature: &Signature) -> Result<(Records, Tru
     }
     let (key, value) = members(body, &["records"])?;
     let mut rows = rows(&key, non_empty_array(&key, value)?)?;
+    // Lazily, so a record's missing target and a bad class are found in record order.
+    let labels = rows.iter_mut().enumerate().map(|(i, row)| {
+        row.remove(&target).ok_or_else(|| Problem::invalid(format!("records[{i}].{target}"), "missing target value"))
+    });
+    let truth = truth(signature, labels)?;
+    Ok((Records::Rows(rows), truth))
+}
+
+/// The truth of a score body from each record's target value.
+pub fn truth(
+    signature: &Signature,
+    labels: impl IntoIterator<Item = Result<Value, Problem>>,
+) -> Result<Truth, Problem> {
+    let target = signature.target.as_deref().unwrap_or_default();
     let mut classes = Vec::new();
     let mut values = Vec::new();
-    for (i, row) in rows.iter_mut().enumerate() {
+    for (i, label) in labels.into_iter().enumerate() {
+        let label = label?;
         let path = || format!("records[{i}].{target}");
-        let label = row.remove(&target).ok_or_else(|| Problem::invalid(path(), "missing target value"))?;
         match signature.task {
             Task::Classification => {
                 let text = match &label {
@@ -292,7 +306,11 @@ pub fn score_records(body: Value, signature: &Signature) -> Result<(Records, Tru
                 let index = signature.classes.iter().position(|c| *c == text).ok_or_else(|| {
                     Problem::invalid(
                         path(),
-                        format!("class '{text}' was not seen in training ({})", signature.classes.join(", ")),
+                        format!(
+                            "class '{}' was not seen in training ({})",
+                            excerpt(&text),
+                            signature.classes.join(", ")
+                        ),
                     )
                 })?;
                 classes.push(index as u32);
@@ -305,8 +323,7 @@ pub fn score_records(body: Value, signature: &Signature) -> Result<(Records, Tru
             },
         }
     }
-    let truth = if signature.task == Task::Classification { Truth::Classes(classes) } else { Truth::Values(values) };
-    Ok((Records::Rows(rows), truth))
+    Ok(if signature.task == Task::Classification { Truth::Classes(classes) } else { Truth::Values(values) })
 }
 
 #[cfg(test)]

@@ -6,6 +6,12 @@
 //! answer every client mistake with a 4xx `application/problem+json` naming the field, an
 //! OpenAPI 3.1 document with an offline Swagger UI, Prometheus metrics, and atomic reloads.
 //!
+//! It is built to face clients it cannot trust: every connection has a header-read and an
+//! idle timeout and a place under a cap (idle ones make room), scoring past a concurrency
+//! limit is answered 503 rather than queued, large `records` bodies are read without a JSON
+//! tree, and bearer tokens (two scopes) and TLS with optional client certificates are a
+//! setting away ([`ServeOptions`]).
+//!
 //! Each served version is scored by a model server of its own, made by a
 //! [`wharf_core::ModelServers`] factory ([`ModelsBuilder::servers`]; in process by default,
 //! `Wharf::model_servers()` follows `serving.backend`), and every endpoint scores through the
@@ -41,19 +47,25 @@ use axum::Router;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+mod auth;
 mod batch;
+mod connections;
 mod input;
+mod limits;
 pub mod metrics;
 pub mod problem;
+mod records_body;
 mod request_metrics;
 mod routes;
 pub mod schema;
 pub mod state;
+mod tls;
 
 pub use batch::MicroBatch;
 pub use metrics::Metrics;
 pub use problem::Problem;
 pub use state::{Loaded, Models, ModelsBuilder, ServedModel};
+pub use tls::TlsFiles;
 
 /// Server settings (the `[serving]` section of the configuration).
 #[derive(Clone)]
@@ -62,13 +74,26 @@ pub struct ServeOptions {
     pub body_limit: usize,
     /// How long a request may take before it is answered 408.
     pub request_timeout: Duration,
-    /// Bearer token of the admin endpoints; `None` disables them.
+    /// Bearer token of the admin endpoints; `None` disables them. It may also score.
     pub admin_token: Option<String>,
+    /// Bearer tokens (or `X-API-Key` values) of the catalog and scoring endpoints; empty
+    /// (the default) leaves them open.
+    pub scoring_tokens: Vec<String>,
     /// How often to look for moved aliases in the registry and reload; `None`: only on
     /// `POST /admin/models/{name}/reload`.
     pub reload_interval: Option<Duration>,
     /// Micro-batching of concurrent single-row predict requests; `None` (the default): off.
     pub micro_batch: Option<MicroBatch>,
+    /// Longest a new connection may take to send its first request's headers.
+    pub header_read_timeout: Duration,
+    /// Longest a keep-alive connection may sit with no request in flight.
+    pub idle_timeout: Duration,
+    /// Most connections open at once (lowered at start to fit the open-file limit).
+    pub max_connections: usize,
+    /// Most predict/score requests in progress at once; more are answered 503.
+    pub max_concurrent_scoring: usize,
+    /// HTTPS from PEM files (and mTLS with a client CA); `None` (the default): plain HTTP.
+    pub tls: Option<TlsFiles>,
 }
 
 impl std::fmt::Debug for ServeOptions {
@@ -78,8 +103,14 @@ impl std::fmt::Debug for ServeOptions {
             .field("body_limit", &self.body_limit)
             .field("request_timeout", &self.request_timeout)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .field("scoring_tokens", &format_args!("{} configured", self.scoring_tokens.len()))
             .field("reload_interval", &self.reload_interval)
             .field("micro_batch", &self.micro_batch)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("max_concurrent_scoring", &self.max_concurrent_scoring)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -90,8 +121,14 @@ impl Default for ServeOptions {
             body_limit: 16 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             admin_token: None,
+            scoring_tokens: Vec::new(),
             reload_interval: None,
             micro_batch: None,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+            max_concurrent_scoring: 64,
+            tls: None,
         }
     }
 }
@@ -103,10 +140,23 @@ impl ServeOptions {
             body_limit: usize::try_from(config.body_limit_bytes).unwrap_or(usize::MAX),
             request_timeout: Duration::from_millis(config.request_timeout_ms.max(1)),
             admin_token: config.admin_token.clone().filter(|t| !t.is_empty()),
+            scoring_tokens: config.scoring_tokens.iter().filter(|t| !t.is_empty()).cloned().collect(),
             reload_interval: Some(config.reload_interval_ms).filter(|ms| *ms > 0).map(Duration::from_millis),
             micro_batch: (config.micro_batch_max_rows > 0).then(|| MicroBatch {
                 max_rows: usize::try_from(config.micro_batch_max_rows).unwrap_or(usize::MAX),
                 wait: Duration::from_micros(config.micro_batch_wait_us),
+            }),
+            header_read_timeout: Duration::from_millis(config.header_read_timeout_ms.max(1)),
+            idle_timeout: Duration::from_millis(config.idle_timeout_ms.max(1)),
+            max_connections: usize::try_from(config.max_connections.max(1)).unwrap_or(usize::MAX),
+            max_concurrent_scoring: usize::try_from(config.max_concurrent_scoring.max(1)).unwrap_or(usize::MAX),
+            // Any TLS key asks for TLS; one missing is an error at start, not plain HTTP.
+            tls: (config.tls_cert.is_some() || config.tls_key.is_some() || config.tls_client_ca.is_some()).then(|| {
+                TlsFiles {
+                    cert: config.tls_cert.clone().unwrap_or_default(),
+                    key: config.tls_key.clone().unwrap_or_default(),
+                    client_ca: config.tls_client_ca.clone(),
+                }
             }),
         }
     }
@@ -124,6 +174,10 @@ pub struct App {
     swagger: Arc<utoipa_swagger_ui::Config<'static>>,
     reload_lock: tokio::sync::Mutex<()>,
     batcher: Option<batch::Batcher>,
+    /// Permits for scoring requests in progress (`max_concurrent_scoring`).
+    scoring: Arc<tokio::sync::Semaphore>,
+    admin_tokens: auth::Tokens,
+    scoring_tokens: auth::Tokens,
 }
 
 impl std::fmt::Debug for App {
@@ -161,6 +215,11 @@ fn state(models: Models, options: ServeOptions) -> AppState {
         swagger: Arc::new(utoipa_swagger_ui::Config::from("/openapi.json")),
         reload_lock: tokio::sync::Mutex::new(()),
         batcher: options.micro_batch.map(batch::Batcher::new),
+        scoring: Arc::new(tokio::sync::Semaphore::new(
+            options.max_concurrent_scoring.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+        )),
+        admin_tokens: auth::Tokens::new(&options.admin_token),
+        scoring_tokens: auth::Tokens::new(&options.scoring_tokens),
         options,
     })
 }
@@ -174,14 +233,22 @@ fn routes_for(app: AppState) -> Router {
     r = both(r, "/healthz", get(routes::health::healthz));
     r = both(r, "/health", get(routes::health::healthz));
     r = both(r, "/health/uptime", get(routes::health::uptime));
-    r = both(r, "/models", get(routes::catalog::list_models));
-    r = both(r, "/models/{name}", get(routes::catalog::model_info));
     r = both(r, "/models/{name}/readyz", get(routes::health::model_readyz));
-    r = both(r, "/models/{name}/predict_schema", get(routes::catalog::predict_schema));
-    r = both(r, "/models/{name}/score_schema", get(routes::catalog::score_schema));
-    r = both(r, "/models/{name}/predict", post(routes::predict::post_predict));
-    r = both(r, "/models/{name}/predict_proba", post(routes::predict::post_predict_proba));
-    r = both(r, "/models/{name}/score", post(routes::predict::post_score));
+    let mut catalog = Router::new();
+    catalog = both(catalog, "/models", get(routes::catalog::list_models));
+    catalog = both(catalog, "/models/{name}", get(routes::catalog::model_info));
+    catalog = both(catalog, "/models/{name}/predict_schema", get(routes::catalog::predict_schema));
+    catalog = both(catalog, "/models/{name}/score_schema", get(routes::catalog::score_schema));
+    let mut scoring = Router::new();
+    scoring = both(scoring, "/models/{name}/predict", post(routes::predict::post_predict));
+    scoring = both(scoring, "/models/{name}/predict_proba", post(routes::predict::post_predict_proba));
+    scoring = both(scoring, "/models/{name}/score", post(routes::predict::post_score));
+    // Authentication first (outermost), so an unauthenticated request never takes a permit.
+    let scoring = scoring
+        .route_layer(axum::middleware::from_fn_with_state(app.clone(), limits::shed))
+        .route_layer(axum::middleware::from_fn_with_state(app.clone(), auth::require_scoring));
+    let catalog = catalog.route_layer(axum::middleware::from_fn_with_state(app.clone(), auth::require_scoring));
+    r = r.merge(catalog).merge(scoring);
     r = both(r, "/admin/models/{name}/reload", post(routes::admin::admin_reload));
     r = r
         .route("/metrics", get(routes::health::metrics))
@@ -200,6 +267,8 @@ fn routes_for(app: AppState) -> Router {
         .with_state(app.clone())
         .layer(DefaultBodyLimit::max(options.body_limit))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, options.request_timeout))
+        // Before the timeout, so an announced oversize body is refused without waiting.
+        .layer(axum::middleware::from_fn_with_state(options.body_limit, limits::announced_length))
         // Outside the timeout, so a request answered 408 is counted as an error.
         .layer(request_metrics::RequestMetricsLayer::new(app))
         .layer(TraceLayer::new_for_http())
@@ -215,11 +284,22 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         let names: Vec<&str> = models.models.iter().map(|m| m.name.as_str()).collect();
         tracing::info!(%addr, models = ?names, "wharf serve listening");
+        for warning in auth::exposure_warnings(addr, options.scoring_tokens.is_empty(), options.tls.is_some()) {
+            tracing::warn!("{}", "!".repeat(72));
+            tracing::warn!("{warning}");
+            tracing::warn!("{}", "!".repeat(72));
+        }
     }
+    let tls = options.tls.as_ref().map(tls::acceptor).transpose()?;
     let app = state(models, options);
     let poller =
         app.options.reload_interval.map(|every| tokio::spawn(routes::admin::poll_registry(app.clone(), every)));
-    let result = axum::serve(listener, routes_for(app)).with_graceful_shutdown(shutdown).await;
+    let limits = connections::Limits {
+        header_read: app.options.header_read_timeout,
+        idle: app.options.idle_timeout,
+        max_connections: app.options.max_connections,
+    };
+    let result = connections::serve(listener, routes_for(app), limits, tls, shutdown).await;
     if let Some(poller) = poller {
         poller.abort();
     }
@@ -255,6 +335,7 @@ pub async fn shutdown_signal() {
 #[derive(Debug)]
 pub struct RunningServer {
     addr: SocketAddr,
+    scheme: &'static str,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
@@ -265,9 +346,9 @@ impl RunningServer {
         self.addr
     }
 
-    /// `http://addr`.
+    /// `http://addr`, or `https://addr` with TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Stops accepting, waits for in-flight requests, and joins the thread.
@@ -295,6 +376,11 @@ impl Drop for RunningServer {
 
 /// Binds `addr` (port 0 picks a free port) and serves on a new thread with its own runtime.
 pub fn spawn(models: Models, options: ServeOptions, addr: &str) -> std::io::Result<RunningServer> {
+    // TLS files are checked here too, so a bad one is the caller's error, not the thread's.
+    if let Some(files) = &options.tls {
+        tls::acceptor(files)?;
+    }
+    let scheme = if options.tls.is_some() { "https" } else { "http" };
     let listener = std::net::TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
@@ -309,7 +395,7 @@ pub fn spawn(models: Models, options: ServeOptions, addr: &str) -> std::io::Resu
             .await
         })
     })?;
-    Ok(RunningServer { addr, stop: Some(stop), thread: Some(thread) })
+    Ok(RunningServer { addr, scheme, stop: Some(stop), thread: Some(thread) })
 }
 
 /// Binds `addr` and serves until Ctrl-C or SIGTERM, then lets in-flight requests finish.

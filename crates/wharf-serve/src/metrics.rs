@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -35,6 +36,8 @@ pub struct Metrics {
     loads: Mutex<BTreeMap<(String, u64), f64>>,
     /// Model → (micro-batches run, requests they answered).
     batches: Mutex<BTreeMap<String, (u64, u64)>>,
+    /// Scoring requests answered 503 because the concurrency limit was reached.
+    shed: AtomicU64,
 }
 
 impl Metrics {
@@ -58,6 +61,16 @@ impl Metrics {
                 *count += 1;
             }
         }
+    }
+
+    /// Records a scoring request shed at the concurrency limit.
+    pub fn shed(&self) {
+        self.shed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Scoring requests shed so far.
+    pub fn shed_count(&self) -> u64 {
+        self.shed.load(Ordering::Relaxed)
     }
 
     /// Records a micro-batch of `requests` single-row requests to `model`.
@@ -92,6 +105,9 @@ impl Metrics {
         let _ = writeln!(out, "# HELP wharf_uptime_seconds Seconds since the server started.");
         let _ = writeln!(out, "# TYPE wharf_uptime_seconds gauge");
         let _ = writeln!(out, "wharf_uptime_seconds {}", uptime.as_secs_f64());
+        let name = "wharf_requests_shed_total";
+        let _ = writeln!(out, "# HELP {name} Scoring requests answered 503 at the concurrency limit.");
+        let _ = writeln!(out, "# TYPE {name} counter\n{name} {}", self.shed_count());
         let counters: [Counter; 3] = [
             ("wharf_requests_total", "Requests per model and endpoint.", |s| s.requests),
             ("wharf_request_errors_total", "Requests answered with an error.", |s| s.errors),

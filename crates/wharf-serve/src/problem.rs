@@ -32,6 +32,16 @@ impl Problem {
         self.with("path", Value::String(path.into()))
     }
 
+    /// The same problem with a `path` that starts with `from` starting with `to` instead.
+    pub fn path_prefix(mut self, from: &str, to: &str) -> Self {
+        if let Some(Value::String(path)) = self.members.get_mut("path") {
+            if let Some(rest) = path.strip_prefix(from) {
+                *path = format!("{to}{rest}");
+            }
+        }
+        self
+    }
+
     /// Adds an extension member.
     pub fn with(mut self, key: &str, value: Value) -> Self {
         self.members.insert(key.to_string(), value);

@@ -2,42 +2,22 @@
 //! follows moved aliases. New versions are made by the same model-server factory as at start
 //! and swapped in whole, so a request always sees one version from start to end.
 
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::{blocking, unknown_model};
+use super::{blocking, unknown_model, PathParam};
 use crate::problem::Problem;
 use crate::state;
 use crate::AppState;
 
-/// Checks the admin bearer token. Admin is off (404) when no token is configured.
-fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), Problem> {
-    let Some(token) = app.options.admin_token.as_deref().filter(|t| !t.is_empty()) else {
-        return Err(Problem::not_found("the admin API is disabled: set serving.admin_token to enable it"));
-    };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    // Compare every byte so the time taken does not reveal how much of the token matched.
-    let same =
-        given.len() == token.len() && given.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-    if same {
-        Ok(())
-    } else {
-        Err(Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized", "a valid admin bearer token is required"))
-    }
-}
-
 /// Re-resolves every served selector of `name` in the registry, loads and self-tests the
 /// new versions, then swaps them in. Nothing is swapped unless every version loads.
-pub async fn admin_reload(State(app): State<AppState>, Path(name): Path<String>, headers: HeaderMap) -> Response {
-    if let Err(problem) = authorize(&app, &headers) {
-        return problem.into_response();
+pub async fn admin_reload(State(app): State<AppState>, PathParam(name): PathParam, headers: HeaderMap) -> Response {
+    if let Some(refused) = crate::auth::refuse_admin(&app, &headers) {
+        return refused;
     }
     match reload(&app, &name, false).await {
         Ok(changes) => Json(json!({"model": name, "reloaded": changes})).into_response(),

@@ -1,11 +1,11 @@
 //! The catalog: which models are served, their metadata, and the JSON Schemas of their
 //! request bodies, all read from the loaded versions without a predict call.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::{resolve, VersionQuery};
+use super::{resolve, PathParam, QueryParams};
 use crate::problem::Problem;
 use crate::state::Loaded;
 use crate::AppState;
@@ -42,8 +42,8 @@ pub async fn list_models(State(app): State<AppState>) -> Json<Value> {
 
 pub async fn model_info(
     State(app): State<AppState>,
-    Path(name): Path<String>,
-    Query(q): Query<VersionQuery>,
+    PathParam(name): PathParam,
+    QueryParams(q): QueryParams,
 ) -> Result<Json<Value>, Problem> {
     let loaded = resolve(&app, &name, q.get("version").map(String::as_str))?;
     let name = loaded.info.name.clone();
@@ -68,8 +68,8 @@ pub async fn model_info(
 
 pub async fn predict_schema(
     State(app): State<AppState>,
-    Path(name): Path<String>,
-    Query(q): Query<VersionQuery>,
+    PathParam(name): PathParam,
+    QueryParams(q): QueryParams,
 ) -> Result<Json<Value>, Problem> {
     let loaded = resolve(&app, &name, q.get("version").map(String::as_str))?;
     let name = loaded.info.name.clone();
@@ -78,8 +78,8 @@ pub async fn predict_schema(
 
 pub async fn score_schema(
     State(app): State<AppState>,
-    Path(name): Path<String>,
-    Query(q): Query<VersionQuery>,
+    PathParam(name): PathParam,
+    QueryParams(q): QueryParams,
 ) -> Result<Json<Value>, Problem> {
     let loaded = resolve(&app, &name, q.get("version").map(String::as_str))?;
     let name = loaded.info.name.clone();

@@ -1,7 +1,9 @@
 //! The OpenAPI document and the Swagger UI, served from assets built into the binary so the
 //! page works without internet access.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use super::PathParam;
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
@@ -29,7 +31,7 @@ pub async fn docs_index(State(app): State<AppState>) -> Response {
     docs_file(&app, "")
 }
 
-pub async fn docs_asset(State(app): State<AppState>, Path(tail): Path<String>) -> Response {
+pub async fn docs_asset(State(app): State<AppState>, PathParam(tail): PathParam) -> Response {
     docs_file(&app, &tail)
 }
 

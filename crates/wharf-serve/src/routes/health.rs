@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use super::PathParam;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -61,7 +63,7 @@ pub async fn healthz(State(app): State<AppState>) -> Json<Value> {
     Json(json!({"live": true, "ready": ready, "uptime": app.started.elapsed().as_secs_f64()}))
 }
 
-pub async fn model_readyz(State(app): State<AppState>, Path(name): Path<String>) -> Response {
+pub async fn model_readyz(State(app): State<AppState>, PathParam(name): PathParam) -> Response {
     let Some(served) = app.models.get(&name) else {
         return unknown_model(&name).into_response();
     };

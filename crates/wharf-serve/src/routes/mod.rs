@@ -7,6 +7,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::extract::{FromRequestParts, Path, Query};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use wharf_core::excerpt;
+
 use crate::problem::Problem;
 use crate::state::Loaded;
 use crate::AppState;
@@ -21,6 +26,44 @@ pub(crate) mod predict;
 /// map (not a struct) so a repeated or unknown parameter can never turn into a plain-text
 /// rejection.
 type VersionQuery = HashMap<String, String>;
+
+/// A path parameter (`{name}`), or a 400 problem+json when it cannot be read (a name that
+/// is not UTF-8), instead of axum's plain-text rejection.
+pub(crate) struct PathParam(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathParam {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(PathParam(value)),
+            Err(rejection) => Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "Invalid path",
+                format!("the path cannot be read: {}", excerpt(&rejection.body_text())),
+            )
+            .at("name")),
+        }
+    }
+}
+
+/// The query as a [`VersionQuery`], or a 400 problem+json when it cannot be read.
+pub(crate) struct QueryParams(pub VersionQuery);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        match Query::<VersionQuery>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(QueryParams(value)),
+            Err(rejection) => Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "Invalid query",
+                format!("the query cannot be read: {}", excerpt(&rejection.body_text())),
+            )),
+        }
+    }
+}
 
 fn unknown_model(name: &str) -> Problem {
     Problem::not_found(format!("model '{name}' is not served")).at("name")

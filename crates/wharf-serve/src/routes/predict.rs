@@ -5,7 +5,7 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -16,9 +16,10 @@ use wharf_core::scoring::has_probabilities;
 use wharf_core::{score, OnError, Predictions, Probabilities, Records, Scored, Task};
 use wharf_ml::metrics::{classification_metrics, regression_metrics};
 
-use super::{blocking, resolve, VersionQuery};
+use super::{blocking, resolve, PathParam, QueryParams, VersionQuery};
 use crate::input::{self, Truth};
 use crate::problem::Problem;
+use crate::records_body::records_matrix;
 use crate::request_metrics::ScoredRows;
 use crate::state::Loaded;
 use crate::AppState;
@@ -30,8 +31,8 @@ const INLINE_WORK: usize = 20_000;
 
 pub async fn post_predict(
     State(app): State<AppState>,
-    Path(name): Path<String>,
-    Query(q): Query<VersionQuery>,
+    PathParam(name): PathParam,
+    QueryParams(q): QueryParams,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
@@ -40,8 +41,8 @@ pub async fn post_predict(
 
 pub async fn post_predict_proba(
     State(app): State<AppState>,
-    Path(name): Path<String>,
-    Query(q): Query<VersionQuery>,
+    PathParam(name): PathParam,
+    QueryParams(q): QueryParams,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
@@ -50,15 +51,22 @@ pub async fn post_predict_proba(
 
 pub async fn post_score(
     State(app): State<AppState>,
-    Path(name): Path<String>,
-    Query(q): Query<VersionQuery>,
+    PathParam(name): PathParam,
+    QueryParams(q): QueryParams,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     let loaded = resolve(&app, &name, q.get("version").map(String::as_str))?;
     probability_rows(&q)?;
     let body = read_body(&headers, body)?;
-    let (records, truth) = input::score_records(input::parse_json(&body)?, loaded.model.signature())?;
+    let signature = loaded.model.signature();
+    let streamed = signature.target.as_deref().filter(|_| loaded.server.capabilities().in_process).and_then(|target| {
+        records_matrix(&body, signature, Some(target)).filter(|_| signature.task != Task::Clustering)
+    });
+    let (records, truth) = match streamed {
+        Some(parsed) => (Records::Matrix(parsed.matrix), input::truth(signature, parsed.targets.into_iter().map(Ok))?),
+        None => input::score_records(input::parse_json(&body)?, signature)?,
+    };
     let rows = records.len();
     let mut response = blocking(move || evaluate(&loaded, &records, truth)).await.map(|v| Json(v).into_response())?;
     response.extensions_mut().insert(ScoredRows(rows));
@@ -80,9 +88,19 @@ async fn predict(
     let signature = loaded.model.signature();
     // Numeric instances go straight from the bytes into a matrix; anything else (named
     // records, nulls, levels, a mistake to report) takes the JSON tree.
-    let records = match input::numeric_instances(&body, signature) {
-        Some(matrix) => Records::Matrix(matrix),
-        None => input::predict_records(input::parse_json(&body)?, signature)?,
+    // Plain named records, for a model scored in this process, also skip the tree: a JSON
+    // tree of named rows costs many times the body (see `records_body`).
+    let in_process = loaded.server.capabilities().in_process;
+    let (records, positional) = match input::numeric_instances(&body, signature) {
+        Some(matrix) => (Records::Matrix(matrix), true),
+        None => match in_process.then(|| records_matrix(&body, signature, None)).flatten() {
+            Some(parsed) => (Records::Matrix(parsed.matrix), false),
+            None => {
+                let records = input::predict_records(input::parse_json(&body)?, signature)?;
+                let positional = matches!(records, Records::Matrix(_));
+                (records, positional)
+            }
+        },
     };
     let rows = records.len();
     if proba_only && !has_probabilities(loaded.server.as_ref(), &loaded.model) {
@@ -93,14 +111,20 @@ async fn predict(
     // may do I/O, goes to the pool (and so does writing its answer).
     let batchable = app.batcher.is_some() && loaded.model.task() == Task::Classification;
     let work = rows.saturating_mul(loaded.model.work_per_row());
-    let mut response = if rows == 1 && batchable {
-        let scored = crate::batch::score_one(&app, loaded.clone(), records).await?;
-        answer(&loaded, &scored, shape)?
-    } else if work <= INLINE_WORK && loaded.server.capabilities().in_process {
-        answer(&loaded, &score(loaded.server.as_ref(), &records, OnError::Fail)?, shape)?
+    let outcome = if rows == 1 && batchable {
+        match crate::batch::score_one(&app, loaded.clone(), records).await {
+            Ok(scored) => answer(&loaded, &scored, shape),
+            Err(problem) => Err(problem),
+        }
+    } else if work <= INLINE_WORK && in_process {
+        score(loaded.server.as_ref(), &records, OnError::Fail)
+            .map_err(Problem::from)
+            .and_then(|scored| answer(&loaded, &scored, shape))
     } else {
-        blocking(move || answer(&loaded, &score(loaded.server.as_ref(), &records, OnError::Fail)?, shape)).await?
+        blocking(move || answer(&loaded, &score(loaded.server.as_ref(), &records, OnError::Fail)?, shape)).await
     };
+    // The core names a matrix's cells `records[i][j]`; the client sent them as `instances`.
+    let mut response = outcome.map_err(|p| if positional { p.path_prefix("records[", "instances[") } else { p })?;
     response.extensions_mut().insert(ScoredRows(rows));
     Ok(response)
 }

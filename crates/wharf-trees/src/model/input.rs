@@ -78,7 +78,7 @@ pub(crate) fn rows(signature: &Signature, records: &Records) -> Result<Vec<f64>>
                                 Some(text) => text.parse::<f64>().map_err(|_| {
                                     WharfError::schema(
                                         format!("columns.{}[{i}]", feature.name),
-                                        format!("expected a number, found '{text}'"),
+                                        format!("expected a number, found '{}'", wharf_core::excerpt(text)),
                                     )
                                 })?,
                             };

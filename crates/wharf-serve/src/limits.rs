@@ -1,0 +1,78 @@
+//! Refusals that must come before any work: a body announced larger than the limit (413 at
+//! once, without waiting for bytes that may never come) and scoring past the concurrency
+//! limit (503 with `Retry-After`, so load beyond capacity is shed instead of queued).
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::problem::Problem;
+use crate::AppState;
+
+/// Seconds a shed client is asked to wait: scoring requests take milliseconds, so a second
+/// is long enough for the queue to move and short enough not to idle a retrying client.
+const RETRY_AFTER_SECONDS: &str = "1";
+
+/// Answers 413 at once when `Content-Length` announces more than the body limit.
+pub(crate) async fn announced_length(State(limit): State<usize>, request: Request, next: Next) -> Response {
+    match announced(&request) {
+        Some(length) if length > u64::try_from(limit).unwrap_or(u64::MAX) => too_large(limit),
+        _ => next.run(request).await,
+    }
+}
+
+/// The 413 answer every over-limit body gets.
+pub(crate) fn too_large(limit: usize) -> Response {
+    let mut response = Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Payload too large",
+        "the request body is larger than the server accepts",
+    )
+    .with("limit_bytes", limit.into())
+    .into_response();
+    // The unread body is not drained: the client is told the connection ends here.
+    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// Runs a scoring request only while fewer than `serving.max_concurrent_scoring` are in
+/// progress; the permit is taken before the body is read, so it bounds body memory too.
+pub(crate) async fn shed(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let Ok(_permit) = app.scoring.clone().try_acquire_owned() else {
+        app.metrics.shed();
+        let mut response = Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Overloaded",
+            "too many scoring requests in progress; retry shortly",
+        )
+        .into_response();
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+        return response;
+    };
+    let big = announced(&request).is_some_and(|length| length >= TRIM_AFTER_BYTES);
+    let response = next.run(request).await;
+    if big {
+        release_freed_memory();
+    }
+    response
+}
+
+/// A body at least this large leaves megabytes of freed buffers behind.
+const TRIM_AFTER_BYTES: u64 = 1 << 20;
+
+/// Hands memory freed by a large request back to the system. glibc keeps freed memory in
+/// per-thread arenas, so without this a burst of large bodies leaves the server at its
+/// peak size long after; the trim runs off the reactor, and only after large requests.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    tokio::task::spawn_blocking(|| {
+        // SAFETY: malloc_trim only returns free heap pages to the system; it touches no
+        // memory the program holds.
+        unsafe { libc::malloc_trim(0) };
+    });
+}
+
+fn announced(request: &Request) -> Option<u64> {
+    request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok())
+}
