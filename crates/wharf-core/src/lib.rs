@@ -57,6 +57,8 @@ pub use ports::registry::{
 };
 pub use ports::tracker::{MetricPoint, RunHandle, RunInfo, RunRecord, RunStatus, TrackerExt, TrackerPort};
 pub use prediction::{Predictions, Probabilities};
-pub use records::{check_unique_columns, excerpt, format_number, json_type, Column, Frame, Records, Row, EXCERPT_CHARS};
+pub use records::{
+    check_unique_columns, excerpt, format_number, json_type, Column, Frame, Records, Row, EXCERPT_CHARS,
+};
 pub use scoring::{score, OnError, Reject, Scored};
 pub use signature::{Feature, FeatureKind, Signature, Task};
