@@ -241,7 +241,7 @@ fn http_bench(s: &Setup, results: &Path, args: &[&str], env: &[(&str, &str)]) ->
 }
 
 /// A server started here; stopped (SIGTERM, then SIGKILL) when dropped.
-struct Server(Child);
+pub struct Server(pub Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -259,7 +259,7 @@ impl Drop for Server {
 }
 
 /// Waits until `GET url` answers 200.
-fn wait_ready(server: &mut Server, port: u16, path: &str) -> Result<(), String> {
+pub fn wait_ready(server: &mut Server, port: u16, path: &str) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if let Ok(Some(status)) = server.0.try_wait() {

@@ -18,6 +18,7 @@ mod msrv;
 mod postgres;
 mod python;
 mod runnable;
+mod soak;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -32,8 +33,9 @@ fn main() -> ExitCode {
         Some("docs") => docs::docs(&root(), args.iter().any(|a| a == "--bless")),
         Some("bench-peers") => bench_peers::bench_peers(&root()),
         Some("python") => python_only(),
+        Some("soak") => soak::soak(&root()),
         _ => {
-            eprintln!("usage: cargo xtask <command>\n\ncommands:\n  test        fmt, clippy, dependency check, all tests, docs, examples\n  deps-check  prove wharf-core pulls in no network, async or learning crates\n  msrv        check each crate's rust-version against its dependencies\n  package     cargo package every published crate (no build)\n  deny        cargo deny check licenses bans sources (installs cargo-deny under target/tools)\n  runnable    run the README's and the guide's ```bash,runnable blocks in a copy of the repository\n  python      build the Python wheel and run its pytest suite (MLflow tests with WHARF_TEST_MLFLOW_URI)\n  backends    start the test backends, print their variables, stop on Enter\n  docs        build the guide into target/book (--bless: regenerate the CLI reference)\n  bench-peers Wharf next to scikit-learn, ONNX Runtime, FastAPI and a minimal server: one table of ratios (slow)");
+            eprintln!("usage: cargo xtask <command>\n\ncommands:\n  test        fmt, clippy, dependency check, all tests, docs, examples\n  deps-check  prove wharf-core pulls in no network, async or learning crates\n  msrv        check each crate's rust-version against its dependencies\n  package     cargo package every published crate (no build)\n  deny        cargo deny check licenses bans sources (installs cargo-deny under target/tools)\n  runnable    run the README's and the guide's ```bash,runnable blocks in a copy of the repository\n  python      build the Python wheel and run its pytest suite (MLflow tests with WHARF_TEST_MLFLOW_URI)\n  backends    start the test backends, print their variables, stop on Enter\n  docs        build the guide into target/book (--bless: regenerate the CLI reference)\n  bench-peers Wharf next to scikit-learn, ONNX Runtime, FastAPI and a minimal server: one table of ratios (slow)\n  soak        wharf serve under mixed load for SOAK_SECONDS (600): 5xx, wrong answers, RSS and descriptors over time");
             return ExitCode::from(2);
         }
     };

@@ -193,6 +193,12 @@ pub struct ServingConfig {
     /// comma-separated list.
     #[serde(deserialize_with = "lenient::string_list")]
     pub scoring_tokens: Vec<String>,
+    /// A file holding the admin token (a mounted secret), instead of `admin_token`: read
+    /// by `wharf serve` at start, trimmed, `#` lines skipped.
+    pub admin_token_file: Option<PathBuf>,
+    /// A file of scoring tokens, one per line (a mounted secret), added to
+    /// `scoring_tokens`: read by `wharf serve` at start.
+    pub scoring_tokens_file: Option<PathBuf>,
     /// PEM certificate chain: with `tls_key`, `wharf serve` speaks only HTTPS.
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of `tls_cert`.
@@ -220,6 +226,8 @@ impl Default for ServingConfig {
             max_connections: 10_000,
             max_concurrent_scoring: 64,
             scoring_tokens: Vec::new(),
+            admin_token_file: None,
+            scoring_tokens_file: None,
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,

@@ -60,6 +60,7 @@ mod routes;
 pub mod schema;
 pub mod state;
 mod tls;
+mod token_file;
 
 pub use batch::MicroBatch;
 pub use metrics::Metrics;
@@ -134,7 +135,39 @@ impl Default for ServeOptions {
 }
 
 impl ServeOptions {
-    /// The options a configuration's `[serving]` section asks for.
+    /// The options a configuration's `[serving]` section asks for, with the token files
+    /// (`admin_token_file`, `scoring_tokens_file`) read: what `wharf serve` starts with.
+    ///
+    /// # Errors
+    /// A token file that cannot be read, is empty or larger than 1 MiB, or an admin token
+    /// given both inline and as a file (which one wins would be a guess).
+    pub fn load(config: &wharf_core::config::ServingConfig) -> Result<Self, wharf_core::WharfError> {
+        let mut options = Self::from_config(config);
+        if let Some(path) = &config.admin_token_file {
+            const KEY: &str = "serving.admin_token_file";
+            if options.admin_token.is_some() {
+                return Err(wharf_core::WharfError::config(
+                    KEY,
+                    "set serving.admin_token or serving.admin_token_file, not both",
+                ));
+            }
+            let mut tokens = token_file::read(KEY, path)?;
+            if tokens.len() > 1 {
+                return Err(wharf_core::WharfError::config(
+                    KEY,
+                    format!("{} holds {} tokens; the admin scope takes one", path.display(), tokens.len()),
+                ));
+            }
+            options.admin_token = tokens.pop();
+        }
+        if let Some(path) = &config.scoring_tokens_file {
+            options.scoring_tokens.extend(token_file::read("serving.scoring_tokens_file", path)?);
+        }
+        Ok(options)
+    }
+
+    /// The options a configuration's `[serving]` section asks for, token files not read
+    /// (see [`ServeOptions::load`]).
     pub fn from_config(config: &wharf_core::config::ServingConfig) -> Self {
         ServeOptions {
             body_limit: usize::try_from(config.body_limit_bytes).unwrap_or(usize::MAX),

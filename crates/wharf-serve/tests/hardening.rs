@@ -473,3 +473,31 @@ fn tokens_and_limits_come_from_the_serving_section() {
     );
     assert_eq!((defaults.max_connections, defaults.max_concurrent_scoring), (10_000, 64));
 }
+
+#[test]
+fn tokens_can_come_from_mounted_secret_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (admin, scoring) = (dir.path().join("admin"), dir.path().join("scoring"));
+    std::fs::write(&admin, "adm-FILE-1\n").unwrap();
+    std::fs::write(&scoring, "# rotated\nsc-FILE-1\nsc-FILE-2\n").unwrap();
+    let toml = format!(
+        "[serving]\nscoring_tokens = [\"inline\"]\nadmin_token_file = {:?}\nscoring_tokens_file = {:?}\n",
+        admin.display().to_string(),
+        scoring.display().to_string()
+    );
+    let config = wharf_core::WharfConfig::from_toml_str(&toml).unwrap();
+    let options = ServeOptions::load(&config.serving).unwrap();
+    assert_eq!(options.admin_token.as_deref(), Some("adm-FILE-1"), "the trailing newline is not part of it");
+    assert_eq!(options.scoring_tokens, ["inline", "sc-FILE-1", "sc-FILE-2"]);
+    assert_eq!(ServeOptions::from_config(&config.serving).admin_token, None, "from_config reads no file");
+
+    let both = format!("[serving]\nadmin_token = \"x\"\nadmin_token_file = {:?}\n", admin.display().to_string());
+    let error = ServeOptions::load(&wharf_core::WharfConfig::from_toml_str(&both).unwrap().serving).unwrap_err();
+    assert!(error.to_string().contains("not both"), "{error}");
+    std::fs::write(&admin, "adm-FILE-1\nadm-FILE-2\n").unwrap();
+    let two = wharf_core::WharfConfig::from_toml_str(&toml).unwrap();
+    let error = ServeOptions::load(&two.serving).unwrap_err().to_string();
+    assert!(error.contains("holds 2 tokens") && !error.contains("adm-FILE"), "{error}");
+    let missing = "[serving]\nscoring_tokens_file = \"/nonexistent/wharf-tokens\"\n";
+    assert!(ServeOptions::load(&wharf_core::WharfConfig::from_toml_str(missing).unwrap().serving).is_err());
+}

@@ -22,7 +22,7 @@ pub fn run(args: ServeArgs, _out: &Output) -> anyhow::Result<()> {
     };
     let serving = &ctx.config().serving;
     let addr = args.addr.clone().unwrap_or_else(|| serving.addr.clone());
-    let mut options = ServeOptions::from_config(serving);
+    let mut options = ServeOptions::load(serving)?;
     if args.micro_batch && options.micro_batch.is_none() {
         let wait = std::time::Duration::from_micros(serving.micro_batch_wait_us);
         options.micro_batch = Some(MicroBatch { wait, ..MicroBatch::default() });
