@@ -44,12 +44,12 @@ use std::time::{Duration, Instant};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 mod auth;
 mod batch;
 mod connections;
+mod deadline;
 mod input;
 mod limits;
 pub mod metrics;
@@ -299,7 +299,7 @@ fn routes_for(app: AppState) -> Router {
         })
         .with_state(app.clone())
         .layer(DefaultBodyLimit::max(options.body_limit))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, options.request_timeout))
+        .layer(deadline::DeadlineLayer(deadline::Deadlines::new(options.request_timeout)))
         // Before the timeout, so an announced oversize body is refused without waiting.
         .layer(axum::middleware::from_fn_with_state(options.body_limit, limits::announced_length))
         // Outside the timeout, so a request answered 408 is counted as an error.

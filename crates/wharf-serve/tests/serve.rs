@@ -516,6 +516,10 @@ fn slow_requests_time_out_and_shutdown_lets_in_flight_requests_finish() {
         .send()
         .unwrap();
     assert_eq!(response.status().as_u16(), 408);
+    let kind = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    assert_eq!(kind, "application/problem+json", "a timeout is a problem like every refusal");
+    let problem: serde_json::Value = response.json().unwrap();
+    assert_eq!(problem["status"], 408, "{problem}");
 
     let builder = faulty_builder(&broken, Duration::from_millis(400)).unwrap();
     let server = start_with(builder, ServeOptions::default());
