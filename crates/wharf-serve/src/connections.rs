@@ -49,7 +49,7 @@ struct Conn {
     /// Milliseconds since the registry's epoch when the connection last became idle.
     idle_since_ms: AtomicU64,
     evicting: AtomicBool,
-    /// Woken when the connection becomes idle or is asked to leave.
+    /// Woken when the connection is asked to leave (eviction at the cap).
     wake: Notify,
 }
 
@@ -140,11 +140,11 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         // The idle clock is set before the count drops, so the connection's task never sees
         // it idle with a stale start.
+        // The connection's task is not woken: its timer re-reads this clock when it fires
+        // (a wake-up and a timer re-armed per request cost more than the check).
         self.conn.served.fetch_add(1, Ordering::AcqRel);
         self.conn.idle_since_ms.store(self.registry.now_ms(), Ordering::Release);
-        if self.conn.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.conn.wake.notify_one();
-        }
+        self.conn.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -302,7 +302,16 @@ impl Task {
         tokio::pin!(connection);
         let mut closing = false;
         loop {
-            let deadline = if closing { None } else { self.conn.deadline(self.registry.epoch, &self.limits) };
+            // While a request is in flight, look again one idle period later.
+            let deadline = if closing {
+                None
+            } else {
+                Some(
+                    self.conn
+                        .deadline(self.registry.epoch, &self.limits)
+                        .unwrap_or_else(|| Instant::now() + self.limits.idle),
+                )
+            };
             tokio::select! {
                 _ = connection.as_mut() => return,
                 () = sleep_until(deadline) => {

@@ -276,11 +276,14 @@ fn routes_for(app: AppState) -> Router {
     scoring = both(scoring, "/models/{name}/predict", post(routes::predict::post_predict));
     scoring = both(scoring, "/models/{name}/predict_proba", post(routes::predict::post_predict_proba));
     scoring = both(scoring, "/models/{name}/score", post(routes::predict::post_score));
-    // Authentication first (outermost), so an unauthenticated request never takes a permit.
-    let scoring = scoring
-        .route_layer(axum::middleware::from_fn_with_state(app.clone(), limits::shed))
-        .route_layer(axum::middleware::from_fn_with_state(app.clone(), auth::require_scoring));
-    let catalog = catalog.route_layer(axum::middleware::from_fn_with_state(app.clone(), auth::require_scoring));
+    let mut scoring = scoring.route_layer(axum::middleware::from_fn_with_state(app.clone(), limits::shed));
+    // Authentication outermost, so an unauthenticated request never takes a permit; and only
+    // when tokens are configured: with auth off a request pays for no extra layer.
+    if !app.scoring_tokens.is_empty() {
+        let require = || axum::middleware::from_fn_with_state(app.clone(), auth::require_scoring);
+        scoring = scoring.route_layer(require());
+        catalog = catalog.route_layer(require());
+    }
     r = r.merge(catalog).merge(scoring);
     r = both(r, "/admin/models/{name}/reload", post(routes::admin::admin_reload));
     r = r
