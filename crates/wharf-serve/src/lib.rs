@@ -276,7 +276,7 @@ fn routes_for(app: AppState) -> Router {
     scoring = both(scoring, "/models/{name}/predict", post(routes::predict::post_predict));
     scoring = both(scoring, "/models/{name}/predict_proba", post(routes::predict::post_predict_proba));
     scoring = both(scoring, "/models/{name}/score", post(routes::predict::post_score));
-    let mut scoring = scoring.route_layer(axum::middleware::from_fn_with_state(app.clone(), limits::shed));
+    // The concurrency limit is the handlers' first extractor (`limits::ScoringPermit`).
     // Authentication outermost, so an unauthenticated request never takes a permit; and only
     // when tokens are configured: with auth off a request pays for no extra layer.
     if !app.scoring_tokens.is_empty() {

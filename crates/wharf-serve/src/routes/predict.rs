@@ -3,6 +3,7 @@
 //! record is predicted as is the core's decision (the most probable one, from the same
 //! `predict_proba` pass that gave its probabilities); this file only writes it out.
 
+use crate::limits::ScoringPermit;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
@@ -31,6 +32,7 @@ const INLINE_WORK: usize = 20_000;
 
 pub async fn post_predict(
     State(app): State<AppState>,
+    _permit: ScoringPermit,
     PathParam(name): PathParam,
     QueryParams(q): QueryParams,
     headers: HeaderMap,
@@ -41,6 +43,7 @@ pub async fn post_predict(
 
 pub async fn post_predict_proba(
     State(app): State<AppState>,
+    _permit: ScoringPermit,
     PathParam(name): PathParam,
     QueryParams(q): QueryParams,
     headers: HeaderMap,
@@ -51,6 +54,7 @@ pub async fn post_predict_proba(
 
 pub async fn post_score(
     State(app): State<AppState>,
+    _permit: ScoringPermit,
     PathParam(name): PathParam,
     QueryParams(q): QueryParams,
     headers: HeaderMap,
