@@ -58,6 +58,7 @@ fn tune_tracks_every_trial_as_a_child_run_and_registers_the_refit_winner() {
     assert_eq!(outcome.rows, (427, 142));
     assert_eq!(outcome.model.metadata().params["l2"], outcome.report.best().params["l2"], "the winner is refit");
     assert_eq!(outcome.model.metadata().data_fingerprint.len(), 64);
+    assert_eq!(wharf::jobs::id_columns(&outcome.model), ["id"], "registered like a trained model, ids remembered");
     assert!(outcome.holdout["roc_auc"] > 0.9 && outcome.default_holdout["roc_auc"] > 0.9);
 
     let tracker = FileTracker::new(dir.path().join("runs"));

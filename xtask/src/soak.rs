@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -406,7 +406,7 @@ fn slow_clients(port: u16, counts: &Counts, stop: &AtomicBool) {
 
 /// Moves `champion` between versions 1 and 2 every 10 s with the CLI, and asks the server to
 /// reload every 30 s.
-fn mover(port: u16, wharf: &Path, dir: &PathBuf, counts: &Counts, stop: &AtomicBool) {
+fn mover(port: u16, wharf: &Path, dir: &Path, counts: &Counts, stop: &AtomicBool) {
     let mut tick = 0u64;
     while sleep_unless(stop, Duration::from_secs(10)) {
         tick += 1;

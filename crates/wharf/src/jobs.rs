@@ -139,20 +139,18 @@ impl TrainJob {
                 "gating a promotion needs held-out rows (a supervised model and a holdout above 0)",
             ));
         }
-        let (train, test) = if supervised && self.holdout > 0.0 {
+        let fraction = if supervised { self.holdout } else { 0.0 };
+        if fraction > 0.0 {
             progress("splitting");
-            let (a, b) = self.data.split(self.holdout, self.seed)?;
-            (a, Some(b))
-        } else {
-            (self.data.clone(), None)
-        };
+        }
+        let (train, test) = split_holdout(&self.data, fraction, self.seed)?;
         let run = RunHandle::start(ctx.tracker().as_ref(), Some(&format!("train-{}", self.name)))?;
         let run_id = run.id().to_string();
         let mut params: BTreeMap<String, String> = self.trainer.params();
         params.insert("holdout".into(), self.holdout.to_string());
         params.insert("split_seed".into(), self.seed.to_string());
         params.insert("data".into(), self.data.name.clone());
-        let ids: Vec<String> = self.data.ids.columns().iter().map(|(name, _)| name.clone()).collect();
+        let ids = id_column_names(&self.data);
         if !ids.is_empty() {
             params.insert("id_columns".into(), ids.join(","));
         }
@@ -169,21 +167,8 @@ impl TrainJob {
             None => Metrics::new(),
         };
         run.log_metrics(metrics.iter().map(|(k, v)| (format!("holdout_{k}"), *v)))?;
-        let mut model = model.with_metrics(metrics.clone()).with_tag("tracking_run", &run_id);
-        if !ids.is_empty() {
-            let tag = serde_json::to_string(&ids).map_err(|e| WharfError::invalid(ID_COLUMNS_TAG, e.to_string()))?;
-            model = model.with_tag(ID_COLUMNS_TAG, tag);
-        }
-
-        progress("tracking");
-        run.log_model(&model, &self.name)?;
-        progress("registering");
-        let version = ctx.registry().register(&model, &self.name)?;
-        for alias in &self.aliases {
-            ctx.registry().set_alias(&self.name, alias, &version)?;
-        }
-        run.set_tag("wharf.model_version", version)?;
-        run.finish()?;
+        let (model, version) =
+            register(ctx, run, model.with_metrics(metrics.clone()), (&self.data, &self.name, &self.aliases), progress)?;
         let decision = match (&self.promote, &test) {
             (Some(gate), Some(test)) => {
                 progress("gating");
@@ -200,4 +185,48 @@ impl TrainJob {
             run_id,
         })
     }
+}
+
+/// The holdout split every job makes: `(train, Some(test))` for a fraction above 0, the
+/// whole data and no test rows otherwise.
+pub(crate) fn split_holdout(data: &Dataset, fraction: f64, seed: u64) -> Result<(Dataset, Option<Dataset>)> {
+    if fraction > 0.0 {
+        let (train, test) = data.split(fraction, seed)?;
+        Ok((train, Some(test)))
+    } else {
+        Ok((data.clone(), None))
+    }
+}
+
+fn id_column_names(data: &Dataset) -> Vec<String> {
+    data.ids.columns().iter().map(|(name, _)| name.clone()).collect()
+}
+
+/// The last step of every job that makes a model: tag it with its tracking run and the
+/// data's id columns ([`ID_COLUMNS_TAG`]), log it to the run, register it, point the
+/// aliases at the new version, and close the run. `progress` hears `tracking` and
+/// `registering` as they start.
+pub(crate) fn register(
+    ctx: &Wharf,
+    run: RunHandle,
+    model: Model,
+    (data, name, aliases): (&Dataset, &str, &[String]),
+    progress: &mut dyn FnMut(&str),
+) -> Result<(Model, Version)> {
+    let mut model = model.with_tag("tracking_run", run.id());
+    let ids = id_column_names(data);
+    if !ids.is_empty() {
+        let tag = serde_json::to_string(&ids).map_err(|e| WharfError::invalid(ID_COLUMNS_TAG, e.to_string()))?;
+        model = model.with_tag(ID_COLUMNS_TAG, tag);
+    }
+    progress("tracking");
+    run.log_model(&model, name)?;
+    progress("registering");
+    let version = ctx.registry().register(&model, name)?;
+    for alias in aliases {
+        ctx.registry().set_alias(name, alias, &version)?;
+    }
+    run.set_tag("wharf.model_version", version)?;
+    run.finish()?;
+    Ok((model, version))
 }

@@ -12,6 +12,7 @@ use wharf_core::{LineageEvent, LineageEventType, Model, Result, RunHandle, RunSt
 use wharf_ml::select::{search, Outcome, ParamSpace, SearchOptions, SearchReport, Trial};
 use wharf_ml::{evaluate, Dataset, Metrics, Trainer};
 
+use crate::jobs::{register, split_holdout};
 use crate::promote::{log_json, promote, Decision, Gate};
 use crate::Wharf;
 
@@ -132,12 +133,7 @@ impl TuneJob {
         if self.promote.is_some() && self.holdout <= 0.0 {
             return Err(WharfError::invalid("holdout", "gating a promotion needs held-out rows (a holdout above 0)"));
         }
-        let (train, test) = if self.holdout > 0.0 {
-            let (a, b) = self.data.split(self.holdout, self.seed)?;
-            (a, Some(b))
-        } else {
-            (self.data.clone(), None)
-        };
+        let (train, test) = split_holdout(&self.data, self.holdout, self.seed)?;
         let tracker = ctx.tracker().as_ref();
         let parent = RunHandle::start(tracker, Some(&format!("tune-{}", self.name)))?;
         let parent_id = parent.id().to_string();
@@ -184,14 +180,13 @@ impl TuneJob {
         metrics.extend(holdout.iter().map(|(k, v)| (format!("holdout_{k}"), *v)));
         metrics.extend(default_holdout.iter().map(|(k, v)| (format!("default_holdout_{k}"), *v)));
         parent.log_metrics(metrics)?;
-        let model = model.with_metrics(holdout.clone()).with_tag("tracking_run", &parent_id);
-        parent.log_model(&model, &self.name)?;
-        let version = ctx.registry().register(&model, &self.name)?;
-        for alias in &self.aliases {
-            ctx.registry().set_alias(&self.name, alias, &version)?;
-        }
-        parent.set_tag("wharf.model_version", version)?;
-        parent.finish()?;
+        let (model, version) = register(
+            ctx,
+            parent,
+            model.with_metrics(holdout.clone()),
+            (&self.data, &self.name, &self.aliases),
+            &mut |_| {},
+        )?;
 
         let decision = match (&self.promote, &test) {
             (Some(gate), Some(test)) => Some(promote(ctx, &self.name, &Selector::Version(version), test, gate)?),
