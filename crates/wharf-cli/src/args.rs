@@ -169,6 +169,16 @@ pub struct ServeArgs {
     /// serving.micro_batch_max_rows [64 when 0] and serving.micro_batch_wait_us).
     #[arg(long)]
     pub micro_batch: bool,
+
+    /// A challenger to shadow its model's default version with (repeatable, one per model):
+    /// the default version answers every request; the challenger scores the same records
+    /// afterwards, off the request path, and both answers go to the shadow log.
+    #[arg(long, value_name = "NAME@ALIAS|NAME@VERSION")]
+    pub shadow: Vec<ModelRef>,
+
+    /// Directory of the shadow log [default: serving.shadow_log, wharf-shadow].
+    #[arg(long, value_name = "DIR", requires = "shadow")]
+    pub shadow_log: Option<PathBuf>,
 }
 
 /// `wharf models …`

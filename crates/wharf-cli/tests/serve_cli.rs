@@ -8,6 +8,9 @@ use std::process::{Command, Stdio};
 
 use wharf::{datasets, FileRegistry, RegistryPort, Trainer};
 
+mod common;
+use common::Sandbox;
+
 fn command(dir: &std::path::Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wharf"));
     cmd.current_dir(dir).args(args);
@@ -31,24 +34,12 @@ fn http(addr: &str, request: &str) -> String {
 #[cfg(unix)]
 #[test]
 fn serve_answers_on_a_free_port_and_stops_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let registry = FileRegistry::new(dir.path().join("reg"));
+    let s = Sandbox::new();
+    let registry = FileRegistry::new(s.path("reg"));
     let model = Trainer::logistic_regression().fit(&datasets::iris()).unwrap();
     registry.register(&model, "iris").unwrap();
 
-    let mut child = command(dir.path(), &["serve", "--registry", "reg", "-m", "iris@1", "--addr", "127.0.0.1:0"])
-        .args(["--log-format", "json"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("the server logs where it listens").unwrap();
-        if line.contains("listening") {
-            let log: serde_json::Value = serde_json::from_str(&line).expect("JSON log lines");
-            break log["fields"]["addr"].as_str().unwrap().to_string();
-        }
-    };
+    let (mut child, addr) = s.serve(&["serve", "--registry", "reg", "-m", "iris@1"]);
     let live = http(&addr, "GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert!(live.starts_with("HTTP/1.1 200") && live.ends_with("\"LIVE\""), "{live}");
     let body = r#"{"instances": [[5.1, 3.5, 1.4, 0.2]]}"#;

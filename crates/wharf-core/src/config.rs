@@ -205,6 +205,9 @@ pub struct ServingConfig {
     pub tls_key: Option<PathBuf>,
     /// PEM CA certificates: when set, clients must present a certificate they signed (mTLS).
     pub tls_client_ca: Option<PathBuf>,
+    /// Directory of the shadow log: what a shadowed challenger (`wharf serve --shadow`)
+    /// answered next to the champion, for `wharf promote --from-shadow`.
+    pub shadow_log: PathBuf,
     /// The adapters' tables (`[serving.bentoml]`).
     #[serde(flatten)]
     pub adapters: AdapterTables,
@@ -231,6 +234,7 @@ impl Default for ServingConfig {
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,
+            shadow_log: PathBuf::from("wharf-shadow"),
             adapters: AdapterTables::new(),
         }
     }

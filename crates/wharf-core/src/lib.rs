@@ -31,6 +31,7 @@ mod records;
 pub mod redact;
 pub mod retry;
 pub mod scoring;
+pub mod shadow;
 mod signature;
 pub mod spool;
 

@@ -58,6 +58,7 @@ mod records_body;
 mod request_metrics;
 mod routes;
 pub mod schema;
+mod shadow;
 pub mod state;
 mod tls;
 mod token_file;
@@ -65,6 +66,7 @@ mod token_file;
 pub use batch::MicroBatch;
 pub use metrics::Metrics;
 pub use problem::Problem;
+pub use shadow::ShadowLog;
 pub use state::{Loaded, Models, ModelsBuilder, ServedModel};
 pub use tls::TlsFiles;
 
@@ -95,6 +97,8 @@ pub struct ServeOptions {
     pub max_concurrent_scoring: usize,
     /// HTTPS from PEM files (and mTLS with a client CA); `None` (the default): plain HTTP.
     pub tls: Option<TlsFiles>,
+    /// Where shadowed challengers' answers are logged ([`ModelsBuilder::shadow`]).
+    pub shadow_log: ShadowLog,
 }
 
 impl std::fmt::Debug for ServeOptions {
@@ -112,6 +116,7 @@ impl std::fmt::Debug for ServeOptions {
             .field("max_connections", &self.max_connections)
             .field("max_concurrent_scoring", &self.max_concurrent_scoring)
             .field("tls", &self.tls)
+            .field("shadow_log", &self.shadow_log)
             .finish()
     }
 }
@@ -130,6 +135,7 @@ impl Default for ServeOptions {
             max_connections: 10_000,
             max_concurrent_scoring: 64,
             tls: None,
+            shadow_log: ShadowLog::default(),
         }
     }
 }
@@ -191,6 +197,7 @@ impl ServeOptions {
                     client_ca: config.tls_client_ca.clone(),
                 }
             }),
+            shadow_log: ShadowLog { dir: config.shadow_log.clone(), ..ShadowLog::default() },
         }
     }
 }
@@ -211,6 +218,7 @@ pub struct App {
     scoring: Arc<tokio::sync::Semaphore>,
     admin_tokens: auth::Tokens,
     scoring_tokens: auth::Tokens,
+    shadows: shadow::Shadows,
 }
 
 impl std::fmt::Debug for App {
@@ -229,11 +237,15 @@ fn both<S: Clone + Send + Sync + 'static>(router: Router<S>, path: &str, handler
 
 /// The application's router, for embedding in a larger axum app. (The registry poller of
 /// `reload_interval` runs only under [`serve`].)
-pub fn router(models: Models, options: ServeOptions) -> Router {
-    routes_for(state(models, options))
+///
+/// # Errors
+/// The shadow log directory cannot be created or written, when a model has a shadow.
+pub fn router(models: Models, options: ServeOptions) -> std::io::Result<Router> {
+    Ok(routes_for(state(models, options)?))
 }
 
-fn state(models: Models, options: ServeOptions) -> AppState {
+fn state(models: Models, options: ServeOptions) -> std::io::Result<AppState> {
+    let shadows = shadow::Shadows::start(&models, &options.shadow_log)?;
     let metrics = Metrics::default();
     for served in &models.models {
         for slot in &served.slots {
@@ -241,7 +253,7 @@ fn state(models: Models, options: ServeOptions) -> AppState {
             metrics.model_loaded(&served.name, loaded.version.0, loaded.load_seconds);
         }
     }
-    Arc::new(App {
+    Ok(Arc::new(App {
         models,
         metrics,
         started: Instant::now(),
@@ -253,8 +265,9 @@ fn state(models: Models, options: ServeOptions) -> AppState {
         )),
         admin_tokens: auth::Tokens::new(&options.admin_token),
         scoring_tokens: auth::Tokens::new(&options.scoring_tokens),
+        shadows,
         options,
-    })
+    }))
 }
 
 fn routes_for(app: AppState) -> Router {
@@ -317,17 +330,28 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_state(state(models, options)?, listener, shutdown).await
+}
+
+async fn serve_state(
+    app: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let options = &app.options;
     if let Ok(addr) = listener.local_addr() {
-        let names: Vec<&str> = models.models.iter().map(|m| m.name.as_str()).collect();
+        let names: Vec<&str> = app.models.models.iter().map(|m| m.name.as_str()).collect();
         tracing::info!(%addr, models = ?names, "wharf serve listening");
         for warning in auth::exposure_warnings(addr, options.scoring_tokens.is_empty(), options.tls.is_some()) {
             tracing::warn!("{}", "!".repeat(72));
             tracing::warn!("{warning}");
             tracing::warn!("{}", "!".repeat(72));
         }
+        if !app.shadows.is_empty() {
+            tracing::info!(dir = %options.shadow_log.dir.display(), "shadow log");
+        }
     }
     let tls = options.tls.as_ref().map(tls::acceptor).transpose()?;
-    let app = state(models, options);
     let poller =
         app.options.reload_interval.map(|every| tokio::spawn(routes::admin::poll_registry(app.clone(), every)));
     let limits = connections::Limits {
@@ -420,12 +444,14 @@ pub fn spawn(models: Models, options: ServeOptions, addr: &str) -> std::io::Resu
     let listener = std::net::TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
+    // Built here, so a shadow log that cannot be written is the caller's error too.
+    let app = state(models, options)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::Builder::new().name("wharf-serve".into()).spawn(move || {
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener)?;
-            serve(models, options, listener, async {
+            serve_state(app, listener, async {
                 let _ = stopped.await;
             })
             .await
@@ -437,10 +463,11 @@ pub fn spawn(models: Models, options: ServeOptions, addr: &str) -> std::io::Resu
 /// Binds `addr` and serves until Ctrl-C or SIGTERM, then lets in-flight requests finish.
 /// Blocking: it runs its own runtime (what `wharf serve` calls).
 pub fn run(models: Models, options: ServeOptions, addr: &str) -> std::io::Result<()> {
+    let app = state(models, options)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        serve(models, options, listener, shutdown_signal()).await
+        serve_state(app, listener, shutdown_signal()).await
     })
 }
 

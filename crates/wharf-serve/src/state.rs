@@ -75,6 +75,8 @@ pub struct ServedModel {
     pub name: String,
     /// Served references, in the order given.
     pub slots: Vec<Slot>,
+    /// The slot that shadows the default one (see [`ModelsBuilder::shadow`]).
+    pub shadow: Option<usize>,
 }
 
 impl ServedModel {
@@ -166,6 +168,7 @@ pub struct ModelsBuilder {
     registry: Option<Arc<dyn RegistryPort>>,
     servers: ModelServers,
     refs: Vec<ModelRef>,
+    shadows: Vec<ModelRef>,
     direct: Vec<(String, Selector, Loaded)>,
 }
 
@@ -195,6 +198,16 @@ impl ModelsBuilder {
         self
     }
 
+    /// Shadows the default version of `reference`'s model with `reference` (a challenger):
+    /// every request the default version answers is also scored by the challenger, after
+    /// the answer and off the request path, and both answers are written to the shadow log.
+    /// The challenger is served as one more version of the model, so it reloads like the
+    /// others. One shadow per model; the model must also be served by [`model`](Self::model).
+    pub fn shadow(mut self, reference: ModelRef) -> Self {
+        self.shadows.push(reference);
+        self
+    }
+
     /// Serves a model through a model server of the caller's choosing (a remote adapter, a
     /// decorator). It is self-tested like any other; a reload loads the registry's version
     /// into a server from [`servers`](Self::servers), like every other reload.
@@ -215,31 +228,44 @@ impl ModelsBuilder {
 
     /// Loads and self-tests every model. Blocking: it reads the registry.
     ///
-    /// Fails when a reference cannot be loaded, a model fails its self-test, or the same
-    /// version of a name is asked for twice.
+    /// Fails when a reference cannot be loaded, a model fails its self-test, the same
+    /// version of a name is asked for twice, or a shadow has no default version to follow,
+    /// is its own champion, or predicts something else than it.
     pub fn build(self) -> Result<Models, WharfError> {
-        let mut loaded = self.direct;
-        for reference in &self.refs {
+        let mut loaded: Vec<(String, Selector, Loaded, bool)> =
+            self.direct.into_iter().map(|(name, selector, slot)| (name, selector, slot, false)).collect();
+        let served_refs = self.refs.iter().map(|r| (r, false));
+        for (reference, shadow) in served_refs.chain(self.shadows.iter().map(|r| (r, true))) {
             let registry = self
                 .registry
                 .as_deref()
                 .ok_or_else(|| WharfError::Wiring("models given by reference need a registry".into()))?;
             let slot = load_from_registry(registry, &self.servers, &reference.name, &reference.selector)?;
-            loaded.push((reference.name.clone(), reference.selector.clone(), slot));
+            loaded.push((reference.name.clone(), reference.selector.clone(), slot, shadow));
         }
         if loaded.is_empty() {
             return Err(WharfError::invalid("model", "nothing to serve: give at least one model"));
         }
         let mut models: Vec<ServedModel> = Vec::new();
-        for (name, selector, slot) in loaded {
+        for (name, selector, slot, shadow) in loaded {
             let served = match models.iter_mut().position(|m| m.name == name) {
                 Some(i) => &mut models[i],
+                None if shadow => {
+                    return Err(WharfError::invalid(
+                        format!("{name}@{selector}"),
+                        format!("a shadow follows a served version: serve '{name}' too (its first version answers)"),
+                    ))
+                }
                 None => {
-                    models.push(ServedModel { name: name.clone(), slots: Vec::new() });
+                    models.push(ServedModel { name: name.clone(), slots: Vec::new(), shadow: None });
                     let last = models.len() - 1;
                     &mut models[last]
                 }
             };
+            if shadow {
+                check_shadow(served, &name, &selector, &slot)?;
+                served.shadow = Some(served.slots.len());
+            }
             if served.slots.iter().any(|s| s.current().version == slot.version) {
                 return Err(WharfError::invalid(
                     format!("{name}@{selector}"),
@@ -250,4 +276,34 @@ impl ModelsBuilder {
         }
         Ok(Models { models, registry: self.registry, servers: self.servers })
     }
+}
+
+/// A challenger can shadow `served`'s default version: it is the model's only shadow and
+/// predicts the same thing (task and classes), so both answers compare row by row.
+fn check_shadow(served: &ServedModel, name: &str, selector: &Selector, challenger: &Loaded) -> Result<(), WharfError> {
+    let at = format!("{name}@{selector}");
+    if served.shadow.is_some() {
+        return Err(WharfError::invalid(at, format!("'{name}' already has a shadow: one challenger per model")));
+    }
+    let champion = served.slots.first().map(Slot::current);
+    let Some(champion) = champion else {
+        return Err(WharfError::invalid(at, "nothing to shadow"));
+    };
+    if champion.version == challenger.version {
+        return Err(WharfError::invalid(
+            at,
+            format!("version {} is the default version itself: a shadow must be another version", challenger.version),
+        ));
+    }
+    let (a, b) = (&champion.model, &challenger.model);
+    if a.task() != b.task() || a.classes() != b.classes() {
+        return Err(WharfError::invalid(
+            at,
+            format!(
+                "version {} does not predict what version {} predicts (task or classes differ)",
+                challenger.version, champion.version
+            ),
+        ));
+    }
+    Ok(())
 }

@@ -78,7 +78,24 @@ pub fn print(out: &Output, d: &Decision) -> anyhow::Result<()> {
             d.margin
         ))?;
     }
-    if d.comparison.is_none() {
+    if let Some(s) = &d.shadow {
+        out.line(format!(
+            "Shadow log {}: {} requests, {} rows ({} of other versions left out), agreement {:.4} (at least {}), \
+             {} challenger errors",
+            s.log, s.requests, s.rows, s.skipped_requests, s.agreement, s.min_agreement, s.challenger_errors
+        ))?;
+        out.line(format!(
+            "Scoring latency p50/p99: champion {}/{} µs, challenger {}/{} µs",
+            s.champion_latency_us.p50,
+            s.champion_latency_us.p99,
+            s.challenger_latency_us.p50,
+            s.challenger_latency_us.p99
+        ))?;
+        if s.labels.is_none() {
+            out.line("No labels given: the gate judged agreement, errors and latency only")?;
+        }
+    }
+    if d.comparison.is_none() || d.shadow.is_some() {
         out.line(&d.reason)?;
     }
     if d.promoted {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use wharf::promote::promote;
+use wharf::promote::{promote, promote_from_shadow, ShadowGate, ShadowLabels};
 use wharf::{read_csv, CsvOptions, Dataset, RegistryPort, Selector, Wharf};
 
 use super::gate::{self, parse_at_alias, GateArgs};
@@ -16,8 +16,13 @@ use crate::output::{Output, Spinner};
     challenger's improvement in the metric. The alias moves only when the interval's lower bound is above \
     --margin; otherwise the command prints the numbers and exits with status 1. Every decision is a \
     tracking run and a lineage event.\n\n\
-    Example:\n  \
-    wharf promote lead --candidate @challenger --over @champion --metric roc_auc --holdout holdout.csv")]
+    With --from-shadow, the evidence is the shadow log of `wharf serve --shadow` instead: the \
+    challenger must have scored --min-rows rows without an error, agreed with the champion on at least \
+    --min-agreement of them and, when --labels are given, be better on the labelled rows by the same \
+    bootstrap.\n\n\
+    Examples:\n  \
+    wharf promote lead --candidate @challenger --over @champion --metric roc_auc --holdout holdout.csv\n  \
+    wharf promote lead --candidate @challenger --from-shadow wharf-shadow --labels outcomes.csv")]
 pub struct PromoteArgs {
     /// The registered model.
     #[arg(value_name = "NAME", value_parser = parse_name)]
@@ -37,8 +42,31 @@ pub struct PromoteArgs {
 
     /// A CSV file with a header row, the model's features and its target column: rows
     /// neither model was trained on.
-    #[arg(long, value_name = "FILE")]
-    pub holdout: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "from_shadow", conflicts_with = "from_shadow")]
+    pub holdout: Option<PathBuf>,
+
+    /// Gate on what the challenger did in shadow of the champion instead (`wharf serve
+    /// --shadow`): the shadow log's directory or one of its files.
+    #[arg(long, value_name = "LOG")]
+    pub from_shadow: Option<PathBuf>,
+
+    /// With --from-shadow: outcomes that arrived since, a CSV file with columns request_id,
+    /// the model's target and optionally row (the row within a multi-row request).
+    #[arg(long, value_name = "FILE", requires = "from_shadow")]
+    pub labels: Option<PathBuf>,
+
+    /// With --from-shadow: the least share of rows on which both models predict the same.
+    #[arg(long, value_name = "P", default_value_t = 0.9, requires = "from_shadow")]
+    pub min_agreement: f64,
+
+    /// With --from-shadow: the fewest logged rows to decide on.
+    #[arg(long, value_name = "N", default_value_t = 100, requires = "from_shadow")]
+    pub min_rows: usize,
+
+    /// With --from-shadow: the most the challenger's p99 scoring latency may be, as a
+    /// multiple of the champion's [default: reported, not gated].
+    #[arg(long, value_name = "X", requires = "from_shadow")]
+    pub max_latency_ratio: Option<f64>,
 
     /// Seed of the bootstrap.
     #[arg(long, value_name = "N", default_value_t = 42)]
@@ -58,11 +86,41 @@ pub fn run(args: PromoteArgs, out: &Output) -> anyhow::Result<()> {
     let ctx = Wharf::load()?;
     let candidate = Selector::parse(args.candidate.trim_start_matches('@'))?;
     let spinner = Spinner::new(out.quiet);
-    spinner.stage(format!("reading {}", args.holdout.display()));
-    let holdout = read_holdout(ctx.registry().as_ref(), &args.name, &candidate, &args.holdout)?;
-    spinner.stage("scoring both models");
     let gate = args.gate.gate(&args.over, args.metric.clone(), args.seed);
-    let decision = promote(&ctx, &args.name, &candidate, &holdout, &gate)?;
+    let decision = match (&args.from_shadow, &args.holdout) {
+        (Some(log), _) => {
+            let labels = match &args.labels {
+                Some(path) => {
+                    spinner.stage(format!("reading {}", path.display()));
+                    let target =
+                        ctx.registry().version_info(&args.name, &candidate)?.signature.target.ok_or_else(|| {
+                            anyhow::anyhow!("{} has no target column: labels cannot be matched", args.name)
+                        })?;
+                    Some(ShadowLabels::read_csv(path, &target)?)
+                }
+                None => None,
+            };
+            spinner.stage(format!("reading the shadow log {}", log.display()));
+            let shadow = ShadowGate {
+                over: gate.over,
+                metric: gate.metric,
+                margin: gate.margin,
+                bootstrap: gate.bootstrap,
+                min_agreement: args.min_agreement,
+                min_rows: args.min_rows,
+                max_latency_ratio: args.max_latency_ratio,
+                ..ShadowGate::default()
+            };
+            promote_from_shadow(&ctx, &args.name, &candidate, log, labels.as_ref(), &shadow)?
+        }
+        (None, Some(path)) => {
+            spinner.stage(format!("reading {}", path.display()));
+            let holdout = read_holdout(ctx.registry().as_ref(), &args.name, &candidate, path)?;
+            spinner.stage("scoring both models");
+            promote(&ctx, &args.name, &candidate, &holdout, &gate)?
+        }
+        (None, None) => anyhow::bail!("give --holdout FILE or --from-shadow LOG"),
+    };
     drop(spinner);
     if out.json {
         out.json(&gate::decision_json(&decision))?;

@@ -33,6 +33,12 @@ pub fn run(args: ServeArgs, _out: &Output) -> anyhow::Result<()> {
     for reference in args.model {
         builder = builder.model(reference);
     }
+    for reference in args.shadow {
+        builder = builder.shadow(reference);
+    }
+    if let Some(dir) = args.shadow_log {
+        options.shadow_log.dir = dir;
+    }
     // Loading self-tests every model: one that cannot predict its own sample never serves.
     let models = builder.build().context("cannot start serving")?;
     wharf::serve::run(models, options, &addr).with_context(|| format!("serving on {addr}"))

@@ -112,6 +112,30 @@ impl Sandbox {
         stderr
     }
 
+    /// Starts `wharf <args> --addr 127.0.0.1:0 --log-format json` (a `serve` command) and
+    /// returns the child and the address it logged. Its log keeps being read, so a closed
+    /// pipe never ends the server.
+    pub fn serve(&self, args: &[&str]) -> (std::process::Child, String) {
+        use std::io::BufRead;
+        let mut child = self
+            .command(args)
+            .args(["--addr", "127.0.0.1:0", "--log-format", "json"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start wharf serve");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let mut lines = std::io::BufReader::new(stderr).lines();
+        let addr = loop {
+            let line = lines.next().expect("the server logs where it listens").expect("a log line");
+            if line.contains("listening") {
+                let log: Value = serde_json::from_str(&line).expect("JSON log lines");
+                break log["fields"]["addr"].as_str().expect("the address").to_string();
+            }
+        };
+        std::thread::spawn(move || lines.for_each(drop));
+        (child, addr)
+    }
+
     /// Trains and registers `lead` from `leads.csv`; returns what `wharf train` printed.
     pub fn train_lead(&self) -> String {
         self.ok(&["train", "--input", "leads.csv", "--target", "converted", "--id", "lead_id", "--name", "lead"])

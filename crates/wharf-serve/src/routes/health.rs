@@ -83,6 +83,7 @@ pub async fn model_readyz(State(app): State<AppState>, PathParam(name): PathPara
 }
 
 pub async fn metrics(State(app): State<AppState>) -> Response {
-    let text = app.metrics.render(app.started.elapsed());
+    let mut text = app.metrics.render(app.started.elapsed());
+    app.shadows.render(&mut text);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }

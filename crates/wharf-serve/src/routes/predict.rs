@@ -13,6 +13,7 @@ use axum::Json;
 use serde::ser::SerializeSeq;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
+use std::time::Instant;
 use wharf_core::scoring::has_probabilities;
 use wharf_core::{score, OnError, Predictions, Probabilities, Records, Scored, Task};
 use wharf_ml::metrics::{classification_metrics, regression_metrics};
@@ -110,25 +111,50 @@ async fn predict(
     if proba_only && !has_probabilities(loaded.server.as_ref(), &loaded.model) {
         return Err(no_probabilities(&loaded));
     }
+    // A champion with a shadow keeps its records and answer for the challenger.
+    let shadow = app.shadows.get(&loaded.info.name).and_then(|s| Some((s, s.challenger_for(&app.models, &loaded)?)));
+    let keep = shadow.is_some();
+    let shadow_records = keep.then(|| records.clone());
     // A request scored in this process in microseconds runs right here: handing it to the
     // blocking pool would cost more than the work. Anything bigger, or a model server that
     // may do I/O, goes to the pool (and so does writing its answer).
     let batchable = app.batcher.is_some() && loaded.model.task() == Task::Classification;
     let work = rows.saturating_mul(loaded.model.work_per_row());
+    // The champion's scoring time, for the shadow log, is taken when scoring returns: it
+    // leaves out writing the answer, as the challenger's leaves out writing the log.
+    let answered = move |loaded: &Loaded, scored: Scored, started: Instant| {
+        let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        answer(loaded, &scored, shape).map(|r| (r, keep.then_some((scored, us))))
+    };
     let outcome = if rows == 1 && batchable {
+        let started = Instant::now();
         match crate::batch::score_one(&app, loaded.clone(), records).await {
-            Ok(scored) => answer(&loaded, &scored, shape),
+            Ok(scored) => answered(&loaded, scored, started),
             Err(problem) => Err(problem),
         }
     } else if work <= INLINE_WORK && in_process {
+        let started = Instant::now();
         score(loaded.server.as_ref(), &records, OnError::Fail)
             .map_err(Problem::from)
-            .and_then(|scored| answer(&loaded, &scored, shape))
+            .and_then(|scored| answered(&loaded, scored, started))
     } else {
-        blocking(move || answer(&loaded, &score(loaded.server.as_ref(), &records, OnError::Fail)?, shape)).await
+        let loaded = loaded.clone();
+        blocking(move || {
+            let started = Instant::now();
+            answered(&loaded, score(loaded.server.as_ref(), &records, OnError::Fail)?, started)
+        })
+        .await
     };
     // The core names a matrix's cells `records[i][j]`; the client sent them as `instances`.
-    let mut response = outcome.map_err(|p| if positional { p.path_prefix("records[", "instances[") } else { p })?;
+    let (mut response, scored) =
+        outcome.map_err(|p| if positional { p.path_prefix("records[", "instances[") } else { p })?;
+    if let (Some((shadow, challenger)), Some((scored, champion_us)), Some(records)) = (shadow, scored, shadow_records) {
+        let id = crate::shadow::request_id(headers);
+        if let Some(value) = crate::shadow::header_value(&id) {
+            response.headers_mut().insert(crate::shadow::REQUEST_ID, value);
+        }
+        shadow.offer(id, loaded, champion_us, scored, challenger, records);
+    }
     response.extensions_mut().insert(ScoredRows(rows));
     Ok(response)
 }

@@ -8,6 +8,10 @@
 //! bound is above the stated margin. Every decision, promoted or refused, is a tracked run
 //! (its numbers as metrics, the whole decision as the `decision.json` artifact) and a
 //! lineage event.
+//!
+//! A challenger served in shadow (`wharf serve --shadow`) can be gated on what it did in
+//! production instead: [`promote_from_shadow`] reads the shadow log, and gates on agreement
+//! with the champion, errors, latency and, once labels arrive, the same paired bootstrap.
 
 use std::collections::BTreeMap;
 
@@ -20,6 +24,9 @@ use wharf_ml::select::{compare, Bootstrap, Comparison, Metric, Outputs, Truth};
 use wharf_ml::Dataset;
 
 use crate::Wharf;
+
+mod shadow;
+pub use shadow::{promote_from_shadow, Quantiles, ShadowEvidence, ShadowGate, ShadowLabels};
 
 /// What the gate compares by, and how sure it must be.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,8 +70,11 @@ pub struct Decision {
     pub reason: String,
     /// The tracking run that records it.
     pub run_id: String,
-    /// The held-out data's name.
+    /// The evidence's name: the holdout data, or the shadow log.
     pub holdout: String,
+    /// What the shadow log showed, when the gate read one ([`promote_from_shadow`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<ShadowEvidence>,
 }
 
 /// Compares `candidate` (a version or alias of `name`) with the model at `gate.over` on
@@ -130,66 +140,89 @@ pub fn promote(ctx: &Wharf, name: &str, candidate: &Selector, holdout: &Dataset,
         _ => format!("{name}@{} does not exist: version {cand_version} has nothing to beat", gate.over),
     };
 
-    let run = RunHandle::start(ctx.tracker().as_ref(), Some(&format!("promote-{name}")))?;
-    let run_id = run.id().to_string();
     let decision = Decision {
         name: name.to_string(),
         candidate: cand_version,
         alias: gate.over.clone(),
         champion,
-        comparison: comparison.clone(),
+        comparison,
         margin: gate.margin,
         promoted,
         reason,
-        run_id: run_id.clone(),
+        run_id: String::new(),
         holdout: holdout.name.clone(),
+        shadow: None,
     };
-    let mut params = BTreeMap::from([
-        ("model".to_string(), name.to_string()),
-        ("candidate_version".to_string(), cand_version.to_string()),
-        ("alias".to_string(), gate.over.clone()),
-        ("champion_version".to_string(), champion.map(|v| v.to_string()).unwrap_or_else(|| "none".into())),
-        ("metric".to_string(), metric.name().to_string()),
-        ("margin".to_string(), gate.margin.to_string()),
-        ("holdout".to_string(), holdout.name.clone()),
-    ]);
+    let mut params = BTreeMap::from([("holdout".to_string(), holdout.name.clone())]);
     params.insert("resamples".into(), gate.bootstrap.resamples.to_string());
     params.insert("confidence".into(), gate.bootstrap.confidence.to_string());
     params.insert("bootstrap_seed".into(), gate.bootstrap.seed.to_string());
+    conclude(ctx, decision, &metric, params, Vec::new())
+}
+
+/// Records a decision and acts on it: a tracked run (`params` and the comparison's numbers,
+/// plus `metrics`, and the whole decision as `decision.json`), the alias moved when it was
+/// promoted, and a lineage event whose inputs are the evidence and both versions.
+fn conclude(
+    ctx: &Wharf,
+    mut decision: Decision,
+    metric: &Metric,
+    mut params: BTreeMap<String, String>,
+    mut metrics: Vec<(&'static str, f64)>,
+) -> Result<Decision> {
+    let name = decision.name.clone();
+    let (cand_version, champion, promoted) = (decision.candidate, decision.champion, decision.promoted);
+    let run = RunHandle::start(ctx.tracker().as_ref(), Some(&format!("promote-{name}")))?;
+    let run_id = run.id().to_string();
+    decision.run_id = run_id.clone();
+    params.extend([
+        ("model".to_string(), name.clone()),
+        ("candidate_version".to_string(), cand_version.to_string()),
+        ("alias".to_string(), decision.alias.clone()),
+        ("champion_version".to_string(), champion.map(|v| v.to_string()).unwrap_or_else(|| "none".into())),
+        ("metric".to_string(), metric.name().to_string()),
+        ("margin".to_string(), decision.margin.to_string()),
+    ]);
     run.log_params(params)?;
-    if let Some(c) = &comparison {
-        run.log_metrics([
+    if let Some(c) = &decision.comparison {
+        metrics.extend([
             ("candidate_score", c.candidate),
             ("champion_score", c.champion),
             ("improvement", c.improvement),
             ("ci_low", c.low),
             ("ci_high", c.high),
             ("rows", c.rows as f64),
-        ])?;
+        ]);
     }
-    run.set_tag("wharf.model_name", name)?;
+    if !metrics.is_empty() {
+        run.log_metrics(metrics)?;
+    }
+    run.set_tag("wharf.model_name", &name)?;
     run.set_tag("wharf.decision", if promoted { "promoted" } else { "refused" })?;
     log_json(&run, "decision.json", &decision)?;
 
     if promoted {
-        registry.set_alias(name, &gate.over, &cand_version)?;
+        ctx.registry().set_alias(&name, &decision.alias, &cand_version)?;
     }
     let mut event = LineageEvent::new(format!("promote-{name}"))
-        .input(holdout.name.clone())
+        .input(decision.holdout.clone())
         .input(format!("registry:{name}/{cand_version}"))
         .meta("decision", if promoted { "promoted" } else { "refused" })
         .meta("reason", decision.reason.clone())
-        .meta("tracking_run", run_id.clone())
+        .meta("tracking_run", run_id)
         .meta("metric", metric.name().to_string())
-        .meta("margin", gate.margin);
+        .meta("margin", decision.margin);
     if let Some(v) = champion {
         event = event.input(format!("registry:{name}/{v}"));
     }
-    if let Some(c) = &comparison {
+    if let Some(c) = &decision.comparison {
         event = event.meta("improvement", c.improvement).meta("ci_low", c.low).meta("ci_high", c.high);
     }
+    if let Some(shadow) = &decision.shadow {
+        event = event.meta("agreement", shadow.agreement).meta("shadow_rows", shadow.rows as f64);
+    }
     if promoted {
-        event = event.output(format!("registry:{name}@{}", gate.over));
+        event = event.output(format!("registry:{name}@{}", decision.alias));
     }
     ctx.lineage().emit(&event)?;
     run.finish()?;
