@@ -39,7 +39,7 @@ fn serve_answers_on_a_free_port_and_stops_on_sigterm() {
     let model = Trainer::logistic_regression().fit(&datasets::iris()).unwrap();
     registry.register(&model, "iris").unwrap();
 
-    let (mut child, addr) = s.serve(&["serve", "--registry", "reg", "-m", "iris@1"]);
+    let (server, addr) = s.serve(&["serve", "--registry", "reg", "-m", "iris@1"]);
     let live = http(&addr, "GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert!(live.starts_with("HTTP/1.1 200") && live.ends_with("\"LIVE\""), "{live}");
     let body = r#"{"instances": [[5.1, 3.5, 1.4, 0.2]]}"#;
@@ -52,10 +52,7 @@ fn serve_answers_on_a_free_port_and_stops_on_sigterm() {
     );
     assert!(predict.starts_with("HTTP/1.1 200") && predict.contains("\"setosa\""), "{predict}");
 
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-    let exit = child.wait().unwrap();
-    assert!(exit.success(), "graceful exit on SIGTERM: {exit}");
+    server.terminate();
 }
 
 #[test]
@@ -120,8 +117,8 @@ fn serve_answers_from_bentoml_when_configured() {
         .spawn()
         .unwrap();
     // A failed assertion must not leave the server running (it would hold the test's output).
-    let mut child = KillOnDrop(Some(child));
-    let mut lines = BufReader::new(child.get().stderr.take().unwrap()).lines();
+    let mut child = common::Running(Some(child));
+    let mut lines = BufReader::new(child.child().stderr.take().unwrap()).lines();
     let addr = loop {
         let line = lines.next().expect("the server logs where it listens").unwrap();
         if line.contains("listening") {
@@ -143,26 +140,6 @@ fn serve_answers_from_bentoml_when_configured() {
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     assert!(child.wait().unwrap().success());
-}
-
-#[cfg(all(unix, feature = "bentoml"))]
-struct KillOnDrop(Option<std::process::Child>);
-
-#[cfg(all(unix, feature = "bentoml"))]
-impl KillOnDrop {
-    fn get(&mut self) -> &mut std::process::Child {
-        self.0.as_mut().expect("running")
-    }
-}
-
-#[cfg(all(unix, feature = "bentoml"))]
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 /// The lines `wharf serve` logs from where it listens up to the one containing `until`.
@@ -216,4 +193,36 @@ fn serve_warns_loudly_when_exposed_without_auth_or_tls() {
     let guarded = start_lines(dir.path(), &[("WHARF_SERVING__SCORING_TOKENS", token)], "without TLS");
     assert!(!guarded.iter().any(|l| l.contains("no scoring token")), "{guarded:#?}");
     assert!(!guarded.iter().any(|l| l.contains(token)), "the token is never logged");
+}
+
+/// Logs piped to a reader that goes away (`wharf serve 2>&1 | head`) are lost; the server
+/// keeps answering.
+#[cfg(unix)]
+#[test]
+fn a_closed_log_pipe_does_not_stop_the_server() {
+    let s = Sandbox::new();
+    let registry = FileRegistry::new(s.path("reg"));
+    registry.register(&Trainer::logistic_regression().fit(&datasets::iris()).unwrap(), "iris").unwrap();
+    let child = s
+        .command(&["serve", "--registry", "reg", "-m", "iris@1", "--addr", "127.0.0.1:0", "--log-format", "json"])
+        .env("WHARF_LOG", "debug")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut server = common::Running(Some(child));
+    let mut lines = BufReader::new(server.child().stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("the server logs where it listens").unwrap();
+        if line.contains("listening") {
+            let log: serde_json::Value = serde_json::from_str(&line).unwrap();
+            break log["fields"]["addr"].as_str().unwrap().to_string();
+        }
+    };
+    drop(lines);
+    // Every request now logs (debug) into the closed pipe.
+    for _ in 0..5 {
+        let live = http(&addr, "GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        assert!(live.starts_with("HTTP/1.1 200"), "{live}");
+    }
+    assert!(server.child().try_wait().unwrap().is_none(), "still running");
 }

@@ -7,9 +7,8 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Child;
 
-use common::Sandbox;
+use common::{Running, Sandbox};
 
 /// `leads.csv` (the first 900 bundled rows) and `live.csv` (the other 300, as traffic).
 fn sandbox() -> Sandbox {
@@ -32,7 +31,7 @@ fn version_of(s: &Sandbox, alias: &str) -> u64 {
 }
 
 /// Starts `wharf serve` with the challenger in shadow; returns the child and its address.
-fn serve(s: &Sandbox) -> (Child, String) {
+fn serve(s: &Sandbox) -> (Running, String) {
     s.serve(&["serve", "-m", "lead@champion", "--shadow", "lead@challenger"])
 }
 
@@ -76,12 +75,6 @@ fn send_traffic(s: &Sandbox, addr: &str) {
     s.write("outcomes.csv", outcomes);
 }
 
-fn stop(mut child: Child) {
-    let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-    assert!(child.wait().unwrap().success());
-}
-
 #[test]
 fn a_challenger_in_shadow_is_promoted_only_on_what_it_did_live() {
     let s = sandbox();
@@ -90,7 +83,7 @@ fn a_challenger_in_shadow_is_promoted_only_on_what_it_did_live() {
 
     let (child, addr) = serve(&s);
     send_traffic(&s, &addr);
-    stop(child);
+    child.terminate();
     assert!(s.path("wharf-shadow").is_dir(), "the log goes to serving.shadow_log by default");
 
     let gate = ["promote", "lead", "--candidate", "@challenger", "--from-shadow", "wharf-shadow"];
@@ -120,7 +113,7 @@ fn a_challenger_in_shadow_is_promoted_only_on_what_it_did_live() {
     std::fs::remove_dir_all(s.path("wharf-shadow")).unwrap();
     let (child, addr) = serve(&s);
     send_traffic(&s, &addr);
-    stop(child);
+    child.terminate();
     let decided = s.run(&[&gate[..], &["--min-agreement", "0", "--labels", "outcomes.csv", "--json"]].concat());
     assert_eq!(decided.status.code(), Some(1));
     let decided: serde_json::Value = serde_json::from_slice(&decided.stdout).unwrap();

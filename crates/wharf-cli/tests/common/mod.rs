@@ -115,7 +115,7 @@ impl Sandbox {
     /// Starts `wharf <args> --addr 127.0.0.1:0 --log-format json` (a `serve` command) and
     /// returns the child and the address it logged. Its log keeps being read, so a closed
     /// pipe never ends the server.
-    pub fn serve(&self, args: &[&str]) -> (std::process::Child, String) {
+    pub fn serve(&self, args: &[&str]) -> (Running, String) {
         use std::io::BufRead;
         let mut child = self
             .command(args)
@@ -133,7 +133,7 @@ impl Sandbox {
             }
         };
         std::thread::spawn(move || lines.for_each(drop));
-        (child, addr)
+        (Running(Some(child)), addr)
     }
 
     /// Trains and registers `lead` from `leads.csv`; returns what `wharf train` printed.
@@ -311,6 +311,36 @@ impl OwnedServer {
 impl Drop for OwnedServer {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A server child process, killed when dropped, so a failing test leaves no server behind
+/// (holding the test's output pipe open).
+pub struct Running(pub Option<std::process::Child>);
+
+impl Running {
+    /// Sends SIGTERM and asserts a graceful, successful exit.
+    #[cfg(unix)]
+    pub fn terminate(mut self) {
+        let mut child = self.0.take().expect("running");
+        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+        assert!(status.success());
+        let exit = child.wait().expect("wait");
+        assert!(exit.success(), "graceful exit on SIGTERM: {exit}");
+    }
+
+    /// The child, still running.
+    pub fn child(&mut self) -> &mut std::process::Child {
+        self.0.as_mut().expect("running")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
