@@ -22,6 +22,7 @@ mod error;
 mod legacy_spool;
 pub mod mlmodel;
 pub mod registry;
+mod source;
 pub mod spool;
 pub mod tracker;
 

@@ -77,6 +77,24 @@ pub struct LoggedModel {
     pub mlmodel: Vec<u8>,
 }
 
+/// The pip requirements MLflow reads from a model directory
+/// (`mlflow.pyfunc.get_model_dependencies`, `mlflow models serve` building an environment).
+pub const REQUIREMENTS_FILE: &str = "requirements.txt";
+
+impl LoggedModel {
+    /// The model directory's files, by name: the artifact, `MLmodel`, and `requirements.txt`
+    /// naming the Python package the `python_function` flavor loads with. The artifact and
+    /// `MLmodel` bytes are handed over (left empty here), as they are uploaded once.
+    pub fn take_files(&mut self) -> [(&'static str, Vec<u8>); 3] {
+        let requirements = format!("{PYFUNC_DISTRIBUTION}=={}\n", env!("CARGO_PKG_VERSION")).into_bytes();
+        [
+            (MODEL_FILE, std::mem::take(&mut self.artifact)),
+            (MLMODEL_FILE, std::mem::take(&mut self.mlmodel)),
+            (REQUIREMENTS_FILE, requirements),
+        ]
+    }
+}
+
 /// Encodes `model` for logging as `artifact_path` under run `run_id`.
 pub fn encode(model: &Model, artifact_path: &str, run_id: &str) -> Result<LoggedModel> {
     let bytes = artifact::encode(model)?;

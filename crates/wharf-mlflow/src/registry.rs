@@ -161,9 +161,10 @@ impl MlflowRegistry {
 
     /// Stores the files and creates the version; the caller ends the run.
     fn register_in_run(&self, model: &Model, name: &str, run_id: &str, root: &str) -> Result<Version> {
-        let logged = mlmodel::encode(model, MODEL_DIR, run_id)?;
-        self.client.upload_artifact(root, &format!("{MODEL_DIR}/{MODEL_FILE}"), logged.artifact)?;
-        self.client.upload_artifact(root, &format!("{MODEL_DIR}/{MLMODEL_FILE}"), logged.mlmodel)?;
+        let mut logged = mlmodel::encode(model, MODEL_DIR, run_id)?;
+        for (file, bytes) in logged.take_files() {
+            self.client.upload_artifact(root, &format!("{MODEL_DIR}/{file}"), bytes)?;
+        }
         self.client.ensure_registered_model(name)?;
         let mut tags =
             vec![KeyValue::new(SHA256_TAG, logged.sha256), KeyValue::new("wharf.algorithm", &logged.section.algorithm)];

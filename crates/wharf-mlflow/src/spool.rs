@@ -118,7 +118,8 @@ impl MlflowReplay {
                 }
             }
         } else {
-            self.tracker.begin_at(name, tags, start)?
+            // Begun live, by this process: its source is this process's.
+            self.tracker.begin_at(name, crate::source::with_source(tags), start)?
         };
         self.ids.insert(local, info);
         Ok(())

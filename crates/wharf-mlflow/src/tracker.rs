@@ -34,7 +34,7 @@ use crate::client::{
     KeyValue, Metric, MlflowClient, MlflowRunStatus, Run, MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS,
 };
 use crate::error::{is_unavailable, ADAPTER};
-use crate::mlmodel::{self, MLMODEL_FILE, MODEL_FILE};
+use crate::mlmodel;
 
 /// MLflow's tag naming a run's parent; the UI nests child runs under it.
 pub const PARENT_RUN_ID_TAG: &str = "mlflow.parentRunId";
@@ -143,8 +143,10 @@ impl MlflowTracker {
         self.begin_with_tags(name, vec![KeyValue::new(PARENT_RUN_ID_TAG, parent_run_id)])
     }
 
+    /// Starts a live run, with the `mlflow.*` source tags MLflow's client would set (a
+    /// replayed run, [`begin_at`](Self::begin_at), was started by another process).
     fn begin_with_tags(&self, name: Option<&str>, tags: Vec<KeyValue>) -> Result<RunInfo> {
-        self.begin_at(name, tags, Utc::now().timestamp_millis())
+        self.begin_at(name, crate::source::with_source(tags), Utc::now().timestamp_millis())
     }
 
     /// Creates a run that started at `start_ms` (a replayed run keeps its original start).
@@ -389,9 +391,11 @@ impl MlflowTracker {
         mlmodel::validate_artifact_name(artifact)?;
         let state = self.state(run_id, ended_too)?;
         let root = lock(&state).artifact_root.clone();
-        let logged = mlmodel::encode(model, artifact, run_id)?;
-        self.client.upload_artifact(&root, &format!("{artifact}/{MODEL_FILE}"), logged.artifact)?;
-        self.client.upload_artifact(&root, &format!("{artifact}/{MLMODEL_FILE}"), logged.mlmodel)
+        let mut logged = mlmodel::encode(model, artifact, run_id)?;
+        for (file, bytes) in logged.take_files() {
+            self.client.upload_artifact(&root, &format!("{artifact}/{file}"), bytes)?;
+        }
+        Ok(())
     }
 
     /// Uploads the file at `path` as artifact `name` at the root of the run's artifacts.

@@ -60,6 +60,21 @@ def test_pyfunc_load_model_predicts_what_wharf_predicts(registered, data_dir):
     assert np.array_equal(proba.to_numpy(), want)
 
 
+def test_the_model_names_its_python_requirement(registered):
+    """MLflow's own helper finds the requirement the pyfunc flavor needs, pinned to the
+    version of Wharf that logged the model."""
+    import mlflow.pyfunc
+
+    import wharf
+
+    name, _ = registered
+    mlflow.set_tracking_uri(URI)
+    path = mlflow.pyfunc.get_model_dependencies(f"models:/{name}/1")
+    with open(path) as f:
+        requirements = [line.strip() for line in f if line.strip()]
+    assert requirements == [f"wharf-models=={wharf.__version__}"]
+
+
 def test_mlflow_models_serve_answers_invocations(registered, data_dir, tmp_path):
     """`mlflow models serve --env-manager local` in this venv (which has the package)."""
     import shutil
