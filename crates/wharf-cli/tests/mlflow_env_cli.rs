@@ -51,6 +51,27 @@ fn mlflow_s_variables_choose_the_server_and_experiment_and_runs_carry_their_sour
     assert_eq!(tag("mlflow.source.type").as_deref(), Some("LOCAL"));
     assert_eq!(tag("mlflow.source.git.commit").as_deref(), Some(COMMIT));
 
+    // The data is a dataset input of the run, as MLflow's UI lists it: the rows trained on
+    // and the held-out rows, each with its fingerprint and row count.
+    let inputs = &run.inputs.dataset_inputs;
+    let context = |i: &wharf::mlflow::client::DatasetInputEntry| {
+        i.tags.iter().find(|t| t.key == "mlflow.data.context").map(|t| t.value.clone()).unwrap_or_default()
+    };
+    let mut seen: Vec<(String, String, String)> = inputs
+        .iter()
+        .map(|i| (context(i), i.dataset.name.clone(), i.dataset.profile.clone().unwrap_or_default()))
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("evaluation".to_string(), "leads.csv".to_string(), r#"{"num_rows":60}"#.to_string()),
+            ("training".to_string(), "leads.csv".to_string(), r#"{"num_rows":240}"#.to_string()),
+        ],
+        "{inputs:?}"
+    );
+    assert!(inputs.iter().all(|i| i.dataset.digest.len() == 36 && i.dataset.source_type == "local"));
+
     // Wharf's own key wins over MLflow's variable.
     let own = format!("{experiment}-own");
     s.write("wharf.toml", format!("[tracking]\nbackend = \"mlflow\"\n[tracking.mlflow]\nexperiment = \"{own}\"\n"));

@@ -272,6 +272,22 @@ pub fn tracker_logs_artifacts(tracker: &dyn TrackerPort, caps: TrackerCapabiliti
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A dataset input is accepted by a running run and (when readable) read back once, with its
+/// digest, source, context and rows, however often it was logged.
+pub fn tracker_logs_inputs(tracker: &dyn TrackerPort, caps: TrackerCapabilities) {
+    let run = tracker.start_run(Some("inputs")).expect("start_run");
+    let digest = format!("{:016x}", uuid::Uuid::now_v7().as_u128() as u64);
+    let input = crate::DatasetInput::new("leads.csv", digest, "data/leads.csv", "training", 1200);
+    run.log_input(&input).expect("log_input");
+    run.log_input(&input).expect("logging the same input again");
+    let id = run.id().to_string();
+    run.finish().expect("finish");
+    if caps.readback {
+        let record = tracker.get_run(&id).expect("get_run");
+        assert_eq!(record.inputs, [input], "the input, once");
+    }
+}
+
 /// A child run carries its parent's id in [`PARENT_RUN_TAG`](crate::ports::tracker::PARENT_RUN_TAG).
 pub fn tracker_nests_child_runs(tracker: &dyn TrackerPort, caps: TrackerCapabilities) {
     let parent = tracker.start_run(Some("parent")).expect("start_run");
@@ -305,6 +321,7 @@ pub fn run_tracker_suite(tracker: &dyn TrackerPort, caps: TrackerCapabilities) {
     tracker_rejects_changed_param(tracker, caps);
     tracker_drop_marks_failed(tracker, caps);
     tracker_logs_artifacts(tracker, caps);
+    tracker_logs_inputs(tracker, caps);
     tracker_nests_child_runs(tracker, caps);
     tracker_rejects_running_end(tracker);
 }

@@ -56,7 +56,9 @@ pub use ports::model_server::{ModelServerExt, ModelServerPort, ServerCapabilitie
 pub use ports::registry::{
     ModelRef, RegisteredModel, RegistryExt, RegistryPort, Selector, Unreadable, Version, VersionInfo,
 };
-pub use ports::tracker::{MetricPoint, RunHandle, RunInfo, RunRecord, RunStatus, TrackerExt, TrackerPort};
+pub use ports::tracker::{
+    DatasetInput, MetricPoint, RunHandle, RunInfo, RunRecord, RunStatus, TrackerExt, TrackerPort,
+};
 pub use prediction::{Predictions, Probabilities};
 pub use records::{
     check_unique_columns, excerpt, format_number, json_type, Column, Frame, Records, Row, EXCERPT_CHARS,

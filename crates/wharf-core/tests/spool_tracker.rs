@@ -59,6 +59,10 @@ impl TrackerPort for Switchable {
         self.gate()?;
         self.files.log_artifact(run_id, path, name)
     }
+    fn log_input(&self, run_id: &str, input: &wharf_core::DatasetInput) -> Result<()> {
+        self.gate()?;
+        self.files.log_input(run_id, input)
+    }
     fn end_run(&self, run_id: &str, status: RunStatus) -> Result<()> {
         self.gate()?;
         self.files.end_run(run_id, status)

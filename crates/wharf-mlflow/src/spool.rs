@@ -151,6 +151,9 @@ impl MlflowReplay {
                 let id = self.resolve(run_id)?;
                 send_spooled_artifact(path, |file| self.tracker.log_artifact_to(&id, file, name, replaying))
             }
+            TrackerCall::LogInput { run_id, input } => {
+                self.tracker.log_input_to(&self.resolve(run_id)?, input, replaying)
+            }
             TrackerCall::EndRun { run_id, status, end_time } => {
                 self.tracker.end_at(&self.resolve(run_id)?, *status, end_time.timestamp_millis(), replaying)
             }

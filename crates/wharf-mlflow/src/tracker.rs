@@ -28,10 +28,11 @@ use crate::config::MlflowConfig;
 use chrono::{DateTime, TimeZone, Utc};
 use wharf_core::ports::tracker::{check_params_unchanged, MetricPoint, RunInfo, RunRecord, RunStatus, TrackerPort};
 use wharf_core::spool::TrackerCall;
-use wharf_core::{Model, Result, WharfError};
+use wharf_core::{DatasetInput, Model, Result, WharfError};
 
 use crate::client::{
-    KeyValue, Metric, MlflowClient, MlflowRunStatus, Run, MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS,
+    DatasetEntry, DatasetInputEntry, KeyValue, Metric, MlflowClient, MlflowRunStatus, Run, MAX_BATCH_METRICS,
+    MAX_BATCH_PARAMS, MAX_BATCH_TAGS,
 };
 use crate::error::{is_unavailable, ADAPTER};
 use crate::mlmodel;
@@ -398,6 +399,26 @@ impl MlflowTracker {
         Ok(())
     }
 
+    /// Records `input` as a dataset input of the run (MLflow's `runs/log-inputs`): a `local`
+    /// dataset whose digest is Wharf's fingerprint, its rows in the profile, and its purpose
+    /// in the input's `mlflow.data.context` tag, as MLflow's client logs one.
+    pub(crate) fn log_input_to(&self, run_id: &str, input: &DatasetInput, ended_too: bool) -> Result<()> {
+        self.state(run_id, ended_too)?;
+        let entry = DatasetInputEntry {
+            tags: vec![KeyValue::new(DATA_CONTEXT_TAG, &input.context)],
+            dataset: DatasetEntry {
+                name: input.name.clone(),
+                // MLflow keeps at most 36 characters of a digest; 36 hex digits of a SHA-256
+                // are still 144 bits.
+                digest: input.digest.chars().take(MAX_DIGEST_CHARS).collect(),
+                source_type: "local".into(),
+                source: serde_json::json!({ "uri": input.source }).to_string(),
+                profile: Some(serde_json::json!({ "num_rows": input.rows }).to_string()),
+            },
+        };
+        self.client.log_inputs(run_id, &[entry])
+    }
+
     /// Uploads the file at `path` as artifact `name` at the root of the run's artifacts.
     pub(crate) fn log_artifact_to(&self, run_id: &str, path: &Path, name: &str, ended_too: bool) -> Result<()> {
         wharf_core::ports::tracker::validate_artifact_name(name)?;
@@ -462,6 +483,10 @@ impl TrackerPort for MlflowTracker {
 
     fn log_model(&self, run_id: &str, model: &Model, artifact: &str) -> Result<()> {
         self.log_model_to(run_id, model, artifact, false)
+    }
+
+    fn log_input(&self, run_id: &str, input: &DatasetInput) -> Result<()> {
+        self.log_input_to(run_id, input, false)
     }
 
     fn log_artifact(&self, run_id: &str, path: &Path, name: &str) -> Result<()> {
@@ -535,7 +560,26 @@ fn record_from(run: Run, metrics: Vec<MetricPoint>, artifacts: Vec<String>) -> R
         tags: run.data.tags.into_iter().map(|kv| (kv.key, kv.value)).collect(),
         metrics,
         artifacts,
+        inputs: run.inputs.dataset_inputs.into_iter().map(input_from).collect(),
     }
+}
+
+/// The longest dataset digest MLflow accepts.
+const MAX_DIGEST_CHARS: usize = 36;
+
+/// The tag of a dataset input saying what the run used it for.
+const DATA_CONTEXT_TAG: &str = "mlflow.data.context";
+
+/// A dataset input as the port describes it; fields MLflow holds in another shape (a
+/// source other than `{"uri": …}`, no row count) come back as they are, or empty.
+fn input_from(entry: DatasetInputEntry) -> DatasetInput {
+    let json = |text: &Option<String>| text.as_deref().and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok());
+    let source = json(&Some(entry.dataset.source.clone()))
+        .and_then(|v| v.get("uri").and_then(|u| u.as_str()).map(str::to_string))
+        .unwrap_or(entry.dataset.source);
+    let rows = json(&entry.dataset.profile).and_then(|v| v.get("num_rows").and_then(|n| n.as_u64())).unwrap_or(0);
+    let context = entry.tags.into_iter().find(|t| t.key == DATA_CONTEXT_TAG).map(|t| t.value).unwrap_or_default();
+    DatasetInput::new(entry.dataset.name, entry.dataset.digest, source, context, rows)
 }
 
 /// A mutex poisoned by a panicking thread still holds consistent data here (every update is

@@ -27,6 +27,7 @@ fn _wharf(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<model::PyModel>()?;
     m.add_function(wrap_pyfunction!(model::load, m)?)?;
     m.add_function(wrap_pyfunction!(model::load_registered, m)?)?;
+    m.add_function(wrap_pyfunction!(model::import_model, m)?)?;
     m.add_function(wrap_pyfunction!(model::_panic_for_test, m)?)?;
     m.add("FORMAT_VERSION", wharf_core::artifact::FORMAT_VERSION)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -9,6 +9,8 @@ use wharf_core::{
     score, FileRegistry, Model, ModelRef, ModelServerPort, ModelServers, OnError, Predictions, Records, RegistryExt,
 };
 
+use wharf_trees::model::{lightgbm_with, xgboost_with, ImportOptions};
+
 use crate::errors::{guard, to_py};
 use crate::input;
 
@@ -102,6 +104,39 @@ pub fn load_registered(py: Python<'_>, root: std::path::PathBuf, reference: &str
     let model = py
         .detach(|| guard(AssertUnwindSafe(|| FileRegistry::new(root).load_ref(&reference))))?
         .map_err(|e| to_py(py, e))?;
+    PyModel::serve(py, model)
+}
+
+/// Imports a model another library saved, as `wharf models import` does: `xgboost` (a
+/// `save_model` JSON file) or `lightgbm` (a `save_model` text file), with optional feature
+/// names and class labels for files that do not carry them.
+#[pyfunction]
+#[pyo3(signature = (format, path, features=None, classes=None))]
+pub fn import_model(
+    py: Python<'_>,
+    format: &str,
+    path: std::path::PathBuf,
+    features: Option<Vec<String>>,
+    classes: Option<Vec<String>>,
+) -> PyResult<PyModel> {
+    let mut options = ImportOptions::new();
+    if let Some(features) = features {
+        options = options.features(features);
+    }
+    if let Some(classes) = classes {
+        options = options.classes(classes);
+    }
+    let model = match format {
+        "xgboost" => py.detach(|| guard(AssertUnwindSafe(|| xgboost_with(&path, &options))))?,
+        "lightgbm" => py.detach(|| guard(AssertUnwindSafe(|| lightgbm_with(&path, &options))))?,
+        other => {
+            return Err(to_py(
+                py,
+                wharf_core::WharfError::invalid("format", format!("'{other}': expected 'xgboost' or 'lightgbm'")),
+            ))
+        }
+    }
+    .map_err(|e| to_py(py, e))?;
     PyModel::serve(py, model)
 }
 

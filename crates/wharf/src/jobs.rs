@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use wharf_core::{
-    LineageEvent, LineageEventType, Model, ModelFacts, Result, RunHandle, SchemaField, Selector, Task, Version,
-    WharfError,
+    DatasetInput, LineageEvent, LineageEventType, Model, ModelFacts, Result, RunHandle, SchemaField, Selector, Task,
+    Version, WharfError,
 };
 use wharf_ml::{evaluate, Dataset, Metrics, Trainer};
 
@@ -156,6 +156,7 @@ impl TrainJob {
         }
         run.log_params(params)?;
         run.set_tag("wharf.model_name", &self.name)?;
+        log_inputs(&run, &self.data.name, &train, test.as_ref())?;
 
         progress("training");
         let model = self.trainer.fit(&train)?;
@@ -200,6 +201,25 @@ pub(crate) fn split_holdout(data: &Dataset, fraction: f64, seed: u64) -> Result<
 
 fn id_column_names(data: &Dataset) -> Vec<String> {
     data.ids.columns().iter().map(|(name, _)| name.clone()).collect()
+}
+
+/// Records the data a job read as the run's dataset inputs: the rows it trained on
+/// (`training`, with the fingerprint the model's metadata carries) and the held-out rows
+/// (`evaluation`), so MLflow's UI lists them with the run. A tracker written before
+/// `log_input` existed answers `Unsupported`, which the run's `wharf.inputs_unsupported` tag
+/// notes instead of failing the job.
+pub(crate) fn log_inputs(run: &RunHandle<'_>, source: &str, train: &Dataset, test: Option<&Dataset>) -> Result<()> {
+    let name = std::path::Path::new(source).file_name().map(|n| n.to_string_lossy().into_owned());
+    let name = name.unwrap_or_else(|| source.to_string());
+    let parts = std::iter::once((train, "training")).chain(test.map(|t| (t, "evaluation")));
+    for (data, context) in parts {
+        let input = DatasetInput::new(&name, data.fingerprint(), source, context, data.features.n_rows() as u64);
+        match run.log_input(&input) {
+            Err(WharfError::Unsupported(_)) => return run.set_tag("wharf.inputs_unsupported", "true"),
+            other => other?,
+        }
+    }
+    Ok(())
 }
 
 /// The last step of every job that makes a model: tag it with its tracking run and the

@@ -150,6 +150,7 @@ impl TuneJob {
         params.insert("space".into(), serde_json::to_string(&self.space).unwrap_or_default());
         parent.log_params(params)?;
         parent.set_tag("wharf.model_name", &self.name)?;
+        crate::jobs::log_inputs(&parent, &self.data.name, &train, test.as_ref())?;
 
         // Child runs are logged from the search's worker threads; the first tracking error
         // fails the job once the search is over.

@@ -123,6 +123,7 @@ impl TrackerPort for FileTracker {
             tags: BTreeMap::new(),
             metrics: Vec::new(),
             artifacts: Vec::new(),
+            inputs: Vec::new(),
         };
         let dir = self.run_dir(&info.id)?;
         self.write_record(&dir, &record)?;
@@ -166,6 +167,16 @@ impl TrackerPort for FileTracker {
     fn set_tags(&self, run_id: &str, tags: &BTreeMap<String, String>) -> Result<()> {
         self.update(run_id, |record| {
             record.tags.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+            Ok(())
+        })
+    }
+
+    fn log_input(&self, run_id: &str, input: &crate::DatasetInput) -> Result<()> {
+        self.update(run_id, |record| {
+            // The same dataset for the same purpose is one input, however often it is logged.
+            if !record.inputs.iter().any(|i| i.digest == input.digest && i.context == input.context) {
+                record.inputs.push(input.clone());
+            }
             Ok(())
         })
     }

@@ -40,6 +40,9 @@ impl TrackerPort for NoOpTracker {
     fn log_artifact(&self, _: &str, _: &std::path::Path, name: &str) -> Result<()> {
         crate::ports::tracker::validate_artifact_name(name)
     }
+    fn log_input(&self, _: &str, _: &crate::DatasetInput) -> Result<()> {
+        Ok(())
+    }
     fn end_run(&self, _: &str, status: RunStatus) -> Result<()> {
         if status == RunStatus::Running {
             return Err(WharfError::invalid("status", "a run cannot end as RUNNING"));

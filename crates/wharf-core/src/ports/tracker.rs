@@ -81,6 +81,40 @@ pub struct RunRecord {
     /// Names of logged artifacts: models ([`TrackerPort::log_model`]) and files
     /// ([`TrackerPort::log_artifact`]).
     pub artifacts: Vec<String>,
+    /// Datasets the run read ([`TrackerPort::log_input`]), in logging order.
+    #[serde(default)]
+    pub inputs: Vec<DatasetInput>,
+}
+
+/// A dataset a run read: MLflow's "dataset input", which its UI lists with the run. The
+/// digest is what ties a model to the exact data it saw: Wharf's dataset fingerprint, which
+/// changes whenever a value does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DatasetInput {
+    /// A short name (the file's name).
+    pub name: String,
+    /// The content's digest.
+    pub digest: String,
+    /// Where it was read from (a path or URI).
+    pub source: String,
+    /// What the run used it for (`training`, `evaluation`).
+    pub context: String,
+    /// Rows it held.
+    pub rows: u64,
+}
+
+impl DatasetInput {
+    /// A dataset read from `source` for `context`.
+    pub fn new(
+        name: impl Into<String>,
+        digest: impl Into<String>,
+        source: impl Into<String>,
+        context: impl Into<String>,
+        rows: u64,
+    ) -> Self {
+        DatasetInput { name: name.into(), digest: digest.into(), source: source.into(), context: context.into(), rows }
+    }
 }
 
 /// Records training runs.
@@ -131,6 +165,13 @@ pub trait TrackerPort: Send + Sync {
     fn log_artifact(&self, run_id: &str, path: &Path, name: &str) -> Result<()> {
         let _ = (run_id, path, name);
         Err(WharfError::Unsupported(format!("tracker '{}' stores no artifact files", self.name())))
+    }
+    /// Records that the run read `input` (the training data, an evaluation set). A tracker
+    /// that cannot keep it answers [`Unsupported`](crate::WharfError::Unsupported); ones that
+    /// keep nothing accept it.
+    fn log_input(&self, run_id: &str, input: &DatasetInput) -> Result<()> {
+        let _ = (run_id, input);
+        Err(WharfError::Unsupported(format!("tracker '{}' keeps no dataset inputs", self.name())))
     }
     /// Ends the run.
     fn end_run(&self, run_id: &str, status: RunStatus) -> Result<()>;
@@ -218,6 +259,11 @@ impl<'a> RunHandle<'a> {
         self.tracker.log_artifact(&self.info.id, path, name)
     }
 
+    /// Records that the run read `input`.
+    pub fn log_input(&self, input: &DatasetInput) -> Result<()> {
+        self.tracker.log_input(&self.info.id, input)
+    }
+
     /// Ends the run as FINISHED.
     pub fn finish(mut self) -> Result<()> {
         self.ended = true;
@@ -276,6 +322,7 @@ macro_rules! forward_tracker {
             fn set_tags(&self, run_id: &str, tags: &BTreeMap<String, String>) -> Result<()> { (**self).set_tags(run_id, tags) }
             fn log_model(&self, run_id: &str, model: &Model, artifact: &str) -> Result<()> { (**self).log_model(run_id, model, artifact) }
             fn log_artifact(&self, run_id: &str, path: &Path, name: &str) -> Result<()> { (**self).log_artifact(run_id, path, name) }
+            fn log_input(&self, run_id: &str, input: &DatasetInput) -> Result<()> { (**self).log_input(run_id, input) }
             fn end_run(&self, run_id: &str, status: RunStatus) -> Result<()> { (**self).end_run(run_id, status) }
             fn get_run(&self, run_id: &str) -> Result<RunRecord> { (**self).get_run(run_id) }
             fn enabled(&self) -> bool { (**self).enabled() }

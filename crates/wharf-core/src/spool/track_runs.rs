@@ -72,6 +72,7 @@ impl<T: TrackerPort> Replay for TrackRuns<T> {
                 let id = self.ids.resolve(run_id);
                 send_spooled_artifact(path, |file| self.tracker.log_artifact(&id, file, name))
             }
+            TrackerCall::LogInput { run_id, input } => self.tracker.log_input(&self.ids.resolve(run_id), input),
             TrackerCall::EndRun { run_id, status, .. } => self.tracker.end_run(&self.ids.resolve(run_id), *status),
         }
     }

@@ -63,7 +63,7 @@ use serde::{Deserialize, Serialize};
 use crate::ports::tracker::{
     check_params_unchanged, validate_artifact_name, MetricPoint, RunInfo, RunRecord, RunStatus, TrackerPort,
 };
-use crate::{Model, Result, WharfError};
+use crate::{DatasetInput, Model, Result, WharfError};
 
 use super::{Replay, Spooled};
 
@@ -141,6 +141,13 @@ pub enum TrackerCall {
         /// The copy (removed once the backend took it).
         path: PathBuf,
     },
+    /// `log_input`.
+    LogInput {
+        /// The run (local or backend id).
+        run_id: String,
+        /// The dataset.
+        input: DatasetInput,
+    },
     /// `end_run`.
     EndRun {
         /// The run (local or backend id).
@@ -162,6 +169,7 @@ impl TrackerCall {
             | TrackerCall::SetTags { run_id, .. }
             | TrackerCall::LogModel { run_id, .. }
             | TrackerCall::LogArtifact { run_id, .. }
+            | TrackerCall::LogInput { run_id, .. }
             | TrackerCall::EndRun { run_id, .. } => run_id,
         }
     }
@@ -174,6 +182,7 @@ impl TrackerCall {
             | TrackerCall::SetTags { run_id, .. }
             | TrackerCall::LogModel { run_id, .. }
             | TrackerCall::LogArtifact { run_id, .. }
+            | TrackerCall::LogInput { run_id, .. }
             | TrackerCall::EndRun { run_id, .. } => run_id,
         }
     }
@@ -414,6 +423,10 @@ impl<P: ReplayTracker> TrackerPort for Spooled<P> {
         sent
     }
 
+    fn log_input(&self, run_id: &str, input: &DatasetInput) -> Result<()> {
+        self.call(&TrackerCall::LogInput { run_id: run_id.to_string(), input: input.clone() })
+    }
+
     fn end_run(&self, run_id: &str, status: RunStatus) -> Result<()> {
         if status == RunStatus::Running {
             return Err(WharfError::invalid("status", "a run cannot end as RUNNING"));
@@ -468,6 +481,7 @@ pub fn fold(base: Option<RunRecord>, calls: &[TrackerCall], ids: &[&str]) -> Opt
                     tags: tags.clone(),
                     metrics: Vec::new(),
                     artifacts: Vec::new(),
+                    inputs: Vec::new(),
                 });
             }
             (_, None) | (TrackerCall::BeginRun { .. }, Some(_)) => {}
@@ -488,6 +502,11 @@ pub fn fold(base: Option<RunRecord>, calls: &[TrackerCall], ids: &[&str]) -> Opt
             (TrackerCall::LogModel { artifact: name, .. } | TrackerCall::LogArtifact { name, .. }, Some(r)) => {
                 if !r.artifacts.contains(name) {
                     r.artifacts.push(name.clone());
+                }
+            }
+            (TrackerCall::LogInput { input, .. }, Some(r)) => {
+                if !r.inputs.iter().any(|i| i.digest == input.digest && i.context == input.context) {
+                    r.inputs.push(input.clone());
                 }
             }
             (TrackerCall::EndRun { status, end_time, .. }, Some(r)) => {

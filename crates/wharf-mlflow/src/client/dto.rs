@@ -89,6 +89,43 @@ pub struct Run {
     /// Logged data.
     #[serde(default)]
     pub data: RunData,
+    /// Datasets the run read.
+    #[serde(default)]
+    pub inputs: RunInputs,
+}
+
+/// A run's inputs.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct RunInputs {
+    /// Its dataset inputs.
+    #[serde(default)]
+    pub dataset_inputs: Vec<DatasetInputEntry>,
+}
+
+/// One dataset input of a run: the dataset and the input's tags (`mlflow.data.context`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetInputEntry {
+    /// Tags of the input.
+    #[serde(default)]
+    pub tags: Vec<KeyValue>,
+    /// The dataset.
+    pub dataset: DatasetEntry,
+}
+
+/// A dataset as MLflow records it; `source` and `profile` are JSON text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetEntry {
+    /// Name.
+    pub name: String,
+    /// Content digest.
+    pub digest: String,
+    /// `local`, `http`, `s3`, …
+    pub source_type: String,
+    /// Where it lives, as JSON text (`{"uri": "…"}` for `local`).
+    pub source: String,
+    /// Summary statistics as JSON text (`{"num_rows": 1200}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 /// One metric point.

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::json;
 use wharf_core::{Result, WharfError};
 
-use super::dto::{Experiment, KeyValue, Metric, MlflowRunStatus, Run, RunMeta};
+use super::dto::{DatasetInputEntry, Experiment, KeyValue, Metric, MlflowRunStatus, Run, RunMeta};
 use super::transport::has_code;
 use super::{MlflowClient, MAX_BATCH_BYTES, MAX_BATCH_ENTITIES, MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS};
 
@@ -107,6 +107,12 @@ impl MlflowClient {
     pub fn set_tag(&self, run_id: &str, key: &str, value: &str) -> Result<()> {
         let _: serde_json::Value =
             self.post("runs/set-tag", &json!({ "run_id": run_id, "key": key, "value": value }))?;
+        Ok(())
+    }
+
+    /// Records datasets the run read (`runs/log-inputs`).
+    pub fn log_inputs(&self, run_id: &str, datasets: &[DatasetInputEntry]) -> Result<()> {
+        let _: serde_json::Value = self.post("runs/log-inputs", &json!({ "run_id": run_id, "datasets": datasets }))?;
         Ok(())
     }
 

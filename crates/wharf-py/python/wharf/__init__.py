@@ -40,6 +40,7 @@ __all__ = [
     "SignatureError",
     "UnsupportedError",
     "WharfError",
+    "import_model",
     "load",
 ]
 
@@ -127,6 +128,21 @@ def load(path) -> Model:
     """Loads a ``.wharf`` file. Damaged files and files of a newer format are refused
     (:class:`ArtifactError`, naming the versions)."""
     return Model(_wharf.load(os.fspath(path)))
+
+
+def import_model(format: str, path, *, features=None, classes=None) -> Model:
+    """Imports a model another library saved, as ``wharf models import`` does:
+    ``"xgboost"`` (``save_model`` JSON) or ``"lightgbm"`` (``save_model`` text).
+    ``features`` and ``classes`` name what the file does not (a booster trained on a bare
+    array, labels other than ``0..k-1``). The model scores without XGBoost or LightGBM."""
+    return Model(
+        _wharf.import_model(
+            format,
+            os.fspath(path),
+            None if features is None else [str(f) for f in features],
+            None if classes is None else [str(c) for c in classes],
+        )
+    )
 
 
 class Registry:
