@@ -82,12 +82,14 @@ impl std::str::FromStr for Algorithm {
             "kmeans" | "k-means" => Algorithm::KMeans,
             "gbdt" | "gradient-boosting" => Algorithm::GradientBoosting,
             "gbdt-regressor" | "gradient-boosting-regressor" => Algorithm::GradientBoostingRegressor,
-            other => return Err(WharfError::invalid(
-                "algorithm",
-                format!(
+            other => {
+                return Err(WharfError::invalid(
+                    "algorithm",
+                    format!(
                     "unknown algorithm '{other}' (logistic, linear, tree, random-forest, kmeans, gbdt, gbdt-regressor)"
                 ),
-            )),
+                ))
+            }
         })
     }
 }
