@@ -19,7 +19,9 @@ const IMPORTANCE_SHOWN: usize = 30;
 pub(crate) fn fit(trainer: &Trainer, data: &Dataset, observer: &mut dyn FnMut(&Iteration)) -> Result<Model> {
     let task = trainer.algorithm().task();
     let (features, _) = Preprocessor::fit(&data.features, &data.levels)?;
-    let mut x = Vec::with_capacity(features.len());
+    // Numeric columns are read in place (no copy: training holds the table, its bins at one
+    // byte a cell, and a few vectors of rows); text columns become category codes.
+    let mut codes: Vec<Vec<f64>> = Vec::new();
     let mut categorical = Vec::with_capacity(features.len());
     for feature in &features {
         let column = data
@@ -28,7 +30,7 @@ pub(crate) fn fit(trainer: &Trainer, data: &Dataset, observer: &mut dyn FnMut(&I
             .ok_or_else(|| WharfError::invalid(&feature.name, "no such feature column"))?;
         match (&feature.kind, column) {
             (FeatureKind::Categorical { levels }, Column::Text(values)) => {
-                x.push(
+                codes.push(
                     values
                         .iter()
                         .map(|v| match v {
@@ -39,13 +41,18 @@ pub(crate) fn fit(trainer: &Trainer, data: &Dataset, observer: &mut dyn FnMut(&I
                 );
                 categorical.push(true);
             }
-            (_, Column::Numeric(values)) => {
-                x.push(values.clone());
-                categorical.push(false);
-            }
+            (_, Column::Numeric(_)) => categorical.push(false),
             (_, Column::Text(_)) => {
                 return Err(WharfError::invalid(&feature.name, "a text column must be a categorical feature"))
             }
+        }
+    }
+    let mut next_code = codes.iter();
+    let mut x: Vec<&[f64]> = Vec::with_capacity(features.len());
+    for (feature, is_categorical) in features.iter().zip(&categorical) {
+        match (is_categorical, data.features.column(&feature.name)) {
+            (false, Some(Column::Numeric(values))) => x.push(values),
+            _ => x.push(next_code.next().map(Vec::as_slice).unwrap_or(&[])),
         }
     }
     let names: Vec<String> = features.iter().map(|f| f.name.clone()).collect();

@@ -211,3 +211,41 @@ fn tune_has_a_space_for_the_booster() {
     assert_eq!(trainer.params()["learning_rate"], "0.3");
     assert!(Trainer::gradient_boosting().set_param("k", "3").is_err());
 }
+
+/// The compiled ensemble sends every training row where the booster's binned trees did: the
+/// training loss the booster reports for its last round is the log-loss of the model's own
+/// probabilities on the training rows (categories, missing values and thresholds included).
+#[test]
+fn the_compiled_model_scores_the_training_rows_as_the_booster_did() {
+    let mut data = datasets::lead_scoring();
+    // Some missing values in a numeric column, so learned default directions matter.
+    let mut frame = Frame::new();
+    for (name, column) in data.features.columns() {
+        let column = match column {
+            Column::Numeric(v) if name == "minutes_on_site" => {
+                Column::Numeric(v.iter().enumerate().map(|(i, x)| if i % 7 == 0 { f64::NAN } else { *x }).collect())
+            }
+            other => other.clone(),
+        };
+        frame.push(name.clone(), column).unwrap();
+    }
+    data.features = frame;
+    let last = Arc::new(Mutex::new(None));
+    let log = last.clone();
+    let model = Trainer::gradient_boosting()
+        .trees(40)
+        .on_iteration(move |it| *log.lock().unwrap() = Some(*it))
+        .fit(&data)
+        .unwrap();
+    let reported = last.lock().unwrap().unwrap().train_loss;
+    let proba = model.predict_proba(&Records::Columns(data.features.clone())).unwrap();
+    let (_, target) = data.target.as_ref().unwrap();
+    let loss: f64 = (0..data.n_rows())
+        .map(|i| {
+            let class = model.classes().iter().position(|c| *c == target.text_at(i)).unwrap();
+            -proba.values[[i, class]].ln()
+        })
+        .sum::<f64>()
+        / data.n_rows() as f64;
+    assert!((loss - reported).abs() < 1e-9, "model {loss} vs booster {reported}");
+}

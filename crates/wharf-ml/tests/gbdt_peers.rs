@@ -37,7 +37,7 @@ fn python() -> Option<String> {
 /// missing values in one informative column.
 fn friedman(n: usize) -> Dataset {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
-    let mut columns = vec![Vec::with_capacity(n); 10];
+    let mut columns: Vec<Vec<f64>> = (0..10).map(|_| Vec::with_capacity(n)).collect();
     let mut y = Vec::with_capacity(n);
     for _ in 0..n {
         let x: Vec<f64> = (0..10).map(|_| rng.gen::<f64>()).collect();

@@ -53,7 +53,7 @@ impl Mapper {
                 if x.is_nan() {
                     edges.len() + 1
                 } else {
-                    edges.partition_point(|e| *e < x)
+                    edges.partition_point(|e| *e < as_scored(x))
                 }
             }
             Mapper::Categorical { codes } => match category(x) {
@@ -79,6 +79,16 @@ pub(crate) fn category(x: f64) -> Option<u32> {
     (x > -1.0 && x < 2_147_483_648.0).then_some(x as u32)
 }
 
+/// A value as the compiled ensemble reads it: LightGBM's rules read a value within `1e-35`
+/// of zero as zero, so the bins do too, and a threshold never falls between the two.
+fn as_scored(x: f64) -> f64 {
+    if x.abs() <= 1e-35f32 as f64 {
+        0.0
+    } else {
+        x
+    }
+}
+
 /// The binned training data: one column of bins per feature.
 #[derive(Debug)]
 pub(crate) struct Binned {
@@ -89,7 +99,7 @@ pub(crate) struct Binned {
 impl Binned {
     /// Learns each feature's bins from `rows` of the column-major `x` and bins those rows.
     pub(crate) fn fit(
-        x: &[Vec<f64>],
+        x: &[&[f64]],
         names: &[String],
         categorical: &[bool],
         rows: &[u32],
@@ -109,7 +119,7 @@ impl Binned {
     }
 
     /// Bins `rows` of `x` with learnt mappers.
-    pub(crate) fn apply(mappers: &[Mapper], x: &[Vec<f64>], rows: &[u32]) -> Vec<Vec<u8>> {
+    pub(crate) fn apply(mappers: &[Mapper], x: &[&[f64]], rows: &[u32]) -> Vec<Vec<u8>> {
         use rayon::prelude::*;
         mappers
             .par_iter()
@@ -125,7 +135,7 @@ fn sample(rows: &[u32]) -> impl Iterator<Item = u32> + '_ {
 }
 
 fn numeric_mapper(column: &[f64], rows: &[u32], max_bins: usize) -> Mapper {
-    let mut values: Vec<f64> = sample(rows).map(|r| column[r as usize]).filter(|v| !v.is_nan()).collect();
+    let mut values: Vec<f64> = sample(rows).map(|r| as_scored(column[r as usize])).filter(|v| !v.is_nan()).collect();
     values.sort_by(f64::total_cmp);
     // Distinct values and how often each occurs.
     let mut distinct: Vec<(f64, usize)> = Vec::new();

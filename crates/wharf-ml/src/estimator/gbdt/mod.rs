@@ -119,7 +119,7 @@ impl Params {
 /// The table the booster learns from.
 pub(crate) struct Data<'a> {
     /// Column-major values; NaN is missing; a categorical column holds category codes.
-    pub(crate) x: &'a [Vec<f64>],
+    pub(crate) x: &'a [&'a [f64]],
     pub(crate) names: &'a [String],
     pub(crate) categorical: &'a [bool],
     /// Class index (as a number) or target value per row.
