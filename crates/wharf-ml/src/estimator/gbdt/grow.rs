@@ -83,18 +83,20 @@ impl Grower<'_> {
     /// Grows a tree on `rows` (in increasing order) with gradients `g` and hessians `h`
     /// (indexed by row), over the features marked in `active`. Returns the tree and, for
     /// each of its leaves, its node and its rows.
-    pub(crate) fn grow(
-        &self,
-        rows: Vec<u32>,
-        g: &[f64],
-        h: &[f64],
-        active: &[bool],
-    ) -> (Grown, Vec<(usize, Vec<u32>)>) {
+    pub(crate) fn grow(&self, rows: Vec<u32>, g: &[f32], h: &[f32], active: &[bool]) -> (Grown, Leaves) {
         let mut rows = rows;
         let mut scratch: Vec<u32> = Vec::with_capacity(rows.len());
-        let (og, oh) = gather(&rows, g, h);
-        let root_hist = hist::build(self.layout, self.columns, active, &rows, &og, &oh);
-        let total = og.iter().zip(&oh).fold(Bin::default(), |a, (g, h)| a.add(Bin { g: *g, h: *h, n: 1 }));
+        let root_hist = if rows.len() == g.len() {
+            hist::build(self.layout, self.columns, active, None, g, h)
+        } else {
+            let (og, oh) = gather(&rows, g, h);
+            hist::build(self.layout, self.columns, active, Some(&rows), &og, &oh)
+        };
+        // The root's totals from one feature's bins (every row falls in one bin of each).
+        let first = active.iter().position(|a| *a).unwrap_or(0);
+        let total = root_hist[self.layout.offsets[first]..self.layout.offsets[first + 1]]
+            .iter()
+            .fold(Bin::default(), |a, b| a.add(*b));
         let mut nodes = vec![GNode::Leaf { value: 0.0 }];
         let mut leaves = vec![self.leaf(0, rows.len(), 0, 0, total, root_hist, active)];
         while leaves.len() < self.max_leaves {
@@ -143,7 +145,7 @@ impl Grower<'_> {
             let left_smaller = le - ls <= re - rs;
             let small = if left_smaller { &rows[ls..le] } else { &rows[rs..re] };
             let (sg, sh) = gather(small, g, h);
-            let small_hist = hist::build(self.layout, self.columns, active, small, &sg, &sh);
+            let small_hist = hist::build(self.layout, self.columns, active, Some(small), &sg, &sh);
             let large_hist = hist::subtract(&parent_hist, &small_hist);
             let (left_hist, right_hist) =
                 if left_smaller { (small_hist, large_hist) } else { (large_hist, small_hist) };
@@ -151,14 +153,14 @@ impl Grower<'_> {
             leaves.push(self.leaf(ls, le, depth, left_node, best.left, left_hist, active));
             leaves.push(self.leaf(rs, re, depth, right_node, best.right, right_hist, active));
         }
-        let mut out = Vec::with_capacity(leaves.len());
+        let mut ranges = Vec::with_capacity(leaves.len());
         for leaf in &leaves {
             let value = -leaf.total.g / (leaf.total.h + self.rules.l2) * self.learning_rate;
             let value = if value.is_finite() { value } else { 0.0 };
             nodes[leaf.node] = GNode::Leaf { value };
-            out.push((leaf.node, rows[leaf.start..leaf.end].to_vec()));
+            ranges.push((value, leaf.start..leaf.end));
         }
-        (Grown { nodes }, out)
+        (Grown { nodes }, Leaves { rows, ranges })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -181,8 +183,14 @@ impl Grower<'_> {
     }
 }
 
+/// Where a tree sent the rows it was grown on: each leaf's value and its range of `rows`.
+pub(crate) struct Leaves {
+    pub(crate) rows: Vec<u32>,
+    pub(crate) ranges: Vec<(f64, std::ops::Range<usize>)>,
+}
+
 /// The gradients and hessians of `rows`, in their order, so histogram loops read them
 /// sequentially.
-fn gather(rows: &[u32], g: &[f64], h: &[f64]) -> (Vec<f64>, Vec<f64>) {
+fn gather(rows: &[u32], g: &[f32], h: &[f32]) -> (Vec<f32>, Vec<f32>) {
     (rows.iter().map(|r| g[*r as usize]).collect(), rows.iter().map(|r| h[*r as usize]).collect())
 }

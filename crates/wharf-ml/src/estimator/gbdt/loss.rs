@@ -48,14 +48,14 @@ impl Loss {
     /// Gradients and hessians of every group for every row, from the margins `f`
     /// (`groups()` per row, row-major), into `g` and `h` (group-major: group `k`'s are
     /// `k * n..(k + 1) * n`). A round's trees all start from the same margins.
-    pub(crate) fn gradients(self, y: &[f64], w: &[f64], f: &[f64], g: &mut [f64], h: &mut [f64]) {
+    pub(crate) fn gradients(self, y: &[f64], w: &[f64], f: &[f64], g: &mut [f32], h: &mut [f32]) {
         let n = y.len();
         match self {
             Loss::Binary => {
                 for i in 0..n {
                     let p = sigmoid(f[i]);
-                    g[i] = (p - y[i]) * w[i];
-                    h[i] = (p * (1.0 - p)).max(MIN_HESSIAN) * w[i];
+                    g[i] = ((p - y[i]) * w[i]) as f32;
+                    h[i] = ((p * (1.0 - p)).max(MIN_HESSIAN) * w[i]) as f32;
                 }
             }
             Loss::Softmax(k) => {
@@ -71,15 +71,15 @@ impl Loss {
                     for (c, p) in p.iter().enumerate() {
                         let p = p / sum;
                         let t = if y[i] as usize == c { 1.0 } else { 0.0 };
-                        g[c * n + i] = (p - t) * w[i];
-                        h[c * n + i] = (p * (1.0 - p)).max(MIN_HESSIAN) * w[i];
+                        g[c * n + i] = ((p - t) * w[i]) as f32;
+                        h[c * n + i] = ((p * (1.0 - p)).max(MIN_HESSIAN) * w[i]) as f32;
                     }
                 }
             }
             Loss::Squared => {
                 for i in 0..n {
-                    g[i] = (f[i] - y[i]) * w[i];
-                    h[i] = w[i];
+                    g[i] = ((f[i] - y[i]) * w[i]) as f32;
+                    h[i] = w[i] as f32;
                 }
             }
         }

@@ -174,8 +174,8 @@ pub(crate) fn fit(data: &Data<'_>, p: &Params, progress: &mut dyn FnMut(&Iterati
     let nt = train.len();
     let mut f: Vec<f64> = (0..nt).flat_map(|_| base.iter().copied()).collect();
     let mut fv: Vec<f64> = (0..valid.len()).flat_map(|_| base.iter().copied()).collect();
-    let mut g = vec![0.0; nt * groups];
-    let mut h = vec![0.0; nt * groups];
+    let mut g = vec![0.0f32; nt * groups];
+    let mut h = vec![0.0f32; nt * groups];
 
     let grower = Grower {
         columns: &binned.columns,
@@ -214,11 +214,9 @@ pub(crate) fn fit(data: &Data<'_>, p: &Params, progress: &mut dyn FnMut(&Iterati
                     f[r * groups + k] += tree.predict(&binned.columns, r);
                 }
             } else {
-                for (node, leaf_rows) in &leaves {
-                    if let grow::GNode::Leaf { value } = tree.nodes[*node] {
-                        for r in leaf_rows {
-                            f[*r as usize * groups + k] += value;
-                        }
+                for (value, range) in &leaves.ranges {
+                    for r in &leaves.rows[range.clone()] {
+                        f[*r as usize * groups + k] += value;
                     }
                 }
             }
