@@ -1,6 +1,8 @@
 //! Losses: each gives the starting margins, the gradients and hessians of the current
 //! margins, and its value (for the progress bar, the tracker and early stopping).
 
+use rayon::prelude::*;
+
 /// What the booster minimises.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Loss {
@@ -51,13 +53,10 @@ impl Loss {
     pub(crate) fn gradients(self, y: &[f64], w: &[f64], f: &[f64], g: &mut [f32], h: &mut [f32]) {
         let n = y.len();
         match self {
-            Loss::Binary => {
-                for i in 0..n {
-                    let p = sigmoid(f[i]);
-                    g[i] = ((p - y[i]) * w[i]) as f32;
-                    h[i] = ((p * (1.0 - p)).max(MIN_HESSIAN) * w[i]) as f32;
-                }
-            }
+            Loss::Binary => per_row(g, h, |i| {
+                let p = sigmoid(f[i]);
+                (((p - y[i]) * w[i]) as f32, ((p * (1.0 - p)).max(MIN_HESSIAN) * w[i]) as f32)
+            }),
             Loss::Softmax(k) => {
                 let mut p = vec![0.0; k];
                 for i in 0..n {
@@ -76,40 +75,28 @@ impl Loss {
                     }
                 }
             }
-            Loss::Squared => {
-                for i in 0..n {
-                    g[i] = ((f[i] - y[i]) * w[i]) as f32;
-                    h[i] = w[i] as f32;
-                }
-            }
+            Loss::Squared => per_row(g, h, |i| (((f[i] - y[i]) * w[i]) as f32, w[i] as f32)),
         }
     }
 
     /// The weighted mean loss of margins `f` for targets `y`.
     pub(crate) fn value(self, y: &[f64], w: &[f64], f: &[f64]) -> f64 {
         let total: f64 = w.iter().sum();
+        let n = y.len();
         let sum: f64 = match self {
-            Loss::Binary => y
-                .iter()
-                .zip(w)
-                .zip(f)
-                .map(|((y, w), f)| {
-                    // log(1 + e^f) - y f, computed without overflow.
-                    let softplus = if *f > 0.0 { f + (-f).exp().ln_1p() } else { f.exp().ln_1p() };
-                    w * (softplus - y * f)
-                })
-                .sum(),
-            Loss::Softmax(k) => y
-                .iter()
-                .zip(w)
-                .zip(f.chunks_exact(k))
-                .map(|((y, w), row)| {
-                    let max = row.iter().fold(f64::NEG_INFINITY, |a, b| a.max(*b));
-                    let lse = max + row.iter().map(|m| (m - max).exp()).sum::<f64>().ln();
-                    w * (lse - row[*y as usize])
-                })
-                .sum(),
-            Loss::Squared => y.iter().zip(w).zip(f).map(|((y, w), f)| w * (f - y) * (f - y)).sum::<f64>() / 2.0,
+            Loss::Binary => chunked_sum(n, |i| {
+                // log(1 + e^f) - y f, computed without overflow.
+                let f = f[i];
+                let softplus = if f > 0.0 { f + (-f).exp().ln_1p() } else { f.exp().ln_1p() };
+                w[i] * (softplus - y[i] * f)
+            }),
+            Loss::Softmax(k) => chunked_sum(n, |i| {
+                let row = &f[i * k..(i + 1) * k];
+                let max = row.iter().fold(f64::NEG_INFINITY, |a, b| a.max(*b));
+                let lse = max + row.iter().map(|m| (m - max).exp()).sum::<f64>().ln();
+                w[i] * (lse - row[y[i] as usize])
+            }),
+            Loss::Squared => chunked_sum(n, |i| w[i] * (f[i] - y[i]) * (f[i] - y[i])) / 2.0,
         };
         sum / total
     }
@@ -122,6 +109,27 @@ impl Loss {
             Loss::Squared => "half_squared_error",
         }
     }
+}
+
+/// Rows per parallel task of the per-row passes. Fixed, so every sum is taken over the same
+/// chunks in the same order whatever the number of threads.
+const CHUNK: usize = 8192;
+
+/// Fills `g[i]` and `h[i]` with `each(i)` for every row, chunks in parallel.
+fn per_row(g: &mut [f32], h: &mut [f32], each: impl Fn(usize) -> (f32, f32) + Sync) {
+    let n = g.len().min(h.len());
+    g[..n].par_chunks_mut(CHUNK).zip(h[..n].par_chunks_mut(CHUNK)).enumerate().for_each(|(c, (gc, hc))| {
+        for (j, (g, h)) in gc.iter_mut().zip(hc.iter_mut()).enumerate() {
+            (*g, *h) = each(c * CHUNK + j);
+        }
+    });
+}
+
+/// `Σ each(i)` over `0..n`: each chunk summed in parallel, the chunks' sums added in order.
+fn chunked_sum(n: usize, each: impl Fn(usize) -> f64 + Sync) -> f64 {
+    let parts: Vec<f64> =
+        (0..n.div_ceil(CHUNK)).into_par_iter().map(|c| (c * CHUNK..n.min((c + 1) * CHUNK)).map(&each).sum()).collect();
+    parts.iter().sum()
 }
 
 fn sigmoid(x: f64) -> f64 {
