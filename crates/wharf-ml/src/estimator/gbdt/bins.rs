@@ -105,15 +105,18 @@ impl Binned {
         rows: &[u32],
         max_bins: usize,
     ) -> Result<Binned> {
-        let mut mappers = Vec::with_capacity(x.len());
-        for (f, column) in x.iter().enumerate() {
-            let mapper = if categorical[f] {
-                categorical_mapper(column, rows, max_bins, &names[f])?
-            } else {
-                numeric_mapper(column, rows, max_bins)
-            };
-            mappers.push(mapper);
-        }
+        use rayon::prelude::*;
+        let mappers = x
+            .par_iter()
+            .enumerate()
+            .map(|(f, column)| {
+                if categorical[f] {
+                    categorical_mapper(column, rows, max_bins, &names[f])
+                } else {
+                    Ok(numeric_mapper(column, rows, max_bins))
+                }
+            })
+            .collect::<Result<Vec<Mapper>>>()?;
         let columns = Self::apply(&mappers, x, rows);
         Ok(Binned { columns, mappers })
     }
@@ -136,7 +139,7 @@ fn sample(rows: &[u32]) -> impl Iterator<Item = u32> + '_ {
 
 fn numeric_mapper(column: &[f64], rows: &[u32], max_bins: usize) -> Mapper {
     let mut values: Vec<f64> = sample(rows).map(|r| as_scored(column[r as usize])).filter(|v| !v.is_nan()).collect();
-    values.sort_by(f64::total_cmp);
+    values.sort_unstable_by(f64::total_cmp);
     // Distinct values and how often each occurs.
     let mut distinct: Vec<(f64, usize)> = Vec::new();
     for v in values.iter() {
