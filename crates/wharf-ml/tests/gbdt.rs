@@ -249,3 +249,26 @@ fn the_compiled_model_scores_the_training_rows_as_the_booster_did() {
         / data.n_rows() as f64;
     assert!((loss - reported).abs() < 1e-9, "model {loss} vs booster {reported}");
 }
+
+/// Big enough (70,000 rows) for the chunked parallel passes (partition, gather, gradients,
+/// losses) to split their work: the trees are still the same on 1 and 2 threads.
+#[test]
+fn a_big_table_gives_the_same_trees_on_one_and_two_threads() {
+    let n = 70_000;
+    let mut frame = Frame::new();
+    for j in 0..4u64 {
+        let column = (0..n as u64)
+            .map(|i| if (i * 7 + j) % 53 == 0 { f64::NAN } else { ((i * (j + 3) * 2_654_435_761) % 1000) as f64 })
+            .collect();
+        frame.push(format!("x{j}"), Column::Numeric(column)).unwrap();
+    }
+    let y = (0..n as u64)
+        .map(|i| Some(if (i * 2_654_435_761) % 1000 + (i * 3) % 700 > 800 { "a" } else { "b" }.to_string()));
+    frame.push("y", Column::Text(y.collect())).unwrap();
+    let data =
+        Dataset::from_frame("big", frame, &CsvOptions { target: Some("y".into()), ..Default::default() }).unwrap();
+    let trainer = Trainer::gradient_boosting().trees(4).subsample(0.9);
+    let one = fit_on(1, &trainer, &data);
+    assert!(one.trees.iter().all(|t| t.nodes.len() > 20), "the trees split");
+    assert_eq!(one, fit_on(2, &trainer, &data));
+}

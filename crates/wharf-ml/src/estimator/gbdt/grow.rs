@@ -6,6 +6,8 @@
 //! partitions its range stably (lefts first, in their order), so every histogram sums its
 //! rows in the same order on every run.
 
+use rayon::prelude::*;
+
 use super::bins::Mapper;
 use super::hist::{self, Bin, Layout};
 use super::split::{self, Candidate, Decision, Rules};
@@ -115,20 +117,9 @@ impl Grower<'_> {
             let Some(parent_hist) = parent.hist else { break };
             let missing_bin = self.mappers[best.feature].missing_bin();
             let table = best.decision.table(missing_bin);
-            // Stable partition: lefts stay in place in order, rights follow in order.
             let column = &self.columns[best.feature];
-            scratch.clear();
-            let mut write = parent.start;
-            for k in parent.start..parent.end {
-                let r = rows[k];
-                if table[column[r as usize] as usize] {
-                    rows[write] = r;
-                    write += 1;
-                } else {
-                    scratch.push(r);
-                }
-            }
-            rows[write..parent.end].copy_from_slice(&scratch);
+            let write = parent.start
+                + partition(&mut rows[parent.start..parent.end], &mut scratch, |r| table[column[r as usize] as usize]);
             let (ls, le, rs, re) = (parent.start, write, write, parent.end);
             let (left_node, right_node) = (nodes.len(), nodes.len() + 1);
             nodes.push(GNode::Leaf { value: 0.0 });
@@ -192,5 +183,48 @@ pub(crate) struct Leaves {
 /// The gradients and hessians of `rows`, in their order, so histogram loops read them
 /// sequentially.
 fn gather(rows: &[u32], g: &[f32], h: &[f32]) -> (Vec<f32>, Vec<f32>) {
-    (rows.iter().map(|r| g[*r as usize]).collect(), rows.iter().map(|r| h[*r as usize]).collect())
+    if rows.len() < 2 * CHUNK {
+        return (rows.iter().map(|r| g[*r as usize]).collect(), rows.iter().map(|r| h[*r as usize]).collect());
+    }
+    rayon::join(
+        || rows.par_iter().with_min_len(CHUNK).map(|r| g[*r as usize]).collect(),
+        || rows.par_iter().with_min_len(CHUNK).map(|r| h[*r as usize]).collect(),
+    )
+}
+
+/// Rows per task of the parallel partition and gather.
+const CHUNK: usize = 16_384;
+
+/// Stable partition of `rows`: those `left` accepts first, in their order, then the others
+/// in theirs; returns how many went left. Big ranges are cut into fixed chunks partitioned in
+/// parallel and joined in chunk order, which is the same result.
+fn partition(rows: &mut [u32], scratch: &mut Vec<u32>, left: impl Fn(u32) -> bool + Sync) -> usize {
+    if rows.len() < 2 * CHUNK {
+        scratch.clear();
+        let mut write = 0;
+        for k in 0..rows.len() {
+            let r = rows[k];
+            if left(r) {
+                rows[write] = r;
+                write += 1;
+            } else {
+                scratch.push(r);
+            }
+        }
+        rows[write..].copy_from_slice(scratch);
+        return write;
+    }
+    let parts: Vec<(Vec<u32>, Vec<u32>)> =
+        rows.par_chunks(CHUNK).map(|chunk| chunk.iter().partition(|r| left(**r))).collect();
+    let mut write = 0;
+    for (lefts, _) in &parts {
+        rows[write..write + lefts.len()].copy_from_slice(lefts);
+        write += lefts.len();
+    }
+    let mut at = write;
+    for (_, rights) in &parts {
+        rows[at..at + rights.len()].copy_from_slice(rights);
+        at += rights.len();
+    }
+    write
 }
