@@ -29,8 +29,8 @@ const EDGE_SAMPLE: usize = 200_000;
 pub(crate) enum Mapper {
     /// Upper edges of all but the last value bin (`edges.len() + 1` value bins).
     Numeric { edges: Vec<f64> },
-    /// The category code of each value bin.
-    Categorical { codes: Vec<u32> },
+    /// The category code of each value bin, and `(code, bin)` sorted by code for lookups.
+    Categorical { codes: Vec<u32>, by_code: Vec<(u32, u8)> },
 }
 
 impl Mapper {
@@ -38,7 +38,7 @@ impl Mapper {
     pub(crate) fn value_bins(&self) -> usize {
         match self {
             Mapper::Numeric { edges } => edges.len() + 1,
-            Mapper::Categorical { codes } => codes.len(),
+            Mapper::Categorical { codes, .. } => codes.len(),
         }
     }
 
@@ -56,8 +56,10 @@ impl Mapper {
                     edges.partition_point(|e| *e < as_scored(x))
                 }
             }
-            Mapper::Categorical { codes } => match category(x) {
-                Some(c) => codes.iter().position(|k| *k == c).unwrap_or(codes.len()),
+            Mapper::Categorical { codes, by_code } => match category(x) {
+                Some(c) => {
+                    by_code.binary_search_by_key(&c, |(k, _)| *k).map(|i| by_code[i].1 as usize).unwrap_or(codes.len())
+                }
                 None => codes.len(),
             },
         };
@@ -200,7 +202,10 @@ fn categorical_mapper(column: &[f64], rows: &[u32], max_bins: usize, name: &str)
     // Most frequent first; equal counts by code, so the order is the same on every run.
     codes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     codes.truncate(max_bins.saturating_sub(1).max(1));
-    Ok(Mapper::Categorical { codes: codes.into_iter().map(|(c, _)| c).collect() })
+    let codes: Vec<u32> = codes.into_iter().map(|(c, _)| c).collect();
+    let mut by_code: Vec<(u32, u8)> = codes.iter().enumerate().map(|(b, c)| (*c, b as u8)).collect();
+    by_code.sort_unstable();
+    Ok(Mapper::Categorical { codes, by_code })
 }
 
 #[cfg(test)]

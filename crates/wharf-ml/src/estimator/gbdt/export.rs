@@ -39,7 +39,7 @@ pub(crate) fn spec(
                             default_left: *missing_left,
                             split: Split::Numeric { threshold: m.threshold(*bin), missing: Missing::Default },
                         },
-                        (Decision::Categorical { left: set }, Mapper::Categorical { codes }) => {
+                        (Decision::Categorical { left: set }, Mapper::Categorical { codes, .. }) => {
                             let top = set.iter().map(|b| codes[*b]).max().unwrap_or(0) as usize;
                             let mut bitset = vec![0u32; top / 32 + 1];
                             for b in set {
