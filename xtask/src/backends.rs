@@ -284,7 +284,8 @@ pub const TREES_SPECS: &[&str] = &["xgboost-cpu==3.2.0", "lightgbm==4.7.0", "num
 
 /// Installs the libraries, trains the test models at test time and writes them with the
 /// libraries' own predictions (`crates/wharf-trees/tests/fixtures/generate.py`). Exports
-/// `WHARF_TEST_TREES_DATA`. No server: nothing to stop.
+/// `WHARF_TEST_TREES_DATA`, and the venv's Python as `WHARF_TEST_TREES_PYTHON`. No server:
+/// nothing to stop.
 pub fn trees(root: &Path, fixtures: &Path, services: &mut Services) -> Result<(), String> {
     let venv = venv(root, "trees", TREES_SPECS)?;
     let data = root.join("trees-data");
@@ -300,5 +301,7 @@ pub fn trees(root: &Path, fixtures: &Path, services: &mut Services) -> Result<()
     )?;
     eprintln!("<== tree models trained and predicted in {:.0}s", start.elapsed().as_secs_f64());
     services.env.push(("WHARF_TEST_TREES_DATA".into(), data.display().to_string()));
+    // wharf-ml's booster is compared with LightGBM and scikit-learn trained in this venv.
+    services.env.push(("WHARF_TEST_TREES_PYTHON".into(), venv.join("bin").join("python").display().to_string()));
     Ok(())
 }

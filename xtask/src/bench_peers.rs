@@ -12,6 +12,9 @@
 //!    Wharf's in-process bench (`benches/peers.rs`, which first checks it reproduces
 //!    scikit-learn's probabilities), and the same `wrk` load against `wharf serve` (serving
 //!    the imported models), the ceiling server and FastAPI;
+//!    Then the booster's fit time: Wharf's (`benches/gbdt_fit.rs`) and LightGBM's and
+//!    scikit-learn's HistGradientBoosting's (`benches/gbdt_fit.py`, in the venv `cargo
+//!    xtask test` makes for the tree libraries), on the same 100k × 20 table, 1 and 2 threads;
 //! 4. prints a markdown table of medians and per-round ratio medians against each target,
 //!    and writes it with the raw results under `target/bench-peers/<time>/`.
 //!
@@ -35,6 +38,8 @@ struct Setup {
     data: PathBuf,
     out: PathBuf,
     onnx: bool,
+    /// Python with LightGBM and scikit-learn (the tree libraries' venv).
+    trees_python: PathBuf,
 }
 
 /// One round's measurements, keyed like the peers' JSON.
@@ -48,6 +53,9 @@ struct Round {
     http: BTreeMap<(String, u64), Value>,
     /// Peak RSS of `wharf serve` after its load, in kB.
     serve_rss_kb: Option<f64>,
+    /// The booster's fit times: Wharf's, and LightGBM's and scikit-learn's.
+    gbdt_ours: Value,
+    gbdt_peers: Value,
 }
 
 pub fn bench_peers(root: &Path) -> Result<(), String> {
@@ -130,7 +138,11 @@ fn prepare(root: &Path) -> Result<Setup, String> {
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let out = root.join("target").join("bench-peers").join(stamp.to_string());
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    Ok(Setup { root: root.to_path_buf(), peers, python, data, out, onnx })
+    let backends = root.join("target").join("backends");
+    std::fs::create_dir_all(&backends).map_err(|e| format!("{}: {e}", backends.display()))?;
+    let trees_python =
+        crate::backends::venv(&backends, "trees", crate::backends::TREES_SPECS)?.join("bin").join("python");
+    Ok(Setup { root: root.to_path_buf(), peers, python, data, out, onnx, trees_python })
 }
 
 /// Builds the release `wharf` binary, Wharf's in-process bench and the ceiling server;
@@ -141,6 +153,10 @@ fn build(s: &Setup) -> Result<PathBuf, String> {
     run(
         crate::cargo().current_dir(&s.root).args(["bench", "-p", "wharf-ml", "--bench", "peers", "--no-run"]),
         "build bench",
+    )?;
+    run(
+        crate::cargo().current_dir(&s.root).args(["bench", "-p", "wharf-ml", "--bench", "gbdt_fit", "--no-run"]),
+        "build the booster's bench",
     )?;
     run(
         crate::cargo()
@@ -198,6 +214,30 @@ fn round(s: &Setup, wharf: &Path, registry: &Path, index: usize) -> Result<Round
     if !reverse {
         r.ours = ours(s)?;
     }
+    let gbdt_ours = |s: &Setup| {
+        json_of(
+            crate::cargo()
+                .current_dir(&s.root)
+                .env("PEERS_DATA", &s.data)
+                .args(["bench", "-q", "-p", "wharf-ml", "--bench", "gbdt_fit"]),
+            "wharf booster fit (benches/gbdt_fit.rs)",
+        )
+    };
+    let gbdt_peers = |s: &Setup| {
+        json_of(
+            Command::new(&s.trees_python)
+                .arg(s.root.join("crates/wharf-ml/benches/gbdt_fit.py"))
+                .env("PEERS_DATA", &s.data),
+            "LightGBM and scikit-learn fit (benches/gbdt_fit.py)",
+        )
+    };
+    if reverse {
+        r.gbdt_ours = gbdt_ours(s)?;
+        r.gbdt_peers = gbdt_peers(s)?;
+    } else {
+        r.gbdt_peers = gbdt_peers(s)?;
+        r.gbdt_ours = gbdt_ours(s)?;
+    }
     let results = s.out.join(format!("http-round{index}.jsonl"));
     let _ = std::fs::remove_file(&results);
     let mut order = ["wharf", "limit", "fastapi"];
@@ -222,7 +262,7 @@ fn round(s: &Setup, wharf: &Path, registry: &Path, index: usize) -> Result<Round
     let keep = s.out.join(format!("round{index}.json"));
     let raw = serde_json::json!({"membw": r.membw, "sklearn": r.sklearn, "onnx": r.onnx, "wharf": r.ours,
         "http": text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).collect::<Vec<_>>(),
-        "wharf_serve_peak_rss_kb": r.serve_rss_kb});
+        "wharf_serve_peak_rss_kb": r.serve_rss_kb, "gbdt_wharf": r.gbdt_ours, "gbdt_peers": r.gbdt_peers});
     std::fs::write(keep, raw.to_string()).map_err(|e| e.to_string())?;
     Ok(r)
 }
@@ -440,6 +480,32 @@ fn report(rounds: &[Round]) -> String {
         show(rf_2t, ""),
     ));
     latency(&mut t, "forest", "rf_single_row", "rf_single_row", 5.0);
+    // The booster's fit time: LightGBM is the anchor; a ratio above 1 means Wharf is faster.
+    for threads in [1, 2] {
+        let (w, l, k) = (
+            format!("wharf_gbdt_fit_{threads}t_s"),
+            format!("lightgbm_fit_{threads}t_s"),
+            format!("sklearn_hgb_fit_{threads}t_s"),
+        );
+        let mine = |r: &Round| r.gbdt_ours.get(&w).and_then(Value::as_f64);
+        let lgb = |r: &Round| r.gbdt_peers.get(&l).and_then(Value::as_f64);
+        let hgb = |r: &Round| r.gbdt_peers.get(&k).and_then(Value::as_f64);
+        let vs_lgb = ratio(&lgb, &mine);
+        let vs_hgb = ratio(&hgb, &mine);
+        let (target, ok) = if threads == 1 {
+            ("≥ 1 × LightGBM, ≥ 2 × sklearn", verdict(vs_lgb.zip(vs_hgb).map(|(l, k)| l >= 1.0 && k >= 2.0)))
+        } else {
+            ("report the scaling", "see note")
+        };
+        t.push_str(&format!(
+            "| gbdt fit 100k×20, 200 trees, 31 leaves, {threads} thread(s) | HGB {} | — | LightGBM {} | {} | {} × LightGBM; {} × sklearn | {target} | {ok} |\n",
+            show(med(rounds, hgb), "s"),
+            show(med(rounds, lgb), "s"),
+            show(med(rounds, mine), "s"),
+            show(vs_lgb, ""),
+            show(vs_hgb, ""),
+        ));
+    }
     for (rows, goal) in [(1u64, 0.7), (100, 1.0)] {
         let vs_limit = med(rounds, |r| Some(http(r, "wharf", rows, "rps")? / http(r, "limit-axum", rows, "rps")?));
         let vs_fastapi = med(rounds, |r| Some(http(r, "wharf", rows, "rps")? / http(r, "fastapi-tuned", rows, "rps")?));

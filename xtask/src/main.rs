@@ -183,7 +183,9 @@ fn test() -> Result<(), String> {
     let data_env: Vec<(String, String)> = services
         .env
         .iter()
-        .filter(|(k, _)| k == "WHARF_TEST_TREES_DATA" || k == "WHARF_TEST_SKLEARN_EXPORTS")
+        .filter(|(k, _)| {
+            k == "WHARF_TEST_TREES_DATA" || k == "WHARF_TEST_TREES_PYTHON" || k == "WHARF_TEST_SKLEARN_EXPORTS"
+        })
         .cloned()
         .collect();
     drop(services);

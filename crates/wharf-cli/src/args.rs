@@ -56,11 +56,11 @@ pub struct TrainArgs {
     #[arg(long = "alias", value_name = "ALIAS", value_parser = parse_alias)]
     pub aliases: Vec<String>,
 
-    /// Number of trees (random-forest).
+    /// Number of trees (random-forest), or of boosting rounds (gbdt, gbdt-regressor).
     #[arg(long, value_name = "N", value_parser = parse_positive)]
     pub trees: Option<usize>,
 
-    /// Maximum tree depth (tree, random-forest).
+    /// Maximum tree depth (tree, random-forest, gbdt, gbdt-regressor).
     #[arg(long, value_name = "N", value_parser = parse_positive)]
     pub max_depth: Option<usize>,
 
@@ -72,6 +72,10 @@ pub struct TrainArgs {
     /// Number of clusters (kmeans).
     #[arg(long, short = 'k', value_name = "N", value_parser = parse_positive)]
     pub k: Option<usize>,
+
+    /// Gradient-boosting settings (gbdt, gbdt-regressor).
+    #[command(flatten)]
+    pub boost: BoostArgs,
 
     /// Move the --over alias to the new version only if it beats that alias's version on the
     /// held-out rows (the new version is registered either way; exit status 1 when refused).
@@ -108,10 +112,124 @@ impl TrainArgs {
                 Ok(())
             }
         };
-        only("--trees", self.trees.is_some(), &[Algorithm::RandomForest])?;
-        only("--max-depth", self.max_depth.is_some(), &[Algorithm::Tree, Algorithm::RandomForest])?;
         only("--max-features", self.max_features.is_some(), &[Algorithm::RandomForest])?;
+        let boosting = [Algorithm::GradientBoosting, Algorithm::GradientBoostingRegressor];
+        only("--trees", self.trees.is_some(), &[Algorithm::RandomForest, boosting[0], boosting[1]])?;
+        let trees = [Algorithm::Tree, Algorithm::RandomForest, boosting[0], boosting[1]];
+        only("--max-depth", self.max_depth.is_some(), &trees)?;
+        for flag in self.boost.given() {
+            only(flag, true, &boosting)?;
+        }
         only("--k", self.k.is_some(), &[Algorithm::KMeans])
+    }
+}
+
+/// The booster's flags; each left out keeps the trainer's default.
+#[derive(Debug, Args)]
+pub struct BoostArgs {
+    /// Shrinkage of each round's trees [default: 0.1].
+    #[arg(long, value_name = "RATE", value_parser = parse_unit)]
+    pub learning_rate: Option<f64>,
+
+    /// Most leaves of a tree [default: 31].
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    pub max_leaves: Option<usize>,
+
+    /// Fewest training rows in a leaf [default: 20].
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    pub min_samples_leaf: Option<usize>,
+
+    /// L2 penalty on leaf values [default: 0].
+    #[arg(long, value_name = "LAMBDA")]
+    pub l2: Option<f64>,
+
+    /// Most bins per feature, 2 to 255 [default: 255].
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    pub max_bins: Option<usize>,
+
+    /// Fraction of rows each round draws [default: 1].
+    #[arg(long, value_name = "FRACTION", value_parser = parse_unit)]
+    pub subsample: Option<f64>,
+
+    /// Fraction of features each tree draws [default: 1].
+    #[arg(long, value_name = "FRACTION", value_parser = parse_unit)]
+    pub colsample: Option<f64>,
+
+    /// Class weights: none or balanced [default: none].
+    #[arg(long, value_name = "none|balanced")]
+    pub class_weight: Option<wharf::ClassWeight>,
+
+    /// Hold out this fraction of the training rows and stop early when their loss stops
+    /// improving [default: 0, no early stopping].
+    #[arg(long, value_name = "FRACTION", value_parser = parse_holdout)]
+    pub validation_fraction: Option<f64>,
+
+    /// Rounds without improvement before stopping early [default: 10].
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    pub patience: Option<usize>,
+}
+
+impl BoostArgs {
+    /// The flags given.
+    fn given(&self) -> Vec<&'static str> {
+        [
+            ("--learning-rate", self.learning_rate.is_some()),
+            ("--max-leaves", self.max_leaves.is_some()),
+            ("--min-samples-leaf", self.min_samples_leaf.is_some()),
+            ("--l2", self.l2.is_some()),
+            ("--max-bins", self.max_bins.is_some()),
+            ("--subsample", self.subsample.is_some()),
+            ("--colsample", self.colsample.is_some()),
+            ("--class-weight", self.class_weight.is_some()),
+            ("--validation-fraction", self.validation_fraction.is_some()),
+            ("--patience", self.patience.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, set)| *set)
+        .map(|(flag, _)| flag)
+        .collect()
+    }
+
+    /// `trainer` with the flags given.
+    pub fn apply(&self, mut trainer: wharf::Trainer) -> wharf::Trainer {
+        if let Some(v) = self.learning_rate {
+            trainer = trainer.learning_rate(v);
+        }
+        if let Some(v) = self.max_leaves {
+            trainer = trainer.max_leaves(v);
+        }
+        if let Some(v) = self.min_samples_leaf {
+            trainer = trainer.min_samples_leaf(v);
+        }
+        if let Some(v) = self.l2 {
+            trainer = trainer.l2(v);
+        }
+        if let Some(v) = self.max_bins {
+            trainer = trainer.max_bins(v);
+        }
+        if let Some(v) = self.subsample {
+            trainer = trainer.subsample(v);
+        }
+        if let Some(v) = self.colsample {
+            trainer = trainer.colsample(v);
+        }
+        if let Some(v) = self.class_weight {
+            trainer = trainer.class_weight(v);
+        }
+        if let Some(v) = self.validation_fraction {
+            trainer = trainer.validation_fraction(v);
+        }
+        if let Some(v) = self.patience {
+            trainer = trainer.patience(v);
+        }
+        trainer
+    }
+}
+
+fn parse_unit(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x > 0.0 && x <= 1.0 => Ok(x),
+        _ => Err(format!("'{s}' is not a number in (0, 1]")),
     }
 }
 
@@ -259,7 +377,7 @@ pub struct ImportArgs {
 }
 
 fn algorithm_parser() -> impl TypedValueParser<Value = Algorithm> {
-    PossibleValuesParser::new(["logistic", "linear", "tree", "random-forest", "kmeans"])
+    PossibleValuesParser::new(["logistic", "linear", "tree", "random-forest", "kmeans", "gbdt", "gbdt-regressor"])
         .try_map(|s| s.parse::<Algorithm>())
 }
 

@@ -189,5 +189,13 @@ mod tests {
         assert!(parse(&["wharf", "train", "--input", "a.csv", "--target", "y", "-a", "tree", "--max-features", "3"])
             .unwrap_err()
             .contains("random-forest"));
+        let boost = ["wharf", "train", "--input", "a.csv", "--target", "y", "-a", "gbdt"];
+        let flags: &[&str] = &["--trees", "50", "--learning-rate", "0.05", "--max-leaves", "15", "--max-depth", "6"];
+        assert!(parse(&[&boost[..], flags, &["--class-weight", "balanced", "--validation-fraction", "0.1"]].concat())
+            .is_ok());
+        assert!(parse(&[&boost[..], &["--subsample", "1.5"]].concat()).is_err());
+        assert!(parse(&["wharf", "train", "--input", "a.csv", "--target", "y", "--learning-rate", "0.1"])
+            .unwrap_err()
+            .contains("gbdt"));
     }
 }

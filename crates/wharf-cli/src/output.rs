@@ -154,9 +154,35 @@ impl Spinner {
         self.bar.suspend(f)
     }
 
-    /// Names the current stage.
+    /// Names the current stage (back to a spinner after [`Spinner::round`]'s bar).
     pub fn stage(&self, message: impl Into<String>) {
+        if self.bar.length().is_some() {
+            self.bar.unset_length();
+            if let Ok(style) = ProgressStyle::default_spinner().template("{spinner} {msg} ({elapsed})") {
+                self.bar.set_style(style);
+            }
+        }
         self.bar.set_message(message.into());
+    }
+
+    /// A handle on the spinner for [`Spinner::round`], which a training observer (another
+    /// thread's callback) can own.
+    pub fn rounds_bar(&self) -> ProgressBar {
+        self.bar.clone()
+    }
+
+    /// Shows boosting round `done` of `total` as a bar, with the latest loss.
+    pub fn round(bar: &ProgressBar, done: usize, total: usize, loss: &str) {
+        if bar.length() != Some(total as u64) {
+            bar.set_length(total as u64);
+            if let Ok(style) =
+                ProgressStyle::default_bar().template("training [{bar:30}] {pos}/{len} rounds, {msg} ({elapsed})")
+            {
+                bar.set_style(style.progress_chars("=> "));
+            }
+        }
+        bar.set_position(done as u64);
+        bar.set_message(loss.to_string());
     }
 }
 

@@ -425,3 +425,45 @@ fn predict_emits_lineage() {
     assert_eq!(last["event_type"], "FAIL");
     assert!(last["metadata"]["error"].as_str().unwrap_or_default().contains("missing"), "{last}");
 }
+
+#[test]
+fn gbdt_logs_its_learning_curve_by_round_and_shows_feature_importance() {
+    let s = Sandbox::with_leads();
+    let v = s.json(&[
+        "train",
+        "--input",
+        "leads.csv",
+        "--target",
+        "converted",
+        "--id",
+        "lead_id",
+        "--name",
+        "boost",
+        "--algorithm",
+        "gbdt",
+        "--trees",
+        "8",
+        "--min-samples-leaf",
+        "5",
+        "--validation-fraction",
+        "0.2",
+        "--patience",
+        "50",
+    ]);
+    assert_eq!(v["algorithm"], "gbdt");
+    let run = v["run_id"].as_str().expect("run_id");
+    let metrics = s.read(&format!("wharf-runs/{run}/metrics.jsonl"));
+    let steps = |key: &str| -> Vec<u64> {
+        metrics
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).expect("a metric line"))
+            .filter(|m| m["key"] == key)
+            .map(|m| m["step"].as_u64().expect("step"))
+            .collect()
+    };
+    assert_eq!(steps("train_loss"), (1..=8).collect::<Vec<_>>(), "{metrics}");
+    assert_eq!(steps("validation_loss"), (1..=8).collect::<Vec<_>>(), "{metrics}");
+    let show = s.ok(&["models", "show", "boost"]);
+    assert!(show.contains("Feature importance"), "{show}");
+    assert!(!show.contains("feature_importance_gain"), "a table, not a tag:\n{show}");
+}

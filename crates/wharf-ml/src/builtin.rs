@@ -36,6 +36,8 @@ struct Payload(Preprocessor, Estimator);
 /// `wharf-ml` without the facade.
 pub fn register() {
     kind::register(KindDecoder { id: BUILTIN_ESTIMATOR_KIND, provider: "wharf-ml", decode });
+    // The gradient booster's models are tree ensembles.
+    wharf_trees::register();
 }
 
 fn decode(_: &ModelMetadata, bytes: &[u8]) -> std::result::Result<Arc<dyn ModelKind>, String> {

@@ -12,6 +12,7 @@
 //! this crate's models. The `wharf` facade re-exports this crate and registers it.
 #![warn(missing_docs)]
 
+mod boost;
 mod builtin;
 mod dataset;
 mod estimator;
@@ -26,4 +27,4 @@ pub use builtin::{register, FittedEstimator};
 pub use dataset::{datasets, read_csv, CsvOptions, Dataset};
 pub use max_features::MaxFeatures;
 pub use metrics::{evaluate, Metrics};
-pub use train::{library_versions, Algorithm, Trainer};
+pub use train::{library_versions, Algorithm, ClassWeight, Iteration, Trainer};

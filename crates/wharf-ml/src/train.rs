@@ -10,6 +10,8 @@ use wharf_core::{Column, Model, ModelMetadata, Records, Result, Signature, Task,
 
 use crate::builtin::FittedEstimator;
 use crate::estimator::fit::{self, Hyper};
+use crate::estimator::gbdt;
+pub use crate::estimator::gbdt::{ClassWeight, Iteration};
 use crate::preprocess::Preprocessor;
 use crate::{Dataset, MaxFeatures};
 
@@ -29,14 +31,21 @@ pub enum Algorithm {
     RandomForest,
     /// k-means clustering, via linfa.
     KMeans,
+    /// Gradient-boosted trees for classification (binary log-loss, multiclass softmax),
+    /// Wharf's own histogram booster: the model is a `wharf.tree-ensemble`.
+    GradientBoosting,
+    /// Gradient-boosted trees for regression (squared error).
+    GradientBoostingRegressor,
 }
 
 impl Algorithm {
     /// What the algorithm predicts.
     pub fn task(self) -> Task {
         match self {
-            Algorithm::Logistic | Algorithm::Tree | Algorithm::RandomForest => Task::Classification,
-            Algorithm::Linear => Task::Regression,
+            Algorithm::Logistic | Algorithm::Tree | Algorithm::RandomForest | Algorithm::GradientBoosting => {
+                Task::Classification
+            }
+            Algorithm::Linear | Algorithm::GradientBoostingRegressor => Task::Regression,
             Algorithm::KMeans => Task::Clustering,
         }
     }
@@ -49,7 +58,16 @@ impl Algorithm {
             Algorithm::Tree => "tree",
             Algorithm::RandomForest => "random-forest",
             Algorithm::KMeans => "kmeans",
+            Algorithm::GradientBoosting => "gbdt",
+            Algorithm::GradientBoostingRegressor => "gbdt-regressor",
         }
+    }
+}
+
+impl Algorithm {
+    /// True for the gradient-boosted trees.
+    pub fn is_boosting(self) -> bool {
+        matches!(self, Algorithm::GradientBoosting | Algorithm::GradientBoostingRegressor)
     }
 }
 
@@ -62,10 +80,14 @@ impl std::str::FromStr for Algorithm {
             "tree" | "decision-tree" => Algorithm::Tree,
             "random-forest" | "forest" | "rf" => Algorithm::RandomForest,
             "kmeans" | "k-means" => Algorithm::KMeans,
+            "gbdt" | "gradient-boosting" => Algorithm::GradientBoosting,
+            "gbdt-regressor" | "gradient-boosting-regressor" => Algorithm::GradientBoostingRegressor,
             other => {
                 return Err(WharfError::invalid(
                     "algorithm",
-                    format!("unknown algorithm '{other}' (logistic, linear, tree, random-forest, kmeans)"),
+                    format!(
+                    "unknown algorithm '{other}' (logistic, linear, tree, random-forest, kmeans, gbdt, gbdt-regressor)"
+                ),
                 ))
             }
         })
@@ -77,6 +99,17 @@ impl std::str::FromStr for Algorithm {
 pub struct Trainer {
     algorithm: Algorithm,
     hyper: Hyper,
+    observer: Option<Observer>,
+}
+
+/// Hears each boosting round (a progress bar, a learning curve).
+#[derive(Clone)]
+struct Observer(Arc<dyn Fn(&Iteration) + Send + Sync>);
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
 }
 
 impl Trainer {
@@ -86,18 +119,29 @@ impl Trainer {
             Algorithm::RandomForest => Some(10),
             _ => None,
         };
+        let boosting = algorithm.is_boosting();
         Trainer {
             algorithm,
             hyper: Hyper {
                 max_iterations: if algorithm == Algorithm::KMeans { 300 } else { 200 },
-                l2: 1.0,
+                // LightGBM's and scikit-learn's defaults for a booster: no L2, 20 rows a leaf.
+                l2: if boosting { 0.0 } else { 1.0 },
                 max_depth,
-                min_samples_leaf: 1,
+                min_samples_leaf: if boosting { 20 } else { 1 },
                 n_trees: 100,
                 max_features: MaxFeatures::default(),
                 k: 3,
                 seed: 42,
+                learning_rate: 0.1,
+                max_leaves: 31,
+                max_bins: 255,
+                subsample: 1.0,
+                colsample: 1.0,
+                class_weight: ClassWeight::None,
+                validation_fraction: 0.0,
+                patience: 10,
             },
+            observer: None,
         }
     }
 
@@ -120,6 +164,72 @@ impl Trainer {
     /// k-means with `k` clusters.
     pub fn kmeans(k: usize) -> Self {
         Self::new(Algorithm::KMeans).clusters(k)
+    }
+    /// A gradient-boosted tree classifier (Wharf's histogram booster).
+    ///
+    /// ```
+    /// use wharf_ml::{datasets, Trainer};
+    ///
+    /// let data = datasets::breast_cancer();
+    /// let model = Trainer::gradient_boosting().trees(20).learning_rate(0.2).max_leaves(15).fit(&data)?;
+    /// assert_eq!(model.metadata().algorithm, "gbdt");
+    /// # Ok::<(), wharf_core::WharfError>(())
+    /// ```
+    pub fn gradient_boosting() -> Self {
+        Self::new(Algorithm::GradientBoosting)
+    }
+    /// A gradient-boosted tree regressor (squared error).
+    pub fn gradient_boosting_regressor() -> Self {
+        Self::new(Algorithm::GradientBoostingRegressor)
+    }
+
+    /// Shrinkage of each boosting round's trees (default 0.1).
+    pub fn learning_rate(mut self, rate: f64) -> Self {
+        self.hyper.learning_rate = rate;
+        self
+    }
+    /// Most leaves of a boosted tree (default 31); trees grow best-leaf first.
+    pub fn max_leaves(mut self, n: usize) -> Self {
+        self.hyper.max_leaves = n;
+        self
+    }
+    /// Most bins per feature, 2 to 255 (default 255); missing values get a bin of their own.
+    pub fn max_bins(mut self, n: usize) -> Self {
+        self.hyper.max_bins = n;
+        self
+    }
+    /// Fraction of rows each boosting round draws, without replacement (default 1).
+    pub fn subsample(mut self, fraction: f64) -> Self {
+        self.hyper.subsample = fraction;
+        self
+    }
+    /// Fraction of features each boosted tree draws (default 1).
+    pub fn colsample(mut self, fraction: f64) -> Self {
+        self.hyper.colsample = fraction;
+        self
+    }
+    /// How a booster weighs classes (default: every row counts once).
+    pub fn class_weight(mut self, weight: ClassWeight) -> Self {
+        self.hyper.class_weight = weight;
+        self
+    }
+    /// Early stopping: hold out this fraction of the training rows and stop boosting when
+    /// their loss has not improved for [`patience`](Self::patience) rounds; the model keeps
+    /// the best round. 0 (the default) boosts all `n_trees` rounds.
+    pub fn validation_fraction(mut self, fraction: f64) -> Self {
+        self.hyper.validation_fraction = fraction;
+        self
+    }
+    /// Rounds without improvement before early stopping ends boosting (default 10).
+    pub fn patience(mut self, rounds: usize) -> Self {
+        self.hyper.patience = rounds;
+        self
+    }
+    /// Calls `observer` after each boosting round with its losses (a progress bar, a
+    /// learning curve). Other algorithms never call it.
+    pub fn on_iteration(mut self, observer: impl Fn(&Iteration) + Send + Sync + 'static) -> Self {
+        self.observer = Some(Observer(Arc::new(observer)));
+        self
     }
 
     /// The algorithm this trainer fits.
@@ -149,12 +259,13 @@ impl Trainer {
         self
     }
     /// Minimum training rows in a tree leaf. In a forest a row the bootstrap drew twice
-    /// counts once, as in scikit-learn.
+    /// counts once, as in scikit-learn. A booster's default is 20, as LightGBM's.
     pub fn min_samples_leaf(mut self, n: usize) -> Self {
         self.hyper.min_samples_leaf = n.max(1);
         self
     }
-    /// L2 regularisation strength of logistic regression.
+    /// L2 regularisation strength of logistic regression, or of a booster's leaf values
+    /// (default 0 for a booster).
     pub fn l2(mut self, alpha: f64) -> Self {
         self.hyper.l2 = alpha;
         self
@@ -178,6 +289,20 @@ impl Trainer {
             Algorithm::Tree => &["max_depth", "min_samples_leaf"],
             Algorithm::RandomForest => &["n_trees", "max_depth", "min_samples_leaf", "max_features"],
             Algorithm::KMeans => &["k", "max_iterations"],
+            Algorithm::GradientBoosting | Algorithm::GradientBoostingRegressor => &[
+                "n_trees",
+                "learning_rate",
+                "max_leaves",
+                "max_depth",
+                "min_samples_leaf",
+                "l2",
+                "max_bins",
+                "subsample",
+                "colsample",
+                "class_weight",
+                "validation_fraction",
+                "patience",
+            ],
         }
     }
 
@@ -190,6 +315,7 @@ impl Trainer {
         let value = value.trim();
         let bad = |what: &str| WharfError::invalid(format!("params.{name}"), format!("'{value}' is not {what}"));
         let positive = || value.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| bad("a whole number above 0"));
+        let fraction = || value.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| bad("a number"));
         if name != "seed" && !self.param_names().contains(&name) {
             let known = self.param_names().join(", ");
             return Err(WharfError::invalid(
@@ -217,6 +343,14 @@ impl Trainer {
             "n_trees" => self.hyper.n_trees = positive()?,
             "max_features" => self.hyper.max_features = value.parse()?,
             "k" => self.hyper.k = positive()?,
+            "learning_rate" => self.hyper.learning_rate = fraction()?,
+            "max_leaves" => self.hyper.max_leaves = positive()?,
+            "max_bins" => self.hyper.max_bins = positive()?,
+            "subsample" => self.hyper.subsample = fraction()?,
+            "colsample" => self.hyper.colsample = fraction()?,
+            "class_weight" => self.hyper.class_weight = value.parse()?,
+            "validation_fraction" => self.hyper.validation_fraction = fraction()?,
+            "patience" => self.hyper.patience = positive()?,
             _ => unreachable!("checked against param_names above"),
         }
         Ok(self)
@@ -251,6 +385,12 @@ impl Trainer {
             Algorithm::KMeans => {
                 space.insert("k", list(&["2", "3", "4", "5", "6", "8"]));
             }
+            Algorithm::GradientBoosting | Algorithm::GradientBoostingRegressor => {
+                space.insert("learning_rate", list(&["0.03", "0.1", "0.3"]));
+                space.insert("max_leaves", list(&["15", "31", "63"]));
+                space.insert("min_samples_leaf", list(&["5", "20", "50"]));
+                space.insert("n_trees", list(&["100", "300"]));
+            }
             Algorithm::Linear => {}
         }
         space
@@ -283,17 +423,74 @@ impl Trainer {
                 p.insert("k".into(), h.k.to_string());
                 p.insert("max_iterations".into(), h.max_iterations.to_string());
             }
+            Algorithm::GradientBoosting | Algorithm::GradientBoostingRegressor => {
+                let g = self.boost_params();
+                let depth = g.max_depth.map(|d| d.to_string()).unwrap_or_else(|| "none".into());
+                for (k, v) in [
+                    ("n_trees", g.n_trees.to_string()),
+                    ("learning_rate", g.learning_rate.to_string()),
+                    ("max_leaves", g.max_leaves.to_string()),
+                    ("max_depth", depth),
+                    ("min_samples_leaf", g.min_samples_leaf.to_string()),
+                    ("l2", g.l2.to_string()),
+                    ("max_bins", g.max_bins.to_string()),
+                    ("subsample", g.subsample.to_string()),
+                    ("colsample", g.colsample.to_string()),
+                    ("class_weight", g.class_weight.to_string()),
+                    ("validation_fraction", g.validation_fraction.to_string()),
+                    ("patience", g.patience.to_string()),
+                ] {
+                    p.insert(k.into(), v);
+                }
+            }
         }
         p
+    }
+
+    /// The booster's parameters.
+    pub(crate) fn boost_params(&self) -> gbdt::Params {
+        let h = &self.hyper;
+        gbdt::Params {
+            n_trees: h.n_trees,
+            learning_rate: h.learning_rate,
+            max_leaves: h.max_leaves,
+            max_depth: h.max_depth,
+            min_samples_leaf: h.min_samples_leaf,
+            l2: h.l2,
+            max_bins: h.max_bins,
+            subsample: h.subsample,
+            colsample: h.colsample,
+            class_weight: h.class_weight,
+            validation_fraction: h.validation_fraction,
+            patience: h.patience,
+            seed: h.seed,
+        }
     }
 
     /// Fits the model. Classification targets become text labels (sorted; probability
     /// column `i` is the `i`-th label); regression targets must be numeric; k-means ignores
     /// any target.
     pub fn fit(&self, data: &Dataset) -> Result<Model> {
+        self.fit_observed(data, &mut |_| {})
+    }
+
+    /// [`fit`](Self::fit), telling `observer` of each boosting round too (after the
+    /// trainer's own [`on_iteration`](Self::on_iteration) observer): a training job logs
+    /// the learning curve to its tracker run this way.
+    pub fn fit_observed(&self, data: &Dataset, observer: &mut dyn FnMut(&Iteration)) -> Result<Model> {
         crate::register();
         if data.n_rows() < 2 {
             return Err(WharfError::invalid(&data.name, "need at least two rows to train"));
+        }
+        if self.algorithm.is_boosting() {
+            let own = self.observer.clone();
+            let mut both = |it: &Iteration| {
+                if let Some(o) = &own {
+                    (o.0)(it);
+                }
+                observer(it);
+            };
+            return crate::boost::fit(self, data, &mut both);
         }
         let task = self.algorithm.task();
         let (features, preprocessor) = Preprocessor::fit(&data.features, &data.levels)?;

@@ -22,6 +22,8 @@ pub enum SourceFormat {
     XGBoostJson,
     /// LightGBM's text (`Booster.save_model("m.txt")`).
     LightGbmText,
+    /// Trained by Wharf's own gradient booster (LightGBM's scoring rules).
+    Wharf,
 }
 
 /// An imported model: the ensemble plus its signature's facts.

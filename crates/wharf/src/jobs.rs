@@ -159,7 +159,22 @@ impl TrainJob {
         log_inputs(&run, &self.data.name, &train, test.as_ref())?;
 
         progress("training");
-        let model = self.trainer.fit(&train)?;
+        // A booster's learning curve goes to the run with each round as its step.
+        let mut curve_error = None;
+        let model = self.trainer.fit_observed(&train, &mut |it| {
+            if curve_error.is_some() {
+                return;
+            }
+            let step = Some(it.iteration as u64);
+            let mut logged = run.log_metric("train_loss", it.train_loss, step);
+            if let (Ok(()), Some(v)) = (&logged, it.valid_loss) {
+                logged = run.log_metric("validation_loss", v, step);
+            }
+            curve_error = logged.err();
+        })?;
+        if let Some(e) = curve_error {
+            return Err(e);
+        }
         let metrics = match &test {
             Some(test) => {
                 progress("evaluating");

@@ -49,8 +49,8 @@ pub use wharf_core::*;
 /// Wharf's built-in estimators, training, datasets and metrics (the `wharf-ml` crate).
 pub use wharf_ml as ml;
 pub use wharf_ml::{
-    datasets, evaluate, library_versions, metrics, read_csv, Algorithm, CsvOptions, Dataset, FittedEstimator,
-    MaxFeatures, Metrics, Trainer,
+    datasets, evaluate, library_versions, metrics, read_csv, Algorithm, ClassWeight, CsvOptions, Dataset,
+    FittedEstimator, Iteration, MaxFeatures, Metrics, Trainer,
 };
 /// Tree ensembles imported from XGBoost and LightGBM (the `wharf-trees` crate).
 pub use wharf_trees as trees;

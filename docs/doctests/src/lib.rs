@@ -35,6 +35,8 @@ pub mod guide {
     #[cfg(feature = "openlineage")]
     #[doc = include_str!("../../src/lineage.md")]
     pub struct Lineage;
+    #[doc = include_str!("../../src/boosting.md")]
+    pub struct Boosting;
     #[doc = include_str!("../../src/tuning.md")]
     pub struct Tuning;
     #[cfg(feature = "serve")]

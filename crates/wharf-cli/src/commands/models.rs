@@ -166,9 +166,23 @@ fn show(ctx: &Wharf, model: &ModelRef, out: &Output) -> anyhow::Result<()> {
         }
         out.table(&metrics)?;
     }
+    // A booster's feature importance, as a table of its own.
+    let gain = info.tags.get(GAIN_TAG).map(|t| importance(t)).unwrap_or_default();
+    if !gain.is_empty() {
+        let splits: std::collections::BTreeMap<String, String> =
+            info.tags.get(SPLITS_TAG).map(|t| importance(t)).unwrap_or_default().into_iter().collect();
+        out.line("\nFeature importance")?;
+        let mut table = output::table(["feature", "gain", "splits"]);
+        for (feature, g) in gain {
+            let n = splits.get(&feature).cloned().unwrap_or_else(|| "-".into());
+            table.add_row(vec![feature, g, n]);
+        }
+        out.table(&table)?;
+    }
     // The id columns tag is bookkeeping for `wharf score` (it copies those columns); the table
     // lists the model's inputs and what describes it, and `--json` still has every tag.
-    let shown: Vec<(&String, &String)> = info.tags.iter().filter(|(k, _)| k.as_str() != jobs::ID_COLUMNS_TAG).collect();
+    let shown: Vec<(&String, &String)> =
+        info.tags.iter().filter(|(k, _)| ![jobs::ID_COLUMNS_TAG, GAIN_TAG, SPLITS_TAG].contains(&k.as_str())).collect();
     if !shown.is_empty() {
         out.line("\nTags")?;
         let mut tags = output::table(["tag", "value"]);
@@ -188,4 +202,17 @@ fn summarize_levels(levels: &[String]) -> String {
     } else {
         format!("{}, … ({} levels)", levels[..SHOWN].join(", "), levels.len())
     }
+}
+
+/// The tags a trained booster stores its feature importance in (`name=value, …`, largest
+/// first).
+const GAIN_TAG: &str = "feature_importance_gain";
+const SPLITS_TAG: &str = "feature_importance_splits";
+
+/// `(feature, value)` pairs of an importance tag; an entry without `=` is skipped.
+fn importance(tag: &str) -> Vec<(String, String)> {
+    tag.split(", ")
+        .filter_map(|entry| entry.rsplit_once('='))
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect()
 }

@@ -52,6 +52,17 @@ pub fn run(args: TrainArgs, out: &Output) -> anyhow::Result<()> {
     if let Some(k) = args.k {
         trainer = trainer.clusters(k);
     }
+    if args.algorithm.is_boosting() {
+        trainer = args.boost.apply(trainer);
+        let (bar, total) = (spinner.rounds_bar(), args.trees.unwrap_or(100));
+        trainer = trainer.on_iteration(move |it| {
+            let loss = match it.valid_loss {
+                Some(v) => format!("validation loss {v:.4}"),
+                None => format!("training loss {:.4}", it.train_loss),
+            };
+            output::Spinner::round(&bar, it.iteration, total, &loss);
+        });
+    }
     let promote = args.promote_if_better.then(|| args.gate.gate(&args.over, args.metric.clone(), args.seed));
     let job = TrainJob { data, trainer, name, holdout: args.holdout, seed: args.seed, aliases: args.aliases, promote };
     let mut stage = String::new();

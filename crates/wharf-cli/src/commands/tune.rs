@@ -43,7 +43,7 @@ pub struct TuneArgs {
     pub name: Option<String>,
 
     /// Estimator to tune.
-    #[arg(long, short = 'a', default_value = "logistic", value_parser = ["logistic", "tree", "random-forest"])]
+    #[arg(long, short = 'a', default_value = "logistic", value_parser = ["logistic", "tree", "random-forest", "gbdt", "gbdt-regressor"])]
     pub algorithm: String,
 
     /// How candidates are chosen: every combination (grid), --trials seeded draws (random), or

@@ -27,6 +27,14 @@ pub(crate) struct Hyper {
     pub(crate) max_features: MaxFeatures,
     pub(crate) k: usize,
     pub(crate) seed: u64,
+    pub(crate) learning_rate: f64,
+    pub(crate) max_leaves: usize,
+    pub(crate) max_bins: usize,
+    pub(crate) subsample: f64,
+    pub(crate) colsample: f64,
+    pub(crate) class_weight: super::gbdt::ClassWeight,
+    pub(crate) validation_fraction: f64,
+    pub(crate) patience: usize,
 }
 
 fn training_error(e: impl std::fmt::Display) -> WharfError {

@@ -8,6 +8,7 @@
 
 pub(crate) mod cart;
 pub(crate) mod fit;
+pub(crate) mod gbdt;
 pub(crate) mod kernel;
 pub(crate) mod tree;
 

@@ -85,6 +85,7 @@ fn import(path: &Path, options: &ImportOptions, format: SourceFormat) -> Result<
     let imported = match format {
         SourceFormat::XGBoostJson => crate::xgboost::parse(&bytes),
         SourceFormat::LightGbmText => crate::lightgbm::parse(&bytes),
+        other => return Err(WharfError::Unsupported(format!("importing a {other:?} model file"))),
     }
     .map_err(|e| file_error(&file, e))?;
     let source = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or(file);
@@ -216,4 +217,23 @@ fn unique(names: &[String], what: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A model of an ensemble Wharf trained itself: `metadata` describes it (its signature must
+/// match the ensemble: see [`TreeEnsemble`]), `objective` names its loss, and
+/// `categorical_features` are the columns its categorical splits read. A categorical column
+/// may be a categorical feature of the signature: its text levels are then read as their
+/// index among the signature's levels.
+pub fn trained(
+    metadata: ModelMetadata,
+    ensemble: Ensemble,
+    objective: &str,
+    categorical_features: Vec<usize>,
+) -> Result<Model> {
+    super::register();
+    let kind = TreeEnsemble::new(
+        ensemble,
+        Source { format: SourceFormat::Wharf, objective: objective.to_string(), categorical_features },
+    );
+    Model::new(metadata, Arc::new(kind))
 }

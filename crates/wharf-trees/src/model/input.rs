@@ -7,7 +7,7 @@
 //! misspelt column cannot silently score as all-missing.
 
 use serde_json::Value;
-use wharf_core::{json_type, Column, Records, Result, Signature, WharfError};
+use wharf_core::{json_type, Column, Feature, FeatureKind, Records, Result, Signature, WharfError};
 
 /// The records as rows of `signature.features.len()` values each, in signature order.
 pub(crate) fn rows(signature: &Signature, records: &Records) -> Result<Vec<f64>> {
@@ -48,6 +48,7 @@ pub(crate) fn rows(signature: &Signature, records: &Records) -> Result<Vec<f64>>
                         None => return Err(WharfError::schema(path(), "missing field")),
                         Some(Value::Null) => f64::NAN,
                         Some(Value::Number(x)) => x.as_f64().unwrap_or(f64::NAN),
+                        Some(Value::String(text)) if levels(feature).is_some() => level(feature, text, path)?,
                         Some(other) => {
                             return Err(WharfError::schema(
                                 path(),
@@ -75,6 +76,9 @@ pub(crate) fn rows(signature: &Signature, records: &Records) -> Result<Vec<f64>>
                         for (i, text) in values.iter().enumerate() {
                             out[i * width + j] = match text.as_deref().map(str::trim) {
                                 None | Some("") => f64::NAN,
+                                Some(text) if levels(feature).is_some() => {
+                                    level(feature, text, || format!("columns.{}[{i}]", feature.name))?
+                                }
                                 Some(text) => text.parse::<f64>().map_err(|_| {
                                     WharfError::schema(
                                         format!("columns.{}[{i}]", feature.name),
@@ -90,4 +94,25 @@ pub(crate) fn rows(signature: &Signature, records: &Records) -> Result<Vec<f64>>
         }
         _ => Err(WharfError::Unsupported("records of this shape for a tree ensemble".into())),
     }
+}
+
+/// The levels of a categorical feature (a trained booster's text column).
+fn levels(feature: &Feature) -> Option<&[String]> {
+    match &feature.kind {
+        FeatureKind::Categorical { levels } => Some(levels),
+        _ => None,
+    }
+}
+
+/// A text level as the category code the ensemble reads: its index among the feature's
+/// (sorted) levels. A level not seen in training is an error, as for every Wharf model.
+fn level(feature: &Feature, text: &str, path: impl FnOnce() -> String) -> Result<f64> {
+    let levels = levels(feature).unwrap_or(&[]);
+    levels.binary_search_by(|l| l.as_str().cmp(text)).map(|i| i as f64).map_err(|_| {
+        let known: Vec<&str> = levels.iter().take(20).map(String::as_str).collect();
+        WharfError::schema(
+            path(),
+            format!("unknown level '{}' (levels seen in training: {})", wharf_core::excerpt(text), known.join(", ")),
+        )
+    })
 }

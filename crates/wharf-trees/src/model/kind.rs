@@ -185,7 +185,14 @@ impl ModelKind for TreeEnsemble {
         if sig.features.len() != width {
             return Err(format!("the signature has {} features; the ensemble reads {width}", sig.features.len()));
         }
-        if let Some(f) = sig.features.iter().find(|f| !matches!(f.kind, FeatureKind::Numeric)) {
+        // A categorical feature (text levels, read as their index) must be one the
+        // ensemble's categorical splits read.
+        if let Some((_, f)) = sig
+            .features
+            .iter()
+            .enumerate()
+            .find(|(i, f)| !matches!(f.kind, FeatureKind::Numeric) && !self.source.categorical_features.contains(i))
+        {
             return Err(format!(
                 "feature '{}' must be numeric: a tree ensemble reads numbers (category codes too)",
                 f.name

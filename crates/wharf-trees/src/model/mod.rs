@@ -15,5 +15,5 @@ mod import;
 mod input;
 mod kind;
 
-pub use import::{lightgbm, lightgbm_with, xgboost, xgboost_with, ImportOptions};
+pub use import::{lightgbm, lightgbm_with, trained, xgboost, xgboost_with, ImportOptions};
 pub use kind::{register, TreeEnsemble, KIND_ID};
