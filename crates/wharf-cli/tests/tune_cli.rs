@@ -215,3 +215,23 @@ fn group_folds_and_halving_from_the_command_line() {
     let err = s.error(&["tune", "-i", "leads.csv", "-t", "converted", "--id", "lead_id", "--group", "nope"]);
     assert!(err.contains("nope"), "{err}");
 }
+
+#[test]
+fn the_gradient_booster_is_tuned_from_its_declared_space_and_its_winner_registered() {
+    let s = sandbox();
+    let out = s.json(&[
+        "tune", "--input", "leads.csv", "--target", "converted", "--id", "lead_id", "--name", "lead", "--algorithm",
+        "gbdt", "--search", "random", "--trials", "3", "--cv", "3", "--seed", "7",
+    ]);
+    assert_eq!(out["trials"], 3, "{out}");
+    let best = &out["best"]["params"];
+    for key in ["learning_rate", "max_leaves", "min_samples_leaf", "n_trees"] {
+        assert!(best.get(key).is_some(), "the booster's declared space has {key}: {out}");
+    }
+    let shown = s.json(&["models", "show", "lead@1"]);
+    assert_eq!(shown["algorithm"], out["algorithm"], "{shown}");
+    use wharf::RegistryExt;
+    let model = wharf::FileRegistry::new(s.path("wharf-registry")).load("lead", "1").unwrap();
+    let params = &model.metadata().params;
+    assert_eq!(params["learning_rate"], best["learning_rate"].as_str().unwrap(), "the winner was refit: {params:?}");
+}
