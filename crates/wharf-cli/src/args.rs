@@ -169,6 +169,11 @@ pub struct ServeArgs {
     /// serving.micro_batch_max_rows [64 when 0] and serving.micro_batch_wait_us).
     #[arg(long)]
     pub micro_batch: bool,
+
+    /// The model MLflow's `POST /invocations` scores when a request names none in its
+    /// X-Wharf-Model header [default: the only model served].
+    #[arg(long, value_name = "NAME[@VERSION|@ALIAS]")]
+    pub default_model: Option<ModelRef>,
 }
 
 /// `wharf models …`
