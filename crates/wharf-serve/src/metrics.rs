@@ -31,12 +31,15 @@ type Counter = (&'static str, &'static str, fn(&Series) -> u64);
 /// A micro-batch counter's name, help text and the field it reads.
 type BatchCounter = (&'static str, &'static str, fn(&(u64, u64)) -> u64);
 
+/// A model's series: version → endpoint → series.
+type ByVersion = BTreeMap<u64, BTreeMap<&'static str, Series>>;
+
 /// The server's metrics.
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// Model → version → endpoint → series; nested so a request finds its series without
     /// allocating.
-    series: Mutex<BTreeMap<String, BTreeMap<u64, BTreeMap<&'static str, Series>>>>,
+    series: Mutex<BTreeMap<String, ByVersion>>,
     loads: Mutex<BTreeMap<(String, u64), f64>>,
     /// (Model, version) → (micro-batches run, requests they answered).
     batches: Mutex<BTreeMap<(String, u64), (u64, u64)>>,

@@ -425,8 +425,10 @@ fn records(
             return Err(V2Error::bad(format!("input '{name}': {n} rows, the inputs before it have {expected}")));
         }
         rows = Some(n);
-        let slot =
-            signature.position(&name).and_then(|j| columns.get_mut(j)).ok_or_else(|| V2Error::bad("unreachable"))?;
+        let slot = signature
+            .position(&name)
+            .and_then(|j| columns.get_mut(j))
+            .ok_or_else(|| V2Error::bad(format!("input '{name}' is not a feature of the model")))?;
         if slot.replace(values).is_some() {
             return Err(V2Error::bad(format!("input '{name}' is given twice")));
         }
