@@ -268,6 +268,20 @@ fn malformed_tensors_are_400s_naming_the_tensor() {
     assert_eq!(status, 400);
     let message = error["error"].as_str().unwrap();
     assert!(message.contains("carrier-pigeon") && message.contains("source"), "{message}");
+    // A shape far larger than its binary data is refused, without reserving memory for it.
+    let header = json!({"inputs": [{"name": "source", "shape": [1_000_000_000_000u64], "datatype": "BYTES",
+                                     "parameters": {"binary_data_size": 4}}]});
+    let mut body = serde_json::to_vec(&header).unwrap();
+    let json_length = body.len();
+    body.extend_from_slice(&0u32.to_le_bytes());
+    let response = client()
+        .post(format!("{}/v2/models/lead/infer", server.url()))
+        .header("inference-header-content-length", json_length.to_string())
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    assert!(response.json::<Value>().unwrap()["error"].as_str().unwrap().contains("input 'source'"));
     // Not JSON at all.
     let response = client().post(format!("{}/v2/models/lead/infer", server.url())).body("{").send().unwrap();
     assert_eq!(response.status().as_u16(), 400);
@@ -329,6 +343,13 @@ fn mlflow_invocations_accept_its_four_input_shapes() {
         assert_eq!(error["error_code"], "BAD_REQUEST", "{error}");
         assert!(error["message"].is_string());
     }
+    // Many column names and many empty rows: a 400, not rows × columns of memory.
+    let names: Vec<String> = (0..50_000).map(|i| format!("c{i}")).collect();
+    let empty_rows = vec![json!([]); 50_000];
+    let (status, error) =
+        post(&server, "/invocations", &json!({"dataframe_split": {"columns": names, "data": empty_rows}}));
+    assert_eq!(status, 400, "{error}");
+    assert_eq!(error["error_code"], "BAD_REQUEST");
     let response = client()
         .post(format!("{}/invocations", server.url()))
         .header("x-wharf-model", "nope")

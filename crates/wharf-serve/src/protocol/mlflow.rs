@@ -188,7 +188,9 @@ fn split(value: Value, signature: &Signature) -> Result<Records, Problem> {
             .collect::<Result<_, _>>()?,
         _ => return Err(Problem::invalid("dataframe_split.columns", "expected an array of column names")),
     };
-    let mut values: Vec<Vec<Value>> = vec![Vec::with_capacity(data.len()); names.len()];
+    // Grown cell by cell: reserving rows × columns up front would let a body of many names
+    // and many empty rows ask for far more memory than it holds.
+    let mut values: Vec<Vec<Value>> = vec![Vec::new(); names.len()];
     for (i, row) in data.into_iter().enumerate() {
         let Value::Array(cells) = row else {
             return Err(Problem::invalid(format!("dataframe_split.data[{i}]"), "expected an array of values"));

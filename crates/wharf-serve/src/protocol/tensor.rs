@@ -196,7 +196,8 @@ pub(crate) fn from_json(name: &str, datatype: Datatype, cells: Vec<Cell>) -> Res
 /// tensor's `binary_data_size` bytes), little-endian as the extension defines.
 pub(crate) fn from_binary(name: &str, datatype: Datatype, count: usize, bytes: &[u8]) -> Result<Values, String> {
     let Some(width) = datatype.width() else {
-        let mut texts = Vec::with_capacity(count);
+        // The shape is the client's word: reserve no more than the bytes can hold.
+        let mut texts = Vec::with_capacity(count.min(bytes.len() / 4));
         let mut rest = bytes;
         while !rest.is_empty() {
             let (len, tail) = rest
