@@ -9,6 +9,8 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
+use crate::input::Scanner;
+
 /// A tensor datatype of the protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Datatype {
@@ -134,6 +136,51 @@ impl<'de> Visitor<'de> for Flatten<'_> {
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
         self.0.push(Cell::Other);
         Ok(())
+    }
+}
+
+/// JSON tensor data from its raw text: numbers read by the standard library's correctly
+/// rounding parser, exactly as `/predict` reads `instances` (serde_json's own float parser
+/// may be a unit in the last place off, and a v2 answer would then differ from the native
+/// one). Data holding text (`BYTES`) or anything unusual goes through [`Flat`].
+pub(crate) fn cells(raw: &str) -> Result<Vec<Cell>, serde_json::Error> {
+    let mut scanner = Scanner { bytes: raw.as_bytes(), at: 0 };
+    let mut cells = Vec::with_capacity(raw.len() / 8);
+    if scan(&mut scanner, raw, &mut cells).is_some() {
+        scanner.skip_whitespace();
+        if scanner.at == raw.len() {
+            return Ok(cells);
+        }
+    }
+    serde_json::from_str::<Flat>(raw).map(|flat| flat.0)
+}
+
+/// One value of tensor data (an array, nested or not, of numbers, `null` and booleans);
+/// `None` for anything else. The text is valid JSON already (serde_json read it as a raw
+/// value), which bounds the nesting.
+fn scan(s: &mut Scanner<'_>, text: &str, out: &mut Vec<Cell>) -> Option<()> {
+    s.skip_whitespace();
+    match *s.bytes.get(s.at)? {
+        b'[' => {
+            s.at += 1;
+            s.skip_whitespace();
+            if s.bytes.get(s.at) == Some(&b']') {
+                s.at += 1;
+                return Some(());
+            }
+            loop {
+                scan(s, text, out)?;
+                match s.next()? {
+                    b',' => continue,
+                    b']' => return Some(()),
+                    _ => return None,
+                }
+            }
+        }
+        b'n' => s.expect_literal(b"null").map(|()| out.push(Cell::Null)),
+        b't' => s.expect_literal(b"true").map(|()| out.push(Cell::Bool(true))),
+        b'f' => s.expect_literal(b"false").map(|()| out.push(Cell::Bool(false))),
+        _ => s.number(text).map(|x| out.push(Cell::Number(x))),
     }
 }
 
@@ -328,6 +375,21 @@ mod tests {
         assert!(err.contains("input 'x'") && err.contains("element 1"), "{err}");
         let err = from_json("c", Datatype::Bytes, vec![Cell::Number(1.0)]).unwrap_err();
         assert!(err.contains("input 'c'"), "{err}");
+    }
+
+    #[test]
+    fn numbers_read_exactly_and_text_falls_back() {
+        // A 17-digit number serde_json's fast float parser reads a unit in the last place off.
+        let x = 0.155_095_276_103_057_26_f64;
+        let raw = format!("[[{x:?}, null, true], [1e-300, -0]]");
+        assert_eq!(
+            cells(&raw).unwrap(),
+            vec![Cell::Number(x), Cell::Null, Cell::Bool(true), Cell::Number(1e-300), Cell::Number(-0.0)]
+        );
+        assert_eq!(cells(r#"["a", null]"#).unwrap(), vec![Cell::Text("a".into()), Cell::Null]);
+        assert_eq!(cells("[]").unwrap(), vec![]);
+        assert_eq!(cells("[[], [2]]").unwrap(), vec![Cell::Number(2.0)]);
+        assert_eq!(cells(r#"[{"a": 1}]"#).unwrap(), vec![Cell::Other]);
     }
 
     #[test]

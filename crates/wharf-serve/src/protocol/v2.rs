@@ -28,7 +28,7 @@ use serde_json::{json, Map, Value};
 use wharf_core::scoring::has_probabilities;
 use wharf_core::{Column, Frame, Predictions, Records, Scored, Signature, Task};
 
-use super::tensor::{self, Datatype, Flat, Values};
+use super::tensor::{self, Datatype, Values};
 use crate::limits::ScoringPermit;
 use crate::problem::Problem;
 use crate::request_metrics::ScoredRows;
@@ -224,12 +224,13 @@ fn predict_datatype(task: Task) -> &'static str {
 /// An inference request. Only what is read is named; other members are ignored, as the
 /// protocol's servers ignore parameters they do not know.
 #[derive(Deserialize)]
-struct InferRequest {
+struct InferRequest<'a> {
     #[serde(default)]
     id: Option<String>,
     #[serde(default)]
     parameters: Option<Map<String, Value>>,
-    inputs: Vec<RequestInput>,
+    #[serde(borrow)]
+    inputs: Vec<RequestInput<'a>>,
     #[serde(default)]
     outputs: Option<Vec<RequestOutput>>,
 }
@@ -237,7 +238,7 @@ struct InferRequest {
 /// One input tensor; `shape` and `datatype` are checked here rather than by serde, so a
 /// mistake in them is reported with the tensor's name.
 #[derive(Deserialize)]
-struct RequestInput {
+struct RequestInput<'a> {
     name: String,
     #[serde(default)]
     shape: Value,
@@ -245,8 +246,9 @@ struct RequestInput {
     datatype: Value,
     #[serde(default)]
     parameters: Option<Map<String, Value>>,
-    #[serde(default)]
-    data: Option<Flat>,
+    /// Kept as text, so its numbers are read exactly ([`tensor::cells`]).
+    #[serde(default, borrow)]
+    data: Option<&'a serde_json::value::RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -368,7 +370,7 @@ async fn run(
 /// name is returned, to word errors about its cells).
 fn records(
     signature: &Signature,
-    inputs: Vec<RequestInput>,
+    inputs: Vec<RequestInput<'_>>,
     binary: &mut &[u8],
 ) -> Result<(Records, Option<String>), V2Error> {
     if inputs.is_empty() {
@@ -474,7 +476,7 @@ fn records(
 
 /// A tensor's dimensions and values, from its JSON `data` or its share of the binary data,
 /// checked against its shape and datatype.
-fn read(input: RequestInput, binary: &mut &[u8]) -> Result<(Vec<usize>, Values), V2Error> {
+fn read(input: RequestInput<'_>, binary: &mut &[u8]) -> Result<(Vec<usize>, Values), V2Error> {
     let name = wharf_core::excerpt(&input.name).into_owned();
     let datatype_name = input.datatype.as_str().unwrap_or_default();
     let datatype = Datatype::parse(datatype_name).ok_or_else(|| {
@@ -489,7 +491,11 @@ fn read(input: RequestInput, binary: &mut &[u8]) -> Result<(Vec<usize>, Values),
         (Some(_), Some(_)) => {
             return Err(V2Error::bad(format!("input '{name}': both data and binary_data_size are given")))
         }
-        (Some(Flat(cells)), None) => tensor::from_json(&name, datatype, cells).map_err(V2Error::bad)?,
+        (Some(raw), None) => {
+            let cells = tensor::cells(raw.get())
+                .map_err(|e| V2Error::bad(format!("input '{name}': the data cannot be read: {e}")))?;
+            tensor::from_json(&name, datatype, cells).map_err(V2Error::bad)?
+        }
         (None, Some(size)) => {
             let size = size
                 .as_u64()
