@@ -16,6 +16,7 @@ use crate::problem::Problem;
 use crate::routes::{blocking, INLINE_WORK};
 use crate::state::Loaded;
 
+pub(crate) mod infer_request;
 pub(crate) mod mlflow;
 pub(crate) mod tensor;
 pub(crate) mod v2;

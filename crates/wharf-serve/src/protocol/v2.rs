@@ -23,11 +23,12 @@ use axum::routing::{get, post};
 use axum::Router;
 use ndarray::Array2;
 use serde::ser::SerializeSeq;
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{json, Value};
 use wharf_core::scoring::has_probabilities;
 use wharf_core::{Column, Frame, Predictions, Records, Scored, Signature, Task};
 
+use super::infer_request::{self, Input};
 use super::tensor::{self, Datatype, Values};
 use crate::limits::ScoringPermit;
 use crate::problem::Problem;
@@ -221,48 +222,6 @@ fn predict_datatype(task: Task) -> &'static str {
     }
 }
 
-/// An inference request. Only what is read is named; other members are ignored, as the
-/// protocol's servers ignore parameters they do not know.
-#[derive(Deserialize)]
-struct InferRequest<'a> {
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    parameters: Option<Map<String, Value>>,
-    #[serde(borrow)]
-    inputs: Vec<RequestInput<'a>>,
-    #[serde(default)]
-    outputs: Option<Vec<RequestOutput>>,
-}
-
-/// One input tensor; `shape` and `datatype` are checked here rather than by serde, so a
-/// mistake in them is reported with the tensor's name.
-#[derive(Deserialize)]
-struct RequestInput<'a> {
-    name: String,
-    #[serde(default)]
-    shape: Value,
-    #[serde(default)]
-    datatype: Value,
-    #[serde(default)]
-    parameters: Option<Map<String, Value>>,
-    /// Kept as text, so its numbers are read exactly ([`tensor::cells`]).
-    #[serde(default, borrow)]
-    data: Option<&'a serde_json::value::RawValue>,
-}
-
-#[derive(Deserialize)]
-struct RequestOutput {
-    name: String,
-    #[serde(default)]
-    parameters: Option<Map<String, Value>>,
-}
-
-/// A parameter that is `true`.
-fn flag(parameters: Option<&Map<String, Value>>, key: &str) -> Option<bool> {
-    parameters.and_then(|p| p.get(key)).and_then(Value::as_bool)
-}
-
 async fn infer(
     State(app): State<AppState>,
     permit: Result<ScoringPermit, Response>,
@@ -343,15 +302,14 @@ async fn run(
         }
         None => (&body[..], &body[body.len()..]),
     };
-    let request: InferRequest = serde_json::from_slice(json_part)
+    let request = infer_request::parse(json_part)
         .map_err(|e| V2Error::bad(format!("the body is not an inference request: {e}")))?;
     let signature = loaded.model.signature();
     let (records, matrix_name) = records(signature, request.inputs, &mut binary)?;
     if !binary.is_empty() {
         return Err(V2Error::bad(format!("{} bytes of binary data follow the last binary input", binary.len())));
     }
-    let outputs =
-        requested(&loaded, request.outputs.as_deref(), flag(request.parameters.as_ref(), "binary_data_output"))?;
+    let outputs = requested(&loaded, request.outputs.as_deref(), request.binary_output)?;
     let rows = records.len();
     let scored = super::score_records(loaded.clone(), records).await.map_err(|problem| {
         // The core names a matrix's cells `records[i][j]`; the client sent them as a tensor.
@@ -370,7 +328,7 @@ async fn run(
 /// name is returned, to word errors about its cells).
 fn records(
     signature: &Signature,
-    inputs: Vec<RequestInput<'_>>,
+    inputs: Vec<Input>,
     binary: &mut &[u8],
 ) -> Result<(Records, Option<String>), V2Error> {
     if inputs.is_empty() {
@@ -476,7 +434,7 @@ fn records(
 
 /// A tensor's dimensions and values, from its JSON `data` or its share of the binary data,
 /// checked against its shape and datatype.
-fn read(input: RequestInput<'_>, binary: &mut &[u8]) -> Result<(Vec<usize>, Values), V2Error> {
+fn read(input: Input, binary: &mut &[u8]) -> Result<(Vec<usize>, Values), V2Error> {
     let name = wharf_core::excerpt(&input.name).into_owned();
     let datatype_name = input.datatype.as_str().unwrap_or_default();
     let datatype = Datatype::parse(datatype_name).ok_or_else(|| {
@@ -486,14 +444,12 @@ fn read(input: RequestInput<'_>, binary: &mut &[u8]) -> Result<(Vec<usize>, Valu
         ))
     })?;
     let (dims, count) = tensor::shape(&name, &input.shape).map_err(V2Error::bad)?;
-    let binary_size = input.parameters.as_ref().and_then(|p| p.get("binary_data_size"));
-    let values = match (input.data, binary_size) {
+    let values = match (input.data, input.binary_size) {
         (Some(_), Some(_)) => {
             return Err(V2Error::bad(format!("input '{name}': both data and binary_data_size are given")))
         }
-        (Some(raw), None) => {
-            let cells = tensor::cells(raw.get())
-                .map_err(|e| V2Error::bad(format!("input '{name}': the data cannot be read: {e}")))?;
+        (Some(cells), None) => {
+            let cells = cells.map_err(|e| V2Error::bad(format!("input '{name}': the data cannot be read: {e}")))?;
             tensor::from_json(&name, datatype, cells).map_err(V2Error::bad)?
         }
         (None, Some(size)) => {
@@ -527,7 +483,7 @@ enum Output {
 
 fn requested(
     loaded: &Loaded,
-    outputs: Option<&[RequestOutput]>,
+    outputs: Option<&[(String, Option<bool>)]>,
     binary_output: Option<bool>,
 ) -> Result<Vec<(Output, bool)>, V2Error> {
     let proba = has_probabilities(loaded.server.as_ref(), &loaded.model);
@@ -541,9 +497,9 @@ fn requested(
     };
     outputs
         .iter()
-        .map(|o| {
-            let binary = flag(o.parameters.as_ref(), "binary_data").unwrap_or(default_binary);
-            match o.name.as_str() {
+        .map(|(name, binary)| {
+            let binary = binary.unwrap_or(default_binary);
+            match name.as_str() {
                 "predict" => Ok((Output::Predict, binary)),
                 "predict_proba" if proba => Ok((Output::Proba, binary)),
                 "predict_proba" => Err(V2Error::bad(format!(
