@@ -11,7 +11,8 @@
 //!    the memory-bandwidth probe, scikit-learn's and ONNX Runtime's in-process benches,
 //!    Wharf's in-process bench (`benches/peers.rs`, which first checks it reproduces
 //!    scikit-learn's probabilities), and the same `wrk` load against `wharf serve` (serving
-//!    the imported models), the ceiling server and FastAPI;
+//!    the imported models), the ceiling server and FastAPI, and, on the same `wharf serve`,
+//!    the Open Inference Protocol v2 `infer` route with the same rows (`wharf-v2`);
 //!    Then the booster's fit time: Wharf's (`benches/gbdt_fit.rs`) and LightGBM's and
 //!    scikit-learn's HistGradientBoosting's (`benches/gbdt_fit.py`, in the venv `cargo
 //!    xtask test` makes for the tree libraries), on the same 100k × 20 table, 1 and 2 threads;
@@ -335,11 +336,110 @@ fn http_wharf(s: &Setup, wharf: &Path, registry: &Path, results: &Path) -> Resul
     let pid = server.0.id().to_string();
     let url = format!("http://127.0.0.1:{port}/models/peer-lr/predict_proba?probabilities=array");
     http_bench(s, results, &["--url", &url, "--label", "wharf", "--pid", &pid], &[])?;
+    http_v2(s, results, port, &pid)?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     Ok(status
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()))
+}
+
+/// The v2 body of the peers' `body_<n>.json` rows (`{"instances": [[...]]}`): one FP64
+/// `[n, F]` tensor, asking for `predict_proba` only, as the native row asks for.
+fn v2_body(instances: &Value) -> Result<Value, String> {
+    let rows = instances["instances"].as_array().ok_or("a peers body without instances")?;
+    let width = rows.first().and_then(Value::as_array).map_or(0, Vec::len);
+    let data: Vec<&Value> = rows.iter().filter_map(Value::as_array).flatten().collect();
+    Ok(serde_json::json!({
+        "inputs": [{"name": "input", "shape": [rows.len(), width], "datatype": "FP64", "data": data}],
+        "outputs": [{"name": "predict_proba"}],
+    }))
+}
+
+/// The same `wrk` load as `http_bench.sh` (its `post.lua` and `record_wrk.py`), on the v2
+/// `infer` route of the running `wharf serve`, after checking its P(y=1) against
+/// scikit-learn's. Run here rather than by the peers' script, whose response check knows
+/// only `/predict`-shaped answers.
+fn http_v2(s: &Setup, results: &Path, port: u16, pid: &str) -> Result<(), String> {
+    let url = format!("http://127.0.0.1:{port}/v2/models/peer-lr/infer");
+    let threads = env_or("THREADS", "2");
+    let conns = env_or("CONNS", "16");
+    let duration = env_or("BENCH_HTTP_DURATION", "10s");
+    let ticks = || -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| {
+                let fields: Vec<u64> = stat
+                    .rsplit(')')
+                    .next()?
+                    .split_whitespace()
+                    .skip(11)
+                    .take(2)
+                    .filter_map(|f| f.parse().ok())
+                    .collect();
+                Some(fields.iter().sum())
+            })
+            .unwrap_or(0)
+    };
+    let clk = Command::new("getconf").arg("CLK_TCK").output().map_err(|e| format!("getconf: {e}"))?;
+    let clk = String::from_utf8_lossy(&clk.stdout).trim().to_string();
+    for n in [1u64, 100] {
+        let read = |name: &str| -> Result<Value, String> {
+            let path = s.data.join(name);
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+        };
+        let body_file = s.out.join(format!("v2_body_{n}.json"));
+        std::fs::write(&body_file, v2_body(&read(&format!("body_{n}.json"))?)?.to_string())
+            .map_err(|e| format!("{}: {e}", body_file.display()))?;
+        // One request first: the answer must be scikit-learn's probabilities.
+        let answer = Command::new("curl")
+            .args(["-sf", "-X", "POST", "-H", "Content-Type: application/json", "--data-binary"])
+            .arg(format!("@{}", body_file.display()))
+            .arg(&url)
+            .output()
+            .map_err(|e| format!("curl: {e}"))?;
+        let answer: Value = serde_json::from_slice(&answer.stdout).map_err(|e| format!("v2 infer answered: {e}"))?;
+        let proba = answer["outputs"][0]["data"].as_array().ok_or_else(|| format!("v2 infer answered {answer}"))?;
+        let expected = read(&format!("body_{n}_expected_logistic.json"))?;
+        let p1: Vec<f64> = proba.iter().skip(1).step_by(2).filter_map(Value::as_f64).collect();
+        let want: Vec<f64> = expected["p1"].as_array().into_iter().flatten().filter_map(Value::as_f64).collect();
+        if p1.len() != want.len() || p1.iter().zip(&want).any(|(a, b)| (a - b).abs() > 1e-9) {
+            return Err(format!("v2 infer, {n} row(s): P(y=1) differs from scikit-learn's"));
+        }
+        let wrk = |seconds: &str, out: Option<&Path>| -> Result<(), String> {
+            let mut cmd = Command::new("wrk");
+            cmd.env("BODY_FILE", &body_file)
+                .args([format!("-t{threads}"), format!("-c{conns}"), format!("-d{seconds}")])
+                .arg("--latency")
+                .arg("-s")
+                .arg(s.peers.join("post.lua"))
+                .arg(&url);
+            let output = cmd.output().map_err(|e| format!("wrk: {e}"))?;
+            if !output.status.success() {
+                return Err(format!("wrk failed ({})", output.status));
+            }
+            if let Some(out) = out {
+                std::fs::write(out, &output.stdout).map_err(|e| format!("{}: {e}", out.display()))?;
+            }
+            Ok(())
+        };
+        wrk(&format!("{}s", env_or("WARMUP_S", "2")), None)?;
+        let before = ticks();
+        let wrk_out = s.out.join(format!("v2_wrk_{n}.txt"));
+        wrk(&duration, Some(&wrk_out))?;
+        let spent = ticks().saturating_sub(before);
+        run(
+            Command::new(&s.python)
+                .arg(s.peers.join("record_wrk.py"))
+                .arg(results)
+                .args(["wharf-v2", &n.to_string(), &threads, &conns, &duration, "ok"])
+                .args([spent.to_string(), clk.clone(), pid.to_string()])
+                .arg(&wrk_out),
+            "record_wrk.py",
+        )?;
+    }
+    Ok(())
 }
 
 /// Loads the hand-written ceiling server the same way.
@@ -519,6 +619,18 @@ fn report(rounds: &[Round]) -> String {
             show(vs_limit, ""),
             show(vs_fastapi, ""),
             verdict(vs_limit.map(|v| v >= goal)),
+        ));
+    }
+    for rows in [1u64, 100] {
+        let vs_native = med(rounds, |r| Some(http(r, "wharf-v2", rows, "rps")? / http(r, "wharf", rows, "rps")?));
+        t.push_str(&format!(
+            "| HTTP v2 `infer` vs native `/predict_proba`, {rows}-row body, same server | — | — | native {} | {} (CPU/req {} vs {}) | {} × native | ≥ 0.83 × native (cost ≤ 1.2 ×) | {} |\n",
+            show(med(rounds, |r| http(r, "wharf", rows, "rps")), "req/s"),
+            show(med(rounds, |r| http(r, "wharf-v2", rows, "rps")), "req/s"),
+            show(med(rounds, |r| http(r, "wharf-v2", rows, "server_cpu_us_per_req")), "µs"),
+            show(med(rounds, |r| http(r, "wharf", rows, "server_cpu_us_per_req")), "µs"),
+            show(vs_native, ""),
+            verdict(vs_native.map(|v| v >= 1.0 / 1.2)),
         ));
     }
     let load = med(rounds, |r| {

@@ -64,7 +64,7 @@ fn on_path(program: &str) -> Option<PathBuf> {
 }
 
 /// `program`, installing Debian's `package` that provides it when it is not on `PATH`.
-fn ensure_installed(program: &str, package: &str) -> Result<PathBuf, String> {
+pub(crate) fn ensure_installed(program: &str, package: &str) -> Result<PathBuf, String> {
     if let Some(found) = on_path(program) {
         return Ok(found);
     }

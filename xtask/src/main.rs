@@ -16,6 +16,7 @@ mod deny;
 mod docs;
 mod msrv;
 mod postgres;
+mod protocols;
 mod python;
 mod runnable;
 mod soak;
@@ -153,6 +154,8 @@ fn test() -> Result<(), String> {
     backends::mlflow_basic_auth(&backends_root, &mut services)?;
     backends::bentoml(&backends_root, &bentoml_fixtures(&root), &mut services)?;
     backends::trees(&backends_root, &trees_fixtures(&root), &mut services)?;
+    protocols::clients(&backends_root, &mut services)?;
+    protocols::promtool(&mut services)?;
     let postgres = postgres::postgres(&backends_root, &mut services)?;
     brokers::install_missing()?;
     let redis = brokers::redis(&backends_root, &mut services)?;
@@ -375,6 +378,8 @@ fn backends_foreground() -> Result<(), String> {
     backends::mlflow_basic_auth(&root, &mut services)?;
     backends::bentoml(&root, &bentoml_fixtures(&crate::root()), &mut services)?;
     backends::trees(&root, &trees_fixtures(&crate::root()), &mut services)?;
+    protocols::clients(&root, &mut services)?;
+    protocols::promtool(&mut services)?;
     let _postgres = postgres::postgres(&root, &mut services)?;
     brokers::install_missing()?;
     let _redis = brokers::redis(&root, &mut services)?;

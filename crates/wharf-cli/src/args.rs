@@ -297,6 +297,11 @@ pub struct ServeArgs {
     /// Directory of the shadow log [default: serving.shadow_log, wharf-shadow].
     #[arg(long, value_name = "DIR", requires = "shadow")]
     pub shadow_log: Option<PathBuf>,
+
+    /// The model MLflow's `POST /invocations` scores when a request names none in its
+    /// X-Wharf-Model header [default: the only model served].
+    #[arg(long, value_name = "NAME[@VERSION|@ALIAS]")]
+    pub default_model: Option<ModelRef>,
 }
 
 /// `wharf models …`

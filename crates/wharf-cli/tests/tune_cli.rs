@@ -220,8 +220,25 @@ fn group_folds_and_halving_from_the_command_line() {
 fn the_gradient_booster_is_tuned_from_its_declared_space_and_its_winner_registered() {
     let s = sandbox();
     let out = s.json(&[
-        "tune", "--input", "leads.csv", "--target", "converted", "--id", "lead_id", "--name", "lead", "--algorithm",
-        "gbdt", "--search", "random", "--trials", "3", "--cv", "3", "--seed", "7",
+        "tune",
+        "--input",
+        "leads.csv",
+        "--target",
+        "converted",
+        "--id",
+        "lead_id",
+        "--name",
+        "lead",
+        "--algorithm",
+        "gbdt",
+        "--search",
+        "random",
+        "--trials",
+        "3",
+        "--cv",
+        "3",
+        "--seed",
+        "7",
     ]);
     assert_eq!(out["trials"], 3, "{out}");
     let best = &out["best"]["params"];

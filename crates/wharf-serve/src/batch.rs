@@ -128,7 +128,7 @@ impl Batcher {
 async fn run(batch: Pending, app: AppState) {
     let Pending { loaded, items, .. } = batch;
     let model = loaded.info.name.clone();
-    app.metrics.micro_batch(&model, items.len());
+    app.metrics.micro_batch(&model, loaded.version.0, items.len());
     let n = items.len();
     let loaded_in_process = loaded.server.capabilities().in_process;
     let work = move || {

@@ -81,32 +81,33 @@ pub fn numeric_instances(body: &[u8], signature: &Signature) -> Option<Array2<f6
     Array2::from_shape_vec((rows, width), values).ok()
 }
 
-/// A cursor over a JSON body, for [`numeric_instances`].
-struct Scanner<'a> {
-    bytes: &'a [u8],
-    at: usize,
+/// A cursor over a JSON body, for [`numeric_instances`] (and the v2 protocol's tensor data,
+/// whose numbers must read exactly as these do).
+pub(crate) struct Scanner<'a> {
+    pub(crate) bytes: &'a [u8],
+    pub(crate) at: usize,
 }
 
 impl Scanner<'_> {
-    fn skip_whitespace(&mut self) {
+    pub(crate) fn skip_whitespace(&mut self) {
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes.get(self.at) {
             self.at += 1;
         }
     }
 
     /// The next byte that is not whitespace.
-    fn next(&mut self) -> Option<u8> {
+    pub(crate) fn next(&mut self) -> Option<u8> {
         self.skip_whitespace();
         let b = *self.bytes.get(self.at)?;
         self.at += 1;
         Some(b)
     }
 
-    fn expect(&mut self, want: u8) -> Option<()> {
+    pub(crate) fn expect(&mut self, want: u8) -> Option<()> {
         (self.next()? == want).then_some(())
     }
 
-    fn expect_literal(&mut self, want: &[u8]) -> Option<()> {
+    pub(crate) fn expect_literal(&mut self, want: &[u8]) -> Option<()> {
         self.skip_whitespace();
         let end = self.at.checked_add(want.len())?;
         (self.bytes.get(self.at..end)? == want).then(|| self.at = end)
@@ -118,7 +119,7 @@ impl Scanner<'_> {
     /// the standard parser then checks its shape (one `.`, digits after an exponent, signs
     /// only where they belong) while converting, and the checks here refuse the spellings it
     /// accepts but JSON does not (`+1`, `.5`, `1.`, `1.e5`, `01`).
-    fn number(&mut self, text: &str) -> Option<f64> {
+    pub(crate) fn number(&mut self, text: &str) -> Option<f64> {
         self.skip_whitespace();
         let (bytes, start) = (self.bytes, self.at);
         let mut end = start;

@@ -54,6 +54,8 @@ mod input;
 mod limits;
 pub mod metrics;
 pub mod problem;
+mod process;
+mod protocol;
 mod records_body;
 mod request_metrics;
 mod routes;
@@ -99,6 +101,9 @@ pub struct ServeOptions {
     pub tls: Option<TlsFiles>,
     /// Where shadowed challengers' answers are logged ([`ModelsBuilder::shadow`]).
     pub shadow_log: ShadowLog,
+    /// The model (`NAME` or `NAME@VERSION|@ALIAS`) MLflow's `POST /invocations` scores when
+    /// the request names none in `X-Wharf-Model`; `None`: the only model served.
+    pub default_model: Option<String>,
 }
 
 impl std::fmt::Debug for ServeOptions {
@@ -117,6 +122,7 @@ impl std::fmt::Debug for ServeOptions {
             .field("max_concurrent_scoring", &self.max_concurrent_scoring)
             .field("tls", &self.tls)
             .field("shadow_log", &self.shadow_log)
+            .field("default_model", &self.default_model)
             .finish()
     }
 }
@@ -136,6 +142,7 @@ impl Default for ServeOptions {
             max_concurrent_scoring: 64,
             tls: None,
             shadow_log: ShadowLog::default(),
+            default_model: None,
         }
     }
 }
@@ -198,6 +205,7 @@ impl ServeOptions {
                 }
             }),
             shadow_log: ShadowLog { dir: config.shadow_log.clone(), ..ShadowLog::default() },
+            default_model: None,
         }
     }
 }
@@ -280,15 +288,18 @@ fn routes_for(app: AppState) -> Router {
     r = both(r, "/health", get(routes::health::healthz));
     r = both(r, "/health/uptime", get(routes::health::uptime));
     r = both(r, "/models/{name}/readyz", get(routes::health::model_readyz));
+    r = protocol::v2::health_routes(r);
     let mut catalog = Router::new();
     catalog = both(catalog, "/models", get(routes::catalog::list_models));
     catalog = both(catalog, "/models/{name}", get(routes::catalog::model_info));
     catalog = both(catalog, "/models/{name}/predict_schema", get(routes::catalog::predict_schema));
     catalog = both(catalog, "/models/{name}/score_schema", get(routes::catalog::score_schema));
+    catalog = protocol::v2::catalog_routes(catalog);
     let mut scoring = Router::new();
     scoring = both(scoring, "/models/{name}/predict", post(routes::predict::post_predict));
     scoring = both(scoring, "/models/{name}/predict_proba", post(routes::predict::post_predict_proba));
     scoring = both(scoring, "/models/{name}/score", post(routes::predict::post_score));
+    scoring = protocol::mlflow::scoring_routes(protocol::v2::scoring_routes(scoring));
     // The concurrency limit is the handlers' first extractor (`limits::ScoringPermit`).
     // Authentication outermost, so an unauthenticated request never takes a permit; and only
     // when tokens are configured: with auth off a request pays for no extra layer.

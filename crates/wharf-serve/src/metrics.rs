@@ -1,8 +1,11 @@
-//! A small Prometheus registry: request, error and row counters, a latency histogram per
-//! model and endpoint, and model load times.
+//! A small Prometheus registry: request, error and row counters and a latency histogram per
+//! model, version and endpoint, model load times, `wharf_model_info` and the standard
+//! `process_*` metrics.
 //!
 //! Hand-rolled because the server needs a handful of series, and a short mutex held for a few
-//! additions costs less than a metrics framework's dynamic label machinery.
+//! additions costs less than a metrics framework's dynamic label machinery. Every model
+//! series carries `model` and `version`, so two versions served side by side (a canary, a
+//! challenger) are told apart.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -28,27 +31,32 @@ type Counter = (&'static str, &'static str, fn(&Series) -> u64);
 /// A micro-batch counter's name, help text and the field it reads.
 type BatchCounter = (&'static str, &'static str, fn(&(u64, u64)) -> u64);
 
+/// A model's series: version → endpoint → series.
+type ByVersion = BTreeMap<u64, BTreeMap<&'static str, Series>>;
+
 /// The server's metrics.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    /// Model → endpoint → series; nested so a request finds its series without allocating.
-    series: Mutex<BTreeMap<String, BTreeMap<&'static str, Series>>>,
+    /// Model → version → endpoint → series; nested so a request finds its series without
+    /// allocating.
+    series: Mutex<BTreeMap<String, ByVersion>>,
     loads: Mutex<BTreeMap<(String, u64), f64>>,
-    /// Model → (micro-batches run, requests they answered).
-    batches: Mutex<BTreeMap<String, (u64, u64)>>,
+    /// (Model, version) → (micro-batches run, requests they answered).
+    batches: Mutex<BTreeMap<(String, u64), (u64, u64)>>,
     /// Scoring requests answered 503 because the concurrency limit was reached.
     shed: AtomicU64,
 }
 
 impl Metrics {
-    /// Records one request to `endpoint` of `model`.
-    pub fn observe(&self, model: &str, endpoint: &'static str, elapsed: Duration, ok: bool, rows: usize) {
+    /// Records one request to `endpoint` of `model` at `version`.
+    pub fn observe(&self, model: &str, version: u64, endpoint: &'static str, elapsed: Duration, ok: bool, rows: usize) {
         let seconds = elapsed.as_secs_f64();
         let mut series = self.series.lock().unwrap_or_else(|e| e.into_inner());
         if !series.contains_key(model) {
             series.insert(model.to_string(), BTreeMap::new());
         }
-        let Some(by_endpoint) = series.get_mut(model) else { return };
+        let Some(by_version) = series.get_mut(model) else { return };
+        let by_endpoint = by_version.entry(version).or_default();
         let s = by_endpoint.entry(endpoint).or_default();
         s.requests += 1;
         if !ok {
@@ -73,17 +81,18 @@ impl Metrics {
         self.shed.load(Ordering::Relaxed)
     }
 
-    /// Records a micro-batch of `requests` single-row requests to `model`.
-    pub fn micro_batch(&self, model: &str, requests: usize) {
+    /// Records a micro-batch of `requests` single-row requests to `model` at `version`.
+    pub fn micro_batch(&self, model: &str, version: u64, requests: usize) {
         let mut batches = self.batches.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = batches.entry(model.to_string()).or_default();
+        let entry = batches.entry((model.to_string(), version)).or_default();
         entry.0 += 1;
         entry.1 += requests as u64;
     }
 
-    /// Micro-batches run for `model` and the requests they answered.
+    /// Micro-batches run for `model` (every version) and the requests they answered.
     pub fn micro_batches(&self, model: &str) -> (u64, u64) {
-        self.batches.lock().unwrap_or_else(|e| e.into_inner()).get(model).copied().unwrap_or_default()
+        let batches = self.batches.lock().unwrap_or_else(|e| e.into_inner());
+        batches.iter().filter(|((m, _), _)| m == model).fold((0, 0), |acc, (_, b)| (acc.0 + b.0, acc.1 + b.1))
     }
 
     /// Records how long loading `model` at `version` took.
@@ -91,14 +100,21 @@ impl Metrics {
         self.loads.lock().unwrap_or_else(|e| e.into_inner()).insert((model.to_string(), version), seconds);
     }
 
-    /// The Prometheus text exposition.
-    pub fn render(&self, uptime: Duration) -> String {
-        let series: Vec<((String, &'static str), Series)> = self
+    /// The Prometheus text exposition: the server's series, then `wharf_model_info` of the
+    /// versions in `served`, then the `process_*` metrics.
+    pub fn render(&self, uptime: Duration, served: &[ModelInfo]) -> String {
+        let series: Vec<(String, Series)> = self
             .series
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .flat_map(|(model, by)| by.iter().map(move |(endpoint, s)| ((model.clone(), *endpoint), s.clone())))
+            .flat_map(|(model, by_version)| by_version.iter().map(move |(version, by)| (model, version, by)))
+            .flat_map(|(model, version, by)| {
+                by.iter().map(move |(endpoint, s)| {
+                    let labels = format!("model=\"{}\",version=\"{version}\",endpoint=\"{endpoint}\"", escape(model));
+                    (labels, s.clone())
+                })
+            })
             .collect();
         let loads = self.loads.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut out = String::new();
@@ -115,14 +131,13 @@ impl Metrics {
         ];
         for (name, help, get) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-            for ((model, endpoint), s) in &series {
-                let _ = writeln!(out, "{name}{{model=\"{model}\",endpoint=\"{endpoint}\"}} {}", get(s));
+            for (labels, s) in &series {
+                let _ = writeln!(out, "{name}{{{labels}}} {}", get(s));
             }
         }
         let name = "wharf_request_duration_seconds";
         let _ = writeln!(out, "# HELP {name} Request latency.\n# TYPE {name} histogram");
-        for ((model, endpoint), s) in &series {
-            let labels = format!("model=\"{model}\",endpoint=\"{endpoint}\"");
+        for (labels, s) in &series {
             for (bound, count) in BUCKETS.iter().zip(s.buckets.iter()) {
                 let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {count}");
             }
@@ -138,16 +153,69 @@ impl Metrics {
             ];
             for (name, help, get) in counters {
                 let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-                for (model, b) in &batches {
-                    let _ = writeln!(out, "{name}{{model=\"{model}\"}} {}", get(b));
+                for ((model, version), b) in &batches {
+                    let _ = writeln!(out, "{name}{{model=\"{}\",version=\"{version}\"}} {}", escape(model), get(b));
                 }
             }
         }
         let name = "wharf_model_load_seconds";
         let _ = writeln!(out, "# HELP {name} Time to load and self-test a model version.\n# TYPE {name} gauge");
         for ((model, version), seconds) in &loads {
-            let _ = writeln!(out, "{name}{{model=\"{model}\",version=\"{version}\"}} {seconds}");
+            let _ = writeln!(out, "{name}{{model=\"{}\",version=\"{version}\"}} {seconds}", escape(model));
         }
+        let name = "wharf_model_info";
+        let _ =
+            writeln!(out, "# HELP {name} A served model version: its kind and artifact checksum.\n# TYPE {name} gauge");
+        for info in served {
+            let _ = writeln!(
+                out,
+                "{name}{{model=\"{}\",version=\"{}\",kind=\"{}\",sha256=\"{}\"}} 1",
+                escape(&info.model),
+                info.version,
+                escape(&info.kind),
+                escape(&info.sha256)
+            );
+        }
+        crate::process::render(&mut out);
         out
+    }
+}
+
+/// One served version, for `wharf_model_info`.
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    /// Registered name.
+    pub model: String,
+    /// Version number.
+    pub version: u64,
+    /// The model kind's id (`wharf.tree-ensemble`, …).
+    pub kind: String,
+    /// SHA-256 of the stored artifact.
+    pub sha256: String,
+}
+
+/// A label value as the text format writes it: backslash, quote and newline escaped.
+fn escape(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.contains(['\\', '"', '\n']) {
+        return value.into();
+    }
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n").into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_model_series_has_its_version_and_labels_are_escaped() {
+        let metrics = Metrics::default();
+        metrics.observe("lead", 1, "predict", Duration::from_millis(2), true, 3);
+        metrics.observe("lead", 2, "predict", Duration::from_millis(2), false, 0);
+        let info = ModelInfo { model: "a\"b".into(), version: 7, kind: "k".into(), sha256: "00".into() };
+        let text = metrics.render(Duration::from_secs(1), &[info]);
+        assert!(text.contains("wharf_requests_total{model=\"lead\",version=\"1\",endpoint=\"predict\"} 1"), "{text}");
+        assert!(text.contains("wharf_request_errors_total{model=\"lead\",version=\"2\",endpoint=\"predict\"} 1"));
+        assert!(text.contains("wharf_model_info{model=\"a\\\"b\",version=\"7\",kind=\"k\",sha256=\"00\"} 1"), "{text}");
+        assert_eq!(escape("a\\b\nc"), "a\\\\b\\nc");
     }
 }

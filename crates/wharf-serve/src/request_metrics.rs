@@ -1,5 +1,6 @@
 //! Request metrics as a tower [`Layer`]: every `POST /models/{name}/{predict, predict_proba,
-//! score}` to a served model is counted (requests, errors, rows scored) and timed, around the
+//! score}`, Open Inference Protocol `infer` and MLflow `/invocations` to a served model is
+//! counted (requests, errors, rows scored) and timed, by model and version, around the
 //! handlers rather than inside them, so a handler does only its own job and a request the
 //! router, the body limit or the timeout answered is counted too.
 //!
@@ -13,7 +14,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::extract::Request;
-use axum::http::{Method, Uri};
+use axum::http::{HeaderValue, Method, Uri};
 use axum::response::Response;
 use tower::{Layer, Service};
 
@@ -66,9 +67,14 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         // Only model requests are series; the URI is kept (a reference-counted clone) so the
         // name is read again at the end instead of being copied now.
-        let target = (request.method() == Method::POST && endpoint(request.uri().path()).is_some()).then(|| Target {
+        let path = request.uri().path();
+        let counted = endpoint(path).is_some() || v2_infer(path).is_some() || path == INVOCATIONS;
+        let target = (request.method() == Method::POST && counted).then(|| Target {
             app: self.app.clone(),
             uri: request.uri().clone(),
+            model_header: (path == INVOCATIONS)
+                .then(|| request.headers().get(&crate::protocol::mlflow::MODEL_HEADER).cloned())
+                .flatten(),
             started: Instant::now(),
         });
         Observed { inner: self.inner.call(request), target }
@@ -84,6 +90,8 @@ pub(crate) struct Observed<F> {
 struct Target {
     app: AppState,
     uri: Uri,
+    /// `X-Wharf-Model` of an `/invocations` request.
+    model_header: Option<HeaderValue>,
     started: Instant,
 }
 
@@ -108,17 +116,55 @@ where
 
 impl Target {
     fn record(self, response: &Response) {
-        let Some((name, label)) = endpoint(self.uri.path()) else { return };
-        let Some(name) = percent_decoded(name) else { return };
-        // `lead@champion` is a series of `lead`; a name that is not served is no series.
-        let name = name.split('@').next().unwrap_or_default();
-        if self.app.models.get(name).is_none() {
-            return;
-        }
+        let path = self.uri.path();
+        let (label, name, selector): (&'static str, Cow<'_, str>, Option<Cow<'_, str>>) =
+            if let Some((name, label)) = endpoint(path) {
+                let Some(name) = percent_decoded(name) else { return };
+                (label, name, query_version(self.uri.query()))
+            } else if let Some((name, version)) = v2_infer(path) {
+                let (Some(name), version) = (percent_decoded(name), version.map(percent_decoded)) else { return };
+                let Some(version) = version.map_or(Some(None), |v| v.map(Some)) else { return };
+                ("v2_infer", name, version)
+            } else if path == INVOCATIONS {
+                let Ok(reference) = crate::protocol::mlflow::target(&self.app, self.model_header.as_ref()) else {
+                    return;
+                };
+                ("invocations", Cow::Owned(reference.to_string()), None)
+            } else {
+                return;
+            };
+        // `lead@champion` is a series of `lead` at the version `champion` names; a name or
+        // version that is not served is no series.
+        let (name, selector) = match name.split_once('@') {
+            Some((name, selector)) => (name, Some(selector)),
+            None => (name.as_ref(), selector.as_deref()),
+        };
+        let Some(slot) = self.app.models.get(name).and_then(|m| m.slot(selector)) else { return };
+        let version = slot.current().version.0;
         let ok = response.status().is_success();
         let rows = if ok { response.extensions().get::<ScoredRows>().map_or(0, |r| r.0) } else { 0 };
-        self.app.metrics.observe(name, label, self.started.elapsed(), ok, rows);
+        self.app.metrics.observe(name, version, label, self.started.elapsed(), ok, rows);
     }
+}
+
+/// MLflow's scoring path.
+const INVOCATIONS: &str = "/invocations";
+
+/// The `version` of a query (`?version=2`), decoded.
+fn query_version(query: Option<&str>) -> Option<Cow<'_, str>> {
+    query?.split('&').find_map(|pair| pair.strip_prefix("version=")).and_then(percent_decoded)
+}
+
+/// The (still percent-encoded) model name and version of an Open Inference Protocol infer
+/// path, `/v2/models/{name}[/versions/{version}]/infer`.
+fn v2_infer(path: &str) -> Option<(&str, Option<&str>)> {
+    let rest = path.strip_prefix("/v2/models/")?.strip_suffix("/infer")?;
+    let (name, version) = match rest.split_once("/versions/") {
+        Some((name, version)) => (name, Some(version)),
+        None => (rest, None),
+    };
+    let plain = |s: &str| !s.is_empty() && !s.contains('/');
+    (plain(name) && version.is_none_or(plain)).then_some((name, version))
 }
 
 /// The (still percent-encoded) model name and the endpoint label of a model request path,
@@ -177,5 +223,16 @@ mod tests {
         assert_eq!(percent_decoded("lead").as_deref(), Some("lead"));
         assert_eq!(percent_decoded("100%"), Some(Cow::Owned("100%".into())));
         assert_eq!(percent_decoded("%ff"), None);
+    }
+
+    #[test]
+    fn protocol_paths_are_recognised() {
+        assert_eq!(v2_infer("/v2/models/lead/infer"), Some(("lead", None)));
+        assert_eq!(v2_infer("/v2/models/lead/versions/2/infer"), Some(("lead", Some("2"))));
+        assert_eq!(v2_infer("/v2/models/lead/ready"), None);
+        assert_eq!(v2_infer("/v2/models//infer"), None);
+        assert_eq!(v2_infer("/v2/models/a/b/infer"), None);
+        assert_eq!(query_version(Some("probabilities=array&version=champion")).as_deref(), Some("champion"));
+        assert_eq!(query_version(Some("probabilities=array")), None);
     }
 }

@@ -10,7 +10,7 @@ use wharf_ml::{datasets, Trainer};
 use wharf_serve::{MicroBatch, ModelsBuilder, ServeOptions};
 
 fn metric(text: &str, name: &str, model: &str) -> Option<u64> {
-    let prefix = format!("{name}{{model=\"{model}\"}} ");
+    let prefix = format!("{name}{{model=\"{model}\",version=\"1\"}} ");
     text.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.trim().parse().ok())
 }
 

@@ -540,10 +540,12 @@ fn metrics_are_prometheus_text() {
     let response = client().get(format!("{}/metrics", server.url())).send().unwrap();
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     let text = response.text().unwrap();
-    assert!(text.contains("wharf_requests_total{model=\"lead\",endpoint=\"predict\"} 2"), "{text}");
-    assert!(text.contains("wharf_request_errors_total{model=\"lead\",endpoint=\"predict\"} 1"));
-    assert!(text.contains("wharf_rows_predicted_total{model=\"lead\",endpoint=\"predict\"} 3"));
-    assert!(text.contains("wharf_request_duration_seconds_bucket{model=\"lead\",endpoint=\"predict\",le=\"+Inf\"} 2"));
+    assert!(text.contains("wharf_requests_total{model=\"lead\",version=\"1\",endpoint=\"predict\"} 2"), "{text}");
+    assert!(text.contains("wharf_request_errors_total{model=\"lead\",version=\"1\",endpoint=\"predict\"} 1"));
+    assert!(text.contains("wharf_rows_predicted_total{model=\"lead\",version=\"1\",endpoint=\"predict\"} 3"));
+    assert!(text.contains(
+        "wharf_request_duration_seconds_bucket{model=\"lead\",version=\"1\",endpoint=\"predict\",le=\"+Inf\"} 2"
+    ));
     assert!(text.contains("wharf_model_load_seconds{model=\"iris\",version=\"1\"}"));
 }
 

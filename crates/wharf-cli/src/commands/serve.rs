@@ -27,6 +27,14 @@ pub fn run(args: ServeArgs, _out: &Output) -> anyhow::Result<()> {
         let wait = std::time::Duration::from_micros(serving.micro_batch_wait_us);
         options.micro_batch = Some(MicroBatch { wait, ..MicroBatch::default() });
     }
+    if let Some(default) = &args.default_model {
+        anyhow::ensure!(
+            args.model.iter().any(|m| m.name == default.name),
+            "--default-model {default}: '{}' is not among the --model references served",
+            default.name
+        );
+        options.default_model = Some(default.to_string());
+    }
     // One model server per loaded version, of the configured backend (`serving.backend`):
     // in process by default, or a proxy to a BentoML service.
     let mut builder = ModelsBuilder::new().registry(registry).servers(ctx.model_servers().clone());

@@ -83,7 +83,19 @@ pub async fn model_readyz(State(app): State<AppState>, PathParam(name): PathPara
 }
 
 pub async fn metrics(State(app): State<AppState>) -> Response {
-    let mut text = app.metrics.render(app.started.elapsed());
+    let served: Vec<crate::metrics::ModelInfo> = app
+        .models
+        .models
+        .iter()
+        .flat_map(|m| m.slots.iter().map(|s| s.current()))
+        .map(|loaded| crate::metrics::ModelInfo {
+            model: loaded.info.name.clone(),
+            version: loaded.version.0,
+            kind: loaded.model.kind_id().to_string(),
+            sha256: loaded.info.sha256.clone(),
+        })
+        .collect();
+    let mut text = app.metrics.render(app.started.elapsed(), &served);
     app.shadows.render(&mut text);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }

@@ -22,6 +22,8 @@ pub(crate) mod docs;
 pub(crate) mod health;
 pub(crate) mod predict;
 
+pub(crate) use predict::INLINE_WORK;
+
 /// The query of model endpoints; only `version` (and `probabilities` on predict) is read. A
 /// map (not a struct) so a repeated or unknown parameter can never turn into a plain-text
 /// rejection.
@@ -71,7 +73,7 @@ fn unknown_model(name: &str) -> Problem {
 
 /// Finds the served version a request asks for: `?version=` or `name@version` in the path
 /// (`/models/lead@champion/predict`); the path's selector wins.
-fn resolve(app: &AppState, name: &str, version: Option<&str>) -> Result<Arc<Loaded>, Problem> {
+pub(crate) fn resolve(app: &AppState, name: &str, version: Option<&str>) -> Result<Arc<Loaded>, Problem> {
     let (name, version) = match name.split_once('@') {
         Some((name, selector)) => (name, Some(selector)),
         None => (name, version),
@@ -85,6 +87,8 @@ fn resolve(app: &AppState, name: &str, version: Option<&str>) -> Result<Arc<Load
 }
 
 /// Runs CPU-bound or blocking work on the blocking pool so the reactor keeps answering.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Problem> + Send + 'static) -> Result<T, Problem> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Problem> + Send + 'static,
+) -> Result<T, Problem> {
     tokio::task::spawn_blocking(f).await.map_err(|e| Problem::internal(format!("prediction task failed: {e}")))?
 }

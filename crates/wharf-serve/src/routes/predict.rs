@@ -29,7 +29,7 @@ use crate::AppState;
 /// Requests whose scoring work ([`wharf_core::Model::work_per_row`] × rows) is at most this
 /// are scored on the reactor thread when the model server is in-process: about 10–50 µs of
 /// arithmetic, less than the hand-off to the blocking pool and back costs under load.
-const INLINE_WORK: usize = 20_000;
+pub(crate) const INLINE_WORK: usize = 20_000;
 
 pub async fn post_predict(
     State(app): State<AppState>,
