@@ -248,6 +248,7 @@ fn the_gradient_booster_is_tuned_from_its_declared_space_and_its_winner_register
     let shown = s.json(&["models", "show", "lead@1"]);
     assert_eq!(shown["algorithm"], out["algorithm"], "{shown}");
     use wharf::RegistryExt;
+    wharf::register_kinds();
     let model = wharf::FileRegistry::new(s.path("wharf-registry")).load("lead", "1").unwrap();
     let params = &model.metadata().params;
     assert_eq!(params["learning_rate"], best["learning_rate"].as_str().unwrap(), "the winner was refit: {params:?}");
