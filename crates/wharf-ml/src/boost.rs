@@ -16,7 +16,12 @@ use crate::{Dataset, Trainer};
 /// Most features listed in each importance tag (`wharf models show` prints tags whole).
 const IMPORTANCE_SHOWN: usize = 30;
 
-pub(crate) fn fit(trainer: &Trainer, data: &Dataset, observer: &mut dyn FnMut(&Iteration)) -> Result<Model> {
+pub(crate) fn fit(
+    trainer: &Trainer,
+    data: &Dataset,
+    observed: bool,
+    observer: &mut dyn FnMut(&Iteration),
+) -> Result<Model> {
     let task = trainer.algorithm().task();
     let (features, _) = Preprocessor::fit(&data.features, &data.levels)?;
     // Numeric columns are read in place (no copy: training holds the table, its bins at one
@@ -89,7 +94,12 @@ pub(crate) fn fit(trainer: &Trainer, data: &Dataset, observer: &mut dyn FnMut(&I
     };
     let params = trainer.boost_params();
     let fitted =
-        gbdt::fit(&gbdt::Data { x: &x, names: &names, categorical: &categorical, y: &y, loss }, &params, observer)?;
+        gbdt::fit(
+            &gbdt::Data { x: &x, names: &names, categorical: &categorical, y: &y, loss },
+            &params,
+            observed,
+            observer,
+        )?;
     let ensemble = wharf_trees::Ensemble::new(fitted.spec)
         .map_err(|e| WharfError::Training(format!("the boosted trees do not compile: {e}")))?;
 

@@ -471,26 +471,36 @@ impl Trainer {
     /// column `i` is the `i`-th label); regression targets must be numeric; k-means ignores
     /// any target.
     pub fn fit(&self, data: &Dataset) -> Result<Model> {
-        self.fit_observed(data, &mut |_| {})
+        self.fit_inner(data, None)
     }
 
     /// [`fit`](Self::fit), telling `observer` of each boosting round too (after the
     /// trainer's own [`on_iteration`](Self::on_iteration) observer): a training job logs
     /// the learning curve to its tracker run this way.
     pub fn fit_observed(&self, data: &Dataset, observer: &mut dyn FnMut(&Iteration)) -> Result<Model> {
+        self.fit_inner(data, Some(observer))
+    }
+
+    fn fit_inner(&self, data: &Dataset, mut observer: Option<&mut dyn FnMut(&Iteration)>) -> Result<Model> {
         crate::register();
         if data.n_rows() < 2 {
             return Err(WharfError::invalid(&data.name, "need at least two rows to train"));
         }
         if self.algorithm.is_boosting() {
             let own = self.observer.clone();
+            // Each round's training loss is a pass over every row: computed only for someone
+            // who listens (a progress bar, a tracker), as LightGBM computes no metric it is
+            // not asked for.
+            let observed = own.is_some() || observer.is_some();
             let mut both = |it: &Iteration| {
                 if let Some(o) = &own {
                     (o.0)(it);
                 }
-                observer(it);
+                if let Some(o) = observer.as_mut() {
+                    o(it);
+                }
             };
-            return crate::boost::fit(self, data, &mut both);
+            return crate::boost::fit(self, data, observed, &mut both);
         }
         let task = self.algorithm.task();
         let (features, preprocessor) = Preprocessor::fit(&data.features, &data.levels)?;

@@ -272,3 +272,18 @@ fn a_big_table_gives_the_same_trees_on_one_and_two_threads() {
     assert!(one.trees.iter().all(|t| t.nodes.len() > 20), "the trees split");
     assert_eq!(one, fit_on(2, &trainer, &data));
 }
+
+#[test]
+fn an_unobserved_fit_records_the_kept_round_s_training_loss_and_the_same_trees() {
+    let trainer = || Trainer::gradient_boosting().trees(80).validation_fraction(0.2).patience(4).seed(11);
+    let data = datasets::breast_cancer();
+    let quiet = trainer().fit(&data).unwrap();
+    let mut seen = Vec::new();
+    let observed = trainer().fit_observed(&data, &mut |it| seen.push(*it)).unwrap();
+    assert_eq!(spec(&quiet), spec(&observed), "listening never changes the model");
+    let rounds: usize = quiet.metadata().params["rounds"].parse().unwrap();
+    assert!(rounds < seen.len(), "early stopping dropped rounds: {rounds} of {}", seen.len());
+    let (a, b) = (quiet.metadata().metrics["train_log_loss"], observed.metadata().metrics["train_log_loss"]);
+    assert!((a - b).abs() <= 1e-12 * b.abs().max(1.0), "the kept round's loss either way: {a} vs {b}");
+    assert_eq!(b, seen[rounds - 1].train_loss);
+}

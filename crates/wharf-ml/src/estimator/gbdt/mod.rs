@@ -132,7 +132,8 @@ pub(crate) struct Data<'a> {
 pub struct Iteration {
     /// The round, from 1.
     pub iteration: usize,
-    /// The training loss after the round.
+    /// The training loss after the round (NaN in the model's own history when nobody
+    /// observed the fit: only the kept round's is computed then).
     pub train_loss: f64,
     /// The validation loss after the round, with early stopping.
     pub valid_loss: Option<f64>,
@@ -152,7 +153,12 @@ pub(crate) struct Fitted {
 }
 
 /// Fits a booster; `progress` hears of each round.
-pub(crate) fn fit(data: &Data<'_>, p: &Params, progress: &mut dyn FnMut(&Iteration)) -> Result<Fitted> {
+pub(crate) fn fit(
+    data: &Data<'_>,
+    p: &Params,
+    observed: bool,
+    progress: &mut dyn FnMut(&Iteration),
+) -> Result<Fitted> {
     p.check()?;
     let n = data.y.len();
     let width = data.x.len();
@@ -227,7 +233,8 @@ pub(crate) fn fit(data: &Data<'_>, p: &Params, progress: &mut dyn FnMut(&Iterati
         }
         let it = Iteration {
             iteration: round + 1,
-            train_loss: data.loss.value(&y, &w, &f),
+            // Unobserved, only the kept round's loss is needed: computed after the loop.
+            train_loss: if observed { data.loss.value(&y, &w, &f) } else { f64::NAN },
             valid_loss: (!valid.is_empty()).then(|| data.loss.value(&yv, &wv, &fv)),
         };
         progress(&it);
@@ -243,6 +250,18 @@ pub(crate) fn fit(data: &Data<'_>, p: &Params, progress: &mut dyn FnMut(&Iterati
         }
     }
     let rounds = best_round + 1;
+    if !observed {
+        // The rounds after the best one are dropped: take their trees out of the scores
+        // before measuring the kept model's training loss.
+        for (i, tree) in trees.iter().enumerate().skip(rounds * groups) {
+            for r in 0..nt {
+                f[r * groups + i % groups] -= tree.predict(&binned.columns, r);
+            }
+        }
+        if let Some(kept) = history.get_mut(best_round) {
+            kept.train_loss = data.loss.value(&y, &w, &f);
+        }
+    }
     trees.truncate(rounds * groups);
     let (spec, gain, splits) = export::spec(&trees, &binned.mappers, groups, base, data.loss, width);
     Ok(Fitted { spec, gain, splits, history, rounds })
