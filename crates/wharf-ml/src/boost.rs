@@ -93,13 +93,12 @@ pub(crate) fn fit(
         }
     };
     let params = trainer.boost_params();
-    let fitted =
-        gbdt::fit(
-            &gbdt::Data { x: &x, names: &names, categorical: &categorical, y: &y, loss },
-            &params,
-            observed,
-            observer,
-        )?;
+    let fitted = gbdt::fit(
+        &gbdt::Data { x: &x, names: &names, categorical: &categorical, y: &y, loss },
+        &params,
+        observed,
+        observer,
+    )?;
     let ensemble = wharf_trees::Ensemble::new(fitted.spec)
         .map_err(|e| WharfError::Training(format!("the boosted trees do not compile: {e}")))?;
 

@@ -152,13 +152,9 @@ pub(crate) struct Fitted {
     pub(crate) rounds: usize,
 }
 
-/// Fits a booster; `progress` hears of each round.
-pub(crate) fn fit(
-    data: &Data<'_>,
-    p: &Params,
-    observed: bool,
-    progress: &mut dyn FnMut(&Iteration),
-) -> Result<Fitted> {
+/// Fits a booster; `progress` hears of each round (with its training loss only when
+/// `observed`: nobody listening, the per-round pass over every row is skipped).
+pub(crate) fn fit(data: &Data<'_>, p: &Params, observed: bool, progress: &mut dyn FnMut(&Iteration)) -> Result<Fitted> {
     p.check()?;
     let n = data.y.len();
     let width = data.x.len();
