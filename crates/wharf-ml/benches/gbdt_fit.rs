@@ -8,46 +8,16 @@
 //! `cargo bench -p wharf-ml --bench gbdt_fit` (without the data it says so and exits
 //! successfully).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use serde_json::json;
 use wharf_core::{Column, Frame};
 use wharf_ml::{CsvOptions, Dataset, Trainer};
 
-type Failure = Box<dyn std::error::Error + Send + Sync>;
-
-/// A C-ordered little-endian `.npy` of `<f8` or `<i8`, as `f64`s, with its shape.
-fn read_npy(path: &Path) -> Result<(Vec<usize>, Vec<f64>), Failure> {
-    let bytes = std::fs::read(path)?;
-    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
-        return Err(format!("{}: not an .npy file", path.display()).into());
-    }
-    let (header_len, start) = match bytes[6] {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        _ => (u32::from_le_bytes(bytes[8..12].try_into()?) as usize, 12),
-    };
-    let header = std::str::from_utf8(bytes.get(start..start + header_len).ok_or("truncated header")?)?;
-    let float = header.contains("'descr': '<f8'");
-    if !(float || header.contains("'descr': '<i8'")) || !header.contains("'fortran_order': False") {
-        return Err(format!("{}: expected C-ordered <f8 or <i8, found {header}", path.display()).into());
-    }
-    let shape_text = header.split("'shape': (").nth(1).and_then(|r| r.split(')').next()).ok_or("no shape")?;
-    let shape: Vec<usize> =
-        shape_text.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::parse).collect::<Result<_, _>>()?;
-    let data = bytes[start + header_len..]
-        .chunks_exact(8)
-        .map(|c| {
-            let b: [u8; 8] = c.try_into().unwrap_or([0; 8]);
-            if float {
-                f64::from_le_bytes(b)
-            } else {
-                i64::from_le_bytes(b) as f64
-            }
-        })
-        .collect();
-    Ok((shape, data))
-}
+#[path = "support/npy.rs"]
+mod npy;
+use npy::{read_npy, Failure};
 
 fn main() -> Result<(), Failure> {
     let dir = PathBuf::from(std::env::var("PEERS_DATA").unwrap_or_else(|_| "/tmp/peers-data".into()));

@@ -18,34 +18,9 @@ use serde_json::{json, Value};
 use wharf_core::{LocalModelServer, Model, ModelServerPort, Records};
 use wharf_ml::import::{sklearn_forest_json, sklearn_logistic_json};
 
-type Failure = Box<dyn std::error::Error + Send + Sync>;
-
-/// Reads a C-ordered little-endian float64 `.npy` file (what the peers' `data.py` writes).
-fn read_npy(path: &Path) -> Result<(Vec<usize>, Vec<f64>), Failure> {
-    let bytes = std::fs::read(path)?;
-    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
-        return Err(format!("{}: not an .npy file", path.display()).into());
-    }
-    let (header_len, start) = match bytes[6] {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        _ => (u32::from_le_bytes(bytes[8..12].try_into()?) as usize, 12),
-    };
-    let header = std::str::from_utf8(bytes.get(start..start + header_len).ok_or("truncated header")?)?;
-    if !header.contains("'descr': '<f8'") || !header.contains("'fortran_order': False") {
-        return Err(format!("{}: expected C-ordered <f8, found {header}", path.display()).into());
-    }
-    let shape_text = header.split("'shape': (").nth(1).and_then(|r| r.split(')').next()).ok_or("no shape")?;
-    let shape: Vec<usize> =
-        shape_text.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::parse).collect::<Result<_, _>>()?;
-    let data: Vec<f64> = bytes[start + header_len..]
-        .chunks_exact(8)
-        .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-        .collect();
-    if data.len() != shape.iter().product::<usize>() {
-        return Err(format!("{}: {} values for shape {shape:?}", path.display(), data.len()).into());
-    }
-    Ok((shape, data))
-}
+#[path = "support/npy.rs"]
+mod npy;
+use npy::{read_npy, Failure};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);

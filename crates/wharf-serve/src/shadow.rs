@@ -32,7 +32,7 @@ const QUEUE_ROWS: usize = 100_000;
 /// A log file is closed and a new one started past this size.
 const ROTATE_BYTES: u64 = 64 * 1024 * 1024;
 /// The header a request id comes in and is echoed back in.
-pub(crate) const REQUEST_ID: &str = "x-request-id";
+const REQUEST_ID: &str = "x-request-id";
 
 /// Where and how the shadow log is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +98,7 @@ impl Shadows {
     }
 
     /// The shadow of `model`, when it has one.
-    pub(crate) fn get(&self, model: &str) -> Option<&Shadow> {
+    fn get(&self, model: &str) -> Option<&Shadow> {
         self.0.get(model)
     }
 
@@ -128,6 +128,43 @@ impl Shadows {
     }
 }
 
+/// A shadowed request in flight: what its challenger needs once the champion has answered.
+pub(crate) struct Pending<'a> {
+    shadow: &'a Shadow,
+    challenger: Arc<Loaded>,
+    records: Records,
+}
+
+impl Shadows {
+    /// When `champion` is a shadowed model's default version, a copy of `records` kept for
+    /// its challenger; `None` (and no copy) otherwise. Every scoring route asks, so each
+    /// protocol's requests to the champion are shadowed alike.
+    pub(crate) fn pending(&self, models: &Models, champion: &Arc<Loaded>, records: &Records) -> Option<Pending<'_>> {
+        let shadow = self.get(&champion.info.name)?;
+        let challenger = shadow.challenger_for(models, champion)?;
+        Some(Pending { shadow, challenger, records: records.clone() })
+    }
+}
+
+impl Pending<'_> {
+    /// Echoes the request id on the champion's `response` and hands the request to the
+    /// challenger (or drops it, counted, when the queue is full).
+    pub(crate) fn hand_over(
+        self,
+        headers: &HeaderMap,
+        response: &mut axum::response::Response,
+        champion: Arc<Loaded>,
+        champion_us: u64,
+        scored: Scored,
+    ) {
+        let id = request_id(headers);
+        if let Some(value) = header_value(&id) {
+            response.headers_mut().insert(REQUEST_ID, value);
+        }
+        self.shadow.offer(id, champion, champion_us, scored, self.challenger, self.records);
+    }
+}
+
 impl Shadow {
     fn start(model: &str, slot: usize, log: &ShadowLog) -> std::io::Result<Self> {
         std::fs::create_dir_all(&log.dir)
@@ -147,7 +184,7 @@ impl Shadow {
 
     /// The challenger's current version, when `champion` is the version this shadow
     /// follows (the model's default slot): only the champion's answers are shadowed.
-    pub(crate) fn challenger_for(&self, models: &Models, champion: &Arc<Loaded>) -> Option<Arc<Loaded>> {
+    fn challenger_for(&self, models: &Models, champion: &Arc<Loaded>) -> Option<Arc<Loaded>> {
         let served = models.get(&self.model)?;
         let default = served.slots.first()?.current();
         if !Arc::ptr_eq(&default, champion) {
@@ -158,7 +195,7 @@ impl Shadow {
 
     /// Hands a scored request to the challenger, or drops it (counted) when the queue is
     /// full. Never blocks.
-    pub(crate) fn offer(
+    fn offer(
         &self,
         request_id: String,
         champion: Arc<Loaded>,
@@ -280,7 +317,7 @@ fn challenge(job: Job, counts: &Counts) -> ShadowRecord {
 
 /// The request's id: the client's `X-Request-Id` when it is a usable one (1 to 128 visible
 /// ASCII characters), else a new UUID (v7: time-ordered).
-pub(crate) fn request_id(headers: &HeaderMap) -> String {
+fn request_id(headers: &HeaderMap) -> String {
     headers
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
@@ -290,6 +327,6 @@ pub(crate) fn request_id(headers: &HeaderMap) -> String {
 }
 
 /// `id` as a header value (it is visible ASCII by construction).
-pub(crate) fn header_value(id: &str) -> Option<HeaderValue> {
+fn header_value(id: &str) -> Option<HeaderValue> {
     HeaderValue::from_str(id).ok()
 }

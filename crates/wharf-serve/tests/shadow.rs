@@ -190,3 +190,48 @@ fn a_shadow_that_cannot_follow_or_log_is_refused_at_start() {
     let err = wharf_serve::spawn(models, options, "127.0.0.1:0").unwrap_err().to_string();
     assert!(err.contains("shadow log"), "{err}");
 }
+
+#[test]
+fn the_standard_protocols_requests_to_the_champion_are_shadowed_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = ModelsBuilder::new()
+        .registry(registry(dir.path()))
+        .model("lead@champion".parse().unwrap())
+        .shadow("lead@challenger".parse().unwrap())
+        .build()
+        .unwrap();
+    let server = wharf_serve::spawn(models, options(dir.path()), "127.0.0.1:0").unwrap();
+    let client = Client::new();
+    let invocations = client
+        .post(format!("{}/invocations", server.url()))
+        .header("X-Request-Id", "mlflow-1")
+        .json(&json!({"dataframe_records": rows(4)}))
+        .send()
+        .unwrap();
+    assert_eq!(invocations.status(), 200);
+    assert_eq!(invocations.headers()["x-request-id"], "mlflow-1");
+    let row = rows(1).remove(0);
+    let inputs: Vec<Value> = row
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, v)| match v {
+            Value::String(s) => json!({"name": name, "shape": [1, 1], "datatype": "BYTES", "data": [s]}),
+            v => json!({"name": name, "shape": [1, 1], "datatype": "FP64", "data": [v.as_f64().unwrap()]}),
+        })
+        .collect();
+    let v2 = client
+        .post(format!("{}/v2/models/lead/infer", server.url()))
+        .header("X-Request-Id", "v2-1")
+        .json(&json!({"inputs": inputs}))
+        .send()
+        .unwrap();
+    assert_eq!(v2.status(), 200, "{:?}", v2.text());
+    server.shutdown().unwrap();
+
+    let log = read_log(dir.path());
+    let seen: Vec<(&str, usize)> =
+        log.iter().map(|r| (r.request_id.as_str(), r.challenger.predictions.len())).collect();
+    assert_eq!(seen, [("mlflow-1", 4), ("v2-1", 1)]);
+    assert!(log.iter().all(|r| (r.champion.version, r.challenger.version) == (1, 2) && r.challenger.error.is_none()));
+}

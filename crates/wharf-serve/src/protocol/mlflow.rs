@@ -121,9 +121,11 @@ async fn run(app: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesRejec
     })?;
     let records = records(crate::input::parse_json(&body)?, loaded.model.signature())?;
     let rows = records.len();
-    let scored = super::score_records(loaded, records).await?;
-    let predictions: Vec<Value> = (0..scored.predictions.len()).map(|i| scored.predictions.to_json(i)).collect();
-    let mut response = axum::Json(json!({"predictions": predictions})).into_response();
+    let mut response = super::score_records(app, headers, loaded, records, |scored| {
+        let predictions: Vec<Value> = (0..scored.predictions.len()).map(|i| scored.predictions.to_json(i)).collect();
+        Ok::<_, Problem>(axum::Json(json!({"predictions": predictions})).into_response())
+    })
+    .await?;
     response.extensions_mut().insert(ScoredRows(rows));
     Ok(response)
 }

@@ -9,12 +9,16 @@
 //! routes' own: the same body limit, deadline and scoring permit, and the same tokens.
 
 use std::sync::Arc;
+use std::time::Instant;
 
+use axum::http::HeaderMap;
+use axum::response::Response;
 use wharf_core::{score, OnError, Records, Scored};
 
 use crate::problem::Problem;
 use crate::routes::{blocking, INLINE_WORK};
 use crate::state::Loaded;
+use crate::AppState;
 
 pub(crate) mod infer_request;
 pub(crate) mod mlflow;
@@ -23,10 +27,28 @@ pub(crate) mod v2;
 
 /// Scores `records` with `loaded` through the one scoring path: on the reactor when the work
 /// is small and the server in process (as `/predict` does), on the blocking pool otherwise.
-pub(crate) async fn score_records(loaded: Arc<Loaded>, records: Records) -> Result<Scored, Problem> {
+/// When `loaded` is a shadowed champion, the request then goes to its challenger too, as
+/// `/predict`'s do; `respond` writes the answer first, so the request id can be echoed on it.
+pub(crate) async fn score_records<E: From<Problem>>(
+    app: &AppState,
+    headers: &HeaderMap,
+    loaded: Arc<Loaded>,
+    records: Records,
+    respond: impl FnOnce(&Scored) -> Result<Response, E>,
+) -> Result<Response, E> {
+    let pending = app.shadows.pending(&app.models, &loaded, &records);
     let work = records.len().saturating_mul(loaded.model.work_per_row());
-    if work <= INLINE_WORK && loaded.server.capabilities().in_process {
-        return score(loaded.server.as_ref(), &records, OnError::Fail).map_err(Problem::from);
+    let scoring = loaded.clone();
+    let run = move || {
+        let started = Instant::now();
+        let scored = score(scoring.server.as_ref(), &records, OnError::Fail).map_err(Problem::from)?;
+        Ok((scored, u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)))
+    };
+    let (scored, us) =
+        if work <= INLINE_WORK && loaded.server.capabilities().in_process { run()? } else { blocking(run).await? };
+    let mut response = respond(&scored)?;
+    if let Some(pending) = pending {
+        pending.hand_over(headers, &mut response, loaded, us, scored);
     }
-    blocking(move || score(loaded.server.as_ref(), &records, OnError::Fail).map_err(Problem::from)).await
+    Ok(response)
 }

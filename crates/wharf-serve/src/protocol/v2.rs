@@ -311,17 +311,34 @@ async fn run(
     }
     let outputs = requested(&loaded, request.outputs.as_deref(), request.binary_output)?;
     let rows = records.len();
-    let scored = super::score_records(loaded.clone(), records).await.map_err(|problem| {
+    let id = request.id.as_deref();
+    let respond = |scored: &Scored| answer(&loaded, id, scored, &outputs);
+    let answered =
+        super::score_records(app, headers, loaded.clone(), records, |scored| respond(scored).map_err(Answer::Written))
+            .await;
+    let mut response = answered.map_err(|failure| match failure {
+        Answer::Written(e) => e,
         // The core names a matrix's cells `records[i][j]`; the client sent them as a tensor.
-        let problem = match &matrix_name {
+        Answer::Scoring(problem) => V2Error::from(match &matrix_name {
             Some(tensor) => problem.path_prefix("records[", &format!("input '{tensor}' [")),
             None => problem,
-        };
-        V2Error::from(problem)
+        }),
     })?;
-    let mut response = answer(&loaded, request.id.as_deref(), &scored, &outputs)?;
     response.extensions_mut().insert(ScoredRows(rows));
     Ok(response)
+}
+
+/// Why an infer request failed: scoring it (a problem, reworded for tensors) or writing the
+/// answer.
+enum Answer {
+    Scoring(Problem),
+    Written(V2Error),
+}
+
+impl From<Problem> for Answer {
+    fn from(problem: Problem) -> Self {
+        Answer::Scoring(problem)
+    }
 }
 
 /// The request's tensors as records: one tensor per feature, or one `[N, F]` matrix (whose

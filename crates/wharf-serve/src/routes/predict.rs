@@ -112,9 +112,8 @@ async fn predict(
         return Err(no_probabilities(&loaded));
     }
     // A champion with a shadow keeps its records and answer for the challenger.
-    let shadow = app.shadows.get(&loaded.info.name).and_then(|s| Some((s, s.challenger_for(&app.models, &loaded)?)));
-    let keep = shadow.is_some();
-    let shadow_records = keep.then(|| records.clone());
+    let pending = app.shadows.pending(&app.models, &loaded, &records);
+    let keep = pending.is_some();
     // A request scored in this process in microseconds runs right here: handing it to the
     // blocking pool would cost more than the work. Anything bigger, or a model server that
     // may do I/O, goes to the pool (and so does writing its answer).
@@ -148,12 +147,8 @@ async fn predict(
     // The core names a matrix's cells `records[i][j]`; the client sent them as `instances`.
     let (mut response, scored) =
         outcome.map_err(|p| if positional { p.path_prefix("records[", "instances[") } else { p })?;
-    if let (Some((shadow, challenger)), Some((scored, champion_us)), Some(records)) = (shadow, scored, shadow_records) {
-        let id = crate::shadow::request_id(headers);
-        if let Some(value) = crate::shadow::header_value(&id) {
-            response.headers_mut().insert(crate::shadow::REQUEST_ID, value);
-        }
-        shadow.offer(id, loaded, champion_us, scored, challenger, records);
+    if let (Some(pending), Some((scored, champion_us))) = (pending, scored) {
+        pending.hand_over(headers, &mut response, loaded, champion_us, scored);
     }
     response.extensions_mut().insert(ScoredRows(rows));
     Ok(response)
