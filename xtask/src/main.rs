@@ -172,6 +172,9 @@ fn test() -> Result<(), String> {
     tests.current_dir(&root).env("WHARF_TEST_REQUIRE_BACKENDS", "1").args(["test", "--workspace", "--all-features"]);
     tests.envs(services.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let (mut passed, mut failed) = counted_step("cargo test --workspace --all-features", tests, &mut timings)?;
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        free_test_executables(&root);
+    }
 
     // The Python package: wheel, fresh venv, pytest (its MLflow tests against the server above).
     eprintln!("\n==> python package (maturin wheel, pytest)");
@@ -259,6 +262,27 @@ fn test() -> Result<(), String> {
     // The plain closing line CI readers understand, summed over every test binary.
     println!("xtask: {passed} passed, {failed} failed");
     Ok(())
+}
+
+/// On CI, where the clone is thrown away, drops the test executables the workspace run has
+/// finished with: a few gigabytes that the later steps never read, on a disk that once filled
+/// up mid-run. A developer's warm target keeps them, so a rerun links nothing again.
+fn free_test_executables(root: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let deps = target.join("debug").join("deps");
+    let Ok(entries) = std::fs::read_dir(&deps) else { return };
+    let mut freed = 0u64;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(meta) = entry.metadata() else { continue };
+        // Test executables are the extension-less executable files; libraries end in .so/.rlib.
+        let executable = meta.is_file() && path.extension().is_none() && meta.permissions().mode() & 0o111 != 0;
+        if executable && std::fs::remove_file(&path).is_ok() {
+            freed += meta.len();
+        }
+    }
+    eprintln!("<== freed {:.1} GB of finished test executables", freed as f64 / 1e9);
 }
 
 /// `cargo package` of every crate that is published, without building them (`--no-verify`):
