@@ -27,7 +27,7 @@ use wharf_core::{
 
 use crate::atomic::AtomicFile;
 use crate::format::{create_writer, open_reader, Format, OutputLayout, ReadSpec, RecordReader, RecordWriter};
-use crate::score::{score_chunk, OnError};
+use crate::score::{score_chunk_logged, OnError};
 
 /// Rows per chunk unless told otherwise: large enough that per-chunk overhead vanishes,
 /// small enough that a few chunks in flight stay within a few tens of megabytes.
@@ -67,6 +67,9 @@ pub struct ScoreOptions {
     pub model_columns: bool,
     /// The job name lineage reports; `None` for `score-<model name>`.
     pub job_name: Option<String>,
+    /// Where a sample of the scored rows is logged, with their features and answers (the
+    /// prediction log `wharf serve` writes too); `None`: nowhere.
+    pub prediction_log: Option<std::sync::Arc<wharf_core::predlog::PredictionLogWriter>>,
 }
 
 impl ScoreOptions {
@@ -87,7 +90,14 @@ impl ScoreOptions {
             threads: 0,
             model_columns: true,
             job_name: None,
+            prediction_log: None,
         }
+    }
+
+    /// Logs a sample of the scored rows to `log`.
+    pub fn prediction_log(mut self, log: std::sync::Arc<wharf_core::predlog::PredictionLogWriter>) -> Self {
+        self.prediction_log = Some(log);
+        self
     }
 
     /// Sets the id columns.
@@ -379,7 +389,7 @@ fn run(
     let mut rejects = reject_file.map(AtomicFile::create).transpose()?;
     let total_bytes = std::fs::metadata(&options.input).map(|m| m.len()).unwrap_or(0);
     let sink = Sink { source: &source, on_error: options.on_error, writer: writer.as_mut(), rejects: rejects.as_mut() };
-    let counts = pipeline(server, reader, options.on_error, options.threads, sink, total_bytes, progress)?;
+    let counts = pipeline(server, reader, options, sink, total_bytes, progress)?;
     writer.finish()?;
     if let Some(rejects) = rejects {
         rejects.commit()?;
@@ -432,12 +442,12 @@ impl Gate {
 fn pipeline(
     server: &dyn ModelServerPort,
     mut reader: Box<dyn RecordReader>,
-    on_error: OnError,
-    threads: usize,
+    options: &ScoreOptions,
     mut sink: Sink<'_>,
     total_bytes: u64,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Counts> {
+    let (on_error, log, threads) = (options.on_error, options.prediction_log.as_deref(), options.threads);
     let threads =
         if threads == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { threads };
     let pool = rayon::ThreadPoolBuilder::new()
@@ -472,7 +482,7 @@ fn pipeline(
                     if gate.cancelled() {
                         return;
                     }
-                    let scored = raw.and_then(|raw| score_chunk(server, raw.decode(), on_error));
+                    let scored = raw.and_then(|raw| score_chunk_logged(server, raw.decode(), on_error, log));
                     let _ = tx.send((seq, scored));
                 })
             })

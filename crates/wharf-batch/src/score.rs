@@ -6,6 +6,7 @@
 //! looked like.
 
 use serde_json::Value;
+use wharf_core::predlog::PredictionLogWriter;
 use wharf_core::scoring::{self, no_predictions, Reject};
 use wharf_core::{ModelServerPort, Records, Result, WharfError};
 
@@ -25,12 +26,24 @@ pub use wharf_core::OnError;
 /// Errors are for what no single row explains (no model loaded, a backend that cannot be
 /// reached).
 pub fn score_chunk(server: &dyn ModelServerPort, chunk: Chunk, on_error: OnError) -> Result<ScoredChunk> {
+    score_chunk_logged(server, chunk, on_error, None)
+}
+
+/// [`score_chunk`], logging a sample of the scored rows to `log` (each by the job's name and
+/// its row number in the file).
+pub fn score_chunk_logged(
+    server: &dyn ModelServerPort,
+    chunk: Chunk,
+    on_error: OnError,
+    log: Option<&PredictionLogWriter>,
+) -> Result<ScoredChunk> {
     let Chunk { frame, ids, positions, mut rejects, end_byte } = chunk;
     let model = server.model().ok_or(WharfError::NoModelLoaded)?;
     if frame.n_rows() == 0 || (on_error == OnError::Fail && !rejects.is_empty()) {
         return Ok(unscored(no_predictions(&model), rejects, end_byte));
     }
     let records = Records::Columns(frame);
+    let started = std::time::Instant::now();
     let scored = match wharf_core::score(server, &records, on_error) {
         Ok(scored) => scored,
         // Under `Fail` one located row is enough to stop the job, and the job words it with
@@ -44,6 +57,11 @@ pub fn score_chunk(server: &dyn ModelServerPort, chunk: Chunk, on_error: OnError
             _ => return Err(first),
         },
     };
+    if let Some(log) = log {
+        let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let row = |i: usize| positions.get(i).map_or(0, |p| p.row);
+        log.log(model.signature(), &records, &scored, us, &|i| (log.job().to_string(), row(i) as usize, row(i)))?;
+    }
     for reject in &scored.rejects {
         if reject.index >= positions.len() {
             return Err(WharfError::invalid(

@@ -302,6 +302,21 @@ pub struct ServeArgs {
     /// X-Wharf-Model header [default: the only model served].
     #[arg(long, value_name = "NAME[@VERSION|@ALIAS]")]
     pub default_model: Option<ModelRef>,
+
+    /// Log this fraction of requests (0 to 1) to the prediction log: each row's features,
+    /// prediction, probabilities and latency, written off the request path [default:
+    /// serving.log.sample, 0 = off].
+    #[arg(long, value_name = "FRACTION")]
+    pub log_sample: Option<f64>,
+
+    /// Directory of the prediction log [default: serving.log.path, wharf-predictions].
+    #[arg(long, value_name = "DIR")]
+    pub log_path: Option<PathBuf>,
+
+    /// Do not watch live inputs for drift against the training profile (on by default for
+    /// models that carry one; serving.drift.enabled).
+    #[arg(long)]
+    pub no_drift: bool,
 }
 
 /// `wharf models …`

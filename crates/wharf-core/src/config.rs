@@ -78,6 +78,10 @@ pub struct WharfConfig {
 /// adapter crate deserializes its own through [`WharfConfig::adapter`].
 pub type AdapterTables = BTreeMap<String, toml::Value>;
 
+/// Tables of `[serving]` that are `wharf serve`'s own settings, not an adapter's: the
+/// prediction log (`[serving.log]`) and live drift (`[serving.drift]`).
+pub const SERVING_TABLES: &[&str] = &["log", "drift"];
+
 /// `[tracking]`
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -208,7 +212,11 @@ pub struct ServingConfig {
     /// Directory of the shadow log: what a shadowed challenger (`wharf serve --shadow`)
     /// answered next to the champion, for `wharf promote --from-shadow`.
     pub shadow_log: PathBuf,
-    /// The adapters' tables (`[serving.bentoml]`).
+    /// The model (`NAME` or `NAME@VERSION|@ALIAS`) MLflow's `POST /invocations` scores when a
+    /// request names none; unset: the only model served. `wharf serve --default-model` wins.
+    pub default_model: Option<String>,
+    /// The adapters' tables (`[serving.bentoml]`), and the prediction log's and drift's own
+    /// (`[serving.log]`, `[serving.drift]`, read by `wharf serve`).
     #[serde(flatten)]
     pub adapters: AdapterTables,
 }
@@ -235,6 +243,7 @@ impl Default for ServingConfig {
             tls_key: None,
             tls_client_ca: None,
             shadow_log: PathBuf::from("wharf-shadow"),
+            default_model: None,
             adapters: AdapterTables::new(),
         }
     }
@@ -304,6 +313,22 @@ pub mod lenient {
             }
         };
         Ok(items.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+    }
+
+    /// A number, or a string holding one.
+    pub fn f64<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(f64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(n),
+            Raw::S(s) => {
+                s.trim().parse().map_err(|_| serde::de::Error::custom(format!("expected a number, found '{s}'")))
+            }
+        }
     }
 
     /// A boolean, or a string holding one (`true`/`false`, `1`/`0`, `yes`/`no`).

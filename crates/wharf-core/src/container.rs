@@ -254,7 +254,8 @@ impl AdapterCatalog {
             let tables = config.sections().into_iter().find(|(s, _)| *s == section).map(|(_, t)| t);
             let known = self.backends(port);
             for name in tables.into_iter().flat_map(|t| t.keys()) {
-                if !known.contains(&name.as_str()) {
+                let own = port == Port::ModelServer && crate::config::SERVING_TABLES.contains(&name.as_str());
+                if !known.contains(&name.as_str()) && !own {
                     return Err(WharfError::config(
                         format!("{section}.{name}"),
                         format!("no adapter '{name}' serves [{section}] (known: {})", known.join(", ")),

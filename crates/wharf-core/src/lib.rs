@@ -20,13 +20,16 @@ pub mod config;
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 pub mod container;
+pub mod drift;
 mod error;
 pub mod fsutil;
+pub mod jsonl;
 pub mod kind;
 mod metadata;
 mod model;
 pub mod ports;
 mod prediction;
+pub mod predlog;
 mod records;
 pub mod redact;
 pub mod retry;

@@ -8,18 +8,13 @@
 //! Reading is streaming and bounded: a line longer than [`MAX_LINE_BYTES`] or one that is
 //! not a record is an error naming the file and line, not a silently skipped row.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{Predictions, Scored, WharfError};
-
-/// The longest line the reader accepts: far above any answer `wharf serve` writes for a
-/// body within its default 16 MiB limit, low enough that a corrupt file cannot take the
-/// reader's memory.
-pub const MAX_LINE_BYTES: u64 = 64 * 1024 * 1024;
+pub use crate::jsonl::MAX_LINE_BYTES;
+use crate::{jsonl, Predictions, Scored, WharfError};
 
 /// Files of a log directory are named `shadow-<model>-<start>.jsonl`.
 pub const FILE_PREFIX: &str = "shadow-";
@@ -95,26 +90,7 @@ pub fn classes_of(scored: &Scored) -> Vec<String> {
 /// The log files at `path`: the file itself, or every `shadow-*.jsonl` of a directory in
 /// name order (which is start order within one model).
 pub fn files(path: &Path) -> Result<Vec<PathBuf>, WharfError> {
-    let meta = std::fs::metadata(path).map_err(|e| WharfError::io(path, e))?;
-    if !meta.is_dir() {
-        return Ok(vec![path.to_path_buf()]);
-    }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(|e| WharfError::io(path, e))?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            name.starts_with(FILE_PREFIX) && name.ends_with(".jsonl")
-        })
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        return Err(WharfError::invalid(
-            path.display().to_string(),
-            format!("no {FILE_PREFIX}*.jsonl files: is this the directory `wharf serve --shadow` wrote?"),
-        ));
-    }
-    Ok(files)
+    jsonl::files(path, FILE_PREFIX, "`wharf serve --shadow` wrote")
 }
 
 /// Calls `each` with every record of the log at `path` (a file or a directory), in order.
@@ -125,38 +101,9 @@ pub fn files(path: &Path) -> Result<Vec<PathBuf>, WharfError> {
 /// file and line), or the first error `each` returns.
 pub fn for_each_record(
     path: &Path,
-    mut each: impl FnMut(ShadowRecord) -> Result<(), WharfError>,
+    each: impl FnMut(ShadowRecord) -> Result<(), WharfError>,
 ) -> Result<(), WharfError> {
-    for file in files(path)? {
-        let opened = std::fs::File::open(&file).map_err(|e| WharfError::io(&file, e))?;
-        let mut reader = BufReader::new(opened);
-        let mut line = Vec::new();
-        for number in 1.. {
-            line.clear();
-            let read = (&mut reader).take(MAX_LINE_BYTES + 1).read_until(b'\n', &mut line);
-            let at = || format!("{}:{number}", file.display());
-            match read {
-                Ok(0) => break,
-                Ok(n) if n as u64 > MAX_LINE_BYTES => {
-                    return Err(WharfError::invalid(at(), format!("a line longer than {MAX_LINE_BYTES} bytes")))
-                }
-                Ok(_) => {}
-                Err(e) => return Err(WharfError::io(&file, e)),
-            }
-            // A line cut short by a crash mid-write is the log's last one: the record it
-            // would have held was never complete, so it is not evidence.
-            if !line.ends_with(b"\n") {
-                break;
-            }
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let record: ShadowRecord = serde_json::from_slice(&line)
-                .map_err(|e| WharfError::invalid(at(), format!("not a shadow log record: {e}")))?;
-            each(record)?;
-        }
-    }
-    Ok(())
+    jsonl::for_each(&files(path)?, "shadow log record", each)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use ndarray::Array1;
 use serde::{Deserialize, Serialize};
+use wharf_core::drift::{Profile, PROFILE_TAG};
 use wharf_core::{Column, Model, ModelMetadata, Records, Result, Signature, Task, WharfError};
 
 use crate::builtin::FittedEstimator;
@@ -481,11 +482,16 @@ impl Trainer {
         self.fit_inner(data, Some(observer))
     }
 
-    fn fit_inner(&self, data: &Dataset, mut observer: Option<&mut dyn FnMut(&Iteration)>) -> Result<Model> {
+    fn fit_inner(&self, data: &Dataset, observer: Option<&mut dyn FnMut(&Iteration)>) -> Result<Model> {
         crate::register();
         if data.n_rows() < 2 {
             return Err(WharfError::invalid(&data.name, "need at least two rows to train"));
         }
+        let model = self.fit_estimator(data, observer)?;
+        with_profile(model, data)
+    }
+
+    fn fit_estimator(&self, data: &Dataset, mut observer: Option<&mut dyn FnMut(&Iteration)>) -> Result<Model> {
         if self.algorithm.is_boosting() {
             let own = self.observer.clone();
             // Each round's training loss is a pass over every row: computed only for someone
@@ -564,6 +570,15 @@ impl Trainer {
         Model::new(metadata, Arc::new(FittedEstimator::new(preprocessor, estimator)))
             .map_err(|e| WharfError::Training(format!("fitted model is inconsistent: {e}")))
     }
+}
+
+/// `model` with the profile of its training data and of its predictions on it kept in its
+/// tags, for drift monitoring ([`wharf_core::drift`]).
+fn with_profile(model: Model, data: &Dataset) -> Result<Model> {
+    let records = Records::Columns(data.features.clone());
+    let predictions = model.predict(&records)?;
+    let profile = Profile::of(model.signature(), &records, Some(&predictions))?;
+    Ok(model.with_tag(PROFILE_TAG, profile.to_json()))
 }
 
 /// Versions of the libraries that produce and read models.

@@ -50,6 +50,7 @@ mod auth;
 mod batch;
 mod connections;
 mod deadline;
+mod follow;
 mod input;
 mod limits;
 pub mod metrics;
@@ -64,6 +65,8 @@ mod shadow;
 pub mod state;
 mod tls;
 mod token_file;
+mod watch;
+mod watch_config;
 
 pub use batch::MicroBatch;
 pub use metrics::Metrics;
@@ -71,6 +74,7 @@ pub use problem::Problem;
 pub use shadow::ShadowLog;
 pub use state::{Loaded, Models, ModelsBuilder, ServedModel};
 pub use tls::TlsFiles;
+pub use watch::{DriftWatch, PredictionLog};
 
 /// Server settings (the `[serving]` section of the configuration).
 #[derive(Clone)]
@@ -104,6 +108,10 @@ pub struct ServeOptions {
     /// The model (`NAME` or `NAME@VERSION|@ALIAS`) MLflow's `POST /invocations` scores when
     /// the request names none in `X-Wharf-Model`; `None`: the only model served.
     pub default_model: Option<String>,
+    /// The prediction log (off unless its sample is above 0).
+    pub prediction_log: PredictionLog,
+    /// Live drift against each version's training profile.
+    pub drift: DriftWatch,
 }
 
 impl std::fmt::Debug for ServeOptions {
@@ -123,6 +131,8 @@ impl std::fmt::Debug for ServeOptions {
             .field("tls", &self.tls)
             .field("shadow_log", &self.shadow_log)
             .field("default_model", &self.default_model)
+            .field("prediction_log", &self.prediction_log)
+            .field("drift", &self.drift)
             .finish()
     }
 }
@@ -143,6 +153,8 @@ impl Default for ServeOptions {
             tls: None,
             shadow_log: ShadowLog::default(),
             default_model: None,
+            prediction_log: PredictionLog::default(),
+            drift: DriftWatch::default(),
         }
     }
 }
@@ -176,6 +188,8 @@ impl ServeOptions {
         if let Some(path) = &config.scoring_tokens_file {
             options.scoring_tokens.extend(token_file::read("serving.scoring_tokens_file", path)?);
         }
+        options.prediction_log = watch_config::prediction_log(config)?;
+        options.drift = watch_config::drift(config)?;
         Ok(options)
     }
 
@@ -205,7 +219,9 @@ impl ServeOptions {
                 }
             }),
             shadow_log: ShadowLog { dir: config.shadow_log.clone(), ..ShadowLog::default() },
-            default_model: None,
+            default_model: config.default_model.clone().filter(|m| !m.is_empty()),
+            prediction_log: PredictionLog::default(),
+            drift: DriftWatch::default(),
         }
     }
 }
@@ -227,6 +243,7 @@ pub struct App {
     admin_tokens: auth::Tokens,
     scoring_tokens: auth::Tokens,
     shadows: shadow::Shadows,
+    watch: watch::Watch,
 }
 
 impl std::fmt::Debug for App {
@@ -254,6 +271,7 @@ pub fn router(models: Models, options: ServeOptions) -> std::io::Result<Router> 
 
 fn state(models: Models, options: ServeOptions) -> std::io::Result<AppState> {
     let shadows = shadow::Shadows::start(&models, &options.shadow_log)?;
+    let watch = watch::Watch::start(&models, &options.prediction_log, options.drift)?;
     let metrics = Metrics::default();
     for served in &models.models {
         for slot in &served.slots {
@@ -274,6 +292,7 @@ fn state(models: Models, options: ServeOptions) -> std::io::Result<AppState> {
         admin_tokens: auth::Tokens::new(&options.admin_token),
         scoring_tokens: auth::Tokens::new(&options.scoring_tokens),
         shadows,
+        watch,
         options,
     }))
 }
@@ -294,11 +313,13 @@ fn routes_for(app: AppState) -> Router {
     catalog = both(catalog, "/models/{name}", get(routes::catalog::model_info));
     catalog = both(catalog, "/models/{name}/predict_schema", get(routes::catalog::predict_schema));
     catalog = both(catalog, "/models/{name}/score_schema", get(routes::catalog::score_schema));
+    catalog = both(catalog, "/models/{name}/drift", get(routes::watch::drift));
     catalog = protocol::v2::catalog_routes(catalog);
     let mut scoring = Router::new();
     scoring = both(scoring, "/models/{name}/predict", post(routes::predict::post_predict));
     scoring = both(scoring, "/models/{name}/predict_proba", post(routes::predict::post_predict_proba));
     scoring = both(scoring, "/models/{name}/score", post(routes::predict::post_score));
+    scoring = both(scoring, "/models/{name}/feedback", post(routes::watch::feedback));
     scoring = protocol::mlflow::scoring_routes(protocol::v2::scoring_routes(scoring));
     // The concurrency limit is the handlers' first extractor (`limits::ScoringPermit`).
     // Authentication outermost, so an unauthenticated request never takes a permit; and only
@@ -360,6 +381,9 @@ async fn serve_state(
         }
         if !app.shadows.is_empty() {
             tracing::info!(dir = %options.shadow_log.dir.display(), "shadow log");
+        }
+        if app.watch.logs() {
+            tracing::info!(dir = %app.watch.log_dir().display(), sample = options.prediction_log.sample, "prediction log");
         }
     }
     let tls = options.tls.as_ref().map(tls::acceptor).transpose()?;

@@ -10,16 +10,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use axum::http::{HeaderMap, HeaderValue};
+use wharf_core::jsonl::RotatingFile;
 use wharf_core::shadow::{classes_of, ShadowRecord, ShadowSide, FILE_PREFIX};
 use wharf_core::{score, OnError, Records, Scored};
 
@@ -31,8 +29,6 @@ const QUEUE_REQUESTS: usize = 1024;
 const QUEUE_ROWS: usize = 100_000;
 /// A log file is closed and a new one started past this size.
 const ROTATE_BYTES: u64 = 64 * 1024 * 1024;
-/// The header a request id comes in and is echoed back in.
-const REQUEST_ID: &str = "x-request-id";
 
 /// Where and how the shadow log is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,29 +143,17 @@ impl Shadows {
 }
 
 impl Pending<'_> {
-    /// Echoes the request id on the champion's `response` and hands the request to the
-    /// challenger (or drops it, counted, when the queue is full).
-    pub(crate) fn hand_over(
-        self,
-        headers: &HeaderMap,
-        response: &mut axum::response::Response,
-        champion: Arc<Loaded>,
-        champion_us: u64,
-        scored: Scored,
-    ) {
-        let id = request_id(headers);
-        if let Some(value) = header_value(&id) {
-            response.headers_mut().insert(REQUEST_ID, value);
-        }
+    /// Hands the request, answered as `id`, to the challenger (or drops it, counted, when
+    /// the queue is full).
+    pub(crate) fn hand_over(self, id: String, champion: Arc<Loaded>, champion_us: u64, scored: Scored) {
         self.shadow.offer(id, champion, champion_us, scored, self.challenger, self.records);
     }
 }
 
 impl Shadow {
     fn start(model: &str, slot: usize, log: &ShadowLog) -> std::io::Result<Self> {
-        std::fs::create_dir_all(&log.dir)
-            .map_err(|e| std::io::Error::new(e.kind(), format!("shadow log {}: {e}", log.dir.display())))?;
-        let file = LogFile::open(&log.dir, model)?;
+        let file = RotatingFile::open(&log.dir, &format!("{FILE_PREFIX}{model}"))
+            .map_err(|e| std::io::Error::new(e.kind(), format!("shadow log {e}")))?;
         let (queue, jobs) = sync_channel(QUEUE_REQUESTS);
         let queued_rows = Arc::new(AtomicUsize::new(0));
         let counts = Arc::new(Counts::default());
@@ -230,45 +214,9 @@ impl Drop for Shadow {
     }
 }
 
-/// The file being written, and how much it holds.
-struct LogFile {
-    out: BufWriter<File>,
-    bytes: u64,
-    dir: PathBuf,
-    model: String,
-}
-
-impl LogFile {
-    /// A new file, named so that name order is start order.
-    fn open(dir: &Path, model: &str) -> std::io::Result<Self> {
-        let start = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ");
-        let path = dir.join(format!("{FILE_PREFIX}{model}-{start}.jsonl"));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| std::io::Error::new(e.kind(), format!("shadow log {}: {e}", path.display())))?;
-        Ok(LogFile { out: BufWriter::new(file), bytes: 0, dir: dir.to_path_buf(), model: model.to_string() })
-    }
-
-    fn write(&mut self, record: &ShadowRecord, rotate: u64) -> std::io::Result<()> {
-        if self.bytes >= rotate {
-            self.out.flush()?;
-            *self = LogFile::open(&self.dir, &self.model)?;
-        }
-        let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
-        line.push(b'\n');
-        // One write of the whole line: a crash leaves at most a torn last line, which the
-        // reader ignores.
-        self.out.write_all(&line)?;
-        self.bytes += line.len() as u64;
-        Ok(())
-    }
-}
-
 /// The writer thread: scores each queued request with the challenger and logs both sides,
 /// flushing whenever the queue runs empty.
-fn write_loop(jobs: Receiver<Job>, mut file: LogFile, rotate: u64, queued_rows: &AtomicUsize, counts: &Counts) {
+fn write_loop(jobs: Receiver<Job>, mut file: RotatingFile, rotate: u64, queued_rows: &AtomicUsize, counts: &Counts) {
     while let Ok(job) = jobs.recv() {
         let mut next = Some(job);
         while let Some(job) = next.take() {
@@ -286,11 +234,11 @@ fn write_loop(jobs: Receiver<Job>, mut file: LogFile, rotate: u64, queued_rows: 
             }
             next = jobs.try_recv().ok();
         }
-        if let Err(e) = file.out.flush() {
-            tracing::warn!(model = %file.model, "shadow log flush failed: {e}");
+        if let Err(e) = file.flush() {
+            tracing::warn!("shadow log flush failed: {e}");
         }
     }
-    let _ = file.out.flush();
+    let _ = file.flush();
 }
 
 /// Scores the job's records with the challenger, through the one scoring path.
@@ -313,20 +261,4 @@ fn challenge(job: Job, counts: &Counts) -> ShadowRecord {
         champion: ShadowSide::scored(job.champion.version.0, job.champion_us, &job.scored),
         challenger,
     }
-}
-
-/// The request's id: the client's `X-Request-Id` when it is a usable one (1 to 128 visible
-/// ASCII characters), else a new UUID (v7: time-ordered).
-fn request_id(headers: &HeaderMap) -> String {
-    headers
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
-}
-
-/// `id` as a header value (it is visible ASCII by construction).
-fn header_value(id: &str) -> Option<HeaderValue> {
-    HeaderValue::from_str(id).ok()
 }

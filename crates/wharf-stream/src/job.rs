@@ -47,6 +47,9 @@ pub struct StreamOptions {
     /// Also write the windowed features (`<field>_avg`) into each output record, after the
     /// id fields: to check them, or to keep them for later training.
     pub emit_features: bool,
+    /// Where a sample of the scored records is logged with their features and answers (the
+    /// prediction log `wharf serve` writes too), each by its key; `None`: nowhere.
+    pub prediction_log: Option<std::sync::Arc<wharf_core::predlog::PredictionLogWriter>>,
 }
 
 impl Default for StreamOptions {
@@ -61,6 +64,7 @@ impl Default for StreamOptions {
             window: None,
             on_error: OnError::default(),
             emit_features: false,
+            prediction_log: None,
         }
     }
 }
@@ -434,7 +438,9 @@ impl StreamJob {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let scored = match model.score(&Records::Rows(rows), self.options.on_error) {
+        let records = Records::Rows(rows);
+        let started = std::time::Instant::now();
+        let scored = match model.score(&records, self.options.on_error) {
             Ok(scored) => scored,
             // The record the model refused, named by its key rather than its place in the batch.
             Err(e) => match locate(&e).and_then(|(i, _)| prepared.get(i)) {
@@ -446,6 +452,18 @@ impl StreamJob {
             if let Some((delivery, _)) = prepared.get(reject.index) {
                 self.reject(delivery, &rejected(reject), progress)?;
             }
+        }
+        if let Some(log) = &self.options.prediction_log {
+            let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            let key = |i: usize| {
+                let key = prepared.get(i).map(|(d, _)| d.key.clone()).unwrap_or_default();
+                // The sample is drawn by the record's key, so a replayed record is sampled alike.
+                let n =
+                    key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+                (key, 0, n)
+            };
+            log.set_version(model.version);
+            log.log(model.model.signature(), &records, &scored, us, &key)?;
         }
         let mut out = Vec::new();
         let columns_out = scored.columns();

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod doctor;
+pub mod drift;
 pub mod gate;
 pub mod import;
 pub mod lineage;

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
+use wharf::drift::PROFILE_TAG;
 use wharf::{jobs, FeatureKind, ModelRef, Selector, Task, VersionInfo, Wharf};
 
 use super::TIME_FORMAT;
@@ -179,10 +180,14 @@ fn show(ctx: &Wharf, model: &ModelRef, out: &Output) -> anyhow::Result<()> {
         }
         out.table(&table)?;
     }
-    // The id columns tag is bookkeeping for `wharf score` (it copies those columns); the table
-    // lists the model's inputs and what describes it, and `--json` still has every tag.
-    let shown: Vec<(&String, &String)> =
-        info.tags.iter().filter(|(k, _)| ![jobs::ID_COLUMNS_TAG, GAIN_TAG, SPLITS_TAG].contains(&k.as_str())).collect();
+    if info.tags.contains_key(PROFILE_TAG) {
+        out.line("\nDrift reference: the training data's profile is kept (`wharf drift` compares with it)")?;
+    }
+    // The id columns tag is bookkeeping for `wharf score` (it copies those columns), and the
+    // profile is data for `wharf drift`; the table lists the model's inputs and what
+    // describes it, and `--json` still has every tag.
+    let hidden = [jobs::ID_COLUMNS_TAG, GAIN_TAG, SPLITS_TAG, PROFILE_TAG];
+    let shown: Vec<(&String, &String)> = info.tags.iter().filter(|(k, _)| !hidden.contains(&k.as_str())).collect();
     if !shown.is_empty() {
         out.line("\nTags")?;
         let mut tags = output::table(["tag", "value"]);

@@ -49,6 +49,16 @@ pub struct ScoreArgs {
     /// Scoring threads [default: one per core].
     #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
     pub threads: usize,
+
+    /// Also write the scored rows to a prediction log in this directory, as `wharf serve
+    /// --log-sample` does (features, prediction, probabilities; the job's name as request id
+    /// and the file's row number as row), for `wharf drift --log`.
+    #[arg(long, value_name = "DIR")]
+    pub log: Option<PathBuf>,
+
+    /// With --log: the fraction of rows logged.
+    #[arg(long, value_name = "FRACTION", default_value_t = 1.0, requires = "log")]
+    pub log_sample: f64,
 }
 
 fn parse_rows(text: &str) -> Result<usize, String> {
@@ -87,6 +97,12 @@ pub fn run(args: ScoreArgs, out: &Output) -> anyhow::Result<()> {
         .threads(args.threads);
     if let Some(reject) = &args.reject {
         options = options.reject_path(reject);
+    }
+    if let Some(dir) = &args.log {
+        let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let job = format!("score:{}:{}", args.job.input.display(), started.as_secs());
+        let writer = wharf::predlog::PredictionLogWriter::open(dir, args.log_sample, &info.name, info.version.0, &job)?;
+        options = options.prediction_log(std::sync::Arc::new(writer));
     }
 
     let bar = RowsBar::new(out.quiet);

@@ -47,6 +47,16 @@ pub fn run(args: ServeArgs, _out: &Output) -> anyhow::Result<()> {
     if let Some(dir) = args.shadow_log {
         options.shadow_log.dir = dir;
     }
+    if let Some(sample) = args.log_sample {
+        anyhow::ensure!((0.0..=1.0).contains(&sample), "--log-sample {sample}: expected a fraction from 0 to 1");
+        options.prediction_log.sample = sample;
+    }
+    if let Some(dir) = args.log_path {
+        options.prediction_log.dir = dir;
+    }
+    if args.no_drift {
+        options.drift.enabled = false;
+    }
     // Loading self-tests every model: one that cannot predict its own sample never serves.
     let models = builder.build().context("cannot start serving")?;
     wharf::serve::run(models, options, &addr).with_context(|| format!("serving on {addr}"))

@@ -113,6 +113,16 @@ pub struct StreamArgs {
     /// Also write the windowed features (`<field>_avg`) into each output record.
     #[arg(long, requires = "window_fields")]
     pub emit_features: bool,
+
+    /// Also write the scored records to a prediction log in this directory, as `wharf serve
+    /// --log-sample` does (features, prediction, probabilities, each by its key), for `wharf
+    /// drift --log`.
+    #[arg(long, value_name = "DIR")]
+    pub log: Option<PathBuf>,
+
+    /// With --log: the fraction of records logged (drawn by key, so a replay logs the same).
+    #[arg(long, value_name = "FRACTION", default_value_t = 1.0, requires = "log")]
+    pub log_sample: f64,
 }
 
 /// Runs `wharf stream`: the flags become a source and sink URL for
@@ -161,9 +171,16 @@ pub fn run(args: StreamArgs, out: &Output) -> anyhow::Result<()> {
     let connected = connect(&source_url, sink_url.as_deref(), &options)?;
     let to_stdout = sink_url.is_none();
     let models = RegistryModel::new(ctx.registry().clone(), args.model.clone(), ctx.model_servers().clone());
+    let mut stream_options = stream_options(&args, window);
+    if let Some(dir) = &args.log {
+        // The version is set batch by batch, as the registry's alias may move meanwhile.
+        let job = format!("stream:{}", args.model);
+        let writer = wharf::predlog::PredictionLogWriter::open(dir, args.log_sample, &args.model.name, 0, &job)?;
+        stream_options.prediction_log = Some(std::sync::Arc::new(writer));
+    }
     let job = StreamJob::new(connected.source, connected.sink, models)
         .lineage(ctx.lineage().clone())
-        .options(stream_options(&args, window))
+        .options(stream_options)
         .stop_flag(stop_on_signals()?);
     if let Some(stats) = connected.stats {
         // A broker: its acknowledgement is the checkpoint.
@@ -201,6 +218,7 @@ fn stream_options(args: &StreamArgs, window: Option<WindowSpec>) -> StreamOption
         window,
         on_error: if args.fail_on_error { OnError::Fail } else { OnError::Skip },
         emit_features: args.emit_features,
+        prediction_log: None,
     }
 }
 

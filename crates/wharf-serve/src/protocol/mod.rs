@@ -27,8 +27,8 @@ pub(crate) mod v2;
 
 /// Scores `records` with `loaded` through the one scoring path: on the reactor when the work
 /// is small and the server in process (as `/predict` does), on the blocking pool otherwise.
-/// When `loaded` is a shadowed champion, the request then goes to its challenger too, as
-/// `/predict`'s do; `respond` writes the answer first, so the request id can be echoed on it.
+/// The request is then followed (shadowed, logged, watched for drift) as `/predict`'s are;
+/// `respond` writes the answer first, so the request id can be echoed on it.
 pub(crate) async fn score_records<E: From<Problem>>(
     app: &AppState,
     headers: &HeaderMap,
@@ -36,7 +36,7 @@ pub(crate) async fn score_records<E: From<Problem>>(
     records: Records,
     respond: impl FnOnce(&Scored) -> Result<Response, E>,
 ) -> Result<Response, E> {
-    let pending = app.shadows.pending(&app.models, &loaded, &records);
+    let follow = app.follow(&loaded, &records);
     let work = records.len().saturating_mul(loaded.model.work_per_row());
     let scoring = loaded.clone();
     let run = move || {
@@ -47,8 +47,6 @@ pub(crate) async fn score_records<E: From<Problem>>(
     let (scored, us) =
         if work <= INLINE_WORK && loaded.server.capabilities().in_process { run()? } else { blocking(run).await? };
     let mut response = respond(&scored)?;
-    if let Some(pending) = pending {
-        pending.hand_over(headers, &mut response, loaded, us, scored);
-    }
+    follow.hand_over(headers, &mut response, loaded, us, scored);
     Ok(response)
 }

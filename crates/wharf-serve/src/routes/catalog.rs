@@ -53,7 +53,10 @@ pub async fn model_info(
         map.insert("signature".into(), json!(meta.signature));
         map.insert("params".into(), json!(meta.params));
         map.insert("metrics".into(), json!(meta.metrics));
-        map.insert("tags".into(), json!(meta.tags));
+        // The drift profile is kilobytes of bins, served at `/models/{name}/drift` instead.
+        let tags: std::collections::BTreeMap<_, _> =
+            meta.tags.iter().filter(|(k, _)| k.as_str() != wharf_core::drift::PROFILE_TAG).collect();
+        map.insert("tags".into(), json!(tags));
         map.insert("trained_at".into(), json!(meta.created_at));
         map.insert("data_fingerprint".into(), json!(meta.data_fingerprint));
         map.insert("data_source".into(), json!(meta.data_source));

@@ -1,5 +1,5 @@
 //! The HTTP handlers, one file per concern: probes and metrics ([`health`]), the model
-//! catalog ([`catalog`]), scoring ([`predict`]), reloads ([`admin`]) and the OpenAPI
+//! catalog ([`catalog`]), scoring ([`predict`]), reloads ([`admin`]), drift and feedback ([`watch`]) and the OpenAPI
 //! document with its offline page ([`docs`]). What they share (finding the version a request
 //! asks for, running work off the reactor) is here. Request metrics are not counted here but
 //! by a layer around them ([`crate::request_metrics`]).
@@ -21,6 +21,7 @@ pub(crate) mod catalog;
 pub(crate) mod docs;
 pub(crate) mod health;
 pub(crate) mod predict;
+pub(crate) mod watch;
 
 pub(crate) use predict::INLINE_WORK;
 

@@ -111,16 +111,17 @@ async fn predict(
     if proba_only && !has_probabilities(loaded.server.as_ref(), &loaded.model) {
         return Err(no_probabilities(&loaded));
     }
-    // A champion with a shadow keeps its records and answer for the challenger.
-    let pending = app.shadows.pending(&app.models, &loaded, &records);
-    let keep = pending.is_some();
+    // A champion with a shadow, or a watched request, keeps its records and answer for the
+    // challenger, the prediction log and the drift window.
+    let follow = app.follow(&loaded, &records);
+    let keep = follow.wanted();
     // A request scored in this process in microseconds runs right here: handing it to the
     // blocking pool would cost more than the work. Anything bigger, or a model server that
     // may do I/O, goes to the pool (and so does writing its answer).
     let batchable = app.batcher.is_some() && loaded.model.task() == Task::Classification;
     let work = rows.saturating_mul(loaded.model.work_per_row());
-    // The champion's scoring time, for the shadow log, is taken when scoring returns: it
-    // leaves out writing the answer, as the challenger's leaves out writing the log.
+    // The scoring time, for the shadow and prediction logs, is taken when scoring returns:
+    // it leaves out writing the answer, as the challenger's leaves out writing the log.
     let answered = move |loaded: &Loaded, scored: Scored, started: Instant| {
         let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         answer(loaded, &scored, shape).map(|r| (r, keep.then_some((scored, us))))
@@ -147,8 +148,8 @@ async fn predict(
     // The core names a matrix's cells `records[i][j]`; the client sent them as `instances`.
     let (mut response, scored) =
         outcome.map_err(|p| if positional { p.path_prefix("records[", "instances[") } else { p })?;
-    if let (Some(pending), Some((scored, champion_us))) = (pending, scored) {
-        pending.hand_over(headers, &mut response, loaded, champion_us, scored);
+    if let Some((scored, us)) = scored {
+        follow.hand_over(headers, &mut response, loaded, us, scored);
     }
     response.extensions_mut().insert(ScoredRows(rows));
     Ok(response)

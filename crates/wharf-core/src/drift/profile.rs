@@ -1,0 +1,308 @@
+//! The reference profile: what the training data looked like, kept with the model.
+//!
+//! Per feature, a few quantile bins (numbers) or the level frequencies (categories), with the
+//! missing rate; and the same for the model's own predictions on its training data. It is a
+//! few kilobytes, stored as JSON text in the model's tags under [`PROFILE_TAG`]: the tags
+//! travel in every artifact format and every registry, so models saved before profiles
+//! existed load as they did, and simply have none.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{FeatureKind, Model, Predictions, Records, Result, Signature, Task, WharfError};
+
+/// The model tag that holds the profile's JSON.
+pub const PROFILE_TAG: &str = "wharf.reference_profile";
+/// Quantile bins per numeric feature: fine enough for a Kolmogorov–Smirnov gap read at 5%
+/// steps, coarse enough that a window of a few hundred rows fills every bin.
+pub const NUMERIC_BINS: usize = 20;
+/// The profile layout this build writes and reads.
+const PROFILE_VERSION: u32 = 1;
+/// The bin index of a missing value, before it is mapped to the profile's last bin.
+pub(crate) const MISSING: u16 = u16::MAX;
+
+/// The training data's profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    /// Layout version.
+    pub version: u32,
+    /// Training rows the profile was taken from.
+    pub rows: u64,
+    /// One per signature feature, in signature order.
+    pub features: Vec<Distribution>,
+    /// The model's predictions on its training data: its classes, or its regression values.
+    /// Absent for clustering.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<Distribution>,
+}
+
+/// One variable's distribution over its bins. The last of `expected` is the missing rate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Distribution {
+    /// The feature's name (`prediction` for the prediction).
+    pub name: String,
+    /// How values fall into bins.
+    pub bins: Bins,
+    /// The proportion of training values in each bin, then the missing proportion last.
+    pub expected: Vec<f64>,
+}
+
+/// How a variable's values are binned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Bins {
+    /// A number: bin `i` holds the values above `edges[i-1]` and at most `edges[i]`; the
+    /// last value bin holds everything above the last edge.
+    Numeric {
+        /// Ascending, distinct cut points (the training quantiles).
+        edges: Vec<f64>,
+    },
+    /// One bin per level (or class), in the signature's order.
+    Categorical {
+        /// The levels.
+        levels: Vec<String>,
+    },
+}
+
+impl Bins {
+    /// Value bins, not counting the missing one.
+    pub fn values(&self) -> usize {
+        match self {
+            Bins::Numeric { edges } => edges.len() + 1,
+            Bins::Categorical { levels } => levels.len(),
+        }
+    }
+
+    /// The bin of a number (for a category: its level index), [`MISSING`] for NaN or a
+    /// level index out of range.
+    pub(crate) fn bin(&self, x: f64) -> u16 {
+        if x.is_nan() {
+            return MISSING;
+        }
+        match self {
+            Bins::Numeric { edges } => edges.partition_point(|e| *e < x) as u16,
+            Bins::Categorical { levels } => {
+                if x >= 0.0 && (x as usize) < levels.len() && x.fract() == 0.0 {
+                    x as u16
+                } else {
+                    MISSING
+                }
+            }
+        }
+    }
+
+    /// The bin of a text level.
+    fn bin_text(&self, text: &str) -> u16 {
+        match self {
+            Bins::Categorical { levels } => levels.iter().position(|l| l == text).map_or(MISSING, |i| i as u16),
+            Bins::Numeric { .. } => text.parse::<f64>().map_or(MISSING, |x| self.bin(x)),
+        }
+    }
+
+    /// The bin of a JSON value.
+    fn bin_json(&self, value: Option<&Value>) -> u16 {
+        match value {
+            Some(Value::Number(n)) => n.as_f64().map_or(MISSING, |x| self.bin(x)),
+            Some(Value::String(s)) => self.bin_text(s),
+            _ => MISSING,
+        }
+    }
+}
+
+impl Distribution {
+    /// Bins of `values` (NaN missing), quantile cuts taken from the values themselves.
+    fn numeric(name: &str, values: &[f64]) -> Self {
+        let mut present: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+        present.sort_by(f64::total_cmp);
+        let mut edges: Vec<f64> = Vec::new();
+        if !present.is_empty() {
+            for k in 1..NUMERIC_BINS {
+                let at = (k * (present.len() - 1)) / NUMERIC_BINS;
+                let edge = present[at];
+                if edges.last().is_none_or(|last| *last < edge) {
+                    edges.push(edge);
+                }
+            }
+        }
+        let bins = Bins::Numeric { edges };
+        let indices: Vec<u16> = values.iter().map(|x| bins.bin(*x)).collect();
+        Distribution::counted(name, bins, &indices)
+    }
+
+    /// The distribution of already-binned values.
+    fn counted(name: &str, bins: Bins, indices: &[u16]) -> Self {
+        let mut counts = vec![0u64; bins.values() + 1];
+        for i in indices {
+            counts[slot(&bins, *i)] += 1;
+        }
+        Distribution { name: name.to_string(), bins, expected: super::stats::proportions(&counts) }
+    }
+}
+
+/// Where bin `i` is counted: its own slot, or the last (missing) one.
+pub(crate) fn slot(bins: &Bins, i: u16) -> usize {
+    if i == MISSING || usize::from(i) >= bins.values() {
+        bins.values()
+    } else {
+        usize::from(i)
+    }
+}
+
+impl Profile {
+    /// The profile of `records` (the training features, in any shape the signature takes)
+    /// and of `predictions`, the model's predictions on them.
+    pub fn of(signature: &Signature, records: &Records, predictions: Option<&Predictions>) -> Result<Profile> {
+        let rows = records.len();
+        let mut features = Vec::with_capacity(signature.features.len());
+        for (j, feature) in signature.features.iter().enumerate() {
+            let distribution = match &feature.kind {
+                FeatureKind::Numeric => Distribution::numeric(&feature.name, &numbers(signature, records, j)?),
+                FeatureKind::Categorical { levels } => {
+                    let bins = Bins::Categorical { levels: levels.clone() };
+                    let indices = column_bins(signature, records, j, &bins)?;
+                    Distribution::counted(&feature.name, bins, &indices)
+                }
+                #[allow(unreachable_patterns)]
+                _ => return Err(WharfError::invalid(&feature.name, "no profile for this feature type")),
+            };
+            features.push(distribution);
+        }
+        let prediction = match predictions {
+            Some(Predictions::Classes { classes, indices }) => {
+                let bins = Bins::Categorical { levels: classes.clone() };
+                let binned: Vec<u16> = indices.iter().map(|i| u16::try_from(*i).unwrap_or(MISSING)).collect();
+                Some(Distribution::counted("prediction", bins, &binned))
+            }
+            Some(Predictions::Values(values)) if signature.task == Task::Regression => {
+                Some(Distribution::numeric("prediction", values))
+            }
+            _ => None,
+        };
+        Ok(Profile { version: PROFILE_VERSION, rows: rows as u64, features, prediction })
+    }
+
+    /// The profile kept with `model`, if it has one. A profile that does not parse, or does
+    /// not fit the model's signature, is an error: it would judge drift wrongly.
+    pub fn of_model(model: &Model) -> Result<Option<Profile>> {
+        let Some(text) = model.metadata().tags.get(PROFILE_TAG) else { return Ok(None) };
+        let profile: Profile = serde_json::from_str(text)
+            .map_err(|e| WharfError::invalid(PROFILE_TAG, format!("not a reference profile: {e}")))?;
+        profile.check(model.signature())?;
+        Ok(Some(profile))
+    }
+
+    /// The profile as the compact JSON stored in the tag.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Checks the profile describes `signature`'s features, in order, with their levels.
+    fn check(&self, signature: &Signature) -> Result<()> {
+        if self.version != PROFILE_VERSION {
+            return Err(WharfError::invalid(
+                PROFILE_TAG,
+                format!("profile version {} (this build reads {PROFILE_VERSION})", self.version),
+            ));
+        }
+        if self.features.len() != signature.features.len() {
+            return Err(WharfError::invalid(
+                PROFILE_TAG,
+                format!("{} features profiled, the signature has {}", self.features.len(), signature.features.len()),
+            ));
+        }
+        for (d, f) in
+            self.features.iter().chain(self.prediction.as_ref()).zip(signature.features.iter().map(Some).chain([None]))
+        {
+            if let Some(f) = f {
+                if d.name != f.name {
+                    return Err(WharfError::invalid(
+                        PROFILE_TAG,
+                        format!("profiles '{}' where the signature has '{}'", d.name, f.name),
+                    ));
+                }
+            }
+            let sorted = match &d.bins {
+                Bins::Numeric { edges } => edges.windows(2).all(|w| w[0] < w[1]) && edges.iter().all(|e| e.is_finite()),
+                Bins::Categorical { .. } => true,
+            };
+            if !sorted || d.expected.len() != d.bins.values() + 1 || d.bins.values() >= usize::from(MISSING) {
+                return Err(WharfError::invalid(format!("{PROFILE_TAG}.{}", d.name), "bins and proportions disagree"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Each record's bins: one per feature, then the prediction's (when the profile has one
+    /// and `predictions` is given), row after row.
+    pub fn bin_records(
+        &self,
+        signature: &Signature,
+        records: &Records,
+        predictions: Option<&Predictions>,
+    ) -> Result<Vec<u16>> {
+        let width = self.width();
+        let rows = records.len();
+        let mut out = vec![MISSING; rows * width];
+        for (j, d) in self.features.iter().enumerate() {
+            for (i, b) in column_bins(signature, records, j, &d.bins)?.into_iter().enumerate() {
+                out[i * width + j] = b;
+            }
+        }
+        if let (Some(d), Some(p)) = (&self.prediction, predictions) {
+            let j = self.features.len();
+            let bins: Vec<u16> = match p {
+                Predictions::Classes { indices, .. } => {
+                    indices.iter().map(|i| u16::try_from(*i).unwrap_or(MISSING)).collect()
+                }
+                Predictions::Values(v) => v.iter().map(|x| d.bins.bin(*x)).collect(),
+                Predictions::Clusters(_) => Vec::new(),
+            };
+            for (i, b) in bins.into_iter().enumerate().take(rows) {
+                out[i * width + j] = b;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Variables per binned row: the features, and the prediction when profiled.
+    pub fn width(&self) -> usize {
+        self.features.len() + usize::from(self.prediction.is_some())
+    }
+
+    /// Every profiled variable, features first.
+    pub fn variables(&self) -> impl Iterator<Item = &Distribution> {
+        self.features.iter().chain(self.prediction.as_ref())
+    }
+}
+
+/// Feature `j`'s values as numbers (NaN when missing or not a number).
+fn numbers(signature: &Signature, records: &Records, j: usize) -> Result<Vec<f64>> {
+    let name = &signature.features[j].name;
+    Ok(match records {
+        Records::Matrix(m) => m.column(j).to_vec(),
+        Records::Rows(rows) => rows.iter().map(|r| r.get(name).and_then(Value::as_f64).unwrap_or(f64::NAN)).collect(),
+        Records::Columns(frame) => match frame.column(name) {
+            Some(crate::Column::Numeric(v)) => v.clone(),
+            Some(crate::Column::Text(v)) => {
+                v.iter().map(|t| t.as_deref().and_then(|t| t.parse().ok()).unwrap_or(f64::NAN)).collect()
+            }
+            None => return Err(WharfError::invalid(name, "missing column")),
+        },
+    })
+}
+
+/// Feature `j`'s bins under `bins`, from whatever shape the records take.
+fn column_bins(signature: &Signature, records: &Records, j: usize, bins: &Bins) -> Result<Vec<u16>> {
+    let name = &signature.features[j].name;
+    Ok(match records {
+        Records::Matrix(m) => m.column(j).iter().map(|x| bins.bin(*x)).collect(),
+        Records::Rows(rows) => rows.iter().map(|r| bins.bin_json(r.get(name))).collect(),
+        Records::Columns(frame) => match frame.column(name) {
+            Some(crate::Column::Numeric(v)) => v.iter().map(|x| bins.bin(*x)).collect(),
+            Some(crate::Column::Text(v)) => {
+                v.iter().map(|t| t.as_deref().map_or(MISSING, |t| bins.bin_text(t))).collect()
+            }
+            None => return Err(WharfError::invalid(name, "missing column")),
+        },
+    })
+}
