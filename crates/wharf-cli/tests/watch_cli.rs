@@ -187,6 +187,38 @@ fn live_drift_flags_exactly_the_shifted_features_and_labels_join_the_log() {
     assert!(table.contains("No feature drifted"), "{table}");
     let from_log = s.json(&["drift", "--model", "m", "--log", "preds"]);
     assert_eq!(from_log["window_rows"], 2000, "{from_log}");
+
+    // `wharf score` and `wharf stream` write the same log, which `wharf drift` reads alike.
+    s.ok(&[
+        "-q",
+        "score",
+        "-m",
+        "m",
+        "-i",
+        "shifted.csv",
+        "-o",
+        "scored.csv",
+        "--log",
+        "batch-log",
+        "--log-sample",
+        "0.5",
+    ]);
+    let batch = s.json(&["drift", "--model", "m", "--log", "batch-log"]);
+    let rows = batch["window_rows"].as_u64().unwrap();
+    assert!((400..=600).contains(&rows), "about half the 1000 rows are sampled: {rows}");
+    assert_eq!(drifted(&batch), BTreeSet::from(["x1".to_string(), "c".to_string()]), "{batch}");
+    let lines: String = shifted_records.iter().take(300).map(|r| format!("{r}\n")).collect();
+    s.write("live.jsonl", lines);
+    s.ok(&["-q", "stream", "-m", "m", "--input", "live.jsonl", "--output", "streamed.jsonl", "--log", "stream-log"]);
+    let streamed = s.json(&["drift", "--model", "m", "--log", "stream-log"]);
+    assert_eq!(streamed["window_rows"], 300, "{streamed}");
+    assert!(drifted(&streamed).contains("x1"), "{streamed}");
+    let keyed = std::fs::read_dir(s.path("stream-log")).unwrap().next().unwrap().unwrap().path();
+    let first: Value = serde_json::from_str(std::fs::read_to_string(keyed).unwrap().lines().next().unwrap()).unwrap();
+    assert!(
+        first["request_id"].as_str().unwrap().starts_with("file:live.jsonl@"),
+        "a streamed row is logged by its key: {first}"
+    );
 }
 
 #[test]
@@ -202,8 +234,31 @@ fn an_unwritable_log_directory_stops_the_start_and_models_without_a_profile_say_
     let err = s.error(&["serve", "-m", "lead", "--log-sample", "1.5"]);
     assert!(err.contains("--log-sample 1.5"), "{err}");
 
+    // An imported model has no training profile: drift says so rather than guessing.
+    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/../wharf-trees/tests/fixtures/seed_xgboost.json");
+    s.ok(&["-q", "models", "import", seed, "--name", "seed", "--classes", "low,mid,high"]);
+    // With two models served, /invocations scores `serving.default_model`.
+    s.write("wharf.toml", "[serving]\ndefault_model = \"lead\"\n");
+
     // Feedback with the log off is refused, naming the flag that turns it on.
-    let (child, addr) = s.serve(&["serve", "-m", "lead"]);
+    let (child, addr) = s.serve(&["serve", "-m", "lead", "-m", "seed"]);
+    let (status, _, body) = http(&addr, "GET", "/models/seed/drift", "", "");
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("no reference profile"), "{body}");
+    let leads = s.read("leads.csv");
+    let mut lines = leads.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let record: serde_json::Map<String, Value> = header
+        .iter()
+        .zip(&row)
+        .filter(|(name, _)| !["lead_id", "converted"].contains(name))
+        .map(|(name, cell)| (name.to_string(), cell.parse::<f64>().map(Value::from).unwrap_or_else(|_| (*cell).into())))
+        .collect();
+    let (status, _, body) =
+        http(&addr, "POST", "/invocations", "", &json!({ "dataframe_records": [record] }).to_string());
+    assert_eq!(status, 200, "serving.default_model picks lead: {body}");
+    assert!(body.contains("predictions"), "{body}");
     let (status, _, body) =
         http(&addr, "POST", "/models/lead/feedback", "", "{\"request_id\": \"x\", \"label\": \"1\"}");
     assert_eq!(status, 409, "{body}");
@@ -211,4 +266,6 @@ fn an_unwritable_log_directory_stops_the_start_and_models_without_a_profile_say_
     let (status, _, body) = http(&addr, "GET", "/models/nobody/drift", "", "");
     assert_eq!(status, 404, "{body}");
     child.terminate();
+    let err = s.error(&["drift", "--model", "seed", "--input", "leads.csv"]);
+    assert!(err.contains("no reference profile"), "{err}");
 }

@@ -179,3 +179,71 @@ pub struct VariableDrift {
     /// PSI at or above the threshold, with enough rows.
     pub drifted: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Feature, Records, Signature, Task};
+    use ndarray::Array2;
+
+    fn signature() -> Signature {
+        Signature {
+            features: vec![Feature::numeric("x"), Feature::categorical("c", vec!["a".into(), "b".into()])],
+            target: None,
+            task: Task::Regression,
+            classes: Vec::new(),
+        }
+    }
+
+    /// Rows `x = i / n` (uniform), `c` level `a` for the first `a_share` of them.
+    fn rows(n: usize, shift: f64, a_share: f64) -> Records {
+        let mut m = Array2::zeros((n, 2));
+        for i in 0..n {
+            m[[i, 0]] = i as f64 / n as f64 + shift;
+            m[[i, 1]] = if (i as f64) < a_share * n as f64 { 0.0 } else { 1.0 };
+        }
+        Records::Matrix(m)
+    }
+
+    #[test]
+    fn the_window_forgets_what_left_it_and_flags_only_what_moved() {
+        let sig = signature();
+        let profile = Arc::new(Profile::of(&sig, &rows(1000, 0.0, 0.5), None).unwrap());
+        assert_eq!(profile.features[0].expected.len(), super::super::NUMERIC_BINS + 1, "20 value bins and missing");
+        let mut window = Window::new(profile.clone(), 500);
+        let rule = DriftRule { psi_threshold: 0.2, min_rows: 100 };
+        window.observe(&profile.bin_records(&sig, &rows(500, 0.0, 0.5), None).unwrap());
+        let calm = window.report(rule);
+        assert!(calm.judged && calm.drifted.is_empty(), "{calm:?}");
+        assert!(calm.features[0].psi < 0.05, "{calm:?}");
+        // 500 shifted rows push the calm ones out of a 500-row window: only x moved.
+        window.observe(&profile.bin_records(&sig, &rows(500, 0.5, 0.5), None).unwrap());
+        let moved = window.report(rule);
+        assert_eq!((moved.window_rows, moved.rows_seen), (500, 1000));
+        assert_eq!(moved.drifted, ["x"]);
+        assert!(moved.features[0].ks.unwrap() > 0.4, "{moved:?}");
+        // Too few rows: nothing is flagged, whatever they hold.
+        let mut few = Window::new(profile.clone(), 500);
+        few.observe(&profile.bin_records(&sig, &rows(50, 5.0, 0.0), None).unwrap());
+        let report = few.report(rule);
+        assert!(!report.judged && report.drifted.is_empty() && report.features[0].psi > 1.0);
+    }
+
+    #[test]
+    fn missing_values_are_a_bin_of_their_own() {
+        let sig = signature();
+        let profile = Arc::new(Profile::of(&sig, &rows(1000, 0.0, 0.5), None).unwrap());
+        let mut window = Window::new(profile.clone(), 1000);
+        let mut half_missing = rows(400, 0.0, 0.5);
+        if let Records::Matrix(m) = &mut half_missing {
+            for i in (0..400).step_by(2) {
+                m[[i, 0]] = f64::NAN;
+                m[[i, 1]] = f64::NAN;
+            }
+        }
+        window.observe(&profile.bin_records(&sig, &half_missing, None).unwrap());
+        let report = window.report(DriftRule::default());
+        assert_eq!(report.drifted, ["x", "c"]);
+        assert!((report.features[0].missing_live - 0.5).abs() < 1e-12 && report.features[0].missing_expected == 0.0);
+    }
+}

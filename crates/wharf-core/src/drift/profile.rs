@@ -306,3 +306,59 @@ fn column_bins(signature: &Signature, records: &Records, j: usize, bins: &Bins) 
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Feature, Records, Row, Signature};
+
+    fn signature(levels: &[&str]) -> Signature {
+        Signature {
+            features: vec![
+                Feature::numeric("x"),
+                Feature::categorical("c", levels.iter().map(|l| l.to_string()).collect()),
+            ],
+            target: None,
+            task: Task::Classification,
+            classes: vec!["no".into(), "yes".into()],
+        }
+    }
+
+    #[test]
+    fn named_rows_columns_and_matrices_bin_alike() {
+        let sig = signature(&["a", "b"]);
+        let named: Vec<Row> = (0..100)
+            .map(|i| serde_json::json!({"x": i, "c": if i % 3 == 0 { "a" } else { "b" }}).as_object().cloned().unwrap())
+            .collect();
+        let profile = Profile::of(&sig, &Records::Rows(named.clone()), None).unwrap();
+        let matrix = ndarray::Array2::from_shape_fn((100, 2), |(i, j)| match j {
+            0 => i as f64,
+            _ => f64::from(u8::from(i % 3 != 0)),
+        });
+        let a = profile.bin_records(&sig, &Records::Rows(named), None).unwrap();
+        let b = profile.bin_records(&sig, &Records::Matrix(matrix), None).unwrap();
+        assert_eq!(a, b);
+        // An edge value goes to the bin it closes; above the last edge is the last bin.
+        if let Bins::Numeric { edges } = &profile.features[0].bins {
+            assert_eq!(profile.features[0].bins.bin(edges[0]), 0);
+            assert_eq!(profile.features[0].bins.bin(1e9) as usize, edges.len());
+        }
+    }
+
+    #[test]
+    fn a_profile_that_does_not_fit_the_model_is_refused() {
+        let sig = signature(&["a", "b"]);
+        let rows: Vec<Row> =
+            (0..10).map(|i| serde_json::json!({"x": i, "c": "a"}).as_object().cloned().unwrap()).collect();
+        let profile = Profile::of(&sig, &Records::Rows(rows), None).unwrap();
+        let text = profile.to_json();
+        let back: Profile = serde_json::from_str(&text).unwrap();
+        assert!(back.check(&sig).is_ok());
+        let mut renamed = sig.clone();
+        renamed.features[0].name = "y".into();
+        assert!(back.check(&renamed).unwrap_err().to_string().contains("profiles 'x' where the signature has 'y'"));
+        let mut broken = back.clone();
+        broken.features[0].expected.pop();
+        assert!(broken.check(&sig).unwrap_err().to_string().contains("bins and proportions disagree"));
+    }
+}
