@@ -173,6 +173,12 @@ mod tests {
             let (section, name) = key.split_once('.').expect("section.adapter");
             defaults_json[section][name] = table.expect("adapter config serializes");
         }
+        // `wharf serve`'s own tables: the prediction log and drift.
+        #[cfg(feature = "serve")]
+        for (key, table) in wharf::serve::watch_config::default_tables() {
+            let (section, name) = key.split_once('.').expect("section.table");
+            defaults_json[section][name] = table;
+        }
         // The catalog declares the same tables, so `wharf doctor` shows every one of them.
         let shown = wharf::adapter_catalog().effective_config(&WharfConfig::default()).expect("defaults");
         for key in keys {

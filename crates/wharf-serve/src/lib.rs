@@ -66,7 +66,7 @@ pub mod state;
 mod tls;
 mod token_file;
 mod watch;
-mod watch_config;
+pub mod watch_config;
 
 pub use batch::MicroBatch;
 pub use metrics::Metrics;

@@ -4,14 +4,14 @@
 
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use wharf_core::config::{lenient, ServingConfig};
 use wharf_core::drift::DriftRule;
 use wharf_core::WharfError;
 
 use crate::watch::{DriftWatch, PredictionLog};
 
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct LogTable {
     #[serde(deserialize_with = "lenient::f64")]
@@ -28,7 +28,7 @@ impl Default for LogTable {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct DriftTable {
     #[serde(deserialize_with = "lenient::bool")]
@@ -85,4 +85,14 @@ fn table<T: for<'de> Deserialize<'de> + Default>(config: &ServingConfig, name: &
             T::deserialize(value.clone()).map_err(|e| WharfError::config(format!("serving.{name}"), e.to_string()))
         }
     }
+}
+
+/// `wharf serve`'s own tables of `[serving]` with their defaults, by key: what the
+/// configuration reference documents.
+pub fn default_tables() -> Vec<(&'static str, serde_json::Value)> {
+    let json = |v: serde_json::Result<serde_json::Value>| v.unwrap_or_default();
+    vec![
+        ("serving.log", json(serde_json::to_value(LogTable::default()))),
+        ("serving.drift", json(serde_json::to_value(DriftTable::default()))),
+    ]
 }

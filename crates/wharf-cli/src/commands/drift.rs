@@ -63,6 +63,7 @@ pub fn run(args: DriftArgs, out: &Output) -> anyhow::Result<()> {
     })?;
     let signature = model.signature().clone();
     let mut window = Window::new(std::sync::Arc::new(profile), usize::MAX >> 8);
+    let mut unjudged = None;
     let source = if let Some(path) = &args.input {
         let categorical: Vec<String> = signature
             .features
@@ -83,8 +84,16 @@ pub fn run(args: DriftArgs, out: &Output) -> anyhow::Result<()> {
             );
         }
         let records = Records::Columns(frame);
-        let predictions = model.predict(&records)?;
-        window.observe(&window.profile().bin_records(&signature, &records, Some(&predictions))?);
+        // A file the model cannot score (a level it never saw) still has its features judged;
+        // only the prediction is left out, and the reason said.
+        let predictions = match model.predict(&records) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                unjudged = Some(format!("{} cannot score this file: {e}", args.model));
+                None
+            }
+        };
+        window.observe(&window.profile().bin_records(&signature, &records, predictions.as_ref())?);
         path.display().to_string()
     } else if let Some(log) = &args.log {
         let mut rows = Vec::with_capacity(CHUNK);
@@ -116,12 +125,18 @@ pub fn run(args: DriftArgs, out: &Output) -> anyhow::Result<()> {
     let report = window.report(DriftRule { psi_threshold: args.psi_threshold, min_rows: args.min_rows });
     if out.json {
         let mut body = json!({ "model": args.model.to_string(), "source": source });
+        if let Some(why) = &unjudged {
+            body["prediction_not_judged"] = json!(why);
+        }
         if let (Value::Object(map), Ok(Value::Object(r))) = (&mut body, serde_json::to_value(&report)) {
             map.extend(r);
         }
         out.json(&body)?;
     } else {
         print(&report, &args.model, &source, out)?;
+        if let Some(why) = &unjudged {
+            out.info(format!("The prediction is not judged: {why}."))?;
+        }
     }
     if args.fail_on_drift && !report.drifted.is_empty() {
         anyhow::bail!("drift in {} feature(s): {}", report.drifted.len(), report.drifted.join(", "));
