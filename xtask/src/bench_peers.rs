@@ -187,6 +187,18 @@ fn import_models(s: &Setup, wharf: &Path) -> Result<PathBuf, String> {
             "wharf models import",
         )?;
     }
+    // The logistic model once more, with the training table as its drift reference: what the
+    // watch's cost is measured on (drift binning every request, the log sampling 10%).
+    run(
+        Command::new(wharf)
+            .current_dir(&s.out)
+            .env("WHARF_REGISTRY__DIR", &registry)
+            .args(["models", "import", "--format", "sklearn-logistic-json"])
+            .arg(s.data.join("logistic.json"))
+            .args(["--name", "peer-lr-watched", "--alias", "champion", "--reference"])
+            .arg(s.data.join("train.csv")),
+        "wharf models import --reference",
+    )?;
     Ok(registry)
 }
 
@@ -241,7 +253,7 @@ fn round(s: &Setup, wharf: &Path, registry: &Path, index: usize) -> Result<Round
     }
     let results = s.out.join(format!("http-round{index}.jsonl"));
     let _ = std::fs::remove_file(&results);
-    let mut order = ["wharf", "limit", "fastapi"];
+    let mut order = ["wharf", "limit", "fastapi", "watch-off", "watch-on"];
     if reverse {
         order.reverse();
     }
@@ -249,6 +261,8 @@ fn round(s: &Setup, wharf: &Path, registry: &Path, index: usize) -> Result<Round
         match target {
             "wharf" => r.serve_rss_kb = http_wharf(s, wharf, registry, &results)?,
             "limit" => http_limit(s, &results)?,
+            "watch-off" => http_watch(s, wharf, registry, &results, false)?,
+            "watch-on" => http_watch(s, wharf, registry, &results, true)?,
             _ => http_bench(s, &results, &[], &[("MODES", "tuned"), ("PORT", &free_port()?.to_string())])?,
         }
     }
@@ -442,6 +456,32 @@ fn http_v2(s: &Setup, results: &Path, port: u16, pid: &str) -> Result<(), String
     Ok(())
 }
 
+/// Loads `wharf serve` with 1-row bodies on the model that has a drift reference: with the
+/// prediction log at 10% and drift on (`watched`), or both off; labelled `wharf-watch-on` /
+/// `wharf-watch-off`.
+fn http_watch(s: &Setup, wharf: &Path, registry: &Path, results: &Path, watched: bool) -> Result<(), String> {
+    let port = free_port()?;
+    let log = s.out.join("prediction-log");
+    let mut cmd = Command::new(wharf);
+    cmd.current_dir(&s.out)
+        .env("WHARF_LOG", "warn")
+        .args(["serve", "-m", "peer-lr-watched@champion", "--registry"])
+        .arg(registry)
+        .args(["--addr", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null());
+    if watched {
+        cmd.args(["--log-sample", "0.1", "--log-path"]).arg(&log);
+    } else {
+        cmd.arg("--no-drift");
+    }
+    let mut server = Server(cmd.spawn().map_err(|e| format!("wharf serve: {e}"))?);
+    wait_ready(&mut server, port, "/livez")?;
+    let pid = server.0.id().to_string();
+    let url = format!("http://127.0.0.1:{port}/models/peer-lr-watched/predict_proba?probabilities=array");
+    let label = if watched { "wharf-watch-on" } else { "wharf-watch-off" };
+    http_bench(s, results, &["--url", &url, "--label", label, "--pid", &pid], &[("BODIES", "1")])
+}
+
 /// Loads the hand-written ceiling server the same way.
 fn http_limit(s: &Setup, results: &Path) -> Result<(), String> {
     let port = free_port()?;
@@ -633,6 +673,16 @@ fn report(rounds: &[Round]) -> String {
             verdict(vs_native.map(|v| v >= 1.0 / 1.2)),
         ));
     }
+    let watched = med(rounds, |r| Some(http(r, "wharf-watch-on", 1, "rps")? / http(r, "wharf-watch-off", 1, "rps")?));
+    t.push_str(&format!(
+        "| HTTP 1-row `/predict_proba`, prediction log 10% + drift on vs both off, same model | — | — | off {} | {} (CPU/req {} vs {}) | {} × off | ≥ 0.9 × off | {} |\n",
+        show(med(rounds, |r| http(r, "wharf-watch-off", 1, "rps")), "req/s"),
+        show(med(rounds, |r| http(r, "wharf-watch-on", 1, "rps")), "req/s"),
+        show(med(rounds, |r| http(r, "wharf-watch-on", 1, "server_cpu_us_per_req")), "µs"),
+        show(med(rounds, |r| http(r, "wharf-watch-off", 1, "server_cpu_us_per_req")), "µs"),
+        show(watched, ""),
+        verdict(watched.map(|v| v >= 0.9)),
+    ));
     let load = med(rounds, |r| {
         Some(
             at(&r.ours, &["logistic_artifact_load", "median_us"])?

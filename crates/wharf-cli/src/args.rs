@@ -394,6 +394,11 @@ pub struct ImportArgs {
     /// second is a binary model's positive class [default: 0,1,…].
     #[arg(long, value_name = "LABELS", value_delimiter = ',')]
     pub classes: Option<Vec<String>>,
+    /// A CSV sample of the data the model was trained on (a header row and the model's
+    /// features): its profile is kept with the model, so `wharf serve` and `wharf drift` watch
+    /// for drift as they do for models trained in Wharf.
+    #[arg(long, value_name = "FILE")]
+    pub reference: Option<PathBuf>,
 }
 
 fn algorithm_parser() -> impl TypedValueParser<Value = Algorithm> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use ndarray::Array1;
 use serde::{Deserialize, Serialize};
-use wharf_core::drift::{Profile, PROFILE_TAG};
+use wharf_core::drift::with_profile;
 use wharf_core::{Column, Model, ModelMetadata, Records, Result, Signature, Task, WharfError};
 
 use crate::builtin::FittedEstimator;
@@ -488,7 +488,8 @@ impl Trainer {
             return Err(WharfError::invalid(&data.name, "need at least two rows to train"));
         }
         let model = self.fit_estimator(data, observer)?;
-        with_profile(model, data)
+        // The training data's profile, kept with the model for drift monitoring.
+        with_profile(model, &Records::Columns(data.features.clone()))
     }
 
     fn fit_estimator(&self, data: &Dataset, mut observer: Option<&mut dyn FnMut(&Iteration)>) -> Result<Model> {
@@ -570,15 +571,6 @@ impl Trainer {
         Model::new(metadata, Arc::new(FittedEstimator::new(preprocessor, estimator)))
             .map_err(|e| WharfError::Training(format!("fitted model is inconsistent: {e}")))
     }
-}
-
-/// `model` with the profile of its training data and of its predictions on it kept in its
-/// tags, for drift monitoring ([`wharf_core::drift`]).
-fn with_profile(model: Model, data: &Dataset) -> Result<Model> {
-    let records = Records::Columns(data.features.clone());
-    let predictions = model.predict(&records)?;
-    let profile = Profile::of(model.signature(), &records, Some(&predictions))?;
-    Ok(model.with_tag(PROFILE_TAG, profile.to_json()))
 }
 
 /// Versions of the libraries that produce and read models.

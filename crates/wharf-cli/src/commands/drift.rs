@@ -65,25 +65,7 @@ pub fn run(args: DriftArgs, out: &Output) -> anyhow::Result<()> {
     let mut window = Window::new(std::sync::Arc::new(profile), usize::MAX >> 8);
     let mut unjudged = None;
     let source = if let Some(path) = &args.input {
-        let categorical: Vec<String> = signature
-            .features
-            .iter()
-            .filter(|f| matches!(f.kind, FeatureKind::Categorical { .. }))
-            .map(|f| f.name.clone())
-            .collect();
-        let numeric: Vec<String> =
-            signature.features.iter().filter(|f| f.kind == FeatureKind::Numeric).map(|f| f.name.clone()).collect();
-        let file = std::fs::File::open(path).map_err(|e| wharf::WharfError::io(path, e))?;
-        let frame = read_csv(file, &path.display().to_string(), &categorical, &numeric)?;
-        for name in signature.feature_names() {
-            anyhow::ensure!(
-                frame.column(name).is_some(),
-                "{}: no column '{name}', a feature of {}",
-                path.display(),
-                args.model
-            );
-        }
-        let records = Records::Columns(frame);
+        let records = read_features(&signature, path, &args.model.to_string())?;
         // A file the model cannot score (a level it never saw) still has its features judged;
         // only the prediction is left out, and the reason said.
         let predictions = match model.predict(&records) {
@@ -142,6 +124,29 @@ pub fn run(args: DriftArgs, out: &Output) -> anyhow::Result<()> {
         anyhow::bail!("drift in {} feature(s): {}", report.drifted.len(), report.drifted.join(", "));
     }
     Ok(())
+}
+
+/// The model's features from a CSV file with a header row, typed as the signature types them;
+/// a missing feature column is an error naming it and `model`.
+pub(crate) fn read_features(
+    signature: &wharf::Signature,
+    path: &std::path::Path,
+    model: &str,
+) -> anyhow::Result<Records> {
+    let of_kind = |categorical: bool| -> Vec<String> {
+        signature
+            .features
+            .iter()
+            .filter(|f| matches!(f.kind, FeatureKind::Categorical { .. }) == categorical)
+            .map(|f| f.name.clone())
+            .collect()
+    };
+    let file = std::fs::File::open(path).map_err(|e| wharf::WharfError::io(path, e))?;
+    let frame = read_csv(file, &path.display().to_string(), &of_kind(true), &of_kind(false))?;
+    for name in signature.feature_names() {
+        anyhow::ensure!(frame.column(name).is_some(), "{}: no column '{name}', a feature of {model}", path.display());
+    }
+    Ok(Records::Columns(frame))
 }
 
 /// A log's predictions as the model's own, when every one can be read so: class labels by

@@ -23,7 +23,12 @@ pub fn run(ctx: &Wharf, args: ImportArgs, out: &Output) -> anyhow::Result<()> {
     };
     let model = read(&format, &args)?;
     let source = args.file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-    let model = model.with_tag("import.format", format.as_str()).with_tag("import.file", source);
+    let mut model = model.with_tag("import.format", format.as_str()).with_tag("import.file", source);
+    if let Some(reference) = &args.reference {
+        // A sample of the training data gives the imported model a drift reference.
+        let records = super::drift::read_features(model.signature(), reference, &args.name)?;
+        model = wharf::drift::with_profile(model, &records)?;
+    }
     let version = ctx.registry().register(&model, &args.name)?;
     for alias in &args.aliases {
         ctx.registry().set_alias(&args.name, alias, &version)?;

@@ -275,6 +275,15 @@ impl Profile {
     }
 }
 
+/// `model` with the profile of `records` (its training data, or a sample of it) and of its
+/// own predictions on them kept under [`PROFILE_TAG`]: how a trained model, or one imported
+/// with a sample of the data it learned from, gets a reference for drift.
+pub fn with_profile(model: Model, records: &Records) -> Result<Model> {
+    let predictions = model.predict(records)?;
+    let profile = Profile::of(model.signature(), records, Some(&predictions))?;
+    Ok(model.with_tag(PROFILE_TAG, profile.to_json()))
+}
+
 /// Feature `j`'s values as numbers (NaN when missing or not a number).
 fn numbers(signature: &Signature, records: &Records, j: usize) -> Result<Vec<f64>> {
     let name = &signature.features[j].name;
