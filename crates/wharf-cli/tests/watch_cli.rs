@@ -268,4 +268,49 @@ fn an_unwritable_log_directory_stops_the_start_and_models_without_a_profile_say_
     child.terminate();
     let err = s.error(&["drift", "--model", "seed", "--input", "leads.csv"]);
     assert!(err.contains("no reference profile"), "{err}");
+
+    // Imported with a sample of its training data, the same model gets a profile.
+    let sample = |shift: f64| {
+        let mut rng = Rng(9);
+        let header: Vec<String> = (0..20).map(|j| format!("f{j}")).collect();
+        let mut csv = header.join(",") + "\n";
+        for _ in 0..600 {
+            let row: Vec<String> =
+                (0..20).map(|j| format!("{:.4}", rng.next() * 4.0 + if j == 3 { shift } else { 0.0 })).collect();
+            csv += &(row.join(",") + "\n");
+        }
+        csv
+    };
+    s.write("reference.csv", sample(0.0));
+    s.write("moved.csv", sample(2.0));
+    let err = s.error(&[
+        "models",
+        "import",
+        seed,
+        "--name",
+        "seed-ref",
+        "--classes",
+        "low,mid,high",
+        "--reference",
+        "leads.csv",
+    ]);
+    assert!(err.contains("no column 'f0'"), "{err}");
+    assert!(s.run(&["models", "show", "seed-ref"]).status.code() != Some(0), "a refused import registers nothing");
+    s.ok(&[
+        "-q",
+        "models",
+        "import",
+        seed,
+        "--name",
+        "seed-ref",
+        "--classes",
+        "low,mid,high",
+        "--reference",
+        "reference.csv",
+    ]);
+    assert!(drifted(&s.json(&["drift", "--model", "seed-ref", "--input", "reference.csv"])).is_empty());
+    assert_eq!(
+        drifted(&s.json(&["drift", "--model", "seed-ref", "--input", "moved.csv"])),
+        BTreeSet::from(["f3".to_string()])
+    );
 }
