@@ -94,6 +94,18 @@ fn drift_after(addr: &str, rows: u64) -> Value {
     panic!("the watcher never binned {rows} rows");
 }
 
+/// `/metrics` once it holds `line` (the writer drains its queue every few milliseconds).
+fn metric_reaches(addr: &str, line: &str) -> String {
+    for _ in 0..200 {
+        let (_, _, metrics) = http(addr, "GET", "/metrics", "", "");
+        if metrics.lines().any(|l| l == line) {
+            return metrics;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    panic!("/metrics never showed {line}");
+}
+
 fn drifted(report: &Value) -> BTreeSet<String> {
     report["drifted"].as_array().expect("drifted").iter().map(|v| v.as_str().unwrap().to_string()).collect()
 }
@@ -130,7 +142,9 @@ fn live_drift_flags_exactly_the_shifted_features_and_labels_join_the_log() {
     let (_, _, metrics) = http(&addr, "GET", "/metrics", "", "");
     assert!(metrics.contains("wharf_drift_features_drifted{model=\"m\",version=\"1\"} 2"), "{metrics}");
     assert!(metrics.contains("wharf_drift_psi{model=\"m\",version=\"1\",feature=\"x1\"}"), "{metrics}");
-    assert!(metrics.contains("wharf_prediction_log_rows_total 2000"), "{metrics}");
+    // The log is written off the request path: wait for the writer, then labels can join.
+    let logged = metric_reaches(&addr, "wharf_prediction_log_rows_total 2000");
+    assert!(logged.contains("wharf_watch_dropped_total 0"), "{logged}");
 
     // Labels join logged requests by id; unknown ids are counted, not an error.
     let feedback = json!({ "feedback": [

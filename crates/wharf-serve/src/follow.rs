@@ -3,8 +3,8 @@
 //!
 //! Every scoring route asks [`App::follow`](crate::App) before scoring and calls
 //! [`Follow::hand_over`] after writing its answer, so `/predict`, v2 `infer` and
-//! `/invocations` are shadowed, logged and watched alike, and share one request id, echoed
-//! in `X-Request-Id`.
+//! `/invocations` are shadowed, logged and watched alike, and a logged request has one id,
+//! echoed in `X-Request-Id`.
 
 use std::sync::Arc;
 
@@ -49,17 +49,16 @@ impl Follow<'_> {
         us: u64,
         scored: Scored,
     ) {
-        if !self.wanted() {
-            return;
-        }
-        let id = request_id(headers);
-        if let Ok(value) = HeaderValue::from_str(&id) {
+        // Only a request that is logged (here or in the shadow log) needs an id to be joined by.
+        let logged = self.shadow.is_some() || self.watch.as_ref().is_some_and(Observed::logged);
+        let id = logged.then(|| request_id(headers));
+        if let Some(value) = id.as_deref().and_then(|id| HeaderValue::from_str(id).ok()) {
             response.headers_mut().insert(REQUEST_ID, value);
         }
         if let Some(watch) = self.watch {
-            watch.finish(&id, &scored, us);
+            watch.finish(id.as_deref(), &scored, us);
         }
-        if let Some(shadow) = self.shadow {
+        if let (Some(shadow), Some(id)) = (self.shadow, id) {
             shadow.hand_over(id, loaded, us, scored);
         }
     }

@@ -24,6 +24,10 @@ pub struct Loaded {
     pub server: Arc<dyn ModelServerPort>,
     /// Seconds it took to load and self-test.
     pub load_seconds: f64,
+    /// This version's live drift window against its training profile, made on first use
+    /// (`None` when it has no usable profile). It lives and goes with the version, so a
+    /// reload starts the new version's window afresh.
+    pub(crate) drift: std::sync::OnceLock<Option<crate::watch::Watched>>,
 }
 
 impl std::fmt::Debug for Loaded {
@@ -136,7 +140,14 @@ pub fn load_from_registry(
     let model = Arc::new(model);
     self_test(&model, server.as_ref())
         .map_err(|e| WharfError::invalid(format!("{name}@{selector}"), format!("self-test failed: {e}")))?;
-    Ok(Loaded { version: info.version, info, model, server, load_seconds: started.elapsed().as_secs_f64() })
+    Ok(Loaded {
+        version: info.version,
+        info,
+        model,
+        server,
+        load_seconds: started.elapsed().as_secs_f64(),
+        drift: Default::default(),
+    })
 }
 
 /// Everything the handlers share.
@@ -222,7 +233,11 @@ impl ModelsBuilder {
             .map_err(|e| WharfError::invalid(info.name.clone(), format!("self-test failed: {e}")))?;
         let selector = Selector::Version(info.version);
         let name = info.name.clone();
-        self.direct.push((name, selector, Loaded { version: info.version, info, model, server, load_seconds: 0.0 }));
+        self.direct.push((
+            name,
+            selector,
+            Loaded { version: info.version, info, model, server, load_seconds: 0.0, drift: Default::default() },
+        ));
         Ok(self)
     }
 

@@ -1,13 +1,12 @@
 //! Production watch: the prediction log, live drift against the training profile, and the
 //! labels that come back later.
 //!
-//! The request path does as little as it can: when a request is to be watched (drift is on
-//! and its model has a profile, or the log samples it) it keeps a copy of the records and,
-//! after the answer, hands them with the answer to one watcher thread through a bounded
-//! queue. When the queue is full the copy is dropped and counted: a request never waits on
-//! the log or on drift. The watcher bins the rows into the version's drift window
-//! ([`wharf_core::drift::Window`]) and appends the sampled ones to the prediction log
-//! ([`wharf_core::predlog`]).
+//! The request path does as little as it can. Drift is binned right there: a row becomes one
+//! small bin index per feature (a binary search over at most 19 cut points), then the
+//! version's window counts it under a short lock; no copy of the request is made for it. A
+//! request the log samples keeps a copy of its records and, after the answer, hands them with
+//! the answer to one writer thread through a bounded queue; when the queue is full the copy
+//! is dropped and counted, so a request never waits on the log.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
@@ -94,19 +93,14 @@ struct Observation {
     request_id: String,
     time: chrono::DateTime<chrono::Utc>,
     latency_us: u64,
-    log: bool,
-    drift: bool,
 }
 
 /// A model version: its name and number.
 type VersionKey = (String, u64);
-/// A version's drift window, or `None` when the version has no (usable) profile.
-type Windows = HashMap<VersionKey, Option<Arc<Mutex<Window>>>>;
 
 /// What the request path and the watcher share.
 #[derive(Default)]
 struct Shared {
-    windows: Mutex<Windows>,
     recent: Mutex<Recent>,
     live: Mutex<BTreeMap<VersionKey, Live>>,
     logged_rows: AtomicU64,
@@ -144,6 +138,13 @@ struct Live {
     regression: bool,
 }
 
+/// A served version's drift: its profile (read without a lock to bin rows) and its window.
+#[derive(Debug)]
+pub(crate) struct Watched {
+    profile: Arc<Profile>,
+    window: Mutex<Window>,
+}
+
 /// The prediction log and live drift of a server.
 pub(crate) struct Watch {
     log: PredictionLog,
@@ -175,14 +176,14 @@ impl Watch {
         }
         let shared = Arc::new(Shared::default());
         let queued_rows = Arc::new(AtomicUsize::new(0));
-        let (queue, writer) = if files.is_empty() && !drift.enabled {
+        let (queue, writer) = if files.is_empty() {
             (None, None)
         } else {
             let (queue, jobs) = sync_channel(QUEUE_REQUESTS);
-            let (shared, rows, log, drift) = (shared.clone(), queued_rows.clone(), log.clone(), drift);
+            let (shared, rows, log) = (shared.clone(), queued_rows.clone(), log.clone());
             let writer = std::thread::Builder::new()
                 .name("wharf-watch".into())
-                .spawn(move || watch_loop(jobs, files, &log, drift, &shared, &rows))?;
+                .spawn(move || watch_loop(jobs, files, &log, &shared, &rows))?;
             (Some(queue), Some(writer))
         };
         Ok(Watch { log: log.clone(), drift, queue, queued_rows, shared, sampled: AtomicU64::new(0), writer })
@@ -198,12 +199,18 @@ impl Watch {
         &self.log.dir
     }
 
-    /// When a request to `loaded` is watched, a copy of its records kept for the watcher.
+    /// What watching a request to `loaded` takes: its rows binned for the version's drift
+    /// window (when drift is on and the version has a profile) and, when the log samples the
+    /// request, a copy of its records. `None` when neither applies.
     pub(crate) fn begin(&self, loaded: &Arc<Loaded>, records: &Records) -> Option<Observed<'_>> {
-        self.queue.as_ref()?;
-        let drift = self.drift.enabled && loaded.model.metadata().tags.contains_key(PROFILE_TAG);
-        let log = self.log.covers(&loaded.info.name) && self.sample();
-        (drift || log).then(|| Observed { watch: self, loaded: loaded.clone(), records: records.clone(), log, drift })
+        let watched = if self.drift.enabled { self.watched(loaded) } else { None };
+        let bins = watched.and_then(|w| w.profile.bin_records(loaded.model.signature(), records, None).ok());
+        let log = self.queue.is_some() && self.log.covers(&loaded.info.name) && self.sample();
+        if bins.is_none() && !log {
+            return None;
+        }
+        let records = log.then(|| records.clone());
+        Some(Observed { watch: self, loaded: loaded.clone(), bins, records })
     }
 
     /// Whether this request is in the log's sample.
@@ -233,23 +240,38 @@ impl Watch {
         if !loaded.model.metadata().tags.contains_key(PROFILE_TAG) {
             return Err(format!(
                 "'{name}' version {} has no reference profile of its training data: models trained before \
-                 Wharf kept one, and imported models, have none (retrain to get one)",
+                 Wharf kept one have none (retrain), and imported models get one with `wharf models import \
+                 --reference SAMPLE.csv`",
                 loaded.version
             ));
         }
-        let window = self.window(loaded).map_err(|e| format!("'{name}' version {}: {e}", loaded.version))?;
-        let report = match window {
-            Some(w) => {
-                w.lock().map(|w| w.report(self.drift.rule)).map_err(|_| "drift window unavailable".to_string())?
-            }
-            None => return Err(format!("'{name}' version {}: its reference profile is unusable", loaded.version)),
-        };
+        let watched = self
+            .watched(loaded)
+            .ok_or_else(|| format!("'{name}' version {}: its reference profile is unusable", loaded.version))?;
+        let report = watched
+            .window
+            .lock()
+            .map(|w| w.report(self.drift.rule))
+            .map_err(|_| "drift window unavailable".to_string())?;
         Ok(report)
     }
 
-    /// The version's window, made on first use.
-    fn window(&self, loaded: &Loaded) -> Result<Option<Arc<Mutex<Window>>>, String> {
-        window_of(&self.shared, loaded, self.drift.window)
+    /// The version's profile and window, made on first use; `None` without a usable profile.
+    fn watched<'l>(&self, loaded: &'l Loaded) -> Option<&'l Watched> {
+        loaded
+            .drift
+            .get_or_init(|| match Profile::of_model(&loaded.model) {
+                Ok(Some(profile)) => {
+                    let profile = Arc::new(profile);
+                    Some(Watched { window: Mutex::new(Window::new(profile.clone(), self.drift.window)), profile })
+                }
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::warn!(model = %loaded.info.name, version = loaded.version.0, "reference profile unusable: {e}");
+                    None
+                }
+            })
+            .as_ref()
     }
 
     /// Joins labels to logged requests of `model`: how many of `labels` matched. Unmatched
@@ -297,10 +319,7 @@ impl Watch {
     }
 
     /// The log, drift and feedback series in the Prometheus text format.
-    pub(crate) fn render(&self, out: &mut String) {
-        if self.queue.is_none() {
-            return;
-        }
+    pub(crate) fn render(&self, models: &Models, out: &mut String) {
         let s = &self.shared;
         let counters = [
             ("wharf_prediction_log_rows_total", "Rows written to the prediction log.", &s.logged_rows),
@@ -312,12 +331,16 @@ impl Watch {
             let _ =
                 writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Ordering::Relaxed));
         }
-        let windows: Vec<(VersionKey, Arc<Mutex<Window>>)> = match s.windows.lock() {
-            Ok(w) => w.iter().filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v))).collect(),
-            Err(_) => Vec::new(),
-        };
-        let mut reports: Vec<(VersionKey, DriftReport)> =
-            windows.into_iter().filter_map(|(k, w)| w.lock().ok().map(|w| (k, w.report(self.drift.rule)))).collect();
+        let mut reports: Vec<(VersionKey, DriftReport)> = models
+            .models
+            .iter()
+            .flat_map(|m| m.slots.iter().map(|slot| slot.current()))
+            .filter_map(|loaded| {
+                let watched = loaded.drift.get()?.as_ref()?;
+                let report = watched.window.lock().ok()?.report(self.drift.rule);
+                Some(((loaded.info.name.clone(), loaded.version.0), report))
+            })
+            .collect();
         reports.sort_by(|a, b| a.0.cmp(&b.0));
         if !reports.is_empty() {
             let _ = writeln!(out, "# HELP wharf_drift_psi Population stability index of a feature's live window against training.\n# TYPE wharf_drift_psi gauge");
@@ -414,22 +437,39 @@ fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-/// A request kept for the watcher until the answer is written.
+/// A watched request, kept from before scoring until the answer is written.
 pub(crate) struct Observed<'a> {
     watch: &'a Watch,
     loaded: Arc<Loaded>,
-    records: Records,
-    log: bool,
-    drift: bool,
+    /// The rows' feature bins and a slot for the prediction's, when drift watches the version.
+    bins: Option<Vec<u16>>,
+    /// A copy of the records, when the log samples the request.
+    records: Option<Records>,
 }
 
 impl Observed<'_> {
-    /// Hands the request and its answer to the watcher (or drops it, counted). Never blocks.
-    pub(crate) fn finish(self, request_id: &str, scored: &Scored, latency_us: u64) {
-        let rows = self.records.len();
+    /// Whether the request is logged, and so needs an id.
+    pub(crate) fn logged(&self) -> bool {
+        self.records.is_some()
+    }
+
+    /// Counts the rows in the drift window, with their predictions, and hands a logged request
+    /// to the writer (or drops it, counted). Never blocks on the log.
+    pub(crate) fn finish(self, request_id: Option<&str>, scored: &Scored, latency_us: u64) {
+        if let (Some(mut bins), Some(watched)) = (self.bins, self.watch.watched(&self.loaded)) {
+            let profile = &watched.profile;
+            if profile.prediction.is_some() && scored.kept.len() * profile.width() == bins.len() {
+                profile.bin_predictions(&scored.predictions, &mut bins);
+            }
+            if let Ok(mut window) = watched.window.lock() {
+                window.observe(&bins);
+            }
+        }
+        let Some(records) = self.records else { return };
+        let rows = records.len();
         let job = Observation {
             loaded: self.loaded,
-            records: self.records,
+            records,
             // Rejected records are never logged; the rest of the answer is copied.
             scored: Scored {
                 predictions: scored.predictions.clone(),
@@ -437,11 +477,9 @@ impl Observed<'_> {
                 kept: scored.kept.clone(),
                 rejects: Vec::new(),
             },
-            request_id: request_id.to_string(),
+            request_id: request_id.unwrap_or_default().to_string(),
             time: chrono::Utc::now(),
             latency_us,
-            log: self.log,
-            drift: self.drift,
         };
         self.watch.offer(Job::Observe(Box::new(job)), rows);
     }
@@ -458,83 +496,53 @@ impl Drop for Watch {
     }
 }
 
-fn window_of(shared: &Shared, loaded: &Loaded, capacity: usize) -> Result<Option<Arc<Mutex<Window>>>, String> {
-    let key = (loaded.info.name.clone(), loaded.version.0);
-    let mut windows = shared.windows.lock().map_err(|_| "drift windows unavailable".to_string())?;
-    if let Some(w) = windows.get(&key) {
-        return Ok(w.clone());
-    }
-    let window = match Profile::of_model(&loaded.model) {
-        Ok(Some(profile)) => Some(Arc::new(Mutex::new(Window::new(Arc::new(profile), capacity)))),
-        Ok(None) => None,
-        Err(e) => {
-            tracing::warn!(model = %key.0, version = key.1, "reference profile unusable: {e}");
-            None
-        }
-    };
-    windows.insert(key, window.clone());
-    Ok(window)
-}
-
 /// The log files of one model: predictions, and feedback (opened at its first label).
 type Files = BTreeMap<String, (RotatingFile, Option<RotatingFile>)>;
 
-/// The watcher thread: bins each request into its drift window, writes the sampled ones to
-/// the log, and flushes whenever the queue runs empty.
-fn watch_loop(
-    jobs: Receiver<Job>,
-    mut files: Files,
-    log: &PredictionLog,
-    drift: DriftWatch,
-    shared: &Shared,
-    queued: &AtomicUsize,
-) {
-    while let Ok(job) = jobs.recv() {
-        let mut next = Some(job);
-        while let Some(job) = next.take() {
-            match job {
-                Job::Observe(o) => {
+/// How often the writer drains the queue. Sleeping between drains, instead of blocking on
+/// the queue, means a request that hands its copy over never has to wake a thread: at
+/// thousands of logged requests a second, a wake-up each would cost the request path more
+/// than the log itself.
+const DRAIN_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// The writer thread: every [`DRAIN_EVERY`], writes what the queue holds (sampled requests,
+/// feedback) and flushes; once the queue is closed, writes what is left and stops.
+fn watch_loop(jobs: Receiver<Job>, mut files: Files, log: &PredictionLog, shared: &Shared, queued: &AtomicUsize) {
+    loop {
+        let mut wrote = false;
+        let closed = loop {
+            match jobs.try_recv() {
+                Ok(Job::Observe(o)) => {
                     queued.fetch_sub(o.records.len(), Ordering::AcqRel);
-                    observe(*o, &mut files, log, drift, shared);
+                    observe(*o, &mut files, log, shared);
                 }
-                Job::Feedback(model, records) => {
+                Ok(Job::Feedback(model, records)) => {
                     queued.fetch_sub(records.len(), Ordering::AcqRel);
                     write_feedback(&mut files, log, &model, &records, shared);
                 }
+                Err(std::sync::mpsc::TryRecvError::Empty) => break false,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => break true,
             }
-            next = jobs.try_recv().ok();
-        }
-        for (model, (predictions, feedback)) in &mut files {
-            for file in std::iter::once(predictions).chain(feedback.as_mut()) {
-                if let Err(e) = file.flush() {
-                    tracing::warn!(model = %model, "prediction log flush failed: {e}");
+            wrote = true;
+        };
+        if wrote || closed {
+            for (model, (predictions, feedback)) in &mut files {
+                for file in std::iter::once(predictions).chain(feedback.as_mut()) {
+                    if let Err(e) = file.flush() {
+                        tracing::warn!(model = %model, "prediction log flush failed: {e}");
+                    }
                 }
             }
         }
-    }
-    for (predictions, feedback) in files.values_mut() {
-        let _ = predictions.flush();
-        if let Some(f) = feedback {
-            let _ = f.flush();
+        if closed {
+            return;
         }
+        std::thread::sleep(DRAIN_EVERY);
     }
 }
 
-fn observe(o: Observation, files: &mut Files, log: &PredictionLog, drift: DriftWatch, shared: &Shared) {
+fn observe(o: Observation, files: &mut Files, log: &PredictionLog, shared: &Shared) {
     let model = &o.loaded.model;
-    if o.drift {
-        if let Ok(Some(window)) = window_of(shared, &o.loaded, drift.window) {
-            if let Ok(mut window) = window.lock() {
-                match window.profile().bin_records(model.signature(), &o.records, Some(&o.scored.predictions)) {
-                    Ok(bins) => window.observe(&bins),
-                    Err(e) => tracing::debug!("drift: rows not binned: {e}"),
-                }
-            }
-        }
-    }
-    if !o.log {
-        return;
-    }
     let name = &o.loaded.info.name;
     let Some((file, _)) = files.get_mut(name) else { return };
     let request = predlog::Request {

@@ -244,24 +244,31 @@ impl Profile {
         let rows = records.len();
         let mut out = vec![MISSING; rows * width];
         for (j, d) in self.features.iter().enumerate() {
-            for (i, b) in column_bins(signature, records, j, &d.bins)?.into_iter().enumerate() {
-                out[i * width + j] = b;
-            }
+            // Straight into the rows' slots: this runs on the request path of `wharf serve`.
+            let slots = out.iter_mut().skip(j).step_by(width.max(1));
+            put_column_bins(signature, records, j, &d.bins, slots)?;
         }
-        if let (Some(d), Some(p)) = (&self.prediction, predictions) {
-            let j = self.features.len();
-            let bins: Vec<u16> = match p {
-                Predictions::Classes { indices, .. } => {
-                    indices.iter().map(|i| u16::try_from(*i).unwrap_or(MISSING)).collect()
-                }
-                Predictions::Values(v) => v.iter().map(|x| d.bins.bin(*x)).collect(),
-                Predictions::Clusters(_) => Vec::new(),
-            };
-            for (i, b) in bins.into_iter().enumerate().take(rows) {
-                out[i * width + j] = b;
-            }
+        if let Some(p) = predictions {
+            self.bin_predictions(p, &mut out);
         }
         Ok(out)
+    }
+
+    /// Fills the prediction's bin of each row of `binned` (as [`bin_records`](Self::bin_records)
+    /// gives them, its prediction slots missing) from `predictions`, one per row in order. A
+    /// profile without the prediction leaves `binned` as it is.
+    pub fn bin_predictions(&self, predictions: &Predictions, binned: &mut [u16]) {
+        let Some(d) = &self.prediction else { return };
+        let (width, j) = (self.width(), self.features.len());
+        for (i, row) in binned.chunks_exact_mut(width).enumerate() {
+            row[j] = match predictions {
+                Predictions::Classes { indices, .. } => {
+                    indices.get(i).map_or(MISSING, |c| u16::try_from(*c).unwrap_or(MISSING))
+                }
+                Predictions::Values(v) => v.get(i).map_or(MISSING, |x| d.bins.bin(*x)),
+                Predictions::Clusters(_) => MISSING,
+            };
+        }
     }
 
     /// Variables per binned row: the features, and the prediction when profiled.
@@ -302,18 +309,32 @@ fn numbers(signature: &Signature, records: &Records, j: usize) -> Result<Vec<f64
 
 /// Feature `j`'s bins under `bins`, from whatever shape the records take.
 fn column_bins(signature: &Signature, records: &Records, j: usize, bins: &Bins) -> Result<Vec<u16>> {
+    let mut out = vec![MISSING; records.len()];
+    put_column_bins(signature, records, j, bins, out.iter_mut())?;
+    Ok(out)
+}
+
+/// Writes feature `j`'s bins into `slots`, one per record in order.
+fn put_column_bins<'a>(
+    signature: &Signature,
+    records: &Records,
+    j: usize,
+    bins: &Bins,
+    slots: impl Iterator<Item = &'a mut u16>,
+) -> Result<()> {
     let name = &signature.features[j].name;
-    Ok(match records {
-        Records::Matrix(m) => m.column(j).iter().map(|x| bins.bin(*x)).collect(),
-        Records::Rows(rows) => rows.iter().map(|r| bins.bin_json(r.get(name))).collect(),
+    match records {
+        Records::Matrix(m) => slots.zip(m.column(j)).for_each(|(s, x)| *s = bins.bin(*x)),
+        Records::Rows(rows) => slots.zip(rows).for_each(|(s, r)| *s = bins.bin_json(r.get(name))),
         Records::Columns(frame) => match frame.column(name) {
-            Some(crate::Column::Numeric(v)) => v.iter().map(|x| bins.bin(*x)).collect(),
+            Some(crate::Column::Numeric(v)) => slots.zip(v).for_each(|(s, x)| *s = bins.bin(*x)),
             Some(crate::Column::Text(v)) => {
-                v.iter().map(|t| t.as_deref().map_or(MISSING, |t| bins.bin_text(t))).collect()
+                slots.zip(v).for_each(|(s, t)| *s = t.as_deref().map_or(MISSING, |t| bins.bin_text(t)))
             }
             None => return Err(WharfError::invalid(name, "missing column")),
         },
-    })
+    }
+    Ok(())
 }
 
 #[cfg(test)]

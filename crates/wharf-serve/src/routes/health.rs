@@ -97,6 +97,6 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
         .collect();
     let mut text = app.metrics.render(app.started.elapsed(), &served);
     app.shadows.render(&mut text);
-    app.watch.render(&mut text);
+    app.watch.render(&app.models, &mut text);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
