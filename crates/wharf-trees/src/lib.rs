@@ -50,6 +50,9 @@ mod link;
 #[cfg(feature = "kind")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kind")))]
 pub mod model;
+#[cfg(feature = "onnx")]
+#[cfg_attr(docsrs, doc(cfg(feature = "onnx")))]
+pub mod onnx;
 mod semantics;
 mod spec;
 mod walk;

@@ -1,0 +1,383 @@
+//! An ONNX graph → a [`PipelineSpec`]: the graph must be one chain from its float input
+//! through row stages to one model operator, then post-transforms of the scores (the shape
+//! skl2onnx gives a scikit-learn estimator or `Pipeline`). Every operator is checked against
+//! the supported list before anything is compiled, so an unsupported one is refused at
+//! import with its name.
+
+use std::collections::HashMap;
+
+use crate::error::TreeError;
+
+use super::attrs::Node;
+use super::proto::{GraphProto, ModelProto, FLOAT};
+use super::spec::{Head, Norm, PipelineSpec, Post, Stage, Transform};
+
+/// Most nodes in a graph (a scikit-learn pipeline has a handful).
+pub const MAX_GRAPH_NODES: usize = 10_000;
+
+/// The operators Wharf compiles, as `domain:op` (`""` is the standard domain).
+pub const SUPPORTED: &[(&str, &str)] = &[
+    ("ai.onnx.ml", "TreeEnsembleClassifier"),
+    ("ai.onnx.ml", "TreeEnsembleRegressor"),
+    ("ai.onnx.ml", "LinearClassifier"),
+    ("ai.onnx.ml", "LinearRegressor"),
+    ("ai.onnx.ml", "Scaler"),
+    ("ai.onnx.ml", "Imputer"),
+    ("ai.onnx.ml", "Normalizer"),
+    ("ai.onnx.ml", "ZipMap"),
+    ("", "Cast"),
+    ("", "Identity"),
+    ("", "ArgMax"),
+    ("", "Softmax"),
+    ("", "Concat"),
+];
+
+fn supported_list() -> String {
+    SUPPORTED.iter().map(|(_, op)| *op).collect::<Vec<_>>().join(", ")
+}
+
+/// What a tensor of the graph is to the compiler.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The input row, maybe transformed.
+    Features,
+    /// The model's scores or probabilities, maybe transformed.
+    Scores,
+    /// A predicted label, or a map of the scores (ZipMap): ends a branch.
+    Terminal,
+}
+
+/// The graph's facts for a signature.
+pub(crate) struct Compiled {
+    pub(crate) spec: PipelineSpec,
+    /// The input's width as the file declares it (`None` when the dimension is symbolic).
+    pub(crate) declared_width: Option<usize>,
+    /// The model operator (`TreeEnsembleClassifier`, …).
+    pub(crate) model_op: String,
+    /// `producer_name producer_version`.
+    pub(crate) producer: String,
+}
+
+fn unsupported(what: &'static str, value: String, supported: String) -> TreeError {
+    TreeError::Unsupported { format: "onnx", what, value, supported }
+}
+
+pub(crate) fn compile<'a>(model: &'a ModelProto) -> Result<Compiled, TreeError> {
+    for opset in &model.opset_import {
+        let domain = opset.domain.as_deref().unwrap_or("");
+        if !matches!(domain, "" | "ai.onnx" | "ai.onnx.ml") {
+            return Err(unsupported("operator set", domain.to_string(), "ai.onnx, ai.onnx.ml".into()));
+        }
+    }
+    let graph = model.graph.as_ref().ok_or_else(|| TreeError::field("onnx", "graph", "the model has no graph"))?;
+    if graph.node.len() > MAX_GRAPH_NODES {
+        return Err(TreeError::TooLarge {
+            format: "onnx",
+            what: "the number of graph nodes",
+            found: graph.node.len(),
+            limit: MAX_GRAPH_NODES,
+        });
+    }
+    // Refuse an unsupported operator before reading anything else.
+    for (index, proto) in graph.node.iter().enumerate() {
+        let node = Node { proto, index };
+        let domain = match proto.domain.as_deref().unwrap_or("") {
+            "ai.onnx" => "",
+            d => d,
+        };
+        if !SUPPORTED.iter().any(|(d, op)| *d == domain && *op == node.op()) {
+            let shown = if domain.is_empty() { node.op().to_string() } else { format!("{domain}.{}", node.op()) };
+            return Err(unsupported("operator", format!("{shown} ({})", node.label()), supported_list()));
+        }
+    }
+    let (input, declared_width) = input(graph)?;
+    let mut roles: HashMap<&'a str, Role> = HashMap::new();
+    let input_name: &'a str = graph.input.iter().filter_map(|i| i.name.as_deref()).find(|n| *n == input).unwrap_or("");
+    roles.insert(input_name, Role::Features);
+    // Each Features and Scores tensor may be read by one transforming node only: a branch
+    // (two model operators, a ColumnTransformer) is not one chain.
+    let mut consumed: HashMap<&'a str, usize> = HashMap::new();
+    let mut stages = Vec::new();
+    let mut post = Vec::new();
+    let mut head: Option<(Head, String, Vec<String>)> = None;
+    let mut width = declared_width;
+
+    for (index, proto) in graph.node.iter().enumerate() {
+        let node = Node { proto, index };
+        let op = node.op();
+        let inputs: Vec<&'a str> = proto.input.iter().map(String::as_str).filter(|s| !s.is_empty()).collect();
+        let first = *inputs.first().ok_or_else(|| node.error("input", "the node reads no tensor"))?;
+        let role = *roles.get(first).ok_or_else(|| {
+            node.error(
+                "input",
+                format!("reads '{first}', which is neither the graph's input nor made by a node before it"),
+            )
+        })?;
+        if op == "Concat" && inputs.len() != 1 {
+            return Err(unsupported(
+                "graph shape",
+                format!("{} joins {} tensors", node.label(), inputs.len()),
+                "one float input tensor flowing through one chain".into(),
+            ));
+        }
+        if inputs.len() > 1 {
+            return Err(node.error("input", format!("reads {} tensors; Wharf compiles one chain", inputs.len())));
+        }
+        let transforms = !matches!((role, op), (_, "ZipMap" | "ArgMax") | (Role::Terminal, _));
+        if transforms {
+            let seen = consumed.entry(first).or_insert(0);
+            *seen += 1;
+            if *seen > 1 {
+                return Err(unsupported(
+                    "graph shape",
+                    format!("'{first}' is transformed by more than one node (at {})", node.label()),
+                    "one chain from the input to one model operator".into(),
+                ));
+            }
+        }
+        let out = |i: usize| -> Option<&'a str> { proto.output.get(i).map(String::as_str).filter(|s| !s.is_empty()) };
+        let mut set = |name: Option<&'a str>, r: Role| {
+            if let Some(name) = name {
+                roles.insert(name, r);
+            }
+        };
+        match (role, op) {
+            (Role::Terminal, _) | (_, "ArgMax" | "ZipMap") => set(out(0), Role::Terminal),
+            (_, "Identity" | "Concat") => set(out(0), role),
+            (_, "Cast") => {
+                let to = node.int("to").unwrap_or(0) as i32;
+                if to != FLOAT {
+                    return Err(
+                        node.error("to", format!("casts the {} to type {to}; only float is compiled", name(role)))
+                    );
+                }
+                set(out(0), role);
+            }
+            (Role::Features, "Scaler") => {
+                stages.push(Stage::Scaler {
+                    offset: node.floats("offset")?.to_vec(),
+                    scale: node.floats("scale")?.to_vec(),
+                });
+                set(out(0), Role::Features);
+            }
+            (Role::Features, "Imputer") => {
+                let values = node.floats("imputed_value_floats")?.to_vec();
+                if values.is_empty() {
+                    return Err(node.error("imputed_value_floats", "missing (integer imputers are not compiled)"));
+                }
+                stages
+                    .push(Stage::Imputer { values, replaced: node.float("replaced_value_float").unwrap_or(f32::NAN) });
+                set(out(0), Role::Features);
+            }
+            (Role::Features, "Normalizer") => {
+                stages.push(Stage::Normalizer(norm(&node)?));
+                set(out(0), Role::Features);
+            }
+            (Role::Scores, "Normalizer") => {
+                post.push(Post::Normalizer(norm(&node)?));
+                set(out(0), Role::Scores);
+            }
+            (Role::Scores, "Softmax") => {
+                let axis = node.int("axis").unwrap_or(-1);
+                if axis != -1 && axis != 1 {
+                    return Err(node.error("axis", format!("{axis}; only the class axis (1 or -1) is compiled")));
+                }
+                post.push(Post::Softmax);
+                set(out(0), Role::Scores);
+            }
+            (
+                Role::Features,
+                model_op
+                @ ("LinearClassifier" | "LinearRegressor" | "TreeEnsembleClassifier" | "TreeEnsembleRegressor"),
+            ) => {
+                if head.is_some() {
+                    return Err(unsupported(
+                        "graph shape",
+                        format!("a second model operator at {}", node.label()),
+                        "one model operator".into(),
+                    ));
+                }
+                let classifier = model_op.ends_with("Classifier");
+                let classes = if classifier { classes(&node)? } else { Vec::new() };
+                let transform = transform(&node)?;
+                let w = match width {
+                    Some(w) => w,
+                    None => infer_width(&node)?,
+                };
+                width = Some(w);
+                let compiled = if model_op.starts_with("Linear") {
+                    linear(&node, classifier, classes.len(), w, transform)?
+                } else {
+                    super::trees::compile(&node, classifier, classes.len(), w, transform)?
+                };
+                head = Some((compiled, model_op.to_string(), classes));
+                if classifier {
+                    set(out(0), Role::Terminal);
+                    set(out(1), Role::Scores);
+                } else {
+                    set(out(0), Role::Scores);
+                }
+            }
+            (role, op) => {
+                return Err(unsupported(
+                    "operator placement",
+                    format!("{} on the {}", node.label(), name(role)),
+                    format!("{op} only where skl2onnx puts it"),
+                ))
+            }
+        }
+    }
+    let Some((head, model_op, classes)) = head else {
+        return Err(TreeError::field(
+            "onnx",
+            "graph",
+            "no model operator (LinearClassifier, TreeEnsembleRegressor, …)",
+        ));
+    };
+    let width = width.unwrap_or(0);
+    let spec = PipelineSpec { input, width, stages, head, post, classes };
+    spec.validate()?;
+    let producer = format!(
+        "{} {}",
+        model.producer_name.as_deref().unwrap_or("unknown"),
+        model.producer_version.as_deref().unwrap_or("")
+    )
+    .trim()
+    .to_string();
+    Ok(Compiled { spec, declared_width, model_op, producer })
+}
+
+fn name(role: Role) -> &'static str {
+    match role {
+        Role::Features => "input row",
+        Role::Scores => "model's scores",
+        Role::Terminal => "label",
+    }
+}
+
+/// The one graph input that is not an initializer: a float tensor `[N, F]`.
+fn input(graph: &GraphProto) -> Result<(String, Option<usize>), TreeError> {
+    let constants: std::collections::HashSet<&str> =
+        graph.initializer.iter().filter_map(|t| t.name.as_deref()).collect();
+    let inputs: Vec<_> = graph.input.iter().filter(|i| !constants.contains(i.name.as_deref().unwrap_or(""))).collect();
+    if inputs.len() != 1 {
+        return Err(unsupported(
+            "graph inputs",
+            format!("{} inputs", inputs.len()),
+            "one float tensor [N, F] (convert with one input: to_onnx(model, X[:1].astype(np.float32)))".into(),
+        ));
+    }
+    let info = inputs[0];
+    let name = info.name.clone().unwrap_or_default();
+    let field = |m: String| TreeError::field("onnx", format!("graph.input '{name}'"), m);
+    let tensor =
+        info.r#type.as_ref().and_then(|t| t.tensor_type.as_ref()).ok_or_else(|| field("is not a tensor".into()))?;
+    if tensor.elem_type != Some(FLOAT) {
+        return Err(unsupported(
+            "input type",
+            format!("element type {} of '{name}'", tensor.elem_type.unwrap_or(0)),
+            "float (1)".into(),
+        ));
+    }
+    let dims = tensor.shape.as_ref().map(|s| s.dim.as_slice()).unwrap_or(&[]);
+    if dims.len() != 2 {
+        return Err(field(format!("has {} dimensions; a model input is [N, F]", dims.len())));
+    }
+    let width = match dims[1].dim_value {
+        Some(w) if w >= 1 && w as usize <= crate::spec::MAX_FEATURES => Some(w as usize),
+        Some(w) => return Err(field(format!("width {w} is not between 1 and {}", crate::spec::MAX_FEATURES))),
+        None => None,
+    };
+    Ok((name, width))
+}
+
+fn norm(node: &Node<'_>) -> Result<Norm, TreeError> {
+    match node.string("norm")?.as_deref().unwrap_or("MAX") {
+        "MAX" => Ok(Norm::Max),
+        "L1" => Ok(Norm::L1),
+        "L2" => Ok(Norm::L2),
+        other => Err(node.error("norm", format!("'{other}' is not MAX, L1 or L2"))),
+    }
+}
+
+fn transform(node: &Node<'_>) -> Result<Transform, TreeError> {
+    match node.string("post_transform")?.as_deref().unwrap_or("NONE") {
+        "NONE" => Ok(Transform::None),
+        "LOGISTIC" => Ok(Transform::Logistic),
+        "SOFTMAX" => Ok(Transform::Softmax),
+        "SOFTMAX_ZERO" => Ok(Transform::SoftmaxZero),
+        other => Err(unsupported(
+            "post_transform",
+            format!("{other} ({})", node.label()),
+            "NONE, LOGISTIC, SOFTMAX, SOFTMAX_ZERO".into(),
+        )),
+    }
+}
+
+/// Class labels from `classlabels_ints` / `classlabels_int64s` / `classlabels_strings`.
+fn classes(node: &Node<'_>) -> Result<Vec<String>, TreeError> {
+    let mut labels: Vec<String> = node.ints("classlabels_ints")?.iter().map(|c| c.to_string()).collect();
+    if labels.is_empty() {
+        labels = node.ints("classlabels_int64s")?.iter().map(|c| c.to_string()).collect();
+    }
+    if labels.is_empty() {
+        labels = node.strings("classlabels_strings")?;
+    }
+    if labels.len() < 2 {
+        return Err(
+            node.error("classlabels_ints", format!("{} class labels; a classifier has at least 2", labels.len()))
+        );
+    }
+    if labels.len() > crate::spec::MAX_GROUPS {
+        return Err(
+            node.error("classlabels_ints", format!("{} classes, over {}", labels.len(), crate::spec::MAX_GROUPS))
+        );
+    }
+    Ok(labels)
+}
+
+/// The width a model operator reads when the input's is symbolic.
+fn infer_width(node: &Node<'_>) -> Result<usize, TreeError> {
+    if node.op().starts_with("Linear") {
+        let rows = if node.op() == "LinearClassifier" {
+            classes(node)?.len()
+        } else {
+            node.int("targets").unwrap_or(1).max(1) as usize
+        };
+        let c = node.floats("coefficients")?.len();
+        if c == 0 || !c.is_multiple_of(rows) {
+            return Err(node.error("coefficients", format!("{c} values are not whole rows of {rows} outputs")));
+        }
+        return Ok(c / rows);
+    }
+    let max = node.ints("nodes_featureids")?.iter().copied().max().unwrap_or(0);
+    Ok((max.max(0) as usize) + 1)
+}
+
+fn linear(
+    node: &Node<'_>,
+    classifier: bool,
+    n_classes: usize,
+    width: usize,
+    transform: Transform,
+) -> Result<Head, TreeError> {
+    let coefficients = node.floats("coefficients")?.to_vec();
+    let mut intercepts = node.floats("intercepts")?.to_vec();
+    let outputs = if classifier { n_classes } else { node.int("targets").unwrap_or(1).max(1) as usize };
+    if !classifier && outputs != 1 {
+        return Err(unsupported("LinearRegressor targets", format!("{outputs} ({})", node.label()), "1".into()));
+    }
+    if coefficients.len() != outputs * width {
+        return Err(node.error(
+            "coefficients",
+            format!("{} values; {outputs} outputs × {width} features need {}", coefficients.len(), outputs * width),
+        ));
+    }
+    if intercepts.is_empty() {
+        intercepts = vec![0.0; outputs];
+    }
+    if intercepts.len() != outputs {
+        return Err(node.error("intercepts", format!("{} values for {outputs} outputs", intercepts.len())));
+    }
+    Ok(Head::Linear { coefficients, intercepts, transform })
+}
