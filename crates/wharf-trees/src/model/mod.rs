@@ -14,6 +14,11 @@
 mod import;
 mod input;
 mod kind;
+#[cfg(feature = "onnx")]
+mod onnx;
 
 pub use import::{lightgbm, lightgbm_with, trained, xgboost, xgboost_with, ImportOptions};
 pub use kind::{register, TreeEnsemble, KIND_ID};
+#[cfg(feature = "onnx")]
+#[cfg_attr(docsrs, doc(cfg(feature = "onnx")))]
+pub use onnx::{onnx, onnx_with, OnnxPipeline, ONNX_KIND_ID};
