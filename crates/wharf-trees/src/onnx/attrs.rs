@@ -3,7 +3,7 @@
 
 use crate::error::TreeError;
 
-use super::proto::{AttributeProto, NodeProto, TensorProto, DOUBLE, FLOAT};
+use super::proto::{AttributeProto, NodeProto, TensorProto, DOUBLE, FLOAT, INT32, INT64};
 
 /// Longest attribute array read (a tree node array of the largest ensemble fits).
 pub(crate) const MAX_ATTRIBUTE_LEN: usize = crate::spec::MAX_NODES;
@@ -133,4 +133,27 @@ fn tensor_f32(t: &TensorProto) -> Result<Vec<f32>, String> {
         }
         other => Err(format!("tensor of data type {} (expected float or double)", other.unwrap_or(0))),
     }
+}
+
+/// An integer tensor's values (column indices, shapes), capped in length.
+pub(crate) fn tensor_i64(t: &TensorProto) -> Result<Vec<i64>, String> {
+    if t.data_location == Some(1) {
+        return Err("external tensor data is not read".into());
+    }
+    let raw = t.raw_data.as_deref().unwrap_or(&[]);
+    let values: Vec<i64> = match t.data_type {
+        Some(INT64) if !raw.is_empty() => {
+            if !raw.len().is_multiple_of(8) {
+                return Err(format!("raw_data of {} bytes is not whole int64s", raw.len()));
+            }
+            raw.chunks_exact(8).map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])).collect()
+        }
+        Some(INT64) => t.int64_data.clone(),
+        Some(INT32) if raw.is_empty() => t.int32_data.iter().map(|v| *v as i64).collect(),
+        other => return Err(format!("tensor of data type {} (expected int64)", other.unwrap_or(0))),
+    };
+    if values.len() > crate::spec::MAX_FEATURES {
+        return Err(format!("{} values, over {}", values.len(), crate::spec::MAX_FEATURES));
+    }
+    Ok(values)
 }

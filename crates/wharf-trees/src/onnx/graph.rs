@@ -9,8 +9,11 @@ use std::collections::HashMap;
 use crate::error::TreeError;
 
 use super::attrs::Node;
-use super::proto::{GraphProto, ModelProto, FLOAT};
-use super::spec::{Head, Norm, PipelineSpec, Post, Stage, Transform};
+use super::proto::{GraphProto, ModelProto, TensorProto, FLOAT, INT32, INT64};
+use super::spec::{Head, Norm, PipelineSpec, Post, Stage, StageOp, Transform, MAX_SLOTS};
+
+/// The model operators; a graph has exactly one.
+const MODEL_OPS: &[&str] = &["LinearClassifier", "LinearRegressor", "TreeEnsembleClassifier", "TreeEnsembleRegressor"];
 
 /// Most nodes in a graph (a scikit-learn pipeline has a handful).
 pub const MAX_GRAPH_NODES: usize = 10_000;
@@ -24,12 +27,16 @@ pub const SUPPORTED: &[(&str, &str)] = &[
     ("ai.onnx.ml", "Scaler"),
     ("ai.onnx.ml", "Imputer"),
     ("ai.onnx.ml", "Normalizer"),
+    ("ai.onnx.ml", "OneHotEncoder"),
+    ("ai.onnx.ml", "ArrayFeatureExtractor"),
     ("ai.onnx.ml", "ZipMap"),
     ("", "Cast"),
     ("", "Identity"),
     ("", "ArgMax"),
     ("", "Softmax"),
     ("", "Concat"),
+    ("", "Gather"),
+    ("", "Reshape"),
 ];
 
 fn supported_list() -> String {
@@ -91,91 +98,169 @@ pub(crate) fn compile<'a>(model: &'a ModelProto) -> Result<Compiled, TreeError> 
         }
     }
     let (input, declared_width) = input(graph)?;
-    let mut roles: HashMap<&'a str, Role> = HashMap::new();
+    let width = match declared_width {
+        Some(w) => w,
+        // A symbolic width: the model operator's.
+        None => {
+            let (index, proto) = graph
+                .node
+                .iter()
+                .enumerate()
+                .find(|(_, n)| MODEL_OPS.contains(&n.op_type.as_deref().unwrap_or("")))
+                .ok_or_else(|| TreeError::field("onnx", "graph", "no model operator"))?;
+            infer_width(&Node { proto, index })?
+        }
+    };
+    let constants: HashMap<&'a str, &'a TensorProto> =
+        graph.initializer.iter().filter_map(|t| t.name.as_deref().map(|n| (n, t))).collect();
+    // Every tensor the compiler knows: its role, and for the input row's tensors, which of
+    // the row's values (input columns, then stage outputs) it holds.
+    let mut tensors: HashMap<&'a str, (Role, Vec<u32>)> = HashMap::new();
     let input_name: &'a str = graph.input.iter().filter_map(|i| i.name.as_deref()).find(|n| *n == input).unwrap_or("");
-    roles.insert(input_name, Role::Features);
-    // Each Features and Scores tensor may be read by one transforming node only: a branch
-    // (two model operators, a ColumnTransformer) is not one chain.
+    tensors.insert(input_name, (Role::Features, (0..width as u32).collect()));
+    let mut slots = width;
+    // A Scores tensor may be transformed by one node only: two post-processing branches
+    // would leave Wharf to pick one.
     let mut consumed: HashMap<&'a str, usize> = HashMap::new();
-    let mut stages = Vec::new();
+    let mut stages: Vec<Stage> = Vec::new();
     let mut post = Vec::new();
-    let mut head: Option<(Head, String, Vec<String>)> = None;
-    let mut width = declared_width;
+    let mut head: Option<(Head, String, Vec<String>, Vec<u32>)> = None;
 
     for (index, proto) in graph.node.iter().enumerate() {
         let node = Node { proto, index };
         let op = node.op();
         let inputs: Vec<&'a str> = proto.input.iter().map(String::as_str).filter(|s| !s.is_empty()).collect();
         let first = *inputs.first().ok_or_else(|| node.error("input", "the node reads no tensor"))?;
-        let role = *roles.get(first).ok_or_else(|| {
+        let (role, values) = tensors.get(first).cloned().ok_or_else(|| {
             node.error(
                 "input",
                 format!("reads '{first}', which is neither the graph's input nor made by a node before it"),
             )
         })?;
-        if op == "Concat" && inputs.len() != 1 {
-            return Err(unsupported(
-                "graph shape",
-                format!("{} joins {} tensors", node.label(), inputs.len()),
-                "one float input tensor flowing through one chain".into(),
-            ));
-        }
-        if inputs.len() > 1 {
-            return Err(node.error("input", format!("reads {} tensors; Wharf compiles one chain", inputs.len())));
-        }
-        let transforms = !matches!((role, op), (_, "ZipMap" | "ArgMax") | (Role::Terminal, _));
-        if transforms {
+        if role == Role::Scores && !matches!(op, "ZipMap" | "ArgMax") {
             let seen = consumed.entry(first).or_insert(0);
             *seen += 1;
             if *seen > 1 {
                 return Err(unsupported(
                     "graph shape",
-                    format!("'{first}' is transformed by more than one node (at {})", node.label()),
-                    "one chain from the input to one model operator".into(),
+                    format!("the scores '{first}' are transformed by more than one node (at {})", node.label()),
+                    "one chain of post-processing after the model operator".into(),
                 ));
             }
         }
-        let out = |i: usize| -> Option<&'a str> { proto.output.get(i).map(String::as_str).filter(|s| !s.is_empty()) };
-        let mut set = |name: Option<&'a str>, r: Role| {
-            if let Some(name) = name {
-                roles.insert(name, r);
+        let out0: Option<&'a str> = proto.output.first().map(String::as_str).filter(|s| !s.is_empty());
+        let out1: Option<&'a str> = proto.output.get(1).map(String::as_str).filter(|s| !s.is_empty());
+        // A stage on the row's values: appended, and its outputs are the new tensor's.
+        let mut stage = |input: Vec<u32>, op: StageOp| -> Result<Vec<u32>, TreeError> {
+            let stage = Stage { input, op };
+            let n = stage.n_outputs();
+            if slots + n > MAX_SLOTS {
+                return Err(node.error("input", format!("the stages compute over {MAX_SLOTS} values per row")));
             }
+            let outputs = (slots as u32..(slots + n) as u32).collect();
+            slots += n;
+            stages.push(stage);
+            Ok(outputs)
         };
-        match (role, op) {
-            (Role::Terminal, _) | (_, "ArgMax" | "ZipMap") => set(out(0), Role::Terminal),
-            (_, "Identity" | "Concat") => set(out(0), role),
+        let result: Option<(Role, Vec<u32>)> = match (role, op) {
+            (Role::Terminal, _) | (_, "ArgMax" | "ZipMap") => Some((Role::Terminal, Vec::new())),
+            (Role::Features, "Concat") => {
+                let axis = node.int("axis").unwrap_or(1);
+                if axis != 1 && axis != -1 {
+                    return Err(node.error("axis", format!("{axis}; only columns (1 or -1) are joined")));
+                }
+                let mut joined = Vec::new();
+                for name in &inputs {
+                    match tensors.get(name) {
+                        Some((Role::Features, v)) => joined.extend_from_slice(v),
+                        _ => return Err(node.error("input", format!("'{name}' is not a row tensor"))),
+                    }
+                }
+                Some((Role::Features, joined))
+            }
+            (_, "Identity") => Some((role, values)),
+            (_, "Concat") if inputs.len() == 1 => Some((role, values)),
+            (Role::Features, "ArrayFeatureExtractor" | "Gather") => {
+                if op == "Gather" && !matches!(node.int("axis").unwrap_or(0), 1 | -1) {
+                    return Err(node.error("axis", "only columns (axis 1) are gathered"));
+                }
+                let name = inputs.get(1).copied().unwrap_or("");
+                let indices = constants
+                    .get(name)
+                    .ok_or_else(|| node.error("input", format!("the indices '{name}' are not a constant")))?;
+                let indices = super::attrs::tensor_i64(indices).map_err(|m| node.error(name, m))?;
+                let picked = indices
+                    .iter()
+                    .map(|i| {
+                        let j = if *i < 0 { *i + values.len() as i64 } else { *i };
+                        usize::try_from(j).ok().and_then(|j| values.get(j).copied()).ok_or_else(|| {
+                            node.error(name, format!("column {i} of a tensor of {} columns", values.len()))
+                        })
+                    })
+                    .collect::<Result<Vec<u32>, _>>()?;
+                Some((Role::Features, picked))
+            }
+            (Role::Features, "Reshape") => {
+                let name = inputs.get(1).copied().unwrap_or("");
+                let shape = constants
+                    .get(name)
+                    .ok_or_else(|| node.error("input", format!("the shape '{name}' is not a constant")))?;
+                let shape = super::attrs::tensor_i64(shape).map_err(|m| node.error(name, m))?;
+                let n = values.len() as i64;
+                if !matches!(shape.as_slice(), [-1 | 0, c] if *c == n)
+                    && !matches!(shape.as_slice(), [-1, c, 1] if *c == n)
+                {
+                    return Err(node.error(name, format!("reshape to {shape:?}; only [-1, {n}] keeps a row a row")));
+                }
+                Some((Role::Features, values))
+            }
             (_, "Cast") => {
                 let to = node.int("to").unwrap_or(0) as i32;
-                if to != FLOAT {
-                    return Err(
-                        node.error("to", format!("casts the {} to type {to}; only float is compiled", name(role)))
-                    );
+                match (role, to) {
+                    (_, FLOAT) => Some((role, values)),
+                    (Role::Features, INT64 | INT32) => Some((Role::Features, stage(values, StageOp::Truncate)?)),
+                    _ => {
+                        return Err(node.error(
+                            "to",
+                            format!(
+                                "casts the {} to type {to}; only float (and int64 before an encoder) is compiled",
+                                name(role)
+                            ),
+                        ))
+                    }
                 }
-                set(out(0), role);
             }
             (Role::Features, "Scaler") => {
-                stages.push(Stage::Scaler {
-                    offset: node.floats("offset")?.to_vec(),
-                    scale: node.floats("scale")?.to_vec(),
-                });
-                set(out(0), Role::Features);
+                let op =
+                    StageOp::Scaler { offset: node.floats("offset")?.to_vec(), scale: node.floats("scale")?.to_vec() };
+                Some((Role::Features, stage(values, op)?))
             }
             (Role::Features, "Imputer") => {
-                let values = node.floats("imputed_value_floats")?.to_vec();
-                if values.is_empty() {
+                let imputed = node.floats("imputed_value_floats")?.to_vec();
+                if imputed.is_empty() {
                     return Err(node.error("imputed_value_floats", "missing (integer imputers are not compiled)"));
                 }
-                stages
-                    .push(Stage::Imputer { values, replaced: node.float("replaced_value_float").unwrap_or(f32::NAN) });
-                set(out(0), Role::Features);
+                let op = StageOp::Imputer {
+                    values: imputed,
+                    replaced: node.float("replaced_value_float").unwrap_or(f32::NAN),
+                };
+                Some((Role::Features, stage(values, op)?))
             }
-            (Role::Features, "Normalizer") => {
-                stages.push(Stage::Normalizer(norm(&node)?));
-                set(out(0), Role::Features);
+            (Role::Features, "Normalizer") => Some((Role::Features, stage(values, StageOp::Normalizer(norm(&node)?))?)),
+            (Role::Features, "OneHotEncoder") => {
+                let categories = node.ints("cats_int64s")?.to_vec();
+                if categories.is_empty() {
+                    return Err(unsupported(
+                        "OneHotEncoder categories",
+                        format!("cats_strings ({})", node.label()),
+                        "cats_int64s (numeric category codes)".into(),
+                    ));
+                }
+                Some((Role::Features, stage(values, StageOp::OneHot { categories })?))
             }
             (Role::Scores, "Normalizer") => {
                 post.push(Post::Normalizer(norm(&node)?));
-                set(out(0), Role::Scores);
+                Some((Role::Scores, Vec::new()))
             }
             (Role::Scores, "Softmax") => {
                 let axis = node.int("axis").unwrap_or(-1);
@@ -183,13 +268,9 @@ pub(crate) fn compile<'a>(model: &'a ModelProto) -> Result<Compiled, TreeError> 
                     return Err(node.error("axis", format!("{axis}; only the class axis (1 or -1) is compiled")));
                 }
                 post.push(Post::Softmax);
-                set(out(0), Role::Scores);
+                Some((Role::Scores, Vec::new()))
             }
-            (
-                Role::Features,
-                model_op
-                @ ("LinearClassifier" | "LinearRegressor" | "TreeEnsembleClassifier" | "TreeEnsembleRegressor"),
-            ) => {
+            (Role::Features, model_op) if MODEL_OPS.contains(&model_op) => {
                 if head.is_some() {
                     return Err(unsupported(
                         "graph shape",
@@ -200,22 +281,20 @@ pub(crate) fn compile<'a>(model: &'a ModelProto) -> Result<Compiled, TreeError> 
                 let classifier = model_op.ends_with("Classifier");
                 let classes = if classifier { classes(&node)? } else { Vec::new() };
                 let transform = transform(&node)?;
-                let w = match width {
-                    Some(w) => w,
-                    None => infer_width(&node)?,
-                };
-                width = Some(w);
+                let w = values.len();
                 let compiled = if model_op.starts_with("Linear") {
                     linear(&node, classifier, classes.len(), w, transform)?
                 } else {
                     super::trees::compile(&node, classifier, classes.len(), w, transform)?
                 };
-                head = Some((compiled, model_op.to_string(), classes));
+                head = Some((compiled, model_op.to_string(), classes, values));
                 if classifier {
-                    set(out(0), Role::Terminal);
-                    set(out(1), Role::Scores);
+                    if let Some(label) = out0 {
+                        tensors.insert(label, (Role::Terminal, Vec::new()));
+                    }
+                    out1.map(|_| (Role::Scores, Vec::new()))
                 } else {
-                    set(out(0), Role::Scores);
+                    Some((Role::Scores, Vec::new()))
                 }
             }
             (role, op) => {
@@ -225,17 +304,20 @@ pub(crate) fn compile<'a>(model: &'a ModelProto) -> Result<Compiled, TreeError> 
                     format!("{op} only where skl2onnx puts it"),
                 ))
             }
+        };
+        let target = if MODEL_OPS.contains(&op) && op.ends_with("Classifier") { out1 } else { out0 };
+        if let (Some(name), Some(value)) = (target, result) {
+            tensors.insert(name, value);
         }
     }
-    let Some((head, model_op, classes)) = head else {
+    let Some((head, model_op, classes, features)) = head else {
         return Err(TreeError::field(
             "onnx",
             "graph",
             "no model operator (LinearClassifier, TreeEnsembleRegressor, …)",
         ));
     };
-    let width = width.unwrap_or(0);
-    let spec = PipelineSpec { input, width, stages, head, post, classes };
+    let spec = PipelineSpec { input, width, stages, features, head, post, classes };
     spec.validate()?;
     let producer = format!(
         "{} {}",

@@ -24,7 +24,7 @@ use crate::error::TreeError;
 
 pub use graph::{MAX_GRAPH_NODES, SUPPORTED};
 pub use pipeline::Pipeline;
-pub use spec::{Binary, Head, Norm, PipelineSpec, Post, Stage, Transform};
+pub use spec::{Binary, Head, Norm, PipelineSpec, Post, Stage, StageOp, Transform, MAX_CATEGORIES, MAX_SLOTS};
 
 /// Largest ONNX file read (protobuf's own limit is 2 GiB; a scikit-learn model is far
 /// smaller).

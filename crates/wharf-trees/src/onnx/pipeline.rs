@@ -6,13 +6,15 @@
 use crate::ensemble::Ensemble;
 use crate::error::TreeError;
 
-use super::spec::{Binary, Head, Norm, PipelineSpec, Post, Stage, Transform};
+use super::spec::{Binary, Head, Norm, PipelineSpec, Post, Stage, StageOp, Transform};
 
 /// An ONNX model compiled onto Wharf's kernels: row stages, then the linear kernel or the
 /// tree evaluator, then the post-transforms. Immutable and `Send + Sync`.
 #[derive(Debug)]
 pub struct Pipeline {
     spec: PipelineSpec,
+    /// No stages and the model reads the input as it is: the row goes straight in.
+    direct: bool,
     /// The compiled trees of a tree head.
     ensemble: Option<Ensemble>,
 }
@@ -28,7 +30,10 @@ impl Pipeline {
             Head::Trees { ensemble, .. } => Some(Ensemble::new(ensemble.clone())?),
             Head::Linear { .. } => None,
         };
-        Ok(Pipeline { spec, ensemble })
+        let direct = spec.stages.is_empty()
+            && spec.features.iter().enumerate().all(|(i, s)| i == *s as usize)
+            && spec.features.len() == spec.width;
+        Ok(Pipeline { spec, direct, ensemble })
     }
 
     /// The spec it was compiled from (what a model artifact stores).
@@ -63,14 +68,24 @@ impl Pipeline {
         if out.len() != n * k {
             return Err(TreeError::Shape(format!("output holds {} values; {n} rows need {}", out.len(), n * k)));
         }
-        let mut x = Vec::with_capacity(BLOCK.min(n) * w);
+        let mw = self.spec.model_width();
+        let mut x = Vec::with_capacity(BLOCK.min(n) * mw);
         let mut wide = Vec::new();
         let mut scores = Vec::with_capacity(BLOCK.min(n) * k);
+        let mut slots = Vec::new();
         for (rows, out) in rows.chunks(BLOCK * w).zip(out.chunks_mut(BLOCK * k)) {
             x.clear();
-            x.extend(rows.iter().map(|v| *v as f32));
-            for stage in &self.spec.stages {
-                apply_stage(stage, &mut x, w);
+            if self.direct {
+                x.extend(rows.iter().map(|v| *v as f32));
+            } else {
+                for row in rows.chunks_exact(w) {
+                    slots.clear();
+                    slots.extend(row.iter().map(|v| *v as f32));
+                    for stage in &self.spec.stages {
+                        run_stage(stage, &mut slots);
+                    }
+                    x.extend(self.spec.features.iter().map(|s| slots[*s as usize]));
+                }
             }
             scores.clear();
             scores.resize(out.len(), 0.0f32);
@@ -89,7 +104,7 @@ impl Pipeline {
     }
 
     fn head(&self, x: &[f32], wide: &mut Vec<f64>, scores: &mut [f32]) -> Result<(), TreeError> {
-        let w = self.spec.width;
+        let w = self.spec.model_width();
         let k = self.n_outputs();
         match &self.spec.head {
             Head::Linear { coefficients, intercepts, transform } => {
@@ -151,26 +166,45 @@ impl Pipeline {
     }
 }
 
-fn apply_stage(stage: &Stage, x: &mut [f32], w: usize) {
+/// Appends the stage's outputs to the row's values.
+fn run_stage(stage: &Stage, slots: &mut Vec<f32>) {
     let at = |v: &[f32], j: usize| if v.len() == 1 { v[0] } else { v[j] };
-    match stage {
-        Stage::Scaler { offset, scale } => {
-            for row in x.chunks_exact_mut(w) {
-                for (j, v) in row.iter_mut().enumerate() {
-                    *v = (*v - at(offset, j)) * at(scale, j);
+    let start = slots.len();
+    match &stage.op {
+        StageOp::Scaler { offset, scale } => {
+            for (j, s) in stage.input.iter().enumerate() {
+                let v = slots[*s as usize];
+                slots.push((v - at(offset, j)) * at(scale, j));
+            }
+        }
+        StageOp::Imputer { values, replaced } => {
+            for (j, s) in stage.input.iter().enumerate() {
+                let v = slots[*s as usize];
+                let missing = v == *replaced || (replaced.is_nan() && v.is_nan());
+                slots.push(if missing { at(values, j) } else { v });
+            }
+        }
+        StageOp::Normalizer(norm) => {
+            for s in &stage.input {
+                slots.push(slots[*s as usize]);
+            }
+            normalize(*norm, &mut slots[start..]);
+        }
+        StageOp::Truncate => {
+            for s in &stage.input {
+                slots.push(slots[*s as usize].trunc());
+            }
+        }
+        StageOp::OneHot { categories } => {
+            for s in &stage.input {
+                let v = slots[*s as usize];
+                // ONNX Runtime casts to int64 and looks the integer up.
+                let code = (v.is_finite() && v.abs() < 9.2e18).then(|| v as i64);
+                for c in categories {
+                    slots.push(if code == Some(*c) { 1.0 } else { 0.0 });
                 }
             }
         }
-        Stage::Imputer { values, replaced } => {
-            for row in x.chunks_exact_mut(w) {
-                for (j, v) in row.iter_mut().enumerate() {
-                    if *v == *replaced || (replaced.is_nan() && v.is_nan()) {
-                        *v = at(values, j);
-                    }
-                }
-            }
-        }
-        Stage::Normalizer(norm) => x.chunks_exact_mut(w).for_each(|row| normalize(*norm, row)),
     }
 }
 

@@ -154,4 +154,6 @@ pub struct Dimension {
 
 /// `TensorProto.DataType` values Wharf reads.
 pub const FLOAT: i32 = 1;
+pub const INT32: i32 = 6;
+pub const INT64: i32 = 7;
 pub const DOUBLE: i32 = 11;

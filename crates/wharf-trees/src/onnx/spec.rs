@@ -9,28 +9,61 @@ use crate::spec::{EnsembleSpec, MAX_FEATURES, MAX_GROUPS};
 
 const F: &str = "onnx";
 
-/// A row-wise transform before the model (`Scaler`, `Imputer`, `Normalizer`), in `f32` as
-/// ONNX Runtime computes it.
+/// Most values a row holds while its stages run (the input, every stage's outputs).
+pub const MAX_SLOTS: usize = 1 << 20;
+/// Most categories of one `OneHotEncoder` column.
+pub const MAX_CATEGORIES: usize = 100_000;
+
+/// One step before the model: reads some of the row's values (`input`, indices into the
+/// values so far: the input columns first, then each stage's outputs in order) and appends
+/// its outputs. Runs in `f32` with ONNX Runtime's formulas.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stage {
+    /// The values it reads.
+    pub input: Vec<u32>,
+    /// What it computes.
+    pub op: StageOp,
+}
+
+/// What a [`Stage`] computes; every op but `OneHot` has one output per input.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub enum Stage {
-    /// `Scaler`: `(x - offset) * scale`, per column (or one value for all).
+pub enum StageOp {
+    /// `Scaler`: `(x - offset) * scale`, per value (or one value for all).
     Scaler {
-        /// One value, or one per column.
+        /// One value, or one per input.
         offset: Vec<f32>,
-        /// One value, or one per column.
+        /// One value, or one per input.
         scale: Vec<f32>,
     },
     /// `Imputer`: a value equal to `replaced` (or NaN when `replaced` is NaN) becomes the
-    /// column's imputed value.
+    /// imputed value.
     Imputer {
-        /// One value, or one per column.
+        /// One value, or one per input.
         values: Vec<f32>,
         /// The value that means missing.
         replaced: f32,
     },
-    /// `Normalizer`: the row divided by its norm.
+    /// `Normalizer`: the inputs divided by their norm.
     Normalizer(Norm),
+    /// `Cast` to an integer type: toward zero.
+    Truncate,
+    /// `OneHotEncoder` (`cats_int64s`): per input, one output per category, `1` where the
+    /// value's integer part is that category; an unknown category gives zeros.
+    OneHot {
+        /// The categories, in output order.
+        categories: Vec<i64>,
+    },
+}
+
+impl Stage {
+    /// How many values the stage appends.
+    pub fn n_outputs(&self) -> usize {
+        match &self.op {
+            StageOp::OneHot { categories } => self.input.len() * categories.len(),
+            _ => self.input.len(),
+        }
+    }
 }
 
 /// A `Normalizer`'s norm.
@@ -116,8 +149,10 @@ pub struct PipelineSpec {
     pub input: String,
     /// Width of an input row.
     pub width: usize,
-    /// Row transforms before the model, in order.
+    /// Steps before the model, in order.
     pub stages: Vec<Stage>,
+    /// The values the model reads, in its column order (indices as for [`Stage::input`]).
+    pub features: Vec<u32>,
     /// The model operator.
     pub head: Head,
     /// Transforms of the model's scores, in order.
@@ -138,6 +173,11 @@ impl PipelineSpec {
         !self.classes.is_empty()
     }
 
+    /// Width of the row the model operator reads.
+    pub fn model_width(&self) -> usize {
+        self.features.len()
+    }
+
     /// Checks every length and count the compiled pipeline relies on.
     pub fn validate(&self) -> Result<(), TreeError> {
         let w = self.width;
@@ -151,13 +191,25 @@ impl PipelineSpec {
                 format!("{} classes is not between 2 and {MAX_GROUPS}", self.classes.len()),
             ));
         }
+        let mut slots = w;
         for (i, stage) in self.stages.iter().enumerate() {
-            let per_column = |what: &str, v: &[f32]| {
-                if v.len() != 1 && v.len() != w {
+            let n = stage.input.len();
+            if n == 0 {
+                return Err(TreeError::field(F, format!("stages[{i}].input"), "reads no value"));
+            }
+            if let Some(bad) = stage.input.iter().find(|s| **s as usize >= slots) {
+                return Err(TreeError::field(
+                    F,
+                    format!("stages[{i}].input"),
+                    format!("value {bad} is not one of the {slots} computed before it"),
+                ));
+            }
+            let per_input = |what: &str, v: &[f32]| {
+                if v.len() != 1 && v.len() != n {
                     return Err(TreeError::field(
                         F,
                         format!("stages[{i}].{what}"),
-                        format!("{} values for {w} columns (needs 1 or {w})", v.len()),
+                        format!("{} values for {n} inputs (needs 1 or {n})", v.len()),
                     ));
                 }
                 if v.iter().any(|x| !x.is_finite()) {
@@ -165,15 +217,40 @@ impl PipelineSpec {
                 }
                 Ok(())
             };
-            match stage {
-                Stage::Scaler { offset, scale } => {
-                    per_column("offset", offset)?;
-                    per_column("scale", scale)?;
+            match &stage.op {
+                StageOp::Scaler { offset, scale } => {
+                    per_input("offset", offset)?;
+                    per_input("scale", scale)?;
                 }
-                Stage::Imputer { values, .. } => per_column("values", values)?,
-                Stage::Normalizer(_) => {}
+                StageOp::Imputer { values, .. } => per_input("values", values)?,
+                StageOp::OneHot { categories } => {
+                    if categories.is_empty() || categories.len() > MAX_CATEGORIES {
+                        return Err(TreeError::field(
+                            F,
+                            format!("stages[{i}].categories"),
+                            format!("{} categories is not between 1 and {MAX_CATEGORIES}", categories.len()),
+                        ));
+                    }
+                }
+                StageOp::Normalizer(_) | StageOp::Truncate => {}
+            }
+            slots = slots.saturating_add(stage.n_outputs());
+            if slots > MAX_SLOTS {
+                return Err(TreeError::TooLarge {
+                    format: F,
+                    what: "the values of a row's stages",
+                    found: slots,
+                    limit: MAX_SLOTS,
+                });
             }
         }
+        if self.features.is_empty() || self.features.len() > MAX_FEATURES {
+            return Err(TreeError::field(F, "features", format!("{} model inputs", self.features.len())));
+        }
+        if let Some(bad) = self.features.iter().find(|s| **s as usize >= slots) {
+            return Err(TreeError::field(F, "features", format!("value {bad} is not one of the {slots} computed")));
+        }
+        let w = self.model_width();
         let outputs = self.n_outputs();
         match &self.head {
             Head::Linear { coefficients, intercepts, transform } => {
@@ -204,7 +281,7 @@ impl PipelineSpec {
                     return Err(TreeError::field(
                         F,
                         "ensemble.n_features",
-                        format!("{} is not the input's {w} features", ensemble.n_features),
+                        format!("{} is not the model's {w} inputs", ensemble.n_features),
                     ));
                 }
                 if ensemble.n_groups() != outputs {
