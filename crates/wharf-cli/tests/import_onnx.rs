@@ -53,6 +53,7 @@ const CASES: &[(&str, &[&str], &[&str], bool)] = &[
     ("boosting_binary", &["--classes", "stays,churns"], &["stays", "churns"], true),
     ("scaler_logreg", &["--format", "onnx"], &["0", "1", "2"], false),
     ("forest_regression", &[], &[], true),
+    ("onehot_boosting_binary", &[], &["0", "1"], true),
 ];
 
 #[test]
@@ -123,5 +124,8 @@ fn onnx_models_import_score_like_onnx_runtime_and_bad_files_register_nothing() {
     let mut registered: Vec<&str> =
         listed.as_array().expect("a list").iter().filter_map(|m| m["name"].as_str()).collect();
     registered.sort();
-    assert_eq!(registered, ["boosting-binary", "forest-multiclass", "forest-regression", "scaler-logreg"]);
+    assert_eq!(
+        registered,
+        ["boosting-binary", "forest-multiclass", "forest-regression", "onehot-boosting-binary", "scaler-logreg"]
+    );
 }

@@ -1,7 +1,9 @@
 //! ONNX files as Wharf models (features `kind` and `onnx`), and hostile ONNX input.
 //!
 //! Uses the small files `tests/fixtures/seed_onnx.py` wrote (committed, no Python needed):
-//! two skl2onnx exports (a random forest; a StandardScaler → LogisticRegression pipeline), a
+//! three skl2onnx exports (a random forest; a StandardScaler → LogisticRegression pipeline; a
+//! ColumnTransformer of OneHotEncoder, OrdinalEncoder and StandardScaler before a
+//! LogisticRegression), a
 //! hand-made one-split regressor whose answers are known, and hostile files (a cycle, a
 //! feature index out of range, an unsupported operator). The property test mutates the real
 //! exports for a bounded number of cases: every result is a model or a typed error.
@@ -17,6 +19,7 @@ use wharf_trees::TreeError;
 
 const FOREST: &[u8] = include_bytes!("fixtures/seed_onnx_forest.onnx");
 const PIPELINE: &[u8] = include_bytes!("fixtures/seed_onnx_pipeline.onnx");
+const ENCODED: &[u8] = include_bytes!("fixtures/seed_onnx_encoded.onnx");
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
@@ -173,6 +176,15 @@ proptest! {
     #[test]
     fn mutated_forest_files_never_panic(mutations in prop::collection::vec(mutation(), 1..6)) {
         let mut bytes = FOREST.to_vec();
+        for m in &mutations {
+            apply(&mut bytes, m);
+        }
+        exercise(onnx::parse(&bytes));
+    }
+
+    #[test]
+    fn mutated_encoder_files_never_panic(mutations in prop::collection::vec(mutation(), 1..6)) {
+        let mut bytes = ENCODED.to_vec();
         for m in &mutations {
             apply(&mut bytes, m);
         }

@@ -1,6 +1,7 @@
-//! An ONNX graph → a [`PipelineSpec`]: the graph must be one chain from its float input
-//! through row stages to one model operator, then post-transforms of the scores (the shape
-//! skl2onnx gives a scikit-learn estimator or `Pipeline`). Every operator is checked against
+//! An ONNX graph → a [`PipelineSpec`]: from its one float input, through stages and column
+//! selections (each tensor of the row is resolved, at import, to the list of row values it
+//! holds), to one model operator, then one chain of post-transforms of the scores (the
+//! shape skl2onnx gives a scikit-learn estimator, `Pipeline` or `ColumnTransformer`). Every operator is checked against
 //! the supported list before anything is compiled, so an unsupported one is refused at
 //! import with its name.
 
@@ -28,6 +29,7 @@ pub const SUPPORTED: &[(&str, &str)] = &[
     ("ai.onnx.ml", "Imputer"),
     ("ai.onnx.ml", "Normalizer"),
     ("ai.onnx.ml", "OneHotEncoder"),
+    ("ai.onnx.ml", "LabelEncoder"),
     ("ai.onnx.ml", "ArrayFeatureExtractor"),
     ("ai.onnx.ml", "ZipMap"),
     ("", "Cast"),
@@ -247,6 +249,26 @@ pub(crate) fn compile<'a>(model: &'a ModelProto) -> Result<Compiled, TreeError> 
                 Some((Role::Features, stage(values, op)?))
             }
             (Role::Features, "Normalizer") => Some((Role::Features, stage(values, StageOp::Normalizer(norm(&node)?))?)),
+            (Role::Features, "LabelEncoder") => {
+                let mut keys = node.floats("keys_floats")?.to_vec();
+                if keys.is_empty() {
+                    keys = node.ints("keys_int64s")?.iter().map(|k| *k as f32).collect();
+                }
+                let mut table = node.floats("values_floats")?.to_vec();
+                let mut default = node.float("default_float").unwrap_or(-0.0);
+                if table.is_empty() {
+                    table = node.ints("values_int64s")?.iter().map(|v| *v as f32).collect();
+                    default = node.int("default_int64").unwrap_or(-1) as f32;
+                }
+                if keys.is_empty() || table.is_empty() {
+                    return Err(unsupported(
+                        "LabelEncoder keys",
+                        format!("string or tensor keys ({})", node.label()),
+                        "keys_floats or keys_int64s to values_floats or values_int64s".into(),
+                    ));
+                }
+                Some((Role::Features, stage(values, StageOp::Lookup { keys, values: table, default })?))
+            }
             (Role::Features, "OneHotEncoder") => {
                 let categories = node.ints("cats_int64s")?.to_vec();
                 if categories.is_empty() {

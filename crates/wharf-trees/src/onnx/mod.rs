@@ -1,8 +1,9 @@
 //! ONNX model files (the `ai.onnx.ml` operators skl2onnx writes for scikit-learn), compiled
 //! onto Wharf's own kernels: tree operators onto the tree evaluator with ONNX Runtime's
 //! scoring rules ([`Semantics::Onnx`](crate::Semantics::Onnx)), linear operators onto a
-//! linear kernel, preprocessing (`Scaler`, `Imputer`, `Normalizer`) as row stages before
-//! them. Nothing interprets the graph at scoring time: [`read`] checks every operator,
+//! linear kernel, preprocessing (`Scaler`, `Imputer`, `Normalizer`, `OneHotEncoder`,
+//! numeric `LabelEncoder`) as stages before them, column selections and joins resolved at
+//! import. Nothing interprets the graph at scoring time: [`read`] checks every operator,
 //! attribute, index and count once and returns a [`Pipeline`].
 //!
 //! The file is decoded with `prost` from messages declared by hand (`proto.rs`), so the

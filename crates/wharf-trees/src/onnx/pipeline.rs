@@ -195,11 +195,18 @@ fn run_stage(stage: &Stage, slots: &mut Vec<f32>) {
                 slots.push(slots[*s as usize].trunc());
             }
         }
+        StageOp::Lookup { keys, values, default } => {
+            for s in &stage.input {
+                let v = slots[*s as usize];
+                let found = keys.iter().position(|k| *k == v).map(|i| values[i]);
+                slots.push(found.unwrap_or(*default));
+            }
+        }
         StageOp::OneHot { categories } => {
             for s in &stage.input {
                 let v = slots[*s as usize];
                 // ONNX Runtime casts to int64 and looks the integer up.
-                let code = (v.is_finite() && v.abs() < 9.2e18).then(|| v as i64);
+                let code = (v.is_finite() && v.abs() < 9.2e18).then_some(v as i64);
                 for c in categories {
                     slots.push(if code == Some(*c) { 1.0 } else { 0.0 });
                 }

@@ -48,6 +48,16 @@ pub enum StageOp {
     Normalizer(Norm),
     /// `Cast` to an integer type: toward zero.
     Truncate,
+    /// `LabelEncoder` on numbers (scikit-learn's `OrdinalEncoder`): a value equal to
+    /// `keys[i]` becomes `values[i]`, any other value (NaN too) `default`.
+    Lookup {
+        /// Distinct, not NaN.
+        keys: Vec<f32>,
+        /// One per key.
+        values: Vec<f32>,
+        /// For a value that is no key.
+        default: f32,
+    },
     /// `OneHotEncoder` (`cats_int64s`): per input, one output per category, `1` where the
     /// value's integer part is that category; an unknown category gives zeros.
     OneHot {
@@ -230,6 +240,27 @@ impl PipelineSpec {
                             format!("stages[{i}].categories"),
                             format!("{} categories is not between 1 and {MAX_CATEGORIES}", categories.len()),
                         ));
+                    }
+                }
+                StageOp::Lookup { keys, values, default } => {
+                    if keys.is_empty() || keys.len() > MAX_CATEGORIES || keys.len() != values.len() {
+                        return Err(TreeError::field(
+                            F,
+                            format!("stages[{i}].keys"),
+                            format!("{} keys and {} values (1 to {MAX_CATEGORIES}, as many)", keys.len(), values.len()),
+                        ));
+                    }
+                    if keys.iter().any(|k| k.is_nan()) || values.iter().any(|v| v.is_nan()) || default.is_nan() {
+                        return Err(TreeError::field(
+                            F,
+                            format!("stages[{i}].keys"),
+                            "NaN is neither a key nor a value",
+                        ));
+                    }
+                    let mut sorted = keys.clone();
+                    sorted.sort_by(f32::total_cmp);
+                    if sorted.windows(2).any(|w| w[0] == w[1]) {
+                        return Err(TreeError::field(F, format!("stages[{i}].keys"), "a key appears twice"));
                     }
                 }
                 StageOp::Normalizer(_) | StageOp::Truncate => {}
