@@ -67,6 +67,27 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// A tensor attribute's float (or double) values.
+    pub(crate) fn tensor_floats(&self, name: &str) -> Result<Vec<f32>, TreeError> {
+        match self.get(name).and_then(|a| a.t.as_ref()) {
+            Some(t) => tensor_f32(t).map_err(|m| self.error(name, m)),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// A tensor attribute's small integers (`uint8` modes), from `raw_data` or `int32_data`.
+    pub(crate) fn tensor_bytes(&self, name: &str) -> Result<Vec<u8>, TreeError> {
+        let Some(t) = self.get(name).and_then(|a| a.t.as_ref()) else { return Ok(Vec::new()) };
+        match t.raw_data.as_deref() {
+            Some(raw) if !raw.is_empty() => Ok(raw.to_vec()),
+            _ => t
+                .int32_data
+                .iter()
+                .map(|v| u8::try_from(*v).map_err(|_| self.error(name, format!("{v} is not a mode"))))
+                .collect(),
+        }
+    }
+
     pub(crate) fn strings(&self, name: &str) -> Result<Vec<String>, TreeError> {
         let raw = self.capped(name, self.get(name).map(|a| a.strings.as_slice()).unwrap_or(&[]))?;
         raw.iter()

@@ -14,7 +14,8 @@ use super::proto::{GraphProto, ModelProto, TensorProto, FLOAT, INT32, INT64};
 use super::spec::{Head, Norm, PipelineSpec, Post, Stage, StageOp, Transform, MAX_SLOTS};
 
 /// The model operators; a graph has exactly one.
-const MODEL_OPS: &[&str] = &["LinearClassifier", "LinearRegressor", "TreeEnsembleClassifier", "TreeEnsembleRegressor"];
+const MODEL_OPS: &[&str] =
+    &["LinearClassifier", "LinearRegressor", "TreeEnsembleClassifier", "TreeEnsembleRegressor", "TreeEnsemble"];
 
 /// Most nodes in a graph (a scikit-learn pipeline has a handful).
 pub const MAX_GRAPH_NODES: usize = 10_000;
@@ -23,6 +24,7 @@ pub const MAX_GRAPH_NODES: usize = 10_000;
 pub const SUPPORTED: &[(&str, &str)] = &[
     ("ai.onnx.ml", "TreeEnsembleClassifier"),
     ("ai.onnx.ml", "TreeEnsembleRegressor"),
+    ("ai.onnx.ml", "TreeEnsemble"),
     ("ai.onnx.ml", "LinearClassifier"),
     ("ai.onnx.ml", "LinearRegressor"),
     ("ai.onnx.ml", "Scaler"),
@@ -300,10 +302,40 @@ pub(crate) fn compile<'a>(model: &'a ModelProto) -> Result<Compiled, TreeError> 
                         "one model operator".into(),
                     ));
                 }
+                let w = values.len();
+                if model_op == "TreeEnsemble" {
+                    // Opset 5: no class labels; several targets are a classifier's scores.
+                    let targets = node.int("n_targets").unwrap_or(1);
+                    if !(1..=crate::spec::MAX_GROUPS as i64).contains(&targets) {
+                        return Err(node.error(
+                            "n_targets",
+                            format!("{targets} is not between 1 and {}", crate::spec::MAX_GROUPS),
+                        ));
+                    }
+                    let targets = targets as usize;
+                    let classes: Vec<String> =
+                        if targets > 1 { (0..targets).map(|c| c.to_string()).collect() } else { Vec::new() };
+                    let transform = match node.int("post_transform").unwrap_or(0) {
+                        0 => Transform::None,
+                        1 => Transform::Softmax,
+                        2 => Transform::Logistic,
+                        3 => Transform::SoftmaxZero,
+                        other => {
+                            return Err(unsupported(
+                                "post_transform",
+                                format!("{other} ({})", node.label()),
+                                "0 (NONE), 1 (SOFTMAX), 2 (LOGISTIC), 3 (SOFTMAX_ZERO)".into(),
+                            ))
+                        }
+                    };
+                    let compiled = super::trees::compile_v5(&node, w, targets, transform)?;
+                    head = Some((compiled, model_op.to_string(), classes, values));
+                    tensors.insert(out0.unwrap_or(""), (Role::Scores, Vec::new()));
+                    continue;
+                }
                 let classifier = model_op.ends_with("Classifier");
                 let classes = if classifier { classes(&node)? } else { Vec::new() };
                 let transform = transform(&node)?;
-                let w = values.len();
                 let compiled = if model_op.starts_with("Linear") {
                     linear(&node, classifier, classes.len(), w, transform)?
                 } else {

@@ -272,3 +272,202 @@ pub(crate) fn compile(
     };
     Ok(Head::Trees { ensemble, base_values, transform, binary })
 }
+
+/// `TreeEnsemble` (ai.onnx.ml opset 5): interior nodes and leaves in separate arrays, trees by
+/// their root index, one weight and target per leaf. Compiled like the older operators (one
+/// tree per target it reaches, `f32` sums in root order); `n_targets` outputs, no base values.
+pub(crate) fn compile_v5(
+    node: &OnnxNode<'_>,
+    width: usize,
+    targets: usize,
+    transform: Transform,
+) -> Result<Head, TreeError> {
+    let features = node.ints("nodes_featureids")?;
+    let splits = node.tensor_floats("nodes_splits")?;
+    let modes = node.tensor_bytes("nodes_modes")?;
+    let trues = node.ints("nodes_truenodeids")?;
+    let true_leafs = node.ints("nodes_trueleafs")?;
+    let falses = node.ints("nodes_falsenodeids")?;
+    let false_leafs = node.ints("nodes_falseleafs")?;
+    let tracks = node.ints("nodes_missing_value_tracks_true")?;
+    let leaf_targets = node.ints("leaf_targetids")?;
+    let leaf_weights = node.tensor_floats("leaf_weights")?;
+    let roots = node.ints("tree_roots")?;
+    let n = features.len();
+    if n > MAX_NODES {
+        return Err(node.error("nodes_featureids", format!("{n} nodes, over the limit of {MAX_NODES}")));
+    }
+    for (name, len) in [
+        ("nodes_splits", splits.len()),
+        ("nodes_modes", modes.len()),
+        ("nodes_truenodeids", trues.len()),
+        ("nodes_trueleafs", true_leafs.len()),
+        ("nodes_falsenodeids", falses.len()),
+        ("nodes_falseleafs", false_leafs.len()),
+    ] {
+        if len != n {
+            return Err(node.error(name, format!("{len} values; nodes_featureids has {n}")));
+        }
+    }
+    if !tracks.is_empty() && tracks.len() != n {
+        return Err(node.error("nodes_missing_value_tracks_true", format!("{} values for {n} nodes", tracks.len())));
+    }
+    if leaf_targets.len() != leaf_weights.len() || leaf_targets.len() > MAX_NODES {
+        return Err(node
+            .error("leaf_weights", format!("{} weights for {} leaf targets", leaf_weights.len(), leaf_targets.len())));
+    }
+    if roots.is_empty() || roots.len() > MAX_TREES {
+        return Err(node.error("tree_roots", format!("{} trees (1 to {MAX_TREES})", roots.len())));
+    }
+    for (j, (t, w)) in leaf_targets.iter().zip(&leaf_weights).enumerate() {
+        if *t < 0 || *t as usize >= targets {
+            return Err(node.error(&format!("leaf_targetids[{j}]"), format!("{t} is not below the {targets} targets")));
+        }
+        if !w.is_finite() {
+            return Err(node.error(&format!("leaf_weights[{j}]"), "not a finite number"));
+        }
+    }
+    let aggregate = node.int("aggregate_function").unwrap_or(1);
+    let average = match aggregate {
+        1 => false,
+        0 if targets == 1 => true,
+        other => {
+            return Err(TreeError::Unsupported {
+                format: "onnx",
+                what: "aggregate_function",
+                value: format!("{other} ({})", node.label()),
+                supported: "1 (SUM); 0 (AVERAGE) for one target".into(),
+            })
+        }
+    };
+    // A child: (is a leaf, index) checked against its array.
+    let child = |i: usize, ids: &[i64], leafs: &[i64], name: &str| -> Result<(bool, usize), TreeError> {
+        let leaf = leafs[i] != 0;
+        let limit = if leaf { leaf_targets.len() } else { n };
+        usize::try_from(ids[i]).ok().filter(|c| *c < limit).map(|c| (leaf, c)).ok_or_else(|| {
+            node.error(
+                &format!("{name}[{i}]"),
+                format!("{} is not one of the {limit} {}", ids[i], if leaf { "leaves" } else { "nodes" }),
+            )
+        })
+    };
+    let mut out = Vec::new();
+    let mut total = 0usize;
+    let mut seen = vec![false; n];
+    for (t, root) in roots.iter().enumerate() {
+        let root = usize::try_from(*root)
+            .ok()
+            .filter(|r| *r < n)
+            .ok_or_else(|| node.error(&format!("tree_roots[{t}]"), format!("{root} is not one of the {n} nodes")))?;
+        // Walk the tree once (each interior node at most once over all trees: no cycle, no
+        // shared subtree), numbering nodes in visit order; leaves are (target, weight).
+        enum Item {
+            Split { feature: u32, threshold: f32, leq_is_true: bool, track_true: bool, yes: u32, no: u32 },
+            Leaf { target: usize, weight: f32 },
+        }
+        let mut items: Vec<Item> = Vec::new();
+        let mut stack: Vec<(bool, usize, Option<(usize, bool)>)> = vec![(false, root, None)];
+        while let Some((leaf, i, parent)) = stack.pop() {
+            let at = items.len() as u32;
+            if let Some((p, is_yes)) = parent {
+                if let Item::Split { yes, no, .. } = &mut items[p] {
+                    if is_yes {
+                        *yes = at;
+                    } else {
+                        *no = at;
+                    }
+                }
+            }
+            if leaf {
+                items.push(Item::Leaf { target: leaf_targets[i] as usize, weight: leaf_weights[i] });
+            } else {
+                if seen[i] {
+                    return Err(node.error(
+                        &format!("tree_roots[{t}]"),
+                        format!("node {i} is reached twice (a cycle or a shared subtree)"),
+                    ));
+                }
+                seen[i] = true;
+                let feature = features[i];
+                if feature < 0 || feature as usize >= width {
+                    return Err(node.error(
+                        &format!("nodes_featureids[{i}]"),
+                        format!("{feature} is not below the model's {width} inputs"),
+                    ));
+                }
+                let v = splits[i];
+                let (threshold, leq_is_true) = match (modes[i], v.is_finite()) {
+                    (0, _) if !v.is_nan() => (v, true),
+                    (3, _) if !v.is_nan() => (v, false),
+                    (1, true) => (v.next_down(), true),
+                    (2, true) => (v.next_down(), false),
+                    (mode, _) => {
+                        return Err(TreeError::Unsupported {
+                            format: "onnx",
+                            what: "tree node mode",
+                            value: format!("{mode} on {v} ({} attribute `nodes_modes[{i}]`)", node.label()),
+                            supported: "0 (LEQ), 1 (LT), 2 (GTE), 3 (GT) on a number".into(),
+                        })
+                    }
+                };
+                items.push(Item::Split {
+                    feature: feature as u32,
+                    threshold,
+                    leq_is_true,
+                    track_true: tracks.get(i).copied().unwrap_or(0) != 0,
+                    yes: 0,
+                    no: 0,
+                });
+                let idx = items.len() - 1;
+                let yes = child(i, trues, true_leafs, "nodes_truenodeids")?;
+                let no = child(i, falses, false_leafs, "nodes_falsenodeids")?;
+                stack.push((no.0, no.1, Some((idx, false))));
+                stack.push((yes.0, yes.1, Some((idx, true))));
+            }
+            if items.len() > MAX_NODES_PER_TREE {
+                return Err(node.error(&format!("tree_roots[{t}]"), format!("over {MAX_NODES_PER_TREE} nodes")));
+            }
+        }
+        let mut groups: Vec<usize> = items
+            .iter()
+            .filter_map(|it| if let Item::Leaf { target, .. } = it { Some(*target) } else { None })
+            .collect();
+        groups.sort_unstable();
+        groups.dedup();
+        if targets == 1 {
+            groups = vec![0];
+        }
+        for g in groups {
+            let nodes: Vec<Node> = items
+                .iter()
+                .map(|it| match *it {
+                    Item::Leaf { target, weight } => Node::leaf(if target == g { weight as f64 } else { 0.0 }),
+                    Item::Split { feature, threshold, leq_is_true, track_true, yes, no } => {
+                        let (left, right) = if leq_is_true { (yes, no) } else { (no, yes) };
+                        Node::Internal {
+                            feature,
+                            left,
+                            right,
+                            default_left: track_true == leq_is_true,
+                            split: Split::Numeric { threshold: threshold as f64, missing: Missing::Default },
+                        }
+                    }
+                })
+                .collect();
+            total += nodes.len();
+            if total > MAX_NODES || out.len() >= MAX_TREES {
+                return Err(node.error("tree_roots", "over the caps once split per target"));
+            }
+            out.push(Tree { group: g as u32, nodes });
+        }
+    }
+    let ensemble = EnsembleSpec {
+        semantics: Semantics::Onnx,
+        n_features: width,
+        base_score: vec![0.0; targets],
+        link: Link::Identity,
+        average,
+        trees: out,
+    };
+    Ok(Head::Trees { ensemble, base_values: Vec::new(), transform, binary: Binary::PerClass })
+}
