@@ -42,6 +42,18 @@ fn the_one_split_regressor_scores_as_written() {
 }
 
 #[test]
+fn the_opset_5_tree_ensemble_scores_as_written() {
+    let model = onnx::read(fixture("seed_onnx_tree_ensemble_5.onnx")).expect("import");
+    assert_eq!(model.model_op, "TreeEnsemble");
+    let x = [0.5, 9.0, 9.0, 9.0, 0.50001, 0.0, 0.0, 0.0, f64::NAN, 0.0, 0.0, 0.0];
+    let mut out = [0.0; 3];
+    model.pipeline.predict(&x, &mut out).expect("predict");
+    assert_eq!(out, [1.0, 2.0, 2.0]);
+    let e = onnx::read(fixture("hostile_cycle_5.onnx")).expect_err("cycle");
+    assert!(e.to_string().contains("reached twice"), "{e}");
+}
+
+#[test]
 fn imported_models_have_the_files_signature_and_survive_save_and_load() {
     let dir = tempfile::tempdir().expect("tempdir");
     for (file, classes) in [("seed_onnx_forest.onnx", vec!["0", "1", "2"]), ("seed_onnx_pipeline.onnx", vec!["0", "1"])]
