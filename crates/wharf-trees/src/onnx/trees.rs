@@ -366,7 +366,9 @@ pub(crate) fn compile_v5(
             Leaf { target: usize, weight: f32 },
         }
         let mut items: Vec<Item> = Vec::new();
-        let mut stack: Vec<(bool, usize, Option<(usize, bool)>)> = vec![(false, root, None)];
+        // (is a leaf, its index, the split that points at it and on which branch)
+        type Pending = (bool, usize, Option<(usize, bool)>);
+        let mut stack: Vec<Pending> = vec![(false, root, None)];
         while let Some((leaf, i, parent)) = stack.pop() {
             let at = items.len() as u32;
             if let Some((p, is_yes)) = parent {
