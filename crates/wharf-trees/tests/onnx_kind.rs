@@ -212,3 +212,80 @@ proptest! {
         exercise(onnx::parse(&bytes));
     }
 }
+
+/// The payload layout the kind writes, mirrored here to forge hostile artifacts.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Body {
+    spec: onnx::PipelineSpec,
+    source: (String, String),
+}
+
+/// A kind that claims the ONNX id but writes whatever payload it is given: a hostile or
+/// damaged artifact whose checksum is right.
+#[derive(Debug)]
+struct Forged(Vec<u8>);
+
+impl wharf_core::kind::ModelKind for Forged {
+    fn kind_id(&self) -> &str {
+        ONNX_KIND_ID
+    }
+    fn validate(&self, _: &wharf_core::Signature, _: &Records) -> wharf_core::Result<()> {
+        Ok(())
+    }
+    fn predict(&self, _: &wharf_core::Signature, _: &Records) -> wharf_core::Result<Predictions> {
+        Err(wharf_core::WharfError::Unsupported("forged".into()))
+    }
+    fn encode(&self) -> wharf_core::Result<Vec<u8>> {
+        Ok(self.0.clone())
+    }
+    fn check(&self, _: &wharf_core::Signature) -> std::result::Result<(), String> {
+        Ok(())
+    }
+    fn work_per_row(&self) -> usize {
+        1
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+fn forged_load(template: &Model, spec: onnx::PipelineSpec, source: &(String, String)) -> String {
+    use wharf_core::kind;
+    let body = kind::encode_payload(&Body { spec, source: source.clone() }).expect("body");
+    let payload = kind::encode_payload(&(1u32, body)).expect("payload");
+    let forged = Model::new(template.metadata().clone(), std::sync::Arc::new(Forged(payload))).expect("forged model");
+    let bytes = wharf_core::artifact::encode(&forged).expect("encode");
+    match wharf_core::artifact::decode(&bytes) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a forged payload loaded"),
+    }
+}
+
+#[test]
+fn a_hostile_payload_is_refused_at_load() {
+    use wharf_core::kind;
+    let model = trees_model::onnx(fixture("seed_onnx_encoded.onnx")).expect("import");
+    let good = model.kind().encode().expect("encode");
+    let (version, body): (u32, Vec<u8>) = kind::decode_payload(&good).expect("layout");
+    assert_eq!(version, 1);
+    let Body { spec, source } = kind::decode_payload(&body).expect("body");
+    assert!(!spec.stages.is_empty(), "the encoder pipeline has stages");
+
+    // A stage reading a value that does not exist yet (would index out of bounds).
+    let mut bad = spec.clone();
+    bad.stages[0].input[0] = 1_000_000;
+    let message = forged_load(&model, bad, &source);
+    assert!(message.contains("stages[0].input"), "{message}");
+
+    // The model reading a value past the end.
+    let mut bad = spec.clone();
+    bad.features[0] = 1_000_000;
+    let message = forged_load(&model, bad, &source);
+    assert!(message.contains("features"), "{message}");
+
+    // A pipeline for another input width than the signature's four columns.
+    let mut bad = spec.clone();
+    bad.width = 40;
+    let message = forged_load(&model, bad, &source);
+    assert!(message.contains("4 features") || message.contains("40"), "{message}");
+}
