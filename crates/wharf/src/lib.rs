@@ -87,7 +87,8 @@ pub mod import {
 }
 
 /// Registers the decoders of every model kind this build knows (the built-in estimators of
-/// `wharf-ml` and the imported tree ensembles of `wharf-trees`), so their artifacts load.
+/// `wharf-ml`, and the imported tree ensembles and ONNX pipelines of `wharf-trees`), so their
+/// artifacts load.
 /// Idempotent. Building a [`Wharf`] calls it, and so do the `wharf` command and the other
 /// binaries; call it yourself before `Model::load` in a program that never builds one.
 pub fn register_kinds() {
