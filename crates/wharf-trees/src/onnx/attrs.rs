@@ -29,7 +29,7 @@ impl<'a> Node<'a> {
 
     /// An error about `attribute` of this node.
     pub(crate) fn error(&self, attribute: &str, message: impl Into<String>) -> TreeError {
-        TreeError::field("onnx", format!("{} attribute `{attribute}`", self.label()), message)
+        TreeError::field("onnx", format!("{} attribute {attribute}", self.label()), message)
     }
 
     fn get(&self, name: &str) -> Option<&'a AttributeProto> {

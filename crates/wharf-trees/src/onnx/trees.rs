@@ -168,7 +168,7 @@ pub(crate) fn compile(
                 if feature < 0 || feature as usize >= width {
                     return Err(node.error(
                         &format!("nodes_featureids[{i}]"),
-                        format!("{feature} is not below the input's {width} features"),
+                        format!("{feature} is not below the model's {width} inputs"),
                     ));
                 }
                 let t = values[i];
@@ -191,7 +191,7 @@ pub(crate) fn compile(
                         return Err(TreeError::Unsupported {
                             format: "onnx",
                             what: "tree node mode",
-                            value: format!("{other} ({} attribute `nodes_modes[{i}]`)", node.label()),
+                            value: format!("{other} ({} attribute nodes_modes[{i}])", node.label()),
                             supported: MODES.into(),
                         })
                     }
@@ -407,7 +407,7 @@ pub(crate) fn compile_v5(
                         return Err(TreeError::Unsupported {
                             format: "onnx",
                             what: "tree node mode",
-                            value: format!("{mode} on {v} ({} attribute `nodes_modes[{i}]`)", node.label()),
+                            value: format!("{mode} on {v} ({} attribute nodes_modes[{i}])", node.label()),
                             supported: "0 (LEQ), 1 (LT), 2 (GTE), 3 (GT) on a number".into(),
                         })
                     }
