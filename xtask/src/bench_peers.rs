@@ -743,3 +743,36 @@ fn report(rounds: &[Round]) -> String {
     ));
     t
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The imported trees' rows read `peers_trees`' JSON and `bench.py`'s timings.
+    #[test]
+    fn the_tree_rows_show_wharf_next_to_the_libraries() {
+        let r = Round {
+            trees_ours: serde_json::json!({
+                "xgboost_500": {"batch": {"rows_per_s_median": 400_000.0}, "row": {"median_us": 1.9}},
+                "lightgbm_500": {"batch": {"rows_per_s_median": 300_000.0}, "row": {"median_us": 2.5}},
+                "onnx_forest_100": {"batch": {"rows_per_s_median": 1_500_000.0}, "row": {"median_us": 1.0}},
+            }),
+            trees_peers: serde_json::json!({
+                "rows": 100_000, "xgboost_batch_s": 0.5, "lightgbm_batch_s": 2.5, "xgboost_row_us": 600.0,
+                "lightgbm_row_us": 40.0, "onnxruntime_forest_batch_s": 0.65, "onnxruntime_forest_row_us": 15.0,
+            }),
+            ..Round::default()
+        };
+        let table = report(&[r]);
+        let row = |start: &str| table.lines().find(|l| l.starts_with(start)).unwrap_or_else(|| panic!("{table}"));
+        let xgb = row("| XGBoost 500 trees d6, batch 100k, 1 thread");
+        assert!(xgb.contains("XGBoost inplace_predict 200 k rows/s") && xgb.contains("| 2.00 "), "{xgb}");
+        assert!(xgb.ends_with("| **not met** |"), "{xgb}");
+        let lgb = row("| LightGBM 500 trees d6, batch 100k, 1 thread");
+        assert!(lgb.contains("| 7.50 ") && lgb.ends_with("| met |"), "{lgb}");
+        assert!(row("| XGBoost 500 trees d6, single row").ends_with("| met |"));
+        assert!(row("| LightGBM 500 trees d6, single row").ends_with("| **not met** |"));
+        let forest = row("| forest 100 trees d8 through ONNX, batch 100k");
+        assert!(forest.contains("| 154 k rows/s |") && forest.contains("| 9.75 "), "{forest}");
+    }
+}
