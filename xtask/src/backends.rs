@@ -276,11 +276,19 @@ pub fn bentoml(root: &Path, fixtures: &Path, services: &mut Services) -> Result<
     Ok(())
 }
 
-/// XGBoost and LightGBM, pinned, for the tree importers' agreement tests (with numpy, and
-/// scikit-learn for the ONNX exports to come). `xgboost-cpu` is XGBoost's official CPU-only
-/// wheel (the same `xgboost` module) without the multi-hundred-megabyte CUDA collective
-/// library the `xgboost` wheel pulls in on Linux.
-pub const TREES_SPECS: &[&str] = &["xgboost-cpu==3.2.0", "lightgbm==4.7.0", "numpy==2.4.6", "scikit-learn==1.9.1"];
+/// XGBoost and LightGBM, pinned, for the tree importers' agreement tests (with numpy), and
+/// scikit-learn, skl2onnx, onnx and ONNX Runtime for the ONNX importer's. `xgboost-cpu` is
+/// XGBoost's official CPU-only wheel (the same `xgboost` module) without the
+/// multi-hundred-megabyte CUDA collective library the `xgboost` wheel pulls in on Linux.
+pub const TREES_SPECS: &[&str] = &[
+    "xgboost-cpu==3.2.0",
+    "lightgbm==4.7.0",
+    "numpy==2.4.6",
+    "scikit-learn==1.9.1",
+    "skl2onnx==1.20.0",
+    "onnx==1.23.2",
+    "onnxruntime==1.31.1",
+];
 
 /// Installs the libraries, trains the test models at test time and writes them with the
 /// libraries' own predictions (`crates/wharf-trees/tests/fixtures/generate.py`). Exports
@@ -299,7 +307,16 @@ pub fn trees(root: &Path, fixtures: &Path, services: &mut Services) -> Result<()
             .stdin(Stdio::null()),
         "wharf-trees generate.py",
     )?;
-    eprintln!("<== tree models trained and predicted in {:.0}s", start.elapsed().as_secs_f64());
+    // scikit-learn models exported with skl2onnx and scored by ONNX Runtime, in `onnx/`.
+    run(
+        Command::new(venv.join("bin").join("python"))
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .arg(fixtures.join("generate_onnx.py"))
+            .arg(data.join("onnx"))
+            .stdin(Stdio::null()),
+        "wharf-trees generate_onnx.py",
+    )?;
+    eprintln!("<== tree and ONNX models trained and predicted in {:.0}s", start.elapsed().as_secs_f64());
     services.env.push(("WHARF_TEST_TREES_DATA".into(), data.display().to_string()));
     // wharf-ml's booster is compared with LightGBM and scikit-learn trained in this venv.
     services.env.push(("WHARF_TEST_TREES_PYTHON".into(), venv.join("bin").join("python").display().to_string()));

@@ -16,6 +16,10 @@
 //!    Then the booster's fit time: Wharf's (`benches/gbdt_fit.rs`) and LightGBM's and
 //!    scikit-learn's HistGradientBoosting's (`benches/gbdt_fit.py`, in the venv `cargo
 //!    xtask test` makes for the tree libraries), on the same 100k × 20 table, 1 and 2 threads;
+//!    and the imported trees' scoring (`wharf-trees`' `benches/peers_trees.rs`) on the models
+//!    `crates/wharf-trees/tests/fixtures/bench.py` trained once for the sitting (XGBoost and
+//!    LightGBM, 500 trees of depth 6; a 100-tree forest through ONNX), whose own one-thread
+//!    times (XGBoost `inplace_predict`, LightGBM `predict`, ONNX Runtime) that script took;
 //! 4. prints a markdown table of medians and per-round ratio medians against each target,
 //!    and writes it with the raw results under `target/bench-peers/<time>/`.
 //!
@@ -41,6 +45,9 @@ struct Setup {
     onnx: bool,
     /// Python with LightGBM and scikit-learn (the tree libraries' venv).
     trees_python: PathBuf,
+    /// The tree models `bench.py` trained for this sitting, and its timings of the libraries.
+    trees: PathBuf,
+    trees_peers: Value,
 }
 
 /// One round's measurements, keyed like the peers' JSON.
@@ -57,6 +64,10 @@ struct Round {
     /// The booster's fit times: Wharf's, and LightGBM's and scikit-learn's.
     gbdt_ours: Value,
     gbdt_peers: Value,
+    /// Wharf's scoring of the imported trees (`benches/peers_trees.rs`), and the libraries'
+    /// times from the sitting's `bench.py`.
+    trees_ours: Value,
+    trees_peers: Value,
 }
 
 pub fn bench_peers(root: &Path) -> Result<(), String> {
@@ -143,7 +154,16 @@ fn prepare(root: &Path) -> Result<Setup, String> {
     std::fs::create_dir_all(&backends).map_err(|e| format!("{}: {e}", backends.display()))?;
     let trees_python =
         crate::backends::venv(&backends, "trees", crate::backends::TREES_SPECS)?.join("bin").join("python");
-    Ok(Setup { root: root.to_path_buf(), peers, python, data, out, onnx, trees_python })
+    let trees = out.join("trees");
+    eprintln!("==> training the tree models and timing their libraries (bench.py)");
+    run(
+        Command::new(&trees_python).arg(root.join("crates/wharf-trees/tests/fixtures/bench.py")).arg(&trees),
+        "wharf-trees bench.py",
+    )?;
+    let timings = trees.join("python_timings.json");
+    let text = std::fs::read_to_string(&timings).map_err(|e| format!("{}: {e}", timings.display()))?;
+    let trees_peers = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", timings.display()))?;
+    Ok(Setup { root: root.to_path_buf(), peers, python, data, out, onnx, trees_python, trees, trees_peers })
 }
 
 /// Builds the release `wharf` binary, Wharf's in-process bench and the ceiling server;
@@ -158,6 +178,19 @@ fn build(s: &Setup) -> Result<PathBuf, String> {
     run(
         crate::cargo().current_dir(&s.root).args(["bench", "-p", "wharf-ml", "--bench", "gbdt_fit", "--no-run"]),
         "build the booster's bench",
+    )?;
+    run(
+        crate::cargo().current_dir(&s.root).args([
+            "bench",
+            "-p",
+            "wharf-trees",
+            "--features",
+            "onnx",
+            "--bench",
+            "peers_trees",
+            "--no-run",
+        ]),
+        "build the imported trees' bench",
     )?;
     run(
         crate::cargo()
@@ -251,6 +284,20 @@ fn round(s: &Setup, wharf: &Path, registry: &Path, index: usize) -> Result<Round
         r.gbdt_peers = gbdt_peers(s)?;
         r.gbdt_ours = gbdt_ours(s)?;
     }
+    r.trees_ours = json_of(
+        crate::cargo().current_dir(&s.root).env("WHARF_BENCH_TREES_DIR", &s.trees).args([
+            "bench",
+            "-q",
+            "-p",
+            "wharf-trees",
+            "--features",
+            "onnx",
+            "--bench",
+            "peers_trees",
+        ]),
+        "wharf imported trees (wharf-trees benches/peers_trees.rs)",
+    )?;
+    r.trees_peers = s.trees_peers.clone();
     let results = s.out.join(format!("http-round{index}.jsonl"));
     let _ = std::fs::remove_file(&results);
     let mut order = ["wharf", "limit", "fastapi", "watch-off", "watch-on"];
@@ -277,7 +324,8 @@ fn round(s: &Setup, wharf: &Path, registry: &Path, index: usize) -> Result<Round
     let keep = s.out.join(format!("round{index}.json"));
     let raw = serde_json::json!({"membw": r.membw, "sklearn": r.sklearn, "onnx": r.onnx, "wharf": r.ours,
         "http": text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).collect::<Vec<_>>(),
-        "wharf_serve_peak_rss_kb": r.serve_rss_kb, "gbdt_wharf": r.gbdt_ours, "gbdt_peers": r.gbdt_peers});
+        "wharf_serve_peak_rss_kb": r.serve_rss_kb, "gbdt_wharf": r.gbdt_ours, "gbdt_peers": r.gbdt_peers,
+        "trees_wharf": r.trees_ours, "trees_peers": r.trees_peers});
     std::fs::write(keep, raw.to_string()).map_err(|e| e.to_string())?;
     Ok(r)
 }
@@ -646,6 +694,49 @@ fn report(rounds: &[Round]) -> String {
             show(vs_hgb, ""),
         ));
     }
+    // Imported trees: the library's own predict (or ONNX Runtime) on one thread is the anchor.
+    let rows_n = rounds.first().and_then(|r| r.trees_peers["rows"].as_f64()).unwrap_or(100_000.0);
+    for (label, ours_key, batch_key, row_key, anchor) in [
+        ("XGBoost 500 trees d6", "xgboost_500", "xgboost_batch_s", "xgboost_row_us", "XGBoost inplace_predict"),
+        ("LightGBM 500 trees d6", "lightgbm_500", "lightgbm_batch_s", "lightgbm_row_us", "LightGBM predict"),
+        (
+            "forest 100 trees d8 through ONNX",
+            "onnx_forest_100",
+            "onnxruntime_forest_batch_s",
+            "onnxruntime_forest_row_us",
+            "ONNX Runtime",
+        ),
+    ] {
+        let theirs = |r: &Round| Some(rows_n / r.trees_peers.get(batch_key)?.as_f64()?);
+        let mine = |r: &Round| at(&r.trees_ours, &[ours_key, "batch", "rows_per_s_median"]);
+        let speedup = ratio(&mine, &theirs);
+        let is_onnx = ours_key.starts_with("onnx");
+        t.push_str(&format!(
+            "| {label}, batch {}k, 1 thread | — | {} | {} | {} | {} × {anchor} | ≥ 3 × native | {} |\n",
+            rows_n / 1e3,
+            if is_onnx { show(med(rounds, theirs), "rows/s") } else { "—".into() },
+            if is_onnx { "—".into() } else { format!("{anchor} {}", show(med(rounds, theirs), "rows/s")) },
+            show(med(rounds, mine), "rows/s"),
+            show(speedup, ""),
+            verdict(speedup.map(|v| v >= 3.0)),
+        ));
+        let row = med(rounds, |r| at(&r.trees_ours, &[ours_key, "row", "median_us"]));
+        let target = if is_onnx { "—" } else { "≤ 2 µs" };
+        t.push_str(&format!(
+            "| {label}, single row, in-process | — | {} | {} | {} | — | {target} | {} |\n",
+            if is_onnx { show(med(rounds, |r| r.trees_peers.get(row_key)?.as_f64()), "µs") } else { "—".into() },
+            if is_onnx {
+                "—".into()
+            } else {
+                format!(
+                    "{anchor} {} (through Python)",
+                    show(med(rounds, |r| r.trees_peers.get(row_key)?.as_f64()), "µs")
+                )
+            },
+            show(row, "µs"),
+            if is_onnx { "see note" } else { verdict(row.map(|v| v <= 2.0)) },
+        ));
+    }
     for (rows, goal) in [(1u64, 0.7), (100, 1.0)] {
         let vs_limit = med(rounds, |r| Some(http(r, "wharf", rows, "rps")? / http(r, "limit-axum", rows, "rps")?));
         let vs_fastapi = med(rounds, |r| Some(http(r, "wharf", rows, "rps")? / http(r, "fastapi-tuned", rows, "rps")?));
@@ -701,4 +792,37 @@ fn report(rounds: &[Round]) -> String {
         verdict(rss.map(|v| v <= 30.0)),
     ));
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The imported trees' rows read `peers_trees`' JSON and `bench.py`'s timings.
+    #[test]
+    fn the_tree_rows_show_wharf_next_to_the_libraries() {
+        let r = Round {
+            trees_ours: serde_json::json!({
+                "xgboost_500": {"batch": {"rows_per_s_median": 400_000.0}, "row": {"median_us": 1.9}},
+                "lightgbm_500": {"batch": {"rows_per_s_median": 300_000.0}, "row": {"median_us": 2.5}},
+                "onnx_forest_100": {"batch": {"rows_per_s_median": 1_500_000.0}, "row": {"median_us": 1.0}},
+            }),
+            trees_peers: serde_json::json!({
+                "rows": 100_000, "xgboost_batch_s": 0.5, "lightgbm_batch_s": 2.5, "xgboost_row_us": 600.0,
+                "lightgbm_row_us": 40.0, "onnxruntime_forest_batch_s": 0.65, "onnxruntime_forest_row_us": 15.0,
+            }),
+            ..Round::default()
+        };
+        let table = report(&[r]);
+        let row = |start: &str| table.lines().find(|l| l.starts_with(start)).unwrap_or_else(|| panic!("{table}"));
+        let xgb = row("| XGBoost 500 trees d6, batch 100k, 1 thread");
+        assert!(xgb.contains("XGBoost inplace_predict 200 k rows/s") && xgb.contains("| 2.00 "), "{xgb}");
+        assert!(xgb.ends_with("| **not met** |"), "{xgb}");
+        let lgb = row("| LightGBM 500 trees d6, batch 100k, 1 thread");
+        assert!(lgb.contains("| 7.50 ") && lgb.ends_with("| met |"), "{lgb}");
+        assert!(row("| XGBoost 500 trees d6, single row").ends_with("| met |"));
+        assert!(row("| LightGBM 500 trees d6, single row").ends_with("| **not met** |"));
+        let forest = row("| forest 100 trees d8 through ONNX, batch 100k");
+        assert!(forest.contains("| 154 k rows/s |") && forest.contains("| 9.75 "), "{forest}");
+    }
 }

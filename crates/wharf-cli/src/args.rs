@@ -345,14 +345,15 @@ pub enum ModelsCommand {
         #[arg(long)]
         delete: bool,
     },
-    /// Import a model fitted elsewhere (XGBoost JSON, LightGBM text, a scikit-learn JSON export) as
-    /// a new version.
+    /// Import a model fitted elsewhere (XGBoost JSON, LightGBM text, ONNX, a scikit-learn JSON
+    /// export) as a new version.
     #[command(after_help = "The model is read and checked completely before anything is registered: a \
         file that cannot be read is an error naming its format and the field, line or column, and \
         registers nothing.\n\n\
         Examples:\n  \
         wharf models import --format xgboost churn.json --name churn --classes stays,churns --alias champion\n  \
         wharf models import model.txt --name churn-lgb --features tenure,plan,monthly_fee\n  \
+        wharf models import pipeline.onnx --name churn-sk --features tenure,plan,monthly_fee\n  \
         wharf models import --format sklearn-logistic-json logistic.json --name peer-lr")]
     Import(ImportArgs),
     /// Delete a version (and the aliases pointing at it).
@@ -368,13 +369,13 @@ pub enum ModelsCommand {
 /// `wharf models import`
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// What FILE holds [default: lightgbm for a .txt file; xgboost for a .json file written by
-    /// XGBoost]. sklearn-logistic-json and sklearn-forest-json are scikit-learn exports (see the
-    /// guide).
+    /// What FILE holds [default: lightgbm for a .txt file; onnx for a .onnx file; xgboost for a
+    /// .json file written by XGBoost]. sklearn-logistic-json and sklearn-forest-json are
+    /// scikit-learn exports (see the guide).
     #[arg(
         long,
         value_name = "FORMAT",
-        value_parser = ["xgboost", "lightgbm", "sklearn-logistic-json", "sklearn-forest-json"]
+        value_parser = ["xgboost", "lightgbm", "onnx", "sklearn-logistic-json", "sklearn-forest-json"]
     )]
     pub format: Option<String>,
     /// The model file.
@@ -386,12 +387,12 @@ pub struct ImportArgs {
     /// Point this alias at the new version (repeatable).
     #[arg(long = "alias", value_name = "ALIAS", value_parser = parse_alias)]
     pub aliases: Vec<String>,
-    /// Feature names in the model's column order, replacing the file's (xgboost, lightgbm);
-    /// as many as the model reads.
+    /// Feature names in the model's column order, replacing the file's (xgboost, lightgbm,
+    /// onnx); as many as the model reads.
     #[arg(long, value_name = "NAMES", value_delimiter = ',')]
     pub features: Option<Vec<String>>,
-    /// Class labels in the order of the model's class indices 0, 1, … (xgboost, lightgbm): the
-    /// second is a binary model's positive class [default: 0,1,…].
+    /// Class labels in the order of the model's class indices 0, 1, … (xgboost, lightgbm, onnx):
+    /// the second is a binary model's positive class [default: 0,1,…; an ONNX file's own labels].
     #[arg(long, value_name = "LABELS", value_delimiter = ',')]
     pub classes: Option<Vec<String>>,
     /// A CSV sample of the data the model was trained on (a header row and the model's

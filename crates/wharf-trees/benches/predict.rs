@@ -5,8 +5,9 @@
 //!
 //! Always: synthetic complete trees under XGBoost's and LightGBM's rules. With
 //! `WHARF_BENCH_TREES_DIR` set to the directory `tests/fixtures/bench.py` wrote, also the
-//! real XGBoost and LightGBM models trained there, on the same rows the script timed the
-//! libraries on (its `python_timings.json` holds their times, for the ratios).
+//! real XGBoost and LightGBM models trained there, and (with the feature `onnx`) its
+//! 100-tree scikit-learn forest through ONNX, on the same rows the script timed the libraries
+//! and ONNX Runtime on (its `python_timings.json` holds their times, for the ratios).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -95,9 +96,40 @@ fn bench(c: &mut Criterion) {
         run(c, "xgboost model", &xgb.ensemble, &x);
         let lgb = lightgbm::read(&dir.join("bench_lgb.txt")).expect("bench_lgb.txt");
         run(c, "lightgbm model", &lgb.ensemble, &x);
+        #[cfg(feature = "onnx")]
+        if dir.join("bench_rf.onnx").is_file() {
+            onnx_forest(c, &dir.join("bench_rf.onnx"), &x);
+        }
     } else {
         eprintln!("WHARF_BENCH_TREES_DIR is not set: only the synthetic ensembles are measured");
     }
+}
+
+/// The ONNX forest through the whole compiled pipeline (`f32` input rounding, the trees,
+/// the two-class form), as `wharf score` runs it.
+#[cfg(feature = "onnx")]
+fn onnx_forest(c: &mut Criterion, path: &std::path::Path, x: &[f64]) {
+    let model = wharf_trees::onnx::read(path).expect("bench_rf.onnx");
+    let pipeline = &model.pipeline;
+    let rows = x.len() / FEATURES;
+    let k = pipeline.n_outputs();
+    let mut out = vec![0.0; rows * k];
+    let mut group = c.benchmark_group("onnx forest (100 trees)");
+    group.sample_size(10).measurement_time(Duration::from_secs(8)).warm_up_time(Duration::from_secs(2));
+    group.throughput(Throughput::Elements(rows as u64));
+    group.bench_function(format!("batch {rows} rows"), |b| {
+        b.iter(|| pipeline.predict(black_box(x), &mut out).expect("predict"))
+    });
+    group.throughput(Throughput::Elements(1));
+    let mut one = vec![0.0; k];
+    group.bench_function("single row", |b| {
+        let mut r = 0;
+        b.iter(|| {
+            r = (r + 1) % rows;
+            pipeline.predict(black_box(&x[r * FEATURES..(r + 1) * FEATURES]), &mut one).expect("row");
+        })
+    });
+    group.finish();
 }
 
 criterion_group!(benches, bench);

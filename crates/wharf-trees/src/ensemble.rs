@@ -3,7 +3,7 @@
 use crate::error::TreeError;
 use crate::link::Link;
 use crate::spec::{EnsembleSpec, Semantics};
-use crate::walk::{Body, Format, Lgb, Xgb, BLOCK};
+use crate::walk::{Body, Format, Lgb, Onx, Xgb, BLOCK};
 
 /// A compiled additive tree ensemble: scores rows of `f64` (NaN = missing) into margins or
 /// predictions. Immutable and `Send + Sync`: share one between threads and give each its own
@@ -23,6 +23,7 @@ pub struct Ensemble {
 enum Inner {
     Xgb(Compiled<Xgb>),
     Lgb(Compiled<Lgb>),
+    Onx(Compiled<Onx>),
 }
 
 struct Compiled<F: Format> {
@@ -115,6 +116,7 @@ impl Ensemble {
         let inner = match spec.semantics {
             Semantics::XGBoost => Inner::Xgb(Compiled::new(&spec)),
             Semantics::LightGBM => Inner::Lgb(Compiled::new(&spec)),
+            Semantics::Onnx => Inner::Onx(Compiled::new(&spec)),
         };
         Ok(Ensemble {
             spec_link: spec.link,
@@ -155,6 +157,7 @@ impl Ensemble {
         match &self.inner {
             Inner::Xgb(c) => c.average.is_some(),
             Inner::Lgb(c) => c.average.is_some(),
+            Inner::Onx(c) => c.average.is_some(),
         }
     }
 
@@ -173,6 +176,7 @@ impl Ensemble {
         match &self.inner {
             Inner::Xgb(c) => c.body.kind(),
             Inner::Lgb(c) => c.body.kind(),
+            Inner::Onx(c) => c.body.kind(),
         }
     }
 
@@ -206,6 +210,7 @@ impl Ensemble {
         match &self.inner {
             Inner::Xgb(c) => c.margins(rows, width, out),
             Inner::Lgb(c) => c.margins(rows, width, out),
+            Inner::Onx(c) => c.margins(rows, width, out),
         }
         Ok(())
     }
@@ -238,6 +243,7 @@ impl Ensemble {
         match &self.inner {
             Inner::Xgb(c) => c.margins_row(row, out),
             Inner::Lgb(c) => c.margins_row(row, out),
+            Inner::Onx(c) => c.margins_row(row, out),
         }
     }
 

@@ -10,8 +10,12 @@
 //! link), so predictions agree bit for bit or to the last rounding of the link function; the
 //! crate's README says which, per format, and how that is checked against the real libraries.
 //!
-//! With the feature `kind`, the `model` module makes an imported ensemble a Wharf model (a
-//! `wharf_core::Model` that saves, registers, serves and scores like Wharf's own).
+//! With the feature `onnx`, the `onnx` module compiles ONNX files (scikit-learn through
+//! skl2onnx) onto the same evaluator, a linear kernel and row stages.
+//!
+//! With the feature `kind`, the `model` module makes an imported ensemble (or ONNX pipeline)
+//! a Wharf model (a `wharf_core::Model` that saves, registers, serves and scores like
+//! Wharf's own).
 //!
 //! ```
 //! use wharf_trees::{Ensemble, EnsembleSpec, Link, Node, Semantics, Tree};
@@ -50,6 +54,9 @@ mod link;
 #[cfg(feature = "kind")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kind")))]
 pub mod model;
+#[cfg(feature = "onnx")]
+#[cfg_attr(docsrs, doc(cfg(feature = "onnx")))]
+pub mod onnx;
 mod semantics;
 mod spec;
 mod walk;

@@ -27,7 +27,7 @@ impl Link {
     /// Writes the predictions of one row's `margins` into `out` (same length).
     pub(crate) fn apply(self, semantics: Semantics, margins: &[f64], out: &mut [f64]) {
         match semantics {
-            Semantics::XGBoost => self.apply_f32(margins, out),
+            Semantics::XGBoost | Semantics::Onnx => self.apply_f32(margins, out),
             Semantics::LightGBM => self.apply_f64(margins, out),
         }
     }

@@ -19,4 +19,10 @@ pub enum Semantics {
     /// categorical split sends the categories in its set left, and NaN or a negative value
     /// right.
     LightGBM,
+    /// ONNX's `TreeEnsemble*` operators as ONNX Runtime scores a float input: inputs and
+    /// thresholds are `f32`, left (the "true" branch) when `x <= t` (other branch modes are
+    /// rewritten to this one at import), NaN goes to the side its node says; each group's
+    /// score is summed in `f32` from zero in tree order, base values are added after the
+    /// sum (by the ONNX pipeline, not the ensemble). No categorical splits.
+    Onnx,
 }

@@ -206,9 +206,21 @@ impl EnsembleSpec {
                             ));
                         }
                         match split {
+                            Split::Numeric { missing, .. }
+                                if self.semantics == Semantics::Onnx && *missing != Missing::Default =>
+                            {
+                                return Err(TreeError::field(
+                                    f,
+                                    at("split"),
+                                    "ONNX's missing values take the node's side (Missing::Default)",
+                                ));
+                            }
+                            Split::Categorical { .. } if self.semantics == Semantics::Onnx => {
+                                return Err(TreeError::field(f, at("split"), "ONNX trees have no categorical splits"));
+                            }
                             Split::Numeric { threshold, .. } => {
                                 let fits = match self.semantics {
-                                    Semantics::XGBoost => {
+                                    Semantics::XGBoost | Semantics::Onnx => {
                                         !threshold.is_nan() && (*threshold as f32) as f64 == *threshold
                                     }
                                     Semantics::LightGBM => !threshold.is_nan(),

@@ -96,6 +96,49 @@ impl Format for Xgb {
     }
 }
 
+/// ONNX Runtime on a float input: `f32` inputs and thresholds, `x <= t`, `f32` sums.
+#[derive(Clone, Copy)]
+pub(crate) struct Onx;
+
+impl Format for Onx {
+    type T = f32;
+    type A = f32;
+    const IN_SET_LEFT: bool = false;
+    const INVALID_LEFT: bool = true;
+    #[inline(always)]
+    fn input(x: f64) -> f32 {
+        x as f32
+    }
+    fn threshold(t: f64) -> f32 {
+        t as f32
+    }
+    #[inline(always)]
+    fn left(x: f32, t: f32) -> bool {
+        x <= t
+    }
+    #[inline(always)]
+    fn is_nan(x: f32) -> bool {
+        x.is_nan()
+    }
+    fn is_zero(x: f32) -> bool {
+        x == 0.0
+    }
+    fn category(x: f32) -> Option<u32> {
+        // Unused: ONNX imports have no categorical splits (BRANCH_EQ is refused).
+        (0.0..16_777_216.0).contains(&x).then_some(x as u32)
+    }
+    #[inline(always)]
+    fn acc(v: f64) -> f32 {
+        v as f32
+    }
+    fn out(a: f32) -> f64 {
+        a as f64
+    }
+    fn average(a: f32, n: usize) -> f32 {
+        a / n as f32
+    }
+}
+
 /// LightGBM: `f64` inputs and thresholds, `x <= t`, `f64` sums; values within LightGBM's
 /// zero threshold are zero.
 #[derive(Clone, Copy)]

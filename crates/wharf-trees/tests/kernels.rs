@@ -1,7 +1,8 @@
 //! The compiled forms against a plain recursive evaluator of the same rules, on generated
 //! ensembles: every row width the kernels specialise on (up to 32, up to 64, wider), depths
 //! from a lone leaf to past the perfect-tree limit, batches that are and are not whole
-//! groups of interleaved rows, with and without missing values.
+//! groups of interleaved rows, with and without missing values; for each of XGBoost's,
+//! LightGBM's and ONNX's rules.
 
 use wharf_trees::{Ensemble, EnsembleSpec, Link, Missing, Node, Semantics, Split, Tree};
 
@@ -51,6 +52,8 @@ fn tree(rng: &mut Lcg, depth: u32, width: usize, semantics: Semantics, group: u3
 /// The rules, written the plain way.
 fn reference(spec: &EnsembleSpec, row: &[f64]) -> Vec<f64> {
     let xgb = spec.semantics == Semantics::XGBoost;
+    let onnx = spec.semantics == Semantics::Onnx;
+    let lgb = spec.semantics == Semantics::LightGBM;
     let mut acc32: Vec<f32> = spec.base_score.iter().map(|b| *b as f32).collect();
     let mut acc64 = spec.base_score.clone();
     for tree in &spec.trees {
@@ -60,13 +63,14 @@ fn reference(spec: &EnsembleSpec, row: &[f64]) -> Vec<f64> {
                 Node::Leaf { value } => break *value,
                 Node::Internal { feature, left, right, default_left, split } => {
                     let raw = row[*feature as usize];
-                    let x = if !xgb && raw.abs() <= 1e-35f32 as f64 { 0.0 } else { raw };
+                    let x = if lgb && raw.abs() <= 1e-35f32 as f64 { 0.0 } else { raw };
                     let go_left = match split {
                         Split::Numeric { threshold, missing } => match missing {
                             Missing::AsZero => (if x.is_nan() { 0.0 } else { x }) <= *threshold,
                             Missing::ZeroOrNan if x.is_nan() || x == 0.0 => *default_left,
                             _ if x.is_nan() => *default_left,
                             _ if xgb => (x as f32) < (*threshold as f32),
+                            _ if onnx => (x as f32) <= (*threshold as f32),
                             _ => x <= *threshold,
                         },
                         Split::Categorical { bitset } => {
@@ -102,7 +106,7 @@ fn reference(spec: &EnsembleSpec, row: &[f64]) -> Vec<f64> {
         acc32[tree.group as usize] += value as f32;
         acc64[tree.group as usize] += value;
     }
-    if xgb {
+    if !lgb {
         acc32.into_iter().map(f64::from).collect()
     } else {
         acc64
@@ -113,9 +117,12 @@ fn reference(spec: &EnsembleSpec, row: &[f64]) -> Vec<f64> {
 fn every_compiled_form_follows_the_rules() {
     let mut rng = Lcg(42);
     let mut forms = std::collections::BTreeSet::new();
-    for semantics in [Semantics::XGBoost, Semantics::LightGBM] {
+    for semantics in [Semantics::XGBoost, Semantics::LightGBM, Semantics::Onnx] {
         for width in [1usize, 20, 33, 64, 65, 100] {
             for (depth, categorical) in [(0, false), (1, false), (3, false), (6, false), (11, false), (4, true)] {
+                if categorical && semantics == Semantics::Onnx {
+                    continue; // ONNX trees have no categorical splits
+                }
                 let groups = 1 + rng.below(3);
                 let trees = (0..23)
                     .map(|t| tree(&mut rng, depth, width, semantics, (t % groups) as u32, categorical))

@@ -62,7 +62,11 @@ pub mod import {
     //! - scikit-learn JSON exports: [`sklearn_logistic_json`], [`sklearn_forest_json`] (from
     //!   `wharf-ml`);
     //! - XGBoost JSON (`booster.save_model("model.json")`): [`xgboost`], [`xgboost_with`];
-    //! - LightGBM text (`booster.save_model("model.txt")`): [`lightgbm`], [`lightgbm_with`].
+    //! - LightGBM text (`booster.save_model("model.txt")`): [`lightgbm`], [`lightgbm_with`];
+    //! - ONNX (scikit-learn through skl2onnx: `to_onnx(model, X[:1])`): [`onnx`],
+    //!   [`onnx_with`]. The graph is compiled onto Wharf's tree evaluator and linear kernel;
+    //!   its feature columns are `f0`, `f1`, … unless [`ImportOptions`] names them, and its
+    //!   classes are the file's labels (which [`ImportOptions`] may replace one for one).
     //!
     //! An XGBoost or LightGBM model's signature comes from the file: its feature names (or
     //! `f0`, `f1`, … / `Column_0`, …), their count, the task and the number of classes. Neither
@@ -79,11 +83,12 @@ pub mod import {
     //! ```
 
     pub use wharf_ml::import::*;
-    pub use wharf_trees::model::{lightgbm, lightgbm_with, xgboost, xgboost_with, ImportOptions};
+    pub use wharf_trees::model::{lightgbm, lightgbm_with, onnx, onnx_with, xgboost, xgboost_with, ImportOptions};
 }
 
 /// Registers the decoders of every model kind this build knows (the built-in estimators of
-/// `wharf-ml` and the imported tree ensembles of `wharf-trees`), so their artifacts load.
+/// `wharf-ml`, and the imported tree ensembles and ONNX pipelines of `wharf-trees`), so their
+/// artifacts load.
 /// Idempotent. Building a [`Wharf`] calls it, and so do the `wharf` command and the other
 /// binaries; call it yourself before `Model::load` in a program that never builds one.
 pub fn register_kinds() {

@@ -1,5 +1,5 @@
 //! `wharf models import`: register a model fitted elsewhere (XGBoost JSON, LightGBM text,
-//! scikit-learn JSON exports).
+//! ONNX, scikit-learn JSON exports).
 //!
 //! The file is read, converted and checked completely into a [`wharf::Model`] before the
 //! registry is touched, so a bad file registers nothing.
@@ -9,7 +9,9 @@ use std::path::Path;
 
 use anyhow::bail;
 use serde_json::json;
-use wharf::import::{lightgbm_with, sklearn_forest_json, sklearn_logistic_json, xgboost_with, ImportOptions};
+use wharf::import::{
+    lightgbm_with, onnx_with, sklearn_forest_json, sklearn_logistic_json, xgboost_with, ImportOptions,
+};
 use wharf::{Model, Wharf};
 
 use crate::args::ImportArgs;
@@ -61,9 +63,9 @@ pub fn run(ctx: &Wharf, args: ImportArgs, out: &Output) -> anyhow::Result<()> {
 }
 
 fn read(format: &str, args: &ImportArgs) -> anyhow::Result<Model> {
-    let trees = matches!(format, "xgboost" | "lightgbm");
+    let trees = matches!(format, "xgboost" | "lightgbm" | "onnx");
     if !trees && (args.features.is_some() || args.classes.is_some()) {
-        bail!("--features and --classes apply to xgboost and lightgbm files; a {format} export names its own");
+        bail!("--features and --classes apply to xgboost, lightgbm and onnx files; a {format} export names its own");
     }
     let mut options = ImportOptions::new();
     if let Some(features) = &args.features {
@@ -75,6 +77,7 @@ fn read(format: &str, args: &ImportArgs) -> anyhow::Result<Model> {
     Ok(match format {
         "xgboost" => xgboost_with(&args.file, &options)?,
         "lightgbm" => lightgbm_with(&args.file, &options)?,
+        "onnx" => onnx_with(&args.file, &options)?,
         _ => {
             let text = std::fs::read_to_string(&args.file)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", args.file.display()))?;
@@ -93,6 +96,7 @@ fn infer_format(file: &Path) -> anyhow::Result<&'static str> {
     let extension = file.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
     match extension.as_str() {
         "txt" => Ok("lightgbm"),
+        "onnx" => Ok("onnx"),
         "json" => {
             let mut head = [0u8; 64];
             let n = std::fs::File::open(file)

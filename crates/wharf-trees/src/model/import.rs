@@ -94,7 +94,7 @@ fn import(path: &Path, options: &ImportOptions, format: SourceFormat) -> Result<
 
 /// A [`TreeError`] as the [`WharfError`] a user sees: the file, the format and the field (or
 /// the line and column) in the path, what is wrong in the message.
-fn file_error(file: &str, e: TreeError) -> WharfError {
+pub(crate) fn file_error(file: &str, e: TreeError) -> WharfError {
     match e {
         TreeError::Malformed { format, at, message } => {
             WharfError::invalid(format!("{file} ({format}) at {at}"), message)
@@ -205,7 +205,7 @@ fn build(imported: ImportedModel, options: &ImportOptions, source_file: &str) ->
     Model::new(metadata, Arc::new(kind))
 }
 
-fn unique(names: &[String], what: &str) -> Result<()> {
+pub(crate) fn unique(names: &[String], what: &str) -> Result<()> {
     // A set: linear in the number of names (a model may have 100k features).
     let mut seen = std::collections::HashSet::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {

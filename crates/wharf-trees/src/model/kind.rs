@@ -24,12 +24,15 @@ pub const KIND_ID: &str = wharf_core::kind::TREE_ENSEMBLE_KIND;
 /// by a newer layout is refused with a message instead of misread.
 const PAYLOAD_VERSION: u32 = 1;
 
-/// Registers the decoder of [`KIND_ID`], so artifacts of imported ensembles load.
+/// Registers the decoder of [`KIND_ID`] (and, with the feature `onnx`, of
+/// `wharf.onnx-pipeline`), so artifacts of imported models load.
 /// Idempotent and cheap: the importers and the `wharf` facade (`wharf::register_kinds`) call
 /// it; call it yourself before [`Model::load`](wharf_core::Model::load) when you use
 /// `wharf-core` and this crate without the facade.
 pub fn register() {
     kind::register(KindDecoder { id: KIND_ID, provider: "wharf-trees", decode });
+    #[cfg(feature = "onnx")]
+    super::onnx::register();
 }
 
 /// Where the ensemble came from: facts that describe it but do not change its scores.

@@ -10,10 +10,19 @@
 //! The artifact stores the [`EnsembleSpec`](crate::EnsembleSpec), not the source file nor the
 //! compiled form: loading compiles it again through [`Ensemble::new`](crate::Ensemble::new),
 //! which checks every index, count and value, so a tampered artifact is refused at load.
+//!
+//! With the feature `onnx`, [`onnx()`] and [`onnx_with`] do the same for ONNX files: a model of
+//! kind [`ONNX_KIND_ID`] (`wharf.onnx-pipeline`) whose artifact stores the checked
+//! [`PipelineSpec`](crate::onnx::PipelineSpec).
 
 mod import;
 mod input;
 mod kind;
+#[cfg(feature = "onnx")]
+mod onnx;
 
 pub use import::{lightgbm, lightgbm_with, trained, xgboost, xgboost_with, ImportOptions};
 pub use kind::{register, TreeEnsemble, KIND_ID};
+#[cfg(feature = "onnx")]
+#[cfg_attr(docsrs, doc(cfg(feature = "onnx")))]
+pub use onnx::{onnx, onnx_with, OnnxPipeline, ONNX_KIND_ID};

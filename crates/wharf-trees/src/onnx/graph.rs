@@ -1,0 +1,519 @@
+//! An ONNX graph → a [`PipelineSpec`]: from its one float input, through stages and column
+//! selections (each tensor of the row is resolved, at import, to the list of row values it
+//! holds), to one model operator, then one chain of post-transforms of the scores (the
+//! shape skl2onnx gives a scikit-learn estimator, `Pipeline` or `ColumnTransformer`). Every operator is checked against
+//! the supported list before anything is compiled, so an unsupported one is refused at
+//! import with its name.
+
+use std::collections::HashMap;
+
+use crate::error::TreeError;
+
+use super::attrs::Node;
+use super::proto::{GraphProto, ModelProto, TensorProto, FLOAT, INT32, INT64};
+use super::spec::{Head, Norm, PipelineSpec, Post, Stage, StageOp, Transform, MAX_SLOTS};
+
+/// The model operators; a graph has exactly one.
+const MODEL_OPS: &[&str] =
+    &["LinearClassifier", "LinearRegressor", "TreeEnsembleClassifier", "TreeEnsembleRegressor", "TreeEnsemble"];
+
+/// Most nodes in a graph (a scikit-learn pipeline has a handful).
+pub const MAX_GRAPH_NODES: usize = 10_000;
+
+/// The operators Wharf compiles, as `domain:op` (`""` is the standard domain).
+pub const SUPPORTED: &[(&str, &str)] = &[
+    ("ai.onnx.ml", "TreeEnsembleClassifier"),
+    ("ai.onnx.ml", "TreeEnsembleRegressor"),
+    ("ai.onnx.ml", "TreeEnsemble"),
+    ("ai.onnx.ml", "LinearClassifier"),
+    ("ai.onnx.ml", "LinearRegressor"),
+    ("ai.onnx.ml", "Scaler"),
+    ("ai.onnx.ml", "Imputer"),
+    ("ai.onnx.ml", "Normalizer"),
+    ("ai.onnx.ml", "OneHotEncoder"),
+    ("ai.onnx.ml", "LabelEncoder"),
+    ("ai.onnx.ml", "ArrayFeatureExtractor"),
+    ("ai.onnx.ml", "ZipMap"),
+    ("", "Cast"),
+    ("", "Identity"),
+    ("", "ArgMax"),
+    ("", "Softmax"),
+    ("", "Concat"),
+    ("", "Gather"),
+    ("", "Reshape"),
+];
+
+fn supported_list() -> String {
+    SUPPORTED.iter().map(|(_, op)| *op).collect::<Vec<_>>().join(", ")
+}
+
+/// What a tensor of the graph is to the compiler.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The input row, maybe transformed.
+    Features,
+    /// The model's scores or probabilities, maybe transformed.
+    Scores,
+    /// A predicted label, or a map of the scores (ZipMap): ends a branch.
+    Terminal,
+}
+
+/// The graph's facts for a signature.
+pub(crate) struct Compiled {
+    pub(crate) spec: PipelineSpec,
+    /// The input's width as the file declares it (`None` when the dimension is symbolic).
+    pub(crate) declared_width: Option<usize>,
+    /// The model operator (`TreeEnsembleClassifier`, …).
+    pub(crate) model_op: String,
+    /// `producer_name producer_version`.
+    pub(crate) producer: String,
+}
+
+fn unsupported(what: &'static str, value: String, supported: String) -> TreeError {
+    TreeError::Unsupported { format: "onnx", what, value, supported }
+}
+
+pub(crate) fn compile<'a>(model: &'a ModelProto) -> Result<Compiled, TreeError> {
+    for opset in &model.opset_import {
+        let domain = opset.domain.as_deref().unwrap_or("");
+        if !matches!(domain, "" | "ai.onnx" | "ai.onnx.ml") {
+            return Err(unsupported("operator set", domain.to_string(), "ai.onnx, ai.onnx.ml".into()));
+        }
+    }
+    let graph = model.graph.as_ref().ok_or_else(|| TreeError::field("onnx", "graph", "the model has no graph"))?;
+    if graph.node.len() > MAX_GRAPH_NODES {
+        return Err(TreeError::TooLarge {
+            format: "onnx",
+            what: "the number of graph nodes",
+            found: graph.node.len(),
+            limit: MAX_GRAPH_NODES,
+        });
+    }
+    // Refuse an unsupported operator before reading anything else.
+    for (index, proto) in graph.node.iter().enumerate() {
+        let node = Node { proto, index };
+        let domain = match proto.domain.as_deref().unwrap_or("") {
+            "ai.onnx" => "",
+            d => d,
+        };
+        if !SUPPORTED.iter().any(|(d, op)| *d == domain && *op == node.op()) {
+            let shown = if domain.is_empty() { node.op().to_string() } else { format!("{domain}.{}", node.op()) };
+            return Err(unsupported("operator", format!("{shown} ({})", node.label()), supported_list()));
+        }
+    }
+    let (input, declared_width) = input(graph)?;
+    let width = match declared_width {
+        Some(w) => w,
+        // A symbolic width: the model operator's.
+        None => {
+            let (index, proto) = graph
+                .node
+                .iter()
+                .enumerate()
+                .find(|(_, n)| MODEL_OPS.contains(&n.op_type.as_deref().unwrap_or("")))
+                .ok_or_else(|| TreeError::field("onnx", "graph", "no model operator"))?;
+            infer_width(&Node { proto, index })?
+        }
+    };
+    let constants: HashMap<&'a str, &'a TensorProto> =
+        graph.initializer.iter().filter_map(|t| t.name.as_deref().map(|n| (n, t))).collect();
+    // Every tensor the compiler knows: its role, and for the input row's tensors, which of
+    // the row's values (input columns, then stage outputs) it holds.
+    let mut tensors: HashMap<&'a str, (Role, Vec<u32>)> = HashMap::new();
+    let input_name: &'a str = graph.input.iter().filter_map(|i| i.name.as_deref()).find(|n| *n == input).unwrap_or("");
+    tensors.insert(input_name, (Role::Features, (0..width as u32).collect()));
+    let mut slots = width;
+    // A Scores tensor may be transformed by one node only: two post-processing branches
+    // would leave Wharf to pick one.
+    let mut consumed: HashMap<&'a str, usize> = HashMap::new();
+    let mut stages: Vec<Stage> = Vec::new();
+    let mut post = Vec::new();
+    let mut head: Option<(Head, String, Vec<String>, Vec<u32>)> = None;
+
+    for (index, proto) in graph.node.iter().enumerate() {
+        let node = Node { proto, index };
+        let op = node.op();
+        let inputs: Vec<&'a str> = proto.input.iter().map(String::as_str).filter(|s| !s.is_empty()).collect();
+        let first = *inputs.first().ok_or_else(|| node.error("input", "the node reads no tensor"))?;
+        let (role, values) = tensors.get(first).cloned().ok_or_else(|| {
+            node.error(
+                "input",
+                format!("reads '{first}', which is neither the graph's input nor made by a node before it"),
+            )
+        })?;
+        if role == Role::Scores && !matches!(op, "ZipMap" | "ArgMax") {
+            let seen = consumed.entry(first).or_insert(0);
+            *seen += 1;
+            if *seen > 1 {
+                return Err(unsupported(
+                    "graph shape",
+                    format!("the scores '{first}' are transformed by more than one node (at {})", node.label()),
+                    "one chain of post-processing after the model operator".into(),
+                ));
+            }
+        }
+        let out0: Option<&'a str> = proto.output.first().map(String::as_str).filter(|s| !s.is_empty());
+        let out1: Option<&'a str> = proto.output.get(1).map(String::as_str).filter(|s| !s.is_empty());
+        // A stage on the row's values: appended, and its outputs are the new tensor's.
+        let mut stage = |input: Vec<u32>, op: StageOp| -> Result<Vec<u32>, TreeError> {
+            let stage = Stage { input, op };
+            let n = stage.n_outputs();
+            if slots + n > MAX_SLOTS {
+                return Err(node.error("input", format!("the stages compute over {MAX_SLOTS} values per row")));
+            }
+            let outputs = (slots as u32..(slots + n) as u32).collect();
+            slots += n;
+            stages.push(stage);
+            Ok(outputs)
+        };
+        let result: Option<(Role, Vec<u32>)> = match (role, op) {
+            (Role::Terminal, _) | (_, "ArgMax" | "ZipMap") => Some((Role::Terminal, Vec::new())),
+            (Role::Features, "Concat") => {
+                let axis = node.int("axis").unwrap_or(1);
+                if axis != 1 && axis != -1 {
+                    return Err(node.error("axis", format!("{axis}; only columns (1 or -1) are joined")));
+                }
+                let mut joined = Vec::new();
+                for name in &inputs {
+                    match tensors.get(name) {
+                        Some((Role::Features, v)) => joined.extend_from_slice(v),
+                        _ => return Err(node.error("input", format!("'{name}' is not a row tensor"))),
+                    }
+                }
+                Some((Role::Features, joined))
+            }
+            (_, "Identity") => Some((role, values)),
+            (_, "Concat") if inputs.len() == 1 => Some((role, values)),
+            (Role::Features, "ArrayFeatureExtractor" | "Gather") => {
+                if op == "Gather" && !matches!(node.int("axis").unwrap_or(0), 1 | -1) {
+                    return Err(node.error("axis", "only columns (axis 1) are gathered"));
+                }
+                let name = inputs.get(1).copied().unwrap_or("");
+                let indices = constants
+                    .get(name)
+                    .ok_or_else(|| node.error("input", format!("the indices '{name}' are not a constant")))?;
+                let indices = super::attrs::tensor_i64(indices).map_err(|m| node.error(name, m))?;
+                let picked = indices
+                    .iter()
+                    .map(|i| {
+                        let j = if *i < 0 { *i + values.len() as i64 } else { *i };
+                        usize::try_from(j).ok().and_then(|j| values.get(j).copied()).ok_or_else(|| {
+                            node.error(name, format!("column {i} of a tensor of {} columns", values.len()))
+                        })
+                    })
+                    .collect::<Result<Vec<u32>, _>>()?;
+                Some((Role::Features, picked))
+            }
+            (Role::Features, "Reshape") => {
+                let name = inputs.get(1).copied().unwrap_or("");
+                let shape = constants
+                    .get(name)
+                    .ok_or_else(|| node.error("input", format!("the shape '{name}' is not a constant")))?;
+                let shape = super::attrs::tensor_i64(shape).map_err(|m| node.error(name, m))?;
+                let n = values.len() as i64;
+                if !matches!(shape.as_slice(), [-1 | 0, c] if *c == n)
+                    && !matches!(shape.as_slice(), [-1, c, 1] if *c == n)
+                {
+                    return Err(node.error(name, format!("reshape to {shape:?}; only [-1, {n}] keeps a row a row")));
+                }
+                Some((Role::Features, values))
+            }
+            (_, "Cast") => {
+                let to = node.int("to").unwrap_or(0) as i32;
+                match (role, to) {
+                    (_, FLOAT) => Some((role, values)),
+                    (Role::Features, INT64 | INT32) => Some((Role::Features, stage(values, StageOp::Truncate)?)),
+                    _ => {
+                        return Err(node.error(
+                            "to",
+                            format!(
+                                "casts the {} to type {to}; only float (and int64 before an encoder) is compiled",
+                                name(role)
+                            ),
+                        ))
+                    }
+                }
+            }
+            (Role::Features, "Scaler") => {
+                let op =
+                    StageOp::Scaler { offset: node.floats("offset")?.to_vec(), scale: node.floats("scale")?.to_vec() };
+                Some((Role::Features, stage(values, op)?))
+            }
+            (Role::Features, "Imputer") => {
+                let imputed = node.floats("imputed_value_floats")?.to_vec();
+                if imputed.is_empty() {
+                    return Err(node.error("imputed_value_floats", "missing (integer imputers are not compiled)"));
+                }
+                let op = StageOp::Imputer {
+                    values: imputed,
+                    replaced: node.float("replaced_value_float").unwrap_or(f32::NAN),
+                };
+                Some((Role::Features, stage(values, op)?))
+            }
+            (Role::Features, "Normalizer") => Some((Role::Features, stage(values, StageOp::Normalizer(norm(&node)?))?)),
+            (Role::Features, "LabelEncoder") => {
+                let mut keys = node.floats("keys_floats")?.to_vec();
+                if keys.is_empty() {
+                    keys = node.ints("keys_int64s")?.iter().map(|k| *k as f32).collect();
+                }
+                let mut table = node.floats("values_floats")?.to_vec();
+                let mut default = node.float("default_float").unwrap_or(-0.0);
+                if table.is_empty() {
+                    table = node.ints("values_int64s")?.iter().map(|v| *v as f32).collect();
+                    default = node.int("default_int64").unwrap_or(-1) as f32;
+                }
+                if keys.is_empty() || table.is_empty() {
+                    return Err(unsupported(
+                        "LabelEncoder keys",
+                        format!("string or tensor keys ({})", node.label()),
+                        "keys_floats or keys_int64s to values_floats or values_int64s".into(),
+                    ));
+                }
+                Some((Role::Features, stage(values, StageOp::Lookup { keys, values: table, default })?))
+            }
+            (Role::Features, "OneHotEncoder") => {
+                let categories = node.ints("cats_int64s")?.to_vec();
+                if categories.is_empty() {
+                    return Err(unsupported(
+                        "OneHotEncoder categories",
+                        format!("cats_strings ({})", node.label()),
+                        "cats_int64s (numeric category codes)".into(),
+                    ));
+                }
+                Some((Role::Features, stage(values, StageOp::OneHot { categories })?))
+            }
+            (Role::Scores, "Normalizer") => {
+                post.push(Post::Normalizer(norm(&node)?));
+                Some((Role::Scores, Vec::new()))
+            }
+            (Role::Scores, "Softmax") => {
+                let axis = node.int("axis").unwrap_or(-1);
+                if axis != -1 && axis != 1 {
+                    return Err(node.error("axis", format!("{axis}; only the class axis (1 or -1) is compiled")));
+                }
+                post.push(Post::Softmax);
+                Some((Role::Scores, Vec::new()))
+            }
+            (Role::Features, model_op) if MODEL_OPS.contains(&model_op) => {
+                if head.is_some() {
+                    return Err(unsupported(
+                        "graph shape",
+                        format!("a second model operator at {}", node.label()),
+                        "one model operator".into(),
+                    ));
+                }
+                let w = values.len();
+                if model_op == "TreeEnsemble" {
+                    // Opset 5: no class labels; several targets are a classifier's scores.
+                    let targets = node.int("n_targets").unwrap_or(1);
+                    if !(1..=crate::spec::MAX_GROUPS as i64).contains(&targets) {
+                        return Err(node.error(
+                            "n_targets",
+                            format!("{targets} is not between 1 and {}", crate::spec::MAX_GROUPS),
+                        ));
+                    }
+                    let targets = targets as usize;
+                    let classes: Vec<String> =
+                        if targets > 1 { (0..targets).map(|c| c.to_string()).collect() } else { Vec::new() };
+                    let transform = match node.int("post_transform").unwrap_or(0) {
+                        0 => Transform::None,
+                        1 => Transform::Softmax,
+                        2 => Transform::Logistic,
+                        3 => Transform::SoftmaxZero,
+                        other => {
+                            return Err(unsupported(
+                                "post_transform",
+                                format!("{other} ({})", node.label()),
+                                "0 (NONE), 1 (SOFTMAX), 2 (LOGISTIC), 3 (SOFTMAX_ZERO)".into(),
+                            ))
+                        }
+                    };
+                    let compiled = super::trees::compile_v5(&node, w, targets, transform)?;
+                    head = Some((compiled, model_op.to_string(), classes, values));
+                    tensors.insert(out0.unwrap_or(""), (Role::Scores, Vec::new()));
+                    continue;
+                }
+                let classifier = model_op.ends_with("Classifier");
+                let classes = if classifier { classes(&node)? } else { Vec::new() };
+                let transform = transform(&node)?;
+                let compiled = if model_op.starts_with("Linear") {
+                    linear(&node, classifier, classes.len(), w, transform)?
+                } else {
+                    super::trees::compile(&node, classifier, classes.len(), w, transform)?
+                };
+                head = Some((compiled, model_op.to_string(), classes, values));
+                if classifier {
+                    if let Some(label) = out0 {
+                        tensors.insert(label, (Role::Terminal, Vec::new()));
+                    }
+                    out1.map(|_| (Role::Scores, Vec::new()))
+                } else {
+                    Some((Role::Scores, Vec::new()))
+                }
+            }
+            (role, op) => {
+                return Err(unsupported(
+                    "operator placement",
+                    format!("{} on the {}", node.label(), name(role)),
+                    format!("{op} only where skl2onnx puts it"),
+                ))
+            }
+        };
+        let target = if MODEL_OPS.contains(&op) && op.ends_with("Classifier") { out1 } else { out0 };
+        if let (Some(name), Some(value)) = (target, result) {
+            tensors.insert(name, value);
+        }
+    }
+    let Some((head, model_op, classes, features)) = head else {
+        return Err(TreeError::field(
+            "onnx",
+            "graph",
+            "no model operator (LinearClassifier, TreeEnsembleRegressor, …)",
+        ));
+    };
+    let spec = PipelineSpec { input, width, stages, features, head, post, classes };
+    spec.validate()?;
+    let producer = format!(
+        "{} {}",
+        model.producer_name.as_deref().unwrap_or("unknown"),
+        model.producer_version.as_deref().unwrap_or("")
+    )
+    .trim()
+    .to_string();
+    Ok(Compiled { spec, declared_width, model_op, producer })
+}
+
+fn name(role: Role) -> &'static str {
+    match role {
+        Role::Features => "input row",
+        Role::Scores => "model's scores",
+        Role::Terminal => "label",
+    }
+}
+
+/// The one graph input that is not an initializer: a float tensor `[N, F]`.
+fn input(graph: &GraphProto) -> Result<(String, Option<usize>), TreeError> {
+    let constants: std::collections::HashSet<&str> =
+        graph.initializer.iter().filter_map(|t| t.name.as_deref()).collect();
+    let inputs: Vec<_> = graph.input.iter().filter(|i| !constants.contains(i.name.as_deref().unwrap_or(""))).collect();
+    if inputs.len() != 1 {
+        return Err(unsupported(
+            "graph inputs",
+            format!("{} inputs", inputs.len()),
+            "one float tensor [N, F] (convert with one input: to_onnx(model, X[:1].astype(np.float32)))".into(),
+        ));
+    }
+    let info = inputs[0];
+    let name = info.name.clone().unwrap_or_default();
+    let field = |m: String| TreeError::field("onnx", format!("graph.input '{name}'"), m);
+    let tensor =
+        info.r#type.as_ref().and_then(|t| t.tensor_type.as_ref()).ok_or_else(|| field("is not a tensor".into()))?;
+    if tensor.elem_type != Some(FLOAT) {
+        return Err(unsupported(
+            "input type",
+            format!("element type {} of '{name}'", tensor.elem_type.unwrap_or(0)),
+            "float (1)".into(),
+        ));
+    }
+    let dims = tensor.shape.as_ref().map(|s| s.dim.as_slice()).unwrap_or(&[]);
+    if dims.len() != 2 {
+        return Err(field(format!("has {} dimensions; a model input is [N, F]", dims.len())));
+    }
+    let width = match dims[1].dim_value {
+        Some(w) if w >= 1 && w as usize <= crate::spec::MAX_FEATURES => Some(w as usize),
+        Some(w) => return Err(field(format!("width {w} is not between 1 and {}", crate::spec::MAX_FEATURES))),
+        None => None,
+    };
+    Ok((name, width))
+}
+
+fn norm(node: &Node<'_>) -> Result<Norm, TreeError> {
+    match node.string("norm")?.as_deref().unwrap_or("MAX") {
+        "MAX" => Ok(Norm::Max),
+        "L1" => Ok(Norm::L1),
+        "L2" => Ok(Norm::L2),
+        other => Err(node.error("norm", format!("'{other}' is not MAX, L1 or L2"))),
+    }
+}
+
+fn transform(node: &Node<'_>) -> Result<Transform, TreeError> {
+    match node.string("post_transform")?.as_deref().unwrap_or("NONE") {
+        "NONE" => Ok(Transform::None),
+        "LOGISTIC" => Ok(Transform::Logistic),
+        "SOFTMAX" => Ok(Transform::Softmax),
+        "SOFTMAX_ZERO" => Ok(Transform::SoftmaxZero),
+        other => Err(unsupported(
+            "post_transform",
+            format!("{other} ({})", node.label()),
+            "NONE, LOGISTIC, SOFTMAX, SOFTMAX_ZERO".into(),
+        )),
+    }
+}
+
+/// Class labels from `classlabels_ints` / `classlabels_int64s` / `classlabels_strings`.
+fn classes(node: &Node<'_>) -> Result<Vec<String>, TreeError> {
+    let mut labels: Vec<String> = node.ints("classlabels_ints")?.iter().map(|c| c.to_string()).collect();
+    if labels.is_empty() {
+        labels = node.ints("classlabels_int64s")?.iter().map(|c| c.to_string()).collect();
+    }
+    if labels.is_empty() {
+        labels = node.strings("classlabels_strings")?;
+    }
+    if labels.len() < 2 {
+        return Err(
+            node.error("classlabels_ints", format!("{} class labels; a classifier has at least 2", labels.len()))
+        );
+    }
+    if labels.len() > crate::spec::MAX_GROUPS {
+        return Err(
+            node.error("classlabels_ints", format!("{} classes, over {}", labels.len(), crate::spec::MAX_GROUPS))
+        );
+    }
+    Ok(labels)
+}
+
+/// The width a model operator reads when the input's is symbolic.
+fn infer_width(node: &Node<'_>) -> Result<usize, TreeError> {
+    if node.op().starts_with("Linear") {
+        let rows = if node.op() == "LinearClassifier" {
+            classes(node)?.len()
+        } else {
+            node.int("targets").unwrap_or(1).max(1) as usize
+        };
+        let c = node.floats("coefficients")?.len();
+        if c == 0 || !c.is_multiple_of(rows) {
+            return Err(node.error("coefficients", format!("{c} values are not whole rows of {rows} outputs")));
+        }
+        return Ok(c / rows);
+    }
+    let max = node.ints("nodes_featureids")?.iter().copied().max().unwrap_or(0);
+    Ok((max.max(0) as usize) + 1)
+}
+
+fn linear(
+    node: &Node<'_>,
+    classifier: bool,
+    n_classes: usize,
+    width: usize,
+    transform: Transform,
+) -> Result<Head, TreeError> {
+    let coefficients = node.floats("coefficients")?.to_vec();
+    let mut intercepts = node.floats("intercepts")?.to_vec();
+    let outputs = if classifier { n_classes } else { node.int("targets").unwrap_or(1).max(1) as usize };
+    if !classifier && outputs != 1 {
+        return Err(unsupported("LinearRegressor targets", format!("{outputs} ({})", node.label()), "1".into()));
+    }
+    if coefficients.len() != outputs * width {
+        return Err(node.error(
+            "coefficients",
+            format!("{} values; {outputs} outputs × {width} features need {}", coefficients.len(), outputs * width),
+        ));
+    }
+    if intercepts.is_empty() {
+        intercepts = vec![0.0; outputs];
+    }
+    if intercepts.len() != outputs {
+        return Err(node.error("intercepts", format!("{} values for {outputs} outputs", intercepts.len())));
+    }
+    Ok(Head::Linear { coefficients, intercepts, transform })
+}
