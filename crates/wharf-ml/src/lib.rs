@@ -14,9 +14,11 @@
 
 mod boost;
 mod builtin;
+pub mod curves;
 mod dataset;
 mod estimator;
 pub mod import;
+pub mod importance;
 mod max_features;
 pub mod metrics;
 mod preprocess;
