@@ -48,7 +48,12 @@ fn train_job_tracks_and_registers_in_mlflow_then_serves_the_version() {
     assert_eq!(run.status, RunStatus::Finished);
     assert_eq!(run.params["algorithm"], "logistic");
     assert!(run.metrics.iter().any(|m| m.key == "holdout_accuracy"));
-    assert_eq!(run.artifacts, [name.as_str()]);
+    // The model and its card (MLflow lists artifacts in its own order).
+    let mut artifacts = run.artifacts.clone();
+    artifacts.sort();
+    let mut expected = vec![name.clone(), "card.html".to_string()];
+    expected.sort();
+    assert_eq!(artifacts, expected);
     assert_eq!(run.tags["wharf.model_version"], "1");
 
     let loaded = ctx.registry().load(&name, "champion").expect("load");
@@ -77,7 +82,7 @@ fn an_unreachable_server_spools_the_run_and_sync_sends_it_later() {
     assert_eq!(spooled.len(), 1);
     assert_eq!(spooled[0].info.id, outcome.run_id);
     assert_eq!(spooled[0].status, RunStatus::Finished);
-    assert_eq!(spooled[0].artifacts, [name.as_str()]);
+    assert_eq!(spooled[0].artifacts, [name.as_str(), "card.html"]);
 
     // strict = true turns the same outage into an error.
     let mut strict = config.clone();
