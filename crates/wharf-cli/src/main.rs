@@ -48,6 +48,9 @@ enum Command {
     Tune(commands::tune::TuneArgs),
     /// Move an alias to a challenger only when it beats the champion on a holdout file.
     Promote(commands::promote::PromoteArgs),
+    /// Write a registered model's card: one self-contained HTML file with its summary,
+    /// signature, metrics and plots.
+    Report(commands::report::ReportArgs),
     /// Run many registered models and summaries over JSON-lines records; store each record's results.
     RunModels(args::RunModelsArgs),
     /// Score a CSV, JSON-lines or Parquet file with a registered model, in chunks on every core,
@@ -110,6 +113,7 @@ fn dispatch(command: Command, out: &Output) -> anyhow::Result<()> {
         Command::Score(args) => commands::score::run(args, out),
         Command::Tune(args) => commands::tune::run(args, out),
         Command::Promote(args) => commands::promote::run(args, out),
+        Command::Report(args) => commands::report::run(args, out),
         Command::Models(command) => commands::models::run(command, out),
         Command::Runs(command) => commands::runs::run(command, out),
         Command::Lineage(command) => commands::lineage::run(command, out),

@@ -33,6 +33,8 @@ const MAX_BARS: usize = 25;
 pub struct HoldoutAnalysis {
     pub metrics: BTreeMap<String, f64>,
     pub sections: Vec<Section>,
+    /// A classifier's confusion matrix (rows true, columns predicted) and its class names.
+    pub confusion: Option<(Vec<String>, Vec<Vec<u64>>)>,
 }
 
 /// Evenly spaced indices into `n` items, at most `max`, always the first and the last.
@@ -227,7 +229,7 @@ fn classification(
             "a multiclass model decides by its most probable class, so there is no single threshold to sweep",
         ));
     }
-    Ok(HoldoutAnalysis { metrics, sections })
+    Ok(HoldoutAnalysis { metrics, sections, confusion: Some((classes, cells)) })
 }
 
 fn regression(name: &str, column: &Column, predicted: Predictions) -> Result<HoldoutAnalysis> {
@@ -292,7 +294,7 @@ fn regression(name: &str, column: &Column, predicted: Predictions) -> Result<Hol
         plots::scatter(&axes, &points, &[vec![(plo, 0.0), (phi, 0.0)]])?,
         Vec::new(),
     ));
-    Ok(HoldoutAnalysis { metrics, sections })
+    Ok(HoldoutAnalysis { metrics, sections, confusion: None })
 }
 
 fn permutation(model: &Model, data: &Dataset, options: &ReportOptions) -> Result<Section> {

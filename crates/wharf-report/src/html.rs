@@ -112,6 +112,21 @@ pub fn render(report: &ModelReport) -> String {
         }
         None => metric_table(&mut out, "holdout-metrics", &report.holdout_metrics),
     }
+    if let Some((classes, cells)) = &report.confusion {
+        out.push_str("<table id=\"confusion-matrix\"><thead><tr><th>true \\ predicted</th>");
+        for c in classes {
+            let _ = write!(out, "<th>{}</th>", escape(c));
+        }
+        out.push_str("</tr></thead><tbody>");
+        for (class, row) in classes.iter().zip(cells) {
+            let _ = write!(out, "<tr><th>{}</th>", escape(class));
+            for count in row {
+                let _ = write!(out, "<td class=\"num\">{count}</td>");
+            }
+            out.push_str("</tr>");
+        }
+        out.push_str("</tbody></table>");
+    }
     if !report.trained_metrics.is_empty() {
         out.push_str("<p class=\"note\">Recorded with the model at training:</p>");
         metric_table(&mut out, "recorded-metrics", &report.trained_metrics);

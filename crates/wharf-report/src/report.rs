@@ -89,6 +89,7 @@ pub struct ModelReport {
     pub(crate) trained_metrics: BTreeMap<String, f64>,
     pub(crate) holdout_metrics: BTreeMap<String, f64>,
     pub(crate) holdout_note: Option<String>,
+    pub(crate) confusion: Option<(Vec<String>, Vec<Vec<u64>>)>,
     pub(crate) sections: Vec<Section>,
 }
 
@@ -129,6 +130,12 @@ impl ModelReport {
     /// The metrics measured on the holdout (empty without one).
     pub fn holdout_metrics(&self) -> &BTreeMap<String, f64> {
         &self.holdout_metrics
+    }
+
+    /// A classifier's confusion matrix on the holdout at the card's decision rule: rows are
+    /// the true class, columns the predicted one, both in the model's class order.
+    pub fn confusion_matrix(&self) -> Option<&[Vec<u64>]> {
+        self.confusion.as_ref().map(|(_, cells)| cells.as_slice())
     }
 
     /// The card as one self-contained HTML document.
@@ -260,11 +267,11 @@ impl<'a> ReportBuilder<'a> {
             .collect();
 
         let mut sections = Vec::new();
-        let (holdout_metrics, holdout_note) = match self.holdout {
+        let (holdout_metrics, holdout_note, confusion) = match self.holdout {
             Some(data) => {
                 let analysis = analysis::holdout(model, data, &self.options)?;
                 sections.extend(analysis.sections);
-                (analysis.metrics, None)
+                (analysis.metrics, None, analysis.confusion)
             }
             None => {
                 let message = "no holdout was given, so there are no holdout metrics, curves or permutation \
@@ -272,7 +279,7 @@ impl<'a> ReportBuilder<'a> {
                 for (id, title) in plot_ids(model) {
                     sections.push(crate::report::Section::missing(id, title, message));
                 }
-                (BTreeMap::new(), Some(message.to_string()))
+                (BTreeMap::new(), Some(message.to_string()), None)
             }
         };
         sections.push(analysis::gain(model)?);
@@ -291,6 +298,7 @@ impl<'a> ReportBuilder<'a> {
             trained_metrics: meta.metrics.clone(),
             holdout_metrics,
             holdout_note,
+            confusion,
             sections,
         })
     }
