@@ -160,7 +160,7 @@ pub fn bars(x: &str, labels: &[String], values: &[f64], errors: Option<&[f64]>) 
             .margin(12)
             .x_label_area_size(38)
             .y_label_area_size(128)
-            .build_cartesian_2d(padded(lo, hi), (0..n).into_segmented())
+            .build_cartesian_2d(padded(lo, hi), (0..n.saturating_sub(1)).into_segmented())
             .map_err(failed)?;
         let label = |v: &SegmentValue<usize>| match v {
             SegmentValue::CenterOf(i) if *i < n => labels[n - 1 - *i].clone(),
@@ -209,7 +209,7 @@ pub fn matrix(labels: &[String], cells: &[Vec<u64>]) -> Result<(String, usize)> 
             .margin(12)
             .x_label_area_size(38)
             .y_label_area_size(80)
-            .build_cartesian_2d((0..k).into_segmented(), (0..k).into_segmented())
+            .build_cartesian_2d((0..k.saturating_sub(1)).into_segmented(), (0..k.saturating_sub(1)).into_segmented())
             .map_err(failed)?;
         let name = |v: &SegmentValue<usize>, flip: bool| match v {
             SegmentValue::CenterOf(i) if *i < k => labels[if flip { k - 1 - *i } else { *i }].clone(),
