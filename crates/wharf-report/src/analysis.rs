@@ -269,7 +269,13 @@ fn regression(name: &str, column: &Column, predicted: Predictions) -> Result<Hol
 
     let (rlo, rhi) = finite(&residuals);
     let bins = 20;
-    let (rlo, rhi) = if rlo.is_finite() && rhi > rlo { (rlo, rhi) } else { (rlo.min(0.0) - 0.5, rlo.max(0.0) + 0.5) };
+    // All residuals equal (or none finite): a unit-wide range around them.
+    let (rlo, rhi) = if rlo.is_finite() && rhi > rlo {
+        (rlo, rhi)
+    } else {
+        let centre = if rlo.is_finite() { rlo } else { 0.0 };
+        (centre - 0.5, centre + 0.5)
+    };
     let width = (rhi - rlo) / bins as f64;
     let edges: Vec<f64> = (0..=bins).map(|i| rlo + i as f64 * width).collect();
     let mut counts = vec![0usize; bins];
@@ -398,5 +404,19 @@ pub fn show(v: f64) -> String {
         "n/a".into()
     } else {
         format!("{v:.4}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::thin;
+
+    #[test]
+    fn thinning_keeps_both_ends_and_the_cap() {
+        assert_eq!(thin(5, 10), vec![0, 1, 2, 3, 4]);
+        let kept = thin(10_001, 1000);
+        assert_eq!(kept.len(), 1000);
+        assert_eq!((kept[0], kept[999]), (0, 10_000));
+        assert!(kept.windows(2).all(|w| w[0] < w[1]));
     }
 }

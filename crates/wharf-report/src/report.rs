@@ -333,6 +333,9 @@ fn check_holdout(model: &Model, data: &Dataset) -> Result<()> {
             format!("a {} model has no labels to evaluate against", model.task()),
         ));
     }
+    if data.n_rows() == 0 {
+        return Err(WharfError::invalid(data.name.as_str(), "the holdout has no rows"));
+    }
     for feature in model.signature().feature_names() {
         if data.features.column(feature).is_none() {
             return Err(WharfError::invalid(

@@ -225,3 +225,32 @@ fn write_is_atomic_and_complete() {
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
 }
+
+#[test]
+fn a_large_holdout_is_thinned_and_the_count_stays_true() {
+    use wharf_core::{Column, Frame};
+    let n = 4000;
+    let x: Vec<f64> = (0..n).map(|i| ((i * 7919) % n) as f64 / n as f64).collect();
+    let y: Vec<Option<String>> = x
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Some(if (v + (i % 5) as f64 * 0.1) > 0.7 { "yes" } else { "no" }.into()))
+        .collect();
+    let z: Vec<f64> = (0..n).map(|i| ((i * 104_729) % 997) as f64).collect();
+    let frame = Frame::from_columns(vec![
+        ("x".into(), Column::Numeric(x)),
+        ("z".into(), Column::Numeric(z)),
+        ("y".into(), Column::Text(y)),
+    ])
+    .unwrap();
+    let options = wharf_ml::CsvOptions { target: Some("y".into()), ..Default::default() };
+    let data = Dataset::from_frame("synthetic", frame, &options).unwrap();
+    let (train, test) = data.split(0.5, 1).unwrap();
+    let model = Trainer::logistic_regression().fit(&train).unwrap();
+    let html = ModelReport::builder(&model).holdout(&test).build().unwrap().render();
+    let plots = plots(&html);
+    let (said, seen) = plots["roc"];
+    assert_eq!(said, seen);
+    assert_eq!(said, 1000, "a curve of ~2000 distinct scores is drawn with 1000 points");
+    assert!(html.contains("thinned"), "the caption says so");
+}
