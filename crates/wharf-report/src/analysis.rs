@@ -26,6 +26,8 @@ use crate::report::{Plot, ReportOptions, Section};
 const MAX_CURVE_POINTS: usize = 1000;
 /// The same for scatter markers.
 const MAX_MARKERS: usize = 2000;
+/// Permutation importance is measured on at most this many holdout rows.
+const MAX_PERMUTATION_ROWS: usize = 10_000;
 /// At most this many features in an importance chart (the largest).
 const MAX_BARS: usize = 25;
 
@@ -304,6 +306,16 @@ fn regression(name: &str, column: &Column, predicted: Predictions) -> Result<Hol
 }
 
 fn permutation(model: &Model, data: &Dataset, options: &ReportOptions) -> Result<Section> {
+    // Each repeat of each feature scores the whole sample again: on a large holdout, a seeded
+    // sample keeps a card (which every training run writes) from costing more than the fit.
+    let rows = data.n_rows();
+    let sampled;
+    let data = if rows > MAX_PERMUTATION_ROWS {
+        sampled = data.split(MAX_PERMUTATION_ROWS as f64 / rows as f64, options.seed)?.1;
+        &sampled
+    } else {
+        data
+    };
     let measured = permutation_importance(model, data, options.repeats, options.seed)?;
     let mut features = measured.features;
     features.sort_by(|a, b| b.mean.total_cmp(&a.mean).then(a.feature.cmp(&b.feature)));
@@ -317,6 +329,9 @@ fn permutation(model: &Model, data: &Dataset, options: &ReportOptions) -> Result
         options.repeats.max(1),
         options.seed
     );
+    if data.n_rows() < rows {
+        what.push_str(&format!("; on a seeded sample of {} of the {rows} holdout rows", data.n_rows()));
+    }
     if shown < features.len() {
         what.push_str(&format!("; the {shown} largest of {}", features.len()));
     }

@@ -229,7 +229,7 @@ fn write_is_atomic_and_complete() {
 #[test]
 fn a_large_holdout_is_thinned_and_the_count_stays_true() {
     use wharf_core::{Column, Frame};
-    let n = 4000;
+    let n: usize = 24_000;
     let x: Vec<f64> = (0..n).map(|i| ((i * 7919) % n) as f64 / n as f64).collect();
     let y: Vec<Option<String>> = x
         .iter()
@@ -251,6 +251,10 @@ fn a_large_holdout_is_thinned_and_the_count_stays_true() {
     let plots = plots(&html);
     let (said, seen) = plots["roc"];
     assert_eq!(said, seen);
-    assert_eq!(said, 1000, "a curve of ~2000 distinct scores is drawn with 1000 points");
+    assert_eq!(said, 1000, "a curve of thousands of distinct scores is drawn with 1000 points");
     assert!(html.contains("thinned"), "the caption says so");
+    assert!(
+        html.contains("on a seeded sample of 10000 of the 12000 holdout rows"),
+        "permutation importance samples a large holdout and says so"
+    );
 }
