@@ -55,6 +55,10 @@ fn train_job_tracks_and_registers_in_mlflow_then_serves_the_version() {
     expected.sort();
     assert_eq!(artifacts, expected);
     assert_eq!(run.tags["wharf.model_version"], "1");
+    // The registry keeps the same card beside the version's model files.
+    let card = String::from_utf8(ctx.registry().card(&name, &outcome.version).expect("card")).expect("utf-8");
+    assert!(card.contains("data-plot=\"roc\""), "the card holds the holdout's ROC curve");
+    assert!(!run.tags.contains_key("wharf.card_not_stored"), "{:?}", run.tags);
 
     let loaded = ctx.registry().load(&name, "champion").expect("load");
     ctx.model_server().load(loaded).expect("serve");
