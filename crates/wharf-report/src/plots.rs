@@ -69,6 +69,23 @@ fn canvas(draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Result<()>) 
     Ok(svg)
 }
 
+/// An axis number short enough that neighbours never overlap: at most four significant
+/// digits, large and tiny magnitudes in exponent form (`3.2e6`).
+pub fn tick(v: f64) -> String {
+    let a = v.abs();
+    if a != 0.0 && !(1e-3..1e5).contains(&a) {
+        format!("{v:.1e}")
+    } else {
+        let text = format!("{v:.4}");
+        let text = text.trim_end_matches('0').trim_end_matches('.');
+        if text == "-0" {
+            "0".into()
+        } else {
+            text.to_string()
+        }
+    }
+}
+
 /// A range that always has width, padded by 5% either side.
 pub fn padded(lo: f64, hi: f64) -> Range<f64> {
     let (lo, hi) = if lo.is_finite() && hi.is_finite() { (lo, hi) } else { (0.0, 1.0) };
@@ -169,6 +186,8 @@ pub fn bars(x: &str, labels: &[String], values: &[f64], errors: Option<&[f64]>) 
         chart
             .configure_mesh()
             .x_desc(x)
+            .x_labels(6)
+            .x_label_formatter(&|v| tick(*v))
             .y_labels(n)
             .y_label_formatter(&label)
             .light_line_style(WHITE)
@@ -253,4 +272,18 @@ pub fn matrix(labels: &[String], cells: &[Vec<u64>]) -> Result<(String, usize)> 
         Ok(())
     })?;
     Ok((svg, k * k))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tick;
+
+    #[test]
+    fn ticks_are_short() {
+        assert_eq!(tick(0.0), "0");
+        assert_eq!(tick(0.05), "0.05");
+        assert_eq!(tick(-0.0001), "-1.0e-4");
+        assert_eq!(tick(2500.0), "2500");
+        assert_eq!(tick(3_000_000.0), "3.0e6");
+    }
 }
