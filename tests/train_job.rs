@@ -19,7 +19,7 @@ fn train_track_register_serve_and_emit() {
     job.aliases = vec!["champion".into()];
     let mut stages = Vec::new();
     let outcome = job.run(&ctx, |s| stages.push(s.to_string())).expect("job");
-    assert_eq!(stages, ["splitting", "training", "evaluating", "tracking", "registering"]);
+    assert_eq!(stages, ["splitting", "training", "evaluating", "tracking", "registering", "reporting"]);
     assert_eq!(outcome.version, Version(1));
     assert!(outcome.metrics["accuracy"] >= 0.9);
     assert_eq!(outcome.rows.0 + outcome.rows.1, 569);
@@ -29,7 +29,7 @@ fn train_track_register_serve_and_emit() {
     assert_eq!(run.status, RunStatus::Finished);
     assert_eq!(run.params["algorithm"], "logistic");
     assert!(run.metrics.iter().any(|m| m.key == "holdout_accuracy"));
-    assert_eq!(run.artifacts, ["cancer"]);
+    assert_eq!(run.artifacts, ["cancer", "card.html"]);
     assert_eq!(run.tags["wharf.model_version"], "1");
 
     // Registered with its metrics; the alias serves it.
@@ -88,4 +88,34 @@ fn the_id_columns_are_remembered() {
         TrainJob::new(datasets::diabetes(), Trainer::linear_regression(), "diabetes").run(&ctx, |_| {}).expect("job");
     assert!(wharf::jobs::id_columns(&outcome.model).is_empty());
     assert!(!outcome.model.metadata().tags.contains_key(wharf::jobs::ID_COLUMNS_TAG));
+}
+
+#[test]
+fn the_model_card_goes_to_the_run_and_the_registry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = ctx_in(dir.path());
+    let job = TrainJob::new(datasets::breast_cancer(), Trainer::gradient_boosting().trees(8), "card");
+    let outcome = job.run(&ctx, |_| {}).expect("job");
+    let stored = ctx.registry().card("card", &outcome.version).expect("the registry keeps the card");
+    let html = String::from_utf8(stored).expect("utf-8");
+    // Holdout curves, the booster's gain and its learning curve from the run's history.
+    for plot in ["roc", "pr", "calibration", "confusion", "threshold", "permutation-importance", "gain-importance"] {
+        assert!(html.contains(&format!("data-plot=\"{plot}\"")), "plot {plot}");
+    }
+    assert!(html.contains("data-plot=\"learning-curve\""), "the booster logged train_loss per round");
+    let info = ctx.registry().version_info("card", &Selector::Version(outcome.version)).expect("info");
+    assert!(html.contains(&info.sha256), "the card names the stored artifact's checksum");
+    // The same card is the run's artifact.
+    let runs = dir.path().join("runs");
+    let run = FileTracker::new(&runs).get_run(&outcome.run_id).expect("run");
+    assert!(run.artifacts.contains(&"card.html".to_string()), "{:?}", run.artifacts);
+    assert_eq!(run.status, RunStatus::Finished);
+
+    // Turned off: no card anywhere.
+    let mut quiet = TrainJob::new(datasets::breast_cancer(), Trainer::logistic_regression(), "card");
+    quiet.report = false;
+    let outcome = quiet.run(&ctx, |_| {}).expect("job");
+    assert!(matches!(ctx.registry().card("card", &outcome.version), Err(WharfError::NotFound { .. })));
+    let run = FileTracker::new(&runs).get_run(&outcome.run_id).expect("run");
+    assert_eq!(run.artifacts, ["card"]);
 }

@@ -290,6 +290,14 @@ pub const TREES_SPECS: &[&str] = &[
     "onnxruntime==1.31.1",
 ];
 
+/// Debian's Chromium, which renders the model card in wharf-report's browser test: installed
+/// when missing, its path exported as `WHARF_TEST_CHROMIUM`. No server: nothing to stop.
+pub fn chromium(services: &mut Services) -> Result<(), String> {
+    let bin = crate::brokers::ensure_installed("chromium", "chromium")?;
+    services.env.push(("WHARF_TEST_CHROMIUM".into(), bin.display().to_string()));
+    Ok(())
+}
+
 /// Installs the libraries, trains the test models at test time and writes them with the
 /// libraries' own predictions (`crates/wharf-trees/tests/fixtures/generate.py`). Exports
 /// `WHARF_TEST_TREES_DATA`, and the venv's Python as `WHARF_TEST_TREES_PYTHON`. No server:

@@ -154,6 +154,7 @@ fn test() -> Result<(), String> {
     backends::mlflow_basic_auth(&backends_root, &mut services)?;
     backends::bentoml(&backends_root, &bentoml_fixtures(&root), &mut services)?;
     backends::trees(&backends_root, &trees_fixtures(&root), &mut services)?;
+    backends::chromium(&mut services)?;
     protocols::clients(&backends_root, &mut services)?;
     protocols::promtool(&mut services)?;
     let postgres = postgres::postgres(&backends_root, &mut services)?;
@@ -190,7 +191,10 @@ fn test() -> Result<(), String> {
         .env
         .iter()
         .filter(|(k, _)| {
-            k == "WHARF_TEST_TREES_DATA" || k == "WHARF_TEST_TREES_PYTHON" || k == "WHARF_TEST_SKLEARN_EXPORTS"
+            k == "WHARF_TEST_TREES_DATA"
+                || k == "WHARF_TEST_TREES_PYTHON"
+                || k == "WHARF_TEST_SKLEARN_EXPORTS"
+                || k == "WHARF_TEST_CHROMIUM"
         })
         .cloned()
         .collect();
@@ -402,6 +406,7 @@ fn backends_foreground() -> Result<(), String> {
     backends::mlflow_basic_auth(&root, &mut services)?;
     backends::bentoml(&root, &bentoml_fixtures(&crate::root()), &mut services)?;
     backends::trees(&root, &trees_fixtures(&crate::root()), &mut services)?;
+    backends::chromium(&mut services)?;
     protocols::clients(&root, &mut services)?;
     protocols::promtool(&mut services)?;
     let _postgres = postgres::postgres(&root, &mut services)?;

@@ -94,6 +94,11 @@ pub struct TrainArgs {
     /// Margin, resamples and confidence of --promote-if-better.
     #[command(flatten)]
     pub gate: crate::commands::gate::GateArgs,
+
+    /// Do not write the model card (by default it is logged to the run as card.html and
+    /// kept with the version; `wharf report` writes one on demand).
+    #[arg(long)]
+    pub no_report: bool,
 }
 
 impl TrainArgs {

@@ -50,6 +50,9 @@ enum Command {
     Promote(commands::promote::PromoteArgs),
     /// Compare a file, or a served model's prediction log, with the model's training data.
     Drift(commands::drift::DriftArgs),
+    /// Write a registered model's card: one self-contained HTML file with its summary,
+    /// signature, metrics and plots.
+    Report(commands::report::ReportArgs),
     /// Run many registered models and summaries over JSON-lines records; store each record's results.
     RunModels(args::RunModelsArgs),
     /// Score a CSV, JSON-lines or Parquet file with a registered model, in chunks on every core,
@@ -113,6 +116,7 @@ fn dispatch(command: Command, out: &Output) -> anyhow::Result<()> {
         Command::Tune(args) => commands::tune::run(args, out),
         Command::Promote(args) => commands::promote::run(args, out),
         Command::Drift(args) => commands::drift::run(args, out),
+        Command::Report(args) => commands::report::run(args, out),
         Command::Models(command) => commands::models::run(command, out),
         Command::Runs(command) => commands::runs::run(command, out),
         Command::Lineage(command) => commands::lineage::run(command, out),

@@ -402,6 +402,27 @@ pub fn registry_concurrent_register(registry: &dyn RegistryPort, name: &str, n: 
     assert_eq!(versions, (1..=n as u64).collect::<Vec<_>>(), "concurrent registers get distinct versions");
 }
 
+/// A stored card reads back byte for byte and is replaced by the next; a version without a
+/// card, or an unknown version, is `NotFound`. A registry without cards is `Unsupported` for
+/// both calls.
+pub fn registry_keeps_cards(registry: &dyn RegistryPort, name: &str) {
+    let v = registry.register(&fixture_model(), name).expect("register");
+    match registry.store_card(name, &v, b"<html>first</html>") {
+        Err(WharfError::Unsupported(_)) => {
+            assert!(matches!(registry.card(name, &v), Err(WharfError::Unsupported(_))), "card without store_card");
+            return;
+        }
+        other => other.expect("store_card"),
+    }
+    assert_eq!(registry.card(name, &v).expect("card"), b"<html>first</html>");
+    registry.store_card(name, &v, b"<html>second</html>").expect("store_card again");
+    assert_eq!(registry.card(name, &v).expect("card"), b"<html>second</html>", "a card is replaced");
+    let bare = registry.register(&fixture_model(), name).expect("register");
+    assert!(matches!(registry.card(name, &bare), Err(WharfError::NotFound { .. })), "a version without a card");
+    let unknown = Version(bare.0 + 100);
+    assert!(matches!(registry.store_card(name, &unknown, b"x"), Err(WharfError::NotFound { .. })), "unknown version");
+}
+
 /// Runs the whole registry suite with names starting with `prefix` (unused so far).
 pub fn run_registry_suite(registry: &dyn RegistryPort, prefix: &str) {
     registry_versions_increase(registry, &format!("{prefix}versions"));
@@ -409,6 +430,7 @@ pub fn run_registry_suite(registry: &dyn RegistryPort, prefix: &str) {
     registry_not_found(registry);
     registry_delete(registry, &format!("{prefix}delete"));
     registry_concurrent_register(registry, &format!("{prefix}concurrent"), 4);
+    registry_keeps_cards(registry, &format!("{prefix}cards"));
 }
 
 // ---------------------------------------------------------------- lineage

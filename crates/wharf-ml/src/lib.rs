@@ -3,7 +3,8 @@
 //! Wharf's own machine learning: the built-in estimators (logistic and linear regression, a
 //! CART decision tree, a random forest, k-means), the [`Trainer`] that fits them on linfa and
 //! smartcore, preprocessing, the compiled scoring kernels, bundled [`datasets`], [`metrics`]
-//! and [`import`]ers for models fitted in scikit-learn.
+//! (with the [`curves`] and [`importance`] a model card draws) and [`import`]ers for models
+//! fitted in scikit-learn.
 //!
 //! Every model this crate produces is a [`wharf_core::Model`] of kind
 //! [`wharf.estimator`](wharf_core::kind::BUILTIN_ESTIMATOR_KIND), whose scoring behaviour is
@@ -14,9 +15,11 @@
 
 mod boost;
 mod builtin;
+pub mod curves;
 mod dataset;
 mod estimator;
 pub mod import;
+pub mod importance;
 mod max_features;
 pub mod metrics;
 mod preprocess;

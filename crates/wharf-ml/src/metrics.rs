@@ -136,6 +136,23 @@ pub fn regression_metrics(truth: &[f64], predicted: &[f64]) -> Metrics {
     m
 }
 
+/// The index in `classes` of each label in the target `column` (named `name`); a label the
+/// model never saw is an error naming the row.
+pub fn class_indices(classes: &[String], name: &str, column: &Column) -> Result<Vec<u32>> {
+    let mut truth = Vec::with_capacity(column.len());
+    for i in 0..column.len() {
+        let label = column.text_at(i);
+        let idx = classes.iter().position(|c| *c == label).ok_or_else(|| {
+            WharfError::invalid(
+                format!("{name}[{i}]"),
+                format!("class '{}' was not seen in training", wharf_core::excerpt(&label)),
+            )
+        })?;
+        truth.push(idx as u32);
+    }
+    Ok(truth)
+}
+
 /// Scores `model` on a labelled `data` set: accuracy, precision, recall, F1, ROC AUC and
 /// log loss for classifiers; RMSE, MAE and R² for regressors.
 pub fn evaluate(model: &Model, data: &Dataset) -> Result<Metrics> {
@@ -145,18 +162,7 @@ pub fn evaluate(model: &Model, data: &Dataset) -> Result<Metrics> {
     match model.task() {
         Task::Classification => {
             let proba = model.predict_proba(&records)?;
-            let classes = model.classes();
-            let mut truth = Vec::with_capacity(column.len());
-            for i in 0..column.len() {
-                let label = column.text_at(i);
-                let idx = classes.iter().position(|c| *c == label).ok_or_else(|| {
-                    WharfError::invalid(
-                        format!("{name}[{i}]"),
-                        format!("class '{}' was not seen in training", wharf_core::excerpt(&label)),
-                    )
-                })?;
-                truth.push(idx as u32);
-            }
+            let truth = class_indices(model.classes(), name, column)?;
             Ok(classification_metrics(&truth, &proba))
         }
         Task::Regression => {

@@ -274,7 +274,40 @@ impl RegistryPort for MlflowRegistry {
         validate_name(name)?;
         self.client.delete_model_version(name, &version.to_string())
     }
+
+    fn store_card(&self, name: &str, version: &Version, html: &[u8]) -> Result<()> {
+        let entry = self.resolve(name, &Selector::Version(*version))?;
+        let (root, path) = self.card_path(&entry)?;
+        self.client.upload_artifact(&root, &path, html.to_vec())
+    }
+
+    fn card(&self, name: &str, version: &Version) -> Result<Vec<u8>> {
+        let entry = self.resolve(name, &Selector::Version(*version))?;
+        let (root, path) = self.card_path(&entry)?;
+        // Listed first: a missing file is `NotFound` whatever the artifact proxy answers for it.
+        let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        let listed = self.client.list_artifacts(&root, dir)?;
+        if !listed.iter().any(|f| !f.is_dir && f.path.rsplit('/').next() == Some(CARD_FILE)) {
+            return Err(WharfError::not_found(format!("the model card of model '{name}' version {version}")));
+        }
+        self.client.download_artifact_capped(&root, &path, MAX_CARD_BYTES)
+    }
 }
+
+impl MlflowRegistry {
+    /// Where a version's card lives: beside its model files, so MLflow's UI shows it with
+    /// the version and deleting the version's run takes it along.
+    fn card_path(&self, entry: &ModelVersionEntry) -> Result<(String, String)> {
+        let (root, dir) = self.source_root(entry)?;
+        let path = if dir.is_empty() { CARD_FILE.to_string() } else { format!("{dir}/{CARD_FILE}") };
+        Ok((root, path))
+    }
+}
+
+/// The model card's file name beside a version's model files.
+const CARD_FILE: &str = "card.html";
+/// The largest card read back (a card is a few hundred kilobytes).
+const MAX_CARD_BYTES: u64 = 64 * 1024 * 1024;
 
 fn parse_version(text: &str) -> Result<Version> {
     text.parse::<Version>()

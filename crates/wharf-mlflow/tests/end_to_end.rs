@@ -48,8 +48,17 @@ fn train_job_tracks_and_registers_in_mlflow_then_serves_the_version() {
     assert_eq!(run.status, RunStatus::Finished);
     assert_eq!(run.params["algorithm"], "logistic");
     assert!(run.metrics.iter().any(|m| m.key == "holdout_accuracy"));
-    assert_eq!(run.artifacts, [name.as_str()]);
+    // The model and its card (MLflow lists artifacts in its own order).
+    let mut artifacts = run.artifacts.clone();
+    artifacts.sort();
+    let mut expected = vec![name.clone(), "card.html".to_string()];
+    expected.sort();
+    assert_eq!(artifacts, expected);
     assert_eq!(run.tags["wharf.model_version"], "1");
+    // The registry keeps the same card beside the version's model files.
+    let card = String::from_utf8(ctx.registry().card(&name, &outcome.version).expect("card")).expect("utf-8");
+    assert!(card.contains("data-plot=\"roc\""), "the card holds the holdout's ROC curve");
+    assert!(!run.tags.contains_key("wharf.card_not_stored"), "{:?}", run.tags);
 
     let loaded = ctx.registry().load(&name, "champion").expect("load");
     ctx.model_server().load(loaded).expect("serve");
@@ -77,7 +86,7 @@ fn an_unreachable_server_spools_the_run_and_sync_sends_it_later() {
     assert_eq!(spooled.len(), 1);
     assert_eq!(spooled[0].info.id, outcome.run_id);
     assert_eq!(spooled[0].status, RunStatus::Finished);
-    assert_eq!(spooled[0].artifacts, [name.as_str()]);
+    assert_eq!(spooled[0].artifacts, [name.as_str(), "card.html"]);
 
     // strict = true turns the same outage into an error.
     let mut strict = config.clone();

@@ -48,6 +48,9 @@ pub struct TrainJob {
     /// Gate a promotion on the held-out rows: the gate's alias moves to the new version only
     /// when it is measurably better than the version the alias points at.
     pub promote: Option<Gate>,
+    /// Write the new version's model card ([`crate::report`]): logged to the run as
+    /// `card.html` and stored with the version in the registry. On by default.
+    pub report: bool,
 }
 
 /// What a [`TrainJob`] produced.
@@ -70,7 +73,16 @@ pub struct TrainOutcome {
 impl TrainJob {
     /// A job with a 20% holdout and seed 42.
     pub fn new(data: Dataset, trainer: Trainer, name: impl Into<String>) -> Self {
-        TrainJob { data, trainer, name: name.into(), holdout: 0.2, seed: 42, aliases: Vec::new(), promote: None }
+        TrainJob {
+            data,
+            trainer,
+            name: name.into(),
+            holdout: 0.2,
+            seed: 42,
+            aliases: Vec::new(),
+            promote: None,
+            report: true,
+        }
     }
 
     /// Runs the job. `progress` hears each stage's name as it starts. Lineage gets a START
@@ -183,8 +195,18 @@ impl TrainJob {
             None => Metrics::new(),
         };
         run.log_metrics(metrics.iter().map(|(k, v)| (format!("holdout_{k}"), *v)))?;
-        let (model, version) =
-            register(ctx, run, model.with_metrics(metrics.clone()), (&self.data, &self.name, &self.aliases), progress)?;
+        let (model, version) = register_open(
+            ctx,
+            &run,
+            model.with_metrics(metrics.clone()),
+            (&self.data, &self.name, &self.aliases),
+            progress,
+        )?;
+        if self.report {
+            progress("reporting");
+            crate::card::publish(ctx, &run, &self.name, version, test.as_ref())?;
+        }
+        run.finish()?;
         let decision = match (&self.promote, &test) {
             (Some(gate), Some(test)) => {
                 progress("gating");
@@ -245,6 +267,20 @@ pub(crate) fn register(
     ctx: &Wharf,
     run: RunHandle,
     model: Model,
+    job: (&Dataset, &str, &[String]),
+    progress: &mut dyn FnMut(&str),
+) -> Result<(Model, Version)> {
+    let registered = register_open(ctx, &run, model, job, progress)?;
+    run.finish()?;
+    Ok(registered)
+}
+
+/// [`register`] leaving the run open, for a job that logs more to it (the model card) before
+/// it finishes the run itself.
+pub(crate) fn register_open(
+    ctx: &Wharf,
+    run: &RunHandle,
+    model: Model,
     (data, name, aliases): (&Dataset, &str, &[String]),
     progress: &mut dyn FnMut(&str),
 ) -> Result<(Model, Version)> {
@@ -262,6 +298,5 @@ pub(crate) fn register(
         ctx.registry().set_alias(name, alias, &version)?;
     }
     run.set_tag("wharf.model_version", version)?;
-    run.finish()?;
     Ok((model, version))
 }

@@ -52,6 +52,10 @@ pub use wharf_ml::{
     datasets, evaluate, library_versions, metrics, read_csv, Algorithm, ClassWeight, CsvOptions, Dataset,
     FittedEstimator, Iteration, MaxFeatures, Metrics, Trainer,
 };
+/// Model cards: one self-contained HTML file per model with its summary, signature,
+/// metrics and plots (the `wharf-report` crate). [`card::registered_card`] builds one for a
+/// registered version through the ports.
+pub use wharf_report as report;
 /// Tree ensembles imported from XGBoost and LightGBM (the `wharf-trees` crate).
 pub use wharf_trees as trees;
 
@@ -96,6 +100,7 @@ pub fn register_kinds() {
     wharf_trees::register();
 }
 
+pub mod card;
 pub mod jobs;
 pub mod promote;
 pub mod tune;

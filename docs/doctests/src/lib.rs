@@ -39,6 +39,8 @@ pub mod guide {
     pub struct Boosting;
     #[doc = include_str!("../../src/tuning.md")]
     pub struct Tuning;
+    #[doc = include_str!("../../src/reports.md")]
+    pub struct Reports;
     #[cfg(feature = "serve")]
     #[doc = include_str!("../../src/serving.md")]
     pub struct Serving;

@@ -7,6 +7,7 @@ pub mod import;
 pub mod lineage;
 pub mod models;
 pub mod promote;
+pub mod report;
 pub mod run_models;
 pub mod runs;
 pub mod score;

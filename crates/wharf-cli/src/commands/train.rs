@@ -64,7 +64,16 @@ pub fn run(args: TrainArgs, out: &Output) -> anyhow::Result<()> {
         });
     }
     let promote = args.promote_if_better.then(|| args.gate.gate(&args.over, args.metric.clone(), args.seed));
-    let job = TrainJob { data, trainer, name, holdout: args.holdout, seed: args.seed, aliases: args.aliases, promote };
+    let job = TrainJob {
+        data,
+        trainer,
+        name,
+        holdout: args.holdout,
+        seed: args.seed,
+        aliases: args.aliases,
+        promote,
+        report: !args.no_report,
+    };
     let mut stage = String::new();
     let outcome = job
         .run(&ctx, |s| {

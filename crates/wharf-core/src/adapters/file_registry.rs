@@ -6,6 +6,7 @@
 //! <root>/<name>/aliases.json            alias → version
 //! <root>/<name>/versions/<n>/model.wharf
 //! <root>/<name>/versions/<n>/meta.json
+//! <root>/<name>/versions/<n>/card.html  the version's model card, once one is stored
 //! ```
 //!
 //! A version is written into a staging directory and renamed into `versions/` only when
@@ -322,4 +323,28 @@ impl RegistryPort for FileRegistry {
         }
         fs::remove_dir_all(&trash).map_err(|e| WharfError::io(&trash, e))
     }
+
+    fn store_card(&self, name: &str, version: &Version, html: &[u8]) -> Result<()> {
+        // Under the name's lock, so a version being deleted is never brought back as a
+        // directory holding only a card.
+        let _lock = self.lock_existing(name)?;
+        let dir = self.version_dir(name, *version)?;
+        if !dir.join("meta.json").is_file() {
+            return Err(WharfError::not_found(format!("model '{name}' version {version}")));
+        }
+        write_atomic(&dir.join(CARD_FILE), html)
+    }
+
+    fn card(&self, name: &str, version: &Version) -> Result<Vec<u8>> {
+        let path = self.version_dir(name, *version)?.join(CARD_FILE);
+        fs::read(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                WharfError::not_found(format!("the model card of model '{name}' version {version}"))
+            }
+            _ => WharfError::io(&path, e),
+        })
+    }
 }
+
+/// The model card's file name in a version's directory.
+const CARD_FILE: &str = "card.html";

@@ -194,7 +194,11 @@ impl RegisteredModel {
 ///   predictions). Unknown names, versions and aliases are [`NotFound`](WharfError::NotFound).
 /// - [`set_alias`](Self::set_alias) creates or moves an alias to an existing version;
 ///   [`delete_alias`](Self::delete_alias) removes it (unknown alias: `NotFound`).
-/// - [`delete_version`](Self::delete_version) removes a version and any aliases on it.
+/// - [`delete_version`](Self::delete_version) removes a version and any aliases on it (and
+///   its card).
+/// - [`store_card`](Self::store_card) then [`card`](Self::card) returns the bytes stored;
+///   a version without a card is `NotFound`; a registry without cards answers
+///   [`Unsupported`](WharfError::Unsupported) to both.
 /// - Invalid names or aliases are [`InvalidInput`](WharfError::InvalidInput).
 pub trait RegistryPort: Send + Sync {
     /// A short name for reports (`file`, `mlflow`).
@@ -213,6 +217,20 @@ pub trait RegistryPort: Send + Sync {
     fn delete_alias(&self, name: &str, alias: &str) -> Result<()>;
     /// Removes a version (and its aliases).
     fn delete_version(&self, name: &str, version: &Version) -> Result<()>;
+    /// Keeps `html`, the version's model card, with the version, replacing an earlier card.
+    /// The card is evidence about the version (its holdout curves), so it lives and is
+    /// deleted with it. An unknown version is [`NotFound`](WharfError::NotFound); a registry
+    /// that cannot keep files answers [`Unsupported`](WharfError::Unsupported).
+    fn store_card(&self, name: &str, version: &Version, html: &[u8]) -> Result<()> {
+        let _ = (name, version, html);
+        Err(WharfError::Unsupported(format!("registry '{}' keeps no model cards", self.name())))
+    }
+    /// The card stored with a version: [`NotFound`](WharfError::NotFound) when it has none;
+    /// [`Unsupported`](WharfError::Unsupported) from a registry that keeps no cards.
+    fn card(&self, name: &str, version: &Version) -> Result<Vec<u8>> {
+        let _ = (name, version);
+        Err(WharfError::Unsupported(format!("registry '{}' keeps no model cards", self.name())))
+    }
 }
 
 /// Conveniences for every [`RegistryPort`].
@@ -247,6 +265,8 @@ macro_rules! forward_registry {
             fn set_alias(&self, name: &str, alias: &str, version: &Version) -> Result<()> { (**self).set_alias(name, alias, version) }
             fn delete_alias(&self, name: &str, alias: &str) -> Result<()> { (**self).delete_alias(name, alias) }
             fn delete_version(&self, name: &str, version: &Version) -> Result<()> { (**self).delete_version(name, version) }
+            fn store_card(&self, name: &str, version: &Version, html: &[u8]) -> Result<()> { (**self).store_card(name, version, html) }
+            fn card(&self, name: &str, version: &Version) -> Result<Vec<u8>> { (**self).card(name, version) }
         }
     )*};
 }
