@@ -1,6 +1,7 @@
 //! Mutated artifacts of every registered model kind never panic the loader, nor the model a
 //! mutation leaves loadable: 10,000 cases over the built-in estimators (logistic, linear,
-//! tree, forest, k-means) and the imported tree ensembles (XGBoost and LightGBM). The
+//! tree, forest, k-means), the imported tree ensembles (XGBoost and LightGBM) and ONNX
+//! pipelines (a forest, and a scaler before a linear model). The
 //! checksum is recomputed after each mutation, so the decoders and the consistency checks
 //! see the damage, not only the checksum.
 
@@ -26,6 +27,8 @@ fn artifacts() -> &'static Vec<(String, Vec<u8>)> {
             Trainer::kmeans(3).fit(&datasets::iris()).expect("kmeans"),
             wharf_trees::model::xgboost(format!("{fixtures}/seed_xgboost.json")).expect("xgboost"),
             wharf_trees::model::lightgbm(format!("{fixtures}/seed_lightgbm.txt")).expect("lightgbm"),
+            wharf_trees::model::onnx(format!("{fixtures}/seed_onnx_forest.onnx")).expect("onnx forest"),
+            wharf_trees::model::onnx(format!("{fixtures}/seed_onnx_pipeline.onnx")).expect("onnx pipeline"),
         ];
         let kinds: std::collections::BTreeSet<&str> = models.iter().map(Model::kind_id).collect();
         for registered in kind::registered() {
