@@ -197,6 +197,20 @@ fn live_drift_flags_exactly_the_shifted_features_and_labels_join_the_log() {
     assert_eq!(judged("shifted.csv"), BTreeSet::from(["x1".to_string(), "c".to_string()]));
     let err = s.error(&["drift", "--model", "m", "--input", "shifted.csv", "--fail-on-drift"]);
     assert!(err.contains("drift in 2 feature(s)") && err.contains("x1") && err.contains('c'), "{err}");
+    // The HTML report: a chart per feature (training and now over its bins) and one of PSI.
+    s.ok(&["-q", "drift", "--model", "m", "--input", "shifted.csv", "--html", "drift.html"]);
+    let html = s.read("drift.html");
+    assert!(html.contains("data-plot=\"drift-psi\" data-points=\"5\""), "4 features and the prediction");
+    // x1: 20 value bins (or fewer, when training values tie) and the missing bin, twice.
+    let x1 = html.split("data-plot=\"drift-x1\" data-points=\"").nth(1).expect("a chart of x1");
+    let points: usize = x1.split('"').next().unwrap().parse().unwrap();
+    assert_eq!(points, 2 * (20 + 1), "{}", &x1[..80]);
+    assert!(html.contains("data-plot=\"drift-c\" data-points=\"6\""), "levels a, b and missing, twice");
+    assert!(html.contains("data-feature=\"x1\"") && html.contains("data-drifted=\"true\""));
+    assert!(
+        !html.contains("<script") && !html.contains("src=\"http") && !html.contains("href=\"http"),
+        "self-contained"
+    );
     let table = s.ok(&["drift", "--model", "m", "--input", "holdout.csv"]);
     assert!(table.contains("No feature drifted"), "{table}");
     let from_log = s.json(&["drift", "--model", "m", "--log", "preds"]);

@@ -69,19 +69,50 @@ fn metric_table(out: &mut String, id: &str, metrics: &std::collections::BTreeMap
     out.push_str("</tbody></table>");
 }
 
-/// The whole document.
-pub fn render(report: &ModelReport) -> String {
-    let mut out = String::with_capacity(64 * 1024);
-    let title = escape(&report.title);
+/// The document's head and its `<h1>`, `title` as given: every page of this crate starts so.
+pub fn head(out: &mut String, title: &str) {
+    let title = escape(title);
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/>\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\
          <meta name=\"generator\" content=\"wharf-report {}\"/>\
-         <title>Model card: {title}</title><style>{STYLE}</style></head><body>\
-         <h1>Model card: {title}</h1>",
+         <title>{title}</title><style>{STYLE}</style></head><body>\
+         <h1>{title}</h1>",
         env!("CARGO_PKG_VERSION")
     );
+}
+
+/// One plot as a `<figure data-plot="ID" data-points="N">`, with its caption and legend.
+pub fn figure(out: &mut String, id: &str, title: &str, caption: &str, points: usize, svg: &str, legend: &[String]) {
+    let id = escape(id);
+    let _ = write!(
+        out,
+        "<figure class=\"plot\" id=\"plot-{id}\" data-plot=\"{id}\" data-points=\"{points}\">\
+         <figcaption><b>{title}</b>{caption}</figcaption>{svg}",
+        title = escape(title),
+        caption = escape(caption),
+        svg = inline_svg(svg),
+    );
+    if !legend.is_empty() {
+        out.push_str("<ul class=\"legend\">");
+        for (i, name) in legend.iter().enumerate() {
+            let _ = write!(
+                out,
+                "<li><span class=\"swatch\" style=\"background:{}\"></span>{}</li>",
+                colour(i),
+                escape(name)
+            );
+        }
+        out.push_str("</ul>");
+    }
+    out.push_str("</figure>");
+}
+
+/// The whole document.
+pub fn render(report: &ModelReport) -> String {
+    let mut out = String::with_capacity(64 * 1024);
+    head(&mut out, &format!("Model card: {}", report.title));
 
     out.push_str("<h2>Summary</h2>");
     key_values(&mut out, "summary", report.summary.iter().cloned());
@@ -136,29 +167,7 @@ pub fn render(report: &ModelReport) -> String {
     for section in &report.sections {
         match section {
             Section::Plot(plot) => {
-                let _ = write!(
-                    out,
-                    "<figure class=\"plot\" id=\"plot-{id}\" data-plot=\"{id}\" data-points=\"{points}\">\
-                     <figcaption><b>{title}</b>{caption}</figcaption>{svg}",
-                    id = plot.id,
-                    points = plot.points,
-                    title = escape(&plot.title),
-                    caption = escape(&plot.caption),
-                    svg = inline_svg(&plot.svg),
-                );
-                if !plot.legend.is_empty() {
-                    out.push_str("<ul class=\"legend\">");
-                    for (i, name) in plot.legend.iter().enumerate() {
-                        let _ = write!(
-                            out,
-                            "<li><span class=\"swatch\" style=\"background:{}\"></span>{}</li>",
-                            colour(i),
-                            escape(name)
-                        );
-                    }
-                    out.push_str("</ul>");
-                }
-                out.push_str("</figure>");
+                figure(&mut out, plot.id, &plot.title, &plot.caption, plot.points, &plot.svg, &plot.legend)
             }
             Section::Missing { id, title, message } => {
                 let _ = write!(

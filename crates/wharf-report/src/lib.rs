@@ -23,8 +23,10 @@
 #![warn(missing_docs)]
 
 mod analysis;
+mod drift;
 mod html;
 mod plots;
 mod report;
 
+pub use drift::drift_html;
 pub use report::{ModelReport, Plot, ReportBuilder, ReportOptions, Section};

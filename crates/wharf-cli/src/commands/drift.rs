@@ -20,7 +20,7 @@ const CHUNK: usize = 10_000;
     PSI at or above --psi-threshold flags a feature; KS (numbers) and Jensen-Shannon (categories) are \
     shown beside it. Models trained before Wharf kept a profile have none: retrain them.\n\n\
     Examples:\n  \
-    wharf drift --model lead@champion --input this_week.csv\n  \
+    wharf drift --model lead@champion --input this_week.csv --html drift.html\n  \
     wharf drift --model lead --log wharf-predictions --fail-on-drift")]
 pub struct DriftArgs {
     /// The registered model whose training profile is the reference.
@@ -47,6 +47,11 @@ pub struct DriftArgs {
     /// Exit with status 1 when any feature has drifted.
     #[arg(long)]
     pub fail_on_drift: bool,
+
+    /// Also write the report as one self-contained HTML file: every feature's distribution
+    /// now against training, and each feature's PSI, drawn as the model card draws its plots.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// Runs `wharf drift`.
@@ -105,6 +110,10 @@ pub fn run(args: DriftArgs, out: &Output) -> anyhow::Result<()> {
         unreachable!("clap requires --input or --log")
     };
     let report = window.report(DriftRule { psi_threshold: args.psi_threshold, min_rows: args.min_rows });
+    if let Some(path) = &args.html {
+        let html = wharf::report::drift_html(&args.model.to_string(), &source, &report, window.profile())?;
+        wharf::fsutil::write_atomic(path, html.as_bytes())?;
+    }
     if out.json {
         let mut body = json!({ "model": args.model.to_string(), "source": source });
         if let Some(why) = &unjudged {

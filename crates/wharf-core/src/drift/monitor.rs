@@ -102,6 +102,8 @@ impl Window {
                     Bins::Categorical { .. } => (None, Some(jensen_shannon(&d.expected, &live))),
                 };
                 VariableDrift {
+                    expected: d.expected.clone(),
+                    live: live.clone(),
                     name: d.name.clone(),
                     kind: match d.bins {
                         Bins::Numeric { .. } => "numeric",
@@ -178,6 +180,10 @@ pub struct VariableDrift {
     pub missing_live: f64,
     /// PSI at or above the threshold, with enough rows.
     pub drifted: bool,
+    /// The training data's share of rows in each bin, the missing values' last.
+    pub expected: Vec<f64>,
+    /// The window's share of rows in each bin, the missing values' last.
+    pub live: Vec<f64>,
 }
 
 #[cfg(test)]

@@ -50,6 +50,7 @@ pub struct Distribution {
 /// How a variable's values are binned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Bins {
     /// A number: bin `i` holds the values above `edges[i-1]` and at most `edges[i]`; the
     /// last value bin holds everything above the last edge.
