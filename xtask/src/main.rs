@@ -155,6 +155,7 @@ fn test() -> Result<(), String> {
     backends::bentoml(&backends_root, &bentoml_fixtures(&root), &mut services)?;
     backends::trees(&backends_root, &trees_fixtures(&root), &mut services)?;
     backends::chromium(&mut services)?;
+    backends::ui_browser(&backends_root, &mut services)?;
     protocols::clients(&backends_root, &mut services)?;
     protocols::promtool(&mut services)?;
     let postgres = postgres::postgres(&backends_root, &mut services)?;
@@ -407,6 +408,7 @@ fn backends_foreground() -> Result<(), String> {
     backends::bentoml(&root, &bentoml_fixtures(&crate::root()), &mut services)?;
     backends::trees(&root, &trees_fixtures(&crate::root()), &mut services)?;
     backends::chromium(&mut services)?;
+    backends::ui_browser(&root, &mut services)?;
     protocols::clients(&root, &mut services)?;
     protocols::promtool(&mut services)?;
     let _postgres = postgres::postgres(&root, &mut services)?;

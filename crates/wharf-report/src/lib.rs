@@ -24,7 +24,7 @@
 
 mod analysis;
 mod html;
-mod plots;
+pub mod plots;
 mod report;
 
 pub use report::{ModelReport, Plot, ReportBuilder, ReportOptions, Section};
