@@ -120,7 +120,7 @@ fn a_person_browses_runs_models_and_lineage_in_chromium() {
     // Compare: both runs, the loss chart overlaid.
     assert_eq!(seen["compare_columns"].as_u64(), Some(2), "{seen}");
     assert_eq!(seen["compare_figures"]["metric-train_loss"].as_u64(), Some(steps as u64), "{seen}");
-    assert!(seen["compare_figures"]["metric-holdout_accuracy"].as_u64() == Some(2), "one point per run: {seen}");
+    assert_eq!(seen["compare_figures"]["metric-holdout_accuracy"].as_u64(), Some(2), "a bar per run: {seen}");
     // Models: the name, both versions, the signature, a card with plots.
     assert_eq!(seen["models"], serde_json::json!(["lead"]));
     assert_eq!(seen["versions"], serde_json::json!(["2", "1"]));

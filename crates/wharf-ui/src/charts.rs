@@ -54,3 +54,20 @@ pub(crate) fn plot_id(key: &str) -> String {
         key.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
     format!("metric-{clean}")
 }
+
+/// One bar per run for a metric logged once (a holdout score): a line of one point shows
+/// nothing, a bar compares at a glance.
+pub(crate) fn bar_figure(id: &str, key: &str, labels: &[String], values: &[f64]) -> String {
+    match plots::bars(key, labels, values, None) {
+        Ok((svg, points)) => format!(
+            "<figure class=\"plot\" id=\"plot-{id}\" data-plot=\"{id}\" data-points=\"{points}\">{svg}\
+             <figcaption>{}</figcaption></figure>",
+            esc(key)
+        ),
+        Err(e) => format!(
+            "<figure class=\"plot\" data-plot=\"{id}\" data-points=\"0\"><p class=\"message\">{}: {}</p></figure>",
+            esc(key),
+            esc(&e.to_string())
+        ),
+    }
+}

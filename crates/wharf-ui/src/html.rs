@@ -81,7 +81,7 @@ header{background:#123;color:#fff;padding:.6em 1.2em;display:flex;gap:1.5em;alig
 header a{color:#cde;text-decoration:none}header a.on{color:#fff;font-weight:bold}\
 header strong{font-size:1.2em}main{padding:1em 1.5em}\
 table{border-collapse:collapse;margin:.5em 0 1.2em}th,td{border-bottom:1px solid #ddd;padding:.25em .7em;text-align:left;vertical-align:top}\
-th a{color:inherit}td.n{text-align:right;font-variant-numeric:tabular-nums}\
+th a{color:inherit}td.n{text-align:right;font-variant-numeric:tabular-nums}td{white-space:nowrap}\
 .message{background:#fff6dd;border-left:4px solid #e5a00d;padding:.5em .8em}\
 .plots{display:flex;flex-wrap:wrap;gap:1em}figure.plot{margin:0}figcaption{font-size:.9em;color:#555}\
 .legend span{display:inline-block;width:.8em;height:.8em;margin:0 .3em 0 .8em}\

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 use wharf_core::{RunQuery, RunRecord, RunStatus, WharfError};
 
-use crate::charts::{metric_figure, plot_id, History};
+use crate::charts::{bar_figure, metric_figure, plot_id, History};
 use crate::html::{self, esc, message, num, url, Format};
 use crate::{Page, Ui, UiError};
 
@@ -331,8 +331,6 @@ pub(crate) async fn detail(State(ui): State<Ui>, Path(id): Path<String>, Query(f
             }
             Err(e) => out.push_str(&message(&format!("The registry could not be read: {e}"))),
         }
-        out.push_str("<h2>Parameters</h2>");
-        out.push_str(&kv_table("params", &run.params, "No parameters were logged."));
         out.push_str("<h2>Metrics</h2>");
         if by_key.is_empty() {
             out.push_str(&message("This run logged no metrics."));
@@ -353,13 +351,21 @@ pub(crate) async fn detail(State(ui): State<Ui>, Path(id): Path<String>, Query(f
                     points.len()
                 ));
             }
-            out.push_str("</table><div class=\"plots\">");
-            for (key, points) in &by_key {
+            out.push_str("</table>");
+            // A chart per history; a metric logged once is its table row.
+            let charted: Vec<_> = by_key.iter().filter(|(_, points)| points.len() > 1).collect();
+            if charted.is_empty() {
+                out.push_str(&message("Every metric was logged once (no history to chart); the table holds them."));
+            }
+            out.push_str("<div class=\"plots\">");
+            for (key, points) in charted {
                 let history = History { name: run.info.name.clone(), points: points.clone() };
                 out.push_str(&metric_figure(&plot_id(key), key, &[history]));
             }
             out.push_str("</div>");
         }
+        out.push_str("<h2>Parameters</h2>");
+        out.push_str(&kv_table("params", &run.params, "No parameters were logged."));
         out.push_str("<h2>Datasets</h2>");
         if run.inputs.is_empty() {
             out.push_str(&message("No dataset inputs were logged."));
@@ -409,6 +415,14 @@ fn compare_ids(raw: Option<&str>) -> (Vec<String>, bool) {
     (ids, json)
 }
 
+/// A run as compare names it: runs often share a name (`train-lead`), so with the end of its
+/// id (time-ordered ids share their start).
+fn label(run: &RunRecord) -> String {
+    let chars: Vec<char> = run.info.id.chars().collect();
+    let short: String = chars[chars.len().saturating_sub(8)..].iter().collect();
+    format!("{} · {short}", run.info.name)
+}
+
 pub(crate) async fn compare(State(ui): State<Ui>, RawQuery(raw): RawQuery) -> Page {
     let (ids, json) = compare_ids(raw.as_deref());
     if !(2..=5).contains(&ids.len()) {
@@ -426,7 +440,7 @@ pub(crate) async fn compare(State(ui): State<Ui>, RawQuery(raw): RawQuery) -> Pa
         let keys: BTreeSet<&str> = lasts.iter().flat_map(|l| l.keys().copied()).collect();
         out.push_str("<table id=\"compare\"><tr><th></th>");
         for r in &runs {
-            out.push_str(&format!("<th><a href=\"/runs/{}\">{}</a></th>", url(&r.info.id), esc(&r.info.name)));
+            out.push_str(&format!("<th><a href=\"/runs/{}\">{}</a></th>", url(&r.info.id), esc(&label(r))));
         }
         out.push_str("</tr><tr><th>Status</th>");
         for r in &runs {
@@ -458,12 +472,21 @@ pub(crate) async fn compare(State(ui): State<Ui>, RawQuery(raw): RawQuery) -> Pa
         let by_run: Vec<BTreeMap<&str, Vec<&wharf_core::MetricPoint>>> = runs.iter().map(histories).collect();
         out.push_str("<div class=\"plots\">");
         for k in &keys {
-            let lines: Vec<History<'_>> = runs
-                .iter()
-                .zip(&by_run)
-                .map(|(r, h)| History { name: r.info.name.clone(), points: h.get(k).cloned().unwrap_or_default() })
-                .collect();
-            out.push_str(&metric_figure(&plot_id(k), k, &lines));
+            let history = by_run.iter().any(|h| h.get(k).is_some_and(|p| p.len() > 1));
+            if history {
+                // Histories overlaid, one line per run.
+                let lines: Vec<History<'_>> = runs
+                    .iter()
+                    .zip(&by_run)
+                    .map(|(r, h)| History { name: label(r), points: h.get(k).cloned().unwrap_or_default() })
+                    .collect();
+                out.push_str(&metric_figure(&plot_id(k), k, &lines));
+            } else {
+                // Logged once: a bar per run that has it.
+                let (labels, values): (Vec<String>, Vec<f64>) =
+                    runs.iter().zip(&lasts).filter_map(|(r, l)| l.get(k).map(|v| (label(r), *v))).unzip();
+                out.push_str(&bar_figure(&plot_id(k), k, &labels, &values));
+            }
         }
         out.push_str("</div>");
         out
