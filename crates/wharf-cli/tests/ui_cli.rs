@@ -58,8 +58,12 @@ fn browser() -> Option<(String, String, String)> {
     }
 }
 
-/// `target/ui-screenshots`, wherever the target directory is.
+/// `target/ui-screenshots`, wherever the target directory is, or `WHARF_UI_SCREENSHOTS`
+/// (where `cargo xtask docs --bless` collects the guide's).
 fn screenshot_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("WHARF_UI_SCREENSHOTS").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("..").join("target"));
