@@ -45,6 +45,34 @@ impl IntoResponse for UiError {
     }
 }
 
+/// Gives the framework's own refusals (a query that does not parse, a method a page does not
+/// take, a path segment that is not valid UTF-8) the same HTML page as every other error,
+/// instead of a bare line of text.
+pub(crate) async fn as_page(response: Response) -> Response {
+    let status = response.status();
+    let ours = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/html") || t.starts_with("application/json"));
+    if !status.is_client_error() || ours {
+        return response;
+    }
+    let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024).await.unwrap_or_default();
+    let detail = String::from_utf8_lossy(&bytes).trim().to_string();
+    let detail = if detail.is_empty() { status.canonical_reason().unwrap_or("refused").to_string() } else { detail };
+    match status {
+        StatusCode::NOT_FOUND => return UiError::NotFound(detail).into_response(),
+        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => {
+            return UiError::BadRequest(detail).into_response()
+        }
+        _ => {}
+    }
+    let body = format!("<p class=\"message\">{}</p><p><a href=\"/runs\">Back to runs</a></p>", html::esc(&detail));
+    let title = status.canonical_reason().unwrap_or("Refused");
+    (status, axum::response::Html(html::layout(title, "", &body))).into_response()
+}
+
 /// Any path no route takes.
 pub(crate) async fn not_found(uri: Uri) -> Response {
     UiError::NotFound(format!("no page at {}", uri.path())).into_response()

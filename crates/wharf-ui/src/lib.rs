@@ -129,6 +129,7 @@ pub fn router(ui: Ui) -> Router {
         .route("/lineage", get(lineage::graph))
         .route("/lineage/node", get(lineage::node))
         .fallback(error::not_found)
+        .layer(axum::middleware::map_response(error::as_page))
         .with_state(ui)
 }
 

@@ -200,6 +200,16 @@ async fn unknown_paths_and_things_are_404_pages() {
         assert_eq!(status, StatusCode::NOT_FOUND, "{uri}: {page}");
         assert!(page.contains("<h1>Not found</h1>"), "{uri}: a page, not a bare status: {page}");
     }
+    for uri in ["/runs?limit=many", "/lineage?limit=-1", "/compare"] {
+        let (status, page) = s.get(uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {page}");
+        assert!(page.contains("<h1>Bad request</h1>"), "{uri}: {page}");
+    }
+    let response = wharf_ui::router(s.ui())
+        .oneshot(Request::post("/runs").body(Body::empty()).expect("request"))
+        .await
+        .expect("a response");
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "the UI is read-only");
 }
 
 /// 10,000 runs: the page renders (500 rows shown, the count of all) and its time is printed.
