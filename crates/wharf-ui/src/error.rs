@@ -73,6 +73,32 @@ pub(crate) async fn as_page(response: Response) -> Response {
     (status, axum::response::Html(html::layout(title, "", &body))).into_response()
 }
 
+/// A script that asked for JSON (`format=json`) gets its errors as JSON too:
+/// `{"status": 404, "error": "..."}`.
+pub(crate) async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let json = req.uri().query().is_some_and(|q| q.split('&').any(|kv| kv == "format=json"));
+    let response = next.run(req).await;
+    let status = response.status();
+    if !json || status.is_success() || status.is_redirection() {
+        return response;
+    }
+    let bytes = axum::body::to_bytes(response.into_body(), 1024 * 1024).await.unwrap_or_default();
+    let page = String::from_utf8_lossy(&bytes);
+    // The page's message, unescaped enough to read.
+    let message = page
+        .split_once("<p class=\"message\">")
+        .and_then(|(_, rest)| rest.split_once("</p>"))
+        .map(|(m, _)| {
+            m.replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&#39;", "'")
+                .replace("&amp;", "&")
+        })
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_string());
+    (status, axum::Json(serde_json::json!({ "status": status.as_u16(), "error": message }))).into_response()
+}
+
 /// Any path no route takes.
 pub(crate) async fn not_found(uri: Uri) -> Response {
     UiError::NotFound(format!("no page at {}", uri.path())).into_response()

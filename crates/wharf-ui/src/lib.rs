@@ -130,6 +130,7 @@ pub fn router(ui: Ui) -> Router {
         .route("/lineage/node", get(lineage::node))
         .fallback(error::not_found)
         .layer(axum::middleware::map_response(error::as_page))
+        .layer(axum::middleware::from_fn(error::json_errors))
         .with_state(ui)
 }
 

@@ -205,6 +205,11 @@ async fn unknown_paths_and_things_are_404_pages() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {page}");
         assert!(page.contains("<h1>Bad request</h1>"), "{uri}: {page}");
     }
+    let (status, body) = s.get("/runs/0123abcd?format=json").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let error: serde_json::Value = serde_json::from_str(&body).expect("a JSON twin's error is JSON");
+    assert_eq!(error["status"], 404);
+    assert!(error["error"].as_str().unwrap().contains("no run '0123abcd'"), "{error}");
     let response = wharf_ui::router(s.ui())
         .oneshot(Request::post("/runs").body(Body::empty()).expect("request"))
         .await
