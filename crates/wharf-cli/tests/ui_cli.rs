@@ -93,6 +93,8 @@ fn a_person_browses_runs_models_and_lineage_in_chromium() {
         "12",
     ]);
     s.ok(&["-q", "train", "-i", "leads.csv", "-t", "converted", "--id", "lead_id", "-n", "lead"]);
+    // And the second version scores new leads: a scoring job after the model in the graph.
+    s.ok(&["-q", "score", "--model", "lead@2", "--input", "new.csv", "--output", "scored.csv", "--id", "lead_id"]);
     let runs = FileTracker::new(s.path("wharf-runs")).list_runs().expect("the runs");
     let boosted = runs.iter().find(|r| r.metrics.iter().any(|m| m.key == "train_loss")).expect("a run with train_loss");
     let steps = boosted.metrics.iter().filter(|m| m.key == "train_loss").count();
@@ -145,6 +147,10 @@ fn a_person_browses_runs_models_and_lineage_in_chromium() {
         assert!(edges.contains(&(job.clone(), version.to_string())), "the job writes {version}: {edges:?}");
         assert_eq!(seen["nodes"][version], "model");
     }
+    let scoring = edges.iter().find(|(from, _)| from == "registry:lead/2").map(|(_, to)| to.clone());
+    let scoring = scoring.expect("the scoring job reads version 2");
+    assert_eq!(seen["nodes"][&scoring], "job");
+    assert!(edges.contains(&(scoring.clone(), "file:scored.csv".to_string())), "and writes the scores: {edges:?}");
     assert!(seen["node_url"].as_str().unwrap().contains("/lineage/node?name=train-lead"), "{seen}");
     assert_eq!(seen["node_events"].as_u64(), Some(4), "START and COMPLETE of each training");
     assert!(seen["unknown_title"].as_str().unwrap().starts_with("Not found"), "{seen}");

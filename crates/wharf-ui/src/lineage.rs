@@ -5,7 +5,7 @@
 //! to its outputs.
 //!
 //! The layout is done here, in layers: a node sits one layer right of the furthest node
-//! feeding it. It needs no script, and the SVG names every node (`data-node`) and edge
+//! feeding it, and a dataset that is only read sits just before its first reader. It needs no script, and the SVG names every node (`data-node`) and edge
 //! (`data-from`, `data-to`) so scripts and tests can read the graph back.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -92,13 +92,26 @@ impl Graph {
                 break;
             }
         }
+        // A source (a dataset only read) sits just before the first job reading it, not in
+        // the first layer, so its edge never runs under other nodes (new rows scored by a
+        // model sit beside the model, not beside the training data).
+        let sources: Vec<(Kind, String)> =
+            g.nodes.keys().filter(|n| !g.edges.iter().any(|(_, to)| to == *n)).cloned().collect();
+        for source in sources {
+            let first = g.edges.iter().filter(|(from, _)| *from == source).filter_map(|(_, to)| g.nodes.get(to)).min();
+            if let Some(&first) = first {
+                if let Some(layer) = g.nodes.get_mut(&source) {
+                    *layer = first.saturating_sub(1);
+                }
+            }
+        }
         g
     }
 
     fn svg(&self) -> String {
-        const W: usize = 200;
+        const W: usize = 180;
         const H: usize = 34;
-        const GAP_X: usize = 70;
+        const GAP_X: usize = 50;
         const GAP_Y: usize = 22;
         let mut layers: BTreeMap<usize, Vec<&(Kind, String)>> = BTreeMap::new();
         for (node, layer) in &self.nodes {
@@ -137,8 +150,8 @@ impl Graph {
                 Kind::Model => ("#e3f3df", 2),
                 Kind::Dataset => ("#fdf0d8", 2),
             };
-            let label: String = if name.chars().count() > 28 {
-                format!("{}…", name.chars().take(27).collect::<String>())
+            let label: String = if name.chars().count() > 25 {
+                format!("{}…", name.chars().take(24).collect::<String>())
             } else {
                 name.clone()
             };
