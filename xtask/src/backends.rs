@@ -290,11 +290,27 @@ pub const TREES_SPECS: &[&str] = &[
     "onnxruntime==1.31.1",
 ];
 
-/// Debian's Chromium, which renders the model card in wharf-report's browser test: installed
-/// when missing, its path exported as `WHARF_TEST_CHROMIUM`. No server: nothing to stop.
+/// Debian's Chromium, which renders the model card in wharf-report's browser test, and its
+/// WebDriver (`chromium-driver`, the same build, so versions always match), which drives
+/// `wharf ui` in the CLI's browser test: installed when missing, their paths exported as
+/// `WHARF_TEST_CHROMIUM` and `WHARF_TEST_CHROMEDRIVER`. No server: nothing to stop.
 pub fn chromium(services: &mut Services) -> Result<(), String> {
     let bin = crate::brokers::ensure_installed("chromium", "chromium")?;
     services.env.push(("WHARF_TEST_CHROMIUM".into(), bin.display().to_string()));
+    let driver = crate::brokers::ensure_installed("chromedriver", "chromium-driver")?;
+    services.env.push(("WHARF_TEST_CHROMEDRIVER".into(), driver.display().to_string()));
+    Ok(())
+}
+
+/// The WebDriver client of the `wharf ui` browser test: Selenium's Python bindings, the
+/// reference client every browser's driver is tested against. Pinned; pure Python, so the
+/// venv costs seconds and the Rust build nothing.
+pub const UI_BROWSER_SPECS: &[&str] = &["selenium==4.51.0"];
+
+/// A venv with [`UI_BROWSER_SPECS`], its Python exported as `WHARF_TEST_SELENIUM_PYTHON`.
+pub fn ui_browser(root: &Path, services: &mut Services) -> Result<(), String> {
+    let venv = venv(root, "ui-browser", UI_BROWSER_SPECS)?;
+    services.env.push(("WHARF_TEST_SELENIUM_PYTHON".into(), venv.join("bin").join("python").display().to_string()));
     Ok(())
 }
 

@@ -12,6 +12,11 @@
 //! are tests of `wharf-cli`; `--bless` rewrites the CLI reference instead of comparing it.
 //! Then every page must be listed in `SUMMARY.md` and every relative link must point at a
 //! file that exists, since mdBook itself does not check either.
+//!
+//! The `wharf ui` page shows screenshots of the real UI. `--bless` makes them: it runs the
+//! CLI's browser test (headless Chromium driven by Selenium over two freshly trained models)
+//! with its screenshots directed into `docs/src/images/ui/`. Without `--bless` they are only
+//! required to exist, so the guide builds anywhere without a browser.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -23,6 +28,7 @@ pub const MDBOOK_VERSION: &str = "0.5.4";
 /// Entry point of `cargo xtask docs [--bless]`.
 pub fn docs(root: &Path, bless: bool) -> Result<(), String> {
     check_references(root, bless)?;
+    ui_screenshots(root, bless)?;
     check_pages(&root.join("docs").join("src"))?;
     check_performance_summary(root)?;
     let mdbook = ensure_mdbook(root)?;
@@ -45,6 +51,54 @@ pub fn docs(root: &Path, bless: bool) -> Result<(), String> {
     }
     eprintln!("<== the guide is in {}", index.display());
     Ok(())
+}
+
+/// The screenshots `docs/src/ui.md` shows, by the name the browser test saves them under.
+pub const UI_SCREENSHOTS: &[&str] = &["runs", "run", "compare", "model", "lineage"];
+
+/// With `bless`, regenerates the `wharf ui` screenshots of the guide by running the CLI's
+/// browser test (Chromium, its WebDriver and Selenium are installed as `cargo xtask test`
+/// installs them); otherwise checks they are there.
+fn ui_screenshots(root: &Path, bless: bool) -> Result<(), String> {
+    let dir = root.join("docs").join("src").join("images").join("ui");
+    if bless {
+        let backends_root = root.join("target").join("backends");
+        std::fs::create_dir_all(&backends_root).map_err(|e| format!("{}: {e}", backends_root.display()))?;
+        let mut services = crate::backends::Services::default();
+        crate::backends::chromium(&mut services)?;
+        crate::backends::ui_browser(&backends_root, &mut services)?;
+        let shots = root.join("target").join("ui-screenshots");
+        let _ = std::fs::remove_dir_all(&shots);
+        let mut cmd = crate::cargo();
+        cmd.current_dir(root)
+            .env("WHARF_TEST_REQUIRE_BACKENDS", "1")
+            .env("WHARF_UI_SCREENSHOTS", &shots)
+            .envs(services.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .args(["test", "--quiet", "-p", "wharf-cli", "--test", "ui_cli", "a_person_browses"]);
+        eprintln!("==> ui screenshots (cargo test -p wharf-cli --test ui_cli a_person_browses)");
+        let status = cmd.status().map_err(|e| format!("cargo test: {e}"))?;
+        if !status.success() {
+            return Err(format!("the ui browser test failed ({status}); no screenshots were updated"));
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for name in UI_SCREENSHOTS {
+            let from = shots.join(format!("{name}.png"));
+            let to = dir.join(format!("{name}.png"));
+            std::fs::copy(&from, &to).map_err(|e| format!("{} -> {}: {e}", from.display(), to.display()))?;
+        }
+        eprintln!("<== {} ui screenshots written to {}", UI_SCREENSHOTS.len(), dir.display());
+        return Ok(());
+    }
+    let missing: Vec<&str> =
+        UI_SCREENSHOTS.iter().copied().filter(|name| !dir.join(format!("{name}.png")).is_file()).collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "docs/src/images/ui lacks the screenshots {missing:?}: run `cargo xtask docs --bless` (it needs apt for \
+             Debian's chromium and chromium-driver)"
+        ))
+    }
 }
 
 /// Runs the `wharf-cli` tests that compare the guide's reference pages with the code.

@@ -36,7 +36,7 @@ fn main() -> ExitCode {
         Some("python") => python_only(),
         Some("soak") => soak::soak(&root()),
         _ => {
-            eprintln!("usage: cargo xtask <command>\n\ncommands:\n  test        fmt, clippy, dependency check, all tests, docs, examples\n  deps-check  prove wharf-core pulls in no network, async or learning crates\n  msrv        check each crate's rust-version against its dependencies\n  package     cargo package every published crate (no build)\n  deny        cargo deny check licenses bans sources (installs cargo-deny under target/tools)\n  runnable    run the README's and the guide's ```bash,runnable blocks in a copy of the repository\n  python      build the Python wheel and run its pytest suite (MLflow tests with WHARF_TEST_MLFLOW_URI)\n  backends    start the test backends, print their variables, stop on Enter\n  docs        build the guide into target/book (--bless: regenerate the CLI reference)\n  bench-peers Wharf next to scikit-learn, ONNX Runtime, FastAPI and a minimal server: one table of ratios (slow)\n  soak        wharf serve under mixed load for SOAK_SECONDS (600): 5xx, wrong answers, RSS and descriptors over time");
+            eprintln!("usage: cargo xtask <command>\n\ncommands:\n  test        fmt, clippy, dependency check, all tests, docs, examples\n  deps-check  prove wharf-core pulls in no network, async or learning crates\n  msrv        check each crate's rust-version against its dependencies\n  package     cargo package every published crate (no build)\n  deny        cargo deny check licenses bans sources (installs cargo-deny under target/tools)\n  runnable    run the README's and the guide's ```bash,runnable blocks in a copy of the repository\n  python      build the Python wheel and run its pytest suite (MLflow tests with WHARF_TEST_MLFLOW_URI)\n  backends    start the test backends, print their variables, stop on Enter\n  docs        build the guide into target/book (--bless: regenerate the CLI reference and the ui screenshots)\n  bench-peers Wharf next to scikit-learn, ONNX Runtime, FastAPI and a minimal server: one table of ratios (slow)\n  soak        wharf serve under mixed load for SOAK_SECONDS (600): 5xx, wrong answers, RSS and descriptors over time");
             return ExitCode::from(2);
         }
     };
@@ -155,6 +155,7 @@ fn test() -> Result<(), String> {
     backends::bentoml(&backends_root, &bentoml_fixtures(&root), &mut services)?;
     backends::trees(&backends_root, &trees_fixtures(&root), &mut services)?;
     backends::chromium(&mut services)?;
+    backends::ui_browser(&backends_root, &mut services)?;
     protocols::clients(&backends_root, &mut services)?;
     protocols::promtool(&mut services)?;
     let postgres = postgres::postgres(&backends_root, &mut services)?;
@@ -407,6 +408,7 @@ fn backends_foreground() -> Result<(), String> {
     backends::bentoml(&root, &bentoml_fixtures(&crate::root()), &mut services)?;
     backends::trees(&root, &trees_fixtures(&crate::root()), &mut services)?;
     backends::chromium(&mut services)?;
+    backends::ui_browser(&root, &mut services)?;
     protocols::clients(&root, &mut services)?;
     protocols::promtool(&mut services)?;
     let _postgres = postgres::postgres(&root, &mut services)?;

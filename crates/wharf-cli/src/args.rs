@@ -324,6 +324,18 @@ pub struct ServeArgs {
     pub no_drift: bool,
 }
 
+/// `wharf ui`
+#[cfg(feature = "serve")]
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  wharf ui --addr 127.0.0.1:8090\n\nOn any address but loopback the UI requires a token: WHARF_UI_TOKEN, or serving.admin_token(_file)."
+)]
+pub struct UiArgs {
+    /// Address to listen on. Any interface but loopback requires a token.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8090")]
+    pub addr: String,
+}
+
 /// `wharf models …`
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {

@@ -71,6 +71,9 @@ enum Command {
     /// Serve registered models over HTTP until Ctrl-C or SIGTERM.
     #[cfg(feature = "serve")]
     Serve(args::ServeArgs),
+    /// Browse runs, models, cards and lineage in a web browser (read-only, offline).
+    #[cfg(feature = "serve")]
+    Ui(args::UiArgs),
     /// Score JSON lines from stdin or a growing file in micro-batches, with windowed features
     /// and a checkpoint for exactly-once output to a file.
     Stream(commands::stream::StreamArgs),
@@ -122,6 +125,8 @@ fn dispatch(command: Command, out: &Output) -> anyhow::Result<()> {
         Command::Lineage(command) => commands::lineage::run(command, out),
         #[cfg(feature = "serve")]
         Command::Serve(args) => commands::serve::run(args, out),
+        #[cfg(feature = "serve")]
+        Command::Ui(args) => commands::ui::run(args, out),
         Command::Stream(args) => commands::stream::run(args, out),
         #[cfg(feature = "datafusion")]
         Command::Sql(args) => commands::sql::run(args, out),

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::ports::lineage::{LineageEvent, LineagePort};
 use crate::ports::model_server::ModelServerPort;
 use crate::ports::registry::{RegistryExt, RegistryPort, Selector, Version};
-use crate::ports::tracker::{RunHandle, RunStatus, TrackerPort};
+use crate::ports::tracker::{RunHandle, RunQuery, RunStatus, TrackerPort};
 use crate::{Model, Predictions, Records, Row, WharfError};
 
 /// The fixture models are stored artifacts (this crate trains nothing). They hold the
@@ -314,6 +314,43 @@ pub fn tracker_rejects_running_end(tracker: &dyn TrackerPort) {
     run.finish().expect("finish");
 }
 
+/// Runs are listed newest first with their metric histories; the name, status and limit
+/// of a query are applied (when the tracker keeps runs).
+pub fn tracker_searches_runs(tracker: &dyn TrackerPort, caps: TrackerCapabilities) {
+    if !caps.readback {
+        return;
+    }
+    let tag = format!("search-{}", uuid::Uuid::now_v7().simple());
+    let first = tracker.start_run(Some(&format!("{tag}-a"))).expect("start_run");
+    for step in 0..4u64 {
+        first.log_metric("loss", 1.0 / (step + 1) as f64, Some(step)).expect("log_metric");
+    }
+    let first_id = first.id().to_string();
+    first.finish().expect("finish");
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let second = tracker.start_run(Some(&format!("{tag}-B"))).expect("start_run");
+    let second_id = second.id().to_string();
+    second.fail("boom").expect("fail");
+
+    let found = match tracker.search_runs(&RunQuery::all().name_contains(tag.to_uppercase())) {
+        Ok(found) => found,
+        // Listing is optional: a tracker may read runs back one by one only.
+        Err(WharfError::Unsupported(_)) => return,
+        Err(e) => panic!("search_runs: {e}"),
+    };
+    let ids: Vec<&str> = found.iter().map(|r| r.info.id.as_str()).collect();
+    assert_eq!(ids, [second_id.as_str(), first_id.as_str()], "newest first, the name matched ignoring case");
+    let loss = found[1].metrics.iter().filter(|m| m.key == "loss").count();
+    assert_eq!(loss, 4, "a listed run carries its metric history");
+    let failed = tracker
+        .search_runs(&RunQuery::all().name_contains(&tag).status(RunStatus::Failed))
+        .expect("search_runs by status");
+    assert_eq!(failed.iter().map(|r| r.info.id.as_str()).collect::<Vec<_>>(), [second_id.as_str()]);
+    let limited = tracker.search_runs(&RunQuery::all().name_contains(&tag).limit(1)).expect("search_runs, limit");
+    assert_eq!(limited.len(), 1, "the limit holds");
+    assert_eq!(limited[0].info.id, second_id, "the limit keeps the newest");
+}
+
 /// Runs the whole tracker suite.
 pub fn run_tracker_suite(tracker: &dyn TrackerPort, caps: TrackerCapabilities) {
     tracker_names_runs(tracker);
@@ -323,6 +360,7 @@ pub fn run_tracker_suite(tracker: &dyn TrackerPort, caps: TrackerCapabilities) {
     tracker_logs_artifacts(tracker, caps);
     tracker_logs_inputs(tracker, caps);
     tracker_nests_child_runs(tracker, caps);
+    tracker_searches_runs(tracker, caps);
     tracker_rejects_running_end(tracker);
 }
 
@@ -441,6 +479,27 @@ pub fn lineage_accepts_events(lineage: &dyn LineagePort) {
     lineage.emit(&event).expect("emit");
     let bad = LineageEvent::new("  ");
     assert!(matches!(lineage.emit(&bad), Err(WharfError::InvalidInput { .. })));
+}
+
+/// A sink that keeps events reads back what it accepted, oldest first, and `limit` keeps
+/// the newest; sinks that keep none answer `Unsupported`. Not part of
+/// [`run_lineage_suite`], whose callers count the events it writes.
+pub fn lineage_reads_back(lineage: &dyn LineagePort) {
+    let tag = format!("readback-{}", uuid::Uuid::now_v7().simple());
+    for i in 0..3 {
+        lineage.emit(&LineageEvent::new(format!("{tag}-{i}")).input("bundled:iris")).expect("emit");
+    }
+    match lineage.events(None) {
+        Ok(log) => {
+            let ours: Vec<&str> = log.events.iter().map(|e| e.name.as_str()).filter(|n| n.starts_with(&tag)).collect();
+            assert_eq!(ours, [format!("{tag}-0"), format!("{tag}-1"), format!("{tag}-2")], "oldest first");
+            let last = lineage.events(Some(1)).expect("events(limit)");
+            assert_eq!(last.events.len(), 1, "the limit holds");
+            assert_eq!(last.events[0].name, format!("{tag}-2"), "the limit keeps the newest");
+        }
+        Err(WharfError::Unsupported(_)) => {}
+        Err(e) => panic!("events: {e}"),
+    }
 }
 
 /// Runs the whole lineage suite.

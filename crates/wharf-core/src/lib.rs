@@ -53,14 +53,14 @@ pub use kind::{KindDecoder, ModelKind};
 pub use metadata::ModelMetadata;
 pub use model::Model;
 pub use ports::lineage::{
-    LineageEvent, LineageEventType, LineagePort, ModelFacts, ParentRun, SchemaField, SourceLocation,
+    LineageEvent, LineageEventType, LineageLog, LineagePort, ModelFacts, ParentRun, SchemaField, SourceLocation,
 };
 pub use ports::model_server::{ModelServerExt, ModelServerPort, ServerCapabilities};
 pub use ports::registry::{
     ModelRef, RegisteredModel, RegistryExt, RegistryPort, Selector, Unreadable, Version, VersionInfo,
 };
 pub use ports::tracker::{
-    DatasetInput, MetricPoint, RunHandle, RunInfo, RunRecord, RunStatus, TrackerExt, TrackerPort,
+    DatasetInput, MetricPoint, RunHandle, RunInfo, RunQuery, RunRecord, RunStatus, TrackerExt, TrackerPort,
 };
 pub use prediction::{Predictions, Probabilities};
 pub use records::{

@@ -26,7 +26,9 @@ use std::time::Duration;
 
 use crate::config::MlflowConfig;
 use chrono::{DateTime, TimeZone, Utc};
-use wharf_core::ports::tracker::{check_params_unchanged, MetricPoint, RunInfo, RunRecord, RunStatus, TrackerPort};
+use wharf_core::ports::tracker::{
+    check_params_unchanged, MetricPoint, RunInfo, RunQuery, RunRecord, RunStatus, TrackerPort,
+};
 use wharf_core::spool::TrackerCall;
 use wharf_core::{DatasetInput, Model, Result, WharfError};
 
@@ -495,6 +497,35 @@ impl TrackerPort for MlflowTracker {
 
     fn end_run(&self, run_id: &str, status: RunStatus) -> Result<()> {
         self.end_at(run_id, status, Utc::now().timestamp_millis(), false)
+    }
+
+    /// The experiment's runs through `runs/search`, name and status matched here so the rule
+    /// is the port's, newest start first; then each kept run read as
+    /// [`get_run`](TrackerPort::get_run) reads it (metric histories included).
+    fn search_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>> {
+        let experiment = self.experiment_id()?;
+        let mut heads: Vec<RunRecord> = self
+            .client
+            .search_runs(&[&experiment], "")?
+            .into_iter()
+            .map(|run| record_from(run, Vec::new(), Vec::new()))
+            .filter(|head| query.matches(head))
+            .collect();
+        heads.sort_by(|a, b| b.start_time.cmp(&a.start_time).then_with(|| b.info.id.cmp(&a.info.id)));
+        if let Some(limit) = query.limit {
+            heads.truncate(limit);
+        }
+        let kept: Vec<String> = heads.into_iter().map(|h| h.info.id).collect();
+        let mut records = Vec::with_capacity(kept.len());
+        for id in kept {
+            match self.get_run(&id) {
+                Ok(record) => records.push(record),
+                // Deleted between the search and the read.
+                Err(WharfError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(records)
     }
 
     fn get_run(&self, run_id: &str) -> Result<RunRecord> {

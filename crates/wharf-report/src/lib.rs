@@ -25,7 +25,7 @@
 mod analysis;
 mod drift;
 mod html;
-mod plots;
+pub mod plots;
 mod report;
 
 pub use drift::drift_html;

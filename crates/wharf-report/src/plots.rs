@@ -47,9 +47,13 @@ pub struct Series {
 
 /// Axes of a chart.
 pub struct Axes<'a> {
+    /// The x axis' label.
     pub x: &'a str,
+    /// The y axis' label.
     pub y: &'a str,
+    /// The x values shown.
     pub x_range: Range<f64>,
+    /// The y values shown.
     pub y_range: Range<f64>,
 }
 

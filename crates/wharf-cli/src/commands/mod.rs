@@ -18,6 +18,8 @@ pub mod sql;
 pub mod stream;
 pub mod train;
 pub mod tune;
+#[cfg(feature = "serve")]
+pub mod ui;
 pub mod version;
 
 /// How timestamps are shown to people.

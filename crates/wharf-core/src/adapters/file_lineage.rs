@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::fsutil::append_line;
-use crate::ports::lineage::{validate_event, LineageEvent, LineagePort};
+use crate::ports::lineage::{validate_event, LineageEvent, LineageLog, LineagePort};
 use crate::{Result, WharfError};
 
 /// Appends each event as one JSON object per line, flushed to disk before `emit` returns.
@@ -50,5 +50,26 @@ impl LineagePort for FileLineage {
         validate_event(event)?;
         let line = serde_json::to_string(event).map_err(|e| WharfError::invalid("event", e.to_string()))?;
         append_line(&self.path, &line)
+    }
+    fn events(&self, limit: Option<usize>) -> Result<LineageLog> {
+        let text = match std::fs::read(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LineageLog::default()),
+            Err(e) => return Err(WharfError::io(&self.path, e)),
+        };
+        // Bytes, not a string: a line torn mid-character by a crash is one skipped line, not
+        // an unreadable file.
+        let mut log = LineageLog::default();
+        for line in text.split(|b| *b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace)) {
+            match serde_json::from_slice::<LineageEvent>(line) {
+                Ok(event) => log.events.push(event),
+                Err(_) => log.skipped += 1,
+            }
+        }
+        if let Some(limit) = limit {
+            let drop = log.events.len().saturating_sub(limit);
+            log.events.drain(..drop);
+        }
+        Ok(log)
     }
 }

@@ -19,7 +19,7 @@ use chrono::Utc;
 
 use crate::fsutil::{append_line, write_atomic, FileLock};
 use crate::ports::tracker::{
-    check_params_unchanged, validate_artifact_name, MetricPoint, RunInfo, RunRecord, RunStatus, TrackerPort,
+    check_params_unchanged, validate_artifact_name, MetricPoint, RunInfo, RunQuery, RunRecord, RunStatus, TrackerPort,
 };
 use crate::{Model, Result, WharfError};
 
@@ -222,6 +222,39 @@ impl TrackerPort for FileTracker {
             record.end_time = Some(Utc::now());
             Ok(())
         })
+    }
+
+    fn search_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>> {
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(WharfError::io(&self.root, e)),
+        };
+        // `run.json` first (small) to filter and order; metric histories only for the runs
+        // kept, so a limit of 50 over 10,000 runs reads 50 metric files.
+        let mut heads = Vec::new();
+        for entry in entries.flatten() {
+            let id = entry.file_name().to_string_lossy().into_owned();
+            let Ok(dir) = self.run_dir(&id) else { continue };
+            match self.read_record(&dir, &id) {
+                Ok(record) if query.matches(&record) => heads.push(record),
+                Ok(_) => {}
+                Err(WharfError::NotFound { .. }) => {}
+                Err(e) => tracing::warn!(run = %id, error = %e, "left an unreadable run out of the listing"),
+            }
+        }
+        heads.sort_by(|a, b| b.start_time.cmp(&a.start_time).then_with(|| b.info.id.cmp(&a.info.id)));
+        if let Some(limit) = query.limit {
+            heads.truncate(limit);
+        }
+        let mut runs = Vec::with_capacity(heads.len());
+        for head in heads {
+            match self.get_run(&head.info.id) {
+                Ok(run) => runs.push(run),
+                Err(e) => tracing::warn!(run = %head.info.id, error = %e, "left an unreadable run out of the listing"),
+            }
+        }
+        Ok(runs)
     }
 
     fn get_run(&self, run_id: &str) -> Result<RunRecord> {

@@ -220,6 +220,17 @@ impl LineageEvent {
     }
 }
 
+/// Lineage events read back, for a reader that draws the graph (`wharf ui`).
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct LineageLog {
+    /// The events, oldest first.
+    pub events: Vec<LineageEvent>,
+    /// Records that could not be read (a torn or hand-edited line) and were left out: one
+    /// damaged line must not hide the rest of the history.
+    pub skipped: usize,
+}
+
 /// Receives lineage events.
 ///
 /// # Contract
@@ -229,6 +240,9 @@ impl LineageEvent {
 /// - Events with an empty job name are [`InvalidInput`](crate::WharfError::InvalidInput).
 /// - [`enabled`](Self::enabled) is false only for sinks that discard everything, so callers
 ///   may skip building events.
+/// - Sinks that keep events answer [`events`](Self::events) with what they accepted, oldest
+///   first, counting unreadable records in [`LineageLog::skipped`] instead of failing;
+///   others answer [`Unsupported`](crate::WharfError::Unsupported).
 pub trait LineagePort: Send + Sync {
     /// A short name for reports (`noop`, `file`, `openlineage`).
     fn name(&self) -> &str;
@@ -238,6 +252,13 @@ pub trait LineagePort: Send + Sync {
     fn enabled(&self) -> bool {
         true
     }
+    /// The last `limit` events recorded (all with `None`), oldest first. Sinks that send
+    /// events elsewhere (an OpenLineage server) keep none to read and answer
+    /// [`Unsupported`](crate::WharfError::Unsupported).
+    fn events(&self, limit: Option<usize>) -> Result<LineageLog> {
+        let _ = limit;
+        Err(crate::WharfError::Unsupported(format!("lineage sink '{}' keeps no events to read back", self.name())))
+    }
 }
 
 macro_rules! forward_lineage {
@@ -246,6 +267,7 @@ macro_rules! forward_lineage {
             fn name(&self) -> &str { (**self).name() }
             fn emit(&self, event: &LineageEvent) -> Result<()> { (**self).emit(event) }
             fn enabled(&self) -> bool { (**self).enabled() }
+            fn events(&self, limit: Option<usize>) -> Result<LineageLog> { (**self).events(limit) }
         }
     )*};
 }

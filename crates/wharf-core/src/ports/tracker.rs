@@ -117,6 +117,48 @@ impl DatasetInput {
     }
 }
 
+/// Which runs [`TrackerPort::search_runs`] returns: every condition set must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunQuery {
+    /// Only runs whose name contains this, ignoring case.
+    pub name_contains: Option<String>,
+    /// Only runs with this status.
+    pub status: Option<RunStatus>,
+    /// At most this many runs (the newest); `None` for all.
+    pub limit: Option<usize>,
+}
+
+impl RunQuery {
+    /// Every run.
+    pub fn all() -> Self {
+        RunQuery::default()
+    }
+    /// Only runs whose name contains `text`, ignoring case.
+    pub fn name_contains(mut self, text: impl Into<String>) -> Self {
+        self.name_contains = Some(text.into());
+        self
+    }
+    /// Only runs with `status`.
+    pub fn status(mut self, status: RunStatus) -> Self {
+        self.status = Some(status);
+        self
+    }
+    /// At most `limit` runs, the newest.
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+    /// Whether `run` meets the name and status conditions (the limit is the caller's).
+    pub fn matches(&self, run: &RunRecord) -> bool {
+        self.status.is_none_or(|s| s == run.status)
+            && self
+                .name_contains
+                .as_deref()
+                .is_none_or(|text| run.info.name.to_lowercase().contains(&text.to_lowercase()))
+    }
+}
+
 /// Records training runs.
 ///
 /// # Contract
@@ -132,6 +174,9 @@ impl DatasetInput {
 /// - [`end_run`](Self::end_run) with [`RunStatus::Running`] is invalid input.
 /// - Trackers that keep data answer [`get_run`](Self::get_run); others answer
 ///   [`Unsupported`](crate::WharfError::Unsupported).
+/// - Trackers that keep data answer [`search_runs`](Self::search_runs) with the runs the
+///   query matches, newest start first, each as [`get_run`](Self::get_run) would read it; a
+///   run that cannot be read is left out rather than failing the listing.
 ///
 /// Use [`start_run`](TrackerExt::start_run) rather than `begin_run`: it returns a
 /// [`RunHandle`] that ends the run as FAILED if it is dropped unfinished.
@@ -179,6 +224,13 @@ pub trait TrackerPort: Send + Sync {
     fn get_run(&self, run_id: &str) -> Result<RunRecord> {
         let _ = run_id;
         Err(WharfError::Unsupported(format!("tracker '{}' keeps no runs to read back", self.name())))
+    }
+    /// The runs `query` matches, newest start first, with their metric histories: what a
+    /// browser of runs (`wharf ui`) lists. Trackers that keep nothing to read back answer
+    /// [`Unsupported`](crate::WharfError::Unsupported).
+    fn search_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>> {
+        let _ = query;
+        Err(WharfError::Unsupported(format!("tracker '{}' keeps no runs to list", self.name())))
     }
     /// False when logging is thrown away, so callers can skip building payloads.
     fn enabled(&self) -> bool {
@@ -325,6 +377,7 @@ macro_rules! forward_tracker {
             fn log_input(&self, run_id: &str, input: &DatasetInput) -> Result<()> { (**self).log_input(run_id, input) }
             fn end_run(&self, run_id: &str, status: RunStatus) -> Result<()> { (**self).end_run(run_id, status) }
             fn get_run(&self, run_id: &str) -> Result<RunRecord> { (**self).get_run(run_id) }
+            fn search_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>> { (**self).search_runs(query) }
             fn enabled(&self) -> bool { (**self).enabled() }
         }
     )*};

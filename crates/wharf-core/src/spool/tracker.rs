@@ -61,7 +61,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ports::tracker::{
-    check_params_unchanged, validate_artifact_name, MetricPoint, RunInfo, RunRecord, RunStatus, TrackerPort,
+    check_params_unchanged, validate_artifact_name, MetricPoint, RunInfo, RunQuery, RunRecord, RunStatus, TrackerPort,
 };
 use crate::{DatasetInput, Model, Result, WharfError};
 
@@ -433,6 +433,11 @@ impl<P: ReplayTracker> TrackerPort for Spooled<P> {
         }
         self.check_spooled(run_id, |_| Ok(()))?;
         self.call(&TrackerCall::EndRun { run_id: run_id.to_string(), status, end_time: Utc::now() })
+    }
+
+    /// The backend's runs; runs that so far exist only in the spool are listed once replayed.
+    fn search_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>> {
+        self.inner().tracker().search_runs(query)
     }
 
     fn get_run(&self, run_id: &str) -> Result<RunRecord> {
