@@ -511,10 +511,7 @@ impl TrackerPort for MlflowTracker {
             .map(|run| record_from(run, Vec::new(), Vec::new()))
             .filter(|head| query.matches(head))
             .collect();
-        heads.sort_by(|a, b| b.start_time.cmp(&a.start_time).then_with(|| b.info.id.cmp(&a.info.id)));
-        if let Some(limit) = query.limit {
-            heads.truncate(limit);
-        }
+        query.newest_first(&mut heads);
         let kept: Vec<String> = heads.into_iter().map(|h| h.info.id).collect();
         let mut records = Vec::with_capacity(kept.len());
         for id in kept {

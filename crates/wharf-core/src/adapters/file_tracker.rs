@@ -243,10 +243,7 @@ impl TrackerPort for FileTracker {
                 Err(e) => tracing::warn!(run = %id, error = %e, "left an unreadable run out of the listing"),
             }
         }
-        heads.sort_by(|a, b| b.start_time.cmp(&a.start_time).then_with(|| b.info.id.cmp(&a.info.id)));
-        if let Some(limit) = query.limit {
-            heads.truncate(limit);
-        }
+        query.newest_first(&mut heads);
         let mut runs = Vec::with_capacity(heads.len());
         for head in heads {
             match self.get_run(&head.info.id) {

@@ -149,7 +149,15 @@ impl RunQuery {
         self.limit = Some(limit);
         self
     }
-    /// Whether `run` meets the name and status conditions (the limit is the caller's).
+    /// Orders `runs` newest start first (ties by id, so a listing is stable) and keeps the
+    /// limit: the order every tracker lists in.
+    pub fn newest_first(&self, runs: &mut Vec<RunRecord>) {
+        runs.sort_by(|a, b| b.start_time.cmp(&a.start_time).then_with(|| b.info.id.cmp(&a.info.id)));
+        if let Some(limit) = self.limit {
+            runs.truncate(limit);
+        }
+    }
+    /// Whether `run` meets the name and status conditions (the limit is [`newest_first`](Self::newest_first)'s).
     pub fn matches(&self, run: &RunRecord) -> bool {
         self.status.is_none_or(|s| s == run.status)
             && self

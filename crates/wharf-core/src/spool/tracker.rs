@@ -435,9 +435,24 @@ impl<P: ReplayTracker> TrackerPort for Spooled<P> {
         self.call(&TrackerCall::EndRun { run_id: run_id.to_string(), status, end_time: Utc::now() })
     }
 
-    /// The backend's runs; runs that so far exist only in the spool are listed once replayed.
+    /// The backend's runs and the runs that so far exist only in the spool, newest first: a
+    /// run shows the moment it begins, server or no server. While the backend is away the
+    /// spool's runs are all there is to list, so they are listed alone rather than the whole
+    /// listing failing, as every other call of this tracker carries on without the server.
     fn search_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>> {
-        self.inner().tracker().search_runs(query)
+        let mut runs: Vec<RunRecord> = self.spooled_runs()?.into_iter().filter(|r| query.matches(r)).collect();
+        match self.inner().tracker().search_runs(query) {
+            Ok(found) => {
+                let spooled: std::collections::HashSet<String> = runs.iter().map(|r| r.info.id.clone()).collect();
+                runs.extend(found.into_iter().filter(|r| !spooled.contains(&r.info.id)));
+            }
+            Err(e @ WharfError::Backend { .. }) => {
+                tracing::warn!(error = %e, "the tracker's backend is away: listing the spooled runs only");
+            }
+            Err(e) => return Err(e),
+        }
+        query.newest_first(&mut runs);
+        Ok(runs)
     }
 
     fn get_run(&self, run_id: &str) -> Result<RunRecord> {
