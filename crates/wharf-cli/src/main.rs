@@ -87,13 +87,6 @@ enum Command {
     Version,
 }
 
-/// `wharf serve` allocates a few small buffers per request (the body, the parsed rows, the
-/// answer, the boxed futures of the middleware); under 1-row load glibc's `malloc`/`free`
-/// took about 11 % of its CPU. mimalloc's per-thread free lists make those calls cheap. The
-/// binary picks the allocator; the libraries leave that choice to whoever embeds them.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     install_panic_hook();
     // Before any command can load an artifact: every model kind this build knows.
