@@ -125,6 +125,11 @@ impl TrainArgs {
         for flag in self.boost.given() {
             only(flag, true, &boosting)?;
         }
+        only("--loss", self.boost.loss.is_some(), &[Algorithm::GradientBoostingRegressor])?;
+        only("--huber-delta", self.boost.huber_delta.is_some(), &[Algorithm::GradientBoostingRegressor])?;
+        if self.boost.huber_delta.is_some() && self.boost.loss != Some(wharf::RegressionLoss::Huber) {
+            return Err("--huber-delta applies to --loss huber only".into());
+        }
         only("--k", self.k.is_some(), &[Algorithm::KMeans])
     }
 }
@@ -172,6 +177,15 @@ pub struct BoostArgs {
     /// Rounds without improvement before stopping early [default: 10].
     #[arg(long, value_name = "N", value_parser = parse_positive)]
     pub patience: Option<usize>,
+
+    /// What the regressor minimises: squared_error, absolute_error or huber (gbdt-regressor)
+    /// [default: squared_error].
+    #[arg(long, value_name = "squared_error|absolute_error|huber")]
+    pub loss: Option<wharf::RegressionLoss>,
+
+    /// Where huber turns from squared to absolute, in the target's units [default: 1].
+    #[arg(long, value_name = "DELTA", value_parser = parse_positive_number)]
+    pub huber_delta: Option<f64>,
 }
 
 impl BoostArgs {
@@ -227,7 +241,20 @@ impl BoostArgs {
         if let Some(v) = self.patience {
             trainer = trainer.patience(v);
         }
+        if let Some(v) = self.loss {
+            trainer = trainer.loss(v);
+        }
+        if let Some(v) = self.huber_delta {
+            trainer = trainer.huber_delta(v);
+        }
         trainer
+    }
+}
+
+fn parse_positive_number(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x > 0.0 && x.is_finite() => Ok(x),
+        _ => Err(format!("'{s}' is not a positive number")),
     }
 }
 

@@ -467,3 +467,33 @@ fn gbdt_logs_its_learning_curve_by_round_and_shows_feature_importance() {
     assert!(show.contains("Feature importance"), "{show}");
     assert!(!show.contains("feature_importance_gain"), "a table, not a tag:\n{show}");
 }
+
+#[test]
+fn gbdt_regressor_takes_a_robust_loss_and_refuses_it_elsewhere() {
+    let s = Sandbox::with_leads();
+    let train = |extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<&str> =
+            vec!["train", "--input", "leads.csv", "--target", "minutes_on_site", "--id", "lead_id", "--trees", "5"];
+        args.extend_from_slice(extra);
+        args.iter().map(|a| a.to_string()).collect()
+    };
+    let args = train(&["--name", "minutes", "--algorithm", "gbdt-regressor", "--loss", "huber", "--huber-delta", "4"]);
+    let v = s.json(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let run = s.read(&format!("wharf-runs/{}/run.json", v["run_id"].as_str().expect("run_id")));
+    let run: Value = serde_json::from_str(&run).expect("run.json");
+    assert_eq!((run["params"]["loss"].as_str(), run["params"]["huber_delta"].as_str()), (Some("huber"), Some("4")));
+
+    for (extra, says) in [
+        (&["--algorithm", "gbdt", "--loss", "absolute_error"][..], "--loss applies to --algorithm gbdt-regressor only"),
+        (&["--algorithm", "gbdt-regressor", "--huber-delta", "2"][..], "--huber-delta applies to --loss huber only"),
+        (&["--algorithm", "gbdt-regressor", "--loss", "quantile"][..], "'quantile' is not squared_error"),
+        (
+            &["--algorithm", "gbdt-regressor", "--loss", "huber", "--huber-delta", "0"][..],
+            "'0' is not a positive number",
+        ),
+    ] {
+        let args = train(extra);
+        let stderr = s.fails(&args.iter().map(String::as_str).collect::<Vec<_>>(), 2);
+        assert!(stderr.contains(says), "{extra:?}: {stderr}");
+    }
+}

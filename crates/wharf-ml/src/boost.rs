@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 use wharf_core::{Column, FeatureKind, Model, ModelMetadata, Result, Signature, Task, WharfError};
 
-use crate::estimator::gbdt::{self, Iteration, Loss};
+use crate::estimator::gbdt::{self, Iteration, Loss, RegressionLoss};
 use crate::preprocess::Preprocessor;
 use crate::train::{encode_classes, library_versions};
 use crate::{Dataset, Trainer};
@@ -65,6 +65,7 @@ pub(crate) fn fit(
         WharfError::invalid(&data.name, format!("{} needs a target column", trainer.algorithm().as_str()))
     })?;
     let mut signature = Signature { features, target: Some(target_name.clone()), task, classes: Vec::new() };
+    let params = trainer.boost_params();
     let (y, loss) = match task {
         Task::Classification => {
             let (classes, y) = encode_classes(target_name, column)?;
@@ -75,6 +76,12 @@ pub(crate) fn fit(
                         "a classifier needs at least two distinct classes; every row is '{}'",
                         classes.first().map(String::as_str).unwrap_or("")
                     ),
+                ));
+            }
+            if params.loss != RegressionLoss::SquaredError {
+                return Err(WharfError::invalid(
+                    "loss",
+                    format!("{} is a regression loss; a classifier minimises its log-loss", params.loss),
                 ));
             }
             let loss = if classes.len() == 2 { Loss::Binary } else { Loss::Softmax(classes.len()) };
@@ -89,10 +96,14 @@ pub(crate) fn fit(
             if let Some(i) = y.iter().position(|v| !v.is_finite()) {
                 return Err(WharfError::invalid(format!("{target_name}[{i}]"), "target value is missing"));
             }
-            (y, Loss::Squared)
+            let loss = match params.loss {
+                RegressionLoss::SquaredError => Loss::Squared,
+                RegressionLoss::AbsoluteError => Loss::Absolute,
+                RegressionLoss::Huber => Loss::Huber(params.huber_delta),
+            };
+            (y, loss)
         }
     };
-    let params = trainer.boost_params();
     let fitted = gbdt::fit(
         &gbdt::Data { x: &x, names: &names, categorical: &categorical, y: &y, loss },
         &params,

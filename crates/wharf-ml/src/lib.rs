@@ -30,4 +30,4 @@ pub use builtin::{register, FittedEstimator};
 pub use dataset::{datasets, read_csv, CsvOptions, Dataset};
 pub use max_features::MaxFeatures;
 pub use metrics::{evaluate, Metrics};
-pub use train::{library_versions, Algorithm, ClassWeight, Iteration, Trainer};
+pub use train::{library_versions, Algorithm, ClassWeight, Iteration, RegressionLoss, Trainer};

@@ -50,7 +50,7 @@ pub use wharf_core::*;
 pub use wharf_ml as ml;
 pub use wharf_ml::{
     datasets, evaluate, library_versions, metrics, read_csv, Algorithm, ClassWeight, CsvOptions, Dataset,
-    FittedEstimator, Iteration, MaxFeatures, Metrics, Trainer,
+    FittedEstimator, Iteration, MaxFeatures, Metrics, RegressionLoss, Trainer,
 };
 /// Model cards: one self-contained HTML file per model with its summary, signature,
 /// metrics and plots (the `wharf-report` crate). [`card::registered_card`] builds one for a

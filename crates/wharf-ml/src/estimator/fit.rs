@@ -35,6 +35,8 @@ pub(crate) struct Hyper {
     pub(crate) class_weight: super::gbdt::ClassWeight,
     pub(crate) validation_fraction: f64,
     pub(crate) patience: usize,
+    pub(crate) loss: super::gbdt::RegressionLoss,
+    pub(crate) huber_delta: f64,
 }
 
 fn training_error(e: impl std::fmt::Display) -> WharfError {

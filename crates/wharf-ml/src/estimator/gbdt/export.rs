@@ -65,7 +65,7 @@ pub(crate) fn spec(
     let link = match loss {
         Loss::Binary => Link::Sigmoid,
         Loss::Softmax(_) => Link::Softmax,
-        Loss::Squared => Link::Identity,
+        Loss::Squared | Loss::Absolute | Loss::Huber(_) => Link::Identity,
     };
     let spec = EnsembleSpec {
         semantics: Semantics::LightGBM,

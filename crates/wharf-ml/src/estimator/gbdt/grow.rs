@@ -145,13 +145,15 @@ impl Grower<'_> {
             leaves.push(self.leaf(rs, re, depth, right_node, best.right, right_hist, active));
         }
         let mut ranges = Vec::with_capacity(leaves.len());
+        let mut leaf_nodes = Vec::with_capacity(leaves.len());
         for leaf in &leaves {
             let value = -leaf.total.g / (leaf.total.h + self.rules.l2) * self.learning_rate;
             let value = if value.is_finite() { value } else { 0.0 };
             nodes[leaf.node] = GNode::Leaf { value };
             ranges.push((value, leaf.start..leaf.end));
+            leaf_nodes.push(leaf.node);
         }
-        (Grown { nodes }, Leaves { rows, ranges })
+        (Grown { nodes }, Leaves { rows, ranges, nodes: leaf_nodes })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -178,6 +180,20 @@ impl Grower<'_> {
 pub(crate) struct Leaves {
     pub(crate) rows: Vec<u32>,
     pub(crate) ranges: Vec<(f64, std::ops::Range<usize>)>,
+    /// Each range's leaf node in the tree.
+    pub(crate) nodes: Vec<usize>,
+}
+
+impl Leaves {
+    /// Sets each leaf of `tree` to `value(its rows)`, here and in the tree, for a loss that
+    /// chooses its leaves' values itself.
+    pub(crate) fn renew(&mut self, tree: &mut Grown, value: impl Fn(&[u32]) -> f64) {
+        for ((v, range), node) in self.ranges.iter_mut().zip(&self.nodes) {
+            let renewed = value(&self.rows[range.clone()]);
+            *v = if renewed.is_finite() { renewed } else { 0.0 };
+            tree.nodes[*node] = GNode::Leaf { value: *v };
+        }
+    }
 }
 
 /// The gradients and hessians of `rows`, in their order, so histogram loops read them

@@ -1,5 +1,8 @@
 //! Losses: each gives the starting margins, the gradients and hessians of the current
-//! margins, and its value (for the progress bar, the tracker and early stopping).
+//! margins, and its value (for the progress bar, the tracker and early stopping). The
+//! absolute error also sets its leaves itself: its hessian says nothing of the scale of the
+//! residuals, so each leaf takes the median residual of its rows, as LightGBM and
+//! scikit-learn do.
 
 use rayon::prelude::*;
 
@@ -12,6 +15,12 @@ pub(crate) enum Loss {
     Softmax(usize),
     /// Squared error (half of it, so the hessian is 1).
     Squared,
+    /// Absolute error: gradients are the residuals' signs, leaves the residuals' medians.
+    Absolute,
+    /// Huber's loss with threshold `delta`: squared within `delta` of the target, absolute
+    /// beyond, so a few wild targets pull the fit no harder than `delta` each (LightGBM's
+    /// `huber`: the gradient is the residual clipped to `±delta`, the hessian 1).
+    Huber(f64),
 }
 
 /// Smallest hessian used, so a leaf of confident rows keeps a finite value.
@@ -26,8 +35,8 @@ impl Loss {
         }
     }
 
-    /// The constant margins that minimise the loss (the weighted log-odds, log-priors or
-    /// mean), for the targets `y` (class index or value) weighted by `w`.
+    /// The constant margins that minimise the loss (the weighted log-odds, log-priors, mean
+    /// or median), for the targets `y` (class index or value) weighted by `w`.
     pub(crate) fn init(self, y: &[f64], w: &[f64]) -> Vec<f64> {
         let total: f64 = w.iter().sum();
         match self {
@@ -44,7 +53,25 @@ impl Loss {
                 prior.iter().map(|p| (p / total).max(1e-15).ln()).collect()
             }
             Loss::Squared => vec![y.iter().zip(w).map(|(y, w)| y * w).sum::<f64>() / total],
+            // The median for Huber too (scikit-learn's GradientBoostingRegressor starts there;
+            // LightGBM from the mean): a mean dragged by wild targets would take the clipped
+            // gradients many rounds to walk back.
+            Loss::Absolute | Loss::Huber(_) => {
+                vec![weighted_median(y.iter().copied().zip(w.iter().copied()).collect())]
+            }
         }
+    }
+
+    /// Whether [`leaf_value`](Self::leaf_value) replaces the Newton step as a leaf's value.
+    pub(crate) fn renews_leaves(self) -> bool {
+        matches!(self, Loss::Absolute)
+    }
+
+    /// A leaf's value before shrinkage, from its `rows`' targets `y`, weights `w` and
+    /// current margins `f`: the weighted median residual (for the absolute error).
+    pub(crate) fn leaf_value(self, y: &[f64], w: &[f64], f: &[f64], rows: &[u32]) -> f64 {
+        let residuals = rows.iter().map(|r| (y[*r as usize] - f[*r as usize], w[*r as usize])).collect();
+        weighted_median(residuals)
     }
 
     /// Gradients and hessians of every group for every row, from the margins `f`
@@ -76,6 +103,19 @@ impl Loss {
                 }
             }
             Loss::Squared => per_row(g, h, |i| (((f[i] - y[i]) * w[i]) as f32, w[i] as f32)),
+            // `signum` says 1 for 0: a row already on its target pulls neither way.
+            Loss::Absolute => per_row(g, h, |i| {
+                let d = f[i] - y[i];
+                let sign = if d > 0.0 {
+                    1.0
+                } else if d < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                };
+                ((sign * w[i]) as f32, w[i] as f32)
+            }),
+            Loss::Huber(delta) => per_row(g, h, |i| (((f[i] - y[i]).clamp(-delta, delta) * w[i]) as f32, w[i] as f32)),
         }
     }
 
@@ -97,6 +137,11 @@ impl Loss {
                 w[i] * (lse - row[y[i] as usize])
             }),
             Loss::Squared => chunked_sum(n, |i| w[i] * (f[i] - y[i]) * (f[i] - y[i])) / 2.0,
+            Loss::Absolute => chunked_sum(n, |i| w[i] * (f[i] - y[i]).abs()),
+            Loss::Huber(delta) => chunked_sum(n, |i| {
+                let d = (f[i] - y[i]).abs();
+                w[i] * if d <= delta { d * d / 2.0 } else { delta * (d - delta / 2.0) }
+            }),
         };
         sum / total
     }
@@ -107,6 +152,8 @@ impl Loss {
             Loss::Binary => "log_loss",
             Loss::Softmax(_) => "log_loss",
             Loss::Squared => "half_squared_error",
+            Loss::Absolute => "absolute_error",
+            Loss::Huber(_) => "huber",
         }
     }
 }
@@ -132,6 +179,59 @@ fn chunked_sum(n: usize, each: impl Fn(usize) -> f64 + Sync) -> f64 {
     parts.iter().sum()
 }
 
+/// The smallest value whose share of the total weight, counting it and everything below it,
+/// reaches one half (scikit-learn's weighted percentile at 50, without interpolation). 0 for
+/// no rows.
+fn weighted_median(mut values: Vec<(f64, f64)>) -> f64 {
+    values.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    let half = values.iter().map(|(_, w)| w).sum::<f64>() / 2.0;
+    let mut seen = 0.0;
+    for (v, w) in &values {
+        seen += w;
+        if seen >= half {
+            return *v;
+        }
+    }
+    values.last().map_or(0.0, |(v, _)| *v)
+}
+
 fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huber_clips_the_gradient_and_is_squared_inside_delta() {
+        let (y, w, f) = ([0.0, 0.0, 0.0], [1.0, 1.0, 2.0], [0.5, -3.0, 10.0]);
+        let (mut g, mut h) = ([0.0f32; 3], [0.0f32; 3]);
+        Loss::Huber(1.0).gradients(&y, &w, &f, &mut g, &mut h);
+        assert_eq!(g, [0.5, -1.0, 2.0], "within delta the residual, beyond it ±delta (weighted)");
+        assert_eq!(h, [1.0, 1.0, 2.0]);
+        // 0.125 + (3 - 0.5) + 2 × (10 - 0.5), over the weight 4.
+        let want = (0.125 + 2.5 + 2.0 * 9.5) / 4.0;
+        assert!((Loss::Huber(1.0).value(&y, &w, &f) - want).abs() < 1e-12);
+    }
+
+    #[test]
+    fn absolute_error_starts_and_renews_at_the_weighted_median() {
+        let y = [1.0, 2.0, 3.0, 100.0];
+        assert_eq!(Loss::Absolute.init(&y, &[1.0; 4]), [2.0], "the lower median, not the mean 26.5");
+        assert_eq!(Loss::Absolute.init(&y, &[1.0, 1.0, 1.0, 5.0]), [100.0], "the weight moves it");
+        let f = [0.0, 0.0, 10.0, 0.0];
+        // Residuals of rows 0, 2 and 3: 1, -7 and 100; the median is 1.
+        assert_eq!(Loss::Absolute.leaf_value(&y, &[1.0; 4], &f, &[0, 2, 3]), 1.0);
+        let (mut g, mut h) = ([0.0f32; 4], [0.0f32; 4]);
+        Loss::Absolute.gradients(&y, &[1.0; 4], &f, &mut g, &mut h);
+        assert_eq!(g, [-1.0, -1.0, 1.0, -1.0]);
+        assert!(Loss::Absolute.renews_leaves() && !Loss::Huber(1.0).renews_leaves() && !Loss::Squared.renews_leaves());
+        assert_eq!(Loss::Absolute.value(&y, &[1.0; 4], &f), (1.0 + 2.0 + 7.0 + 100.0) / 4.0);
+    }
+
+    #[test]
+    fn weighted_median_of_nothing_is_zero() {
+        assert_eq!(weighted_median(Vec::new()), 0.0);
+    }
 }

@@ -4,7 +4,7 @@
 //! leaf-wise ([`grow`]) from per-leaf histograms of gradients and hessians ([`hist`]) with
 //! the subtraction trick, splits are chosen by second-order gain with missing values sent to
 //! whichever side gains more ([`split`]), and the losses ([`loss`]) are binary log-loss,
-//! softmax (one tree per class per round) and squared error.
+//! softmax (one tree per class per round), and squared, absolute or Huber error.
 //!
 //! Determinism: every random draw (row subsample, column subsample, validation split) comes
 //! from one generator seeded with the seed and consumed in a fixed order, and every sum is
@@ -65,6 +65,46 @@ impl std::str::FromStr for ClassWeight {
     }
 }
 
+/// What a boosted regressor minimises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum RegressionLoss {
+    /// The mean squared error: the mean is what it predicts.
+    #[default]
+    SquaredError,
+    /// The mean absolute error: the median is what it predicts, and wild targets weigh
+    /// no more than any other.
+    AbsoluteError,
+    /// Huber's loss: squared for residuals within `huber_delta`, absolute beyond.
+    Huber,
+}
+
+impl std::fmt::Display for RegressionLoss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RegressionLoss::SquaredError => "squared_error",
+            RegressionLoss::AbsoluteError => "absolute_error",
+            RegressionLoss::Huber => "huber",
+        })
+    }
+}
+
+impl std::str::FromStr for RegressionLoss {
+    type Err = WharfError;
+    /// scikit-learn's names, with `-` or `_`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().replace('-', "_").as_str() {
+            "squared_error" => Ok(RegressionLoss::SquaredError),
+            "absolute_error" => Ok(RegressionLoss::AbsoluteError),
+            "huber" => Ok(RegressionLoss::Huber),
+            _ => Err(WharfError::invalid(
+                "loss",
+                format!("'{}' is not squared_error, absolute_error or huber", s.trim()),
+            )),
+        }
+    }
+}
+
 /// The booster's hyper-parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Params {
@@ -81,6 +121,9 @@ pub(crate) struct Params {
     pub(crate) validation_fraction: f64,
     pub(crate) patience: usize,
     pub(crate) seed: u64,
+    /// A regressor's loss (a classifier's is its log-loss).
+    pub(crate) loss: RegressionLoss,
+    pub(crate) huber_delta: f64,
 }
 
 impl Params {
@@ -108,6 +151,9 @@ impl Params {
         }
         if !(0.0..1.0).contains(&self.validation_fraction) {
             return bad("validation_fraction", format!("{} is not in [0, 1)", self.validation_fraction));
+        }
+        if !(self.huber_delta > 0.0 && self.huber_delta.is_finite()) {
+            return bad("huber_delta", format!("{} is not a positive number", self.huber_delta));
         }
         if self.validation_fraction > 0.0 && self.patience == 0 {
             return bad("patience", "must be at least 1 with early stopping".into());
@@ -210,7 +256,11 @@ pub(crate) fn fit(data: &Data<'_>, p: &Params, observed: bool, progress: &mut dy
         }
         for k in 0..groups {
             let (gk, hk) = (&g[k * nt..(k + 1) * nt], &h[k * nt..(k + 1) * nt]);
-            let (tree, leaves) = grower.grow(rows.clone(), gk, hk, &active);
+            let (mut tree, mut leaves) = grower.grow(rows.clone(), gk, hk, &active);
+            if data.loss.renews_leaves() {
+                // Regression only, so one group: row `r`'s margin is `f[r]`.
+                leaves.renew(&mut tree, |rows| data.loss.leaf_value(&y, &w, &f, rows) * p.learning_rate);
+            }
             if n_rows < nt {
                 for r in 0..nt {
                     f[r * groups + k] += tree.predict(&binned.columns, r);
