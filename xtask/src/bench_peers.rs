@@ -20,6 +20,8 @@
 //!    `crates/wharf-trees/tests/fixtures/bench.py` trained once for the sitting (XGBoost and
 //!    LightGBM, 500 trees of depth 6; a 100-tree forest through ONNX), whose own one-thread
 //!    times (XGBoost `inplace_predict`, LightGBM `predict`, ONNX Runtime) that script took;
+//!    and Wharf called from Python (the wheel, in a venv of its own: `crates/wharf-py/benches/
+//!    peers.py`) on the same logistic model and rows, one thread, as the Python peers are;
 //! 4. prints a markdown table of medians and per-round ratio medians against each target,
 //!    and writes it with the raw results under `target/bench-peers/<time>/`.
 //!
@@ -48,6 +50,8 @@ struct Setup {
     /// The tree models `bench.py` trained for this sitting, and its timings of the libraries.
     trees: PathBuf,
     trees_peers: Value,
+    /// Python with the `wharf` wheel built for this sitting, NumPy and pandas.
+    wharf_python: PathBuf,
 }
 
 /// One round's measurements, keyed like the peers' JSON.
@@ -68,6 +72,8 @@ struct Round {
     /// times from the sitting's `bench.py`.
     trees_ours: Value,
     trees_peers: Value,
+    /// Wharf from Python (`crates/wharf-py/benches/peers.py`).
+    python: Value,
 }
 
 pub fn bench_peers(root: &Path) -> Result<(), String> {
@@ -163,7 +169,26 @@ fn prepare(root: &Path) -> Result<Setup, String> {
     let timings = trees.join("python_timings.json");
     let text = std::fs::read_to_string(&timings).map_err(|e| format!("{}: {e}", timings.display()))?;
     let trees_peers = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", timings.display()))?;
-    Ok(Setup { root: root.to_path_buf(), peers, python, data, out, onnx, trees_python, trees, trees_peers })
+    eprintln!("==> the wharf wheel (release) in a venv of its own, for the Python row");
+    let wheel = crate::python::build_wheel(root, &backends)?;
+    let specs: Vec<&str> = crate::python::TEST_SPECS
+        .iter()
+        .copied()
+        .filter(|s| s.starts_with("numpy") || s.starts_with("pandas"))
+        .collect();
+    let wharf_python = crate::python::fresh_venv(&backends, "bench-python", &specs, &wheel)?.join("bin").join("python");
+    Ok(Setup {
+        root: root.to_path_buf(),
+        peers,
+        python,
+        data,
+        out,
+        onnx,
+        trees_python,
+        trees,
+        trees_peers,
+        wharf_python,
+    })
 }
 
 /// Builds the release `wharf` binary, Wharf's in-process bench and the ceiling server;
@@ -260,6 +285,14 @@ fn round(s: &Setup, wharf: &Path, registry: &Path, index: usize) -> Result<Round
     if !reverse {
         r.ours = ours(s)?;
     }
+    r.python = json_of(
+        Command::new(&s.wharf_python)
+            .arg(s.root.join("crates/wharf-py/benches/peers.py"))
+            .arg(registry)
+            .arg(&s.data)
+            .env("RAYON_NUM_THREADS", "1"),
+        "wharf from Python (crates/wharf-py/benches/peers.py)",
+    )?;
     let gbdt_ours = |s: &Setup| {
         json_of(
             crate::cargo()
@@ -325,7 +358,7 @@ fn round(s: &Setup, wharf: &Path, registry: &Path, index: usize) -> Result<Round
     let raw = serde_json::json!({"membw": r.membw, "sklearn": r.sklearn, "onnx": r.onnx, "wharf": r.ours,
         "http": text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).collect::<Vec<_>>(),
         "wharf_serve_peak_rss_kb": r.serve_rss_kb, "gbdt_wharf": r.gbdt_ours, "gbdt_peers": r.gbdt_peers,
-        "trees_wharf": r.trees_ours, "trees_peers": r.trees_peers});
+        "trees_wharf": r.trees_ours, "trees_peers": r.trees_peers, "wharf_python": r.python});
     std::fs::write(keep, raw.to_string()).map_err(|e| e.to_string())?;
     Ok(r)
 }
@@ -638,6 +671,41 @@ fn report(rounds: &[Round]) -> String {
         show(vs_floor, ""),
         show(vs_ort, ""),
         verdict(vs_floor.zip(vs_ort).map(|(f, o)| f <= 1.5 && o >= 2.0)),
+    ));
+    // Wharf from Python: the same model and rows through the wheel, one thread.
+    let py = |path: &'static [&'static str]| move |r: &Round| at(&r.python, path);
+    let py_numpy = ratio(
+        &py(&["numpy_batch_100k", "rows_per_s_median"]),
+        &ours(&["logistic_batch_100k_1thread", "rows_per_s_median"]),
+    );
+    let py_pandas = ratio(
+        &py(&["pandas_batch_100k", "rows_per_s_median"]),
+        &ours(&["logistic_batch_100k_1thread", "rows_per_s_median"]),
+    );
+    let py_ort = ratio(
+        &py(&["numpy_batch_100k", "rows_per_s_median"]),
+        &ort(&["logistic_batch_100k_1thread_f32", "rows_per_s_median"]),
+    );
+    t.push_str(&format!(
+        "| logistic batch 100k×20 from Python, 1 thread (NumPy; pandas) | {} | {} | Wharf in Rust {} | {}; {} | NumPy {} × in Rust, {} × ORT; pandas {} × in Rust | pandas ≥ 0.8 × in Rust | {} |\n",
+        show(med(rounds, sk(&["logistic_batch_100k_1thread", "rows_per_s_median"])), "rows/s"),
+        show(med(rounds, ort(&["logistic_batch_100k_1thread_f32", "rows_per_s_median"])), "rows/s"),
+        show(med(rounds, ours(&["logistic_batch_100k_1thread", "rows_per_s_median"])), "rows/s"),
+        show(med(rounds, py(&["numpy_batch_100k", "rows_per_s_median"])), "rows/s"),
+        show(med(rounds, py(&["pandas_batch_100k", "rows_per_s_median"])), "rows/s"),
+        show(py_numpy, ""),
+        show(py_ort, ""),
+        show(py_pandas, ""),
+        verdict(py_pandas.map(|p| p >= 0.8)),
+    ));
+    let py_row = med(rounds, py(&["single_row_numpy", "median_us"]));
+    t.push_str(&format!(
+        "| logistic single-row predict_proba from Python, NumPy row (median) | {} | {} | — | {} | {} × faster than ORT | ≤ 5 µs | {} |\n",
+        show(med(rounds, |r| at(&r.sklearn, &["logistic_single_row", "median_us"])), "µs"),
+        show(med(rounds, |r| at(&r.onnx, &["logistic_single_row_f32", "median_us"])), "µs"),
+        show(py_row, "µs"),
+        show(ratio(&|r: &Round| at(&r.onnx, &["logistic_single_row_f32", "median_us"]), &py(&["single_row_numpy", "median_us"])), ""),
+        verdict(py_row.map(|v| v <= 5.0)),
     ));
     // Forest batch.
     let rf_ort = ratio(

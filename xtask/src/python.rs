@@ -61,7 +61,7 @@ pub fn build_wheel(root: &Path, backends_root: &Path) -> Result<PathBuf, String>
 }
 
 /// A fresh venv `name` with `specs` and the wheel (never reused: the wheel changes).
-fn fresh_venv(backends_root: &Path, name: &str, specs: &[&str], wheel: &Path) -> Result<PathBuf, String> {
+pub(crate) fn fresh_venv(backends_root: &Path, name: &str, specs: &[&str], wheel: &Path) -> Result<PathBuf, String> {
     // Removed first: `venv` would reuse a directory whose stamp matches, and the suite must
     // see only what the wheel declares.
     let _ = std::fs::remove_dir_all(backends_root.join(name));

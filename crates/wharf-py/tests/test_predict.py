@@ -87,6 +87,25 @@ def test_regressor_matches_cli_bit_for_bit(models, diabetes_df, shape):
     assert np.array_equal(got.view(np.uint64), values.view(np.uint64))
 
 
+def test_an_all_numeric_frame_is_copied_out_whole_with_the_column_by_column_rules(models, diabetes_df):
+    """A frame of plain numeric columns takes the one-pass copy: any column order, integer
+    columns and NaN give what the matrix in signature order gives; a nullable column takes
+    the column-by-column path and agrees too."""
+    model = wharf.load(models["file"]["diabetes"])
+    names = model.feature_names
+    frame = diabetes_df[names[::-1]].copy()
+    frame[names[0]] = (frame[names[0]] * 1000).round().astype("int64")
+    frame.iloc[3, 2] = np.nan
+    matrix = frame[names].to_numpy(np.float64)
+    assert wharf._convert._pandas_numeric(frame, list(frame.columns), wharf._convert._features(model.signature)) is not None
+    assert np.array_equal(model.predict(frame), model.predict(matrix), equal_nan=True)
+    nullable = frame.astype({names[0]: "Int64"})
+    assert wharf._convert._pandas_numeric(nullable, list(nullable.columns), wharf._convert._features(model.signature)) is None
+    assert np.array_equal(model.predict(nullable), model.predict(matrix), equal_nan=True)
+    with pytest.raises(wharf.SignatureError, match="unexpected column"):
+        model.predict(frame.assign(extra=1.0))
+
+
 def test_registry_alias_and_metadata(models):
     model = wharf.Registry(models["registry"]).load("lead@champion")
     assert model.task == "classification"

@@ -59,7 +59,11 @@ def prepare_features(X, features):
     if isinstance(X, np.ndarray):
         return _from_numpy(X, features)
     if module == "pandas" and hasattr(X, "columns") and hasattr(X, "iloc"):
-        return _from_columns(list(map(str, X.columns)), lambda name: X[name], len(X), features, pandas=True)
+        names = list(map(str, X.columns))
+        fast = _pandas_numeric(X, names, features)
+        if fast is not None:
+            return "matrix", (fast,)
+        return _from_columns(names, lambda name: X[name], len(X), features, pandas=True)
     if module == "pyarrow" and hasattr(X, "schema") and hasattr(X, "column"):
         return _from_columns(list(X.schema.names), lambda name: X.column(name), X.num_rows, features, arrow=True)
     if isinstance(X, Mapping):
@@ -123,6 +127,28 @@ def _from_columns(names, get, n_rows, features, pandas=False, arrow=False):
     if not columns:
         return "matrix", (np.empty((n_rows, 0)),)
     return "matrix", (np.column_stack(columns) if n_rows else np.empty((0, len(columns))),)
+
+
+def _pandas_numeric(frame, names, features):
+    """The whole frame as one float64 matrix in signature order, when every feature is
+    numeric and every column a plain float or integer dtype with unique names: pandas copies
+    its blocks out in one pass, where a column at a time costs a copy per column and another
+    to stack them (a 100k x 20 frame: about 4 ms against 17). ``None`` for anything else,
+    which the column-by-column path checks and explains."""
+    if any(levels is not None for _, levels in features) or len(set(names)) != len(names):
+        return None
+    if not all(isinstance(c, str) for c in frame.columns):
+        return None
+    if sorted(names) != sorted(n for n, _ in features):
+        return None
+    wanted = [n for n, _ in features]
+    dtypes = frame.dtypes
+    for name in wanted:
+        dtype = dtypes[name]
+        if getattr(dtype, "kind", "O") not in "fiu" or type(dtype).__module__.split(".")[0] != "numpy":
+            return None
+    columns = frame if names == wanted else frame[wanted]
+    return np.ascontiguousarray(columns.to_numpy(dtype=np.float64))
 
 
 def _pandas_values(series, name, levels):
