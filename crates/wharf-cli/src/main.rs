@@ -90,7 +90,7 @@ enum Command {
 /// The prediction log hands each sampled request's records and answer to its writer thread,
 /// which frees them: with glibc's allocator those frees from another thread made the watch
 /// (log at 10%, drift on) cost 0.84x the throughput of both off, 6 µs of CPU a request;
-/// with mimalloc's per-thread heaps, 0.96x and about 1 µs (`cargo xtask bench-peers`). The
+/// with mimalloc's per-thread heaps, 0.92x and about 2 µs (`cargo xtask bench-peers`). The
 /// binary picks the allocator; the libraries leave that choice to whoever embeds them.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
