@@ -15,6 +15,7 @@
 //! kind [`ONNX_KIND_ID`] (`wharf.onnx-pipeline`) whose artifact stores the checked
 //! [`PipelineSpec`](crate::onnx::PipelineSpec).
 
+mod answers;
 mod import;
 mod input;
 mod kind;

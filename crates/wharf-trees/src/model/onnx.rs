@@ -118,21 +118,15 @@ impl ModelKind for OnnxPipeline {
     }
 
     fn predict(&self, signature: &Signature, records: &Records) -> Result<Predictions> {
-        match signature.task {
-            Task::Classification => {
-                let indices =
-                    Probabilities { classes: Vec::new(), values: self.probabilities(signature, records)? }.argmax();
-                Ok(Predictions::Classes { classes: signature.classes.clone(), indices })
-            }
-            _ => Ok(Predictions::Values(self.outputs(signature, records)?.1)),
-        }
+        super::answers::predictions(
+            signature,
+            || self.probabilities(signature, records),
+            || Ok(self.outputs(signature, records)?.1),
+        )
     }
 
     fn predict_proba(&self, signature: &Signature, records: &Records) -> Result<Probabilities> {
-        if signature.task != Task::Classification {
-            return Err(WharfError::Unsupported(format!("predict_proba on a {} ONNX model", signature.task)));
-        }
-        Ok(Probabilities { classes: signature.classes.clone(), values: self.probabilities(signature, records)? })
+        super::answers::class_probabilities(signature, "ONNX model", || self.probabilities(signature, records))
     }
 
     fn encode(&self) -> Result<Vec<u8>> {
