@@ -179,28 +179,15 @@ fn build(imported: ImportedModel, options: &ImportOptions, source_file: &str) ->
     if !categorical.is_empty() {
         tags.insert("categorical_features".to_string(), categorical.join(","));
     }
-    let mut library_versions = wharf_core::library_versions();
-    library_versions.insert("wharf-trees".into(), env!("CARGO_PKG_VERSION").into());
-    // A row of zeros: a real input for readiness probes (zero is a value of every numeric
-    // column and category code 0 of every categorical one).
-    let sample: Row = names.iter().map(|n| (n.clone(), Value::Number(Number::from(0)))).collect();
-    let metadata = ModelMetadata {
-        signature: Signature {
-            features: names.iter().map(|n| Feature::numeric(n.as_str())).collect(),
-            target: None,
-            task,
-            classes,
-        },
-        algorithm: algorithm.into(),
+    let metadata = imported_metadata(
+        &names,
+        task,
+        classes,
+        algorithm,
         params,
-        metrics: BTreeMap::new(),
         tags,
-        created_at: chrono::Utc::now(),
-        data_fingerprint: String::new(),
-        data_source: format!("{library} model file {source_file}"),
-        library_versions,
-        sample_input: vec![sample],
-    };
+        format!("{library} model file {source_file}"),
+    );
     let kind = TreeEnsemble::new(ensemble, Source { format, objective, categorical_features });
     Model::new(metadata, Arc::new(kind))
 }
@@ -236,4 +223,39 @@ pub fn trained(
         Source { format: SourceFormat::Wharf, objective: objective.to_string(), categorical_features },
     );
     Model::new(metadata, Arc::new(kind))
+}
+
+/// The metadata of a model imported from another library's file: numeric features by `names`,
+/// no training data Wharf saw, and a row of zeros as the sample input, a real input for
+/// readiness probes (zero is a value of every numeric column and category code 0 of every
+/// categorical one).
+pub(crate) fn imported_metadata(
+    names: &[String],
+    task: Task,
+    classes: Vec<String>,
+    algorithm: &str,
+    params: BTreeMap<String, String>,
+    tags: BTreeMap<String, String>,
+    data_source: String,
+) -> ModelMetadata {
+    let mut library_versions = wharf_core::library_versions();
+    library_versions.insert("wharf-trees".into(), env!("CARGO_PKG_VERSION").into());
+    let sample: Row = names.iter().map(|n| (n.clone(), Value::Number(Number::from(0)))).collect();
+    ModelMetadata {
+        signature: Signature {
+            features: names.iter().map(|n| Feature::numeric(n.as_str())).collect(),
+            target: None,
+            task,
+            classes,
+        },
+        algorithm: algorithm.into(),
+        params,
+        metrics: BTreeMap::new(),
+        tags,
+        created_at: chrono::Utc::now(),
+        data_fingerprint: String::new(),
+        data_source,
+        library_versions,
+        sample_input: vec![sample],
+    }
 }

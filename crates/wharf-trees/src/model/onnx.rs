@@ -9,11 +9,9 @@ use std::sync::Arc;
 
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
-use serde_json::{Number, Value};
 use wharf_core::kind::{self, KindDecoder, ModelKind};
 use wharf_core::{
-    Feature, FeatureKind, Model, ModelMetadata, Predictions, Probabilities, Records, Result, Row, Signature, Task,
-    WharfError,
+    FeatureKind, Model, ModelMetadata, Predictions, Probabilities, Records, Result, Signature, Task, WharfError,
 };
 
 use super::import::{file_error, unique, ImportOptions};
@@ -240,26 +238,8 @@ fn build(imported: OnnxModel, options: &ImportOptions, source_file: &str) -> Res
     tags.insert("imported".to_string(), "ONNX".to_string());
     tags.insert("operator".to_string(), model_op.clone());
     tags.insert("producer".to_string(), producer.clone());
-    let mut library_versions = wharf_core::library_versions();
-    library_versions.insert("wharf-trees".into(), env!("CARGO_PKG_VERSION").into());
-    let sample: Row = names.iter().map(|n| (n.clone(), Value::Number(Number::from(0)))).collect();
-    let metadata = ModelMetadata {
-        signature: Signature {
-            features: names.iter().map(|n| Feature::numeric(n.as_str())).collect(),
-            target: None,
-            task,
-            classes,
-        },
-        algorithm: algorithm.into(),
-        params,
-        metrics: BTreeMap::new(),
-        tags,
-        created_at: chrono::Utc::now(),
-        data_fingerprint: String::new(),
-        data_source: format!("ONNX model file {source_file} ({producer})"),
-        library_versions,
-        sample_input: vec![sample],
-    };
+    let data_source = format!("ONNX model file {source_file} ({producer})");
+    let metadata = super::import::imported_metadata(&names, task, classes, algorithm, params, tags, data_source);
     let kind = OnnxPipeline::new(pipeline, Source { model_op, producer });
     Model::new(metadata, Arc::new(kind))
 }
