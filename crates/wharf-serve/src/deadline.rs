@@ -8,10 +8,10 @@
 //! pays an uncontended `Notify` registration instead of a timer, and a timeout fires up to
 //! one tick late (a twentieth of the timeout, between 10 and 250 ms).
 
+use std::future::Future;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::Notify;
@@ -56,60 +56,25 @@ impl Deadlines {
     }
 }
 
-/// The tower layer: answers 408 (problem+json) when the inner service has not answered by
-/// the deadline, dropping the handler's future, as `TimeoutLayer` does. A plain layer, not
-/// an axum `from_fn` middleware, which would clone the inner service on every request.
-#[derive(Clone)]
-pub(crate) struct DeadlineLayer(pub(crate) Deadlines);
-
-impl<S> tower::Layer<S> for DeadlineLayer {
-    type Service = Deadline<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Deadline { inner, deadlines: self.0.clone() }
-    }
-}
-
-/// The service of [`DeadlineLayer`].
-#[derive(Clone)]
-pub(crate) struct Deadline<S> {
-    inner: S,
-    deadlines: Deadlines,
-}
-
-impl<S> tower::Service<Request> for Deadline<S>
-where
-    S: tower::Service<Request, Response = Response> + Send,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = S::Error;
-    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, S::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        let deadlines = self.deadlines.clone();
-        deadlines.ensure_ticker();
-        let deadline = Instant::now() + deadlines.0.timeout;
-        let call = self.inner.call(request);
-        Box::pin(async move {
-            tokio::pin!(call);
-            loop {
-                let tick = deadlines.0.clock.notified();
-                tokio::select! {
-                    biased;
-                    response = &mut call => return response,
-                    () = tick => {
-                        if Instant::now() >= deadline {
-                            return Ok(timed_out(deadlines.0.timeout));
-                        }
+impl Deadlines {
+    /// `call`'s output, or the 408 answer when it has not completed within the timeout of
+    /// `started`. A timed-out `call` is dropped, as `TimeoutLayer` drops the handler.
+    pub(crate) async fn within<F: Future>(&self, started: Instant, call: F) -> Result<F::Output, Response> {
+        self.ensure_ticker();
+        let deadline = started + self.0.timeout;
+        tokio::pin!(call);
+        loop {
+            let tick = self.0.clock.notified();
+            tokio::select! {
+                biased;
+                output = &mut call => return Ok(output),
+                () = tick => {
+                    if Instant::now() >= deadline {
+                        return Err(timed_out(self.0.timeout));
                     }
                 }
             }
-        })
+        }
     }
 }
 

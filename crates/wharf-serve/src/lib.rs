@@ -44,19 +44,20 @@ use std::time::{Duration, Instant};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
-use tower_http::trace::TraceLayer;
 
 mod auth;
 mod batch;
 mod connections;
 mod deadline;
 mod follow;
+mod front;
 mod input;
 mod limits;
 pub mod metrics;
 pub mod problem;
 mod process;
 mod protocol;
+mod query;
 mod records_body;
 mod request_metrics;
 mod routes;
@@ -347,12 +348,7 @@ fn routes_for(app: AppState) -> Router {
         })
         .with_state(app.clone())
         .layer(DefaultBodyLimit::max(options.body_limit))
-        .layer(deadline::DeadlineLayer(deadline::Deadlines::new(options.request_timeout)))
-        // Before the timeout, so an announced oversize body is refused without waiting.
-        .layer(axum::middleware::from_fn_with_state(options.body_limit, limits::announced_length))
-        // Outside the timeout, so a request answered 408 is counted as an error.
-        .layer(request_metrics::RequestMetricsLayer::new(app))
-        .layer(TraceLayer::new_for_http())
+        .layer(front::FrontLayer::new(app))
 }
 
 /// Serves until `shutdown` completes, then lets in-flight requests finish.

@@ -2,9 +2,8 @@
 //! once, without waiting for bytes that may never come) and scoring past the concurrency
 //! limit (503 with `Retry-After`, so load beyond capacity is shed instead of queued).
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::problem::Problem;
@@ -14,12 +13,10 @@ use crate::AppState;
 /// is long enough for the queue to move and short enough not to idle a retrying client.
 const RETRY_AFTER_SECONDS: &str = "1";
 
-/// Answers 413 at once when `Content-Length` announces more than the body limit.
-pub(crate) async fn announced_length(State(limit): State<usize>, request: Request, next: Next) -> Response {
-    match announced(&request) {
-        Some(length) if length > u64::try_from(limit).unwrap_or(u64::MAX) => too_large(limit),
-        _ => next.run(request).await,
-    }
+/// The 413 answer, at once, when `Content-Length` announces more than the body limit:
+/// waiting for bytes that may never come would hold a connection for nothing.
+pub(crate) fn announced_too_large(request: &Request, limit: usize) -> Option<Response> {
+    announced(request).is_some_and(|length| length > u64::try_from(limit).unwrap_or(u64::MAX)).then(|| too_large(limit))
 }
 
 /// The 413 answer every over-limit body gets.

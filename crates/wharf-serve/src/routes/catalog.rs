@@ -45,7 +45,7 @@ pub async fn model_info(
     PathParam(name): PathParam,
     QueryParams(q): QueryParams,
 ) -> Result<Json<Value>, Problem> {
-    let loaded = resolve(&app, &name, q.get("version").map(String::as_str))?;
+    let loaded = resolve(&app, &name, q.version().as_deref())?;
     let name = loaded.info.name.clone();
     let meta = loaded.model.metadata();
     let mut body = summary(&name, &loaded);
@@ -74,7 +74,7 @@ pub async fn predict_schema(
     PathParam(name): PathParam,
     QueryParams(q): QueryParams,
 ) -> Result<Json<Value>, Problem> {
-    let loaded = resolve(&app, &name, q.get("version").map(String::as_str))?;
+    let loaded = resolve(&app, &name, q.version().as_deref())?;
     let name = loaded.info.name.clone();
     Ok(Json(crate::schema::predict_schema(&name, loaded.model.signature())))
 }
@@ -84,7 +84,7 @@ pub async fn score_schema(
     PathParam(name): PathParam,
     QueryParams(q): QueryParams,
 ) -> Result<Json<Value>, Problem> {
-    let loaded = resolve(&app, &name, q.get("version").map(String::as_str))?;
+    let loaded = resolve(&app, &name, q.version().as_deref())?;
     let name = loaded.info.name.clone();
     Ok(Json(crate::schema::score_schema(&name, loaded.model.signature())))
 }

@@ -4,12 +4,12 @@
 //! asks for, running work off the reactor) is here. Request metrics are not counted here but
 //! by a layer around them ([`crate::request_metrics`]).
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Path, Query};
+use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use wharf_core::excerpt;
 
 use crate::problem::Problem;
@@ -25,10 +25,22 @@ pub(crate) mod watch;
 
 pub(crate) use predict::INLINE_WORK;
 
-/// The query of model endpoints; only `version` (and `probabilities` on predict) is read. A
-/// map (not a struct) so a repeated or unknown parameter can never turn into a plain-text
-/// rejection.
-type VersionQuery = HashMap<String, String>;
+/// The query of model endpoints: only `version` (and `probabilities` on predict) is read,
+/// each when asked for ([`crate::query::param`]), so a repeated or unknown parameter is
+/// never an error and reading the query allocates nothing.
+pub(crate) struct VersionQuery(Uri);
+
+impl VersionQuery {
+    /// `?version=`: a version number or an alias.
+    pub(crate) fn version(&self) -> Option<Cow<'_, str>> {
+        crate::query::param(self.0.query(), "version")
+    }
+
+    /// `?probabilities=`.
+    pub(crate) fn probabilities(&self) -> Option<Cow<'_, str>> {
+        crate::query::param(self.0.query(), "probabilities")
+    }
+}
 
 /// A path parameter (`{name}`), or a 400 problem+json when it cannot be read (a name that
 /// is not UTF-8), instead of axum's plain-text rejection.
@@ -50,21 +62,14 @@ impl<S: Send + Sync> FromRequestParts<S> for PathParam {
     }
 }
 
-/// The query as a [`VersionQuery`], or a 400 problem+json when it cannot be read.
+/// The query as a [`VersionQuery`] (a reference-counted clone of the URI).
 pub(crate) struct QueryParams(pub VersionQuery);
 
 impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
-    type Rejection = Problem;
+    type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
-        match Query::<VersionQuery>::from_request_parts(parts, state).await {
-            Ok(Query(value)) => Ok(QueryParams(value)),
-            Err(rejection) => Err(Problem::new(
-                StatusCode::BAD_REQUEST,
-                "Invalid query",
-                format!("the query cannot be read: {}", excerpt(&rejection.body_text())),
-            )),
-        }
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(QueryParams(VersionQuery(parts.uri.clone())))
     }
 }
 

@@ -61,7 +61,7 @@ pub async fn post_score(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
-    let loaded = resolve(&app, &name, q.get("version").map(String::as_str))?;
+    let loaded = resolve(&app, &name, q.version().as_deref())?;
     probability_rows(&q)?;
     let body = read_body(&headers, body)?;
     let signature = loaded.model.signature();
@@ -87,7 +87,7 @@ async fn predict(
     body: Result<Bytes, BytesRejection>,
     proba_only: bool,
 ) -> Result<Response, Problem> {
-    let loaded = resolve(&app, name, q.get("version").map(String::as_str))?;
+    let loaded = resolve(&app, name, q.version().as_deref())?;
     let shape = Shape { proba_only, rows_as_arrays: probability_rows(q)? };
     let body = read_body(headers, body)?;
     let signature = loaded.model.signature();
@@ -183,7 +183,7 @@ fn read_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result
 /// `[p, …]` row per record in the order of `classes`, the shape of scikit-learn's
 /// `predict_proba`; smaller and faster to produce).
 fn probability_rows(q: &VersionQuery) -> Result<bool, Problem> {
-    match q.get("probabilities").map(String::as_str) {
+    match q.probabilities().as_deref() {
         None | Some("labelled") => Ok(false),
         Some("array") => Ok(true),
         Some(other) => Err(Problem::new(

@@ -20,7 +20,7 @@ pub async fn drift(
     PathParam(name): PathParam,
     QueryParams(q): QueryParams,
 ) -> Result<Json<Value>, Problem> {
-    let loaded = resolve(&app, &name, q.get("version").map(String::as_str))?;
+    let loaded = resolve(&app, &name, q.version().as_deref())?;
     let report =
         app.watch.drift(&loaded).map_err(|why| Problem::new(StatusCode::CONFLICT, "No drift to report", why))?;
     let mut body = json!({ "model": loaded.info.name, "version": loaded.version.0 });

@@ -1,0 +1,106 @@
+//! The one layer every request passes through before its route: it refuses an announced
+//! oversize body (413), bounds the request's time (408), records model requests' metrics
+//! and traces the request. One layer, with one clock reading and one boxed future, rather
+//! than a layer for each: measured in the `request` bench, the four separate layers this
+//! replaced (tower-http's trace layer, an axum `from_fn` middleware that cloned the route
+//! on every request, the deadline and the metrics layers) cost a 1-row predict about 2 µs,
+//! a third of the server's own time for it. Each job's logic stays in its own module
+//! ([`crate::limits`], [`crate::deadline`], [`crate::request_metrics`]); this file only
+//! orders them.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::extract::Request;
+use axum::response::Response;
+use tower::{Layer, Service};
+use tracing::{Instrument, Level, Span};
+
+use crate::deadline::Deadlines;
+use crate::request_metrics::Target;
+use crate::AppState;
+
+/// Wraps each route in [`Front`].
+#[derive(Clone)]
+pub(crate) struct FrontLayer {
+    app: AppState,
+    deadlines: Deadlines,
+}
+
+impl FrontLayer {
+    pub(crate) fn new(app: AppState) -> Self {
+        let deadlines = Deadlines::new(app.options.request_timeout);
+        FrontLayer { app, deadlines }
+    }
+}
+
+impl<S> Layer<S> for FrontLayer {
+    type Service = Front<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Front { inner, app: self.app.clone(), deadlines: self.deadlines.clone() }
+    }
+}
+
+/// The service of [`FrontLayer`].
+#[derive(Clone)]
+pub(crate) struct Front<S> {
+    inner: S,
+    app: AppState,
+    deadlines: Deadlines,
+}
+
+impl<S> Service<Request> for Front<S>
+where
+    S: Service<Request, Response = Response> + Send,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let started = Instant::now();
+        // Counted outside the limits, so a request answered 413 or 408 is an error.
+        let target = Target::of(&request, &self.app);
+        let (method, uri) = (request.method().clone(), request.uri().clone());
+        // The span costs only when debug logging is on; handlers' events then carry the
+        // request.
+        let span =
+            if tracing::enabled!(Level::DEBUG) { tracing::debug_span!("request", %method, %uri) } else { Span::none() };
+        let call = match crate::limits::announced_too_large(&request, self.app.options.body_limit) {
+            Some(refusal) => Err(refusal),
+            None => Ok(self.inner.call(request).instrument(span.clone())),
+        };
+        let deadlines = self.deadlines.clone();
+        Box::pin(async move {
+            let response = match call {
+                Err(refusal) => refusal,
+                Ok(call) => match deadlines.within(started, call).await {
+                    Ok(answered) => answered?,
+                    Err(timed_out) => timed_out,
+                },
+            };
+            let status = response.status();
+            let elapsed = started.elapsed();
+            let latency_ms = elapsed.as_secs_f64() * 1e3;
+            // A server error is logged at any level, as tower-http's trace layer did.
+            if status.is_server_error() {
+                tracing::error!(parent: &span, %method, %uri, status = status.as_u16(), latency_ms, "request failed");
+            } else {
+                tracing::debug!(parent: &span, status = status.as_u16(), latency_ms, "request answered");
+            }
+            if let Some(target) = target {
+                target.record(&response, elapsed);
+            }
+            Ok(response)
+        })
+    }
+}
