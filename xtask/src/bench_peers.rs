@@ -166,9 +166,31 @@ fn prepare(root: &Path) -> Result<Setup, String> {
         Command::new(&trees_python).arg(root.join("crates/wharf-trees/tests/fixtures/bench.py")).arg(&trees),
         "wharf-trees bench.py",
     )?;
-    let timings = trees.join("python_timings.json");
-    let text = std::fs::read_to_string(&timings).map_err(|e| format!("{}: {e}", timings.display()))?;
-    let trees_peers = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", timings.display()))?;
+    let compiled_python =
+        crate::backends::venv(&backends, "trees-compiled", COMPILED_SPECS)?.join("bin").join("python");
+    eprintln!("==> compiling the tree models with TL2cgen and lleaves, and timing them (bench_compiled.py)");
+    run(
+        Command::new(&compiled_python)
+            .arg(root.join("crates/wharf-trees/tests/fixtures/bench_compiled.py"))
+            .arg(&trees),
+        "wharf-trees bench_compiled.py",
+    )?;
+    let mut trees_peers = Value::Object(Default::default());
+    for file in ["python_timings.json", "compiled_timings.json"] {
+        let timings = trees.join(file);
+        let text = std::fs::read_to_string(&timings).map_err(|e| format!("{}: {e}", timings.display()))?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", timings.display()))?;
+        if let (Value::Object(all), Value::Object(these)) = (&mut trees_peers, value) {
+            for (key, value) in these {
+                match (all.get_mut(&key), value) {
+                    (Some(Value::Object(versions)), Value::Object(more)) => versions.extend(more),
+                    (_, value) => {
+                        all.insert(key, value);
+                    }
+                }
+            }
+        }
+    }
     eprintln!("==> the wharf wheel (release) in a venv of its own, for the Python row");
     let wheel = crate::python::build_wheel(root, &backends)?;
     let specs: Vec<&str> = crate::python::TEST_SPECS
@@ -377,6 +399,19 @@ fn http_bench(s: &Setup, results: &Path, args: &[&str], env: &[(&str, &str)]) ->
 }
 
 /// A server started here; stopped (SIGTERM, then SIGKILL) when dropped.
+/// The compiled peers of the imported trees: TL2cgen (treelite's C code generator) for the
+/// XGBoost model and lleaves (LLVM) for the LightGBM one, beside the libraries themselves.
+/// lleaves 1.3 still uses LLVM's legacy pass manager, which llvmlite dropped after 0.43.
+const COMPILED_SPECS: &[&str] = &[
+    "xgboost-cpu==3.2.0",
+    "lightgbm==4.7.0",
+    "numpy==2.4.6",
+    "treelite==4.8.1",
+    "tl2cgen==1.0.0",
+    "lleaves==1.3.0",
+    "llvmlite==0.43.0",
+];
+
 pub struct Server(pub Child);
 
 impl Drop for Server {
@@ -764,15 +799,30 @@ fn report(rounds: &[Round]) -> String {
     }
     // Imported trees: the library's own predict (or ONNX Runtime) on one thread is the anchor.
     let rows_n = rounds.first().and_then(|r| r.trees_peers["rows"].as_f64()).unwrap_or(100_000.0);
-    for (label, ours_key, batch_key, row_key, anchor) in [
-        ("XGBoost 500 trees d6", "xgboost_500", "xgboost_batch_s", "xgboost_row_us", "XGBoost inplace_predict"),
-        ("LightGBM 500 trees d6", "lightgbm_500", "lightgbm_batch_s", "lightgbm_row_us", "LightGBM predict"),
+    for (label, ours_key, batch_key, row_key, anchor, compiled) in [
+        (
+            "XGBoost 500 trees d6",
+            "xgboost_500",
+            "xgboost_batch_s",
+            "xgboost_row_us",
+            "XGBoost inplace_predict",
+            Some(("TL2cgen", "tl2cgen_xgboost_batch_s", "tl2cgen_xgboost_row_us")),
+        ),
+        (
+            "LightGBM 500 trees d6",
+            "lightgbm_500",
+            "lightgbm_batch_s",
+            "lightgbm_row_us",
+            "LightGBM predict",
+            Some(("lleaves", "lleaves_batch_s", "lleaves_row_us")),
+        ),
         (
             "forest 100 trees d8 through ONNX",
             "onnx_forest_100",
             "onnxruntime_forest_batch_s",
             "onnxruntime_forest_row_us",
             "ONNX Runtime",
+            None,
         ),
     ] {
         let theirs = |r: &Round| Some(rows_n / r.trees_peers.get(batch_key)?.as_f64()?);
@@ -788,7 +838,22 @@ fn report(rounds: &[Round]) -> String {
             show(speedup, ""),
             verdict(speedup.map(|v| v >= 3.0)),
         ));
+        if let Some((peer, peer_batch, _)) = compiled {
+            let theirs = |r: &Round| Some(rows_n / r.trees_peers.get(peer_batch)?.as_f64()?);
+            let speedup = ratio(&mine, &theirs);
+            t.push_str(&format!(
+                "| {label}, batch {}k, 1 thread, compiled | — | — | {peer} {} | {} | {} × {peer} | ≥ 1 × best compiled | {} |\n",
+                rows_n / 1e3,
+                show(med(rounds, theirs), "rows/s"),
+                show(med(rounds, mine), "rows/s"),
+                show(speedup, ""),
+                verdict(speedup.map(|v| v >= 1.0)),
+            ));
+        }
         let row = med(rounds, |r| at(&r.trees_ours, &[ours_key, "row", "median_us"]));
+        let compiled_row = compiled
+            .map(|(peer, _, key)| format!(", {peer} {}", show(med(rounds, |r| r.trees_peers.get(key)?.as_f64()), "µs")))
+            .unwrap_or_default();
         let target = if is_onnx { "—" } else { "≤ 2 µs" };
         t.push_str(&format!(
             "| {label}, single row, in-process | — | {} | {} | {} | — | {target} | {} |\n",
@@ -797,7 +862,7 @@ fn report(rounds: &[Round]) -> String {
                 "—".into()
             } else {
                 format!(
-                    "{anchor} {} (through Python)",
+                    "{anchor} {}{compiled_row} (through Python)",
                     show(med(rounds, |r| r.trees_peers.get(row_key)?.as_f64()), "µs")
                 )
             },
