@@ -48,9 +48,10 @@ const FOREST_CHUNK: usize = 256;
 /// Rows per parallel task of the linear kernels (memory-bound: bigger pieces).
 const LINEAR_CHUNK: usize = 16 * 1024;
 
-/// Rows per block of the column-by-column logistic kernel: its partial sums (4 × 8 KiB) stay
-/// in L1 while every column of the block streams past.
-const COLUMN_BLOCK: usize = 256;
+/// Rows per block of the column-by-column logistic kernel: long enough runs of each column
+/// for the prefetcher (8 KiB), few enough that the partial sums (5 × 8 KiB) stay in L2 while
+/// every column of the block streams past.
+const COLUMN_BLOCK: usize = 1024;
 
 /// Walks run interleaved (rows per tree, or trees per row).
 const LANES: usize = 8;
@@ -200,37 +201,38 @@ impl FoldedLogistic {
         match x.as_slice() {
             Some(x) => self.fill(x, out),
             None => {
+                let mut sums = vec![0.0; 5 * COLUMN_BLOCK];
                 for (c, out) in out.chunks_mut(2 * COLUMN_BLOCK).enumerate() {
                     let start = c * COLUMN_BLOCK;
-                    self.fill_by_columns(x.slice(s![start..start + out.len() / 2, ..]), out);
+                    self.fill_by_columns(x.slice(s![start..start + out.len() / 2, ..]), out, &mut sums);
                 }
             }
         }
     }
 
     /// [`fill`](Self::fill) for a block of rows read a column at a time, which is how a
-    /// column-major matrix lies in memory. The four partial sums, the tail and their order
-    /// are exactly [`dot`]'s, so every row scores bit for bit as it would row-major.
-    fn fill_by_columns(&self, x: ArrayView2<'_, f64>, out: &mut [f64]) {
+    /// column-major matrix lies in memory. The four partial sums, the tail (summed from the
+    /// neutral element `Iterator::sum` starts from) and their order are exactly [`dot`]'s,
+    /// so every row scores bit for bit as it would row-major.
+    fn fill_by_columns(&self, x: ArrayView2<'_, f64>, out: &mut [f64], sums: &mut [f64]) {
         let rows = x.nrows();
-        let width = self.weights.len();
-        let body = width - width % 4;
-        let mut acc = [[0.0f64; COLUMN_BLOCK]; 4];
-        for (j, w) in self.weights[..body].iter().enumerate() {
-            let acc = &mut acc[j % 4][..rows];
+        let body = self.weights.len() - self.weights.len() % 4;
+        // Per row: the four partial sums of `dot`, then its tail.
+        let mut acc: Vec<&mut [f64]> = sums.chunks_mut(COLUMN_BLOCK).map(|c| &mut c[..rows]).collect();
+        acc.iter_mut().take(4).for_each(|a| a.fill(0.0));
+        acc[4].fill(std::iter::empty::<f64>().sum());
+        for (j, w) in self.weights.iter().enumerate() {
+            let acc = &mut acc[if j < body { j % 4 } else { 4 }];
             let column = x.column(j);
             match column.as_slice() {
                 Some(column) => acc.iter_mut().zip(column).for_each(|(a, x)| *a += x * w),
                 None => acc.iter_mut().zip(column.iter()).for_each(|(a, x)| *a += x * w),
             }
         }
-        let tail_weights = &self.weights[body..];
         for (i, pair) in out.chunks_exact_mut(2).enumerate() {
-            let row = x.row(i);
-            let tail: f64 = row.slice(s![body..]).iter().zip(tail_weights).map(|(a, b)| a * b).sum();
-            let mut z = (acc[0][i] + acc[1][i]) + (acc[2][i] + acc[3][i]) + tail + self.intercept;
+            let mut z = (acc[0][i] + acc[1][i]) + (acc[2][i] + acc[3][i]) + acc[4][i] + self.intercept;
             if z.is_nan() {
-                z = self.with_missing_view(row);
+                z = self.with_missing_view(x.row(i));
             }
             let p = sigmoid(z);
             pair[self.positive] = p;
