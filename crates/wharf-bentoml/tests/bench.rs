@@ -76,7 +76,7 @@ fn proxy_overhead() {
     for batch in [1usize, 100] {
         let matrix = known.inputs.slice(ndarray::s![..batch, ..]).to_owned();
         let rows: Vec<Vec<f64>> = matrix.rows().into_iter().map(|r| r.to_vec()).collect();
-        let records = Records::Matrix(matrix);
+        let records = Records::Matrix(matrix.into());
         let through_proxy = time(|| {
             proxy.predict(&records).expect("proxy");
         });

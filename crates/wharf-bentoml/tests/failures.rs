@@ -9,7 +9,7 @@ use wharf_bentoml::BentoMlConfig;
 use wharf_bentoml::BentoMlModelServer;
 use wharf_core::{ModelServerPort, Records, WharfError};
 
-fn records() -> Records {
+fn records() -> Records<'static> {
     Records::Rows(common::iris_model().metadata().sample_input.clone())
 }
 

@@ -33,7 +33,7 @@ fn answers_equal_the_models_known_outputs_in_every_record_shape() {
     server.load(common::iris_model()).expect("load");
     let names = ["sepal_length", "sepal_width", "petal_length", "petal_width"];
 
-    let matrix = Records::Matrix(known.inputs.clone());
+    let matrix = Records::Matrix(known.inputs.clone().into());
     let predictions = server.predict(&matrix).expect("predict");
     let proba = server.predict_proba(&matrix).expect("predict_proba");
     assert_known(&predictions, Some(&proba), &known);
@@ -64,7 +64,7 @@ fn answers_equal_the_models_known_outputs_in_every_record_shape() {
 fn records_payload_and_bare_probability_arrays() {
     let Some(url) = common::bentoml_url() else { return };
     let known = common::known();
-    let records = Records::Matrix(known.inputs.clone());
+    let records = Records::Matrix(known.inputs.clone().into());
 
     // `list[Features]` parameter: objects keyed by feature name.
     let mut config = common::config(&url);
@@ -106,7 +106,7 @@ fn batches_larger_than_max_batch_are_split_and_kept_in_order() {
     config.max_batch = 7;
     let server = common::server(&config);
     server.load(common::iris_model()).expect("load");
-    let records = Records::Matrix(known.inputs.clone());
+    let records = Records::Matrix(known.inputs.clone().into());
     assert_eq!(records.len(), 150);
     let predictions = server.predict(&records).expect("predict in 22 requests");
     assert_eq!(predictions.len(), 150);

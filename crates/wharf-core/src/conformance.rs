@@ -36,7 +36,7 @@ pub fn fixture_model_b() -> Model {
     fixture("iris-tree", include_bytes!("../fixtures/iris-tree.wharf"))
 }
 
-fn sample(model: &Model) -> Records {
+fn sample(model: &Model) -> Records<'static> {
     Records::Rows(model.metadata().sample_input.clone())
 }
 

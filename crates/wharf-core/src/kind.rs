@@ -62,14 +62,14 @@ pub trait ModelKind: Send + Sync + fmt::Debug + 'static {
     fn kind_id(&self) -> &str;
 
     /// Checks `records` against `signature` exactly as scoring would, without scoring.
-    fn validate(&self, signature: &Signature, records: &Records) -> Result<()>;
+    fn validate(&self, signature: &Signature, records: &Records<'_>) -> Result<()>;
 
     /// One prediction per record.
-    fn predict(&self, signature: &Signature, records: &Records) -> Result<Predictions>;
+    fn predict(&self, signature: &Signature, records: &Records<'_>) -> Result<Predictions>;
 
     /// Class probabilities per record, columns in `signature.classes` order. Only called
     /// for classification models; the default says the kind has none.
-    fn predict_proba(&self, signature: &Signature, records: &Records) -> Result<Probabilities> {
+    fn predict_proba(&self, signature: &Signature, records: &Records<'_>) -> Result<Probabilities> {
         let _ = (signature, records);
         Err(WharfError::Unsupported(format!("predict_proba for model kind '{}'", self.kind_id())))
     }

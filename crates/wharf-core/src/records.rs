@@ -4,7 +4,7 @@
 //! objects from HTTP bodies and JSON lines, columns from CSV or Arrow. All three are checked
 //! against the model's [`Signature`](crate::Signature) before any arithmetic.
 
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2, CowArray, Ix2};
 use serde_json::{Map, Value};
 
 /// One named row: field name → JSON value.
@@ -175,12 +175,23 @@ pub fn check_unique_columns<'a>(names: impl IntoIterator<Item = &'a str>, source
 }
 
 /// Records to score, in any of the three shapes.
+///
+/// The lifetime is that of a borrowed matrix: a caller holding its numbers in memory it
+/// owns (a NumPy array, a pandas frame's block) lends them for the scoring call instead of
+/// copying them, in whatever layout they have. Owned records are `Records<'static>`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub enum Records {
+pub enum Records<'a> {
     /// Raw feature values in signature order, one row per record. A categorical feature's
     /// cell holds the index of its level in the signature's `levels`.
-    Matrix(Array2<f64>),
+    ///
+    /// Owned or borrowed, with any strides (row-major, column-major, a slice of a wider
+    /// array): one variant rather than a separate view variant, so every reader of a matrix
+    /// handles a borrowed one without a second arm to forget (the enum is
+    /// `non_exhaustive`, so a forgotten arm would fall into a catch-all refusal silently).
+    /// Readers that need contiguous rows check [`ArrayBase::as_slice`](ndarray::ArrayBase::as_slice)
+    /// and copy at most a block at a time otherwise.
+    Matrix(CowArray<'a, f64, Ix2>),
     /// Named rows, as JSON objects. Every feature must be present; unknown fields are refused
     /// so a misspelt field name cannot pass unnoticed.
     Rows(Vec<Row>),
@@ -189,7 +200,7 @@ pub enum Records {
     Columns(Frame),
 }
 
-impl Records {
+impl<'a> Records<'a> {
     /// Number of records.
     pub fn len(&self) -> usize {
         match self {
@@ -205,28 +216,44 @@ impl Records {
     }
 
     /// The records at `rows`, in that order, in the same shape.
-    pub fn take(&self, rows: &[usize]) -> Records {
+    pub fn take(&self, rows: &[usize]) -> Records<'static> {
         match self {
-            Records::Matrix(m) => Records::Matrix(m.select(ndarray::Axis(0), rows)),
+            Records::Matrix(m) => Records::Matrix(m.select(ndarray::Axis(0), rows).into()),
             Records::Rows(r) => Records::Rows(rows.iter().filter_map(|&i| r.get(i).cloned()).collect()),
             Records::Columns(f) => Records::Columns(f.take(rows)),
         }
     }
-}
 
-impl From<Array2<f64>> for Records {
-    fn from(m: Array2<f64>) -> Self {
-        Records::Matrix(m)
+    /// The same records, owning their matrix, for a caller that keeps them past the
+    /// lender's lifetime (a queue, a background task). Copies a borrowed matrix only.
+    pub fn into_owned(self) -> Records<'static> {
+        match self {
+            Records::Matrix(m) => Records::Matrix(m.into_owned().into()),
+            Records::Rows(r) => Records::Rows(r),
+            Records::Columns(f) => Records::Columns(f),
+        }
     }
 }
 
-impl From<Vec<Row>> for Records {
+impl From<Array2<f64>> for Records<'static> {
+    fn from(m: Array2<f64>) -> Self {
+        Records::Matrix(m.into())
+    }
+}
+
+impl<'a> From<ArrayView2<'a, f64>> for Records<'a> {
+    fn from(m: ArrayView2<'a, f64>) -> Self {
+        Records::Matrix(m.into())
+    }
+}
+
+impl From<Vec<Row>> for Records<'static> {
     fn from(rows: Vec<Row>) -> Self {
         Records::Rows(rows)
     }
 }
 
-impl From<Frame> for Records {
+impl From<Frame> for Records<'static> {
     fn from(frame: Frame) -> Self {
         Records::Columns(frame)
     }

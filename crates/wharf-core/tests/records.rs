@@ -87,15 +87,15 @@ fn nulls_are_imputed() {
 fn matrix_input_checks_width_and_levels() {
     let model = Trainer::logistic_regression().fit(&datasets::iris()).expect("fit");
     let ok = Array2::from_shape_vec((1, 4), vec![5.1, 3.5, 1.4, 0.2]).expect("shape");
-    let p = model.predict(&Records::Matrix(ok)).expect("predict");
+    let p = model.predict(&Records::Matrix(ok.into())).expect("predict");
     assert_eq!(p.display(0), "setosa");
     let bad = Array2::from_shape_vec((1, 3), vec![5.1, 3.5, 1.4]).expect("shape");
-    assert!(matches!(model.predict(&Records::Matrix(bad)), Err(WharfError::SchemaMismatch { .. })));
+    assert!(matches!(model.predict(&Records::Matrix(bad.into())), Err(WharfError::SchemaMismatch { .. })));
 
     let lead = lead_model();
     let width = lead.signature().features.len();
     let m = Array2::from_elem((1, width), 99.0);
-    match lead.predict(&Records::Matrix(m)) {
+    match lead.predict(&Records::Matrix(m.into())) {
         Err(WharfError::SchemaMismatch { message, .. }) => assert!(message.contains("level index")),
         other => panic!("a categorical cell out of range must fail: {other:?}"),
     }

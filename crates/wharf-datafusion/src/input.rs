@@ -22,7 +22,7 @@ use wharf_core::{Feature, FeatureKind, Model, Predictions, Probabilities, Record
 pub(crate) struct ModelInput {
     /// The features of every row, in signature order; rows with a null are filled with
     /// missing values (`NaN`) and are scored only to be thrown away.
-    pub(crate) records: Records,
+    pub(crate) records: Records<'static>,
     /// Which output rows are null: those with a null in any argument.
     pub(crate) nulls: Option<NullBuffer>,
 }
@@ -123,7 +123,7 @@ pub(crate) fn model_input(call: &str, model: &Model, columns: &[ArrayRef], rows:
     }
     let matrix = Array2::from_shape_vec((rows, width), values)
         .map_err(|e| exec_datafusion_err!("{call}: cannot shape the batch: {e}"))?;
-    Ok(ModelInput { records: Records::Matrix(matrix), nulls })
+    Ok(ModelInput { records: Records::Matrix(matrix.into()), nulls })
 }
 
 /// Calls `f(row, text)` for every non-null value of a text array.

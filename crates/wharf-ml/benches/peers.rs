@@ -43,7 +43,7 @@ fn p1(server: &LocalModelServer, x: &Records) -> Result<Vec<f64>, Failure> {
 /// Single-row latency: `calls` distinct rows after `warmup` calls, each call timed alone.
 fn single_row(server: &LocalModelServer, x: &Array2<f64>, warmup: usize, calls: usize) -> Result<Value, Failure> {
     let rows: Vec<Records> = (0..warmup + calls)
-        .map(|i| Records::Matrix(x.slice(s![i % x.nrows()..i % x.nrows() + 1, ..]).to_owned()))
+        .map(|i| Records::Matrix(x.slice(s![i % x.nrows()..i % x.nrows() + 1, ..]).to_owned().into()))
         .collect();
     let mut times = Vec::with_capacity(calls);
     for (i, row) in rows.iter().enumerate() {
@@ -105,7 +105,7 @@ fn main() -> Result<(), Failure> {
     }
     let (shape, data) = read_npy(&dir.join("score_X.npy"))?;
     let x = Array2::from_shape_vec((shape[0], shape[1]), data)?;
-    let records = Records::Matrix(x.clone());
+    let records = Records::Matrix(x.clone().into());
     let (_, want_logistic) = read_npy(&dir.join("logistic_expected_proba.npy"))?;
     let (_, want_rf) = read_npy(&dir.join("rf_expected_proba.npy"))?;
 

@@ -80,8 +80,8 @@ fn bench(c: &mut Criterion) {
     }
     let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool");
     for (name, model, x) in cases {
-        let single = Records::Matrix(x.slice(ndarray::s![0..1, ..]).to_owned());
-        let batch = Records::Matrix(x);
+        let single = Records::Matrix(x.slice(ndarray::s![0..1, ..]).to_owned().into());
+        let batch = Records::Matrix(x.into());
         let server = LocalModelServer::new();
         server.load(model).expect("load");
         let mut group = c.benchmark_group(name);

@@ -63,7 +63,7 @@ impl FittedEstimator {
         if m.ncols() != width || m.nrows() == 0 || signature.task != Task::Classification {
             return None;
         }
-        let values = self.kernel.get(&self.preprocessor, &self.estimator).probabilities(m.as_slice()?, width)?;
+        let values = self.kernel.get(&self.preprocessor, &self.estimator).probabilities(m.view())?;
         let n_classes = values.len() / m.nrows();
         Array2::from_shape_vec((m.nrows(), n_classes), values).ok()
     }

@@ -536,7 +536,7 @@ mod tests {
         assert_eq!(model.signature().feature_names().collect::<Vec<_>>(), ["f0", "f1"]);
         assert_eq!(model.metadata().sample_input.len(), 1);
         let x = ndarray::array![[1.0, 2.0], [-3.0, 0.5]];
-        let p = model.predict_proba(&wharf_core::Records::Matrix(x.clone())).unwrap();
+        let p = model.predict_proba(&wharf_core::Records::Matrix(x.clone().into())).unwrap();
         for (i, row) in x.rows().into_iter().enumerate() {
             let want = 1.0 / (1.0 + (-(0.1 + 0.5 * row[0] - 1.25 * row[1])).exp());
             assert!((p.get(i, "1").unwrap() - want).abs() < 1e-15);
@@ -564,7 +564,7 @@ mod tests {
         // Row 0 is just above t in f64 but rounds to 1.0f32, so sklearn goes left; row 2 rounds
         // to the next f32 and goes right.
         let x = ndarray::array![[0.0, t.next_up()], [0.0, 2.0], [0.0, 1.0 + 1e-7]];
-        let p = model.predict_proba(&wharf_core::Records::Matrix(x)).unwrap();
+        let p = model.predict_proba(&wharf_core::Records::Matrix(x.into())).unwrap();
         assert_eq!(p.get(0, "1"), Some((0.25 + 0.5) / 2.0));
         assert_eq!(p.get(1, "1"), Some((1.0 + 0.5) / 2.0));
         assert_eq!(p.get(2, "1"), Some((1.0 + 0.5) / 2.0));

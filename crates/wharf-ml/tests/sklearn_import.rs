@@ -57,7 +57,7 @@ fn expected(dir: &std::path::Path, file: &str) -> Vec<f64> {
 }
 
 fn p1(model: &Model, x: &Array2<f64>) -> Vec<f64> {
-    let p = model.predict_proba(&Records::Matrix(x.clone())).expect("predict_proba");
+    let p = model.predict_proba(&Records::Matrix(x.clone().into())).expect("predict_proba");
     let j = model.classes().iter().position(|c| c == "1").expect("class 1");
     p.values.column(j).to_vec()
 }

@@ -310,7 +310,7 @@ fn score_group(server: &dyn ModelServerPort, items: &[Item], group: &[usize], re
         return 0;
     }
     let records = match Array2::from_shape_vec((rows.len(), inputs.len()), cells) {
-        Ok(m) => Records::Matrix(m),
+        Ok(m) => Records::Matrix(m.into()),
         Err(e) => {
             for &i in &rows {
                 results[i] = failed_prediction(&items[i].payload, &format!("prediction failed: {e}"));

@@ -56,7 +56,7 @@ fn direct(session: &Session, model_id: &str, records: &[Value]) -> BTreeMap<u64,
         .flat_map(|r| demo::FEATURES.iter().map(|f| r["data"][f].as_f64().expect("numeric")).collect::<Vec<_>>())
         .collect();
     let matrix = ndarray::Array2::from_shape_vec((records.len(), 4), rows).expect("4 columns");
-    let proba = server.predict_proba(&Records::Matrix(matrix)).expect("predicts");
+    let proba = server.predict_proba(&Records::Matrix(matrix.into())).expect("predicts");
     records
         .iter()
         .enumerate()

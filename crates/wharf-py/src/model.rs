@@ -33,11 +33,12 @@ impl PyModel {
         Ok(PyModel { server, model })
     }
 
-    /// Scores `records` with the GIL released, through the one scoring path.
-    fn run<'py>(&self, py: Python<'py>, records: Records) -> PyResult<Scores<'py>> {
-        let server = Arc::clone(&self.server);
+    /// Scores `records` with the GIL released, through the one scoring path. Borrowed
+    /// records stay valid without the GIL: the caller's array borrow outlives this call.
+    fn run<'py>(&self, py: Python<'py>, records: &Records<'_>) -> PyResult<Scores<'py>> {
+        let server = self.server.as_ref();
         let scored = py
-            .detach(move || guard(AssertUnwindSafe(|| score(server.as_ref(), &records, OnError::Fail))))?
+            .detach(|| guard(AssertUnwindSafe(|| score(server, records, OnError::Fail))))?
             .map_err(|e| to_py(py, e))?;
         let predictions = match scored.predictions {
             Predictions::Classes { indices, .. } => indices.into_pyarray(py).into_any(),
@@ -53,14 +54,14 @@ impl PyModel {
 impl PyModel {
     /// Scores a float64 matrix in signature order.
     fn score_matrix<'py>(&self, py: Python<'py>, x: PyReadonlyArray2<'py, f64>) -> PyResult<Scores<'py>> {
-        let records = input::matrix(x);
-        self.run(py, records)
+        let records = input::matrix(&x);
+        self.run(py, &records)
     }
 
     /// Scores rows given as a JSON array of objects.
     fn score_rows<'py>(&self, py: Python<'py>, rows_json: &str) -> PyResult<Scores<'py>> {
         let records = input::rows(rows_json)?;
-        self.run(py, records)
+        self.run(py, &records)
     }
 
     /// `classification`, `regression` or `clustering`.

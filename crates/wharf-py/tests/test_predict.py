@@ -137,3 +137,52 @@ def test_missing_numbers_are_imputed_alike_in_every_shape(models, lead_df):
     assert np.array_equal(model.predict_proba(df), want)
     assert np.array_equal(model.predict_proba(pa.Table.from_pandas(df, preserve_index=False)), want)
     assert not np.array_equal(want[3], model.predict_proba(lead_df.iloc[[3]])[0])
+
+
+@pytest.fixture(scope="module")
+def numeric_classifiers(cli, data_dir):
+    """All-numeric binary classifiers, which score a matrix through the compiled kernels
+    (the folded logistic regression, the perfect-tree forest) rather than the general path."""
+    csv = str(data_dir / "breast_cancer.csv")
+    out = {}
+    for name, algorithm in [("bc-logistic", "logistic"), ("bc-forest", "random-forest")]:
+        cli("train", "-i", csv, "-t", "diagnosis", "--id", "id", "-a", algorithm, "-n", name, "-q")
+        out[name] = cli.work / "wharf-registry" / name / "versions" / "1" / "model.wharf"
+    return out
+
+
+@pytest.mark.parametrize("name", ["bc-logistic", "bc-forest"])
+def test_every_layout_scores_bit_for_bit_and_float64_input_is_lent_not_copied(numeric_classifiers, data_dir, name):
+    """C-order, Fortran-order, sliced and reversed float64 arrays and a DataFrame give the
+    same bits; the float64 ones, the frame's block included, reach the native side as
+    themselves (no copy on the Python side; the native side borrows them)."""
+    model = wharf.load(numeric_classifiers[name])
+    names = model.feature_names
+    df = pd.read_csv(data_dir / "breast_cancer.csv")[names]
+    c_order = np.ascontiguousarray(df.to_numpy(np.float64))
+    c_order[::13, 3] = np.nan  # missing values: re-scored rows in the logistic kernel
+    f_order = np.asfortranarray(c_order)
+    tall = np.full((2 * len(c_order), len(names)), np.inf)
+    tall[::2] = c_order
+    frame = pd.DataFrame(f_order, columns=names, copy=False)
+    want = model.predict_proba(c_order)
+    assert want.shape == (len(c_order), 2)
+    shapes = {
+        "fortran": f_order,
+        "every-other-row": tall[::2],
+        "dataframe": frame,
+        "dataframe-reordered": frame[names[::-1]],
+    }
+    for shape, X in shapes.items():
+        got = model.predict_proba(X)
+        assert np.array_equal(got.view(np.uint64), want.view(np.uint64)), shape
+    # Negative strides: the rows read bottom up, the answers in that order.
+    backwards = model.predict_proba(f_order[::-1])
+    assert np.array_equal(backwards[::-1].view(np.uint64), want.view(np.uint64))
+    assert not f_order.flags.c_contiguous and not tall[::2].flags.c_contiguous
+    features = wharf._convert._features(model.signature)
+    for X in (c_order, f_order, tall[::2], f_order[::-1]):
+        kind, (lent,) = wharf._convert.prepare_features(X, features)
+        assert kind == "matrix" and lent is X
+    kind, (lent,) = wharf._convert.prepare_features(frame, features)
+    assert kind == "matrix" and np.shares_memory(lent, f_order)

@@ -45,7 +45,7 @@ const INLINE_ROWS: usize = 16;
 type Answer = Result<Scored, Problem>;
 
 struct Item {
-    records: Records,
+    records: Records<'static>,
     reply: oneshot::Sender<Answer>,
 }
 
@@ -71,7 +71,7 @@ impl Batcher {
 
 /// One single-row request scored together with whatever concurrent requests to the same
 /// version arrive within the wait. Scores alone when batching is off.
-pub(crate) async fn score_one(app: &AppState, loaded: Arc<Loaded>, records: Records) -> Answer {
+pub(crate) async fn score_one(app: &AppState, loaded: Arc<Loaded>, records: Records<'static>) -> Answer {
     let Some(batcher) = app.batcher.as_ref() else {
         return alone(&loaded, &records);
     };
@@ -79,7 +79,7 @@ pub(crate) async fn score_one(app: &AppState, loaded: Arc<Loaded>, records: Reco
 }
 
 impl Batcher {
-    async fn submit(&self, app: &AppState, loaded: Arc<Loaded>, records: Records) -> Answer {
+    async fn submit(&self, app: &AppState, loaded: Arc<Loaded>, records: Records<'static>) -> Answer {
         let (reply, answer) = oneshot::channel();
         let key = Arc::as_ptr(&loaded) as usize;
         let mut start_flusher = None;
@@ -207,7 +207,7 @@ fn one(predictions: &Predictions, k: usize) -> Predictions {
 
 /// All requests' rows as one `Records`, when they share a form (all matrices of one width,
 /// or all named rows).
-fn combine(records: &[&Records]) -> Option<Records> {
+fn combine(records: &[&Records]) -> Option<Records<'static>> {
     match records.first()? {
         Records::Matrix(_) => {
             let views = records
@@ -217,7 +217,7 @@ fn combine(records: &[&Records]) -> Option<Records> {
                     _ => None,
                 })
                 .collect::<Option<Vec<_>>>()?;
-            concatenate(Axis(0), &views).ok().map(Records::Matrix)
+            concatenate(Axis(0), &views).ok().map(|m| Records::Matrix(m.into()))
         }
         Records::Rows(_) => {
             let mut rows = Vec::new();

@@ -198,7 +198,7 @@ fn rows(key: &str, items: Vec<Value>) -> Result<Vec<Row>, Problem> {
 }
 
 /// A predict body: `{"records": [{...}]}` or `{"instances": [[...]]}`.
-pub fn predict_records(body: Value, signature: &Signature) -> Result<Records, Problem> {
+pub fn predict_records(body: Value, signature: &Signature) -> Result<Records<'static>, Problem> {
     let (key, value) = members(body, &["records", "instances"])?;
     let items = non_empty_array(&key, value)?;
     if key == "records" {
@@ -254,7 +254,7 @@ pub fn predict_records(body: Value, signature: &Signature) -> Result<Records, Pr
             };
         }
     }
-    Ok(Records::Matrix(matrix))
+    Ok(Records::Matrix(matrix.into()))
 }
 
 /// The truth of a score body.
@@ -266,7 +266,7 @@ pub enum Truth {
 }
 
 /// A score body: `{"records": [{..., target: value}]}` → features and truth.
-pub fn score_records(body: Value, signature: &Signature) -> Result<(Records, Truth), Problem> {
+pub fn score_records(body: Value, signature: &Signature) -> Result<(Records<'static>, Truth), Problem> {
     let target = signature.target.clone().ok_or_else(|| {
         Problem::new(StatusCode::BAD_REQUEST, "Not supported", "the model has no target, so it cannot be scored")
     })?;

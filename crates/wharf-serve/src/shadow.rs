@@ -53,7 +53,7 @@ struct Job {
     champion_us: u64,
     scored: Scored,
     challenger: Arc<Loaded>,
-    records: Records,
+    records: Records<'static>,
 }
 
 /// The shadow of one served model.
@@ -128,7 +128,7 @@ impl Shadows {
 pub(crate) struct Pending<'a> {
     shadow: &'a Shadow,
     challenger: Arc<Loaded>,
-    records: Records,
+    records: Records<'static>,
 }
 
 impl Shadows {
@@ -138,7 +138,7 @@ impl Shadows {
     pub(crate) fn pending(&self, models: &Models, champion: &Arc<Loaded>, records: &Records) -> Option<Pending<'_>> {
         let shadow = self.get(&champion.info.name)?;
         let challenger = shadow.challenger_for(models, champion)?;
-        Some(Pending { shadow, challenger, records: records.clone() })
+        Some(Pending { shadow, challenger, records: records.clone().into_owned() })
     }
 }
 
@@ -186,7 +186,7 @@ impl Shadow {
         champion_us: u64,
         scored: Scored,
         challenger: Arc<Loaded>,
-        records: Records,
+        records: Records<'static>,
     ) {
         let rows = records.len();
         let Some(queue) = &self.queue else { return };

@@ -88,7 +88,7 @@ enum Job {
 
 struct Observation {
     loaded: Arc<Loaded>,
-    records: Records,
+    records: Records<'static>,
     scored: Scored,
     request_id: String,
     time: chrono::DateTime<chrono::Utc>,
@@ -209,7 +209,7 @@ impl Watch {
         if bins.is_none() && !log {
             return None;
         }
-        let records = log.then(|| records.clone());
+        let records = log.then(|| records.clone().into_owned());
         Some(Observed { watch: self, loaded: loaded.clone(), bins, records })
     }
 
@@ -444,7 +444,7 @@ pub(crate) struct Observed<'a> {
     /// The rows' feature bins and a slot for the prediction's, when drift watches the version.
     bins: Option<Vec<u16>>,
     /// A copy of the records, when the log samples the request.
-    records: Option<Records>,
+    records: Option<Records<'static>>,
 }
 
 impl Observed<'_> {

@@ -44,11 +44,11 @@ fn rows() -> Vec<f64> {
         .collect()
 }
 
-fn matrix(x: &[f64], width: usize) -> Records {
-    Records::Matrix(Array2::from_shape_vec((x.len() / width, width), x.to_vec()).expect("shape"))
+fn matrix(x: &[f64], width: usize) -> Records<'static> {
+    Records::Matrix(Array2::from_shape_vec((x.len() / width, width), x.to_vec()).expect("shape").into())
 }
 
-fn json_rows(x: &[f64], names: &[&str]) -> Records {
+fn json_rows(x: &[f64], names: &[&str]) -> Records<'static> {
     Records::Rows(
         x.chunks(names.len())
             .map(|r| {
@@ -64,7 +64,7 @@ fn json_rows(x: &[f64], names: &[&str]) -> Records {
 
 /// Columns as CSV text would give them: the even columns as text (missing = empty), the odd
 /// ones as numbers.
-fn columns(x: &[f64], names: &[&str]) -> Records {
+fn columns(x: &[f64], names: &[&str]) -> Records<'static> {
     let width = names.len();
     let n = x.len() / width;
     let mut frame = Frame::new();
@@ -237,7 +237,7 @@ fn records_that_do_not_fit_are_refused_naming_the_field() {
     row.insert("f3".into(), Value::Null);
     row.insert("typo".into(), json!(1));
     assert_eq!(path_of(model.validate(&Records::Rows(vec![row])).unwrap_err()), "records[0].typo");
-    let narrow = Records::Matrix(Array2::zeros((2, 19)));
+    let narrow = Records::Matrix(Array2::zeros((2, 19)).into());
     assert_eq!(path_of(model.predict_proba(&narrow).unwrap_err()), "records");
     let mut frame = Frame::new();
     for i in 0..20 {

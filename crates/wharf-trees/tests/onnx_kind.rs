@@ -64,7 +64,7 @@ fn imported_models_have_the_files_signature_and_survive_save_and_load() {
         let names: Vec<&str> = model.signature().feature_names().collect();
         assert_eq!(names, ["f0", "f1", "f2", "f3"]);
         let x = rows(50);
-        let records = Records::Matrix(Array2::from_shape_vec((50, 4), x.clone()).expect("shape"));
+        let records = Records::Matrix(Array2::from_shape_vec((50, 4), x.clone()).expect("shape").into());
         let proba = model.predict_proba(&records).expect("proba");
         let kind = model.kind().as_any().downcast_ref::<OnnxPipeline>().expect("an ONNX pipeline");
         let mut want = vec![0.0; 50 * classes.len()];

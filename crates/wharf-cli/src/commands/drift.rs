@@ -141,7 +141,7 @@ pub(crate) fn read_features(
     signature: &wharf::Signature,
     path: &std::path::Path,
     model: &str,
-) -> anyhow::Result<Records> {
+) -> anyhow::Result<Records<'static>> {
     let of_kind = |categorical: bool| -> Vec<String> {
         signature
             .features

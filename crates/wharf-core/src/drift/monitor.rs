@@ -202,13 +202,13 @@ mod tests {
     }
 
     /// Rows `x = i / n` (uniform), `c` level `a` for the first `a_share` of them.
-    fn rows(n: usize, shift: f64, a_share: f64) -> Records {
+    fn rows(n: usize, shift: f64, a_share: f64) -> Records<'static> {
         let mut m = Array2::zeros((n, 2));
         for i in 0..n {
             m[[i, 0]] = i as f64 / n as f64 + shift;
             m[[i, 1]] = if (i as f64) < a_share * n as f64 { 0.0 } else { 1.0 };
         }
-        Records::Matrix(m)
+        Records::Matrix(m.into())
     }
 
     #[test]

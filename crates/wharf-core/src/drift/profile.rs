@@ -367,7 +367,7 @@ mod tests {
             _ => f64::from(u8::from(i % 3 != 0)),
         });
         let a = profile.bin_records(&sig, &Records::Rows(named), None).unwrap();
-        let b = profile.bin_records(&sig, &Records::Matrix(matrix), None).unwrap();
+        let b = profile.bin_records(&sig, &Records::Matrix(matrix.into()), None).unwrap();
         assert_eq!(a, b);
         // An edge value goes to the bin it closes; above the last edge is the last bin.
         if let Bins::Numeric { edges } = &profile.features[0].bins {

@@ -47,9 +47,9 @@ pub trait ModelServerPort: Send + Sync {
     /// The loaded model, if any.
     fn model(&self) -> Option<Arc<Model>>;
     /// One prediction per record.
-    fn predict(&self, records: &Records) -> Result<Predictions>;
+    fn predict(&self, records: &Records<'_>) -> Result<Predictions>;
     /// Class probabilities per record.
-    fn predict_proba(&self, records: &Records) -> Result<Probabilities>;
+    fn predict_proba(&self, records: &Records<'_>) -> Result<Probabilities>;
     /// What this server supports.
     fn capabilities(&self) -> ServerCapabilities;
     /// True when the server can answer predictions now (a model is loaded and any backend

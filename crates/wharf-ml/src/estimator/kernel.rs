@@ -21,9 +21,16 @@
 //!
 //! Big batches are split over rayon's pool; small ones stay on the calling thread, where the
 //! hand-off would cost more than the work.
+//!
+//! The input is a view with any strides, so a caller's column-major matrix (a pandas frame's
+//! block, a Fortran-ordered NumPy array) is scored where it lies instead of being copied
+//! whole first: the logistic kernel reads it column by column with the same sums in the same
+//! order (so the probabilities are bit-identical to the row-major ones), and the forests
+//! already copy rows into a small walk buffer, from any layout.
 
 use std::sync::OnceLock;
 
+use ndarray::{s, ArrayView1, ArrayView2};
 use rayon::prelude::*;
 
 use super::tree::{FlatTree, LEAF};
@@ -40,6 +47,15 @@ const FOREST_CHUNK: usize = 256;
 
 /// Rows per parallel task of the linear kernels (memory-bound: bigger pieces).
 const LINEAR_CHUNK: usize = 16 * 1024;
+
+/// Rows per block of the column-by-column logistic kernel: long enough runs of each column
+/// for the prefetcher (8 KiB), few enough that the partial sums (5 × 8 KiB) stay in L2 while
+/// every column of the block streams past.
+const COLUMN_BLOCK: usize = 1024;
+
+/// Rows the column-major logistic kernel scores together: 4 partial sums × 4 rows fill 8 SSE2
+/// registers.
+const ROW_LANES: usize = 4;
 
 /// Walks run interleaved (rows per tree, or trees per row).
 const LANES: usize = 8;
@@ -125,10 +141,11 @@ impl Kernel {
         }
     }
 
-    /// Class probabilities (`n × n_classes`, row-major) for `n` raw rows of `width` values
-    /// (row-major, before preprocessing), or `None` when this kernel does not apply.
-    pub(crate) fn probabilities(&self, x: &[f64], width: usize) -> Option<Vec<f64>> {
-        if width == 0 || !x.len().is_multiple_of(width) {
+    /// Class probabilities (`n × n_classes`, row-major) for the raw rows of `x` (before
+    /// preprocessing, any layout), or `None` when this kernel does not apply.
+    pub(crate) fn probabilities(&self, x: ArrayView2<'_, f64>) -> Option<Vec<f64>> {
+        let width = x.ncols();
+        if width == 0 {
             return None;
         }
         match self {
@@ -168,18 +185,114 @@ impl FoldedLogistic {
         }
     }
 
-    fn probabilities(&self, x: &[f64]) -> Vec<f64> {
-        let width = self.weights.len();
-        let rows = x.len() / width;
+    fn probabilities(&self, x: ArrayView2<'_, f64>) -> Vec<f64> {
+        let rows = x.nrows();
         let mut out = vec![0.0; rows * 2];
         if parallel(rows, LINEAR_CHUNK) {
-            out.par_chunks_mut(2 * LINEAR_CHUNK)
-                .zip(x.par_chunks(width * LINEAR_CHUNK))
-                .for_each(|(out, x)| self.fill(x, out));
+            out.par_chunks_mut(2 * LINEAR_CHUNK).enumerate().for_each(|(c, out)| {
+                let start = c * LINEAR_CHUNK;
+                self.fill_any(x.slice(s![start..start + out.len() / 2, ..]), out)
+            });
         } else {
-            self.fill(x, &mut out);
+            self.fill_any(x, &mut out);
         }
         out
+    }
+
+    /// [`fill`](Self::fill) for rows in any layout: in place when they are one row-major
+    /// slice, column by column otherwise.
+    fn fill_any(&self, x: ArrayView2<'_, f64>, out: &mut [f64]) {
+        let columns: Option<Vec<&[f64]>> = x.columns().into_iter().map(|c| c.to_slice()).collect();
+        match (x.as_slice(), columns) {
+            (Some(x), _) => self.fill(x, out),
+            (None, Some(columns)) => self.fill_column_major(&columns, x, out),
+            (None, None) => {
+                let mut sums = vec![0.0; 5 * COLUMN_BLOCK];
+                for (c, out) in out.chunks_mut(2 * COLUMN_BLOCK).enumerate() {
+                    let start = c * COLUMN_BLOCK;
+                    self.fill_by_columns(x.slice(s![start..start + out.len() / 2, ..]), out, &mut sums);
+                }
+            }
+        }
+    }
+
+    /// [`fill`](Self::fill) for a block of rows read a column at a time, which is how a
+    /// column-major matrix lies in memory. The four partial sums, the tail (summed from the
+    /// neutral element `Iterator::sum` starts from) and their order are exactly [`dot`]'s,
+    /// so every row scores bit for bit as it would row-major.
+    fn fill_by_columns(&self, x: ArrayView2<'_, f64>, out: &mut [f64], sums: &mut [f64]) {
+        let rows = x.nrows();
+        let body = self.weights.len() - self.weights.len() % 4;
+        // Per row: the four partial sums of `dot`, then its tail.
+        let mut acc: Vec<&mut [f64]> = sums.chunks_mut(COLUMN_BLOCK).map(|c| &mut c[..rows]).collect();
+        acc.iter_mut().take(4).for_each(|a| a.fill(0.0));
+        acc[4].fill(std::iter::empty::<f64>().sum());
+        for (j, w) in self.weights.iter().enumerate() {
+            let acc = &mut acc[if j < body { j % 4 } else { 4 }];
+            let column = x.column(j);
+            match column.as_slice() {
+                Some(column) => acc.iter_mut().zip(column).for_each(|(a, x)| *a += x * w),
+                None => acc.iter_mut().zip(column.iter()).for_each(|(a, x)| *a += x * w),
+            }
+        }
+        for (i, pair) in out.chunks_exact_mut(2).enumerate() {
+            let mut z = (acc[0][i] + acc[1][i]) + (acc[2][i] + acc[3][i]) + acc[4][i] + self.intercept;
+            if z.is_nan() {
+                z = self.with_missing_view(x.row(i));
+            }
+            let p = sigmoid(z);
+            pair[self.positive] = p;
+            pair[1 - self.positive] = 1.0 - p;
+        }
+    }
+
+    /// [`fill_by_columns`](Self::fill_by_columns) for contiguous columns (a column-major
+    /// matrix), [`ROW_LANES`] rows at a time with their partial sums held in registers: one
+    /// load per cell, as in the row-major kernel. Sums and order are still exactly [`dot`]'s.
+    fn fill_column_major(&self, columns: &[&[f64]], x: ArrayView2<'_, f64>, out: &mut [f64]) {
+        let width = self.weights.len();
+        let body = width - width % 4;
+        let zero: f64 = std::iter::empty::<f64>().sum();
+        for (g, out) in out.chunks_mut(2 * ROW_LANES).enumerate() {
+            let (i0, lanes) = (g * ROW_LANES, out.len() / 2);
+            let mut acc = [[0.0f64; ROW_LANES]; 4];
+            let mut tail = [zero; ROW_LANES];
+            if lanes == ROW_LANES {
+                for (c, w) in self.weights[..body].chunks_exact(4).enumerate() {
+                    for k in 0..4 {
+                        let column = &columns[4 * c + k][i0..i0 + ROW_LANES];
+                        for l in 0..ROW_LANES {
+                            acc[k][l] += column[l] * w[k];
+                        }
+                    }
+                }
+            } else {
+                for (j, w) in self.weights[..body].iter().enumerate() {
+                    for l in 0..lanes {
+                        acc[j % 4][l] += columns[j][i0 + l] * w;
+                    }
+                }
+            }
+            for (j, w) in self.weights.iter().enumerate().skip(body) {
+                for l in 0..lanes {
+                    tail[l] += columns[j][i0 + l] * w;
+                }
+            }
+            for (l, pair) in out.chunks_exact_mut(2).enumerate() {
+                let mut z = (acc[0][l] + acc[1][l]) + (acc[2][l] + acc[3][l]) + tail[l] + self.intercept;
+                if z.is_nan() {
+                    z = self.with_missing_view(x.row(i0 + l));
+                }
+                let p = sigmoid(z);
+                pair[self.positive] = p;
+                pair[1 - self.positive] = 1.0 - p;
+            }
+        }
+    }
+
+    #[cold]
+    fn with_missing_view(&self, row: ArrayView1<'_, f64>) -> f64 {
+        self.with_missing(&row.to_vec())
     }
 
     fn fill(&self, x: &[f64], out: &mut [f64]) {
@@ -294,19 +407,19 @@ impl<T: Threshold> PerfectForest<T> {
     }
 
     /// Probabilities (sums of leaf values over trees, divided by the tree count).
-    fn probabilities(&self, x: &[f64]) -> Vec<f64> {
-        let width = self.scaling.len();
-        let rows = x.len() / width;
+    fn probabilities(&self, x: ArrayView2<'_, f64>) -> Vec<f64> {
+        let rows = x.nrows();
         let k = self.n_outputs;
         let mut out = vec![0.0; rows * k];
+        let block = |c: usize, out: &[f64]| x.slice(s![c * FOREST_CHUNK..c * FOREST_CHUNK + out.len() / k, ..]);
         if parallel(rows, FOREST_CHUNK) {
             out.par_chunks_mut(FOREST_CHUNK * k)
-                .zip(x.par_chunks(FOREST_CHUNK * width))
-                .for_each_init(Vec::new, |buf, (out, x)| self.accumulate(x, out, buf));
+                .enumerate()
+                .for_each_init(Vec::new, |buf, (c, out)| self.accumulate(block(c, out), out, buf));
         } else {
             let mut buf = Vec::new();
-            for (out, x) in out.chunks_mut(FOREST_CHUNK * k).zip(x.chunks(FOREST_CHUNK * width)) {
-                self.accumulate(x, out, &mut buf);
+            for (c, out) in out.chunks_mut(FOREST_CHUNK * k).enumerate() {
+                self.accumulate(block(c, out), out, &mut buf);
             }
         }
         // Divide (not multiply by the reciprocal): the same rounding as scikit-learn, so an
@@ -316,13 +429,16 @@ impl<T: Threshold> PerfectForest<T> {
         out
     }
 
-    /// Adds every tree's leaf values, in tree order, for a block of raw rows.
-    fn accumulate(&self, x: &[f64], out: &mut [f64], buf: &mut Vec<T>) {
+    /// Adds every tree's leaf values, in tree order, for a block of raw rows (any layout:
+    /// they are copied, scaled, into the row-major walk buffer either way).
+    fn accumulate(&self, x: ArrayView2<'_, f64>, out: &mut [f64], buf: &mut Vec<T>) {
         let width = self.scaling.len();
+        let scale = |(v, (m, s)): (&f64, &(f64, f64))| T::from_input(crate::preprocess::scaled(*v, *m, *s));
         buf.clear();
-        buf.extend(x.chunks_exact(width).flat_map(|row| {
-            row.iter().zip(&self.scaling).map(|(v, (m, s))| T::from_input(crate::preprocess::scaled(*v, *m, *s)))
-        }));
+        match x.as_slice() {
+            Some(x) => buf.extend(x.chunks_exact(width).flat_map(|row| row.iter().zip(&self.scaling).map(scale))),
+            None => buf.extend(x.rows().into_iter().flat_map(|row| row.into_iter().zip(&self.scaling).map(scale))),
+        }
         match self.depth {
             0 => self.walk::<1>(buf, out),
             1 => self.walk::<2>(buf, out),
@@ -436,6 +552,7 @@ fn place<T: Threshold>(
 mod tests {
     use super::*;
     use crate::estimator::tree::Node;
+    use ndarray::ShapeBuilder;
 
     fn leaf(i: u32) -> Node {
         Node { feature: LEAF, threshold: 0.0, left: i, right: 0 }
@@ -471,6 +588,26 @@ mod tests {
         out
     }
 
+    fn view(x: &[f64], width: usize) -> ArrayView2<'_, f64> {
+        ArrayView2::from_shape((x.len() / width, width), x).unwrap()
+    }
+
+    /// Calls `check` with the rows of `x` in two other layouts: column-major, and every
+    /// other row of a matrix twice as tall. Neither is one row-major slice, so the strided
+    /// paths run.
+    fn each_layout(x: &[f64], width: usize, mut check: impl FnMut(ArrayView2<'_, f64>)) {
+        let rows = view(x, width);
+        let mut column_major = ndarray::Array2::zeros((rows.nrows(), width).f());
+        column_major.assign(&rows);
+        let mut tall = ndarray::Array2::from_elem((2 * rows.nrows(), width), f64::NAN);
+        tall.slice_mut(s![..;2, ..]).assign(&rows);
+        for layout in [column_major.view(), tall.slice(s![..;2, ..])] {
+            let one_line = rows.nrows() < 2 || width < 2;
+            assert!(one_line || layout.as_slice().is_none(), "{:?}", layout.strides());
+            check(layout);
+        }
+    }
+
     fn inputs() -> Vec<f64> {
         let mut x = Vec::new();
         let probes = [f64::NAN, -2.0, -1.0, -0.5, 0.0, 0.5, 0.5f64.next_up(), 1.0, 3.0, f64::INFINITY];
@@ -492,8 +629,11 @@ mod tests {
         let kernel = Kernel::forest(&trees, scaling);
         assert!(matches!(kernel, Kernel::Forest64(_)), "0.4 has no exact f32 split");
         for rows in [1, 3, 8, 9, 100] {
-            let got = kernel.probabilities(&x[..rows * 2], 2).unwrap();
+            let got = kernel.probabilities(view(&x[..rows * 2], 2)).unwrap();
             assert_eq!(got, want[..rows * 2], "{rows} rows");
+            each_layout(&x[..rows * 2], 2, |layout| {
+                assert_eq!(kernel.probabilities(layout).unwrap(), got, "{rows} rows, strides {:?}", layout.strides());
+            });
         }
     }
 
@@ -508,7 +648,7 @@ mod tests {
         x.extend([t, 0.0, t.next_up(), 0.0, t.next_down(), 0.0, 0.5f64.next_up(), 0.0]);
         let kernel = Kernel::forest(&trees, scaling.clone());
         assert!(matches!(kernel, Kernel::Forest32(_)));
-        assert_eq!(kernel.probabilities(&x, 2).unwrap(), reference(&trees, &scaling, &x));
+        assert_eq!(kernel.probabilities(view(&x, 2)).unwrap(), reference(&trees, &scaling, &x));
     }
 
     #[test]
@@ -518,7 +658,7 @@ mod tests {
         let k = FoldedLogistic::new(&w, b, 1, &scaling);
         let rows = [[1.0, 2.0, 3.0, 4.0, 5.0], [f64::NAN, 0.0, -1.0, f64::NAN, 2.0], [0.0; 5]];
         let x: Vec<f64> = rows.iter().flatten().copied().collect();
-        let got = k.probabilities(&x);
+        let got = k.probabilities(view(&x, 5));
         for (i, row) in rows.iter().enumerate() {
             let z: f64 = row
                 .iter()
@@ -530,6 +670,32 @@ mod tests {
             let p = sigmoid(z);
             assert!((got[2 * i + 1] - p).abs() < 1e-14, "row {i}: {} vs {p}", got[2 * i + 1]);
             assert!((got[2 * i] - (1.0 - p)).abs() < 1e-14);
+        }
+    }
+
+    #[test]
+    fn folded_logistic_scores_every_layout_bit_for_bit() {
+        // Widths with and without a tail past the four partial sums; rows past a column
+        // block and (40 000) past the parallel split; NaN cells for the re-scored rows.
+        for width in [1, 4, 7, 20] {
+            let w: Vec<f64> = (0..width).map(|j| (j as f64 * 0.37).sin()).collect();
+            let scaling: Vec<(f64, f64)> = (0..width).map(|j| (j as f64 * 0.1, 1.0 + j as f64 * 0.01)).collect();
+            let k = FoldedLogistic::new(&w, 0.3, 1, &scaling);
+            for rows in [1, 3, COLUMN_BLOCK + 5, 40_000] {
+                let x: Vec<f64> = (0..rows * width)
+                    .map(|i| if i % 997 == 3 { f64::NAN } else { ((i * 7919) % 1000) as f64 / 137.0 - 3.0 })
+                    .collect();
+                let want = k.probabilities(view(&x, width));
+                each_layout(&x, width, |layout| {
+                    let got = k.probabilities(layout);
+                    let same = got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(
+                        same && got.len() == want.len(),
+                        "width {width}, {rows} rows, strides {:?}",
+                        layout.strides()
+                    );
+                });
+            }
         }
     }
 

@@ -88,11 +88,17 @@ def _from_numpy(X, features):
         names = ", ".join(n for n, _ in features)
         raise _error(f"the array has {X.shape[1]} columns; the model takes {len(features)} ({names})")
     if X.dtype.kind in "fiu":
-        return "matrix", (np.ascontiguousarray(X, dtype=np.float64),)
+        return "matrix", (_float64(X),)
     if X.dtype.kind == "b":
         raise _error("a boolean array cannot be scored: the model takes numbers")
     columns = {name: X[:, i] for i, (name, _) in enumerate(features)}
     return _from_columns(list(columns), columns.__getitem__, X.shape[0], features)
+
+
+def _float64(X):
+    """``X`` as native float64, not copied when it already is (whatever its strides: the
+    native side reads C-order, Fortran-order and sliced arrays where they lie)."""
+    return X if X.dtype == np.float64 else X.astype(np.float64)
 
 
 def _check_names(names, features):
@@ -131,10 +137,12 @@ def _from_columns(names, get, n_rows, features, pandas=False, arrow=False):
 
 def _pandas_numeric(frame, names, features):
     """The whole frame as one float64 matrix in signature order, when every feature is
-    numeric and every column a plain float or integer dtype with unique names: pandas copies
-    its blocks out in one pass, where a column at a time costs a copy per column and another
-    to stack them (a 100k x 20 frame: about 4 ms against 17). ``None`` for anything else,
-    which the column-by-column path checks and explains."""
+    numeric and every column a plain float or integer dtype with unique names. A frame whose
+    features are one float64 block already in signature order gives a view of that block
+    (column-major, no copy), which the native side scores where it lies; otherwise pandas
+    copies its blocks out in one pass, where a column at a time costs a copy per column and
+    another to stack them. ``None`` for anything else, which the column-by-column path
+    checks and explains."""
     if any(levels is not None for _, levels in features) or len(set(names)) != len(names):
         return None
     if not all(isinstance(c, str) for c in frame.columns):
@@ -148,7 +156,7 @@ def _pandas_numeric(frame, names, features):
         if getattr(dtype, "kind", "O") not in "fiu" or type(dtype).__module__.split(".")[0] != "numpy":
             return None
     columns = frame if names == wanted else frame[wanted]
-    return np.ascontiguousarray(columns.to_numpy(dtype=np.float64))
+    return columns.to_numpy(dtype=np.float64, copy=False)
 
 
 def _pandas_values(series, name, levels):

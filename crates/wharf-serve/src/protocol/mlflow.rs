@@ -131,7 +131,7 @@ async fn run(app: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesRejec
 }
 
 /// The body's input as records.
-pub(crate) fn records(body: Value, signature: &Signature) -> Result<Records, Problem> {
+pub(crate) fn records(body: Value, signature: &Signature) -> Result<Records<'static>, Problem> {
     let Value::Object(mut map) = body else {
         return Err(Problem::invalid("", format!("expected a JSON object with one of {}", INPUT_KEYS.join(", "))));
     };
@@ -164,7 +164,7 @@ pub(crate) fn records(body: Value, signature: &Signature) -> Result<Records, Pro
 
 /// `{"columns": [...], "data": [[...]], "index": [...]}` (pandas' `split` orient); without
 /// `columns`, the values are in signature order.
-fn split(value: Value, signature: &Signature) -> Result<Records, Problem> {
+fn split(value: Value, signature: &Signature) -> Result<Records<'static>, Problem> {
     let Value::Object(mut split) = value else {
         return Err(Problem::invalid("dataframe_split", "expected an object with columns and data"));
     };
@@ -211,7 +211,7 @@ fn split(value: Value, signature: &Signature) -> Result<Records, Problem> {
 }
 
 /// `instances` or `inputs`: records, rows of values in signature order, or columns.
-fn tensor_input(key: &str, value: Value, signature: &Signature) -> Result<Records, Problem> {
+fn tensor_input(key: &str, value: Value, signature: &Signature) -> Result<Records<'static>, Problem> {
     match value {
         Value::Array(items) if items.iter().all(Value::is_object) => from_records(key, items),
         Value::Array(items) if items.iter().all(Value::is_array) => {
@@ -239,7 +239,7 @@ fn tensor_input(key: &str, value: Value, signature: &Signature) -> Result<Record
 
 /// Records as columns: the union of their fields in order of first appearance, a field a
 /// record lacks being missing there (as pandas reads them).
-fn from_records(key: &str, items: Vec<Value>) -> Result<Records, Problem> {
+fn from_records(key: &str, items: Vec<Value>) -> Result<Records<'static>, Problem> {
     let mut names: Vec<String> = Vec::new();
     let mut rows: Vec<Map<String, Value>> = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
@@ -267,7 +267,7 @@ fn from_records(key: &str, items: Vec<Value>) -> Result<Records, Problem> {
 /// a text column as it is written), `null` is missing. The core then checks them against
 /// the signature, and ignores columns the model does not take, as MLflow's schema
 /// enforcement drops them.
-fn frame(columns: Vec<(String, Vec<Value>)>, key: &str) -> Result<Records, Problem> {
+fn frame(columns: Vec<(String, Vec<Value>)>, key: &str) -> Result<Records<'static>, Problem> {
     let mut frame = Frame::new();
     for (name, values) in columns {
         let column = if values.iter().all(|v| v.is_number() || v.is_null()) {

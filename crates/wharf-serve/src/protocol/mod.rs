@@ -33,7 +33,7 @@ pub(crate) async fn score_records<E: From<Problem>>(
     app: &AppState,
     headers: &HeaderMap,
     loaded: Arc<Loaded>,
-    records: Records,
+    records: Records<'static>,
     respond: impl FnOnce(&Scored) -> Result<Response, E>,
 ) -> Result<Response, E> {
     let follow = app.follow(&loaded, &records);

@@ -347,7 +347,7 @@ fn records(
     signature: &Signature,
     inputs: Vec<Input>,
     binary: &mut &[u8],
-) -> Result<(Records, Option<String>), V2Error> {
+) -> Result<(Records<'static>, Option<String>), V2Error> {
     if inputs.is_empty() {
         return Err(V2Error::bad("the request has no inputs"));
     }
@@ -383,7 +383,7 @@ fn records(
         };
         let matrix = Array2::from_shape_vec((rows, columns), numbers)
             .map_err(|e| V2Error::bad(format!("input '{name}': {e}")))?;
-        return Ok((Records::Matrix(matrix), Some(name)));
+        return Ok((Records::Matrix(matrix.into()), Some(name)));
     }
     let mut columns: Vec<Option<Values>> = vec![None; signature.features.len()];
     let mut rows = None;
@@ -429,7 +429,7 @@ fn records(
                 matrix.column_mut(j).iter_mut().zip(values).for_each(|(cell, x)| *cell = *x);
             }
         }
-        return Ok((Records::Matrix(matrix), None));
+        return Ok((Records::Matrix(matrix.into()), None));
     }
     let frame = Frame::from_columns(
         signature

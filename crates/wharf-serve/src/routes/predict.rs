@@ -69,7 +69,9 @@ pub async fn post_score(
         records_matrix(&body, signature, Some(target)).filter(|_| signature.task != Task::Clustering)
     });
     let (records, truth) = match streamed {
-        Some(parsed) => (Records::Matrix(parsed.matrix), input::truth(signature, parsed.targets.into_iter().map(Ok))?),
+        Some(parsed) => {
+            (Records::Matrix(parsed.matrix.into()), input::truth(signature, parsed.targets.into_iter().map(Ok))?)
+        }
         None => input::score_records(input::parse_json(&body)?, signature)?,
     };
     let rows = records.len();
@@ -97,9 +99,9 @@ async fn predict(
     // tree of named rows costs many times the body (see `records_body`).
     let in_process = loaded.server.capabilities().in_process;
     let (records, positional) = match input::numeric_instances(&body, signature) {
-        Some(matrix) => (Records::Matrix(matrix), true),
+        Some(matrix) => (Records::Matrix(matrix.into()), true),
         None => match in_process.then(|| records_matrix(&body, signature, None)).flatten() {
-            Some(parsed) => (Records::Matrix(parsed.matrix), false),
+            Some(parsed) => (Records::Matrix(parsed.matrix.into()), false),
             None => {
                 let records = input::predict_records(input::parse_json(&body)?, signature)?;
                 let positional = matches!(records, Records::Matrix(_));

@@ -6,11 +6,15 @@
 //! a NaN in a matrix. A missing *field* is still an error, as for every Wharf model, so a
 //! misspelt column cannot silently score as all-missing.
 
+use std::borrow::Cow;
+
+use ndarray::{ArrayView2, Axis};
 use serde_json::Value;
 use wharf_core::{json_type, Column, Feature, FeatureKind, Records, Result, Signature, WharfError};
 
-/// The records as rows of `signature.features.len()` values each, in signature order.
-pub(crate) fn rows(signature: &Signature, records: &Records) -> Result<Vec<f64>> {
+/// The records as rows of `signature.features.len()` values each, in signature order: a
+/// row-major matrix as it lies (no copy), anything else copied into that layout.
+pub(crate) fn rows<'r>(signature: &Signature, records: &'r Records<'_>) -> Result<Cow<'r, [f64]>> {
     let width = signature.features.len();
     let n = records.len();
     match records {
@@ -26,8 +30,8 @@ pub(crate) fn rows(signature: &Signature, records: &Records) -> Result<Vec<f64>>
                 ));
             }
             Ok(match m.as_slice() {
-                Some(values) => values.to_vec(),
-                None => m.iter().copied().collect(),
+                Some(values) => Cow::Borrowed(values),
+                None => Cow::Owned(row_major(m.view())),
             })
         }
         Records::Rows(rows) => {
@@ -58,7 +62,7 @@ pub(crate) fn rows(signature: &Signature, records: &Records) -> Result<Vec<f64>>
                     });
                 }
             }
-            Ok(out)
+            Ok(Cow::Owned(out))
         }
         Records::Columns(frame) => {
             let mut out = vec![f64::NAN; n * width];
@@ -90,10 +94,23 @@ pub(crate) fn rows(signature: &Signature, records: &Records) -> Result<Vec<f64>>
                     }
                 }
             }
-            Ok(out)
+            Ok(Cow::Owned(out))
         }
         _ => Err(WharfError::Unsupported("records of this shape for a tree ensemble".into())),
     }
+}
+
+/// A matrix in another layout (column-major, a slice of a wider one) copied row-major, a
+/// column at a time, so a column-major source is read in order.
+fn row_major(m: ArrayView2<'_, f64>) -> Vec<f64> {
+    let width = m.ncols();
+    let mut out = vec![0.0; m.nrows() * width];
+    for (j, column) in m.axis_iter(Axis(1)).enumerate() {
+        for (dst, x) in out[j..].iter_mut().step_by(width).zip(column) {
+            *dst = *x;
+        }
+    }
+    out
 }
 
 /// The levels of a categorical feature (a trained booster's text column).
