@@ -9,12 +9,10 @@ use std::borrow::Cow;
 /// bytes that are not UTF-8 replaced, so a bad value names no served version rather than
 /// falling back to the default one); when the parameter is repeated, the last one counts.
 pub(crate) fn param<'q>(query: Option<&'q str>, key: &str) -> Option<Cow<'q, str>> {
-    let value = query?
-        .rsplit('&')
-        .find_map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (form_decoded(k) == key).then_some(v)
-        })?;
+    let value = query?.rsplit('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (form_decoded(k) == key).then_some(v)
+    })?;
     Some(form_decoded(value))
 }
 
