@@ -115,7 +115,7 @@ impl<'a> Node<'a> {
 }
 
 /// A float or double tensor's values as `f32`.
-fn tensor_f32(t: &TensorProto) -> Result<Vec<f32>, String> {
+pub(crate) fn tensor_f32(t: &TensorProto) -> Result<Vec<f32>, String> {
     if t.data_location == Some(1) {
         return Err("external tensor data is not read".into());
     }

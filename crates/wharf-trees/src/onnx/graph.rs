@@ -35,6 +35,9 @@ pub const SUPPORTED: &[(&str, &str)] = &[
     ("ai.onnx.ml", "ArrayFeatureExtractor"),
     ("ai.onnx.ml", "ZipMap"),
     ("", "Cast"),
+    ("", "Add"),
+    ("", "Sub"),
+    ("", "Mul"),
     ("", "Identity"),
     ("", "ArgMax"),
     ("", "Softmax"),
@@ -237,6 +240,22 @@ pub(crate) fn compile<'a>(model: &'a ModelProto) -> Result<Compiled, TreeError> 
             (Role::Features, "Scaler") => {
                 let op =
                     StageOp::Scaler { offset: node.floats("offset")?.to_vec(), scale: node.floats("scale")?.to_vec() };
+                Some((Role::Features, stage(values, op)?))
+            }
+            // A row and a constant: scikit-learn's MinMaxScaler is `Mul` then `Add`. Each is a
+            // `Scaler` stage that computes the same f32 operation: `(x - 0) * c` is `x * c`,
+            // and `(x - (-c)) * 1` is `x + c`, to the bit.
+            (Role::Features, "Add" | "Sub" | "Mul") => {
+                let name = inputs.get(1).copied().unwrap_or("");
+                let constant = constants.get(name).ok_or_else(|| {
+                    node.error("input", format!("'{name}' is not a constant (only a row and a constant are compiled)"))
+                })?;
+                let c = super::attrs::tensor_f32(constant).map_err(|m| node.error(name, m))?;
+                let op = match op {
+                    "Mul" => StageOp::Scaler { offset: vec![0.0], scale: c },
+                    "Add" => StageOp::Scaler { offset: c.iter().map(|v| -v).collect(), scale: vec![1.0] },
+                    _ => StageOp::Scaler { offset: c, scale: vec![1.0] },
+                };
                 Some((Role::Features, stage(values, op)?))
             }
             (Role::Features, "Imputer") => {
