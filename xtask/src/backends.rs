@@ -286,7 +286,10 @@ pub const TREES_SPECS: &[&str] = &[
     "numpy==2.4.6",
     "scikit-learn==1.9.1",
     "skl2onnx==1.20.0",
-    "onnx==1.23.2",
+    // skl2onnx 1.20.0 writes HistGradientBoosting's boolean attributes, which protobuf 5+
+    // refuses; onnx 1.17 still runs on protobuf 4.
+    "onnx==1.17.0",
+    "protobuf==4.25.9",
     "onnxruntime==1.31.1",
 ];
 
