@@ -407,14 +407,43 @@ impl<F: Format> Perfect<F> {
         }
         // The rest (all of a single-row call): one row through LANES trees at a time, the
         // leaves added in tree order.
+        // A row of up to 64 features is copied into a fixed buffer first: its indices are
+        // then masked instead of bounds-checked on every step.
+        let mut fixed = [F::T::default(); 64];
         for r in full..rows {
             let row = &xs[r * width..(r + 1) * width];
             let acc = &mut acc[r * groups..(r + 1) * groups];
             let whole = trees.len() - trees.len() % LANES;
-            for t in (0..whole).step_by(LANES) {
-                let at = walk_trees::<F, NAN, S>(&trees[t..t + LANES], row);
-                for (l, leaf) in at.into_iter().enumerate() {
-                    acc[self.groups[t + l] as usize] += leaves[t + l][leaf & (S - 1)];
+            let narrow = width <= fixed.len();
+            if narrow {
+                fixed[..width].copy_from_slice(row);
+            }
+            let walk8 = |eight: &[[PNode<F::T>; S]]| {
+                if narrow {
+                    walk_trees_fixed::<F, NAN, S>(eight, &fixed)
+                } else {
+                    walk_trees::<F, NAN, S>(eight, row)
+                }
+            };
+            let eights = trees[..whole].chunks_exact(LANES).zip(leaves[..whole].chunks_exact(LANES));
+            if let [sum] = acc {
+                // One group (a binary model, a regressor): the sum stays in a register, added
+                // to in the same tree order.
+                let mut total = *sum;
+                for (eight, leaves) in eights {
+                    for (leaf, values) in walk8(eight).into_iter().zip(leaves) {
+                        total += values[leaf & (S - 1)];
+                    }
+                }
+                for (nodes, values) in trees[whole..].iter().zip(&leaves[whole..]) {
+                    total += values[walk_one::<F, NAN, S>(nodes, row) & (S - 1)];
+                }
+                *sum = total;
+                continue;
+            }
+            for ((eight, leaves), groups) in eights.zip(self.groups[..whole].chunks_exact(LANES)) {
+                for ((leaf, values), group) in walk8(eight).into_iter().zip(leaves).zip(groups) {
+                    acc[*group as usize] += values[leaf & (S - 1)];
                 }
             }
             for t in whole..trees.len() {
@@ -512,6 +541,28 @@ fn walk_trees<F: Format, const NAN: bool, const S: usize>(trees: &[[PNode<F::T>;
         for (l, at) in at.iter_mut().enumerate() {
             let node = trees[l][*at & (S - 1)];
             let x = row[(node.feature & !NAN_LEFT) as usize];
+            *at = 2 * *at + goes_right::<F, NAN>(node, x) as usize;
+        }
+    }
+    at.map(|i| i - S)
+}
+
+/// [`walk_trees`] over a row in a 64-value buffer: feature indices were checked against
+/// the width, which is at most 64, so masking changes none.
+#[inline(always)]
+fn walk_trees_fixed<F: Format, const NAN: bool, const S: usize>(
+    trees: &[[PNode<F::T>; S]],
+    row: &[F::T; 64],
+) -> [usize; LANES] {
+    let mut at = [1usize; LANES];
+    let trees: &[[PNode<F::T>; S]; LANES] = match trees.try_into() {
+        Ok(t) => t,
+        Err(_) => return at,
+    };
+    for _ in 0..S.trailing_zeros() {
+        for (l, at) in at.iter_mut().enumerate() {
+            let node = trees[l][*at & (S - 1)];
+            let x = row[((node.feature & !NAN_LEFT) as usize) & 63];
             *at = 2 * *at + goes_right::<F, NAN>(node, x) as usize;
         }
     }
