@@ -25,6 +25,9 @@ const MAX_PERFECT_SLOTS: usize = 1 << 23;
 pub(crate) const BLOCK: usize = 128;
 /// Walks run interleaved.
 const LANES: usize = 8;
+
+/// The buffer a single row wider than 64 values is walked from (a power of two).
+const WIDE: usize = 1024;
 /// Marks a general tree's child index as a leaf index.
 const LEAF: u32 = 1 << 31;
 /// Top bit of a perfect node's feature: NaN goes left.
@@ -406,24 +409,25 @@ impl<F: Format> Perfect<F> {
             }
         }
         // The rest (all of a single-row call): one row through LANES trees at a time, the
-        // leaves added in tree order.
-        // A row of up to 64 features is copied into a fixed buffer first: its indices are
-        // then masked instead of bounds-checked on every step.
-        let mut fixed = [F::T::default(); 64];
+        // leaves added in tree order. Each row is copied into a fixed buffer first (64
+        // values, or 1024 for wider rows), so [`walk_trees`] masks its indices; a row wider
+        // still goes one tree at a time.
+        let mut narrow = [F::T::default(); 64];
+        let mut wide = if width > narrow.len() { vec![F::T::default(); WIDE] } else { Vec::new() };
         for r in full..rows {
             let row = &xs[r * width..(r + 1) * width];
             let acc = &mut acc[r * groups..(r + 1) * groups];
-            let whole = trees.len() - trees.len() % LANES;
-            let narrow = width <= fixed.len();
-            if narrow {
-                fixed[..width].copy_from_slice(row);
+            let fits = width <= WIDE;
+            if width <= narrow.len() {
+                narrow[..width].copy_from_slice(row);
+            } else if fits {
+                wide[..width].copy_from_slice(row);
             }
-            let walk8 = |eight: &[[PNode<F::T>; S]]| {
-                if narrow {
-                    walk_trees_fixed::<F, NAN, S>(eight, &fixed)
-                } else {
-                    walk_trees::<F, NAN, S>(eight, row)
-                }
+            let whole = if fits { trees.len() - trees.len() % LANES } else { 0 };
+            let wide_row = <&[F::T; WIDE]>::try_from(wide.as_slice()).ok();
+            let walk8 = |eight: &[[PNode<F::T>; S]]| match wide_row {
+                Some(wide) if width > 64 => walk_trees::<F, NAN, S, WIDE>(eight, wide),
+                _ => walk_trees::<F, NAN, S, 64>(eight, &narrow),
             };
             let eights = trees[..whole].chunks_exact(LANES).zip(leaves[..whole].chunks_exact(LANES));
             if let [sum] = acc {
@@ -529,30 +533,13 @@ fn walk_rows<F: Format, const NAN: bool, const S: usize>(nodes: &[PNode<F::T>; S
     at.map(|i| i - S)
 }
 
-/// One row through LANES trees in lockstep; returns each tree's leaf.
+/// One row through LANES trees in lockstep; returns each tree's leaf. The row sits in a
+/// buffer of `N` values (a power of two): feature indices were checked against the width,
+/// which is at most `N`, so masking them changes none and saves a bounds check a step.
 #[inline(always)]
-fn walk_trees<F: Format, const NAN: bool, const S: usize>(trees: &[[PNode<F::T>; S]], row: &[F::T]) -> [usize; LANES] {
-    let mut at = [1usize; LANES];
-    let trees: &[[PNode<F::T>; S]; LANES] = match trees.try_into() {
-        Ok(t) => t,
-        Err(_) => return at,
-    };
-    for _ in 0..S.trailing_zeros() {
-        for (l, at) in at.iter_mut().enumerate() {
-            let node = trees[l][*at & (S - 1)];
-            let x = row[(node.feature & !NAN_LEFT) as usize];
-            *at = 2 * *at + goes_right::<F, NAN>(node, x) as usize;
-        }
-    }
-    at.map(|i| i - S)
-}
-
-/// [`walk_trees`] over a row in a 64-value buffer: feature indices were checked against
-/// the width, which is at most 64, so masking changes none.
-#[inline(always)]
-fn walk_trees_fixed<F: Format, const NAN: bool, const S: usize>(
+fn walk_trees<F: Format, const NAN: bool, const S: usize, const N: usize>(
     trees: &[[PNode<F::T>; S]],
-    row: &[F::T; 64],
+    row: &[F::T; N],
 ) -> [usize; LANES] {
     let mut at = [1usize; LANES];
     let trees: &[[PNode<F::T>; S]; LANES] = match trees.try_into() {
@@ -562,7 +549,7 @@ fn walk_trees_fixed<F: Format, const NAN: bool, const S: usize>(
     for _ in 0..S.trailing_zeros() {
         for (l, at) in at.iter_mut().enumerate() {
             let node = trees[l][*at & (S - 1)];
-            let x = row[((node.feature & !NAN_LEFT) as usize) & 63];
+            let x = row[((node.feature & !NAN_LEFT) as usize) & (N - 1)];
             *at = 2 * *at + goes_right::<F, NAN>(node, x) as usize;
         }
     }

@@ -1,7 +1,7 @@
 //! The compiled forms against a plain recursive evaluator of the same rules, on generated
-//! ensembles: every row width the kernels specialise on (up to 32, up to 64, wider), depths
-//! from a lone leaf to past the perfect-tree limit, batches that are and are not whole
-//! groups of interleaved rows, with and without missing values; for each of XGBoost's,
+//! ensembles: every row width the kernels specialise on (batches: up to 32, up to 64,
+//! wider; a single row: up to 64, up to 1024, wider), depths from a lone leaf to past the
+//! perfect-tree limit, batches that are and are not whole groups of interleaved rows, with and without missing values; for each of XGBoost's,
 //! LightGBM's and ONNX's rules.
 
 use wharf_trees::{Ensemble, EnsembleSpec, Link, Missing, Node, Semantics, Split, Tree};
@@ -118,7 +118,7 @@ fn every_compiled_form_follows_the_rules() {
     let mut rng = Lcg(42);
     let mut forms = std::collections::BTreeSet::new();
     for semantics in [Semantics::XGBoost, Semantics::LightGBM, Semantics::Onnx] {
-        for width in [1usize, 20, 33, 64, 65, 100] {
+        for width in [1usize, 20, 33, 64, 65, 100, 1100] {
             for (depth, categorical) in [(0, false), (1, false), (3, false), (6, false), (11, false), (4, true)] {
                 if categorical && semantics == Semantics::Onnx {
                     continue; // ONNX trees have no categorical splits
