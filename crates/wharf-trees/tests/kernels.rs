@@ -1,8 +1,8 @@
 //! The compiled forms against a plain recursive evaluator of the same rules, on generated
 //! ensembles: every row width the kernels specialise on (batches: up to 32, up to 64,
 //! wider; a single row: up to 64, up to 1024, wider), depths from a lone leaf to past the
-//! perfect-tree limit, batches that are and are not whole groups of interleaved rows, with and without missing values; for each of XGBoost's,
-//! LightGBM's and ONNX's rules.
+//! perfect-tree limit, batches that are and are not whole groups of interleaved rows, with
+//! and without missing values; for each of XGBoost's, LightGBM's and ONNX's rules.
 
 use wharf_trees::{Ensemble, EnsembleSpec, Link, Missing, Node, Semantics, Split, Tree};
 
