@@ -41,6 +41,11 @@ fn compare(ours: &[f64], theirs: &[f64]) -> (usize, f64) {
     for (a, b) in ours.iter().zip(theirs) {
         if a.to_bits() != b.to_bits() {
             differ += 1;
+            // A NaN on one side only is a disagreement, not a difference too small to see.
+            if a.is_nan() != b.is_nan() {
+                worst = f64::INFINITY;
+                continue;
+            }
             let rel = (a - b).abs() / a.abs().max(b.abs());
             worst = worst.max(if (a - b).abs() < 1e-9 { 0.0 } else { rel });
         }

@@ -38,6 +38,7 @@ pub const SUPPORTED: &[(&str, &str)] = &[
     ("", "Add"),
     ("", "Sub"),
     ("", "Mul"),
+    ("", "Clip"),
     ("", "Identity"),
     ("", "ArgMax"),
     ("", "Softmax"),
@@ -256,6 +257,24 @@ pub(crate) fn compile<'a>(model: &'a ModelProto) -> Result<Compiled, TreeError> 
                     "Add" => StageOp::Scaler { offset: c.iter().map(|v| -v).collect(), scale: vec![1.0] },
                     _ => StageOp::Scaler { offset: c, scale: vec![1.0] },
                 };
+                Some((Role::Features, stage(values, op)?))
+            }
+            // scikit-learn's MinMaxScaler(clip=True). The bounds are inputs since opset 11,
+            // attributes before; absent, they are f32's lowest and highest, as in ONNX Runtime.
+            (Role::Features, "Clip") => {
+                let bound = |position: usize, attribute: &str, absent: f32| -> Result<f32, TreeError> {
+                    let Some(name) = proto.input.get(position).map(String::as_str).filter(|s| !s.is_empty()) else {
+                        return Ok(node.float(attribute).unwrap_or(absent));
+                    };
+                    let constant = constants
+                        .get(name)
+                        .ok_or_else(|| node.error("input", format!("the bound '{name}' is not a constant")))?;
+                    match super::attrs::tensor_f32(constant).map_err(|m| node.error(name, m))?.as_slice() {
+                        [value] => Ok(*value),
+                        other => Err(node.error(name, format!("{} values; a bound is one", other.len()))),
+                    }
+                };
+                let op = StageOp::Clip { min: bound(1, "min", f32::MIN)?, max: bound(2, "max", f32::MAX)? };
                 Some((Role::Features, stage(values, op)?))
             }
             (Role::Features, "Imputer") => {

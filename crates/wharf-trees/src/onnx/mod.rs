@@ -2,7 +2,7 @@
 //! onto Wharf's own kernels: tree operators onto the tree evaluator with ONNX Runtime's
 //! scoring rules ([`Semantics::Onnx`](crate::Semantics::Onnx)), linear operators onto a
 //! linear kernel, preprocessing (`Scaler`, `Imputer`, `Normalizer`, `OneHotEncoder`,
-//! numeric `LabelEncoder`, `Mul`/`Add`/`Sub` by a constant) as stages before them, column selections and joins resolved at
+//! numeric `LabelEncoder`, `Mul`/`Add`/`Sub` by a constant, `Clip`) as stages before them, column selections and joins resolved at
 //! import. Nothing interprets the graph at scoring time: [`read`] checks every operator,
 //! attribute, index and count once and returns a [`Pipeline`].
 //!

@@ -190,6 +190,19 @@ fn run_stage(stage: &Stage, slots: &mut Vec<f32>) {
             }
             normalize(*norm, &mut slots[start..]);
         }
+        StageOp::Clip { min, max } => {
+            for s in &stage.input {
+                let v = slots[*s as usize];
+                // Comparisons, not `f32::clamp`'s: a NaN passes through.
+                slots.push(if v < *min {
+                    *min
+                } else if v > *max {
+                    *max
+                } else {
+                    v
+                });
+            }
+        }
         StageOp::Truncate => {
             for s in &stage.input {
                 slots.push(slots[*s as usize].trunc());

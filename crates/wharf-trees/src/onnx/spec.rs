@@ -58,6 +58,14 @@ pub enum StageOp {
         /// For a value that is no key.
         default: f32,
     },
+    /// `Clip`: a value below `min` becomes `min`, above `max` becomes `max`; NaN stays NaN,
+    /// as in ONNX Runtime.
+    Clip {
+        /// The lower bound.
+        min: f32,
+        /// The upper bound, at least `min`.
+        max: f32,
+    },
     /// `OneHotEncoder` (`cats_int64s`): per input, one output per category, `1` where the
     /// value's integer part is that category; an unknown category gives zeros.
     OneHot {
@@ -261,6 +269,15 @@ impl PipelineSpec {
                     sorted.sort_by(f32::total_cmp);
                     if sorted.windows(2).any(|w| w[0] == w[1]) {
                         return Err(TreeError::field(F, format!("stages[{i}].keys"), "a key appears twice"));
+                    }
+                }
+                StageOp::Clip { min, max } => {
+                    if min.is_nan() || max.is_nan() || min > max {
+                        return Err(TreeError::field(
+                            F,
+                            format!("stages[{i}]"),
+                            format!("clip bounds {min}..{max} are not an interval"),
+                        ));
                     }
                 }
                 StageOp::Normalizer(_) | StageOp::Truncate => {}
