@@ -202,11 +202,14 @@ impl FoldedLogistic {
     /// [`fill`](Self::fill) for rows in any layout: in place when they are one row-major
     /// slice, column by column otherwise.
     fn fill_any(&self, x: ArrayView2<'_, f64>, out: &mut [f64]) {
+        // Row-major first: a single row is, and must not pay for a list of its columns.
+        if let Some(rows) = x.as_slice() {
+            return self.fill(rows, out);
+        }
         let columns: Option<Vec<&[f64]>> = x.columns().into_iter().map(|c| c.to_slice()).collect();
-        match (x.as_slice(), columns) {
-            (Some(x), _) => self.fill(x, out),
-            (None, Some(columns)) => self.fill_column_major(&columns, x, out),
-            (None, None) => {
+        match columns {
+            Some(columns) => self.fill_column_major(&columns, x, out),
+            None => {
                 let mut sums = vec![0.0; 5 * COLUMN_BLOCK];
                 for (c, out) in out.chunks_mut(2 * COLUMN_BLOCK).enumerate() {
                     let start = c * COLUMN_BLOCK;

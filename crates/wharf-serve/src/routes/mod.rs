@@ -2,7 +2,7 @@
 //! catalog ([`catalog`]), scoring ([`predict`]), reloads ([`admin`]), drift and feedback ([`watch`]) and the OpenAPI
 //! document with its offline page ([`docs`]). What they share (finding the version a request
 //! asks for, running work off the reactor) is here. Request metrics are not counted here but
-//! by a layer around them ([`crate::request_metrics`]).
+//! by the layer around them ([`crate::front`], with [`crate::request_metrics`]).
 
 use std::borrow::Cow;
 use std::sync::Arc;
