@@ -73,8 +73,11 @@ where
         let (method, uri) = (request.method().clone(), request.uri().clone());
         // The span costs only when debug logging is on; handlers' events then carry the
         // request.
-        let span =
-            if tracing::enabled!(Level::DEBUG) { tracing::debug_span!("request", %method, %uri) } else { Span::none() };
+        let span = if tracing::enabled!(Level::DEBUG) {
+            tracing::debug_span!("request", %method, uri = %shown(&uri))
+        } else {
+            Span::none()
+        };
         let call = match crate::limits::announced_too_large(&request, self.app.options.body_limit) {
             Some(refusal) => Err(refusal),
             None => Ok(self.inner.call(request).instrument(span.clone())),
@@ -93,6 +96,7 @@ where
             let latency_ms = elapsed.as_secs_f64() * 1e3;
             // A server error is logged at any level, as tower-http's trace layer did.
             if status.is_server_error() {
+                let uri = shown(&uri);
                 tracing::error!(parent: &span, %method, %uri, status = status.as_u16(), latency_ms, "request failed");
             } else {
                 tracing::debug!(parent: &span, status = status.as_u16(), latency_ms, "request answered");
@@ -102,5 +106,24 @@ where
             }
             Ok(response)
         })
+    }
+}
+
+/// The URI as logs show it: a credential a client put in the query (`?api_key=…`) masked by
+/// the one redaction rule.
+fn shown(uri: &axum::http::Uri) -> String {
+    wharf_core::redact::url(&uri.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_credential_in_the_query_never_reaches_the_log() {
+        let uri: axum::http::Uri = "/models/lead/predict?api_key=S3CRET-9&version=2".parse().expect("a URI");
+        let text = shown(&uri);
+        assert!(!text.contains("S3CRET-9"), "{text}");
+        assert!(text.starts_with("/models/lead/predict?") && text.contains("version=2"), "{text}");
     }
 }
