@@ -44,6 +44,7 @@ use std::time::{Duration, Instant};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
+use tower::Layer;
 
 mod auth;
 mod batch;
@@ -62,6 +63,7 @@ mod records_body;
 mod request_metrics;
 mod routes;
 pub mod schema;
+mod sent;
 mod shadow;
 pub mod state;
 mod tls;
@@ -338,7 +340,8 @@ fn routes_for(app: AppState) -> Router {
         .route("/docs", get(routes::docs::docs_redirect))
         .route("/docs/", get(routes::docs::docs_index))
         .route("/docs/{*tail}", get(routes::docs::docs_asset));
-    r.fallback(|| async { Problem::not_found("no such endpoint") })
+    let r: Router = r
+        .fallback(|| async { Problem::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
             Problem::new(
                 axum::http::StatusCode::METHOD_NOT_ALLOWED,
@@ -346,9 +349,12 @@ fn routes_for(app: AppState) -> Router {
                 "this endpoint takes another method",
             )
         })
-        .with_state(app.clone())
-        .layer(DefaultBodyLimit::max(options.body_limit))
-        .layer(front::FrontLayer::new(app))
+        .with_state(app.clone());
+    // The front layer and the body limit wrap the router once, as one service, rather than
+    // through `Router::layer`, which wraps every route in each layer (a boxed service and a
+    // mapped future per layer and request).
+    let limited = DefaultBodyLimit::max(options.body_limit).layer(r);
+    Router::new().fallback_service(front::FrontLayer::new(app).layer(limited))
 }
 
 /// Serves until `shutdown` completes, then lets in-flight requests finish.

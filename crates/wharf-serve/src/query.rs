@@ -9,15 +9,28 @@ use std::borrow::Cow;
 /// bytes that are not UTF-8 replaced, so a bad value names no served version rather than
 /// falling back to the default one); when the parameter is repeated, the last one counts.
 pub(crate) fn param<'q>(query: Option<&'q str>, key: &str) -> Option<Cow<'q, str>> {
-    let value = query?.rsplit('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (form_decoded(k) == key).then_some(v)
-    })?;
-    Some(form_decoded(value))
+    // Pairs are found by bytes, last first, and split at ASCII bytes, so every piece is still
+    // UTF-8: on a query of a few dozen bytes the `str` pattern searchers' set-up cost more
+    // than the search (three lookups were about 1,500 instructions of a 1-row predict).
+    let query = query?;
+    let bytes = query.as_bytes();
+    let mut end = bytes.len();
+    loop {
+        let start = bytes[..end].iter().rposition(|b| *b == b'&').map_or(0, |at| at + 1);
+        let pair = &query[start..end];
+        let (k, v) = match pair.bytes().position(|b| b == b'=') {
+            Some(at) => (&pair[..at], &pair[at + 1..]),
+            None => (pair, ""),
+        };
+        if form_decoded(k) == key {
+            return Some(form_decoded(v));
+        }
+        end = start.checked_sub(1)?;
+    }
 }
 
 fn form_decoded(text: &str) -> Cow<'_, str> {
-    if !text.contains(['+', '%']) {
+    if !text.bytes().any(|b| b == b'+' || b == b'%') {
         return Cow::Borrowed(text);
     }
     let spaced = text.replace('+', " ");
@@ -38,7 +51,7 @@ pub(crate) fn percent_decoded(text: &str) -> Option<Cow<'_, str>> {
 /// The bytes `text`'s `%XX` escapes stand for; `None` when it has no `%` at all. A `%` not
 /// followed by two hex digits stays as it is.
 fn decoded_bytes(text: &str) -> Option<Vec<u8>> {
-    if !text.contains('%') {
+    if !text.as_bytes().contains(&b'%') {
         return None;
     }
     let bytes = text.as_bytes();
@@ -77,6 +90,9 @@ mod tests {
         assert_eq!(param(Some("version"), "version").as_deref(), Some(""));
         assert_eq!(param(Some("versions=2&xversion=1"), "version"), None);
         assert_eq!(param(Some("version=%ff"), "version").as_deref(), Some("\u{fffd}"));
+        assert_eq!(param(Some(""), "version"), None);
+        assert_eq!(param(Some("&&version=1&"), "version").as_deref(), Some("1"));
+        assert_eq!(param(Some("=x&version=é&"), "version").as_deref(), Some("é"));
     }
 
     #[test]

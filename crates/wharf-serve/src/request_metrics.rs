@@ -99,7 +99,8 @@ fn v2_infer(path: &str) -> Option<(&str, Option<&str>)> {
 fn endpoint(path: &str) -> Option<(&str, &'static str)> {
     let rest = path.strip_prefix("/models/")?;
     let rest = rest.strip_suffix('/').unwrap_or(rest);
-    let (name, endpoint) = rest.split_once('/')?;
+    let at = rest.bytes().position(|b| b == b'/')?;
+    let (name, endpoint) = (&rest[..at], &rest[at + 1..]);
     let label = match endpoint {
         "predict" => "predict",
         "predict_proba" => "predict_proba",

@@ -101,7 +101,6 @@ struct SerdeOutput {
 /// The plain request in one pass, or `None` for anything else (which serde then reads, and
 /// words the errors of).
 fn fast(json: &[u8]) -> Option<InferRequest> {
-    let text = std::str::from_utf8(json).ok()?;
     let mut s = Scanner { bytes: json, at: 0 };
     let mut request = InferRequest::default();
     let mut seen_inputs = false;
@@ -112,7 +111,7 @@ fn fast(json: &[u8]) -> Option<InferRequest> {
             "inputs" => {
                 seen_inputs = true;
                 elements(s, |s| {
-                    request.inputs.push(input(s, text)?);
+                    request.inputs.push(input(s)?);
                     Some(())
                 })?
             }
@@ -139,7 +138,7 @@ fn fast(json: &[u8]) -> Option<InferRequest> {
 }
 
 /// One input tensor with numeric data.
-fn input(s: &mut Scanner<'_>, text: &str) -> Option<Input> {
+fn input(s: &mut Scanner<'_>) -> Option<Input> {
     s.expect(b'{')?;
     let (mut name, mut shape, mut datatype, mut data) = (None, None, None, None);
     members(s, |s, key| {
@@ -149,14 +148,14 @@ fn input(s: &mut Scanner<'_>, text: &str) -> Option<Input> {
             "shape" => {
                 let mut dims = Vec::new();
                 elements(s, |s| {
-                    let d = s.number(text)?;
+                    let d = s.number()?;
                     (d >= 0.0 && d.fract() == 0.0 && d <= 9e15).then(|| dims.push(Value::from(d as u64)))
                 })?;
                 shape = Some(Value::Array(dims));
             }
             "data" => {
                 let mut cells = Vec::new();
-                numbers(s, text, &mut cells)?;
+                numbers(s, &mut cells)?;
                 data = Some(Ok(cells));
             }
             _ => return None,
@@ -167,12 +166,12 @@ fn input(s: &mut Scanner<'_>, text: &str) -> Option<Input> {
 }
 
 /// Nested arrays of numbers, flattened into `out`.
-fn numbers(s: &mut Scanner<'_>, text: &str, out: &mut Vec<Cell>) -> Option<()> {
+fn numbers(s: &mut Scanner<'_>, out: &mut Vec<Cell>) -> Option<()> {
     s.skip_whitespace();
     if s.bytes.get(s.at) != Some(&b'[') {
-        return s.number(text).map(|x| out.push(Cell::Number(x)));
+        return s.number().map(|x| out.push(Cell::Number(x)));
     }
-    elements(s, |s| numbers(s, text, out))
+    elements(s, |s| numbers(s, out))
 }
 
 /// An object's members after its `{`, up to and including its `}`; `each` reads a value.

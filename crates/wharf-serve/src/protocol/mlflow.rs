@@ -24,6 +24,7 @@ use wharf_core::{excerpt, format_number, json_type, Column, Frame, Records, Sign
 use crate::limits::ScoringPermit;
 use crate::problem::Problem;
 use crate::request_metrics::ScoredRows;
+use crate::sent::Sent;
 use crate::{App, AppState};
 
 /// The header naming the model an `/invocations` request is for.
@@ -82,12 +83,7 @@ impl IntoResponse for MlflowError {
     }
 }
 
-async fn invocations(
-    State(app): State<AppState>,
-    permit: Result<ScoringPermit, Response>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+async fn invocations(State(app): State<AppState>, permit: Result<ScoringPermit, Response>, sent: Sent) -> Response {
     let _permit = match permit {
         Ok(permit) => permit,
         Err(_) => {
@@ -101,7 +97,7 @@ async fn invocations(
             return response;
         }
     };
-    match run(&app, &headers, body).await {
+    match run(&app, &sent.headers, sent.body).await {
         Ok(response) => response,
         Err(problem) => MlflowError(problem).into_response(),
     }

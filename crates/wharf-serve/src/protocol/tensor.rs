@@ -139,14 +139,14 @@ impl<'de> Visitor<'de> for Flatten<'_> {
     }
 }
 
-/// JSON tensor data from its raw text: numbers read by the standard library's correctly
-/// rounding parser, exactly as `/predict` reads `instances` (serde_json's own float parser
+/// JSON tensor data from its raw text: numbers read with correct rounding, exactly as
+/// `/predict` reads `instances` ([`Scanner::number`]; serde_json's own float parser
 /// may be a unit in the last place off, and a v2 answer would then differ from the native
 /// one). Data holding text (`BYTES`) or anything unusual goes through [`Flat`].
 pub(crate) fn cells(raw: &str) -> Result<Vec<Cell>, serde_json::Error> {
     let mut scanner = Scanner { bytes: raw.as_bytes(), at: 0 };
     let mut cells = Vec::with_capacity(raw.len() / 8);
-    if scan(&mut scanner, raw, &mut cells).is_some() {
+    if scan(&mut scanner, &mut cells).is_some() {
         scanner.skip_whitespace();
         if scanner.at == raw.len() {
             return Ok(cells);
@@ -158,7 +158,7 @@ pub(crate) fn cells(raw: &str) -> Result<Vec<Cell>, serde_json::Error> {
 /// One value of tensor data (an array, nested or not, of numbers, `null` and booleans);
 /// `None` for anything else. The text is valid JSON already (serde_json read it as a raw
 /// value), which bounds the nesting.
-fn scan(s: &mut Scanner<'_>, text: &str, out: &mut Vec<Cell>) -> Option<()> {
+fn scan(s: &mut Scanner<'_>, out: &mut Vec<Cell>) -> Option<()> {
     s.skip_whitespace();
     match *s.bytes.get(s.at)? {
         b'[' => {
@@ -169,7 +169,7 @@ fn scan(s: &mut Scanner<'_>, text: &str, out: &mut Vec<Cell>) -> Option<()> {
                 return Some(());
             }
             loop {
-                scan(s, text, out)?;
+                scan(s, out)?;
                 match s.next()? {
                     b',' => continue,
                     b']' => return Some(()),
@@ -180,7 +180,7 @@ fn scan(s: &mut Scanner<'_>, text: &str, out: &mut Vec<Cell>) -> Option<()> {
         b'n' => s.expect_literal(b"null").map(|()| out.push(Cell::Null)),
         b't' => s.expect_literal(b"true").map(|()| out.push(Cell::Bool(true))),
         b'f' => s.expect_literal(b"false").map(|()| out.push(Cell::Bool(false))),
-        _ => s.number(text).map(|x| out.push(Cell::Number(x))),
+        _ => s.number().map(|x| out.push(Cell::Number(x))),
     }
 }
 

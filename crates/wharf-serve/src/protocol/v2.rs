@@ -33,6 +33,7 @@ use super::tensor::{self, Datatype, Values};
 use crate::limits::ScoringPermit;
 use crate::problem::Problem;
 use crate::request_metrics::ScoredRows;
+use crate::sent::Sent;
 use crate::state::{self, Loaded};
 use crate::AppState;
 
@@ -226,15 +227,14 @@ async fn infer(
     State(app): State<AppState>,
     permit: Result<ScoringPermit, Response>,
     name: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    sent: Sent,
 ) -> Response {
     let _permit = match permit {
         Ok(permit) => permit,
         Err(_) => return overloaded(),
     };
     match name {
-        Ok(Path(name)) => respond(run(&app, &name, None, &headers, body).await),
+        Ok(Path(name)) => respond(run(&app, &name, None, &sent.headers, sent.body).await),
         Err(rejection) => path_error(rejection).into_response(),
     }
 }
@@ -243,15 +243,14 @@ async fn infer_version(
     State(app): State<AppState>,
     permit: Result<ScoringPermit, Response>,
     path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    sent: Sent,
 ) -> Response {
     let _permit = match permit {
         Ok(permit) => permit,
         Err(_) => return overloaded(),
     };
     match path {
-        Ok(Path((name, version))) => respond(run(&app, &name, Some(&version), &headers, body).await),
+        Ok(Path((name, version))) => respond(run(&app, &name, Some(&version), &sent.headers, sent.body).await),
         Err(rejection) => path_error(rejection).into_response(),
     }
 }

@@ -23,6 +23,7 @@ use crate::input::{self, Truth};
 use crate::problem::Problem;
 use crate::records_body::records_matrix;
 use crate::request_metrics::ScoredRows;
+use crate::sent::Sent;
 use crate::state::Loaded;
 use crate::AppState;
 
@@ -36,10 +37,9 @@ pub async fn post_predict(
     _permit: ScoringPermit,
     PathParam(name): PathParam,
     QueryParams(q): QueryParams,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    sent: Sent,
 ) -> Result<Response, Problem> {
-    predict(app, &name, &q, &headers, body, false).await
+    predict(app, &name, &q, sent, false).await
 }
 
 pub async fn post_predict_proba(
@@ -47,10 +47,9 @@ pub async fn post_predict_proba(
     _permit: ScoringPermit,
     PathParam(name): PathParam,
     QueryParams(q): QueryParams,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    sent: Sent,
 ) -> Result<Response, Problem> {
-    predict(app, &name, &q, &headers, body, true).await
+    predict(app, &name, &q, sent, true).await
 }
 
 pub async fn post_score(
@@ -58,12 +57,11 @@ pub async fn post_score(
     _permit: ScoringPermit,
     PathParam(name): PathParam,
     QueryParams(q): QueryParams,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    sent: Sent,
 ) -> Result<Response, Problem> {
     let loaded = resolve(&app, &name, q.version().as_deref())?;
     probability_rows(&q)?;
-    let body = read_body(&headers, body)?;
+    let body = read_body(&sent.headers, sent.body)?;
     let signature = loaded.model.signature();
     let streamed = signature.target.as_deref().filter(|_| loaded.server.capabilities().in_process).and_then(|target| {
         records_matrix(&body, signature, Some(target)).filter(|_| signature.task != Task::Clustering)
@@ -85,13 +83,13 @@ async fn predict(
     app: AppState,
     name: &str,
     q: &VersionQuery,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    sent: Sent,
     proba_only: bool,
 ) -> Result<Response, Problem> {
     let loaded = resolve(&app, name, q.version().as_deref())?;
     let shape = Shape { proba_only, rows_as_arrays: probability_rows(q)? };
-    let body = read_body(headers, body)?;
+    let Sent { headers, body } = sent;
+    let body = read_body(&headers, body)?;
     let signature = loaded.model.signature();
     // Numeric instances go straight from the bytes into a matrix; anything else (named
     // records, nulls, levels, a mistake to report) takes the JSON tree.
@@ -130,7 +128,9 @@ async fn predict(
     };
     let outcome = if rows == 1 && batchable {
         let started = Instant::now();
-        match crate::batch::score_one(&app, loaded.clone(), records).await {
+        // Boxed, as the pool's below: a future held across this await is part of every
+        // request's future, and the common (inline) request would carry and move it.
+        match Box::pin(crate::batch::score_one(&app, loaded.clone(), records)).await {
             Ok(scored) => answered(&loaded, scored, started),
             Err(problem) => Err(problem),
         }
@@ -141,17 +141,17 @@ async fn predict(
             .and_then(|scored| answered(&loaded, scored, started))
     } else {
         let loaded = loaded.clone();
-        blocking(move || {
+        Box::pin(blocking(move || {
             let started = Instant::now();
             answered(&loaded, score(loaded.server.as_ref(), &records, OnError::Fail)?, started)
-        })
+        }))
         .await
     };
     // The core names a matrix's cells `records[i][j]`; the client sent them as `instances`.
     let (mut response, scored) =
         outcome.map_err(|p| if positional { p.path_prefix("records[", "instances[") } else { p })?;
     if let Some((scored, us)) = scored {
-        follow.hand_over(headers, &mut response, loaded, us, scored);
+        follow.hand_over(&headers, &mut response, loaded, us, scored);
     }
     response.extensions_mut().insert(ScoredRows(rows));
     Ok(response)
