@@ -17,6 +17,9 @@
 
 use crate::spec::{Missing, Node, Split, Tree};
 
+#[cfg(target_arch = "x86_64")]
+mod simd;
+
 /// Deepest ensemble compiled into perfect trees (a tree's slots double with each level).
 pub(crate) const MAX_PERFECT_DEPTH: u32 = 10;
 /// Most perfect-tree slots over all trees (8–16 bytes of node and 4–8 of leaf each).
@@ -54,6 +57,19 @@ pub(crate) trait Format: Copy + Send + Sync + 'static {
     fn out(a: Self::A) -> f64;
     /// Random-forest mode's average over `n` trees.
     fn average(a: Self::A, n: usize) -> Self::A;
+    /// True when the source's perfect trees have vector walks ([`Format::vector_walk`]).
+    const VECTOR: bool = false;
+    /// The vector walks of a block of rows, for a source that has them (see [`simd`]); true
+    /// when they scored it, false to go the scalar way.
+    fn vector_walk<const NAN: bool>(
+        _p: &Perfect<Self>,
+        _xs: &[Self::T],
+        _width: usize,
+        _groups: usize,
+        _acc: &mut [Self::A],
+    ) -> bool {
+        false
+    }
 }
 
 /// XGBoost: `f32` inputs and thresholds, `x < t`, `f32` sums.
@@ -97,6 +113,13 @@ impl Format for Xgb {
     fn average(a: f32, n: usize) -> f32 {
         a / n as f32
     }
+    const VECTOR: bool = cfg!(target_arch = "x86_64");
+    fn vector_walk<const NAN: bool>(p: &Perfect<Self>, xs: &[f32], width: usize, groups: usize, acc: &mut [f32]) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return simd::accumulate::<Self, false, NAN>(p, xs, width, groups, acc);
+        #[cfg(not(target_arch = "x86_64"))]
+        return false;
+    }
 }
 
 /// ONNX Runtime on a float input: `f32` inputs and thresholds, `x <= t`, `f32` sums.
@@ -139,6 +162,13 @@ impl Format for Onx {
     }
     fn average(a: f32, n: usize) -> f32 {
         a / n as f32
+    }
+    const VECTOR: bool = cfg!(target_arch = "x86_64");
+    fn vector_walk<const NAN: bool>(p: &Perfect<Self>, xs: &[f32], width: usize, groups: usize, acc: &mut [f32]) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return simd::accumulate::<Self, true, NAN>(p, xs, width, groups, acc);
+        #[cfg(not(target_arch = "x86_64"))]
+        return false;
     }
 }
 
@@ -236,6 +266,12 @@ pub(crate) struct Perfect<F: Format> {
     nodes: Vec<PNode<F::T>>,
     leaves: Vec<F::A>,
     groups: Vec<u32>,
+    /// The narrowest row the walks may read: one past the largest feature, and at least 1
+    /// (a padded slot reads feature 0).
+    reads: usize,
+    /// Walk with the vector kernels: decided once, when compiled (the source has them and
+    /// the CPU runs them), so the hot path tests a field rather than the CPU.
+    simd: bool,
 }
 
 /// Node-by-node trees.
@@ -246,6 +282,14 @@ pub(crate) struct General<F: Format> {
     leaves: Vec<F::A>,
     groups: Vec<u32>,
     words: Vec<u32>,
+}
+
+/// True when this CPU runs the vector kernels.
+fn vector_cpu() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return simd::available();
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
 }
 
 /// Depth of a validated tree (a lone leaf has depth 0).
@@ -327,6 +371,18 @@ impl<F: Format> Body<F> {
         counts
     }
 
+    /// Turns the vector kernels off (tests compare them with the scalar ones).
+    pub(crate) fn scalar_only(&mut self) {
+        if let Body::Perfect(p) = self {
+            p.simd = false;
+        }
+    }
+
+    /// True when the vector kernels score.
+    pub(crate) fn vector(&self) -> bool {
+        matches!(self, Body::Perfect(p) if p.simd)
+    }
+
     /// Which compiled form this is (for benchmarks and tests).
     pub(crate) fn kind(&self) -> &'static str {
         match self {
@@ -344,6 +400,8 @@ impl<F: Format> Perfect<F> {
             nodes: vec![PNode::default(); slots * trees.len()],
             leaves: vec![F::A::default(); slots * trees.len()],
             groups: trees.iter().map(|t| t.group).collect(),
+            reads: 1,
+            simd: F::VECTOR && vector_cpu(),
         };
         for (t, tree) in trees.iter().enumerate() {
             let nodes = p.nodes.get_mut(t * slots..(t + 1) * slots)?;
@@ -361,6 +419,7 @@ impl<F: Format> Perfect<F> {
                     Node::Internal { feature, left, right, default_left, split } => {
                         let Split::Numeric { threshold, missing } = split else { return None };
                         let nan = nan_left::<F>(*threshold, *missing, *default_left);
+                        p.reads = p.reads.max(*feature as usize + 1);
                         *nodes.get_mut(slot)? = PNode {
                             threshold: F::threshold(*threshold),
                             feature: feature | if nan { NAN_LEFT } else { 0 },
@@ -375,6 +434,9 @@ impl<F: Format> Perfect<F> {
     }
 
     fn accumulate<const NAN: bool>(&self, xs: &[F::T], width: usize, groups: usize, acc: &mut [F::A]) {
+        if self.simd && F::vector_walk::<NAN>(self, xs, width, groups, acc) {
+            return;
+        }
         match self.depth {
             0 => self.walk::<NAN, 1>(xs, width, groups, acc),
             1 => self.walk::<NAN, 2>(xs, width, groups, acc),
