@@ -27,10 +27,13 @@ const MAX_PERFECT_SLOTS: usize = 1 << 23;
 /// Rows scored together, tree by tree.
 pub(crate) const BLOCK: usize = 128;
 /// Walks run interleaved.
-const LANES: usize = 8;
+const LANES: usize = 16;
 
 /// The buffer a single row wider than 64 values is walked from (a power of two).
 const WIDE: usize = 1024;
+/// Deepest perfect trees the vector kernels take: they decide every node of a tree for 64
+/// rows at once, which beats walking while a tree has few nodes (2^depth − 1).
+const VECTOR_DEPTH: u32 = 6;
 /// Marks a general tree's child index as a leaf index.
 const LEAF: u32 = 1 << 31;
 /// Top bit of a perfect node's feature: NaN goes left.
@@ -59,16 +62,16 @@ pub(crate) trait Format: Copy + Send + Sync + 'static {
     fn average(a: Self::A, n: usize) -> Self::A;
     /// True when the source's perfect trees have vector walks ([`Format::vector_walk`]).
     const VECTOR: bool = false;
-    /// The vector walks of a block of rows, for a source that has them (see [`simd`]); true
-    /// when they scored it, false to go the scalar way.
+    /// The vector walks of a block of rows, for a source that has them (see `simd`): how many
+    /// of the first rows they scored; the rest go the scalar way.
     fn vector_walk<const NAN: bool>(
         _p: &Perfect<Self>,
         _xs: &[Self::T],
         _width: usize,
         _groups: usize,
         _acc: &mut [Self::A],
-    ) -> bool {
-        false
+    ) -> usize {
+        0
     }
 }
 
@@ -114,11 +117,11 @@ impl Format for Xgb {
         a / n as f32
     }
     const VECTOR: bool = cfg!(target_arch = "x86_64");
-    fn vector_walk<const NAN: bool>(p: &Perfect<Self>, xs: &[f32], width: usize, groups: usize, acc: &mut [f32]) -> bool {
+    fn vector_walk<const NAN: bool>(p: &Perfect<Self>, xs: &[f32], width: usize, groups: usize, acc: &mut [f32]) -> usize {
         #[cfg(target_arch = "x86_64")]
         return simd::accumulate::<Self, false, NAN>(p, xs, width, groups, acc);
         #[cfg(not(target_arch = "x86_64"))]
-        return false;
+        return 0;
     }
 }
 
@@ -164,11 +167,11 @@ impl Format for Onx {
         a / n as f32
     }
     const VECTOR: bool = cfg!(target_arch = "x86_64");
-    fn vector_walk<const NAN: bool>(p: &Perfect<Self>, xs: &[f32], width: usize, groups: usize, acc: &mut [f32]) -> bool {
+    fn vector_walk<const NAN: bool>(p: &Perfect<Self>, xs: &[f32], width: usize, groups: usize, acc: &mut [f32]) -> usize {
         #[cfg(target_arch = "x86_64")]
         return simd::accumulate::<Self, true, NAN>(p, xs, width, groups, acc);
         #[cfg(not(target_arch = "x86_64"))]
-        return false;
+        return 0;
     }
 }
 
@@ -401,7 +404,7 @@ impl<F: Format> Perfect<F> {
             leaves: vec![F::A::default(); slots * trees.len()],
             groups: trees.iter().map(|t| t.group).collect(),
             reads: 1,
-            simd: F::VECTOR && vector_cpu(),
+            simd: F::VECTOR && depth <= VECTOR_DEPTH && vector_cpu(),
         };
         for (t, tree) in trees.iter().enumerate() {
             let nodes = p.nodes.get_mut(t * slots..(t + 1) * slots)?;
@@ -434,7 +437,9 @@ impl<F: Format> Perfect<F> {
     }
 
     fn accumulate<const NAN: bool>(&self, xs: &[F::T], width: usize, groups: usize, acc: &mut [F::A]) {
-        if self.simd && F::vector_walk::<NAN>(self, xs, width, groups, acc) {
+        let done = if self.simd { F::vector_walk::<NAN>(self, xs, width, groups, acc) } else { 0 };
+        let (Some(xs), Some(acc)) = (xs.get(done * width..), acc.get_mut(done * groups..)) else { return };
+        if xs.is_empty() {
             return;
         }
         match self.depth {

@@ -169,10 +169,10 @@ fn every_compiled_form_follows_the_rules() {
     assert_eq!(forms.into_iter().collect::<Vec<_>>(), ["general", "perfect"]);
 }
 
-/// The vector kernels (AVX-512, when this CPU has them) against the scalar ones and the
-/// rules, bit for bit: every perfect-tree depth, rows narrow enough for registers and not,
-/// batches of whole and partial groups of 16 rows (the rest walk 16 trees at a time), tree
-/// counts that do and do not fill those groups, several output groups, missing values.
+/// The vector kernel (AVX-512, where this CPU has it) against the scalar walks and the rules,
+/// bit for bit: every perfect-tree depth (the vector kernel takes up to 6, the deeper stay
+/// scalar), narrow and wide rows, calls too small for it (one row), partial and several
+/// 64-row chunks, one and several output groups, values equal to thresholds, missing values.
 #[test]
 fn vector_and_scalar_kernels_agree_bit_for_bit() {
     let mut rng = Lcg(7);
