@@ -31,7 +31,8 @@ const CHUNK: usize = 64;
 /// Fewest rows worth deciding a chunk for: smaller calls are walked.
 const MIN_ROWS: usize = 16;
 
-/// True when this CPU runs the kernel here (checked once, when an ensemble is compiled).
+/// True when this CPU runs the kernel here (checked once, when an ensemble is compiled): it
+/// needs AVX-512BW besides AVX-512F to join four 16-row masks into one of 64 rows.
 pub(super) fn available() -> bool {
     is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw")
 }
@@ -51,12 +52,16 @@ pub(super) fn accumulate<F, const LE: bool, const NAN: bool>(
 where
     F: Format<T = f32, A = f32>,
 {
+    if xs.len() < MIN_ROWS * width {
+        return 0;
+    }
     let trees = p.groups.len();
     let slots = 1usize << p.depth.min(VECTOR_DEPTH);
     // What the unsafe code below relies on, checked here rather than assumed: the CPU has
-    // AVX-512F (`simd` is set only then); the trees are whole and at most VECTOR_DEPTH deep;
-    // every node's feature is below `width` (`reads` is one past the largest, and at least
-    // 1); the rows are whole and fit in `acc`; every tree's group is below `groups`.
+    // AVX-512F and AVX-512BW (`simd` is set only then); the trees are whole and at most
+    // VECTOR_DEPTH deep; every node's feature is below `width` (`reads` is one past the
+    // largest, and at least 1); the rows are whole and fit in `acc`; every tree's group is
+    // below `groups`.
     let fits = p.simd
         && p.depth <= VECTOR_DEPTH
         && width >= p.reads
@@ -65,10 +70,10 @@ where
         && xs.len().is_multiple_of(width)
         && acc.len() == xs.len() / width * groups
         && p.groups.iter().all(|g| (*g as usize) < groups);
-    let rows = if fits { xs.len() / width } else { 0 };
-    if rows < MIN_ROWS {
+    if !fits {
         return 0;
     }
+    let rows = xs.len() / width;
     let (nodes, leaves, trees) = (p.nodes.as_slice(), p.leaves.as_slice(), p.groups.as_slice());
     // SAFETY: the conditions above are the kernel's contract.
     unsafe {
