@@ -94,13 +94,12 @@ where
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw")]
 fn mask64(values: &[f32; CHUNK], test: impl Fn(__m512) -> __mmask16) -> u64 {
-    let mut mask = 0u64;
-    for (q, sixteen) in values.as_chunks::<W>().0.iter().enumerate() {
-        // SAFETY: `sixteen` is 16 values.
-        let v = unsafe { _mm512_loadu_ps(sixteen.as_ptr()) };
-        mask |= u64::from(test(v)) << (q * W);
-    }
-    mask
+    let (sixteens, _) = values.as_chunks::<W>();
+    // SAFETY: each of the four is 16 values.
+    let [a, b, c, d] = std::array::from_fn(|q| test(unsafe { _mm512_loadu_ps(sixteens[q].as_ptr()) }));
+    let low = _mm512_kunpackw(u32::from(b), u32::from(a));
+    let high = _mm512_kunpackw(u32::from(d), u32::from(c));
+    _mm512_kunpackd(u64::from(high), u64::from(low))
 }
 
 /// Every tree for every row, tree by tree, chunk by chunk; monomorphised on the depth `D`
@@ -151,15 +150,18 @@ unsafe fn decide<const LE: bool, const NAN: bool, const D: u32>(
             for level in 0..D {
                 let mut plane = 0u64;
                 for n in (1usize << level)..(2usize << level) {
-                    let node = tree[n];
+                    // SAFETY: `n < 2^D`, the tree's slots.
+                    let node = unsafe { *tree.get_unchecked(n) };
                     let f = (node.feature & !NAN_LEFT) as usize;
+                    // SAFETY: the feature is below `width`, the chunk's length (the contract).
+                    let x = unsafe { chunk.get_unchecked(f) };
                     let t = _mm512_set1_ps(node.threshold);
                     // Right unless `x < t` (`x <= t`), as the scalar walk; NaN compares
                     // unordered, so it goes right unless the node sends it left.
                     let mut right = if LE {
-                        mask64(&chunk[f], |x| _mm512_cmp_ps_mask::<_CMP_NLE_UQ>(x, t))
+                        mask64(x, |x| _mm512_cmp_ps_mask::<_CMP_NLE_UQ>(x, t))
                     } else {
-                        mask64(&chunk[f], |x| _mm512_cmp_ps_mask::<_CMP_NLT_UQ>(x, t))
+                        mask64(x, |x| _mm512_cmp_ps_mask::<_CMP_NLT_UQ>(x, t))
                     };
                     if NAN {
                         let nan_left = 0u64.wrapping_sub(u64::from(node.feature >> 31));
@@ -167,11 +169,14 @@ unsafe fn decide<const LE: bool, const NAN: bool, const D: u32>(
                     }
                     // Every node is decided, reached or not: skipping the unreached ones
                     // costs more in mispredicted branches than it saves.
-                    let here = reach[n];
-                    plane |= here & right;
-                    if level + 1 < D {
-                        reach[2 * n] = here & !right;
-                        reach[2 * n + 1] = here & right;
+                    // SAFETY: `n < 2^D ≤ 64`, and when there is a level below, `2n + 1 < 2^D`.
+                    unsafe {
+                        let here = *reach.get_unchecked(n);
+                        plane |= here & right;
+                        if level + 1 < D {
+                            *reach.get_unchecked_mut(2 * n) = here & !right;
+                            *reach.get_unchecked_mut(2 * n + 1) = here & right;
+                        }
                     }
                 }
                 right_on[level as usize] = plane;
