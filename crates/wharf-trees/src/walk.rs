@@ -4,10 +4,12 @@
 //!   is deeper than [`MAX_PERFECT_DEPTH`], each tree becomes a *perfect* tree of the
 //!   ensemble's depth in heap order (children of `i` at `2i`, `2i+1`, from 1); a shallower
 //!   leaf is copied into every bottom slot below it. A walk is then exactly `depth`
-//!   branch-free steps (`i = 2i + right`), with no leaf test, and eight walks run interleaved (eight rows
-//!   through one tree, or one row through eight trees) so the CPU overlaps their loads. A
-//!   node is a threshold and a feature index whose top bit says where NaN goes: 8 bytes for
-//!   XGBoost's `f32` thresholds.
+//!   branch-free steps (`i = 2i + right`), with no leaf test, and sixteen walks run
+//!   interleaved (sixteen rows through one tree, or one row through sixteen trees) so the CPU
+//!   overlaps their loads. A node is a threshold and a feature index whose top bit says
+//!   where NaN goes: 8 bytes for XGBoost's `f32` thresholds. Where the CPU has AVX-512, a
+//!   batch of `f32` trees up to depth [`VECTOR_DEPTH`] is not walked but decided node by
+//!   node for 64 rows at once (see `simd`).
 //! - **General trees.** Deeper trees, categorical splits and LightGBM's zero-as-missing go
 //!   node by node; children are explicit and a leaf is a child index with its top bit set.
 //!
@@ -31,8 +33,9 @@ const LANES: usize = 16;
 
 /// The buffer a single row wider than 64 values is walked from (a power of two).
 const WIDE: usize = 1024;
-/// Deepest perfect trees the vector kernels take: they decide every node of a tree for 64
-/// rows at once, which beats walking while a tree has few nodes (2^depth − 1).
+/// Deepest perfect trees the vector kernel takes: it decides every node of a tree for 64
+/// rows at once, which beats walking only while a tree has few nodes (`2^depth − 1`); at
+/// depth 8 it measured slower than the walk.
 const VECTOR_DEPTH: u32 = 6;
 /// Marks a general tree's child index as a leaf index.
 const LEAF: u32 = 1 << 31;
@@ -60,11 +63,13 @@ pub(crate) trait Format: Copy + Send + Sync + 'static {
     fn out(a: Self::A) -> f64;
     /// Random-forest mode's average over `n` trees.
     fn average(a: Self::A, n: usize) -> Self::A;
-    /// True when the source's perfect trees have vector walks ([`Format::vector_walk`]).
+    /// True when the source's perfect trees have a vector kernel ([`Format::vector_accumulate`]).
     const VECTOR: bool = false;
-    /// The vector walks of a block of rows, for a source that has them (see `simd`): how many
-    /// of the first rows they scored; the rest go the scalar way.
-    fn vector_walk<const NAN: bool>(
+    /// The vector kernel (module `simd`) on a block of rows, for a source that has one: how
+    /// many of the first rows it scored (all or none); the rest go the scalar way. LightGBM's
+    /// `f64` nodes have none: eight lanes to a register double the compares per node, which
+    /// leaves too little over the scalar walk to be worth a second kernel.
+    fn vector_accumulate<const NAN: bool>(
         _p: &Perfect<Self>,
         _xs: &[Self::T],
         _width: usize,
@@ -117,7 +122,13 @@ impl Format for Xgb {
         a / n as f32
     }
     const VECTOR: bool = cfg!(target_arch = "x86_64");
-    fn vector_walk<const NAN: bool>(p: &Perfect<Self>, xs: &[f32], width: usize, groups: usize, acc: &mut [f32]) -> usize {
+    fn vector_accumulate<const NAN: bool>(
+        p: &Perfect<Self>,
+        xs: &[f32],
+        width: usize,
+        groups: usize,
+        acc: &mut [f32],
+    ) -> usize {
         #[cfg(target_arch = "x86_64")]
         return simd::accumulate::<Self, false, NAN>(p, xs, width, groups, acc);
         #[cfg(not(target_arch = "x86_64"))]
@@ -167,7 +178,13 @@ impl Format for Onx {
         a / n as f32
     }
     const VECTOR: bool = cfg!(target_arch = "x86_64");
-    fn vector_walk<const NAN: bool>(p: &Perfect<Self>, xs: &[f32], width: usize, groups: usize, acc: &mut [f32]) -> usize {
+    fn vector_accumulate<const NAN: bool>(
+        p: &Perfect<Self>,
+        xs: &[f32],
+        width: usize,
+        groups: usize,
+        acc: &mut [f32],
+    ) -> usize {
         #[cfg(target_arch = "x86_64")]
         return simd::accumulate::<Self, true, NAN>(p, xs, width, groups, acc);
         #[cfg(not(target_arch = "x86_64"))]
@@ -272,8 +289,9 @@ pub(crate) struct Perfect<F: Format> {
     /// The narrowest row the walks may read: one past the largest feature, and at least 1
     /// (a padded slot reads feature 0).
     reads: usize,
-    /// Walk with the vector kernels: decided once, when compiled (the source has them and
-    /// the CPU runs them), so the hot path tests a field rather than the CPU.
+    /// Score batches with the vector kernel: decided once, when compiled (the source has one,
+    /// the trees are shallow enough and the CPU runs it), so the hot path tests a field
+    /// rather than the CPU.
     simd: bool,
 }
 
@@ -437,7 +455,7 @@ impl<F: Format> Perfect<F> {
     }
 
     fn accumulate<const NAN: bool>(&self, xs: &[F::T], width: usize, groups: usize, acc: &mut [F::A]) {
-        let done = if self.simd { F::vector_walk::<NAN>(self, xs, width, groups, acc) } else { 0 };
+        let done = if self.simd { F::vector_accumulate::<NAN>(self, xs, width, groups, acc) } else { 0 };
         let (Some(xs), Some(acc)) = (xs.get(done * width..), acc.get_mut(done * groups..)) else { return };
         if xs.is_empty() {
             return;

@@ -182,9 +182,8 @@ fn vector_and_scalar_kernels_agree_bit_for_bit() {
             for depth in 1..=10 {
                 let groups = 1 + rng.below(3) * (depth % 2) as usize;
                 let n_trees = [17, 40][depth as usize % 2];
-                let trees = (0..n_trees)
-                    .map(|t| tree(&mut rng, depth, width, semantics, (t % groups) as u32, false))
-                    .collect();
+                let trees =
+                    (0..n_trees).map(|t| tree(&mut rng, depth, width, semantics, (t % groups) as u32, false)).collect();
                 let spec = EnsembleSpec {
                     semantics,
                     n_features: width,
@@ -242,5 +241,9 @@ fn vector_and_scalar_kernels_agree_bit_for_bit() {
         }
     }
     #[cfg(target_arch = "x86_64")]
-    assert_eq!(vector, std::arch::is_x86_feature_detected!("avx512f"), "the vector kernels score where the CPU has them");
+    assert_eq!(
+        vector,
+        std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw"),
+        "the vector kernel scores where the CPU has it"
+    );
 }
