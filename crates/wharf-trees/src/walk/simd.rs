@@ -106,9 +106,10 @@ fn mask64(values: &[f32; CHUNK], test: impl Fn(__m512) -> __mmask16) -> u64 {
 /// so the levels unroll.
 ///
 /// # Safety
-/// AVX-512F is available; `D ≤ 6`; `nodes` and `leaves` hold `2^D` slots per tree of
-/// `tree_groups`; every node's feature (without [`NAN_LEFT`]) is below `width ≥ 1`; `xs` is
-/// whole rows of `width`; `acc` holds `groups` per row; every tree's group is below `groups`.
+/// AVX-512F and AVX-512BW are available; `D ≤ 6`; `nodes` and `leaves` hold `2^D` slots per
+/// tree of `tree_groups`; every node's feature (without [`NAN_LEFT`]) is below `width ≥ 1`;
+/// `xs` is whole rows of `width`; `acc` holds `groups` per row; every tree's group is below
+/// `groups`.
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn decide<const LE: bool, const NAN: bool, const D: u32>(
     nodes: &[PNode<f32>],
