@@ -205,7 +205,7 @@ fn vector_and_scalar_kernels_agree_bit_for_bit() {
                         Node::Internal { split: Split::Numeric { threshold, .. }, .. } => Some(*threshold),
                         _ => None,
                     })
-                    .chain([0.0])
+                    .chain([0.0, -0.0])
                     .collect();
                 for (rows, nan_rate) in [(1usize, 0.0), (1, 0.3), (16, 0.0), (53, 0.0), (53, 0.1), (300, 0.02)] {
                     let x: Vec<f64> = (0..rows * width)
@@ -214,7 +214,7 @@ fn vector_and_scalar_kernels_agree_bit_for_bit() {
                             if r < nan_rate {
                                 f64::NAN
                             } else if r < nan_rate + 0.2 {
-                                // Exactly a threshold, or zero: ties and LightGBM's zero rule.
+                                // Exactly a threshold, or a zero of either sign: ties and LightGBM's zero rule.
                                 thresholds[rng.below(thresholds.len())]
                             } else {
                                 rng.next() * 4.0 - 2.0
