@@ -33,7 +33,9 @@ fn tree(rng: &mut Lcg, depth: u32, width: usize, semantics: Semantics, group: u3
         let split = if categorical && rng.next() < 0.3 {
             Split::Categorical { bitset: vec![rng.next().to_bits() as u32] }
         } else {
-            let threshold = ((rng.next() * 4.0 - 2.0) as f32) as f64;
+            // Now and then a zero of either sign, which the rows also hold.
+            let threshold =
+                if rng.next() < 0.1 { [0.0, -0.0][rng.below(2)] } else { ((rng.next() * 4.0 - 2.0) as f32) as f64 };
             let missing = match (s, rng.below(3)) {
                 (Semantics::LightGBM, 0) => Missing::AsZero,
                 (Semantics::LightGBM, 1) if categorical => Missing::ZeroOrNan,
