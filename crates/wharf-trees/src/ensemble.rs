@@ -180,6 +180,28 @@ impl Ensemble {
         }
     }
 
+    /// The same ensemble scored by the scalar kernels only: for tests that compare them with
+    /// the vector kernels (which score otherwise whenever the CPU has them).
+    #[doc(hidden)]
+    pub fn scalar_only(mut self) -> Ensemble {
+        match &mut self.inner {
+            Inner::Xgb(c) => c.body.scalar_only(),
+            Inner::Lgb(c) => c.body.scalar_only(),
+            Inner::Onx(c) => c.body.scalar_only(),
+        }
+        self
+    }
+
+    /// True when the vector kernels score this ensemble (for tests and benchmarks).
+    #[doc(hidden)]
+    pub fn vector_kernels(&self) -> bool {
+        match &self.inner {
+            Inner::Xgb(c) => c.body.vector(),
+            Inner::Lgb(c) => c.body.vector(),
+            Inner::Onx(c) => c.body.vector(),
+        }
+    }
+
     fn check(&self, rows: &[f64], width: usize, out: &[f64]) -> Result<usize, TreeError> {
         if width != self.n_features {
             return Err(TreeError::Shape(format!("rows are {width} wide; the model reads {}", self.n_features)));

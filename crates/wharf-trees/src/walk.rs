@@ -4,10 +4,12 @@
 //!   is deeper than [`MAX_PERFECT_DEPTH`], each tree becomes a *perfect* tree of the
 //!   ensemble's depth in heap order (children of `i` at `2i`, `2i+1`, from 1); a shallower
 //!   leaf is copied into every bottom slot below it. A walk is then exactly `depth`
-//!   branch-free steps (`i = 2i + right`), with no leaf test, and eight walks run interleaved (eight rows
-//!   through one tree, or one row through eight trees) so the CPU overlaps their loads. A
-//!   node is a threshold and a feature index whose top bit says where NaN goes: 8 bytes for
-//!   XGBoost's `f32` thresholds.
+//!   branch-free steps (`i = 2i + right`), with no leaf test, and sixteen walks run
+//!   interleaved (sixteen rows through one tree, or one row through sixteen trees) so the CPU
+//!   overlaps their loads. A node is a threshold and a feature index whose top bit says
+//!   where NaN goes: 8 bytes for XGBoost's `f32` thresholds. Where the CPU has AVX-512, a
+//!   batch of `f32` trees up to depth [`VECTOR_DEPTH`] is not walked but decided node by
+//!   node for 64 rows at once (see `simd`).
 //! - **General trees.** Deeper trees, categorical splits and LightGBM's zero-as-missing go
 //!   node by node; children are explicit and a leaf is a child index with its top bit set.
 //!
@@ -17,6 +19,9 @@
 
 use crate::spec::{Missing, Node, Split, Tree};
 
+#[cfg(target_arch = "x86_64")]
+mod simd;
+
 /// Deepest ensemble compiled into perfect trees (a tree's slots double with each level).
 pub(crate) const MAX_PERFECT_DEPTH: u32 = 10;
 /// Most perfect-tree slots over all trees (8–16 bytes of node and 4–8 of leaf each).
@@ -24,10 +29,14 @@ const MAX_PERFECT_SLOTS: usize = 1 << 23;
 /// Rows scored together, tree by tree.
 pub(crate) const BLOCK: usize = 128;
 /// Walks run interleaved.
-const LANES: usize = 8;
+const LANES: usize = 16;
 
 /// The buffer a single row wider than 64 values is walked from (a power of two).
 const WIDE: usize = 1024;
+/// Deepest perfect trees the vector kernel takes: it decides every node of a tree for 64
+/// rows at once, which beats walking only while a tree has few nodes (`2^depth − 1`); at
+/// depth 8 it measured slower than the walk.
+const VECTOR_DEPTH: u32 = 6;
 /// Marks a general tree's child index as a leaf index.
 const LEAF: u32 = 1 << 31;
 /// Top bit of a perfect node's feature: NaN goes left.
@@ -54,6 +63,21 @@ pub(crate) trait Format: Copy + Send + Sync + 'static {
     fn out(a: Self::A) -> f64;
     /// Random-forest mode's average over `n` trees.
     fn average(a: Self::A, n: usize) -> Self::A;
+    /// True when the source's perfect trees have a vector kernel ([`Format::vector_accumulate`]).
+    const VECTOR: bool = false;
+    /// The vector kernel (module `simd`) on a block of rows, for a source that has one: how
+    /// many of the first rows it scored (all or none); the rest go the scalar way. LightGBM's
+    /// `f64` nodes have none: eight lanes to a register double the compares per node, which
+    /// leaves too little over the scalar walk to be worth a second kernel.
+    fn vector_accumulate<const NAN: bool>(
+        _p: &Perfect<Self>,
+        _xs: &[Self::T],
+        _width: usize,
+        _groups: usize,
+        _acc: &mut [Self::A],
+    ) -> usize {
+        0
+    }
 }
 
 /// XGBoost: `f32` inputs and thresholds, `x < t`, `f32` sums.
@@ -97,6 +121,19 @@ impl Format for Xgb {
     fn average(a: f32, n: usize) -> f32 {
         a / n as f32
     }
+    const VECTOR: bool = cfg!(target_arch = "x86_64");
+    fn vector_accumulate<const NAN: bool>(
+        p: &Perfect<Self>,
+        xs: &[f32],
+        width: usize,
+        groups: usize,
+        acc: &mut [f32],
+    ) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        return simd::accumulate::<Self, false, NAN>(p, xs, width, groups, acc);
+        #[cfg(not(target_arch = "x86_64"))]
+        return 0;
+    }
 }
 
 /// ONNX Runtime on a float input: `f32` inputs and thresholds, `x <= t`, `f32` sums.
@@ -139,6 +176,19 @@ impl Format for Onx {
     }
     fn average(a: f32, n: usize) -> f32 {
         a / n as f32
+    }
+    const VECTOR: bool = cfg!(target_arch = "x86_64");
+    fn vector_accumulate<const NAN: bool>(
+        p: &Perfect<Self>,
+        xs: &[f32],
+        width: usize,
+        groups: usize,
+        acc: &mut [f32],
+    ) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        return simd::accumulate::<Self, true, NAN>(p, xs, width, groups, acc);
+        #[cfg(not(target_arch = "x86_64"))]
+        return 0;
     }
 }
 
@@ -236,6 +286,13 @@ pub(crate) struct Perfect<F: Format> {
     nodes: Vec<PNode<F::T>>,
     leaves: Vec<F::A>,
     groups: Vec<u32>,
+    /// The narrowest row the walks may read: one past the largest feature, and at least 1
+    /// (a padded slot reads feature 0).
+    reads: usize,
+    /// Score batches with the vector kernel: decided once, when compiled (the source has one,
+    /// the trees are shallow enough and the CPU runs it), so the hot path tests a field
+    /// rather than the CPU.
+    simd: bool,
 }
 
 /// Node-by-node trees.
@@ -246,6 +303,14 @@ pub(crate) struct General<F: Format> {
     leaves: Vec<F::A>,
     groups: Vec<u32>,
     words: Vec<u32>,
+}
+
+/// True when this CPU runs the vector kernels.
+fn vector_cpu() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return simd::available();
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
 }
 
 /// Depth of a validated tree (a lone leaf has depth 0).
@@ -327,6 +392,18 @@ impl<F: Format> Body<F> {
         counts
     }
 
+    /// Turns the vector kernels off (tests compare them with the scalar ones).
+    pub(crate) fn scalar_only(&mut self) {
+        if let Body::Perfect(p) = self {
+            p.simd = false;
+        }
+    }
+
+    /// True when the vector kernels score.
+    pub(crate) fn vector(&self) -> bool {
+        matches!(self, Body::Perfect(p) if p.simd)
+    }
+
     /// Which compiled form this is (for benchmarks and tests).
     pub(crate) fn kind(&self) -> &'static str {
         match self {
@@ -344,6 +421,8 @@ impl<F: Format> Perfect<F> {
             nodes: vec![PNode::default(); slots * trees.len()],
             leaves: vec![F::A::default(); slots * trees.len()],
             groups: trees.iter().map(|t| t.group).collect(),
+            reads: 1,
+            simd: F::VECTOR && depth <= VECTOR_DEPTH && vector_cpu(),
         };
         for (t, tree) in trees.iter().enumerate() {
             let nodes = p.nodes.get_mut(t * slots..(t + 1) * slots)?;
@@ -361,6 +440,7 @@ impl<F: Format> Perfect<F> {
                     Node::Internal { feature, left, right, default_left, split } => {
                         let Split::Numeric { threshold, missing } = split else { return None };
                         let nan = nan_left::<F>(*threshold, *missing, *default_left);
+                        p.reads = p.reads.max(*feature as usize + 1);
                         *nodes.get_mut(slot)? = PNode {
                             threshold: F::threshold(*threshold),
                             feature: feature | if nan { NAN_LEFT } else { 0 },
@@ -375,6 +455,11 @@ impl<F: Format> Perfect<F> {
     }
 
     fn accumulate<const NAN: bool>(&self, xs: &[F::T], width: usize, groups: usize, acc: &mut [F::A]) {
+        let done = if self.simd { F::vector_accumulate::<NAN>(self, xs, width, groups, acc) } else { 0 };
+        let (Some(xs), Some(acc)) = (xs.get(done * width..), acc.get_mut(done * groups..)) else { return };
+        if xs.is_empty() {
+            return;
+        }
         match self.depth {
             0 => self.walk::<NAN, 1>(xs, width, groups, acc),
             1 => self.walk::<NAN, 2>(xs, width, groups, acc),

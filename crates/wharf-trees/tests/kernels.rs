@@ -33,7 +33,9 @@ fn tree(rng: &mut Lcg, depth: u32, width: usize, semantics: Semantics, group: u3
         let split = if categorical && rng.next() < 0.3 {
             Split::Categorical { bitset: vec![rng.next().to_bits() as u32] }
         } else {
-            let threshold = ((rng.next() * 4.0 - 2.0) as f32) as f64;
+            // Now and then a zero of either sign, which the rows also hold.
+            let threshold =
+                if rng.next() < 0.1 { [0.0, -0.0][rng.below(2)] } else { ((rng.next() * 4.0 - 2.0) as f32) as f64 };
             let missing = match (s, rng.below(3)) {
                 (Semantics::LightGBM, 0) => Missing::AsZero,
                 (Semantics::LightGBM, 1) if categorical => Missing::ZeroOrNan,
@@ -167,4 +169,83 @@ fn every_compiled_form_follows_the_rules() {
         }
     }
     assert_eq!(forms.into_iter().collect::<Vec<_>>(), ["general", "perfect"]);
+}
+
+/// The vector kernel (AVX-512, where this CPU has it) against the scalar walks and the rules,
+/// bit for bit: every perfect-tree depth (the vector kernel takes up to 6, the deeper stay
+/// scalar), narrow and wide rows, calls too small for it (one row), partial and several
+/// 64-row chunks, one and several output groups, values equal to thresholds, missing values.
+#[test]
+fn vector_and_scalar_kernels_agree_bit_for_bit() {
+    let mut rng = Lcg(7);
+    let mut vector = false;
+    for semantics in [Semantics::XGBoost, Semantics::LightGBM, Semantics::Onnx] {
+        for width in [1usize, 20, 33, 1100] {
+            for depth in 1..=10 {
+                let groups = 1 + rng.below(3) * (depth % 2) as usize;
+                let n_trees = [17, 40][depth as usize % 2];
+                let trees =
+                    (0..n_trees).map(|t| tree(&mut rng, depth, width, semantics, (t % groups) as u32, false)).collect();
+                let spec = EnsembleSpec {
+                    semantics,
+                    n_features: width,
+                    base_score: (0..groups).map(|g| g as f64 * 0.25).collect(),
+                    link: Link::Identity,
+                    average: false,
+                    trees,
+                };
+                let fast = Ensemble::new(spec.clone()).expect("valid");
+                let slow = Ensemble::new(spec.clone()).expect("valid").scalar_only();
+                assert_eq!(fast.compiled_kind(), "perfect");
+                assert!(!slow.vector_kernels());
+                vector |= fast.vector_kernels();
+                let thresholds: Vec<f64> = spec
+                    .trees
+                    .iter()
+                    .flat_map(|t| &t.nodes)
+                    .filter_map(|n| match n {
+                        Node::Internal { split: Split::Numeric { threshold, .. }, .. } => Some(*threshold),
+                        _ => None,
+                    })
+                    .chain([0.0, -0.0])
+                    .collect();
+                for (rows, nan_rate) in [(1usize, 0.0), (1, 0.3), (16, 0.0), (53, 0.0), (53, 0.1), (300, 0.02)] {
+                    let x: Vec<f64> = (0..rows * width)
+                        .map(|_| {
+                            let r = rng.next();
+                            if r < nan_rate {
+                                f64::NAN
+                            } else if r < nan_rate + 0.2 {
+                                // Exactly a threshold, or a zero of either sign: ties and LightGBM's zero rule.
+                                thresholds[rng.below(thresholds.len())]
+                            } else {
+                                rng.next() * 4.0 - 2.0
+                            }
+                        })
+                        .collect();
+                    let (mut a, mut b) = (vec![0.0; rows * groups], vec![0.0; rows * groups]);
+                    fast.predict_raw(&x, width, &mut a).expect("shapes");
+                    slow.predict_raw(&x, width, &mut b).expect("shapes");
+                    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    let context = format!("{semantics:?} width {width} depth {depth} rows {rows} NaN {nan_rate}");
+                    assert_eq!(bits(&a), bits(&b), "{context}");
+                    for r in [0, rows / 2, rows - 1] {
+                        let want = reference(&spec, &x[r * width..(r + 1) * width]);
+                        assert_eq!(bits(&a[r * groups..(r + 1) * groups]), bits(&want), "{context}: row {r}");
+                    }
+                    if rows == 1 {
+                        let mut one = vec![0.0; groups];
+                        fast.predict_row(&x, &mut one).expect("shapes");
+                        assert_eq!(bits(&one), bits(&a), "{context}: predict_row");
+                    }
+                }
+            }
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    assert_eq!(
+        vector,
+        std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw"),
+        "the vector kernel scores where the CPU has it"
+    );
 }
