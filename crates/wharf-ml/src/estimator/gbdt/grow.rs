@@ -118,7 +118,7 @@ impl Grower<'_> {
         scratch.gh.extend(g.iter().zip(h).map(|(g, h)| [*g, *h]));
         let mut root_hist = scratch.take();
         let all = if rows.len() == g.len() { None } else { Some(rows.as_slice()) };
-        hist::build(self.layout, &self.rows, active, all, &scratch.gh, &mut root_hist);
+        hist::build(&self.rows, active, all, &scratch.gh, &mut root_hist);
         // The root's totals from one feature's bins (every row falls in one bin of each).
         let first = active.iter().position(|a| *a).unwrap_or(0);
         let total = root_hist[self.layout.offsets[first]..self.layout.offsets[first + 1]]
@@ -159,16 +159,26 @@ impl Grower<'_> {
                 right: right_node,
                 gain: best.gain,
             };
+            let depth = parent.depth + 1;
+            // Children that will not be split need no histogram and no search: those of the
+            // tree's last split, or two too small or too deep to split.
+            let last = leaves.len() + 2 >= self.max_leaves;
+            if last || !(self.splittable(ls, le, depth) || self.splittable(rs, re, depth)) {
+                scratch.free.push(parent_hist);
+                for (start, end, node, total) in [(ls, le, left_node, best.left), (rs, re, right_node, best.right)] {
+                    leaves.push(Leaf { start, end, depth, node, total, hist: None, best: None });
+                }
+                continue;
+            }
             // The smaller child's histogram is built; the larger's is the parent's minus it,
             // in the parent's buffer.
             let left_smaller = le - ls <= re - rs;
             let small = if left_smaller { &rows[ls..le] } else { &rows[rs..re] };
             let mut small_hist = scratch.take();
-            hist::build(self.layout, &self.rows, active, Some(small), &scratch.gh, &mut small_hist);
+            hist::build(&self.rows, active, Some(small), &scratch.gh, &mut small_hist);
             hist::subtract(&mut parent_hist, &small_hist);
             let (left_hist, right_hist) =
                 if left_smaller { (small_hist, parent_hist) } else { (parent_hist, small_hist) };
-            let depth = parent.depth + 1;
             leaves.push(self.leaf(ls, le, depth, left_node, best.left, left_hist, active, scratch));
             leaves.push(self.leaf(rs, re, depth, right_node, best.right, right_hist, active, scratch));
         }
@@ -185,6 +195,12 @@ impl Grower<'_> {
         (Grown { nodes }, Leaves { rows, ranges, nodes: leaf_nodes })
     }
 
+    /// Whether a leaf of rows `start..end` at `depth` may be split at all.
+    fn splittable(&self, start: usize, end: usize, depth: usize) -> bool {
+        let deep = self.max_depth.is_some_and(|d| depth >= d);
+        !deep && (end - start) as u32 >= 2 * self.rules.min_samples_leaf
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn leaf(
         &self,
@@ -197,10 +213,11 @@ impl Grower<'_> {
         active: &[bool],
         scratch: &mut Scratch,
     ) -> Leaf {
-        let deep = self.max_depth.is_some_and(|d| depth >= d);
-        let splittable = !deep && (end - start) as u32 >= 2 * self.rules.min_samples_leaf;
-        let best =
-            if splittable { split::best(&hist, self.layout, self.mappers, active, total, &self.rules) } else { None };
+        let best = if self.splittable(start, end, depth) {
+            split::best(&hist, self.layout, self.mappers, active, total, &self.rules)
+        } else {
+            None
+        };
         let hist = if best.is_some() {
             Some(hist)
         } else {

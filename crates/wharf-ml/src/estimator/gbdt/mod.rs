@@ -232,9 +232,11 @@ pub(crate) fn fit(data: &Data<'_>, p: &Params, observed: bool, progress: &mut dy
     let mut h = vec![0.0f32; nt * groups];
 
     let row_major = binned.row_major();
+    let rows_of = RowBins::new(&row_major, &layout)
+        .ok_or_else(|| WharfError::Training("the binned table does not match its bins (a bug)".into()))?;
     let grower = Grower {
         columns: &binned.columns,
-        rows: RowBins { bins: &row_major, width },
+        rows: rows_of,
         mappers: &binned.mappers,
         layout: &layout,
         rules: Rules { l2: p.l2, min_samples_leaf: p.min_samples_leaf.max(1) as u32 },
