@@ -87,7 +87,7 @@ impl<'a> RowBins<'a> {
     pub(crate) fn new(bins: &'a [u8], layout: &'a Layout) -> Option<RowBins<'a>> {
         let width = layout.offsets.len() - 1;
         let slots: Vec<usize> = layout.offsets.windows(2).map(|w| w[1] - w[0]).collect();
-        let whole = width > 0 && bins.len() % width == 0;
+        let whole = width > 0 && bins.len().is_multiple_of(width);
         let inside = || bins.chunks_exact(width).all(|row| row.iter().zip(&slots).all(|(b, s)| (*b as usize) < *s));
         (whole && inside()).then_some(RowBins { bins, layout, width })
     }
