@@ -5,10 +5,9 @@
 //! read once for all its features, where a pass per feature would read them once per
 //! feature and gather one byte per row from a column far away. Each feature's sums are still
 //! taken over the leaf's rows in their (fixed) order, so they do not depend on how many
-//! threads run them: with several threads, the features are cut into blocks, one task each,
-//! and each block reads every row. Of two siblings only the smaller is built; the other is
-//! its parent minus it (the subtraction trick), which halves the work of every level at
-//! least.
+//! threads run them: the features are cut into blocks, each a pass over the rows, which run
+//! in parallel on big leaves. Of two siblings only the smaller is built; the other is its
+//! parent minus it (the subtraction trick), which halves the work of every level at least.
 
 use rayon::prelude::*;
 
@@ -72,8 +71,8 @@ impl Layout {
 }
 
 /// The bins row-major: row `r`'s bins are `bins[r * width..(r + 1) * width]`, each below
-/// its feature's slot count in the layout (checked once, when made, so adding a row indexes
-/// without checks).
+/// its feature's slot count in the layout (checked once, when made: a bin past its slots
+/// is an error there rather than a panic while adding rows).
 pub(crate) struct RowBins<'a> {
     bins: &'a [u8],
     /// The layout the bins were checked against, which histograms of these bins use.
@@ -156,9 +155,8 @@ struct Block {
 }
 
 impl Block {
-    /// The block of `range` (features of `layout`): each feature is below the layout's width,
-    /// and its offset plus its slots at most the range's slots, which [`add_row`]'s indexing
-    /// relies on.
+    /// The block of `range` (features of `layout`), each feature with its offset in the
+    /// range's slots.
     fn new(layout: &Layout, active: &[bool], range: std::ops::Range<usize>) -> Block {
         let base = layout.offsets[range.start];
         let features = range.filter(|f| active[*f]).map(|f| (f as u32, (layout.offsets[f] - base) as u32)).collect();
@@ -179,7 +177,8 @@ fn add_rows(data: &RowBins<'_>, rows: Option<&[u32]>, gh: &[[f32; 2]], block: &B
 }
 
 /// [`add_rows_generic`] compiled with AVX, where a slot's four lanes are added by one
-/// instruction rather than two.
+/// instruction rather than two: the histograms' share of a profile fell by about a quarter
+/// (relative to the partition's) when the additions got it.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
 fn add_rows_avx(data: &RowBins<'_>, rows: Option<&[u32]>, gh: &[[f32; 2]], block: &Block, region: &mut [Slot]) {
@@ -210,11 +209,7 @@ fn add_row(data: &RowBins<'_>, r: usize, gh: &[[f32; 2]], block: &Block, region:
     let (g, h) = (g as f64, h as f64);
     let row = &data.bins[r * data.width..(r + 1) * data.width];
     for (f, offset) in &block.features {
-        // SAFETY: `f < width == row.len()` and `offset + slots(f) <= region.len()` (both from
-        // `Block::new` on the layout of `data`, and `build` cuts `region` to the block's slots), and `row[f] < slots(f)` (checked by `RowBins::new`
-        // for every cell): both indices are in bounds. The two checks were a third of the
-        // instructions of an addition.
-        let s = unsafe { region.get_unchecked_mut(*offset as usize + *row.get_unchecked(*f as usize) as usize) };
+        let s = &mut region[*offset as usize + row[*f as usize] as usize];
         s.g += g;
         s.h += h;
         s.n += 1.0;

@@ -106,33 +106,14 @@ pub(crate) fn best(
     best
 }
 
-/// Cuts whose gains are computed together: a split's gain takes two divisions, and one
-/// loop over a few cuts at a time lets the compiler do them four to an instruction (the
-/// divisions one at a time were most of the search), with arrays small enough to cost
-/// nothing to set up.
+/// Cuts whose gains are computed together: a split's gain takes two divisions, which one
+/// loop over a few cuts at a time lets the compiler do two to an instruction, with arrays
+/// small enough to cost nothing to set up.
 const LANES: usize = 8;
-
-fn numeric(feature: usize, bins: &[Slot], total: Bin, rules: &Rules) -> Option<Candidate> {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx") {
-        // SAFETY: the CPU has AVX (checked just above), the only requirement of a
-        // `#[target_feature(enable = "avx")]` function.
-        return unsafe { numeric_avx(feature, bins, total, rules) };
-    }
-    numeric_generic(feature, bins, total, rules)
-}
-
-/// [`numeric_generic`] compiled with AVX: four divisions an instruction rather than two.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx")]
-fn numeric_avx(feature: usize, bins: &[Slot], total: Bin, rules: &Rules) -> Option<Candidate> {
-    numeric_generic(feature, bins, total, rules)
-}
 
 /// Every cut of a numeric feature, each with the missing bin on either side: the same
 /// arithmetic as [`score`] and [`allowed`] on [`Bin`]s, in the same order, so the same bits.
-#[inline(always)]
-fn numeric_generic(feature: usize, bins: &[Slot], total: Bin, rules: &Rules) -> Option<Candidate> {
+fn numeric(feature: usize, bins: &[Slot], total: Bin, rules: &Rules) -> Option<Candidate> {
     let value_bins = bins.len() - 1;
     let missing = bins[value_bins];
     let cuts = value_bins.saturating_sub(1);
