@@ -39,7 +39,12 @@ fn main() -> Result<(), Failure> {
     let trees: usize = std::env::var("GBDT_FIT_TREES").ok().and_then(|r| r.parse().ok()).unwrap_or(200);
     let trainer = Trainer::gradient_boosting().trees(trees).max_leaves(31).learning_rate(0.1);
     let mut out = serde_json::Map::new();
-    for threads in [1usize, 2] {
+    // `GBDT_FIT_THREADS=1` times one pool only (for a profile).
+    let pools: Vec<usize> = match std::env::var("GBDT_FIT_THREADS") {
+        Ok(t) => t.split(',').filter_map(|t| t.trim().parse().ok()).collect(),
+        Err(_) => vec![1, 2],
+    };
+    for threads in pools {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
         let mut best = f64::INFINITY;
         for _ in 0..repeats.max(1) {

@@ -6,7 +6,10 @@
 use std::collections::BTreeMap;
 
 use chrono::Utc;
-use wharf_core::{Column, FeatureKind, Model, ModelMetadata, Result, Signature, Task, WharfError};
+use ndarray::Array2;
+use wharf_core::{
+    Column, FeatureKind, Model, ModelMetadata, Predictions, Probabilities, Result, Signature, Task, WharfError,
+};
 
 use crate::estimator::gbdt::{self, Iteration, Loss, RegressionLoss};
 use crate::preprocess::Preprocessor;
@@ -16,12 +19,14 @@ use crate::{Dataset, Trainer};
 /// Most features listed in each importance tag (`wharf models show` prints tags whole).
 const IMPORTANCE_SHOWN: usize = 30;
 
+/// The model, and its predictions on `data`'s rows when the fit already knows them (see
+/// [`training_predictions`]).
 pub(crate) fn fit(
     trainer: &Trainer,
     data: &Dataset,
     observed: bool,
     observer: &mut dyn FnMut(&Iteration),
-) -> Result<Model> {
+) -> Result<(Model, Option<Predictions>)> {
     let task = trainer.algorithm().task();
     let (features, _) = Preprocessor::fit(&data.features, &data.levels)?;
     // Numeric columns are read in place (no copy: training holds the table, its bins at one
@@ -112,6 +117,7 @@ pub(crate) fn fit(
     )?;
     let ensemble = wharf_trees::Ensemble::new(fitted.spec)
         .map_err(|e| WharfError::Training(format!("the boosted trees do not compile: {e}")))?;
+    let predictions = fitted.margins.and_then(|m| training_predictions(&ensemble, &signature, m));
 
     let mut model_params = trainer.params();
     model_params.insert("rounds".into(), fitted.rounds.to_string());
@@ -143,8 +149,35 @@ pub(crate) fn fit(
         sample_input: (0..data.n_rows().min(3)).map(|i| data.features.row(i)).collect(),
     };
     let categorical_features = categorical.iter().enumerate().filter(|(_, c)| **c).map(|(i, _)| i).collect();
-    wharf_trees::model::trained(metadata, ensemble, loss.name(), categorical_features)
-        .map_err(|e| WharfError::Training(format!("fitted model is inconsistent: {e}")))
+    let model = wharf_trees::model::trained(metadata, ensemble, loss.name(), categorical_features)
+        .map_err(|e| WharfError::Training(format!("fitted model is inconsistent: {e}")))?;
+    Ok((model, predictions))
+}
+
+/// The model's predictions on its training table from the margins the booster ended with,
+/// which are the compiled ensemble's on those rows bit for bit: the training profile (the
+/// reference for drift) then needs no second pass of every tree over every row, a quarter
+/// of a fit on the peers' table. The link and the argmax are the tree-ensemble kind's.
+fn training_predictions(
+    ensemble: &wharf_trees::Ensemble,
+    signature: &Signature,
+    mut margins: Vec<f64>,
+) -> Option<Predictions> {
+    ensemble.apply_link(&mut margins);
+    match signature.task {
+        Task::Classification => {
+            let groups = ensemble.n_groups();
+            let n = margins.len() / groups.max(1);
+            let values = if groups == 1 {
+                Array2::from_shape_fn((n, 2), |(i, j)| if j == 1 { margins[i] } else { 1.0 - margins[i] })
+            } else {
+                Array2::from_shape_vec((n, groups), margins).ok()?
+            };
+            let indices = Probabilities { classes: Vec::new(), values }.argmax();
+            Some(Predictions::Classes { classes: signature.classes.clone(), indices })
+        }
+        _ => Some(Predictions::Values(margins)),
+    }
 }
 
 /// `name=value` for the features with a non-zero value, largest first (ties by name), at

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use chrono::Utc;
 use ndarray::Array1;
 use serde::{Deserialize, Serialize};
-use wharf_core::drift::with_profile;
-use wharf_core::{Column, Model, ModelMetadata, Records, Result, Signature, Task, WharfError};
+use wharf_core::drift::{with_profile, Profile, PROFILE_TAG};
+use wharf_core::{Column, Model, ModelMetadata, Predictions, Records, Result, Signature, Task, WharfError};
 
 use crate::builtin::FittedEstimator;
 use crate::estimator::fit::{self, Hyper};
@@ -531,12 +531,24 @@ impl Trainer {
         if data.n_rows() < 2 {
             return Err(WharfError::invalid(&data.name, "need at least two rows to train"));
         }
-        let model = self.fit_estimator(data, observer)?;
+        let (model, predictions) = self.fit_estimator(data, observer)?;
         // The training data's profile, kept with the model for drift monitoring.
-        with_profile(model, &Records::Columns(data.features.clone()))
+        let records = Records::Columns(data.features.clone());
+        match predictions {
+            Some(p) => {
+                let profile = Profile::of(model.signature(), &records, Some(&p))?;
+                Ok(model.with_tag(PROFILE_TAG, profile.to_json()))
+            }
+            None => with_profile(model, &records),
+        }
     }
 
-    fn fit_estimator(&self, data: &Dataset, mut observer: Option<&mut dyn FnMut(&Iteration)>) -> Result<Model> {
+    /// The model, and its predictions on `data` when the fit already knows them.
+    fn fit_estimator(
+        &self,
+        data: &Dataset,
+        mut observer: Option<&mut dyn FnMut(&Iteration)>,
+    ) -> Result<(Model, Option<Predictions>)> {
         if self.algorithm.is_boosting() {
             let own = self.observer.clone();
             // Each round's training loss is a pass over every row: computed only for someone
@@ -612,8 +624,9 @@ impl Trainer {
             library_versions: library_versions(),
             sample_input,
         };
-        Model::new(metadata, Arc::new(FittedEstimator::new(preprocessor, estimator)))
-            .map_err(|e| WharfError::Training(format!("fitted model is inconsistent: {e}")))
+        let model = Model::new(metadata, Arc::new(FittedEstimator::new(preprocessor, estimator)))
+            .map_err(|e| WharfError::Training(format!("fitted model is inconsistent: {e}")))?;
+        Ok((model, None))
     }
 }
 

@@ -329,3 +329,43 @@ fn an_unobserved_fit_records_the_kept_round_s_training_loss_and_the_same_trees()
     assert!((a - b).abs() <= 1e-12 * b.abs().max(1.0), "the kept round's loss either way: {a} vs {b}");
     assert_eq!(b, seen[rounds - 1].train_loss);
 }
+
+/// The training profile (the reference for drift) is computed from the booster's own
+/// margins rather than by scoring the training rows again: it must be, byte for byte, the
+/// profile scoring them gives, for a sigmoid, a softmax, a regression, categories with
+/// missing values, row and column subsamples, held-out rows, and early stopping (which drops
+/// trees, and scores again).
+#[test]
+fn the_training_profile_is_the_one_scoring_the_training_rows_gives() {
+    use wharf_core::drift::{with_profile, PROFILE_TAG};
+    let mut lead = datasets::lead_scoring();
+    let mut frame = Frame::new();
+    for (name, column) in lead.features.columns() {
+        let column = match column {
+            Column::Numeric(v) if name == "minutes_on_site" => {
+                Column::Numeric(v.iter().enumerate().map(|(i, x)| if i % 5 == 0 { f64::NAN } else { *x }).collect())
+            }
+            other => other.clone(),
+        };
+        frame.push(name.clone(), column).unwrap();
+    }
+    lead.features = frame;
+    let cases = [
+        ("breast_cancer", datasets::breast_cancer(), Trainer::gradient_boosting().trees(30)),
+        ("iris", datasets::iris(), Trainer::gradient_boosting().trees(20)),
+        ("diabetes", datasets::diabetes(), Trainer::gradient_boosting_regressor().trees(30)),
+        ("lead_scoring", lead.clone(), Trainer::gradient_boosting().trees(30).subsample(0.7).colsample(0.6)),
+        (
+            "lead_scoring held out",
+            lead.clone(),
+            Trainer::gradient_boosting().trees(30).validation_fraction(0.2).patience(100),
+        ),
+        ("lead_scoring early", lead, Trainer::gradient_boosting().trees(200).validation_fraction(0.2).patience(3)),
+    ];
+    for (name, data, trainer) in cases {
+        let model = trainer.fit(&data).unwrap();
+        let stored = model.metadata().tags[PROFILE_TAG].clone();
+        let scored = with_profile(model, &Records::Columns(data.features.clone())).unwrap();
+        assert_eq!(stored, scored.metadata().tags[PROFILE_TAG], "{name}");
+    }
+}

@@ -9,7 +9,7 @@
 use rayon::prelude::*;
 
 use super::bins::Mapper;
-use super::hist::{self, Bin, Layout};
+use super::hist::{self, Bin, Layout, RowBins, Slot};
 use super::split::{self, Candidate, Decision, Rules};
 
 /// A grown tree, with decisions on bins.
@@ -63,6 +63,8 @@ impl Grown {
 /// What growing needs besides the rows.
 pub(crate) struct Grower<'a> {
     pub(crate) columns: &'a [Vec<u8>],
+    /// The same bins row-major, which histograms read.
+    pub(crate) rows: RowBins<'a>,
     pub(crate) mappers: &'a [Mapper],
     pub(crate) layout: &'a Layout,
     pub(crate) rules: Rules,
@@ -71,13 +73,31 @@ pub(crate) struct Grower<'a> {
     pub(crate) learning_rate: f64,
 }
 
+/// Buffers kept from tree to tree, so growing allocates nothing per leaf once the first tree
+/// has been grown.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    /// Histograms no leaf holds.
+    free: Vec<Vec<Slot>>,
+    /// The right side of a partition.
+    right: Vec<u32>,
+    /// Each row's gradient and hessian, side by side: one read per row a histogram adds.
+    gh: Vec<[f32; 2]>,
+}
+
+impl Scratch {
+    fn take(&mut self) -> Vec<Slot> {
+        self.free.pop().unwrap_or_default()
+    }
+}
+
 struct Leaf {
     start: usize,
     end: usize,
     depth: usize,
     node: usize,
     total: Bin,
-    hist: Option<Vec<Bin>>,
+    hist: Option<Vec<Slot>>,
     best: Option<Candidate>,
 }
 
@@ -85,22 +105,27 @@ impl Grower<'_> {
     /// Grows a tree on `rows` (in increasing order) with gradients `g` and hessians `h`
     /// (indexed by row), over the features marked in `active`. Returns the tree and, for
     /// each of its leaves, its node and its rows.
-    pub(crate) fn grow(&self, rows: Vec<u32>, g: &[f32], h: &[f32], active: &[bool]) -> (Grown, Leaves) {
+    pub(crate) fn grow(
+        &self,
+        rows: Vec<u32>,
+        g: &[f32],
+        h: &[f32],
+        active: &[bool],
+        scratch: &mut Scratch,
+    ) -> (Grown, Leaves) {
         let mut rows = rows;
-        let mut scratch: Vec<u32> = Vec::with_capacity(rows.len());
-        let root_hist = if rows.len() == g.len() {
-            hist::build(self.layout, self.columns, active, None, g, h)
-        } else {
-            let (og, oh) = gather(&rows, g, h);
-            hist::build(self.layout, self.columns, active, Some(&rows), &og, &oh)
-        };
+        scratch.gh.clear();
+        scratch.gh.extend(g.iter().zip(h).map(|(g, h)| [*g, *h]));
+        let mut root_hist = scratch.take();
+        let all = if rows.len() == g.len() { None } else { Some(rows.as_slice()) };
+        hist::build(&self.rows, active, all, &scratch.gh, &mut root_hist);
         // The root's totals from one feature's bins (every row falls in one bin of each).
         let first = active.iter().position(|a| *a).unwrap_or(0);
         let total = root_hist[self.layout.offsets[first]..self.layout.offsets[first + 1]]
             .iter()
-            .fold(Bin::default(), |a, b| a.add(*b));
+            .fold(Bin::default(), |a, b| a.add(b.bin()));
         let mut nodes = vec![GNode::Leaf { value: 0.0 }];
-        let mut leaves = vec![self.leaf(0, rows.len(), 0, 0, total, root_hist, active)];
+        let mut leaves = vec![self.leaf(0, rows.len(), 0, 0, total, root_hist, active, scratch)];
         while leaves.len() < self.max_leaves {
             // The leaf whose split gains most; the first of equals, so the order is fixed.
             let mut pick: Option<usize> = None;
@@ -114,12 +139,14 @@ impl Grower<'_> {
             let Some(i) = pick else { break };
             let parent = leaves.swap_remove(i);
             let Some(best) = parent.best else { break };
-            let Some(parent_hist) = parent.hist else { break };
+            let Some(mut parent_hist) = parent.hist else { break };
             let missing_bin = self.mappers[best.feature].missing_bin();
             let table = best.decision.table(missing_bin);
             let column = &self.columns[best.feature];
             let write = parent.start
-                + partition(&mut rows[parent.start..parent.end], &mut scratch, |r| table[column[r as usize] as usize]);
+                + partition(&mut rows[parent.start..parent.end], &mut scratch.right, |r| {
+                    table[column[r as usize] as usize]
+                });
             let (ls, le, rs, re) = (parent.start, write, write, parent.end);
             let (left_node, right_node) = (nodes.len(), nodes.len() + 1);
             nodes.push(GNode::Leaf { value: 0.0 });
@@ -132,28 +159,46 @@ impl Grower<'_> {
                 right: right_node,
                 gain: best.gain,
             };
-            // The smaller child's histogram is built; the larger's is the parent's minus it.
+            let depth = parent.depth + 1;
+            // Children that will not be split need no histogram and no search: those of the
+            // tree's last split, or two too small or too deep to split.
+            let last = leaves.len() + 2 >= self.max_leaves;
+            if last || !(self.splittable(ls, le, depth) || self.splittable(rs, re, depth)) {
+                scratch.free.push(parent_hist);
+                for (start, end, node, total) in [(ls, le, left_node, best.left), (rs, re, right_node, best.right)] {
+                    leaves.push(Leaf { start, end, depth, node, total, hist: None, best: None });
+                }
+                continue;
+            }
+            // The smaller child's histogram is built; the larger's is the parent's minus it,
+            // in the parent's buffer.
             let left_smaller = le - ls <= re - rs;
             let small = if left_smaller { &rows[ls..le] } else { &rows[rs..re] };
-            let (sg, sh) = gather(small, g, h);
-            let small_hist = hist::build(self.layout, self.columns, active, Some(small), &sg, &sh);
-            let large_hist = hist::subtract(&parent_hist, &small_hist);
+            let mut small_hist = scratch.take();
+            hist::build(&self.rows, active, Some(small), &scratch.gh, &mut small_hist);
+            hist::subtract(&mut parent_hist, &small_hist);
             let (left_hist, right_hist) =
-                if left_smaller { (small_hist, large_hist) } else { (large_hist, small_hist) };
-            let depth = parent.depth + 1;
-            leaves.push(self.leaf(ls, le, depth, left_node, best.left, left_hist, active));
-            leaves.push(self.leaf(rs, re, depth, right_node, best.right, right_hist, active));
+                if left_smaller { (small_hist, parent_hist) } else { (parent_hist, small_hist) };
+            leaves.push(self.leaf(ls, le, depth, left_node, best.left, left_hist, active, scratch));
+            leaves.push(self.leaf(rs, re, depth, right_node, best.right, right_hist, active, scratch));
         }
         let mut ranges = Vec::with_capacity(leaves.len());
         let mut leaf_nodes = Vec::with_capacity(leaves.len());
-        for leaf in &leaves {
+        for leaf in leaves {
             let value = -leaf.total.g / (leaf.total.h + self.rules.l2) * self.learning_rate;
             let value = if value.is_finite() { value } else { 0.0 };
             nodes[leaf.node] = GNode::Leaf { value };
             ranges.push((value, leaf.start..leaf.end));
             leaf_nodes.push(leaf.node);
+            scratch.free.extend(leaf.hist);
         }
         (Grown { nodes }, Leaves { rows, ranges, nodes: leaf_nodes })
+    }
+
+    /// Whether a leaf of rows `start..end` at `depth` may be split at all.
+    fn splittable(&self, start: usize, end: usize, depth: usize) -> bool {
+        let deep = self.max_depth.is_some_and(|d| depth >= d);
+        !deep && (end - start) as u32 >= 2 * self.rules.min_samples_leaf
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -164,14 +209,21 @@ impl Grower<'_> {
         depth: usize,
         node: usize,
         total: Bin,
-        hist: Vec<Bin>,
+        hist: Vec<Slot>,
         active: &[bool],
+        scratch: &mut Scratch,
     ) -> Leaf {
-        let deep = self.max_depth.is_some_and(|d| depth >= d);
-        let splittable = !deep && (end - start) as u32 >= 2 * self.rules.min_samples_leaf;
-        let best =
-            if splittable { split::best(&hist, self.layout, self.mappers, active, total, &self.rules) } else { None };
-        let hist = best.is_some().then_some(hist);
+        let best = if self.splittable(start, end, depth) {
+            split::best(&hist, self.layout, self.mappers, active, total, &self.rules)
+        } else {
+            None
+        };
+        let hist = if best.is_some() {
+            Some(hist)
+        } else {
+            scratch.free.push(hist);
+            None
+        };
         Leaf { start, end, depth, node, total, hist, best }
     }
 }
@@ -196,51 +248,55 @@ impl Leaves {
     }
 }
 
-/// The gradients and hessians of `rows`, in their order, so histogram loops read them
-/// sequentially.
-fn gather(rows: &[u32], g: &[f32], h: &[f32]) -> (Vec<f32>, Vec<f32>) {
-    if rows.len() < 2 * CHUNK {
-        return (rows.iter().map(|r| g[*r as usize]).collect(), rows.iter().map(|r| h[*r as usize]).collect());
-    }
-    rayon::join(
-        || rows.par_iter().with_min_len(CHUNK).map(|r| g[*r as usize]).collect(),
-        || rows.par_iter().with_min_len(CHUNK).map(|r| h[*r as usize]).collect(),
-    )
-}
-
-/// Rows per task of the parallel partition and gather.
+/// Rows per task of the parallel partition.
 const CHUNK: usize = 16_384;
 
 /// Stable partition of `rows`: those `left` accepts first, in their order, then the others
 /// in theirs; returns how many went left. Big ranges are cut into fixed chunks partitioned in
-/// parallel and joined in chunk order, which is the same result.
-fn partition(rows: &mut [u32], scratch: &mut Vec<u32>, left: impl Fn(u32) -> bool + Sync) -> usize {
-    if rows.len() < 2 * CHUNK {
-        scratch.clear();
-        let mut write = 0;
-        for k in 0..rows.len() {
-            let r = rows[k];
-            if left(r) {
-                rows[write] = r;
-                write += 1;
-            } else {
-                scratch.push(r);
-            }
-        }
-        rows[write..].copy_from_slice(scratch);
-        return write;
+/// parallel and joined in chunk order, which is the same result; on one thread they are not
+/// cut.
+fn partition(rows: &mut [u32], right: &mut Vec<u32>, left: impl Fn(u32) -> bool + Sync) -> usize {
+    if rows.len() < 2 * CHUNK || rayon::current_num_threads() == 1 {
+        return partition_here(rows, right, &left);
     }
-    let parts: Vec<(Vec<u32>, Vec<u32>)> =
-        rows.par_chunks(CHUNK).map(|chunk| chunk.iter().partition(|r| left(**r))).collect();
+    let parts: Vec<(Vec<u32>, usize)> = rows
+        .par_chunks_mut(CHUNK)
+        .map(|chunk| {
+            let mut right = Vec::new();
+            let write = partition_here(chunk, &mut right, &left);
+            (chunk[..write].to_vec(), write)
+        })
+        .collect();
+    // Each chunk is lefts then rights; the rights are gathered first, while the chunks still
+    // hold them, then the lefts written over the front in chunk order.
+    right.clear();
+    for (chunk, (_, write)) in rows.chunks(CHUNK).zip(&parts) {
+        right.extend_from_slice(&chunk[*write..]);
+    }
     let mut write = 0;
     for (lefts, _) in &parts {
         rows[write..write + lefts.len()].copy_from_slice(lefts);
         write += lefts.len();
     }
-    let mut at = write;
-    for (_, rights) in &parts {
-        rows[at..at + rights.len()].copy_from_slice(rights);
-        at += rights.len();
+    rows[write..].copy_from_slice(right);
+    write
+}
+
+/// [`partition`] on the calling thread. Every row is written to both sides and the side it
+/// belongs to advances: no branch on the (unpredictable) decision.
+fn partition_here(rows: &mut [u32], right: &mut Vec<u32>, left: &impl Fn(u32) -> bool) -> usize {
+    right.clear();
+    right.resize(rows.len(), 0);
+    let (mut write, mut other) = (0usize, 0usize);
+    for k in 0..rows.len() {
+        let r = rows[k];
+        let goes_left = left(r);
+        // `write <= k` and `other <= k`: both in bounds.
+        rows[write] = r;
+        right[other] = r;
+        write += usize::from(goes_left);
+        other += usize::from(!goes_left);
     }
+    rows[write..].copy_from_slice(&right[..other]);
     write
 }

@@ -30,8 +30,8 @@ use wharf_core::{Result, WharfError};
 pub(crate) use loss::Loss;
 
 use bins::Binned;
-use grow::{Grower, Grown};
-use hist::Layout;
+use grow::{Grower, Grown, Scratch};
+use hist::{Layout, RowBins};
 use split::Rules;
 
 /// How classes are weighted.
@@ -196,6 +196,12 @@ pub(crate) struct Fitted {
     pub(crate) history: Vec<Iteration>,
     /// Rounds kept (early stopping keeps the best).
     pub(crate) rounds: usize,
+    /// Every row's margins (`groups` per row, rows in the table's order) under the kept
+    /// trees, when they are the sums the compiled ensemble takes (base score, then the trees
+    /// in order, in `f64`) and the trees send the rows where the bins did; `None` when early
+    /// stopping dropped trees (their values were taken back out, which need not give the same
+    /// bits).
+    pub(crate) margins: Option<Vec<f64>>,
 }
 
 /// Fits a booster; `progress` hears of each round (with its training loss only when
@@ -225,8 +231,12 @@ pub(crate) fn fit(data: &Data<'_>, p: &Params, observed: bool, progress: &mut dy
     let mut g = vec![0.0f32; nt * groups];
     let mut h = vec![0.0f32; nt * groups];
 
+    let row_major = binned.row_major();
+    let rows_of = RowBins::new(&row_major, &layout)
+        .ok_or_else(|| WharfError::Training("the binned table does not match its bins (a bug)".into()))?;
     let grower = Grower {
         columns: &binned.columns,
+        rows: rows_of,
         mappers: &binned.mappers,
         layout: &layout,
         rules: Rules { l2: p.l2, min_samples_leaf: p.min_samples_leaf.max(1) as u32 },
@@ -234,6 +244,7 @@ pub(crate) fn fit(data: &Data<'_>, p: &Params, observed: bool, progress: &mut dy
         max_depth: p.max_depth,
         learning_rate: p.learning_rate,
     };
+    let mut scratch = Scratch::default();
     let mut trees: Vec<Grown> = Vec::new();
     let mut history = Vec::new();
     let (mut best_loss, mut best_round) = (f64::INFINITY, 0usize);
@@ -256,7 +267,7 @@ pub(crate) fn fit(data: &Data<'_>, p: &Params, observed: bool, progress: &mut dy
         }
         for k in 0..groups {
             let (gk, hk) = (&g[k * nt..(k + 1) * nt], &h[k * nt..(k + 1) * nt]);
-            let (mut tree, mut leaves) = grower.grow(rows.clone(), gk, hk, &active);
+            let (mut tree, mut leaves) = grower.grow(rows.clone(), gk, hk, &active, &mut scratch);
             if data.loss.renews_leaves() {
                 // Regression only, so one group: row `r`'s margin is `f[r]`.
                 leaves.renew(&mut tree, |rows| data.loss.leaf_value(&y, &w, &f, rows) * p.learning_rate);
@@ -308,9 +319,19 @@ pub(crate) fn fit(data: &Data<'_>, p: &Params, observed: bool, progress: &mut dy
             kept.train_loss = data.loss.value(&y, &w, &f);
         }
     }
+    let margins = (trees.len() == rounds * groups).then(|| {
+        let mut all = vec![0.0; n * groups];
+        for (rows, m) in [(&train, &f), (&valid, &fv)] {
+            for (i, r) in rows.iter().enumerate() {
+                let r = *r as usize;
+                all[r * groups..(r + 1) * groups].copy_from_slice(&m[i * groups..(i + 1) * groups]);
+            }
+        }
+        all
+    });
     trees.truncate(rounds * groups);
     let (spec, gain, splits) = export::spec(&trees, &binned.mappers, groups, base, data.loss, width);
-    Ok(Fitted { spec, gain, splits, history, rounds })
+    Ok(Fitted { spec, gain, splits, history, rounds, margins })
 }
 
 /// The training and validation rows, each in increasing order.
