@@ -6,10 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono::Utc;
-use ndarray::Array2;
-use wharf_core::{
-    Column, FeatureKind, Model, ModelMetadata, Predictions, Probabilities, Result, Signature, Task, WharfError,
-};
+use wharf_core::{Column, FeatureKind, Model, ModelMetadata, Predictions, Result, Signature, Task, WharfError};
 
 use crate::estimator::gbdt::{self, Iteration, Loss, RegressionLoss};
 use crate::preprocess::Preprocessor;
@@ -19,8 +16,7 @@ use crate::{Dataset, Trainer};
 /// Most features listed in each importance tag (`wharf models show` prints tags whole).
 const IMPORTANCE_SHOWN: usize = 30;
 
-/// The model, and its predictions on `data`'s rows when the fit already knows them (see
-/// [`training_predictions`]).
+/// The model, and its predictions on `data`'s rows when the fit already knows them.
 pub(crate) fn fit(
     trainer: &Trainer,
     data: &Dataset,
@@ -117,7 +113,11 @@ pub(crate) fn fit(
     )?;
     let ensemble = wharf_trees::Ensemble::new(fitted.spec)
         .map_err(|e| WharfError::Training(format!("the boosted trees do not compile: {e}")))?;
-    let predictions = fitted.margins.and_then(|m| training_predictions(&ensemble, &signature, m));
+    // The margins the booster ended with are the compiled ensemble's on the training rows, bit
+    // for bit: the training profile then needs no second pass of every tree over every row
+    // (a quarter of a fit on the peers' table).
+    let predictions =
+        fitted.margins.map(|m| wharf_trees::model::predictions_from_margins(&signature, &ensemble, m)).transpose()?;
 
     let mut model_params = trainer.params();
     model_params.insert("rounds".into(), fitted.rounds.to_string());
@@ -152,32 +152,6 @@ pub(crate) fn fit(
     let model = wharf_trees::model::trained(metadata, ensemble, loss.name(), categorical_features)
         .map_err(|e| WharfError::Training(format!("fitted model is inconsistent: {e}")))?;
     Ok((model, predictions))
-}
-
-/// The model's predictions on its training table from the margins the booster ended with,
-/// which are the compiled ensemble's on those rows bit for bit: the training profile (the
-/// reference for drift) then needs no second pass of every tree over every row, a quarter
-/// of a fit on the peers' table. The link and the argmax are the tree-ensemble kind's.
-fn training_predictions(
-    ensemble: &wharf_trees::Ensemble,
-    signature: &Signature,
-    mut margins: Vec<f64>,
-) -> Option<Predictions> {
-    ensemble.apply_link(&mut margins);
-    match signature.task {
-        Task::Classification => {
-            let groups = ensemble.n_groups();
-            let n = margins.len() / groups.max(1);
-            let values = if groups == 1 {
-                Array2::from_shape_fn((n, 2), |(i, j)| if j == 1 { margins[i] } else { 1.0 - margins[i] })
-            } else {
-                Array2::from_shape_vec((n, groups), margins).ok()?
-            };
-            let indices = Probabilities { classes: Vec::new(), values }.argmax();
-            Some(Predictions::Classes { classes: signature.classes.clone(), indices })
-        }
-        _ => Some(Predictions::Values(margins)),
-    }
 }
 
 /// `name=value` for the features with a non-zero value, largest first (ties by name), at

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use ndarray::Array1;
 use serde::{Deserialize, Serialize};
-use wharf_core::drift::{with_profile, Profile, PROFILE_TAG};
+use wharf_core::drift::{with_profile, with_profile_of};
 use wharf_core::{Column, Model, ModelMetadata, Predictions, Records, Result, Signature, Task, WharfError};
 
 use crate::builtin::FittedEstimator;
@@ -535,10 +535,7 @@ impl Trainer {
         // The training data's profile, kept with the model for drift monitoring.
         let records = Records::Columns(data.features.clone());
         match predictions {
-            Some(p) => {
-                let profile = Profile::of(model.signature(), &records, Some(&p))?;
-                Ok(model.with_tag(PROFILE_TAG, profile.to_json()))
-            }
+            Some(p) => with_profile_of(model, &records, &p),
             None => with_profile(model, &records),
         }
     }

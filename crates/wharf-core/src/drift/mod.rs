@@ -10,4 +10,4 @@ mod profile;
 pub mod stats;
 
 pub use monitor::{DriftReport, DriftRule, VariableDrift, Window};
-pub use profile::{with_profile, Bins, Distribution, Profile, NUMERIC_BINS, PROFILE_TAG};
+pub use profile::{with_profile, with_profile_of, Bins, Distribution, Profile, NUMERIC_BINS, PROFILE_TAG};

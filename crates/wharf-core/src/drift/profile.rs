@@ -288,7 +288,13 @@ impl Profile {
 /// with a sample of the data it learned from, gets a reference for drift.
 pub fn with_profile(model: Model, records: &Records) -> Result<Model> {
     let predictions = model.predict(records)?;
-    let profile = Profile::of(model.signature(), records, Some(&predictions))?;
+    with_profile_of(model, records, &predictions)
+}
+
+/// [`with_profile`] when the model's predictions on `records` are already known (a booster
+/// ends its fit with every training row's margins), so they are not computed twice.
+pub fn with_profile_of(model: Model, records: &Records, predictions: &Predictions) -> Result<Model> {
+    let profile = Profile::of(model.signature(), records, Some(predictions))?;
     Ok(model.with_tag(PROFILE_TAG, profile.to_json()))
 }
 

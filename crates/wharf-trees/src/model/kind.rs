@@ -123,14 +123,34 @@ impl TreeEnsemble {
 
     fn probabilities(&self, signature: &Signature, records: &Records) -> Result<Array2<f64>> {
         let (n, out) = self.outputs(signature, records)?;
-        let groups = self.ensemble.n_groups();
-        let values = if groups == 1 {
-            Array2::from_shape_fn((n, 2), |(i, j)| if j == 1 { out[i] } else { 1.0 - out[i] })
-        } else {
-            Array2::from_shape_vec((n, groups), out).map_err(|e| scoring_error(TreeError::Shape(e.to_string())))?
-        };
-        Ok(values)
+        probability_matrix(self.ensemble.n_groups(), n, out)
     }
+}
+
+/// A classifier's outputs (`groups` per row, after the link) as one probability row per
+/// record: a single group is the positive class's probability.
+fn probability_matrix(groups: usize, n: usize, out: Vec<f64>) -> Result<Array2<f64>> {
+    if groups == 1 {
+        Ok(Array2::from_shape_fn((n, 2), |(i, j)| if j == 1 { out[i] } else { 1.0 - out[i] }))
+    } else {
+        Array2::from_shape_vec((n, groups), out).map_err(|e| scoring_error(TreeError::Shape(e.to_string())))
+    }
+}
+
+/// The predictions a model of this kind built on `ensemble` gives for rows whose raw margins
+/// (`n_groups` per row, before the link) are `margins`, by the same rules as
+/// [`ModelKind::predict`]: a booster ends its fit holding every training row's margins, and
+/// its training profile is then made without scoring the rows again.
+pub fn predictions_from_margins(
+    signature: &Signature,
+    ensemble: &crate::Ensemble,
+    mut margins: Vec<f64>,
+) -> Result<Predictions> {
+    ensemble.apply_link(&mut margins);
+    let (groups, n) = (ensemble.n_groups(), margins.len() / ensemble.n_groups().max(1));
+    // Only one of the two answers is taken, and it takes the margins whole.
+    let margins = std::cell::Cell::new(margins);
+    super::answers::predictions(signature, || probability_matrix(groups, n, margins.take()), || Ok(margins.take()))
 }
 
 fn scoring_error(e: TreeError) -> WharfError {

@@ -23,7 +23,7 @@ mod kind;
 mod onnx;
 
 pub use import::{lightgbm, lightgbm_with, trained, xgboost, xgboost_with, ImportOptions};
-pub use kind::{register, TreeEnsemble, KIND_ID};
+pub use kind::{predictions_from_margins, register, TreeEnsemble, KIND_ID};
 #[cfg(feature = "onnx")]
 #[cfg_attr(docsrs, doc(cfg(feature = "onnx")))]
 pub use onnx::{onnx, onnx_with, OnnxPipeline, ONNX_KIND_ID};
