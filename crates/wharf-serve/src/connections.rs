@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::Router;
+
+/// What every connection runs: the application's service (see `crate::service_for`).
+type App = crate::front::Front<Router>;
 use hyper::body::Incoming;
 use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -174,7 +177,7 @@ fn open_file_limit() -> Option<usize> {
 /// in-flight requests finish, and returns once every connection has closed.
 pub(crate) async fn serve(
     listener: TcpListener,
-    router: Router,
+    router: App,
     limits: Limits,
     tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -255,7 +258,7 @@ struct Task {
     id: u64,
     conn: Arc<Conn>,
     registry: Arc<Registry>,
-    router: Router,
+    router: App,
     limits: Limits,
     stop: watch::Receiver<bool>,
     _alive: mpsc::Sender<()>,

@@ -41,7 +41,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use tower::Layer;
@@ -55,6 +54,7 @@ mod front;
 mod input;
 mod limits;
 pub mod metrics;
+mod number;
 pub mod problem;
 mod process;
 mod protocol;
@@ -269,7 +269,7 @@ fn both<S: Clone + Send + Sync + 'static>(router: Router<S>, path: &str, handler
 /// # Errors
 /// The shadow log directory cannot be created or written, when a model has a shadow.
 pub fn router(models: Models, options: ServeOptions) -> std::io::Result<Router> {
-    Ok(routes_for(state(models, options)?))
+    Ok(Router::new().fallback_service(service_for(state(models, options)?)))
 }
 
 fn state(models: Models, options: ServeOptions) -> std::io::Result<AppState> {
@@ -300,8 +300,10 @@ fn state(models: Models, options: ServeOptions) -> std::io::Result<AppState> {
     }))
 }
 
-fn routes_for(app: AppState) -> Router {
-    let options = app.options.clone();
+/// The application as one service: the front layer around the router. [`serve`] runs it as
+/// it is; [`router`] wraps it in a `Router` for embedding, which costs a request one more
+/// routing step and boxed future.
+fn service_for(app: AppState) -> front::Front<Router> {
     let mut r = Router::new();
     r = both(r, "/livez", get(routes::health::livez));
     r = both(r, "/health/live", get(routes::health::livez));
@@ -350,11 +352,10 @@ fn routes_for(app: AppState) -> Router {
             )
         })
         .with_state(app.clone());
-    // The front layer and the body limit wrap the router once, as one service, rather than
-    // through `Router::layer`, which wraps every route in each layer (a boxed service and a
-    // mapped future per layer and request).
-    let limited = DefaultBodyLimit::max(options.body_limit).layer(r);
-    Router::new().fallback_service(front::FrontLayer::new(app).layer(limited))
+    // The front layer (which also sets the body limit) wraps the router once, as one
+    // service, rather than through `Router::layer`, which wraps every route in each layer (a
+    // boxed service and a mapped future per layer and request).
+    front::FrontLayer::new(app).layer(r)
 }
 
 /// Serves until `shutdown` completes, then lets in-flight requests finish.
@@ -396,7 +397,7 @@ async fn serve_state(
         idle: app.options.idle_timeout,
         max_connections: app.options.max_connections,
     };
-    let result = connections::serve(listener, routes_for(app), limits, tls, shutdown).await;
+    let result = connections::serve(listener, service_for(app), limits, tls, shutdown).await;
     if let Some(poller) = poller {
         poller.abort();
     }

@@ -5,10 +5,15 @@
 //! its own job and a request the router, the body limit or the timeout answered is counted
 //! too.
 //!
-//! A handler tells the layer how many rows it scored by putting [`ScoredRows`] in its
-//! response's extensions; an answer without it (every error) scored none.
+//! A handler tells the layer how many rows it scored with [`scored_rows`], which the layer
+//! reads back when the request completes ([`rows_scored`]); an answer that never told it (every
+//! error) scored none. The count travels in a task-local value rather than in the
+//! response's extensions: the first extension of a response allocates its map, and a 1-row
+//! answer had no other.
 
 use std::borrow::Cow;
+use std::cell::Cell;
+use std::future::Future;
 use std::time::Duration;
 
 use axum::extract::Request;
@@ -18,9 +23,26 @@ use axum::response::Response;
 use crate::query::{param, percent_decoded};
 use crate::AppState;
 
-/// How many rows a successful model request scored.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ScoredRows(pub(crate) usize);
+tokio::task_local! {
+    /// The rows the request being answered scored.
+    static SCORED_ROWS: Cell<usize>;
+}
+
+/// Tells the layer that this request scored `rows` rows. Outside a counted request (a
+/// router embedded without the front layer) it does nothing.
+pub(crate) fn scored_rows(rows: usize) {
+    let _ = SCORED_ROWS.try_with(|scored| scored.set(rows));
+}
+
+/// Runs `request` with a count of the rows it scores, which [`rows_scored`] reads.
+pub(crate) fn counting<F: Future>(request: F) -> impl Future<Output = F::Output> {
+    SCORED_ROWS.scope(Cell::new(0), request)
+}
+
+/// The rows the request [`counting`] runs has scored so far.
+pub(crate) fn rows_scored() -> usize {
+    SCORED_ROWS.try_with(Cell::get).unwrap_or(0)
+}
 
 /// A model request on its way, with what is needed to record it when it completes.
 pub(crate) struct Target {
@@ -47,7 +69,7 @@ impl Target {
     }
 
     /// Records the request, answered with `response` after `elapsed`.
-    pub(crate) fn record(self, response: &Response, elapsed: Duration) {
+    pub(crate) fn record(self, response: &Response, rows: usize, elapsed: Duration) {
         let path = self.uri.path();
         let (label, name, selector): (&'static str, Cow<'_, str>, Option<Cow<'_, str>>) =
             if let Some((name, label)) = endpoint(path) {
@@ -74,7 +96,7 @@ impl Target {
         let Some(slot) = self.app.models.get(name).and_then(|m| m.slot(selector)) else { return };
         let version = slot.current().version.0;
         let ok = response.status().is_success();
-        let rows = if ok { response.extensions().get::<ScoredRows>().map_or(0, |r| r.0) } else { 0 };
+        let rows = if ok { rows } else { 0 };
         self.app.metrics.observe(name, version, label, elapsed, ok, rows);
     }
 }

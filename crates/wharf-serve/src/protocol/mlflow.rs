@@ -23,7 +23,7 @@ use wharf_core::{excerpt, format_number, json_type, Column, Frame, Records, Sign
 
 use crate::limits::ScoringPermit;
 use crate::problem::Problem;
-use crate::request_metrics::ScoredRows;
+use crate::request_metrics::scored_rows;
 use crate::sent::Sent;
 use crate::{App, AppState};
 
@@ -117,12 +117,12 @@ async fn run(app: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesRejec
     })?;
     let records = records(crate::input::parse_json(&body)?, loaded.model.signature())?;
     let rows = records.len();
-    let mut response = super::score_records(app, headers, loaded, records, |scored| {
+    let response = super::score_records(app, headers, loaded, records, |scored| {
         let predictions: Vec<Value> = (0..scored.predictions.len()).map(|i| scored.predictions.to_json(i)).collect();
         Ok::<_, Problem>(axum::Json(json!({"predictions": predictions})).into_response())
     })
     .await?;
-    response.extensions_mut().insert(ScoredRows(rows));
+    scored_rows(rows);
     Ok(response)
 }
 

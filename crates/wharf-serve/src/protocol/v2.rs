@@ -32,7 +32,7 @@ use super::infer_request::{self, Input};
 use super::tensor::{self, Datatype, Values};
 use crate::limits::ScoringPermit;
 use crate::problem::Problem;
-use crate::request_metrics::ScoredRows;
+use crate::request_metrics::scored_rows;
 use crate::sent::Sent;
 use crate::state::{self, Loaded};
 use crate::AppState;
@@ -315,7 +315,7 @@ async fn run(
     let answered =
         super::score_records(app, headers, loaded.clone(), records, |scored| respond(scored).map_err(Answer::Written))
             .await;
-    let mut response = answered.map_err(|failure| match failure {
+    let response = answered.map_err(|failure| match failure {
         Answer::Written(e) => e,
         // The core names a matrix's cells `records[i][j]`; the client sent them as a tensor.
         Answer::Scoring(problem) => V2Error::from(match &matrix_name {
@@ -323,7 +323,7 @@ async fn run(
             None => problem,
         }),
     })?;
-    response.extensions_mut().insert(ScoredRows(rows));
+    scored_rows(rows);
     Ok(response)
 }
 

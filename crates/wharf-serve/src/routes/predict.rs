@@ -22,7 +22,7 @@ use super::{blocking, resolve, PathParam, QueryParams, VersionQuery};
 use crate::input::{self, Truth};
 use crate::problem::Problem;
 use crate::records_body::records_matrix;
-use crate::request_metrics::ScoredRows;
+use crate::request_metrics::scored_rows;
 use crate::sent::Sent;
 use crate::state::Loaded;
 use crate::AppState;
@@ -73,8 +73,8 @@ pub async fn post_score(
         None => input::score_records(input::parse_json(&body)?, signature)?,
     };
     let rows = records.len();
-    let mut response = blocking(move || evaluate(&loaded, &records, truth)).await.map(|v| Json(v).into_response())?;
-    response.extensions_mut().insert(ScoredRows(rows));
+    let response = blocking(move || evaluate(&loaded, &records, truth)).await.map(|v| Json(v).into_response())?;
+    scored_rows(rows);
     Ok(response)
 }
 
@@ -122,12 +122,14 @@ async fn predict(
     let work = rows.saturating_mul(loaded.model.work_per_row());
     // The scoring time, for the shadow and prediction logs, is taken when scoring returns:
     // it leaves out writing the answer, as the challenger's leaves out writing the log.
-    let answered = move |loaded: &Loaded, scored: Scored, started: Instant| {
-        let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    // The clock is read only when someone keeps the time.
+    let answered = move |loaded: &Loaded, scored: Scored, started: Option<Instant>| {
+        let us = started.map_or(0, |t| u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
         answer(loaded, &scored, shape).map(|r| (r, keep.then_some((scored, us))))
     };
+    let clock = move || keep.then(Instant::now);
     let outcome = if rows == 1 && batchable {
-        let started = Instant::now();
+        let started = clock();
         // Boxed, as the pool's below: a future held across this await is part of every
         // request's future, and the common (inline) request would carry and move it.
         match Box::pin(crate::batch::score_one(&app, loaded.clone(), records)).await {
@@ -135,14 +137,14 @@ async fn predict(
             Err(problem) => Err(problem),
         }
     } else if work <= INLINE_WORK && in_process {
-        let started = Instant::now();
+        let started = clock();
         score(loaded.server.as_ref(), &records, OnError::Fail)
             .map_err(Problem::from)
             .and_then(|scored| answered(&loaded, scored, started))
     } else {
         let loaded = loaded.clone();
         Box::pin(blocking(move || {
-            let started = Instant::now();
+            let started = clock();
             answered(&loaded, score(loaded.server.as_ref(), &records, OnError::Fail)?, started)
         }))
         .await
@@ -153,7 +155,7 @@ async fn predict(
     if let Some((scored, us)) = scored {
         follow.hand_over(&headers, &mut response, loaded, us, scored);
     }
-    response.extensions_mut().insert(ScoredRows(rows));
+    scored_rows(rows);
     Ok(response)
 }
 
