@@ -71,7 +71,9 @@ pub(crate) fn rows_with<'r>(
                             level(feature, &x.to_string(), allowed(j), path)?
                         }
                         Some(Value::Number(x)) => x.as_f64().unwrap_or(f64::NAN),
-                        Some(Value::String(text)) if levels(feature).is_some() => level(feature, text, allowed(j), path)?,
+                        Some(Value::String(text)) if levels(feature).is_some() => {
+                            level(feature, text, allowed(j), path)?
+                        }
                         Some(other) => {
                             return Err(WharfError::schema(
                                 path(),
@@ -93,7 +95,8 @@ pub(crate) fn rows_with<'r>(
                     Column::Numeric(values) if string(j).is_some() => {
                         for (i, x) in values.iter().enumerate() {
                             let path = || format!("columns.{}[{i}]", feature.name);
-                            out[i * width + j] = if x.is_nan() { f64::NAN } else { level(feature, &text_of(*x), allowed(j), path)? };
+                            out[i * width + j] =
+                                if x.is_nan() { f64::NAN } else { level(feature, &text_of(*x), allowed(j), path)? };
                         }
                     }
                     Column::Numeric(values) => {

@@ -187,7 +187,9 @@ impl ModelKind for OnnxPipeline {
             match (&f.kind, text) {
                 (FeatureKind::Numeric, None) => {}
                 (FeatureKind::Categorical { levels }, Some(c)) if *levels == c.levels => {}
-                (_, None) => return Err(format!("feature '{}' must be numeric: its ONNX input is a float tensor", f.name)),
+                (_, None) => {
+                    return Err(format!("feature '{}' must be numeric: its ONNX input is a float tensor", f.name))
+                }
                 (_, Some(_)) => {
                     return Err(format!(
                         "feature '{}' must be categorical with the levels of its ONNX string encoders",
@@ -309,7 +311,7 @@ fn build(imported: OnnxModel, options: &ImportOptions, source_file: &str) -> Res
             text.push(TextColumn { index: j, levels: levels.clone(), unknown_allowed: column.unknown_allowed });
         }
     }
-    let kind = OnnxPipeline::new(pipeline, Source { model_op, producer }, text)
-        .map_err(|e| WharfError::invalid("onnx", e))?;
+    let kind =
+        OnnxPipeline::new(pipeline, Source { model_op, producer }, text).map_err(|e| WharfError::invalid("onnx", e))?;
     Model::new(metadata, Arc::new(kind))
 }

@@ -133,7 +133,8 @@ pub(crate) fn compile<'a>(model: &'a ModelProto) -> Result<Compiled, TreeError> 
     let mut first_column = 0u32;
     for tensor in &declared {
         let w = tensor.width.unwrap_or(width) as u32;
-        let name: &'a str = graph.input.iter().filter_map(|i| i.name.as_deref()).find(|n| *n == tensor.name).unwrap_or("");
+        let name: &'a str =
+            graph.input.iter().filter_map(|i| i.name.as_deref()).find(|n| *n == tensor.name).unwrap_or("");
         tensors.insert(name, (Role::Features, (first_column..first_column + w).collect()));
         first_column += w;
     }

@@ -231,7 +231,12 @@ impl TextColumns {
         }
         self.record(slots, &keys, true);
         let placeholder = StageOp::Lookup { keys: vec![0.0; keys.len()], values: values.clone(), default };
-        self.pending.push(Pending { stage, strings: keys, encoder: Encoder::Lookup { values, default }, node: node.label() });
+        self.pending.push(Pending {
+            stage,
+            strings: keys,
+            encoder: Encoder::Lookup { values, default },
+            node: node.label(),
+        });
         Ok(placeholder)
     }
 
@@ -243,7 +248,8 @@ impl TextColumns {
         for pending in self.pending {
             let stage = &mut stages[pending.stage];
             // Codes are per column: the columns an encoder reads must share their levels.
-            let first = stage.input.first().and_then(|s| levels.get(*s as usize)).cloned().flatten().unwrap_or_default();
+            let first =
+                stage.input.first().and_then(|s| levels.get(*s as usize)).cloned().flatten().unwrap_or_default();
             if stage.input.iter().any(|s| levels.get(*s as usize).and_then(Option::as_ref) != Some(&first)) {
                 return Err(unsupported(
                     "string input",
