@@ -88,6 +88,9 @@ pub(crate) fn declared(graph: &GraphProto) -> Result<Vec<InputTensor>, TreeError
             Some(w) => return Err(field(format!("width {w} is not between 1 and {}", crate::spec::MAX_FEATURES))),
             None => None,
         };
+        if out.iter().any(|t: &InputTensor| t.name == name) {
+            return Err(field("is declared twice".into()));
+        }
         out.push(InputTensor { name, text, width });
     }
     if out.len() > 1 || out[0].text {
