@@ -6,7 +6,8 @@
 //! scored from JSON records holding the strings, through the model kind's one scoring path.
 //!
 //! What must hold, on 12,000 rows per case (5% of them with a colour and 5% with a size no
-//! encoder knows, except for the `handle_unknown="error"` case): every probability within
+//! encoder knows, except for the `handle_unknown="error"` case; for tree models, 5% of the
+//! numbers missing): every probability within
 //! 1e-6 relative of ONNX Runtime's (absolute 1e-9 near zero), as in `tests/onnx.rs`, and
 //! bit for bit for tree models; the string columns are categorical features whose levels are
 //! the encoders' strings; the answers survive save and load; an unknown string is refused
@@ -35,6 +36,8 @@ struct Case {
     outputs: usize,
     /// The scored rows hold strings no encoder knows.
     unknown: bool,
+    /// How many numbers of the scored rows are missing (JSON `null`).
+    missing: usize,
     /// The training strings of `color` and `size`.
     levels: std::collections::BTreeMap<String, Vec<String>>,
 }
@@ -82,6 +85,8 @@ fn string_pipelines_score_json_records_as_onnx_runtime_does() {
         let text = std::fs::read_to_string(dir.join(format!("{}.records.json", case.name))).expect("records");
         let rows: Vec<Row> = serde_json::from_str(&text).expect("records json");
         assert_eq!(rows.len(), case.rows);
+        let nulls = rows.iter().flat_map(|r| r.values()).filter(|v| v.is_null()).count();
+        assert_eq!(nulls, case.missing, "{}: missing numbers", case.name);
         assert!(case.rows >= 10_000);
         let records = Records::Rows(rows.clone());
         let proba = model.predict_proba(&records).unwrap_or_else(|e| panic!("{}: {e}", case.name));
