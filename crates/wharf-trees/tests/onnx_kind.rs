@@ -4,8 +4,10 @@
 //! three skl2onnx exports (a random forest; a StandardScaler → LogisticRegression pipeline; a
 //! ColumnTransformer of OneHotEncoder, OrdinalEncoder and StandardScaler before a
 //! LogisticRegression), a
-//! hand-made one-split regressor whose answers are known, and hostile files (a cycle, a
-//! feature index out of range, an unsupported operator). The property test mutates the real
+//! hand-made one-split regressor whose answers are known, a hand-made one-hot encoding of a
+//! string input whose answers ONNX Runtime gave, and hostile files (a cycle, a feature index
+//! out of range, an unsupported operator, a BRANCH_MEMBER split, string inputs read by
+//! numeric operators, a double input). The property test mutates the real
 //! exports for a bounded number of cases: every result is a model or a typed error.
 
 use std::path::{Path, PathBuf};
@@ -20,6 +22,7 @@ use wharf_trees::TreeError;
 const FOREST: &[u8] = include_bytes!("fixtures/seed_onnx_forest.onnx");
 const PIPELINE: &[u8] = include_bytes!("fixtures/seed_onnx_pipeline.onnx");
 const ENCODED: &[u8] = include_bytes!("fixtures/seed_onnx_encoded.onnx");
+const STRINGS: &[u8] = include_bytes!("fixtures/seed_onnx_string_onehot.onnx");
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
@@ -204,6 +207,15 @@ proptest! {
     }
 
     #[test]
+    fn mutated_string_files_never_panic(mutations in prop::collection::vec(mutation(), 1..6)) {
+        let mut bytes = STRINGS.to_vec();
+        for m in &mutations {
+            apply(&mut bytes, m);
+        }
+        exercise(onnx::parse(&bytes));
+    }
+
+    #[test]
     fn mutated_pipeline_files_never_panic(mutations in prop::collection::vec(mutation(), 1..6)) {
         let mut bytes = PIPELINE.to_vec();
         for m in &mutations {
@@ -213,9 +225,19 @@ proptest! {
     }
 }
 
-/// The payload layout the kind writes, mirrored here to forge hostile artifacts.
+/// The payload layout the kind writes (version 2), mirrored here to forge hostile
+/// artifacts: the spec, its source, and the string columns (index, sorted levels, whether
+/// an unknown string scores).
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Body {
+    spec: onnx::PipelineSpec,
+    source: (String, String),
+    text: Vec<(usize, Vec<String>, bool)>,
+}
+
+/// Version 1's layout: no string columns. Artifacts written before them still load.
+#[derive(serde::Serialize)]
+struct BodyV1 {
     spec: onnx::PipelineSpec,
     source: (String, String),
 }
@@ -249,13 +271,26 @@ impl wharf_core::kind::ModelKind for Forged {
     }
 }
 
-fn forged_load(template: &Model, spec: onnx::PipelineSpec, source: &(String, String)) -> String {
+fn forged(template: &Model, version: u32, body: Vec<u8>) -> Result<Model, wharf_core::ArtifactError> {
     use wharf_core::kind;
-    let body = kind::encode_payload(&Body { spec, source: source.clone() }).expect("body");
-    let payload = kind::encode_payload(&(1u32, body)).expect("payload");
+    let payload = kind::encode_payload(&(version, body)).expect("payload");
     let forged = Model::new(template.metadata().clone(), std::sync::Arc::new(Forged(payload))).expect("forged model");
     let bytes = wharf_core::artifact::encode(&forged).expect("encode");
-    match wharf_core::artifact::decode(&bytes) {
+    wharf_core::artifact::decode(&bytes)
+}
+
+fn forged_load(template: &Model, spec: onnx::PipelineSpec, source: &(String, String)) -> String {
+    forged_text(template, spec, source, Vec::new())
+}
+
+fn forged_text(
+    template: &Model,
+    spec: onnx::PipelineSpec,
+    source: &(String, String),
+    text: Vec<(usize, Vec<String>, bool)>,
+) -> String {
+    let body = wharf_core::kind::encode_payload(&Body { spec, source: source.clone(), text }).expect("body");
+    match forged(template, 2, body) {
         Err(e) => e.to_string(),
         Ok(_) => panic!("a forged payload loaded"),
     }
@@ -267,8 +302,12 @@ fn a_hostile_payload_is_refused_at_load() {
     let model = trees_model::onnx(fixture("seed_onnx_encoded.onnx")).expect("import");
     let good = model.kind().encode().expect("encode");
     let (version, body): (u32, Vec<u8>) = kind::decode_payload(&good).expect("layout");
-    assert_eq!(version, 1);
-    let Body { spec, source } = kind::decode_payload(&body).expect("body");
+    assert_eq!(version, 2);
+    let Body { spec, source, text } = kind::decode_payload(&body).expect("body");
+    assert!(text.is_empty(), "no string columns");
+    // Version 1 (before string columns) still loads.
+    let v1 = kind::encode_payload(&BodyV1 { spec: spec.clone(), source: source.clone() }).expect("v1");
+    forged(&model, 1, v1).expect("a version 1 payload loads");
     assert!(!spec.stages.is_empty(), "the encoder pipeline has stages");
 
     // A stage reading a value that does not exist yet (would index out of bounds).
@@ -288,4 +327,78 @@ fn a_hostile_payload_is_refused_at_load() {
     bad.width = 40;
     let message = forged_load(&model, bad, &source);
     assert!(message.contains("4 features") || message.contains("40"), "{message}");
+
+    // A string column past the input, levels out of order, and a numeric signature
+    // feature that the payload says holds strings.
+    let message = forged_text(&model, spec.clone(), &source, vec![(9, vec!["a".into()], true)]);
+    assert!(message.contains("string column 9 of a 4-column input"), "{message}");
+    let message = forged_text(&model, spec.clone(), &source, vec![(0, vec!["b".into(), "a".into()], true)]);
+    assert!(message.contains("not sorted"), "{message}");
+    let message = forged_text(&model, spec, &source, vec![(0, vec!["a".into()], true)]);
+    assert!(message.contains("feature 'f0' must be categorical"), "{message}");
+}
+
+#[test]
+fn a_string_input_is_a_categorical_feature_and_unknown_strings_score_as_onnx_runtime_scores_them() {
+    // OneHotEncoder(cats_strings=["b", "a"]) then y = 1·[s == "b"] + 10·[s == "a"]; ONNX
+    // Runtime gives a → 10, b → 1, zz → 0, "" → 0 (seed_onnx.py).
+    let model = trees_model::onnx(fixture("seed_onnx_string_onehot.onnx")).expect("import");
+    let features = &model.signature().features;
+    assert_eq!(features.len(), 1);
+    assert_eq!(features[0].name, "s");
+    assert_eq!(features[0].kind, wharf_core::FeatureKind::Categorical { levels: vec!["a".into(), "b".into()] });
+    let rows: Vec<wharf_core::Row> =
+        serde_json::from_str(r#"[{"s":"a"},{"s":"b"},{"s":"zz"},{"s":""},{"s":null},{"s":7}]"#).expect("json");
+    let values = |records: &Records| match model.predict(records).expect("predict") {
+        Predictions::Values(v) => v,
+        other => panic!("expected values, got {other:?}"),
+    };
+    assert_eq!(values(&Records::Rows(rows)), [10.0, 1.0, 0.0, 0.0, 0.0, 0.0]);
+    // A CSV's columns: text, and a column of numbers that is the strings "1", "2".
+    let text = wharf_core::Column::Text(vec![Some("b".into()), None, Some("a".into())]);
+    let frame = wharf_core::Frame::from_columns(vec![("s".into(), text)]).expect("frame");
+    assert_eq!(values(&Records::Columns(frame)), [1.0, 0.0, 10.0]);
+    let numbers = wharf_core::Column::Numeric(vec![1.0, 2.0]);
+    let frame = wharf_core::Frame::from_columns(vec![("s".into(), numbers)]).expect("frame");
+    assert_eq!(values(&Records::Columns(frame)), [0.0, 0.0]);
+    // Saved and loaded: the same signature and answers.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("s.wharf");
+    model.save(&path).expect("save");
+    let loaded = Model::load(&path).expect("load");
+    assert_eq!(loaded.signature(), model.signature());
+    let rows: Vec<wharf_core::Row> = serde_json::from_str(r#"[{"s":"a"},{"s":"q"}]"#).expect("json");
+    match loaded.predict(&Records::Rows(rows)).expect("predict") {
+        Predictions::Values(v) => assert_eq!(v, [10.0, 0.0]),
+        other => panic!("expected values, got {other:?}"),
+    }
+}
+
+#[test]
+fn string_inputs_that_cannot_be_compiled_are_refused_at_import_naming_the_input_and_operator() {
+    let message = |file: &str| onnx::read(fixture(file)).expect_err(file).to_string();
+    for (file, want) in [
+        ("hostile_string_scaler.onnx", "'s' (strings) is read by node #0 (Scaler)"),
+        ("hostile_string_model.onnx", "'s' (strings) is read by node #1 (LinearRegressor)"),
+        ("hostile_strings_on_float.onnx", "node #0 (OneHotEncoder) attribute input"),
+        ("hostile_double_input.onnx", "element type 11 of 's'"),
+    ] {
+        let e = message(file);
+        assert!(e.contains(want), "{file}: {e}");
+    }
+    let e = message("hostile_strings_on_float.onnx");
+    assert!(e.contains("string categories on a value that is not a string input column"), "{e}");
+}
+
+#[test]
+fn a_branch_member_split_is_refused_with_its_node_and_mode() {
+    // Opset 5's BRANCH_MEMBER (nodes_modes 6, membership_values {1, 4}): what a
+    // HistGradientBoosting categorical split would be. ONNX Runtime scores it; Wharf refuses
+    // it at import, naming the mode.
+    let e = onnx::read(fixture("hostile_member_5.onnx")).expect_err("BRANCH_MEMBER").to_string();
+    assert_eq!(
+        e,
+        "onnx: unsupported tree node mode: 6 on 0.5 (node 'trees' (TreeEnsemble) attribute nodes_modes[0]); \
+         supported: 0 (LEQ), 1 (LT), 2 (GTE), 3 (GT) on a number"
+    );
 }

@@ -15,6 +15,22 @@ use wharf_core::{json_type, Column, Feature, FeatureKind, Records, Result, Signa
 /// The records as rows of `signature.features.len()` values each, in signature order: a
 /// row-major matrix as it lies (no copy), anything else copied into that layout.
 pub(crate) fn rows<'r>(signature: &Signature, records: &'r Records<'_>) -> Result<Cow<'r, [f64]>> {
+    rows_with(signature, records, &[])
+}
+
+/// [`rows`] for a model whose feature `j` is a string column when `strings[j]` is
+/// `Some(unknown_allowed)` (an imported ONNX model's string input): a number in a record
+/// (JSON, CSV) is that column's text (`7` is the string `"7"`), not a code, and with
+/// `unknown_allowed` a text that is none of the levels is missing (NaN) rather than an
+/// error: the ONNX encoder's rule for an unknown string (zeros, or its default), which NaN
+/// gives since it matches no code.
+pub(crate) fn rows_with<'r>(
+    signature: &Signature,
+    records: &'r Records<'_>,
+    strings: &[Option<bool>],
+) -> Result<Cow<'r, [f64]>> {
+    let string = |j: usize| strings.get(j).copied().flatten();
+    let allowed = |j: usize| string(j).unwrap_or(false);
     let width = signature.features.len();
     let n = records.len();
     match records {
@@ -46,13 +62,18 @@ pub(crate) fn rows<'r>(signature: &Signature, records: &'r Records<'_>) -> Resul
                         ),
                     ));
                 }
-                for feature in &signature.features {
+                for (j, feature) in signature.features.iter().enumerate() {
                     let path = || format!("records[{i}].{}", feature.name);
                     out.push(match row.get(&feature.name) {
                         None => return Err(WharfError::schema(path(), "missing field")),
                         Some(Value::Null) => f64::NAN,
+                        Some(Value::Number(x)) if string(j).is_some() => {
+                            level(feature, &x.to_string(), allowed(j), path)?
+                        }
                         Some(Value::Number(x)) => x.as_f64().unwrap_or(f64::NAN),
-                        Some(Value::String(text)) if levels(feature).is_some() => level(feature, text, path)?,
+                        Some(Value::String(text)) if levels(feature).is_some() => {
+                            level(feature, text, allowed(j), path)?
+                        }
                         Some(other) => {
                             return Err(WharfError::schema(
                                 path(),
@@ -71,6 +92,13 @@ pub(crate) fn rows<'r>(signature: &Signature, records: &'r Records<'_>) -> Resul
                     .column(&feature.name)
                     .ok_or_else(|| WharfError::schema(format!("columns.{}", feature.name), "missing column"))?;
                 match column {
+                    Column::Numeric(values) if string(j).is_some() => {
+                        for (i, x) in values.iter().enumerate() {
+                            let path = || format!("columns.{}[{i}]", feature.name);
+                            out[i * width + j] =
+                                if x.is_nan() { f64::NAN } else { level(feature, &text_of(*x), allowed(j), path)? };
+                        }
+                    }
                     Column::Numeric(values) => {
                         for (i, x) in values.iter().enumerate() {
                             out[i * width + j] = *x;
@@ -81,7 +109,7 @@ pub(crate) fn rows<'r>(signature: &Signature, records: &'r Records<'_>) -> Resul
                             out[i * width + j] = match text.as_deref().map(str::trim) {
                                 None | Some("") => f64::NAN,
                                 Some(text) if levels(feature).is_some() => {
-                                    level(feature, text, || format!("columns.{}[{i}]", feature.name))?
+                                    level(feature, text, allowed(j), || format!("columns.{}[{i}]", feature.name))?
                                 }
                                 Some(text) => text.parse::<f64>().map_err(|_| {
                                     WharfError::schema(
@@ -113,6 +141,15 @@ fn row_major(m: ArrayView2<'_, f64>) -> Vec<f64> {
     out
 }
 
+/// A number read from CSV as the text it was: `7` for 7.0, `2.5` for 2.5.
+fn text_of(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        x.to_string()
+    }
+}
+
 /// The levels of a categorical feature (a trained booster's text column).
 fn levels(feature: &Feature) -> Option<&[String]> {
     match &feature.kind {
@@ -122,10 +159,15 @@ fn levels(feature: &Feature) -> Option<&[String]> {
 }
 
 /// A text level as the category code the ensemble reads: its index among the feature's
-/// (sorted) levels. A level not seen in training is an error, as for every Wharf model.
-fn level(feature: &Feature, text: &str, path: impl FnOnce() -> String) -> Result<f64> {
+/// (sorted) levels. A level not seen in training is an error, as for every Wharf model,
+/// unless `unknown_allowed` (then it is missing).
+fn level(feature: &Feature, text: &str, unknown_allowed: bool, path: impl FnOnce() -> String) -> Result<f64> {
     let levels = levels(feature).unwrap_or(&[]);
-    levels.binary_search_by(|l| l.as_str().cmp(text)).map(|i| i as f64).map_err(|_| {
+    let found = levels.binary_search_by(|l| l.as_str().cmp(text));
+    if found.is_err() && unknown_allowed {
+        return Ok(f64::NAN);
+    }
+    found.map(|i| i as f64).map_err(|_| {
         let known: Vec<&str> = levels.iter().take(20).map(String::as_str).collect();
         WharfError::schema(
             path(),

@@ -21,7 +21,8 @@ use crate::onnx::{Head, OnnxModel, Pipeline, PipelineSpec};
 pub const ONNX_KIND_ID: &str = "wharf.onnx-pipeline";
 
 /// Bumped when [`Body`] changes, so an artifact of another layout is refused, not misread.
-const PAYLOAD_VERSION: u32 = 1;
+/// Version 1 (no string columns) is still read.
+const PAYLOAD_VERSION: u32 = 2;
 
 pub(crate) fn register() {
     kind::register(KindDecoder { id: ONNX_KIND_ID, provider: "wharf-trees", decode });
@@ -36,28 +37,52 @@ struct Source {
     producer: String,
 }
 
+/// A string column of the row: its position, sorted levels (codes are their indices) and
+/// whether an unknown string scores (as ONNX Runtime scores it) or is refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct TextColumn {
+    index: usize,
+    levels: Vec<String>,
+    unknown_allowed: bool,
+}
+
 #[derive(Serialize)]
 struct BodyRef<'a> {
     spec: &'a PipelineSpec,
     source: &'a Source,
+    text: &'a [TextColumn],
 }
 
 #[derive(Deserialize)]
 struct Body {
     spec: PipelineSpec,
     source: Source,
+    text: Vec<TextColumn>,
+}
+
+/// Version 1's body: every column a number.
+#[derive(Deserialize)]
+struct BodyV1 {
+    spec: PipelineSpec,
+    source: Source,
 }
 
 fn decode(_: &ModelMetadata, bytes: &[u8]) -> std::result::Result<Arc<dyn ModelKind>, String> {
     let (version, body): (u32, Vec<u8>) = kind::decode_payload(bytes)?;
-    if version != PAYLOAD_VERSION {
-        return Err(format!(
-            "onnx-pipeline payload version {version} is not supported (this build reads {PAYLOAD_VERSION})"
-        ));
-    }
-    let Body { spec, source } = kind::decode_payload(&body)?;
+    let Body { spec, source, text } = match version {
+        1 => {
+            let BodyV1 { spec, source } = kind::decode_payload(&body)?;
+            Body { spec, source, text: Vec::new() }
+        }
+        PAYLOAD_VERSION => kind::decode_payload(&body)?,
+        _ => {
+            return Err(format!(
+                "onnx-pipeline payload version {version} is not supported (this build reads 1 and {PAYLOAD_VERSION})"
+            ))
+        }
+    };
     let pipeline = Pipeline::new(spec).map_err(|e| format!("onnx pipeline: {e}"))?;
-    Ok(Arc::new(OnnxPipeline::new(pipeline, source)))
+    OnnxPipeline::new(pipeline, source, text).map(|k| Arc::new(k) as Arc<dyn ModelKind>)
 }
 
 /// An imported ONNX model as a model kind: scores records through the compiled
@@ -69,16 +94,35 @@ fn decode(_: &ModelMetadata, bytes: &[u8]) -> std::result::Result<Arc<dyn ModelK
 pub struct OnnxPipeline {
     pipeline: Pipeline,
     source: Source,
+    text: Vec<TextColumn>,
+    /// Per column: `Some(unknown_allowed)` for a string column (what [`input::rows_with`]
+    /// reads).
+    ///
+    /// [`input::rows_with`]: super::input::rows_with
+    strings: Vec<Option<bool>>,
     work: usize,
 }
 
 impl OnnxPipeline {
-    fn new(pipeline: Pipeline, source: Source) -> Self {
+    fn new(pipeline: Pipeline, source: Source, text: Vec<TextColumn>) -> std::result::Result<Self, String> {
         let work = match &pipeline.spec().head {
             Head::Trees { ensemble, .. } => ensemble.trees.len() * 4,
             Head::Linear { coefficients, .. } => coefficients.len() / 8,
         };
-        OnnxPipeline { pipeline, source, work: work.max(1) }
+        let mut strings = vec![None; pipeline.width()];
+        for column in &text {
+            let slot = strings
+                .get_mut(column.index)
+                .ok_or_else(|| format!("string column {} of a {}-column input", column.index, pipeline.width()))?;
+            if slot.is_some() || column.levels.len() > crate::onnx::MAX_CATEGORIES {
+                return Err(format!("string column {} is declared twice or has too many levels", column.index));
+            }
+            if column.levels.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(format!("string column {}'s levels are not sorted and distinct", column.index));
+            }
+            *slot = Some(column.unknown_allowed);
+        }
+        Ok(OnnxPipeline { pipeline, source, text, strings, work: work.max(1) })
     }
 
     /// The compiled pipeline.
@@ -92,7 +136,7 @@ impl OnnxPipeline {
     }
 
     fn outputs(&self, signature: &Signature, records: &Records) -> Result<(usize, Vec<f64>)> {
-        let x = super::input::rows(signature, records)?;
+        let x = super::input::rows_with(signature, records, &self.strings)?;
         let n = records.len();
         let mut out = vec![0.0; n * self.pipeline.n_outputs()];
         self.pipeline.predict(&x, &mut out).map_err(|e| WharfError::invalid("records", e.to_string()))?;
@@ -112,7 +156,7 @@ impl ModelKind for OnnxPipeline {
     }
 
     fn validate(&self, signature: &Signature, records: &Records) -> Result<()> {
-        super::input::rows(signature, records).map(|_| ())
+        super::input::rows_with(signature, records, &self.strings).map(|_| ())
     }
 
     fn predict(&self, signature: &Signature, records: &Records) -> Result<Predictions> {
@@ -128,7 +172,8 @@ impl ModelKind for OnnxPipeline {
     }
 
     fn encode(&self) -> Result<Vec<u8>> {
-        let body = kind::encode_payload(&BodyRef { spec: self.pipeline.spec(), source: &self.source })?;
+        let body =
+            kind::encode_payload(&BodyRef { spec: self.pipeline.spec(), source: &self.source, text: &self.text })?;
         kind::encode_payload(&(PAYLOAD_VERSION, body))
     }
 
@@ -137,8 +182,21 @@ impl ModelKind for OnnxPipeline {
         if sig.features.len() != width {
             return Err(format!("the signature has {} features; the ONNX input has {width}", sig.features.len()));
         }
-        if let Some(f) = sig.features.iter().find(|f| !matches!(f.kind, FeatureKind::Numeric)) {
-            return Err(format!("feature '{}' must be numeric: the ONNX input is a float tensor", f.name));
+        for (j, f) in sig.features.iter().enumerate() {
+            let text = self.text.iter().find(|c| c.index == j);
+            match (&f.kind, text) {
+                (FeatureKind::Numeric, None) => {}
+                (FeatureKind::Categorical { levels }, Some(c)) if *levels == c.levels => {}
+                (_, None) => {
+                    return Err(format!("feature '{}' must be numeric: its ONNX input is a float tensor", f.name))
+                }
+                (_, Some(_)) => {
+                    return Err(format!(
+                        "feature '{}' must be categorical with the levels of its ONNX string encoders",
+                        f.name
+                    ))
+                }
+            }
         }
         let spec = self.pipeline.spec();
         match sig.task {
@@ -188,7 +246,7 @@ pub fn onnx_with(path: impl AsRef<Path>, options: &ImportOptions) -> Result<Mode
 }
 
 fn build(imported: OnnxModel, options: &ImportOptions, source_file: &str) -> Result<Model> {
-    let OnnxModel { pipeline, feature_names, classes, model_op, producer, .. } = imported;
+    let OnnxModel { pipeline, feature_names, classes, model_op, producer, columns, .. } = imported;
     let width = pipeline.width();
     let names = match &options.features {
         Some(names) if names.len() != width => {
@@ -239,7 +297,21 @@ fn build(imported: OnnxModel, options: &ImportOptions, source_file: &str) -> Res
     tags.insert("operator".to_string(), model_op.clone());
     tags.insert("producer".to_string(), producer.clone());
     let data_source = format!("ONNX model file {source_file} ({producer})");
-    let metadata = super::import::imported_metadata(&names, task, classes, algorithm, params, tags, data_source);
-    let kind = OnnxPipeline::new(pipeline, Source { model_op, producer });
+    let mut metadata = super::import::imported_metadata(&names, task, classes, algorithm, params, tags, data_source);
+    // String inputs are categorical features with their encoders' strings as levels.
+    let mut text = Vec::new();
+    for (j, column) in columns.iter().enumerate() {
+        if let Some(levels) = &column.levels {
+            let name = names[j].clone();
+            if let Some(sample) = metadata.sample_input.first_mut() {
+                let first = levels.first().cloned().unwrap_or_default();
+                sample.insert(name.clone(), serde_json::Value::String(first));
+            }
+            metadata.signature.features[j] = wharf_core::Feature::categorical(name, levels.clone());
+            text.push(TextColumn { index: j, levels: levels.clone(), unknown_allowed: column.unknown_allowed });
+        }
+    }
+    let kind =
+        OnnxPipeline::new(pipeline, Source { model_op, producer }, text).map_err(|e| WharfError::invalid("onnx", e))?;
     Model::new(metadata, Arc::new(kind))
 }

@@ -1,4 +1,5 @@
-//! An ONNX graph → a [`PipelineSpec`]: from its one float input, through stages and column
+//! An ONNX graph → a [`PipelineSpec`]: from its inputs (float and string columns, see
+//! `inputs.rs`), through stages and column
 //! selections (each tensor of the row is resolved, at import, to the list of row values it
 //! holds), to one model operator, then one chain of post-transforms of the scores (the
 //! shape skl2onnx gives a scikit-learn estimator, `Pipeline` or `ColumnTransformer`). Every operator is checked against
@@ -10,7 +11,8 @@ use std::collections::HashMap;
 use crate::error::TreeError;
 
 use super::attrs::Node;
-use super::proto::{GraphProto, ModelProto, TensorProto, FLOAT, INT32, INT64};
+use super::inputs::{InputColumn, TextColumns};
+use super::proto::{ModelProto, TensorProto, FLOAT, INT32, INT64};
 use super::spec::{Head, Norm, PipelineSpec, Post, Stage, StageOp, Transform, MAX_SLOTS};
 
 /// The model operators; a graph has exactly one.
@@ -71,6 +73,8 @@ pub(crate) struct Compiled {
     pub(crate) model_op: String,
     /// `producer_name producer_version`.
     pub(crate) producer: String,
+    /// The row's columns: names, and the levels of string columns.
+    pub(crate) columns: Vec<InputColumn>,
 }
 
 fn unsupported(what: &'static str, value: String, supported: String) -> TreeError {
@@ -105,7 +109,9 @@ pub(crate) fn compile<'a>(model: &'a ModelProto) -> Result<Compiled, TreeError> 
             return Err(unsupported("operator", format!("{shown} ({})", node.label()), supported_list()));
         }
     }
-    let (input, declared_width) = input(graph)?;
+    let declared = super::inputs::declared(graph)?;
+    let declared_width = declared.iter().map(|t| t.width).sum::<Option<usize>>();
+    let input = declared.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ");
     let width = match declared_width {
         Some(w) => w,
         // A symbolic width: the model operator's.
@@ -124,8 +130,15 @@ pub(crate) fn compile<'a>(model: &'a ModelProto) -> Result<Compiled, TreeError> 
     // Every tensor the compiler knows: its role, and for the input row's tensors, which of
     // the row's values (input columns, then stage outputs) it holds.
     let mut tensors: HashMap<&'a str, (Role, Vec<u32>)> = HashMap::new();
-    let input_name: &'a str = graph.input.iter().filter_map(|i| i.name.as_deref()).find(|n| *n == input).unwrap_or("");
-    tensors.insert(input_name, (Role::Features, (0..width as u32).collect()));
+    let mut first_column = 0u32;
+    for tensor in &declared {
+        let w = tensor.width.unwrap_or(width) as u32;
+        let name: &'a str =
+            graph.input.iter().filter_map(|i| i.name.as_deref()).find(|n| *n == tensor.name).unwrap_or("");
+        tensors.insert(name, (Role::Features, (first_column..first_column + w).collect()));
+        first_column += w;
+    }
+    let mut text = TextColumns::new(&declared, width);
     let mut slots = width;
     // A Scores tensor may be transformed by one node only: two post-processing branches
     // would leave Wharf to pick one.
@@ -156,6 +169,8 @@ pub(crate) fn compile<'a>(model: &'a ModelProto) -> Result<Compiled, TreeError> 
                 ));
             }
         }
+        // The index the next stage gets (a string encoder's, rewritten once levels are known).
+        let next_stage = stages.len();
         let out0: Option<&'a str> = proto.output.first().map(String::as_str).filter(|s| !s.is_empty());
         let out1: Option<&'a str> = proto.output.get(1).map(String::as_str).filter(|s| !s.is_empty());
         // A stage on the row's values: appended, and its outputs are the new tensor's.
@@ -170,6 +185,11 @@ pub(crate) fn compile<'a>(model: &'a ModelProto) -> Result<Compiled, TreeError> 
             stages.push(stage);
             Ok(outputs)
         };
+        // Strings only move (selections, joins) until a string encoder reads them.
+        let moves = matches!(op, "Concat" | "Identity" | "ArrayFeatureExtractor" | "Gather" | "Reshape");
+        if role == Role::Features && !moves && !matches!(op, "OneHotEncoder" | "LabelEncoder") {
+            text.numeric(&values, &node)?;
+        }
         let result: Option<(Role, Vec<u32>)> = match (role, op) {
             (Role::Terminal, _) | (_, "ArgMax" | "ZipMap") => Some((Role::Terminal, Vec::new())),
             (Role::Features, "Concat") => {
@@ -289,7 +309,25 @@ pub(crate) fn compile<'a>(model: &'a ModelProto) -> Result<Compiled, TreeError> 
                 Some((Role::Features, stage(values, op)?))
             }
             (Role::Features, "Normalizer") => Some((Role::Features, stage(values, StageOp::Normalizer(norm(&node)?))?)),
+            (Role::Features, "LabelEncoder") if !node.strings("keys_strings")?.is_empty() => {
+                let keys = node.strings("keys_strings")?;
+                let (table, default) = if !node.floats("values_floats")?.is_empty() {
+                    (node.floats("values_floats")?.to_vec(), node.float("default_float").unwrap_or(-0.0))
+                } else if !node.ints("values_int64s")?.is_empty() {
+                    let table = node.ints("values_int64s")?.iter().map(|v| *v as f32).collect();
+                    (table, node.int("default_int64").unwrap_or(-1) as f32)
+                } else {
+                    return Err(unsupported(
+                        "LabelEncoder values",
+                        format!("string or tensor values ({})", node.label()),
+                        "keys_strings to values_int64s or values_floats".into(),
+                    ));
+                };
+                let op = text.lookup(&values, keys, table, default, next_stage, &node)?;
+                Some((Role::Features, stage(values, op)?))
+            }
             (Role::Features, "LabelEncoder") => {
+                text.numeric(&values, &node)?;
                 let mut keys = node.floats("keys_floats")?.to_vec();
                 if keys.is_empty() {
                     keys = node.ints("keys_int64s")?.iter().map(|k| *k as f32).collect();
@@ -310,15 +348,20 @@ pub(crate) fn compile<'a>(model: &'a ModelProto) -> Result<Compiled, TreeError> 
                 Some((Role::Features, stage(values, StageOp::Lookup { keys, values: table, default })?))
             }
             (Role::Features, "OneHotEncoder") => {
-                let categories = node.ints("cats_int64s")?.to_vec();
-                if categories.is_empty() {
-                    return Err(unsupported(
-                        "OneHotEncoder categories",
-                        format!("cats_strings ({})", node.label()),
-                        "cats_int64s (numeric category codes)".into(),
-                    ));
-                }
-                Some((Role::Features, stage(values, StageOp::OneHot { categories })?))
+                let strings = node.strings("cats_strings")?;
+                let op = if !strings.is_empty() {
+                    // `zeros=0`: ONNX Runtime fails on an unknown string; so does Wharf.
+                    let zeros = node.int("zeros").unwrap_or(1) != 0;
+                    text.one_hot(&values, strings, zeros, next_stage, &node)?
+                } else {
+                    text.numeric(&values, &node)?;
+                    let categories = node.ints("cats_int64s")?.to_vec();
+                    if categories.is_empty() {
+                        return Err(node.error("cats_int64s", "no categories (neither cats_int64s nor cats_strings)"));
+                    }
+                    StageOp::OneHot { categories }
+                };
+                Some((Role::Features, stage(values, op)?))
             }
             (Role::Scores, "Normalizer") => {
                 post.push(Post::Normalizer(norm(&node)?));
@@ -409,6 +452,7 @@ pub(crate) fn compile<'a>(model: &'a ModelProto) -> Result<Compiled, TreeError> 
             "no model operator (LinearClassifier, TreeEnsembleRegressor, …)",
         ));
     };
+    let columns = text.finish(&mut stages)?;
     let spec = PipelineSpec { input, width, stages, features, head, post, classes };
     spec.validate()?;
     let producer = format!(
@@ -418,7 +462,7 @@ pub(crate) fn compile<'a>(model: &'a ModelProto) -> Result<Compiled, TreeError> 
     )
     .trim()
     .to_string();
-    Ok(Compiled { spec, declared_width, model_op, producer })
+    Ok(Compiled { spec, declared_width, model_op, producer, columns })
 }
 
 fn name(role: Role) -> &'static str {
@@ -427,42 +471,6 @@ fn name(role: Role) -> &'static str {
         Role::Scores => "model's scores",
         Role::Terminal => "label",
     }
-}
-
-/// The one graph input that is not an initializer: a float tensor `[N, F]`.
-fn input(graph: &GraphProto) -> Result<(String, Option<usize>), TreeError> {
-    let constants: std::collections::HashSet<&str> =
-        graph.initializer.iter().filter_map(|t| t.name.as_deref()).collect();
-    let inputs: Vec<_> = graph.input.iter().filter(|i| !constants.contains(i.name.as_deref().unwrap_or(""))).collect();
-    if inputs.len() != 1 {
-        return Err(unsupported(
-            "graph inputs",
-            format!("{} inputs", inputs.len()),
-            "one float tensor [N, F] (convert with one input: to_onnx(model, X[:1].astype(np.float32)))".into(),
-        ));
-    }
-    let info = inputs[0];
-    let name = info.name.clone().unwrap_or_default();
-    let field = |m: String| TreeError::field("onnx", format!("graph.input '{name}'"), m);
-    let tensor =
-        info.r#type.as_ref().and_then(|t| t.tensor_type.as_ref()).ok_or_else(|| field("is not a tensor".into()))?;
-    if tensor.elem_type != Some(FLOAT) {
-        return Err(unsupported(
-            "input type",
-            format!("element type {} of '{name}'", tensor.elem_type.unwrap_or(0)),
-            "float (1)".into(),
-        ));
-    }
-    let dims = tensor.shape.as_ref().map(|s| s.dim.as_slice()).unwrap_or(&[]);
-    if dims.len() != 2 {
-        return Err(field(format!("has {} dimensions; a model input is [N, F]", dims.len())));
-    }
-    let width = match dims[1].dim_value {
-        Some(w) if w >= 1 && w as usize <= crate::spec::MAX_FEATURES => Some(w as usize),
-        Some(w) => return Err(field(format!("width {w} is not between 1 and {}", crate::spec::MAX_FEATURES))),
-        None => None,
-    };
-    Ok((name, width))
 }
 
 fn norm(node: &Node<'_>) -> Result<Norm, TreeError> {

@@ -2,7 +2,7 @@
 //! onto Wharf's own kernels: tree operators onto the tree evaluator with ONNX Runtime's
 //! scoring rules ([`Semantics::Onnx`](crate::Semantics::Onnx)), linear operators onto a
 //! linear kernel, preprocessing (`Scaler`, `Imputer`, `Normalizer`, `OneHotEncoder`,
-//! numeric `LabelEncoder`, `Mul`/`Add`/`Sub` by a constant, `Clip`) as stages before them, column selections and joins resolved at
+//! `LabelEncoder`, on numbers or strings, `Mul`/`Add`/`Sub` by a constant, `Clip`) as stages before them, column selections and joins resolved at
 //! import. Nothing interprets the graph at scoring time: [`read`] checks every operator,
 //! attribute, index and count once and returns a [`Pipeline`].
 //!
@@ -12,6 +12,7 @@
 
 mod attrs;
 mod graph;
+mod inputs;
 mod pipeline;
 mod proto;
 mod spec;
@@ -24,6 +25,7 @@ use prost::Message;
 use crate::error::TreeError;
 
 pub use graph::{MAX_GRAPH_NODES, SUPPORTED};
+pub use inputs::InputColumn;
 pub use pipeline::Pipeline;
 pub use spec::{Binary, Head, Norm, PipelineSpec, Post, Stage, StageOp, Transform, MAX_CATEGORIES, MAX_SLOTS};
 
@@ -37,8 +39,11 @@ pub struct OnnxModel {
     /// The compiled pipeline: [`Pipeline::predict`] gives ONNX Runtime's probabilities
     /// (or values).
     pub pipeline: Pipeline,
-    /// `f0`, `f1`, …: an ONNX input is one tensor, whose columns have no names.
+    /// `f0`, `f1`, … for one float input (whose columns have no names); the inputs' names
+    /// for a graph of several inputs or string inputs.
     pub feature_names: Vec<String>,
+    /// The row's columns, with the levels of string columns.
+    pub columns: Vec<InputColumn>,
     /// The classifier's labels (from `classlabels_*`), empty for a regressor.
     pub classes: Vec<String>,
     /// The model operator (`TreeEnsembleClassifier`, `LinearRegressor`, …).
@@ -98,7 +103,8 @@ pub fn parse(bytes: &[u8]) -> Result<OnnxModel, TreeError> {
     let pipeline = Pipeline::new(compiled.spec)?;
     let classes = pipeline.spec().classes.clone();
     Ok(OnnxModel {
-        feature_names: crate::imported::default_names(pipeline.width()),
+        feature_names: compiled.columns.iter().map(|c| c.name.clone()).collect(),
+        columns: compiled.columns,
         classes,
         model_op: compiled.model_op,
         producer: compiled.producer,
