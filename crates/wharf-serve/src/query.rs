@@ -22,7 +22,9 @@ pub(crate) fn param<'q>(query: Option<&'q str>, key: &str) -> Option<Cow<'q, str
             Some(at) => (&pair[..at], &pair[at + 1..]),
             None => (pair, ""),
         };
-        if form_decoded(k) == key {
+        // A key without escapes is itself decoded: compared as it is, with no decoding.
+        let escaped = k.bytes().any(|b| b == b'+' || b == b'%');
+        if if escaped { form_decoded(k) == key } else { k == key } {
             return Some(form_decoded(v));
         }
         end = start.checked_sub(1)?;

@@ -28,6 +28,8 @@ pub struct Loaded {
     /// (`None` when it has no usable profile). It lives and goes with the version, so a
     /// reload starts the new version's window afresh.
     pub(crate) drift: std::sync::OnceLock<Option<crate::watch::Watched>>,
+    /// The constant parts of this version's classifier answers, written on first use.
+    pub(crate) answer_head: std::sync::OnceLock<crate::routes::AnswerHead>,
 }
 
 impl std::fmt::Debug for Loaded {
@@ -147,6 +149,7 @@ pub fn load_from_registry(
         server,
         load_seconds: started.elapsed().as_secs_f64(),
         drift: Default::default(),
+        answer_head: Default::default(),
     })
 }
 
@@ -236,7 +239,15 @@ impl ModelsBuilder {
         self.direct.push((
             name,
             selector,
-            Loaded { version: info.version, info, model, server, load_seconds: 0.0, drift: Default::default() },
+            Loaded {
+                version: info.version,
+                info,
+                model,
+                server,
+                load_seconds: 0.0,
+                drift: Default::default(),
+                answer_head: Default::default(),
+            },
         ));
         Ok(self)
     }

@@ -23,7 +23,7 @@ pub(crate) mod health;
 pub(crate) mod predict;
 pub(crate) mod watch;
 
-pub(crate) use predict::INLINE_WORK;
+pub(crate) use predict::{AnswerHead, INLINE_WORK};
 
 /// The query of model endpoints: only `version` (and `probabilities` on predict) is read,
 /// each when asked for ([`crate::query::param`]), so a repeated or unknown parameter is
