@@ -23,6 +23,8 @@ pub enum Semantics {
     /// thresholds are `f32`, left (the "true" branch) when `x <= t` (other branch modes are
     /// rewritten to this one at import), NaN goes to the side its node says; each group's
     /// score is summed in `f32` from zero in tree order, base values are added after the
-    /// sum (by the ONNX pipeline, not the ensemble). No categorical splits.
+    /// sum (by the ONNX pipeline, not the ensemble). No categorical splits: opset 5's
+    /// `BRANCH_MEMBER` is [`Split::Member`](crate::spec::Split::Member) instead (the set goes
+    /// right, NaN to its node's side, every other value left).
     Onnx,
 }

@@ -50,6 +50,19 @@ pub enum Split {
         /// The bitset's words.
         bitset: Vec<u32>,
     },
+    /// ONNX's `BRANCH_MEMBER` (only under [`Semantics::Onnx`]): the "true" branch, `right`,
+    /// when the value's category is in the bitset (bit `c % 32` of word `c / 32`); every
+    /// other non-NaN value goes `left`, NaN takes the default direction. ONNX Runtime reads
+    /// a value's category one of two ways, chosen per node from its set (see the importer),
+    /// so the node says which.
+    Member {
+        /// The bitset's words.
+        bitset: Vec<u32>,
+        /// Only a whole value names a category (ONNX Runtime's chain of `x == v` tests);
+        /// otherwise the value is truncated toward zero (its `int32` cast), so `-0.5` and
+        /// `2.7` name 0 and 2.
+        whole_only: bool,
+    },
 }
 
 /// One node of a tree.
@@ -216,7 +229,14 @@ impl EnsembleSpec {
                                 ));
                             }
                             Split::Categorical { .. } if self.semantics == Semantics::Onnx => {
-                                return Err(TreeError::field(f, at("split"), "ONNX trees have no categorical splits"));
+                                return Err(TreeError::field(
+                                    f,
+                                    at("split"),
+                                    "ONNX trees have set-membership splits (Split::Member), not categorical ones",
+                                ));
+                            }
+                            Split::Member { .. } if self.semantics != Semantics::Onnx => {
+                                return Err(TreeError::field(f, at("split"), "set-membership splits are ONNX's"));
                             }
                             Split::Numeric { threshold, .. } => {
                                 let fits = match self.semantics {
@@ -233,7 +253,7 @@ impl EnsembleSpec {
                                     ));
                                 }
                             }
-                            Split::Categorical { bitset } => {
+                            Split::Categorical { bitset } | Split::Member { bitset, .. } => {
                                 words += bitset.len();
                                 if words > MAX_CATEGORY_WORDS {
                                     return Err(too_large("the category bitsets' words", words, MAX_CATEGORY_WORDS));

@@ -59,6 +59,8 @@ pub(crate) trait Format: Copy + Send + Sync + 'static {
     fn is_zero(x: Self::T) -> bool;
     /// The category a (non-NaN) value names, or `None` when it names none.
     fn category(x: Self::T) -> Option<u32>;
+    /// True when the (non-NaN) value has no fractional part.
+    fn is_whole(x: Self::T) -> bool;
     fn acc(v: f64) -> Self::A;
     fn out(a: Self::A) -> f64;
     /// Random-forest mode's average over `n` trees.
@@ -110,6 +112,9 @@ impl Format for Xgb {
     fn category(x: f32) -> Option<u32> {
         // XGBoost's `InvalidCat`: negative, or past the last integer an f32 holds exactly.
         (0.0..16_777_216.0).contains(&x).then_some(x as u32)
+    }
+    fn is_whole(x: f32) -> bool {
+        x.trunc() == x
     }
     #[inline(always)]
     fn acc(v: f64) -> f32 {
@@ -164,8 +169,14 @@ impl Format for Onx {
         x == 0.0
     }
     fn category(x: f32) -> Option<u32> {
-        // Unused: ONNX imports have no categorical splits (BRANCH_EQ is refused).
-        (0.0..16_777_216.0).contains(&x).then_some(x as u32)
+        // `BRANCH_MEMBER` (`Split::Member`): ONNX Runtime's `static_cast<int32_t>(x)` truncates
+        // toward zero, so `(-1, 0)` names category 0 (`as u32` saturates -0.5 to 0). Past 2^24
+        // every float is whole and no imported set reaches that far, so `None` (not in the
+        // set, like every negative int32, and INT_MIN for the out-of-range casts) is exact.
+        (x > -1.0 && x < 16_777_216.0).then_some(x as u32)
+    }
+    fn is_whole(x: f32) -> bool {
+        x.trunc() == x
     }
     #[inline(always)]
     fn acc(v: f64) -> f32 {
@@ -233,6 +244,9 @@ impl Format for Lgb {
         // (negative, so right), as it is for NaN, which the caller handles first.
         (x > -1.0 && x < 2_147_483_648.0).then_some(x as u32)
     }
+    fn is_whole(x: f64) -> bool {
+        x.trunc() == x
+    }
     #[inline(always)]
     fn acc(v: f64) -> f64 {
         v
@@ -258,6 +272,8 @@ struct PNode<T> {
 const NUMERIC: u8 = 0;
 const ZERO_MISSING: u8 = 1;
 const CATEGORICAL: u8 = 2;
+/// ONNX's `BRANCH_MEMBER` when only whole values name categories ([`Split::Member`]).
+const WHOLE_MEMBER: u8 = 3;
 
 /// One node of a general tree.
 #[derive(Clone, Copy)]
@@ -712,6 +728,15 @@ impl<F: Format> General<F> {
                                 // NaN: XGBoost's default direction; LightGBM sends it right.
                                 n.nan_left = *default_left && !F::IN_SET_LEFT;
                             }
+                            Split::Member { bitset, whole_only } => {
+                                // Same lookup as a categorical split (ONNX's set goes right,
+                                // what names no category left); NaN takes its node's side.
+                                n.kind = if *whole_only { WHOLE_MEMBER } else { CATEGORICAL };
+                                n.cat_start = g.words.len() as u32;
+                                n.cat_len = bitset.len() as u32;
+                                g.words.extend_from_slice(bitset);
+                                n.nan_left = *default_left;
+                            }
                         }
                         g.nodes.push(n);
                     }
@@ -747,6 +772,9 @@ impl<F: Format> General<F> {
     fn categorical(&self, n: &GNode<F::T>, x: F::T) -> bool {
         if F::is_nan(x) {
             return n.nan_left;
+        }
+        if n.kind == WHOLE_MEMBER && !F::is_whole(x) {
+            return F::INVALID_LEFT;
         }
         let Some(cat) = F::category(x) else { return F::INVALID_LEFT };
         let word = (cat / 32) as usize;

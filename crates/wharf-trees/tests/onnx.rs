@@ -1,6 +1,7 @@
 //! Agreement with ONNX Runtime: scikit-learn models exported by skl2onnx at test time
 //! (`tests/fixtures/generate_onnx.py`), compiled by Wharf, and compared with ONNX Runtime's
-//! outputs (one thread) on 12,000 rows each.
+//! outputs (one thread) on 12,000 rows each; with them, hand-built opset 5 TreeEnsembles of
+//! BRANCH_LEQ and BRANCH_MEMBER splits on rows in and out of the sets.
 //!
 //! The data directory is `$WHARF_TEST_TREES_DATA/onnx` (`cargo xtask test` generates it);
 //! without it the test says `skipped:`, and fails under `WHARF_TEST_REQUIRE_BACKENDS=1`.
@@ -68,6 +69,9 @@ fn onnx_models_agree_with_onnx_runtime() {
     let manifest: Manifest = serde_json::from_str(&text).expect("manifest");
     eprintln!("libraries: {}", manifest.versions);
     assert!(manifest.cases.len() >= 10, "expected the full set of cases");
+    // The hand-built BRANCH_MEMBER ensembles (`member_cases` in generate_onnx.py).
+    let members = manifest.cases.iter().filter(|c| c.name.starts_with("member_")).count();
+    assert!(members >= 3, "expected the BRANCH_MEMBER cases, found {members}");
     let mut failures = Vec::new();
     for case in &manifest.cases {
         let model = wharf_trees::onnx::read(dir.join(&case.model)).unwrap_or_else(|e| panic!("{}: {e}", case.name));

@@ -3,11 +3,11 @@
 //! Uses the small files `tests/fixtures/seed_onnx.py` wrote (committed, no Python needed):
 //! three skl2onnx exports (a random forest; a StandardScaler → LogisticRegression pipeline; a
 //! ColumnTransformer of OneHotEncoder, OrdinalEncoder and StandardScaler before a
-//! LogisticRegression), a
-//! hand-made one-split regressor whose answers are known, a hand-made one-hot encoding of a
-//! string input whose answers ONNX Runtime gave, and hostile files (a cycle, a feature index
-//! out of range, an unsupported operator, a BRANCH_MEMBER split, string inputs read by
-//! numeric operators, a double input). The property test mutates the real
+//! LogisticRegression), hand-made one-split regressors (a BRANCH_MEMBER one among them)
+//! whose answers are known, a hand-made one-hot encoding of a string input whose answers ONNX
+//! Runtime gave, and hostile files (a cycle, a feature index out of range, an unsupported
+//! operator, BRANCH_MEMBER sets a bitset cannot hold, string inputs read by numeric
+//! operators, a double input). The property test mutates the real
 //! exports for a bounded number of cases: every result is a model or a typed error.
 
 use std::path::{Path, PathBuf};
@@ -391,14 +391,33 @@ fn string_inputs_that_cannot_be_compiled_are_refused_at_import_naming_the_input_
 }
 
 #[test]
-fn a_branch_member_split_is_refused_with_its_node_and_mode() {
+fn a_branch_member_split_scores_as_onnx_runtime_does() {
     // Opset 5's BRANCH_MEMBER (nodes_modes 6, membership_values {1, 4}): what a
-    // HistGradientBoosting categorical split would be. ONNX Runtime scores it; Wharf refuses
-    // it at import, naming the mode.
-    let e = onnx::read(fixture("hostile_member_5.onnx")).expect_err("BRANCH_MEMBER").to_string();
-    assert_eq!(
-        e,
-        "onnx: unsupported tree node mode: 6 on 0.5 (node 'trees' (TreeEnsemble) attribute nodes_modes[0]); \
-         supported: 0 (LEQ), 1 (LT), 2 (GTE), 3 (GT) on a number"
-    );
+    // HistGradientBoosting categorical split would be. ONNX Runtime 1.31 scores a set this
+    // small as `x == 1 || x == 4`: 1.5 and 3.999 are not in it, nor is NaN (not tracked).
+    let model = onnx::read(fixture("seed_onnx_member_5.onnx")).expect("import");
+    let x0 = [1.0, 4.0, 1.5, 0.0, f64::NAN, -0.0, 3.999];
+    let x: Vec<f64> = x0.iter().flat_map(|v| [*v, 0.0, 0.0, 0.0]).collect();
+    let mut out = [0.0; 7];
+    model.pipeline.predict(&x, &mut out).expect("predict");
+    // ONNX Runtime's own answers for these rows.
+    assert_eq!(out, [1.0, 1.0, 2.0, 2.0, 2.0, 2.0, 2.0]);
+}
+
+#[test]
+fn member_sets_a_bitset_cannot_hold_are_refused_with_their_node() {
+    let at = "onnx: field `node 'trees' (TreeEnsemble) attribute membership_values \
+              (the set of nodes_modes[0], BRANCH_MEMBER)`: ";
+    for (file, why) in [
+        ("hostile_member_negative_5.onnx", "-1 is not a whole number from 0 to 65535 (the categories Wharf sets hold)"),
+        (
+            "hostile_member_fraction_5.onnx",
+            "1.5 is not a whole number from 0 to 65535 (the categories Wharf sets hold)",
+        ),
+        // ONNX Runtime refuses it too ("must have at least one membership value").
+        ("hostile_member_empty_5.onnx", "the set is empty"),
+    ] {
+        let e = onnx::read(fixture(file)).expect_err(file).to_string();
+        assert_eq!(e, format!("{at}{why}"), "{file}");
+    }
 }

@@ -273,9 +273,70 @@ pub(crate) fn compile(
     Ok(Head::Trees { ensemble, base_values, transform, binary })
 }
 
+/// The largest category a `BRANCH_MEMBER` set may name: its bitset is `max / 32 + 1` words per
+/// node, and [`Onx`](crate::walk)'s category reader names none from 2^24 on.
+const MAX_MEMBER: f32 = 65_535.0;
+
+/// ONNX Runtime (1.31) scores a `BRANCH_MEMBER` set of at most this many values, all whole in
+/// `0..=MEMBER_WHOLE_MAX`, as its chain of `x == v` tests (only whole values match); any
+/// other set is fused into one `int32` set test on `static_cast<int32_t>(x)` (truncation).
+/// (ONNX Runtime's own `BRANCH_MEMBER` and `BRANCH_MEMBER_BIGSET` node modes; 1.20's
+/// `tree_ensemble_attribute.h` unrolls every set into the chain.) The edges were found by
+/// scoring sets of 30 and 31 values, largest 30 and 31, with ONNX Runtime 1.31.1.
+const MEMBER_WHOLE_LEN: usize = 30;
+const MEMBER_WHOLE_MAX: f32 = 30.0;
+
+/// A `BRANCH_MEMBER` node's set: its bitset, and whether only whole values match.
+type MemberSet = (Vec<u32>, bool);
+
+/// Each `BRANCH_MEMBER` node's set as a bitset and whether only whole values match (see
+/// [`MEMBER_WHOLE_LEN`]), by node index; `None` for other nodes. ONNX Runtime hands the
+/// NaN-separated groups of `membership_values` to the member nodes in node order.
+fn member_sets(node: &OnnxNode<'_>, modes: &[u8]) -> Result<Vec<Option<MemberSet>>, TreeError> {
+    let values = node.tensor_floats("membership_values")?;
+    let mut groups = values.split(|v| v.is_nan());
+    let mut out = Vec::with_capacity(modes.len());
+    for (i, mode) in modes.iter().enumerate() {
+        if *mode != 6 {
+            out.push(None);
+            continue;
+        }
+        let at = || format!("membership_values (the set of nodes_modes[{i}], BRANCH_MEMBER)");
+        // ONNX Runtime indexes an empty set's first value (undefined behaviour): refused.
+        let set = groups.next().filter(|g| !g.is_empty()).ok_or_else(|| node.error(&at(), "the set is empty"))?;
+        let mut bitset: Vec<u32> = Vec::new();
+        for v in set {
+            // Only whole, non-negative members fit a bitset. ONNX Runtime refuses a fraction
+            // in a truncated set and compares it exactly in a small one (x == 1.5), which a
+            // bitset cannot say; a negative member would need negative categories.
+            if !(v.trunc() == *v && (0.0..=MAX_MEMBER).contains(v)) {
+                return Err(node.error(
+                    &at(),
+                    format!("{v} is not a whole number from 0 to {MAX_MEMBER} (the categories Wharf sets hold)"),
+                ));
+            }
+            let c = *v as u32;
+            let word = (c / 32) as usize;
+            if bitset.len() <= word {
+                bitset.resize(word + 1, 0);
+            }
+            bitset[word] |= 1 << (c % 32);
+        }
+        let whole_only = set.len() <= MEMBER_WHOLE_LEN && set.iter().all(|v| *v <= MEMBER_WHOLE_MAX);
+        out.push(Some((bitset, whole_only)));
+    }
+    // Values left over belong to no member node: ONNX Runtime ignores them; a malformed list,
+    // refused rather than guessed at.
+    if groups.any(|g| !g.is_empty()) {
+        return Err(node.error("membership_values", "more NaN-separated sets than BRANCH_MEMBER nodes"));
+    }
+    Ok(out)
+}
+
 /// `TreeEnsemble` (ai.onnx.ml opset 5): interior nodes and leaves in separate arrays, trees by
 /// their root index, one weight and target per leaf. Compiled like the older operators (one
 /// tree per target it reaches, `f32` sums in root order); `n_targets` outputs, no base values.
+/// `BRANCH_MEMBER` nodes become [`Split::Member`]: the set goes to the "true" branch.
 pub(crate) fn compile_v5(
     node: &OnnxNode<'_>,
     width: usize,
@@ -312,6 +373,7 @@ pub(crate) fn compile_v5(
     if !tracks.is_empty() && tracks.len() != n {
         return Err(node.error("nodes_missing_value_tracks_true", format!("{} values for {n} nodes", tracks.len())));
     }
+    let mut members = member_sets(node, &modes)?;
     if leaf_targets.len() != leaf_weights.len() || leaf_targets.len() > MAX_NODES {
         return Err(node
             .error("leaf_weights", format!("{} weights for {} leaf targets", leaf_weights.len(), leaf_targets.len())));
@@ -362,8 +424,20 @@ pub(crate) fn compile_v5(
         // Walk the tree once (each interior node at most once over all trees: no cycle, no
         // shared subtree), numbering nodes in visit order; leaves are (target, weight).
         enum Item {
-            Split { feature: u32, threshold: f32, leq_is_true: bool, track_true: bool, yes: u32, no: u32 },
-            Leaf { target: usize, weight: f32 },
+            Split {
+                feature: u32,
+                threshold: f32,
+                leq_is_true: bool,
+                track_true: bool,
+                yes: u32,
+                no: u32,
+                /// BRANCH_MEMBER: the set and whether only whole values match.
+                member: Option<MemberSet>,
+            },
+            Leaf {
+                target: usize,
+                weight: f32,
+            },
         }
         let mut items: Vec<Item> = Vec::new();
         // (is a leaf, its index, the split that points at it and on which branch)
@@ -399,6 +473,8 @@ pub(crate) fn compile_v5(
                 }
                 let v = splits[i];
                 let (threshold, leq_is_true) = match (modes[i], v.is_finite()) {
+                    // The set test; `nodes_splits` is unused (ONNX Runtime reads the set).
+                    (6, _) => (0.0, false),
                     (0, _) if !v.is_nan() => (v, true),
                     (3, _) if !v.is_nan() => (v, false),
                     (1, true) => (v.next_down(), true),
@@ -408,7 +484,7 @@ pub(crate) fn compile_v5(
                             format: "onnx",
                             what: "tree node mode",
                             value: format!("{mode} on {v} ({} attribute nodes_modes[{i}])", node.label()),
-                            supported: "0 (LEQ), 1 (LT), 2 (GTE), 3 (GT) on a number".into(),
+                            supported: "0 (LEQ), 1 (LT), 2 (GTE), 3 (GT) on a number, 6 (MEMBER)".into(),
                         })
                     }
                 };
@@ -419,6 +495,7 @@ pub(crate) fn compile_v5(
                     track_true: tracks.get(i).copied().unwrap_or(0) != 0,
                     yes: 0,
                     no: 0,
+                    member: members.get_mut(i).and_then(Option::take),
                 });
                 let idx = items.len() - 1;
                 let yes = child(i, trues, true_leafs, "nodes_truenodeids")?;
@@ -442,9 +519,21 @@ pub(crate) fn compile_v5(
         for g in groups {
             let nodes: Vec<Node> = items
                 .iter()
-                .map(|it| match *it {
-                    Item::Leaf { target, weight } => Node::leaf(if target == g { weight as f64 } else { 0.0 }),
-                    Item::Split { feature, threshold, leq_is_true, track_true, yes, no } => {
+                .map(|it| match it {
+                    &Item::Leaf { target, weight } => Node::leaf(if target == g { weight as f64 } else { 0.0 }),
+                    Item::Split { feature, yes, no, track_true, member: Some((bitset, whole_only)), .. } => {
+                        // The set goes right (the "true" branch), everything else left; NaN
+                        // takes the true branch when tracked (each `x == v` test of ONNX
+                        // Runtime's chain carries the node's flag).
+                        Node::Internal {
+                            feature: *feature,
+                            left: *no,
+                            right: *yes,
+                            default_left: !*track_true,
+                            split: Split::Member { bitset: bitset.clone(), whole_only: *whole_only },
+                        }
+                    }
+                    &Item::Split { feature, threshold, leq_is_true, track_true, yes, no, member: None } => {
                         let (left, right) = if leq_is_true { (yes, no) } else { (no, yes) };
                         Node::Internal {
                             feature,
