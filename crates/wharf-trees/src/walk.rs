@@ -9,8 +9,9 @@
 //!   overlaps their loads. A node is a threshold and a feature index whose top bit says
 //!   where NaN goes: 8 bytes for XGBoost's `f32` thresholds. Where the CPU has AVX-512, a
 //!   batch of `f32` trees up to depth [`VECTOR_DEPTH`] is not walked but decided node by
-//!   node for 64 rows at once (see `simd`), and a single row through such trees of at most
-//!   32 features is decided three levels at a time, in registers (see `simd_row`).
+//!   node for 64 rows at once (see `simd`), and a single row through trees up to depth 6
+//!   reading at most 32 features (LightGBM's too, its `f64` thresholds by rank) is decided
+//!   three levels at a time, in registers (see `simd_row`).
 //! - **General trees.** Deeper trees, categorical splits and LightGBM's zero-as-missing go
 //!   node by node; children are explicit and a leaf is a child index with its top bit set.
 //!
@@ -29,7 +30,7 @@ mod simd_row;
 use simd_row::RowTables;
 /// The single-row vector kernel's tables: none off x86-64.
 #[cfg(not(target_arch = "x86_64"))]
-pub(crate) struct RowTables;
+pub(crate) struct RowTables<A>(std::marker::PhantomData<A>);
 
 /// Deepest ensemble compiled into perfect trees (a tree's slots double with each level).
 pub(crate) const MAX_PERFECT_DEPTH: u32 = 10;
@@ -43,6 +44,8 @@ const LANES: usize = 16;
 /// rather than with the batch one: on the 500-tree depth-6 XGBoost model the batch kernel,
 /// which decides 64 rows at a time, costs more per row below 64 rows (5.2 µs at 16 rows,
 /// 2.8 at 32, 2.1 at 49) than the single-row kernel (1.7–1.8 µs); at 64 they are even.
+/// LightGBM's trees have no batch kernel, and the single-row one (2.0 µs) also beats their
+/// walk (2.6–2.9 µs) on larger calls, but batches keep the walk's block order for now.
 const ROW_CALLS: usize = 63;
 
 /// The buffer a single row wider than 64 values is walked from (a power of two).
@@ -94,12 +97,12 @@ pub(crate) trait Format: Copy + Send + Sync + 'static {
     }
     /// The single-row vector kernel's tables (module `simd_row`) for perfect trees, for a
     /// source that has one and trees it takes.
-    fn row_tables(_p: &Perfect<Self>) -> Option<RowTables> {
+    fn row_tables(_p: &Perfect<Self>) -> Option<RowTables<Self::A>> {
         None
     }
     /// The single-row vector kernel on one row (`acc`: its margins): false when it did not
     /// score (the row then goes the scalar way).
-    fn vector_row(_p: &Perfect<Self>, _t: &RowTables, _row: &[Self::T], _acc: &mut [Self::A]) -> bool {
+    fn vector_row(_p: &Perfect<Self>, _t: &RowTables<Self::A>, _row: &[Self::T], _acc: &mut [Self::A]) -> bool {
         false
     }
 }
@@ -158,13 +161,13 @@ impl Format for Xgb {
         #[cfg(not(target_arch = "x86_64"))]
         return 0;
     }
-    fn row_tables(p: &Perfect<Self>) -> Option<RowTables> {
+    fn row_tables(p: &Perfect<Self>) -> Option<RowTables<f32>> {
         #[cfg(target_arch = "x86_64")]
-        return RowTables::new(&p.nodes, &p.leaves, &p.groups, p.depth, p.reads);
+        return RowTables::new_f32(&p.nodes, &p.leaves, &p.groups, p.depth, p.reads);
         #[cfg(not(target_arch = "x86_64"))]
         return None;
     }
-    fn vector_row(p: &Perfect<Self>, t: &RowTables, row: &[f32], acc: &mut [f32]) -> bool {
+    fn vector_row(p: &Perfect<Self>, t: &RowTables<f32>, row: &[f32], acc: &mut [f32]) -> bool {
         #[cfg(target_arch = "x86_64")]
         return simd_row::accumulate::<false>(t, &p.groups, row, acc);
         #[cfg(not(target_arch = "x86_64"))]
@@ -226,13 +229,13 @@ impl Format for Onx {
         #[cfg(not(target_arch = "x86_64"))]
         return 0;
     }
-    fn row_tables(p: &Perfect<Self>) -> Option<RowTables> {
+    fn row_tables(p: &Perfect<Self>) -> Option<RowTables<f32>> {
         #[cfg(target_arch = "x86_64")]
-        return RowTables::new(&p.nodes, &p.leaves, &p.groups, p.depth, p.reads);
+        return RowTables::new_f32(&p.nodes, &p.leaves, &p.groups, p.depth, p.reads);
         #[cfg(not(target_arch = "x86_64"))]
         return None;
     }
-    fn vector_row(p: &Perfect<Self>, t: &RowTables, row: &[f32], acc: &mut [f32]) -> bool {
+    fn vector_row(p: &Perfect<Self>, t: &RowTables<f32>, row: &[f32], acc: &mut [f32]) -> bool {
         #[cfg(target_arch = "x86_64")]
         return simd_row::accumulate::<true>(t, &p.groups, row, acc);
         #[cfg(not(target_arch = "x86_64"))]
@@ -291,6 +294,18 @@ impl Format for Lgb {
     fn average(a: f64, n: usize) -> f64 {
         a / n as f64
     }
+    fn row_tables(p: &Perfect<Self>) -> Option<RowTables<f64>> {
+        #[cfg(target_arch = "x86_64")]
+        return RowTables::new_ranked(&p.nodes, &p.leaves, &p.groups, p.depth, p.reads);
+        #[cfg(not(target_arch = "x86_64"))]
+        return None;
+    }
+    fn vector_row(p: &Perfect<Self>, t: &RowTables<f64>, row: &[f64], acc: &mut [f64]) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return simd_row::accumulate_ranked(t, &p.groups, row, acc);
+        #[cfg(not(target_arch = "x86_64"))]
+        return false;
+    }
 }
 
 /// One node of a perfect tree.
@@ -342,8 +357,8 @@ pub(crate) struct Perfect<F: Format> {
     /// rather than the CPU.
     simd: bool,
     /// The single-row vector kernel's tables, when the source has one, the trees fit it and
-    /// `simd` is set (so [`Body::scalar_only`] turns it off too).
-    row: Option<RowTables>,
+    /// the CPU runs it ([`Body::scalar_only`] drops them).
+    row: Option<RowTables<F::A>>,
 }
 
 /// Node-by-node trees.
@@ -458,7 +473,7 @@ impl<F: Format> Body<F> {
 
     /// True when the single-row vector kernel scores single rows.
     pub(crate) fn vector_row(&self) -> bool {
-        matches!(self, Body::Perfect(p) if p.simd && p.row.is_some())
+        matches!(self, Body::Perfect(p) if p.row.is_some())
     }
 
     /// Which compiled form this is (for benchmarks and tests).
@@ -509,7 +524,7 @@ impl<F: Format> Perfect<F> {
                 }
             }
         }
-        if p.simd {
+        if depth <= VECTOR_DEPTH && vector_cpu() {
             p.row = F::row_tables(&p);
         }
         Some(p)
@@ -518,7 +533,7 @@ impl<F: Format> Perfect<F> {
     fn accumulate<const NAN: bool>(&self, xs: &[F::T], width: usize, groups: usize, acc: &mut [F::A]) {
         // Small calls (a single row above all): row by row through the single-row kernel.
         let mut rows = 0;
-        if let Some(t) = self.row.as_ref().filter(|_| self.simd && xs.len() <= ROW_CALLS * width) {
+        if let Some(t) = self.row.as_ref().filter(|_| xs.len() <= ROW_CALLS * width) {
             for (row, acc) in xs.chunks_exact(width).zip(acc.chunks_exact_mut(groups)) {
                 if !F::vector_row(self, t, row, acc) {
                     break;
