@@ -105,8 +105,8 @@ const BLOCK: usize = 256;
 
 /// A ranked row value that is missing: below every rank, and told apart by the NaN test.
 const MISSING: u32 = u32::MAX;
-/// Most ranked thresholds laid out (`features × stride`, 8 bytes each): past this the
-/// searches would miss the cache, and the trees are walked.
+/// Most ranked thresholds laid out (`features × stride`, 8 bytes each; 2 MiB): past this
+/// the searches would miss the cache, and the trees are walked.
 const MAX_CUTS: usize = 1 << 18;
 
 impl<A: Copy + Default> RowTables<A> {
@@ -277,14 +277,21 @@ pub(super) fn accumulate_ranked(t: &RowTables<f64>, tree_groups: &[u32], row: &[
     if !t.fits(row.len(), tree_groups.len(), acc.len()) || t.cuts.len() != t.reads * t.stride || t.reads > row.len() {
         return false;
     }
-    // Each read feature's rank, `c(x)`: a binary search in its padded thresholds (the
-    // `+∞` padding is never below a value; NaN is below nothing, and marked after). A
-    // branch-free search of all features in lockstep, and one with AVX-512 gathers, measured
-    // no faster.
+    // Each read feature's rank, `c(x)`: a search by halving steps in its padded thresholds
+    // (the `+∞` padding is never below a value; NaN is below nothing, and marked after), all
+    // features in lockstep and without branches so the searches overlap: 0.1 µs a row
+    // faster than one `partition_point` per feature (whose exits mispredict), and than
+    // lockstep with a plain `if` (compiled to a branch). AVX-512 gathers measured no faster.
     let row = &row[..t.reads];
     let mut at = [0usize; ROW_WIDTH];
-    for ((at, x), cuts) in at.iter_mut().zip(row).zip(t.cuts.chunks_exact(t.stride)) {
-        *at = cuts.partition_point(|u| u < x);
+    let mut step = t.stride / 2;
+    while step > 0 {
+        for ((at, x), cuts) in at.iter_mut().zip(row).zip(t.cuts.chunks_exact(t.stride)) {
+            // `at + step - 1 < stride`: `at` is a sum of larger steps.
+            let below = cuts[(*at + step - 1) & (t.stride - 1)] < *x;
+            *at += std::hint::select_unpredictable(below, step, 0);
+        }
+        step /= 2;
     }
     let mut keys = [0u32; ROW_WIDTH];
     let mut nan = false;
