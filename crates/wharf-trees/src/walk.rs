@@ -44,7 +44,7 @@ const LANES: usize = 16;
 /// rather than with the batch one: on the 500-tree depth-6 XGBoost model the batch kernel,
 /// which decides 64 rows at a time, costs more per row below 64 rows (5.2 µs at 16 rows,
 /// 2.8 at 32, 2.1 at 49) than the single-row kernel (1.7–1.8 µs); at 64 they are even.
-/// LightGBM's trees have no batch kernel, and the single-row one (2.0 µs) also beats their
+/// LightGBM's trees have no batch kernel, and the single-row one (1.9 µs) also beats their
 /// walk (2.6–2.9 µs) on larger calls, but batches keep the walk's block order for now.
 const ROW_CALLS: usize = 63;
 

@@ -20,7 +20,7 @@
 //! are the scalar walk's bit for bit.
 //!
 //! Measured on the 500-tree depth-6 models (20 features): 1.7–1.8 µs a row against the
-//! walk's 2.7–2.8 µs (XGBoost), 2.0 against 2.9–3.1 µs (LightGBM, about 0.2 µs of it the
+//! walk's 2.6–2.7 µs (XGBoost), 1.9 against 2.9 µs (LightGBM, about 0.1 µs of it the
 //! ranks). Deciding all 63 nodes in four 16-lane registers and following the mask level by
 //! level measured no faster than the walk (a long dependent chain per tree); so did the two
 //! steps with each step's two subtrees joined from two loads (the joins cost as much as the
