@@ -202,6 +202,17 @@ impl Ensemble {
         }
     }
 
+    /// True when single rows go through the single-row vector kernel (for tests and
+    /// benchmarks).
+    #[doc(hidden)]
+    pub fn vector_row_kernel(&self) -> bool {
+        match &self.inner {
+            Inner::Xgb(c) => c.body.vector_row(),
+            Inner::Lgb(c) => c.body.vector_row(),
+            Inner::Onx(c) => c.body.vector_row(),
+        }
+    }
+
     fn check(&self, rows: &[f64], width: usize, out: &[f64]) -> Result<usize, TreeError> {
         if width != self.n_features {
             return Err(TreeError::Shape(format!("rows are {width} wide; the model reads {}", self.n_features)));

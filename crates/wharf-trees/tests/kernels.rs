@@ -249,3 +249,93 @@ fn vector_and_scalar_kernels_agree_bit_for_bit() {
         "the vector kernel scores where the CPU has it"
     );
 }
+
+/// The single-row vector kernel (AVX-512, where this CPU has it: perfect trees up to depth
+/// 6 reading features 0–31) against the scalar walk and the rules, bit for bit, one row at
+/// a time: every depth from 1 to 8 (deeper than 6 must walk), rows of 1, 20 and 33 features,
+/// an odd and an even number of trees, more than one pass of trees, one and several groups,
+/// values equal to thresholds, zeros of either sign, missing values; XGBoost's `<`, ONNX's
+/// `<=` and LightGBM's `f64` `<=` by rank, with its missing types `NaN` and `None`.
+#[test]
+fn single_row_kernel_and_walk_agree_bit_for_bit() {
+    let mut rng = Lcg(11);
+    let mut used = false;
+    for semantics in [Semantics::XGBoost, Semantics::Onnx, Semantics::LightGBM] {
+        for width in [1usize, 20, 33] {
+            for depth in 1..=8 {
+                for n_trees in [1usize, 37, 300] {
+                    let groups = 1 + rng.below(3);
+                    let trees = (0..n_trees)
+                        .map(|t| tree(&mut rng, depth, width, semantics, (t % groups) as u32, false))
+                        .collect();
+                    let spec = EnsembleSpec {
+                        semantics,
+                        n_features: width,
+                        base_score: (0..groups).map(|g| g as f64 * 0.25 - 0.1).collect(),
+                        link: Link::Identity,
+                        average: false,
+                        trees,
+                    };
+                    let fast = Ensemble::new(spec.clone()).expect("valid");
+                    let slow = Ensemble::new(spec.clone()).expect("valid").scalar_only();
+                    assert!(!slow.vector_row_kernel());
+                    // `depth` bounds the trees' depth (past 6 they may still be shallower) and 33
+                    // features bound the features read (they may all be below 32).
+                    let context = format!("{semantics:?} width {width} depth {depth}");
+                    if depth <= 6 && width <= 32 {
+                        assert_eq!(fast.vector_row_kernel(), avx512(), "{context}");
+                    }
+                    used |= fast.vector_row_kernel();
+                    let thresholds: Vec<f64> = spec
+                        .trees
+                        .iter()
+                        .flat_map(|t| &t.nodes)
+                        .filter_map(|n| match n {
+                            Node::Internal { split: Split::Numeric { threshold, .. }, .. } => Some(*threshold),
+                            _ => None,
+                        })
+                        .chain([0.0, -0.0])
+                        .collect();
+                    for nan_rate in [0.0, 0.1, 0.5] {
+                        for _ in 0..8 {
+                            let row: Vec<f64> = (0..width)
+                                .map(|_| {
+                                    let r = rng.next();
+                                    if r < nan_rate {
+                                        f64::NAN
+                                    } else if r < nan_rate + 0.3 {
+                                        thresholds[rng.below(thresholds.len())]
+                                    } else if r < nan_rate + 0.35 {
+                                        [0.0, -0.0][rng.below(2)]
+                                    } else {
+                                        rng.next() * 4.0 - 2.0
+                                    }
+                                })
+                                .collect();
+                            let (mut a, mut b) = (vec![0.0; groups], vec![0.0; groups]);
+                            fast.predict_row(&row, &mut a).expect("shapes");
+                            slow.predict_row(&row, &mut b).expect("shapes");
+                            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                            let context =
+                                format!("{semantics:?} width {width} depth {depth} trees {n_trees} NaN {nan_rate}");
+                            assert_eq!(bits(&a), bits(&b), "{context}: {row:?}");
+                            assert_eq!(bits(&a), bits(&reference(&spec, &row)), "{context}: {row:?}");
+                            let mut raw = vec![0.0; groups];
+                            fast.predict_raw(&row, width, &mut raw).expect("shapes");
+                            assert_eq!(bits(&raw), bits(&a), "{context}: predict_raw");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(used, avx512(), "the single-row kernel scores where the CPU has it");
+}
+
+/// True when this CPU runs the vector kernels.
+fn avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw");
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
+}
