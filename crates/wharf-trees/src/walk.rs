@@ -167,17 +167,34 @@ impl Format for Xgb {
         return 0;
     }
     fn row_tables(p: &Perfect<Self>) -> Option<RowTables<f32>> {
-        #[cfg(target_arch = "x86_64")]
-        return RowTables::new_f32(&p.nodes, &p.leaves, &p.groups, p.depth, p.reads);
-        #[cfg(not(target_arch = "x86_64"))]
-        return None;
+        f32_row_tables(p)
     }
     fn vector_row(p: &Perfect<Self>, t: &RowTables<f32>, row: &[f32], acc: &mut [f32]) -> bool {
-        #[cfg(target_arch = "x86_64")]
-        return simd_row::accumulate::<false>(t, &p.groups, row, acc);
-        #[cfg(not(target_arch = "x86_64"))]
-        return false;
+        f32_vector_row::<Self, false>(p, t, row, acc)
     }
+}
+
+/// The single-row kernel's tables for `f32` thresholds compared as they are (XGBoost's and
+/// ONNX's).
+fn f32_row_tables<F: Format<T = f32, A = f32>>(p: &Perfect<F>) -> Option<RowTables<f32>> {
+    #[cfg(target_arch = "x86_64")]
+    return RowTables::new_f32(&p.nodes, &p.leaves, &p.groups, p.depth, p.reads);
+    #[cfg(not(target_arch = "x86_64"))]
+    return None;
+}
+
+/// One row through [`f32_row_tables`]' kernel; `LE`: a value equal to the threshold goes
+/// left (ONNX's `<=`, not XGBoost's `<`).
+fn f32_vector_row<F: Format<T = f32, A = f32>, const LE: bool>(
+    p: &Perfect<F>,
+    t: &RowTables<f32>,
+    row: &[f32],
+    acc: &mut [f32],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return simd_row::accumulate::<LE>(t, &p.groups, row, acc);
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
 }
 
 /// ONNX Runtime on a float input: `f32` inputs and thresholds, `x <= t`, `f32` sums.
@@ -241,16 +258,10 @@ impl Format for Onx {
         return 0;
     }
     fn row_tables(p: &Perfect<Self>) -> Option<RowTables<f32>> {
-        #[cfg(target_arch = "x86_64")]
-        return RowTables::new_f32(&p.nodes, &p.leaves, &p.groups, p.depth, p.reads);
-        #[cfg(not(target_arch = "x86_64"))]
-        return None;
+        f32_row_tables(p)
     }
     fn vector_row(p: &Perfect<Self>, t: &RowTables<f32>, row: &[f32], acc: &mut [f32]) -> bool {
-        #[cfg(target_arch = "x86_64")]
-        return simd_row::accumulate::<true>(t, &p.groups, row, acc);
-        #[cfg(not(target_arch = "x86_64"))]
-        return false;
+        f32_vector_row::<Self, true>(p, t, row, acc)
     }
 }
 

@@ -37,26 +37,6 @@ struct Case {
     sklearn_max_abs_diff: Option<f64>,
 }
 
-/// (values not bit-identical, largest relative error over values not within 1e-9 of each other).
-fn compare(ours: &[f64], theirs: &[f64]) -> (usize, f64) {
-    assert_eq!(ours.len(), theirs.len());
-    let mut differ = 0;
-    let mut worst = 0.0f64;
-    for (a, b) in ours.iter().zip(theirs) {
-        if a.to_bits() != b.to_bits() {
-            differ += 1;
-            // A NaN on one side only is a disagreement, not a difference too small to see.
-            if a.is_nan() != b.is_nan() {
-                worst = f64::INFINITY;
-                continue;
-            }
-            let rel = (a - b).abs() / a.abs().max(b.abs());
-            worst = worst.max(if (a - b).abs() < 1e-9 { 0.0 } else { rel });
-        }
-    }
-    (differ, worst)
-}
-
 fn onnx_dir() -> Option<std::path::PathBuf> {
     let dir = common::data_dir()?.join("onnx");
     Some(dir)
@@ -84,7 +64,7 @@ fn onnx_models_agree_with_onnx_runtime() {
         assert_eq!(model.classes.is_empty(), case.task == "regression", "{}", case.name);
         let mut out = vec![0.0; case.rows * case.outputs];
         model.pipeline.predict(&x, &mut out).expect("predict");
-        let (differ, worst) = compare(&out, &want);
+        let (differ, worst) = common::compare(&out, &want);
         let trees = model.pipeline.ensemble().is_some();
         eprintln!(
             "{:<24} {:<24} {} of {} values not bit-identical, worst relative error {worst:.2e}",

@@ -42,26 +42,6 @@ struct Case {
     levels: std::collections::BTreeMap<String, Vec<String>>,
 }
 
-/// The largest relative error over values not within 1e-9 of each other, and how many
-/// values are not bit-identical.
-fn compare(ours: &[f64], theirs: &[f64]) -> (usize, f64) {
-    assert_eq!(ours.len(), theirs.len());
-    let mut differ = 0;
-    let mut worst = 0.0f64;
-    for (a, b) in ours.iter().zip(theirs) {
-        if a.to_bits() != b.to_bits() {
-            differ += 1;
-            if a.is_nan() != b.is_nan() {
-                worst = f64::INFINITY;
-                continue;
-            }
-            let rel = (a - b).abs() / a.abs().max(b.abs());
-            worst = worst.max(if (a - b).abs() < 1e-9 { 0.0 } else { rel });
-        }
-    }
-    (differ, worst)
-}
-
 #[test]
 fn string_pipelines_score_json_records_as_onnx_runtime_does() {
     let Some(dir) = common::data_dir() else { return };
@@ -93,7 +73,7 @@ fn string_pipelines_score_json_records_as_onnx_runtime_does() {
         assert_eq!(proba.values.ncols(), case.outputs, "{}", case.name);
         let want = read_f64(&dir.join(format!("{}.out.f64", case.name)));
         let ours: Vec<f64> = proba.values.iter().copied().collect();
-        let (differ, worst) = compare(&ours, &want);
+        let (differ, worst) = common::compare(&ours, &want);
         let op = model.metadata().params.get("operator").cloned().unwrap_or_default();
         eprintln!(
             "{:<34} {:<24} {differ} of {} values not bit-identical, worst relative error {worst:.2e}",

@@ -61,3 +61,24 @@ pub fn read_f64(path: &Path) -> Vec<f64> {
     assert_eq!(bytes.len() % 8, 0, "{}", path.display());
     bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()
 }
+
+/// (values not bit-identical, largest relative error over values not within 1e-9 of each
+/// other), for outputs compared with ONNX Runtime's.
+pub fn compare(ours: &[f64], theirs: &[f64]) -> (usize, f64) {
+    assert_eq!(ours.len(), theirs.len());
+    let mut differ = 0;
+    let mut worst = 0.0f64;
+    for (a, b) in ours.iter().zip(theirs) {
+        if a.to_bits() != b.to_bits() {
+            differ += 1;
+            // A NaN on one side only is a disagreement, not a difference too small to see.
+            if a.is_nan() != b.is_nan() {
+                worst = f64::INFINITY;
+                continue;
+            }
+            let rel = (a - b).abs() / a.abs().max(b.abs());
+            worst = worst.max(if (a - b).abs() < 1e-9 { 0.0 } else { rel });
+        }
+    }
+    (differ, worst)
+}
