@@ -93,15 +93,7 @@ fn onnx_models_import_score_like_onnx_runtime_and_bad_files_register_nothing() {
         for (i, line) in lines.enumerate() {
             let cells: Vec<&str> = line.split(',').collect();
             assert_eq!(cells[column(&header, "row")], i.to_string());
-            for (c, j) in outputs.iter().enumerate() {
-                let got: f64 = cells[*j].parse().expect("a number");
-                let w = want[i * k + c];
-                if *exact {
-                    assert_eq!(got.to_bits(), w.to_bits(), "{case} row {i} output {c}: wharf {got}, ONNX Runtime {w}");
-                } else {
-                    assert!((got - w).abs() <= 1e-6 * got.abs().max(w.abs()) + 1e-9, "{case} row {i}: {got} vs {w}");
-                }
-            }
+            assert_row_agrees(case, i, &cells, &outputs, &want[i * k..(i + 1) * k], *exact);
             rows += 1;
         }
         assert_eq!(rows, n, "{case}");
@@ -175,18 +167,23 @@ fn string_pipelines_import_and_score_csv_with_strings_like_onnx_runtime() {
         let mut rows = 0;
         for (i, line) in lines.enumerate() {
             let cells: Vec<&str> = line.split(',').collect();
-            for (c, j) in outputs.iter().enumerate() {
-                let got: f64 = cells[*j].parse().expect("a number");
-                let w = want[i * k + c];
-                if *exact {
-                    assert_eq!(got.to_bits(), w.to_bits(), "{case} row {i} output {c}: wharf {got}, ONNX Runtime {w}");
-                } else {
-                    assert!((got - w).abs() <= 1e-6 * got.abs().max(w.abs()) + 1e-9, "{case} row {i}: {got} vs {w}");
-                }
-            }
+            assert_row_agrees(case, i, &cells, &outputs, &want[i * k..(i + 1) * k], *exact);
             rows += 1;
         }
         assert_eq!(rows, records.len(), "{case}");
         eprintln!("{case}: wharf score of a CSV with strings agrees with ONNX Runtime on {rows} rows");
+    }
+}
+
+/// Row `i` of `wharf score`'s output (`cells`, its outputs in columns `outputs`) against
+/// ONNX Runtime's `want`: bit for bit when `exact`, else within 1e-6 relative.
+fn assert_row_agrees(case: &str, i: usize, cells: &[&str], outputs: &[usize], want: &[f64], exact: bool) {
+    for (c, (j, w)) in outputs.iter().zip(want).enumerate() {
+        let got: f64 = cells[*j].parse().expect("a number");
+        if exact {
+            assert_eq!(got.to_bits(), w.to_bits(), "{case} row {i} output {c}: wharf {got}, ONNX Runtime {w}");
+        } else {
+            assert!((got - w).abs() <= 1e-6 * got.abs().max(w.abs()) + 1e-9, "{case} row {i}: {got} vs {w}");
+        }
     }
 }

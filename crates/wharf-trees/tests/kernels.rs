@@ -199,16 +199,7 @@ fn vector_and_scalar_kernels_agree_bit_for_bit() {
                 assert_eq!(fast.compiled_kind(), "perfect");
                 assert!(!slow.vector_kernels());
                 vector |= fast.vector_kernels();
-                let thresholds: Vec<f64> = spec
-                    .trees
-                    .iter()
-                    .flat_map(|t| &t.nodes)
-                    .filter_map(|n| match n {
-                        Node::Internal { split: Split::Numeric { threshold, .. }, .. } => Some(*threshold),
-                        _ => None,
-                    })
-                    .chain([0.0, -0.0])
-                    .collect();
+                let thresholds = thresholds_and_zeros(&spec);
                 for (rows, nan_rate) in [(1usize, 0.0), (1, 0.3), (16, 0.0), (53, 0.0), (53, 0.1), (300, 0.02)] {
                     let x: Vec<f64> = (0..rows * width)
                         .map(|_| {
@@ -286,16 +277,7 @@ fn single_row_kernel_and_walk_agree_bit_for_bit() {
                         assert_eq!(fast.vector_row_kernel(), avx512(), "{context}");
                     }
                     used |= fast.vector_row_kernel();
-                    let thresholds: Vec<f64> = spec
-                        .trees
-                        .iter()
-                        .flat_map(|t| &t.nodes)
-                        .filter_map(|n| match n {
-                            Node::Internal { split: Split::Numeric { threshold, .. }, .. } => Some(*threshold),
-                            _ => None,
-                        })
-                        .chain([0.0, -0.0])
-                        .collect();
+                    let thresholds = thresholds_and_zeros(&spec);
                     for nan_rate in [0.0, 0.1, 0.5] {
                         for _ in 0..8 {
                             let row: Vec<f64> = (0..width)
@@ -338,4 +320,18 @@ fn avx512() -> bool {
     return std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw");
     #[cfg(not(target_arch = "x86_64"))]
     return false;
+}
+
+/// Every numeric threshold of `spec`'s trees, and both zeros: the values rows are drawn near,
+/// so ties and signed zeros are scored.
+fn thresholds_and_zeros(spec: &EnsembleSpec) -> Vec<f64> {
+    spec.trees
+        .iter()
+        .flat_map(|t| &t.nodes)
+        .filter_map(|n| match n {
+            Node::Internal { split: Split::Numeric { threshold, .. }, .. } => Some(*threshold),
+            _ => None,
+        })
+        .chain([0.0, -0.0])
+        .collect()
 }
