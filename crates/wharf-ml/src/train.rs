@@ -110,6 +110,7 @@ const BOOST_PARAMS: &[&str] = &[
     "class_weight",
     "validation_fraction",
     "patience",
+    "quantized_gradients",
     "loss",
     "huber_delta",
 ];
@@ -162,6 +163,7 @@ impl Trainer {
                 patience: 10,
                 loss: RegressionLoss::SquaredError,
                 huber_delta: 1.0,
+                quantized_gradients: true,
             },
             observer: None,
         }
@@ -226,6 +228,15 @@ impl Trainer {
     /// as LightGBM's `alpha` is 0.9: choose it from the residuals you expect).
     pub fn huber_delta(mut self, delta: f64) -> Self {
         self.hyper.huber_delta = delta;
+        self
+    }
+
+    /// Whether a booster chooses its splits on gradients quantized to 8 bits (default:
+    /// yes), LightGBM's `use_quantized_grad`. Histograms of small integers build about
+    /// twice as fast; each leaf's value is still the step of its rows' exact gradients.
+    /// `false` sums the exact gradients, for a model to compare against.
+    pub fn quantized_gradients(mut self, quantized: bool) -> Self {
+        self.hyper.quantized_gradients = quantized;
         self
     }
 
@@ -388,6 +399,13 @@ impl Trainer {
             "patience" => self.hyper.patience = positive()?,
             "loss" => self.hyper.loss = value.parse()?,
             "huber_delta" => self.hyper.huber_delta = fraction()?,
+            "quantized_gradients" => {
+                self.hyper.quantized_gradients = match value.trim() {
+                    "true" | "True" | "1" | "yes" => true,
+                    "false" | "False" | "0" | "no" => false,
+                    _ => return Err(bad("true or false")),
+                }
+            }
             _ => unreachable!("checked against param_names above"),
         }
         Ok(self)
@@ -476,6 +494,7 @@ impl Trainer {
                     ("class_weight", g.class_weight.to_string()),
                     ("validation_fraction", g.validation_fraction.to_string()),
                     ("patience", g.patience.to_string()),
+                    ("quantized_gradients", g.quantized.to_string()),
                 ] {
                     p.insert(k.into(), v);
                 }
@@ -509,6 +528,7 @@ impl Trainer {
             seed: h.seed,
             loss: h.loss,
             huber_delta: h.huber_delta,
+            quantized: h.quantized_gradients,
         }
     }
 

@@ -125,12 +125,20 @@ fn fit_on(threads: usize, trainer: &Trainer, data: &Dataset) -> wharf_trees::Ens
 #[test]
 fn a_seed_gives_the_same_trees_across_runs_and_thread_counts() {
     let data = datasets::lead_scoring();
-    let trainer = Trainer::gradient_boosting().trees(30).subsample(0.8).colsample(0.7).validation_fraction(0.1).seed(3);
-    let one = fit_on(1, &trainer, &data);
-    assert_eq!(one, fit_on(2, &trainer, &data), "1 thread vs 2 threads");
-    assert_eq!(one, fit_on(2, &trainer, &data), "two runs on 2 threads");
-    let other = fit_on(2, &trainer.clone().seed(4), &data);
-    assert_ne!(one, other, "another seed draws other rows");
+    for quantized in [true, false] {
+        let trainer = Trainer::gradient_boosting()
+            .trees(30)
+            .subsample(0.8)
+            .colsample(0.7)
+            .validation_fraction(0.1)
+            .seed(3)
+            .quantized_gradients(quantized);
+        let one = fit_on(1, &trainer, &data);
+        assert_eq!(one, fit_on(2, &trainer, &data), "1 thread vs 2 threads");
+        assert_eq!(one, fit_on(2, &trainer, &data), "two runs on 2 threads");
+        let other = fit_on(2, &trainer.clone().seed(4), &data);
+        assert_ne!(one, other, "another seed draws other rows");
+    }
 }
 
 #[test]
@@ -296,7 +304,8 @@ fn the_compiled_model_scores_the_training_rows_as_the_booster_did() {
 /// losses) to split their work: the trees are still the same on 1 and 2 threads.
 #[test]
 fn a_big_table_gives_the_same_trees_on_one_and_two_threads() {
-    let n = 70_000;
+    // More rows than a chunk of quantized sums (65,536), at the root and in a subsample.
+    let n = 80_000;
     let mut frame = Frame::new();
     for j in 0..4u64 {
         let column = (0..n as u64)
@@ -309,10 +318,12 @@ fn a_big_table_gives_the_same_trees_on_one_and_two_threads() {
     frame.push("y", Column::Text(y.collect())).unwrap();
     let data =
         Dataset::from_frame("big", frame, &CsvOptions { target: Some("y".into()), ..Default::default() }).unwrap();
-    let trainer = Trainer::gradient_boosting().trees(4).subsample(0.9);
-    let one = fit_on(1, &trainer, &data);
-    assert!(one.trees.iter().all(|t| t.nodes.len() > 20), "the trees split");
-    assert_eq!(one, fit_on(2, &trainer, &data));
+    for (quantized, subsample) in [(true, 1.0), (true, 0.9), (false, 0.9)] {
+        let trainer = Trainer::gradient_boosting().trees(4).subsample(subsample).quantized_gradients(quantized);
+        let one = fit_on(1, &trainer, &data);
+        assert!(one.trees.iter().all(|t| t.nodes.len() > 20), "the trees split");
+        assert_eq!(one, fit_on(2, &trainer, &data));
+    }
 }
 
 #[test]

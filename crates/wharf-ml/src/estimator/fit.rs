@@ -37,6 +37,7 @@ pub(crate) struct Hyper {
     pub(crate) patience: usize,
     pub(crate) loss: super::gbdt::RegressionLoss,
     pub(crate) huber_delta: f64,
+    pub(crate) quantized_gradients: bool,
 }
 
 fn training_error(e: impl std::fmt::Display) -> WharfError {

@@ -123,20 +123,6 @@ impl Binned {
         Ok(Binned { columns, mappers })
     }
 
-    /// The bins row-major (row `r`'s are `r * width..(r + 1) * width`), which histograms
-    /// read: one byte a cell again, the training copy stays a quarter of the `f64` input.
-    pub(crate) fn row_major(&self) -> Vec<u8> {
-        let width = self.columns.len();
-        let n = self.columns.first().map_or(0, Vec::len);
-        let mut out = vec![0u8; n * width];
-        for (f, column) in self.columns.iter().enumerate() {
-            for (row, b) in out.chunks_exact_mut(width).zip(column) {
-                row[f] = *b;
-            }
-        }
-        out
-    }
-
     /// Bins `rows` of `x` with learnt mappers.
     pub(crate) fn apply(mappers: &[Mapper], x: &[&[f64]], rows: &[u32]) -> Vec<Vec<u8>> {
         use rayon::prelude::*;

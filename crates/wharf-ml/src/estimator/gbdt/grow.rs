@@ -9,7 +9,8 @@
 use rayon::prelude::*;
 
 use super::bins::Mapper;
-use super::hist::{self, Bin, Layout, RowBins, Slot};
+use super::hist::{self, Bin, Columns, Grad, Layout, Slot};
+use super::quantize::{self, Noise, Units};
 use super::split::{self, Candidate, Decision, Rules};
 
 /// A grown tree, with decisions on bins.
@@ -63,8 +64,8 @@ impl Grown {
 /// What growing needs besides the rows.
 pub(crate) struct Grower<'a> {
     pub(crate) columns: &'a [Vec<u8>],
-    /// The same bins row-major, which histograms read.
-    pub(crate) rows: RowBins<'a>,
+    /// The same bins, checked against the layout, which histograms read.
+    pub(crate) bins: Columns<'a>,
     pub(crate) mappers: &'a [Mapper],
     pub(crate) layout: &'a Layout,
     pub(crate) rules: Rules,
@@ -83,12 +84,8 @@ pub(crate) struct Scratch {
     right: Vec<u32>,
     /// Each row's gradient and hessian, side by side: one read per row a histogram adds.
     gh: Vec<[f32; 2]>,
-}
-
-impl Scratch {
-    fn take(&mut self) -> Vec<Slot> {
-        self.free.pop().unwrap_or_default()
-    }
+    /// The same quantized and packed, when the gradients are.
+    packed: Vec<u64>,
 }
 
 struct Leaf {
@@ -103,29 +100,39 @@ struct Leaf {
 
 impl Grower<'_> {
     /// Grows a tree on `rows` (in increasing order) with gradients `g` and hessians `h`
-    /// (indexed by row), over the features marked in `active`. Returns the tree and, for
-    /// each of its leaves, its node and its rows.
+    /// (indexed by row), over the features marked in `active`; with `quantized`, splits are
+    /// chosen on gradients quantized with that noise from that offset. Returns the tree and,
+    /// for each of its leaves, its node and its rows.
     pub(crate) fn grow(
         &self,
         rows: Vec<u32>,
         g: &[f32],
         h: &[f32],
         active: &[bool],
+        quantized: Option<(&Noise, usize)>,
         scratch: &mut Scratch,
     ) -> (Grown, Leaves) {
         let mut rows = rows;
         scratch.gh.clear();
         scratch.gh.extend(g.iter().zip(h).map(|(g, h)| [*g, *h]));
-        let mut root_hist = scratch.take();
+        let units = match quantized {
+            Some((noise, offset)) => quantize::quantize(&scratch.gh, noise, offset, &mut scratch.packed),
+            None => Units::EXACT,
+        };
+        // The split search works in the histograms' units.
+        let rules = self.rules.in_units(units.h);
+        let Scratch { free, right, gh, packed } = scratch;
+        let grad = if quantized.is_some() { Grad::Quantized(packed) } else { Grad::Exact(gh) };
+        let mut root_hist = free.pop().unwrap_or_default();
         let all = if rows.len() == g.len() { None } else { Some(rows.as_slice()) };
-        hist::build(&self.rows, active, all, &scratch.gh, &mut root_hist);
+        hist::build(&self.bins, active, all, grad, &mut root_hist);
         // The root's totals from one feature's bins (every row falls in one bin of each).
         let first = active.iter().position(|a| *a).unwrap_or(0);
         let total = root_hist[self.layout.offsets[first]..self.layout.offsets[first + 1]]
             .iter()
             .fold(Bin::default(), |a, b| a.add(b.bin()));
         let mut nodes = vec![GNode::Leaf { value: 0.0 }];
-        let mut leaves = vec![self.leaf(0, rows.len(), 0, 0, total, root_hist, active, scratch)];
+        let mut leaves = vec![self.leaf(0, rows.len(), 0, 0, total, root_hist, active, &rules, free)];
         while leaves.len() < self.max_leaves {
             // The leaf whose split gains most; the first of equals, so the order is fixed.
             let mut pick: Option<usize> = None;
@@ -144,9 +151,7 @@ impl Grower<'_> {
             let table = best.decision.table(missing_bin);
             let column = &self.columns[best.feature];
             let write = parent.start
-                + partition(&mut rows[parent.start..parent.end], &mut scratch.right, |r| {
-                    table[column[r as usize] as usize]
-                });
+                + partition(&mut rows[parent.start..parent.end], right, |r| table[column[r as usize] as usize]);
             let (ls, le, rs, re) = (parent.start, write, write, parent.end);
             let (left_node, right_node) = (nodes.len(), nodes.len() + 1);
             nodes.push(GNode::Leaf { value: 0.0 });
@@ -157,14 +162,14 @@ impl Grower<'_> {
                 missing_bin,
                 left: left_node,
                 right: right_node,
-                gain: best.gain,
+                gain: units.gain(best.gain),
             };
             let depth = parent.depth + 1;
             // Children that will not be split need no histogram and no search: those of the
             // tree's last split, or two too small or too deep to split.
             let last = leaves.len() + 2 >= self.max_leaves;
             if last || !(self.splittable(ls, le, depth) || self.splittable(rs, re, depth)) {
-                scratch.free.push(parent_hist);
+                free.push(parent_hist);
                 for (start, end, node, total) in [(ls, le, left_node, best.left), (rs, re, right_node, best.right)] {
                     leaves.push(Leaf { start, end, depth, node, total, hist: None, best: None });
                 }
@@ -174,23 +179,33 @@ impl Grower<'_> {
             // in the parent's buffer.
             let left_smaller = le - ls <= re - rs;
             let small = if left_smaller { &rows[ls..le] } else { &rows[rs..re] };
-            let mut small_hist = scratch.take();
-            hist::build(&self.rows, active, Some(small), &scratch.gh, &mut small_hist);
+            let mut small_hist = free.pop().unwrap_or_default();
+            hist::build(&self.bins, active, Some(small), grad, &mut small_hist);
             hist::subtract(&mut parent_hist, &small_hist);
             let (left_hist, right_hist) =
                 if left_smaller { (small_hist, parent_hist) } else { (parent_hist, small_hist) };
-            leaves.push(self.leaf(ls, le, depth, left_node, best.left, left_hist, active, scratch));
-            leaves.push(self.leaf(rs, re, depth, right_node, best.right, right_hist, active, scratch));
+            leaves.push(self.leaf(ls, le, depth, left_node, best.left, left_hist, active, &rules, free));
+            leaves.push(self.leaf(rs, re, depth, right_node, best.right, right_hist, active, &rules, free));
         }
         let mut ranges = Vec::with_capacity(leaves.len());
         let mut leaf_nodes = Vec::with_capacity(leaves.len());
         for leaf in leaves {
-            let value = -leaf.total.g / (leaf.total.h + self.rules.l2) * self.learning_rate;
+            // Quantized, the totals were counted in units: the step is taken on the exact
+            // gradients of the leaf's rows, summed in their order.
+            let total = if quantized.is_some() {
+                rows[leaf.start..leaf.end].iter().fold(Bin::default(), |t, r| {
+                    let [g, h] = gh[*r as usize];
+                    Bin { g: t.g + f64::from(g), h: t.h + f64::from(h), n: t.n + 1 }
+                })
+            } else {
+                leaf.total
+            };
+            let value = -total.g / (total.h + self.rules.l2) * self.learning_rate;
             let value = if value.is_finite() { value } else { 0.0 };
             nodes[leaf.node] = GNode::Leaf { value };
             ranges.push((value, leaf.start..leaf.end));
             leaf_nodes.push(leaf.node);
-            scratch.free.extend(leaf.hist);
+            free.extend(leaf.hist);
         }
         (Grown { nodes }, Leaves { rows, ranges, nodes: leaf_nodes })
     }
@@ -211,17 +226,18 @@ impl Grower<'_> {
         total: Bin,
         hist: Vec<Slot>,
         active: &[bool],
-        scratch: &mut Scratch,
+        rules: &Rules,
+        free: &mut Vec<Vec<Slot>>,
     ) -> Leaf {
         let best = if self.splittable(start, end, depth) {
-            split::best(&hist, self.layout, self.mappers, active, total, &self.rules)
+            split::best(&hist, self.layout, self.mappers, active, total, rules)
         } else {
             None
         };
         let hist = if best.is_some() {
             Some(hist)
         } else {
-            scratch.free.push(hist);
+            free.push(hist);
             None
         };
         Leaf { start, end, depth, node, total, hist, best }

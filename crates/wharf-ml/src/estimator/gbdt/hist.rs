@@ -1,15 +1,19 @@
 //! Histograms: per feature and bin, the sums of the gradients, hessians and rows of a leaf.
 //!
-//! A leaf's histogram is built row by row from the row-major copy of the bins (LightGBM's
-//! row-wise mode): a row's bins are a few adjacent bytes and its gradient and hessian are
-//! read once for all its features, where a pass per feature would read them once per
-//! feature and gather one byte per row from a column far away. Each feature's sums are still
-//! taken over the leaf's rows in their (fixed) order, so they do not depend on how many
-//! threads run them: the features are cut into blocks, each a pass over the rows, which run
-//! in parallel on big leaves. Of two siblings only the smaller is built; the other is its
-//! parent minus it (the subtraction trick), which halves the work of every level at least.
+//! A leaf's histogram is built a feature at a time, down the feature's column of bins (one
+//! byte a row, so a column of 100,000 rows sits in the second-level cache while the leaf's
+//! rows are gathered from it). With quantized gradients (the default) each bin's sums are one
+//! packed `u64` ([`quantize`]) and four copies of a feature's 256 bins take every fourth row
+//! each, so an addition seldom waits for the previous one to the same bin; exact gradients
+//! are added to one `f64` copy, in the rows' order. Either way each feature's sums are taken
+//! over the leaf's rows in their (fixed) order, so they do not depend on how many threads
+//! run them: the features are cut into blocks, which run in parallel on big leaves. Of two
+//! siblings only the smaller is built; the other is its parent minus it (the subtraction
+//! trick), which halves the work of every level at least.
 
 use rayon::prelude::*;
+
+use super::quantize::{self, CHUNK_ROWS};
 
 /// One bin's sums, as four `f64` lanes (the last unused) so that adding a row to a bin is one
 /// 32-byte load, add and store: the row count is a lane of its own, exact in an `f64` (up to
@@ -24,6 +28,12 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
+    pub(crate) fn new(g: f64, h: f64, n: f64) -> Slot {
+        Slot { g, h, n, pad: 0.0 }
+    }
+    fn add(self, o: Slot) -> Slot {
+        Slot { g: self.g + o.g, h: self.h + o.h, n: self.n + o.n, pad: 0.0 }
+    }
     fn sub(self, o: Slot) -> Slot {
         Slot { g: self.g - o.g, h: self.h - o.h, n: self.n - o.n, pad: 0.0 }
     }
@@ -70,25 +80,30 @@ impl Layout {
     }
 }
 
-/// The bins row-major: row `r`'s bins are `bins[r * width..(r + 1) * width]`, each below
-/// its feature's slot count in the layout (checked once, when made: a bin past its slots
-/// is an error there rather than a panic while adding rows).
-pub(crate) struct RowBins<'a> {
-    bins: &'a [u8],
+/// The bins column by column: feature `f`'s bin of row `r` is `columns[f][r]`, below the
+/// feature's slot count in the layout (checked once, when made: a bin past its slots is an
+/// error there rather than a panic while adding rows).
+pub(crate) struct Columns<'a> {
+    columns: &'a [Vec<u8>],
     /// The layout the bins were checked against, which histograms of these bins use.
     layout: &'a Layout,
-    width: usize,
 }
 
-impl<'a> RowBins<'a> {
-    /// `None` when `bins` is not whole rows of `layout`'s features, or a bin is past its
-    /// feature's slots.
-    pub(crate) fn new(bins: &'a [u8], layout: &'a Layout) -> Option<RowBins<'a>> {
-        let width = layout.offsets.len() - 1;
-        let slots: Vec<usize> = layout.offsets.windows(2).map(|w| w[1] - w[0]).collect();
-        let whole = width > 0 && bins.len().is_multiple_of(width);
-        let inside = || bins.chunks_exact(width).all(|row| row.iter().zip(&slots).all(|(b, s)| (*b as usize) < *s));
-        (whole && inside()).then_some(RowBins { bins, layout, width })
+impl<'a> Columns<'a> {
+    /// `None` when `columns` are not one per feature of `layout`, all as long, or a bin is
+    /// past its feature's slots.
+    pub(crate) fn new(columns: &'a [Vec<u8>], layout: &'a Layout) -> Option<Columns<'a>> {
+        let rows = columns.first().map_or(0, Vec::len);
+        let fits = columns.len() == layout.offsets.len() - 1
+            && columns.iter().enumerate().all(|(f, c)| {
+                let slots = layout.offsets[f + 1] - layout.offsets[f];
+                c.len() == rows && c.iter().all(|b| (*b as usize) < slots)
+            });
+        fits.then_some(Columns { columns, layout })
+    }
+
+    fn slots(&self, f: usize) -> usize {
+        self.layout.offsets[f + 1] - self.layout.offsets[f]
     }
 }
 
@@ -96,27 +111,54 @@ impl<'a> RowBins<'a> {
 /// costs more than it saves on a small leaf.
 const PARALLEL_WORK: usize = 1 << 16;
 
+/// Each row's gradient and hessian, as histograms add them.
+#[derive(Clone, Copy)]
+pub(crate) enum Grad<'a> {
+    /// `f32` gradients and hessians, as LightGBM's and scikit-learn's, which halves the
+    /// bytes each pass reads; the sums are `f64`.
+    Exact(&'a [[f32; 2]]),
+    /// Packed quantized values ([`quantize`](super::quantize)), summed as integers.
+    Quantized(&'a [u64]),
+}
+
+impl Grad<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Grad::Exact(gh) => gh.len(),
+            Grad::Quantized(q) => q.len(),
+        }
+    }
+    /// Bytes of histogram one bin takes while rows are added.
+    fn slot_bytes(&self) -> usize {
+        match self {
+            Grad::Exact(_) => std::mem::size_of::<Slot>(),
+            Grad::Quantized(_) => std::mem::size_of::<u64>(),
+        }
+    }
+}
+
 /// Builds into `hist` (every slot overwritten) the histogram of the rows `rows` (`None`:
-/// every row, in order), whose gradient and hessian are `gh[r]`, over the features marked in
-/// `active` (the others stay zero). Gradients are `f32`, as LightGBM's and scikit-learn's,
-/// which halves the bytes each pass reads; the sums are `f64`.
-pub(crate) fn build(data: &RowBins<'_>, active: &[bool], rows: Option<&[u32]>, gh: &[[f32; 2]], hist: &mut Vec<Slot>) {
+/// every row, in order), whose gradients and hessians are `grad` (indexed by row), over the
+/// features marked in `active` (the others' slots are zero).
+pub(crate) fn build(data: &Columns<'_>, active: &[bool], rows: Option<&[u32]>, grad: Grad<'_>, hist: &mut Vec<Slot>) {
     let layout = data.layout;
-    hist.clear();
+    // Every slot is written below, block by block, each just before its rows are added
+    // (while it is in the cache), rather than all zeroed here first.
     hist.resize(layout.total(), Slot::default());
-    let n_rows = rows.map_or(gh.len(), <[u32]>::len);
+    let n_rows = rows.map_or(grad.len(), <[u32]>::len);
     let work = n_rows * active.iter().filter(|a| **a).count();
     let threads = rayon::current_num_threads();
     let parallel = threads > 1 && work >= PARALLEL_WORK;
     // Contiguous blocks of features whose slots fit in the first-level cache, each a pass
-    // over the rows: the whole histogram does not fit (160 KB on the peers' table), and
-    // additions that miss it cost more. In parallel, a multiple of the threads' count of
-    // them, of about equal slots. Each feature's sums are the same whatever the cut.
+    // over the rows: the whole histogram need not fit, and additions that miss it cost more.
+    // In parallel, a multiple of the threads' count of them, of about equal slots. Each
+    // feature's sums are the same whatever the cut.
+    let fit = BLOCK_BYTES / grad.slot_bytes();
     let per_block = if parallel {
-        let n_blocks = layout.total().div_ceil(BLOCK_SLOTS).div_ceil(threads) * threads;
+        let n_blocks = layout.total().div_ceil(fit).div_ceil(threads) * threads;
         layout.total().div_ceil(n_blocks.max(1))
     } else {
-        BLOCK_SLOTS
+        fit
     };
     let mut blocks = Vec::new();
     let mut rest = hist.as_mut_slice();
@@ -129,24 +171,31 @@ pub(crate) fn build(data: &RowBins<'_>, active: &[bool], rows: Option<&[u32]>, g
         }
         let (head, tail) = rest.split_at_mut(layout.offsets[end] - layout.offsets[start]);
         let block = Block::new(layout, active, start..end);
-        if !block.features.is_empty() {
+        if block.features.is_empty() {
+            head.fill(Slot::default());
+        } else {
             blocks.push((block, head));
         }
         rest = tail;
         start = end;
     }
-    if parallel && blocks.len() > 1 {
-        blocks.into_par_iter().for_each(|(block, region)| add_rows(data, rows, gh, &block, region));
-    } else {
-        for (block, region) in blocks {
+    let one = |(block, region): (Block, &mut [Slot])| match grad {
+        Grad::Exact(gh) => {
+            region.fill(Slot::default());
             add_rows(data, rows, gh, &block, region);
         }
+        Grad::Quantized(q) => add_rows_quantized(data, rows, q, &block, region),
+    };
+    if parallel && blocks.len() > 1 {
+        blocks.into_par_iter().for_each(one);
+    } else {
+        blocks.into_iter().for_each(one);
     }
 }
 
-/// Slots of a block of features: 24 KB, three quarters of the smallest first-level data
-/// cache of current x86 cores.
-const BLOCK_SLOTS: usize = 768;
+/// Bytes of histogram a pass over the rows adds to: three quarters of the smallest
+/// first-level data cache of current x86 cores (32 KB).
+const BLOCK_BYTES: usize = 24 * 1024;
 
 /// The active features of a contiguous range, each with the offset of its bins in the
 /// range's part of the histogram.
@@ -164,56 +213,93 @@ impl Block {
     }
 }
 
-/// Adds `rows` to `region`, the histograms of the features of `block`.
-fn add_rows(data: &RowBins<'_>, rows: Option<&[u32]>, gh: &[[f32; 2]], block: &Block, region: &mut [Slot]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx") {
-        // SAFETY: the CPU has AVX (checked just above), the only requirement of a
-        // `#[target_feature(enable = "avx")]` function.
-        unsafe { add_rows_avx(data, rows, gh, block, region) };
-        return;
-    }
-    add_rows_generic(data, rows, gh, block, region);
-}
-
-/// [`add_rows_generic`] compiled with AVX, where a slot's four lanes are added by one
-/// instruction rather than two: the histograms' share of a profile fell by about a quarter
-/// (relative to the partition's) when the additions got it.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx")]
-fn add_rows_avx(data: &RowBins<'_>, rows: Option<&[u32]>, gh: &[[f32; 2]], block: &Block, region: &mut [Slot]) {
-    add_rows_generic(data, rows, gh, block, region);
-}
-
-#[inline(always)]
-fn add_rows_generic(data: &RowBins<'_>, rows: Option<&[u32]>, gh: &[[f32; 2]], block: &Block, region: &mut [Slot]) {
-    match rows {
-        Some(rows) => {
-            for r in rows {
-                add_row(data, *r as usize, gh, block, region);
-            }
-        }
-        None => {
-            for r in 0..gh.len() {
-                add_row(data, r, gh, block, region);
-            }
-        }
-    }
-}
-
-/// Adds row `r` to the histograms of `block`'s features. A function rather than a closure,
-/// so it is inlined into its AVX caller and compiled with AVX too.
-#[inline(always)]
-fn add_row(data: &RowBins<'_>, r: usize, gh: &[[f32; 2]], block: &Block, region: &mut [Slot]) {
-    let [g, h] = gh[r];
-    let (g, h) = (g as f64, h as f64);
-    let row = &data.bins[r * data.width..(r + 1) * data.width];
+/// Adds `rows` to `region`, the histograms of the features of `block`, from exact
+/// gradients: one `f64` copy, each bin's sums in the rows' order.
+fn add_rows(data: &Columns<'_>, rows: Option<&[u32]>, gh: &[[f32; 2]], block: &Block, region: &mut [Slot]) {
     for (f, offset) in &block.features {
-        let s = &mut region[*offset as usize + row[*f as usize] as usize];
-        s.g += g;
-        s.h += h;
-        s.n += 1.0;
-        s.pad += 0.0;
+        let (f, offset) = (*f as usize, *offset as usize);
+        let out = &mut region[offset..offset + data.slots(f)];
+        let column = &data.columns[f];
+        let mut add = |b: u8, [g, h]: [f32; 2]| {
+            if let Some(s) = out.get_mut(b as usize) {
+                *s = s.add(Slot::new(f64::from(g), f64::from(h), 1.0));
+            }
+        };
+        match rows {
+            Some(rows) => rows.iter().for_each(|r| add(column[*r as usize], gh[*r as usize])),
+            None => column.iter().zip(gh).for_each(|(b, gh)| add(*b, *gh)),
+        }
+    }
+}
+
+/// Adds `rows` to `region`, the histograms of the features of `block`, from packed
+/// quantized gradients: integer sums in a buffer of the block's size, moved into `region`
+/// every [`CHUNK_ROWS`] rows, before a field could overflow.
+fn add_rows_quantized(data: &Columns<'_>, rows: Option<&[u32]>, q: &[u64], block: &Block, region: &mut [Slot]) {
+    let mut sums = vec![0u64; region.len()];
+    let mut gathered = Vec::new();
+    let n_rows = rows.map_or(q.len(), <[u32]>::len);
+    if n_rows == 0 {
+        region.fill(Slot::default());
+    }
+    for start in (0..n_rows).step_by(CHUNK_ROWS) {
+        let end = n_rows.min(start + CHUNK_ROWS);
+        sums.fill(0);
+        // The chunk's packed gradients side by side (a leaf's gathered once for all its
+        // features), and its rows' bins read from each column in turn.
+        let (q, rows) = match rows {
+            Some(rows) => {
+                gathered.clear();
+                gathered.extend(rows[start..end].iter().map(|r| q[*r as usize]));
+                (gathered.as_slice(), Some(&rows[start..end]))
+            }
+            None => (&q[start..end], None),
+        };
+        for (f, offset) in &block.features {
+            let (f, offset) = (*f as usize, *offset as usize);
+            let out = &mut sums[offset..offset + data.slots(f)];
+            let column = &data.columns[f];
+            match rows {
+                Some(rows) => add_column(|i| column[rows[i] as usize], q, out),
+                None => {
+                    let column = &column[start..end];
+                    add_column(|i| column[i], q, out)
+                }
+            }
+        }
+        // The first chunk's sums are written over the region, the others added to it.
+        if start == 0 {
+            for (slot, sum) in region.iter_mut().zip(&sums) {
+                *slot = quantize::unpack(*sum);
+            }
+        } else {
+            for (slot, sum) in region.iter_mut().zip(&sums) {
+                *slot = slot.add(quantize::unpack(*sum));
+            }
+        }
+    }
+}
+
+/// Adds each row's packed gradient `q` to the sums `out` of its bin, `bin(i)` for the `i`-th
+/// row: one feature's histogram. Four copies of the histogram take every fourth row each, so
+/// an addition seldom waits for the one before it to the same bin; a `u8` bin indexes a copy
+/// of 256 slots without a bounds check.
+#[inline(always)]
+fn add_column(bin: impl Fn(usize) -> u8, q: &[u64], out: &mut [u64]) {
+    let mut copies = [[0u64; 256]; 4];
+    let (gs, rest) = q.as_chunks::<4>();
+    for (k, g) in gs.iter().enumerate() {
+        let i = 4 * k;
+        copies[0][bin(i) as usize] += g[0];
+        copies[1][bin(i + 1) as usize] += g[1];
+        copies[2][bin(i + 2) as usize] += g[2];
+        copies[3][bin(i + 3) as usize] += g[3];
+    }
+    for (k, g) in rest.iter().enumerate() {
+        copies[0][bin(4 * gs.len() + k) as usize] += g;
+    }
+    for (i, o) in out.iter_mut().enumerate().take(256) {
+        *o += copies[0][i] + copies[1][i] + copies[2][i] + copies[3][i];
     }
 }
 
@@ -221,5 +307,88 @@ fn add_row(data: &RowBins<'_>, r: usize, gh: &[[f32; 2]], block: &Block, region:
 pub(crate) fn subtract(parent: &mut [Slot], child: &[Slot]) {
     for (p, c) in parent.iter_mut().zip(child) {
         *p = p.sub(*c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::estimator::gbdt::quantize::{quantize, Noise};
+    use rand::{Rng, SeedableRng};
+    use rand_xoshiro::Xoshiro256PlusPlus;
+
+    /// A table of `rows` rows over features of 256, 3 and 40 slots, with gradients.
+    fn table(rows: usize) -> (Vec<Vec<u8>>, Layout, Vec<[f32; 2]>) {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+        let slots = [256usize, 3, 40];
+        let columns = slots.iter().map(|s| (0..rows).map(|_| rng.gen_range(0..*s) as u8).collect()).collect();
+        let gh = (0..rows).map(|_| [rng.gen_range(-1.0f32..1.0), rng.gen_range(0.0f32..0.25)]).collect();
+        (columns, Layout::new(slots.into_iter()), gh)
+    }
+
+    /// Each feature's sums, added one row at a time in the rows' order.
+    fn plain(columns: &[Vec<u8>], layout: &Layout, rows: &[u32], each: impl Fn(usize) -> Slot) -> Vec<Slot> {
+        let mut hist = vec![Slot::default(); layout.total()];
+        for (f, column) in columns.iter().enumerate() {
+            for r in rows {
+                let s = &mut hist[layout.offsets[f] + column[*r as usize] as usize];
+                *s = s.add(each(*r as usize));
+            }
+        }
+        hist
+    }
+
+    #[test]
+    fn histograms_are_the_plain_sums_across_chunks_and_threads() {
+        // More rows than a chunk, every row and a scattered subset of them.
+        let n = CHUNK_ROWS + 5_003;
+        let (columns, layout, gh) = table(n);
+        let data = Columns::new(&columns, &layout).unwrap();
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+        let mut packed = Vec::new();
+        quantize(&gh, &Noise::new(&mut rng), 9, &mut packed);
+        let all: Vec<u32> = (0..n as u32).collect();
+        let some: Vec<u32> = (0..n as u32).filter(|r| r % 3 != 1).collect();
+        let active = [true, true, true];
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            for (rows, subset) in [(&all, None), (&some, Some(some.as_slice()))] {
+                let mut hist = vec![Slot::new(7.0, 7.0, 7.0); 3];
+                pool.install(|| build(&data, &active, subset, Grad::Quantized(&packed), &mut hist));
+                assert_eq!(hist, plain(&columns, &layout, rows, |r| quantize::unpack(packed[r])));
+                pool.install(|| build(&data, &active, subset, Grad::Exact(&gh), &mut hist));
+                let exact = |r: usize| Slot::new(f64::from(gh[r][0]), f64::from(gh[r][1]), 1.0);
+                // Exact sums are the same bits: one copy, the rows' order.
+                assert_eq!(hist, plain(&columns, &layout, rows, exact));
+            }
+        }
+    }
+
+    #[test]
+    fn inactive_features_and_empty_leaves_are_zero() {
+        let (columns, layout, gh) = table(500);
+        let data = Columns::new(&columns, &layout).unwrap();
+        let mut packed = Vec::new();
+        quantize(&gh, &Noise::new(&mut Xoshiro256PlusPlus::seed_from_u64(1)), 0, &mut packed);
+        for grad in [Grad::Quantized(&packed), Grad::Exact(&gh)] {
+            // A buffer left over from another leaf.
+            let mut hist = vec![Slot::new(1.0, 2.0, 3.0); layout.total()];
+            build(&data, &[true, false, true], None, grad, &mut hist);
+            let middle = &hist[layout.offsets[1]..layout.offsets[2]];
+            assert!(middle.iter().all(|s| *s == Slot::default()));
+            assert_eq!(hist[..256].iter().map(|s| s.n).sum::<f64>(), 500.0);
+            let mut hist = vec![Slot::new(1.0, 2.0, 3.0); layout.total()];
+            build(&data, &[true, true, true], Some(&[]), grad, &mut hist);
+            assert!(hist.iter().all(|s| *s == Slot::default()));
+        }
+    }
+
+    #[test]
+    fn bins_past_their_slots_are_refused() {
+        let layout = Layout::new([4usize, 2].into_iter());
+        assert!(Columns::new(&[vec![3, 0], vec![1, 1]], &layout).is_some());
+        assert!(Columns::new(&[vec![3, 0], vec![1, 2]], &layout).is_none());
+        assert!(Columns::new(&[vec![3, 0], vec![1]], &layout).is_none());
+        assert!(Columns::new(&[vec![3, 0]], &layout).is_none());
     }
 }

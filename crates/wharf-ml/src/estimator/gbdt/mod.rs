@@ -20,6 +20,7 @@ mod export;
 mod grow;
 mod hist;
 mod loss;
+mod quantize;
 mod split;
 
 use rand::seq::index::sample;
@@ -31,7 +32,7 @@ pub(crate) use loss::Loss;
 
 use bins::Binned;
 use grow::{Grower, Grown, Scratch};
-use hist::{Layout, RowBins};
+use hist::{Columns, Layout};
 use split::Rules;
 
 /// How classes are weighted.
@@ -124,6 +125,8 @@ pub(crate) struct Params {
     /// A regressor's loss (a classifier's is its log-loss).
     pub(crate) loss: RegressionLoss,
     pub(crate) huber_delta: f64,
+    /// Whether splits are chosen on quantized gradients.
+    pub(crate) quantized: bool,
 }
 
 impl Params {
@@ -231,20 +234,20 @@ pub(crate) fn fit(data: &Data<'_>, p: &Params, observed: bool, progress: &mut dy
     let mut g = vec![0.0f32; nt * groups];
     let mut h = vec![0.0f32; nt * groups];
 
-    let row_major = binned.row_major();
-    let rows_of = RowBins::new(&row_major, &layout)
+    let bins = Columns::new(&binned.columns, &layout)
         .ok_or_else(|| WharfError::Training("the binned table does not match its bins (a bug)".into()))?;
     let grower = Grower {
         columns: &binned.columns,
-        rows: rows_of,
+        bins,
         mappers: &binned.mappers,
         layout: &layout,
-        rules: Rules { l2: p.l2, min_samples_leaf: p.min_samples_leaf.max(1) as u32 },
+        rules: Rules::new(p.l2, p.min_samples_leaf.max(1) as u32),
         max_leaves: p.max_leaves,
         max_depth: p.max_depth,
         learning_rate: p.learning_rate,
     };
     let mut scratch = Scratch::default();
+    let noise = p.quantized.then(|| quantize::Noise::new(&mut rng));
     let mut trees: Vec<Grown> = Vec::new();
     let mut history = Vec::new();
     let (mut best_loss, mut best_round) = (f64::INFINITY, 0usize);
@@ -267,7 +270,9 @@ pub(crate) fn fit(data: &Data<'_>, p: &Params, observed: bool, progress: &mut dy
         }
         for k in 0..groups {
             let (gk, hk) = (&g[k * nt..(k + 1) * nt], &h[k * nt..(k + 1) * nt]);
-            let (mut tree, mut leaves) = grower.grow(rows.clone(), gk, hk, &active, &mut scratch);
+            // Each tree's draws start where the last one's ended.
+            let quantized = noise.as_ref().map(|n| (n, (round * groups + k) * nt));
+            let (mut tree, mut leaves) = grower.grow(rows.clone(), gk, hk, &active, quantized, &mut scratch);
             if data.loss.renews_leaves() {
                 // Regression only, so one group: row `r`'s margin is `f[r]`.
                 leaves.renew(&mut tree, |rows| data.loss.leaf_value(&y, &w, &f, rows) * p.learning_rate);

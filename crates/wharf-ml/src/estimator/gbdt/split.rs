@@ -22,13 +22,37 @@ const CAT_L2: f64 = 10.0;
 /// Fewest rows a category needs to be ordered on its own (LightGBM's `min_data_per_group`).
 const MIN_PER_CATEGORY: u32 = 100;
 /// Smallest hessian a child may have (LightGBM's `min_sum_hessian_in_leaf`).
-pub(crate) const MIN_CHILD_HESSIAN: f64 = 1e-3;
+const MIN_CHILD_HESSIAN: f64 = 1e-3;
 
-/// The limits a split must respect.
+/// The limits a split must respect, and the constants of its gain, in the histograms'
+/// units of hessian.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Rules {
     pub(crate) l2: f64,
     pub(crate) min_samples_leaf: u32,
+    min_hessian: f64,
+    cat_smooth: f64,
+    cat_l2: f64,
+}
+
+impl Rules {
+    pub(crate) fn new(l2: f64, min_samples_leaf: u32) -> Rules {
+        Rules { l2, min_samples_leaf, min_hessian: MIN_CHILD_HESSIAN, cat_smooth: CAT_SMOOTH, cat_l2: CAT_L2 }
+    }
+
+    /// The same rules for histograms whose hessians count units of `h`: every constant
+    /// added to or compared with a hessian is divided by it (by one, exact, they are
+    /// unchanged), which scales every gain by the same positive factor and so leaves the
+    /// choice of splits as it would be on the unquantized sums.
+    pub(crate) fn in_units(&self, h: f64) -> Rules {
+        Rules {
+            l2: self.l2 / h,
+            min_samples_leaf: self.min_samples_leaf,
+            min_hessian: self.min_hessian / h,
+            cat_smooth: self.cat_smooth / h,
+            cat_l2: self.cat_l2 / h,
+        }
+    }
 }
 
 /// How a chosen split sends rows.
@@ -70,7 +94,7 @@ fn score(b: Bin, l2: f64) -> f64 {
 }
 
 fn allowed(b: Bin, rules: &Rules) -> bool {
-    b.n >= rules.min_samples_leaf && b.h >= MIN_CHILD_HESSIAN
+    b.n >= rules.min_samples_leaf && b.h >= rules.min_hessian
 }
 
 /// The best split of a leaf whose histogram is `hist` and totals `total`, over the features
@@ -83,19 +107,23 @@ pub(crate) fn best(
     total: Bin,
     rules: &Rules,
 ) -> Option<Candidate> {
-    let found: Vec<Option<Candidate>> = (0..mappers.len())
-        .into_par_iter()
-        .map(|f| {
-            if !active[f] {
-                return None;
-            }
-            let bins = &hist[layout.offsets[f]..layout.offsets[f + 1]];
-            match &mappers[f] {
-                Mapper::Numeric { .. } => numeric(f, bins, total, rules),
-                Mapper::Categorical { .. } => categorical(f, bins, total, rules),
-            }
-        })
-        .collect();
+    let search = |work: &mut Box<Work>, f: usize| {
+        if !active[f] {
+            return None;
+        }
+        let bins = &hist[layout.offsets[f]..layout.offsets[f + 1]];
+        match &mappers[f] {
+            Mapper::Numeric { .. } => numeric(f, bins, total, rules, work),
+            Mapper::Categorical { .. } => categorical(f, bins, total, rules),
+        }
+    };
+    // A feature's search takes about a microsecond, what a task costs: alone, no tasks.
+    let found: Vec<Option<Candidate>> = if rayon::current_num_threads() > 1 {
+        (0..mappers.len()).into_par_iter().map_init(Work::new, search).collect()
+    } else {
+        let mut work = Work::new();
+        (0..mappers.len()).map(|f| search(&mut work, f)).collect()
+    };
     // In feature order, strictly greater: the lowest feature wins a tie, on every run.
     let mut best: Option<Candidate> = None;
     for c in found.into_iter().flatten() {
@@ -106,97 +134,153 @@ pub(crate) fn best(
     best
 }
 
-/// Cuts whose gains are computed together: a split's gain takes two divisions, which one
-/// loop over a few cuts at a time lets the compiler do two to an instruction, with arrays
-/// small enough to cost nothing to set up.
-const LANES: usize = 8;
-
 /// Every cut of a numeric feature, each with the missing bin on either side: the same
 /// arithmetic as [`score`] and [`allowed`] on [`Bin`]s, in the same order, so the same bits.
-fn numeric(feature: usize, bins: &[Slot], total: Bin, rules: &Rules) -> Option<Candidate> {
+/// The running sums are taken first, then every cut's gain in one loop the compiler
+/// vectorizes (a gain takes two divisions, the search's cost), then the best is picked in
+/// the order of cuts, so whatever the vector width the same split wins.
+fn numeric(feature: usize, bins: &[Slot], total: Bin, rules: &Rules, work: &mut Work) -> Option<Candidate> {
     let value_bins = bins.len() - 1;
     let missing = bins[value_bins];
-    let cuts = value_bins.saturating_sub(1);
-    let parent = score(total, rules.l2);
-    let (l2, min_n) = (rules.l2, rules.min_samples_leaf as f64);
-    let (tg, th, tn) = (total.g, total.h, total.n as f64);
-    let sides: &[bool] = if missing.n > 0.0 { &[false, true] } else { &[false] };
-    let mut best: Option<Candidate> = None;
-    // The running sums of the bins up to each cut; lanes as sums of `f64`s in bin order are
-    // the bits of `Bin::add` (the count is exact either way).
+    let cuts = value_bins.saturating_sub(1).min(MAX_CUTS);
+    // The running sums of the bins up to each cut; sums of `f64`s in bin order are the bits
+    // of `Bin::add` (the count is exact either way). Only the first `cuts` of each array
+    // are written, and only they are read.
+    let Work { sums, gains } = work;
     let (mut g, mut h, mut n) = (0.0f64, 0.0f64, 0.0f64);
-    for start in (0..cuts).step_by(LANES) {
-        let m = LANES.min(cuts - start);
-        let (mut lg, mut lh, mut ln) = ([0.0f64; LANES], [0.0f64; LANES], [0.0f64; LANES]);
-        for j in 0..m {
-            let b = bins[start + j];
-            (g, h, n) = (g + b.g, h + b.h, n + b.n);
-            (lg[j], lh[j], ln[j]) = (g, h, n);
-        }
-        let mut gains = [[f64::NEG_INFINITY; LANES]; 2];
-        for j in 0..LANES {
-            gains[0][j] = gain(lg[j], lh[j], ln[j], tg, th, tn, l2, min_n, parent);
-        }
-        if sides.len() == 2 {
-            // Two loops rather than adding zeros: `-0.0 + 0.0` is `+0.0`, and the bits must
-            // be those of the sides' own sums.
-            for j in 0..LANES {
-                let (g, h, n) = (lg[j] + missing.g, lh[j] + missing.h, ln[j] + missing.n);
-                gains[1][j] = gain(g, h, n, tg, th, tn, l2, min_n, parent);
-            }
-        }
-        // Past the first cuts the best rarely changes: a chunk whose largest gain beats
-        // neither zero nor the best so far is skipped whole (`max` passes NaN over, as the
-        // comparisons below do).
-        let top = gains.iter().flatten().fold(f64::NEG_INFINITY, |a, b| a.max(*b));
-        if !(top > 0.0 && best.as_ref().is_none_or(|c| top > c.gain)) {
-            continue;
-        }
-        for j in 0..m {
-            for &missing_left in sides {
-                let gain = gains[usize::from(missing_left)][j];
-                if gain > 0.0 && best.as_ref().is_none_or(|c| gain > c.gain) {
-                    let left = Bin { g: lg[j], h: lh[j], n: ln[j] as u32 };
-                    let l = if missing_left { left.add(missing.bin()) } else { left };
-                    let r = total.sub(l);
-                    // With no missing value in training, missing values at scoring follow the
-                    // majority, as scikit-learn sends them.
-                    let missing_left = if missing.n > 0.0 { missing_left } else { l.n >= r.n };
-                    best = Some(Candidate {
-                        feature,
-                        gain,
-                        decision: Decision::Numeric { bin: start + j, missing_left },
-                        left: l,
-                        right: r,
-                    });
-                }
-            }
-        }
+    for (j, b) in bins[..cuts].iter().enumerate() {
+        (g, h, n) = (g + b.g, h + b.h, n + b.n);
+        (sums.g[j], sums.h[j], sums.n[j]) = (g, h, n);
     }
-    best
+    let two_sides = missing.n > 0.0;
+    let at = Totals {
+        g: total.g,
+        h: total.h,
+        n: total.n as f64,
+        l2: rules.l2,
+        min_n: rules.min_samples_leaf as f64,
+        min_h: rules.min_hessian,
+        parent: score(total, rules.l2),
+    };
+    cut_gains(sums, cuts, [0.0; 3], &at, &mut gains[0]);
+    if two_sides {
+        // A second pass rather than adding zeros: `-0.0 + 0.0` is `+0.0`, and the bits must
+        // be those of the sides' own sums.
+        cut_gains(sums, cuts, [missing.g, missing.h, missing.n], &at, &mut gains[1]);
+    } else {
+        gains[1][..cuts].fill(f64::NEG_INFINITY);
+    }
+    // The largest gain, then its first cut in the order of cuts, missing right before
+    // missing left: the split a scan keeping the strictly greater would keep, found without
+    // a branch per cut.
+    let [right_gains, left_gains] = &*gains;
+    let gain = largest(&right_gains[..cuts]).max(largest(&left_gains[..cuts]));
+    // Never NaN: `largest` passes NaN over.
+    if gain <= 0.0 {
+        return None;
+    }
+    let j = (0..cuts).find(|j| right_gains[*j] == gain || left_gains[*j] == gain)?;
+    let missing_left = right_gains[j] != gain;
+    let left = Bin { g: sums.g[j], h: sums.h[j], n: sums.n[j] as u32 };
+    let l = if missing_left { left.add(missing.bin()) } else { left };
+    let r = total.sub(l);
+    // With no missing value in training, missing values at scoring follow the majority, as
+    // scikit-learn sends them.
+    let missing_left = if two_sides { missing_left } else { l.n >= r.n };
+    Some(Candidate { feature, gain, decision: Decision::Numeric { bin: j, missing_left }, left: l, right: r })
 }
 
-/// One cut's gain, branch-free (minus infinity when not allowed).
-#[allow(clippy::too_many_arguments)]
+/// The largest of `gains` (minus infinity for none; NaN never wins), eight running maxima
+/// at a time: the largest value is the same in any order.
+fn largest(gains: &[f64]) -> f64 {
+    let mut top = [f64::NEG_INFINITY; 8];
+    let (chunks, rest) = gains.as_chunks::<8>();
+    for chunk in chunks {
+        for (t, g) in top.iter_mut().zip(chunk) {
+            *t = if *g > *t { *g } else { *t };
+        }
+    }
+    rest.iter().chain(&top).fold(f64::NEG_INFINITY, |t, g| if *g > t { *g } else { t })
+}
+
+/// Most cuts of a feature: one fewer than the most value bins (255).
+const MAX_CUTS: usize = 255;
+
+/// The running sums of a feature's bins, one per cut.
+struct Sums {
+    g: [f64; MAX_CUTS],
+    h: [f64; MAX_CUTS],
+    n: [f64; MAX_CUTS],
+}
+
+/// A numeric search's arrays, made once per leaf (per task) rather than zeroed for every
+/// feature: each search writes what it reads.
+pub(crate) struct Work {
+    sums: Sums,
+    gains: [[f64; MAX_CUTS]; 2],
+}
+
+impl Work {
+    fn new() -> Box<Work> {
+        Box::new(Work {
+            sums: Sums { g: [0.0; MAX_CUTS], h: [0.0; MAX_CUTS], n: [0.0; MAX_CUTS] },
+            gains: [[0.0; MAX_CUTS]; 2],
+        })
+    }
+}
+
+/// A leaf's totals and the rules, as every cut's gain reads them.
+struct Totals {
+    g: f64,
+    h: f64,
+    n: f64,
+    l2: f64,
+    min_n: f64,
+    min_h: f64,
+    parent: f64,
+}
+
+/// The gain of each of the first `cuts` cuts, with `extra` (the missing bin's sums, or
+/// zeros) added to the left side, into `out`; minus infinity where a side breaks the rules.
+fn cut_gains(sums: &Sums, cuts: usize, extra: [f64; 3], at: &Totals, out: &mut [f64; MAX_CUTS]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F (checked just above), the only requirement of a
+        // `#[target_feature(enable = "avx512f")]` function.
+        unsafe { cut_gains_avx512(sums, cuts, extra, at, out) };
+        return;
+    }
+    cut_gains_generic(sums, cuts, extra, at, out);
+}
+
+/// [`cut_gains_generic`] compiled with AVX-512: eight divisions to an instruction rather
+/// than two. The same operations on each lane, so the same bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn cut_gains_avx512(sums: &Sums, cuts: usize, extra: [f64; 3], at: &Totals, out: &mut [f64; MAX_CUTS]) {
+    cut_gains_generic(sums, cuts, extra, at, out);
+}
+
 #[inline(always)]
-fn gain(lg: f64, lh: f64, ln: f64, tg: f64, th: f64, tn: f64, l2: f64, min_n: f64, parent: f64) -> f64 {
-    let (rg, rh, rn) = (tg - lg, th - lh, tn - ln);
-    let ok = ln >= min_n && rn >= min_n && lh >= MIN_CHILD_HESSIAN && rh >= MIN_CHILD_HESSIAN;
-    let g = lg * lg / (lh + l2) + rg * rg / (rh + l2) - parent;
-    if ok {
-        g
-    } else {
-        f64::NEG_INFINITY
+fn cut_gains_generic(sums: &Sums, cuts: usize, extra: [f64; 3], at: &Totals, out: &mut [f64; MAX_CUTS]) {
+    let [eg, eh, en] = extra;
+    let n = cuts.min(MAX_CUTS);
+    for (((o, g), h), c) in out[..n].iter_mut().zip(&sums.g[..n]).zip(&sums.h[..n]).zip(&sums.n[..n]) {
+        let (lg, lh, ln) = if en > 0.0 { (g + eg, h + eh, c + en) } else { (*g, *h, *c) };
+        let (rg, rh, rn) = (at.g - lg, at.h - lh, at.n - ln);
+        let ok = ln >= at.min_n && rn >= at.min_n && lh >= at.min_h && rh >= at.min_h;
+        let gain = lg * lg / (lh + at.l2) + rg * rg / (rh + at.l2) - at.parent;
+        *o = if ok { gain } else { f64::NEG_INFINITY };
     }
 }
 
 fn categorical(feature: usize, bins: &[Slot], total: Bin, rules: &Rules) -> Option<Candidate> {
     let value_bins = bins.len() - 1;
     let bins: Vec<Bin> = bins.iter().map(|s| s.bin()).collect();
-    let l2 = rules.l2 + CAT_L2;
+    let l2 = rules.l2 + rules.cat_l2;
     let mut order: Vec<usize> =
         (0..value_bins).filter(|b| bins[*b].n >= MIN_PER_CATEGORY.min(total.n / 4).max(1)).collect();
-    let ratio = |b: usize| bins[b].g / (bins[b].h + CAT_SMOOTH);
+    let ratio = |b: usize| bins[b].g / (bins[b].h + rules.cat_smooth);
     order.sort_by(|a, b| ratio(*a).total_cmp(&ratio(*b)).then(a.cmp(b)));
     let parent = score(total, l2);
     let mut best: Option<Candidate> = None;
