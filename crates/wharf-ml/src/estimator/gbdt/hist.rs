@@ -258,13 +258,10 @@ fn add_rows_quantized(data: &Columns<'_>, rows: Option<&[u32]>, q: &[u64], block
         for (f, offset) in &block.features {
             let (f, offset) = (*f as usize, *offset as usize);
             let out = &mut sums[offset..offset + data.slots(f)];
-            let column = &data.columns[f];
+            let column: &[u8] = &data.columns[f];
             match rows {
-                Some(rows) => add_column(|i| column[rows[i] as usize], q, out),
-                None => {
-                    let column = &column[start..end];
-                    add_column(|i| column[i], q, out)
-                }
+                Some(rows) => add_column_rows(column, rows, q, out),
+                None => add_column(&column[start..end], q, out),
             }
         }
         // The first chunk's sums are written over the region, the others added to it.
@@ -280,24 +277,44 @@ fn add_rows_quantized(data: &Columns<'_>, rows: Option<&[u32]>, q: &[u64], block
     }
 }
 
-/// Adds each row's packed gradient `q` to the sums `out` of its bin, `bin(i)` for the `i`-th
-/// row: one feature's histogram. Four copies of the histogram take every fourth row each, so
-/// an addition seldom waits for the one before it to the same bin; a `u8` bin indexes a copy
-/// of 256 slots without a bounds check.
-#[inline(always)]
-fn add_column(bin: impl Fn(usize) -> u8, q: &[u64], out: &mut [u64]) {
+/// Adds each row's packed gradient `q` to the sums `out` of its bin, `bins[i]` for the
+/// `i`-th: one feature's histogram over every row of a chunk. Four copies of the histogram
+/// take every fourth row each, so an addition seldom waits for the one before it to the same
+/// bin; a `u8` bin indexes a copy of 256 slots without a bounds check.
+fn add_column(bins: &[u8], q: &[u64], out: &mut [u64]) {
     let mut copies = [[0u64; 256]; 4];
+    let (bs, rest_bins) = bins.as_chunks::<4>();
     let (gs, rest) = q.as_chunks::<4>();
-    for (k, g) in gs.iter().enumerate() {
-        let i = 4 * k;
-        copies[0][bin(i) as usize] += g[0];
-        copies[1][bin(i + 1) as usize] += g[1];
-        copies[2][bin(i + 2) as usize] += g[2];
-        copies[3][bin(i + 3) as usize] += g[3];
+    for (b, g) in bs.iter().zip(gs) {
+        for k in 0..4 {
+            copies[k][b[k] as usize] += g[k];
+        }
     }
-    for (k, g) in rest.iter().enumerate() {
-        copies[0][bin(4 * gs.len() + k) as usize] += g;
+    for (b, g) in rest_bins.iter().zip(rest) {
+        copies[0][*b as usize] += g;
     }
+    merge(&copies, out);
+}
+
+/// [`add_column`] over the rows `rows` of `column` (`q` is theirs, in the same order).
+fn add_column_rows(column: &[u8], rows: &[u32], q: &[u64], out: &mut [u64]) {
+    let mut copies = [[0u64; 256]; 4];
+    let (rs, rest_rows) = rows.as_chunks::<4>();
+    let (gs, rest) = q.as_chunks::<4>();
+    for (r, g) in rs.iter().zip(gs) {
+        for k in 0..4 {
+            copies[k][column[r[k] as usize] as usize] += g[k];
+        }
+    }
+    for (r, g) in rest_rows.iter().zip(rest) {
+        copies[0][column[*r as usize] as usize] += g;
+    }
+    merge(&copies, out);
+}
+
+/// Adds the four copies' sums to `out`, a feature's slots.
+#[inline(always)]
+fn merge(copies: &[[u64; 256]; 4], out: &mut [u64]) {
     for (i, o) in out.iter_mut().enumerate().take(256) {
         *o += copies[0][i] + copies[1][i] + copies[2][i] + copies[3][i];
     }

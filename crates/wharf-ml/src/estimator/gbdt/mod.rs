@@ -16,6 +16,7 @@
 //! so a trained model is scored by the same compiled kernel as an imported one.
 
 mod bins;
+mod exp;
 mod export;
 mod grow;
 mod hist;
