@@ -141,7 +141,7 @@ fn sample(rows: &[u32]) -> impl Iterator<Item = u32> + '_ {
 
 fn numeric_mapper(column: &[f64], rows: &[u32], max_bins: usize) -> Mapper {
     let mut values: Vec<f64> = sample(rows).map(|r| as_scored(column[r as usize])).filter(|v| !v.is_nan()).collect();
-    values.sort_unstable_by(f64::total_cmp);
+    super::radix::sort(&mut values);
     // Distinct values and how often each occurs.
     let mut distinct: Vec<(f64, usize)> = Vec::new();
     for v in values.iter() {

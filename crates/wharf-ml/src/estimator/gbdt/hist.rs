@@ -238,6 +238,7 @@ fn add_rows(data: &Columns<'_>, rows: Option<&[u32]>, gh: &[[f32; 2]], block: &B
 fn add_rows_quantized(data: &Columns<'_>, rows: Option<&[u32]>, q: &[u64], block: &Block, region: &mut [Slot]) {
     let mut sums = vec![0u64; region.len()];
     let mut gathered = Vec::new();
+    let mut copies = Copies::new();
     let n_rows = rows.map_or(q.len(), <[u32]>::len);
     if n_rows == 0 {
         region.fill(Slot::default());
@@ -260,63 +261,112 @@ fn add_rows_quantized(data: &Columns<'_>, rows: Option<&[u32]>, q: &[u64], block
             let out = &mut sums[offset..offset + data.slots(f)];
             let column: &[u8] = &data.columns[f];
             match rows {
-                Some(rows) => add_column_rows(column, rows, q, out),
-                None => add_column(&column[start..end], q, out),
+                // A few rows are added where they belong: the copies' setting up and merging
+                // would cost more than they save.
+                Some(rows) if rows.len() < FEW_ROWS => {
+                    for (r, g) in rows.iter().zip(q) {
+                        if let Some(s) = out.get_mut(column[*r as usize] as usize) {
+                            *s += g;
+                        }
+                    }
+                }
+                Some(rows) => copies.add_rows(column, rows, q, out),
+                None => copies.add(&column[start..end], q, out),
             }
         }
-        // The first chunk's sums are written over the region, the others added to it.
-        if start == 0 {
-            for (slot, sum) in region.iter_mut().zip(&sums) {
-                *slot = quantize::unpack(*sum);
+        unpack_into(&sums, region, start == 0);
+    }
+}
+
+/// Rows below which a leaf's histogram is added without copies.
+const FEW_ROWS: usize = 1024;
+
+/// Four copies of a feature's histogram, each taking every fourth row, so an addition seldom
+/// waits for the one before it to the same bin; a `u8` bin indexes a copy of 256 slots
+/// without a bounds check. Zero between features: merging takes the sums out.
+struct Copies(Box<[[u64; 256]; 4]>);
+
+impl Copies {
+    fn new() -> Copies {
+        Copies(Box::new([[0; 256]; 4]))
+    }
+
+    /// Adds each row's packed gradient `q` to the sums `out` of its bin, `bins[i]` for the
+    /// `i`-th: one feature's histogram over every row of a chunk.
+    fn add(&mut self, bins: &[u8], q: &[u64], out: &mut [u64]) {
+        let copies = &mut *self.0;
+        let (bs, rest_bins) = bins.as_chunks::<4>();
+        let (gs, rest) = q.as_chunks::<4>();
+        for (b, g) in bs.iter().zip(gs) {
+            for k in 0..4 {
+                copies[k][b[k] as usize] += g[k];
             }
-        } else {
-            for (slot, sum) in region.iter_mut().zip(&sums) {
-                *slot = slot.add(quantize::unpack(*sum));
+        }
+        for (b, g) in rest_bins.iter().zip(rest) {
+            copies[0][*b as usize] += g;
+        }
+        self.merge(out);
+    }
+
+    /// [`add`](Self::add) over the rows `rows` of `column` (`q` is theirs, in the same order).
+    fn add_rows(&mut self, column: &[u8], rows: &[u32], q: &[u64], out: &mut [u64]) {
+        let copies = &mut *self.0;
+        let (rs, rest_rows) = rows.as_chunks::<4>();
+        let (gs, rest) = q.as_chunks::<4>();
+        for (r, g) in rs.iter().zip(gs) {
+            for k in 0..4 {
+                copies[k][column[r[k] as usize] as usize] += g[k];
             }
+        }
+        for (r, g) in rest_rows.iter().zip(rest) {
+            copies[0][column[*r as usize] as usize] += g;
+        }
+        self.merge(out);
+    }
+
+    /// Adds the copies' sums to `out`, a feature's slots, and leaves the copies zero.
+    fn merge(&mut self, out: &mut [u64]) {
+        let [a, b, c, d] = &mut *self.0;
+        for (i, o) in out.iter_mut().enumerate().take(256) {
+            *o += std::mem::take(&mut a[i])
+                + std::mem::take(&mut b[i])
+                + std::mem::take(&mut c[i])
+                + std::mem::take(&mut d[i]);
         }
     }
 }
 
-/// Adds each row's packed gradient `q` to the sums `out` of its bin, `bins[i]` for the
-/// `i`-th: one feature's histogram over every row of a chunk. Four copies of the histogram
-/// take every fourth row each, so an addition seldom waits for the one before it to the same
-/// bin; a `u8` bin indexes a copy of 256 slots without a bounds check.
-fn add_column(bins: &[u8], q: &[u64], out: &mut [u64]) {
-    let mut copies = [[0u64; 256]; 4];
-    let (bs, rest_bins) = bins.as_chunks::<4>();
-    let (gs, rest) = q.as_chunks::<4>();
-    for (b, g) in bs.iter().zip(gs) {
-        for k in 0..4 {
-            copies[k][b[k] as usize] += g[k];
-        }
+/// The packed sums `sums` as the split search reads them, written over `region` (`first`) or
+/// added to it.
+fn unpack_into(sums: &[u64], region: &mut [Slot], first: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512dq") {
+        // SAFETY: the CPU has AVX-512F and DQ (DQ implies F; checked just above), the only
+        // requirement of a `#[target_feature(enable = "avx512f,avx512dq")]` function.
+        unsafe { unpack_into_avx512(sums, region, first) };
+        return;
     }
-    for (b, g) in rest_bins.iter().zip(rest) {
-        copies[0][*b as usize] += g;
-    }
-    merge(&copies, out);
+    unpack_into_generic(sums, region, first);
 }
 
-/// [`add_column`] over the rows `rows` of `column` (`q` is theirs, in the same order).
-fn add_column_rows(column: &[u8], rows: &[u32], q: &[u64], out: &mut [u64]) {
-    let mut copies = [[0u64; 256]; 4];
-    let (rs, rest_rows) = rows.as_chunks::<4>();
-    let (gs, rest) = q.as_chunks::<4>();
-    for (r, g) in rs.iter().zip(gs) {
-        for k in 0..4 {
-            copies[k][column[r[k] as usize] as usize] += g[k];
-        }
-    }
-    for (r, g) in rest_rows.iter().zip(rest) {
-        copies[0][column[*r as usize] as usize] += g;
-    }
-    merge(&copies, out);
+/// [`unpack_into_generic`] with AVX-512's conversions of eight integers to `f64` at a time;
+/// integers below 2^53 convert exactly either way.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq")]
+fn unpack_into_avx512(sums: &[u64], region: &mut [Slot], first: bool) {
+    unpack_into_generic(sums, region, first);
 }
 
-/// Adds the four copies' sums to `out`, a feature's slots.
 #[inline(always)]
-fn merge(copies: &[[u64; 256]; 4], out: &mut [u64]) {
-    for (i, o) in out.iter_mut().enumerate().take(256) {
-        *o += copies[0][i] + copies[1][i] + copies[2][i] + copies[3][i];
+fn unpack_into_generic(sums: &[u64], region: &mut [Slot], first: bool) {
+    if first {
+        for (slot, sum) in region.iter_mut().zip(sums) {
+            *slot = quantize::unpack(*sum);
+        }
+    } else {
+        for (slot, sum) in region.iter_mut().zip(sums) {
+            *slot = slot.add(quantize::unpack(*sum));
+        }
     }
 }
 
@@ -366,10 +416,13 @@ mod tests {
         quantize(&gh, &Noise::new(&mut rng), 9, &mut packed);
         let all: Vec<u32> = (0..n as u32).collect();
         let some: Vec<u32> = (0..n as u32).filter(|r| r % 3 != 1).collect();
+        // Fewer rows than the copies are used for.
+        let few: Vec<u32> = (0..n as u32).step_by(131).collect();
+        assert!(few.len() < FEW_ROWS);
         let active = [true, true, true];
         for threads in [1, 2] {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            for (rows, subset) in [(&all, None), (&some, Some(some.as_slice()))] {
+            for (rows, subset) in [(&all, None), (&some, Some(some.as_slice())), (&few, Some(few.as_slice()))] {
                 let mut hist = vec![Slot::new(7.0, 7.0, 7.0); 3];
                 pool.install(|| build(&data, &active, subset, Grad::Quantized(&packed), &mut hist));
                 assert_eq!(hist, plain(&columns, &layout, rows, |r| quantize::unpack(packed[r])));

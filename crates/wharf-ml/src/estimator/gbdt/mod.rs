@@ -22,6 +22,7 @@ mod grow;
 mod hist;
 mod loss;
 mod quantize;
+mod radix;
 mod split;
 
 use rand::seq::index::sample;

@@ -174,13 +174,11 @@ fn numeric(feature: usize, bins: &[Slot], total: Bin, rules: &Rules, work: &mut 
     // missing left: the split a scan keeping the strictly greater would keep, found without
     // a branch per cut.
     let [right_gains, left_gains] = &*gains;
-    let gain = largest(&right_gains[..cuts]).max(largest(&left_gains[..cuts]));
-    // Never NaN: `largest` passes NaN over.
+    let (at, gain) = first_largest(&right_gains[..cuts], &left_gains[..cuts]);
     if gain <= 0.0 {
         return None;
     }
-    let j = (0..cuts).find(|j| right_gains[*j] == gain || left_gains[*j] == gain)?;
-    let missing_left = right_gains[j] != gain;
+    let (j, missing_left) = (at / 2, at % 2 == 1);
     let left = Bin { g: sums.g[j], h: sums.h[j], n: sums.n[j] as u32 };
     let l = if missing_left { left.add(missing.bin()) } else { left };
     let r = total.sub(l);
@@ -190,17 +188,44 @@ fn numeric(feature: usize, bins: &[Slot], total: Bin, rules: &Rules, work: &mut 
     Some(Candidate { feature, gain, decision: Decision::Numeric { bin: j, missing_left }, left: l, right: r })
 }
 
-/// The largest of `gains` (minus infinity for none; NaN never wins), eight running maxima
-/// at a time: the largest value is the same in any order.
-fn largest(gains: &[f64]) -> f64 {
+/// The largest of the gains and its first place in the order cut 0 with the missing bin
+/// right (place 0), cut 0 with it left (place 1), cut 1 with it right (place 2)…, which is
+/// the split a scan keeping the strictly greater would keep: eight lanes each keep their
+/// first largest, then the largest of the lanes with the lowest place wins. NaN never wins;
+/// minus infinity at place 0 for no gain at all.
+fn first_largest(right: &[f64], left: &[f64]) -> (usize, f64) {
     let mut top = [f64::NEG_INFINITY; 8];
-    let (chunks, rest) = gains.as_chunks::<8>();
-    for chunk in chunks {
-        for (t, g) in top.iter_mut().zip(chunk) {
-            *t = if *g > *t { *g } else { *t };
+    let mut at = [0usize; 8];
+    let (rs, r_rest) = right.as_chunks::<8>();
+    let (ls, l_rest) = left.as_chunks::<8>();
+    for (c, (r, l)) in rs.iter().zip(ls).enumerate() {
+        for lane in 0..8 {
+            let place = 2 * (8 * c + lane);
+            if r[lane] > top[lane] {
+                (top[lane], at[lane]) = (r[lane], place);
+            }
+            if l[lane] > top[lane] {
+                (top[lane], at[lane]) = (l[lane], place + 1);
+            }
         }
     }
-    rest.iter().chain(&top).fold(f64::NEG_INFINITY, |t, g| if *g > t { *g } else { t })
+    // The cuts past the last eight, in the first lane: their places are above all of its.
+    for (k, (r, l)) in r_rest.iter().zip(l_rest).enumerate() {
+        let place = 2 * (8 * rs.len() + k);
+        if *r > top[0] {
+            (top[0], at[0]) = (*r, place);
+        }
+        if *l > top[0] {
+            (top[0], at[0]) = (*l, place + 1);
+        }
+    }
+    let mut best = (0, f64::NEG_INFINITY);
+    for (t, a) in top.iter().zip(&at) {
+        if *t > best.1 || (*t == best.1 && *a < best.0) {
+            best = (*a, *t);
+        }
+    }
+    best
 }
 
 /// Most cuts of a feature: one fewer than the most value bins (255).
@@ -306,4 +331,40 @@ fn categorical(feature: usize, bins: &[Slot], total: Bin, rules: &Rules) -> Opti
         }
     }
     best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_largest;
+
+    /// The scan `first_largest` stands for.
+    fn scan(right: &[f64], left: &[f64]) -> (usize, f64) {
+        let mut best = (0, f64::NEG_INFINITY);
+        for (j, (r, l)) in right.iter().zip(left).enumerate() {
+            for (side, g) in [*r, *l].into_iter().enumerate() {
+                if g > best.1 {
+                    best = (2 * j + side, g);
+                }
+            }
+        }
+        best
+    }
+
+    #[test]
+    fn the_first_of_equal_gains_wins_as_in_a_scan() {
+        let mut state = 7u64;
+        for n in [0usize, 1, 7, 8, 9, 17, 64, 254] {
+            for _ in 0..200 {
+                let mut draw = || {
+                    state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                    // Few distinct values, so ties are common; NaN and minus infinity too.
+                    [1.0, 2.0, 3.0, f64::NAN, f64::NEG_INFINITY, -1.0][(state >> 33) as usize % 6]
+                };
+                let right: Vec<f64> = (0..n).map(|_| draw()).collect();
+                let left: Vec<f64> = (0..n).map(|_| draw()).collect();
+                let (want, got) = (scan(&right, &left), first_largest(&right, &left));
+                assert_eq!((want.0, want.1.to_bits()), (got.0, got.1.to_bits()), "{right:?} {left:?}");
+            }
+        }
+    }
 }
