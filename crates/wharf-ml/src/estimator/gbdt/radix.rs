@@ -34,7 +34,7 @@ pub(crate) fn sort(values: &mut [f64]) {
         }
     }
     for (byte, c) in counts.iter().enumerate() {
-        if c.iter().any(|n| *n == keys.len()) {
+        if c.contains(&keys.len()) {
             continue;
         }
         let mut at = [0usize; 256];
