@@ -120,7 +120,7 @@ impl Grower<'_> {
             None => Units::EXACT,
         };
         // The split search works in the histograms' units.
-        let rules = self.rules.in_units(units.h);
+        let rules = self.rules.in_units(units.h, quantized.is_some());
         let Scratch { free, right, gh, packed } = scratch;
         let grad = if quantized.is_some() { Grad::Quantized(packed) } else { Grad::Exact(gh) };
         let mut root_hist = free.pop().unwrap_or_default();
@@ -149,7 +149,7 @@ impl Grower<'_> {
             let Some(mut parent_hist) = parent.hist else { break };
             let missing_bin = self.mappers[best.feature].missing_bin();
             let table = best.decision.table(missing_bin);
-            let column = &self.columns[best.feature];
+            let column: &[u8] = &self.columns[best.feature];
             let write = parent.start
                 + partition(&mut rows[parent.start..parent.end], right, |r| table[column[r as usize] as usize]);
             let (ls, le, rs, re) = (parent.start, write, write, parent.end);

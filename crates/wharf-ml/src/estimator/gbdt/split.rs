@@ -33,24 +33,35 @@ pub(crate) struct Rules {
     min_hessian: f64,
     cat_smooth: f64,
     cat_l2: f64,
+    /// Whether every sum in the histograms is a whole number (quantized gradients), so
+    /// running sums may be taken in any order and give the same bits.
+    integral: bool,
 }
 
 impl Rules {
     pub(crate) fn new(l2: f64, min_samples_leaf: u32) -> Rules {
-        Rules { l2, min_samples_leaf, min_hessian: MIN_CHILD_HESSIAN, cat_smooth: CAT_SMOOTH, cat_l2: CAT_L2 }
+        Rules {
+            l2,
+            min_samples_leaf,
+            min_hessian: MIN_CHILD_HESSIAN,
+            cat_smooth: CAT_SMOOTH,
+            cat_l2: CAT_L2,
+            integral: false,
+        }
     }
 
-    /// The same rules for histograms whose hessians count units of `h`: every constant
-    /// added to or compared with a hessian is divided by it (by one, exact, they are
-    /// unchanged), which scales every gain by the same positive factor and so leaves the
-    /// choice of splits as it would be on the unquantized sums.
-    pub(crate) fn in_units(&self, h: f64) -> Rules {
+    /// The same rules for histograms whose hessians count units of `h` (`integral`: whole
+    /// numbers of them): every constant added to or compared with a hessian is divided by it
+    /// (by one, exact, they are unchanged), which scales every gain by the same positive
+    /// factor and so leaves the choice of splits as it would be on the unquantized sums.
+    pub(crate) fn in_units(&self, h: f64, integral: bool) -> Rules {
         Rules {
             l2: self.l2 / h,
             min_samples_leaf: self.min_samples_leaf,
             min_hessian: self.min_hessian / h,
             cat_smooth: self.cat_smooth / h,
             cat_l2: self.cat_l2 / h,
+            integral,
         }
     }
 }
@@ -140,17 +151,42 @@ pub(crate) fn best(
 /// vectorizes (a gain takes two divisions, the search's cost), then the best is picked in
 /// the order of cuts, so whatever the vector width the same split wins.
 fn numeric(feature: usize, bins: &[Slot], total: Bin, rules: &Rules, work: &mut Work) -> Option<Candidate> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F (checked just above), the only requirement of a
+        // `#[target_feature(enable = "avx512f")]` function.
+        return unsafe { numeric_avx512(feature, bins, total, rules, work) };
+    }
+    numeric_generic(feature, bins, total, rules, work)
+}
+
+/// [`numeric_generic`] compiled with AVX-512: eight gains (two divisions each) to an
+/// instruction, and eight lanes of the best cut's search in one register. The same
+/// operations on each lane, so the same bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn numeric_avx512(feature: usize, bins: &[Slot], total: Bin, rules: &Rules, work: &mut Work) -> Option<Candidate> {
+    numeric_generic(feature, bins, total, rules, work)
+}
+
+#[inline(always)]
+fn numeric_generic(feature: usize, bins: &[Slot], total: Bin, rules: &Rules, work: &mut Work) -> Option<Candidate> {
     let value_bins = bins.len() - 1;
     let missing = bins[value_bins];
     let cuts = value_bins.saturating_sub(1).min(MAX_CUTS);
-    // The running sums of the bins up to each cut; sums of `f64`s in bin order are the bits
-    // of `Bin::add` (the count is exact either way). Only the first `cuts` of each array
-    // are written, and only they are read.
+    // The running sums of the bins up to each cut. Only the first `cuts` of each array are
+    // written, and only they are read.
     let Work { sums, gains } = work;
-    let (mut g, mut h, mut n) = (0.0f64, 0.0f64, 0.0f64);
-    for (j, b) in bins[..cuts].iter().enumerate() {
-        (g, h, n) = (g + b.g, h + b.h, n + b.n);
-        (sums.g[j], sums.h[j], sums.n[j]) = (g, h, n);
+    if rules.integral {
+        running_sums_blocked(&bins[..cuts], sums);
+    } else {
+        // Sums of `f64`s in bin order are the bits of `Bin::add` (the count is exact either
+        // way).
+        let (mut g, mut h, mut n) = (0.0f64, 0.0f64, 0.0f64);
+        for (j, b) in bins[..cuts].iter().enumerate() {
+            (g, h, n) = (g + b.g, h + b.h, n + b.n);
+            (sums.g[j], sums.h[j], sums.n[j]) = (g, h, n);
+        }
     }
     let two_sides = missing.n > 0.0;
     let at = Totals {
@@ -162,11 +198,11 @@ fn numeric(feature: usize, bins: &[Slot], total: Bin, rules: &Rules, work: &mut 
         min_h: rules.min_hessian,
         parent: score(total, rules.l2),
     };
-    cut_gains(sums, cuts, [0.0; 3], &at, &mut gains[0]);
+    cut_gains_generic(sums, cuts, [0.0; 3], &at, &mut gains[0]);
     if two_sides {
         // A second pass rather than adding zeros: `-0.0 + 0.0` is `+0.0`, and the bits must
         // be those of the sides' own sums.
-        cut_gains(sums, cuts, [missing.g, missing.h, missing.n], &at, &mut gains[1]);
+        cut_gains_generic(sums, cuts, [missing.g, missing.h, missing.n], &at, &mut gains[1]);
     } else {
         gains[1][..cuts].fill(f64::NEG_INFINITY);
     }
@@ -193,6 +229,7 @@ fn numeric(feature: usize, bins: &[Slot], total: Bin, rules: &Rules, work: &mut 
 /// the split a scan keeping the strictly greater would keep: eight lanes each keep their
 /// first largest, then the largest of the lanes with the lowest place wins. NaN never wins;
 /// minus infinity at place 0 for no gain at all.
+#[inline(always)]
 fn first_largest(right: &[f64], left: &[f64]) -> (usize, f64) {
     let mut top = [f64::NEG_INFINITY; 8];
     let mut at = [0usize; 8];
@@ -226,6 +263,35 @@ fn first_largest(right: &[f64], left: &[f64]) -> (usize, f64) {
         }
     }
     best
+}
+
+/// Running sums of whole numbers, which any order of addition gives exactly: four blocks of
+/// bins summed side by side (four chains of additions, not one), then each block's sums
+/// raised by the totals of the blocks before it.
+#[inline(always)]
+fn running_sums_blocked(bins: &[Slot], sums: &mut Sums) {
+    let len = bins.len().div_ceil(4);
+    let mut acc = [[0.0f64; 3]; 4];
+    for i in 0..len {
+        for (k, a) in acc.iter_mut().enumerate() {
+            if let Some(b) = bins.get(k * len + i) {
+                *a = [a[0] + b.g, a[1] + b.h, a[2] + b.n];
+                let j = k * len + i;
+                (sums.g[j], sums.h[j], sums.n[j]) = (a[0], a[1], a[2]);
+            }
+        }
+    }
+    let mut carry = [0.0f64; 3];
+    for k in 1..4 {
+        for (c, a) in carry.iter_mut().zip(acc[k - 1]) {
+            *c += a;
+        }
+        let block = (k * len).min(bins.len())..((k + 1) * len).min(bins.len());
+        for arr in [&mut sums.g, &mut sums.h, &mut sums.n].into_iter().zip(carry) {
+            let (arr, c) = arr;
+            arr[block.clone()].iter_mut().for_each(|v| *v += c);
+        }
+    }
 }
 
 /// Most cuts of a feature: one fewer than the most value bins (255).
@@ -267,25 +333,6 @@ struct Totals {
 
 /// The gain of each of the first `cuts` cuts, with `extra` (the missing bin's sums, or
 /// zeros) added to the left side, into `out`; minus infinity where a side breaks the rules.
-fn cut_gains(sums: &Sums, cuts: usize, extra: [f64; 3], at: &Totals, out: &mut [f64; MAX_CUTS]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F (checked just above), the only requirement of a
-        // `#[target_feature(enable = "avx512f")]` function.
-        unsafe { cut_gains_avx512(sums, cuts, extra, at, out) };
-        return;
-    }
-    cut_gains_generic(sums, cuts, extra, at, out);
-}
-
-/// [`cut_gains_generic`] compiled with AVX-512: eight divisions to an instruction rather
-/// than two. The same operations on each lane, so the same bits.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn cut_gains_avx512(sums: &Sums, cuts: usize, extra: [f64; 3], at: &Totals, out: &mut [f64; MAX_CUTS]) {
-    cut_gains_generic(sums, cuts, extra, at, out);
-}
-
 #[inline(always)]
 fn cut_gains_generic(sums: &Sums, cuts: usize, extra: [f64; 3], at: &Totals, out: &mut [f64; MAX_CUTS]) {
     let [eg, eh, en] = extra;
@@ -335,7 +382,22 @@ fn categorical(feature: usize, bins: &[Slot], total: Bin, rules: &Rules) -> Opti
 
 #[cfg(test)]
 mod tests {
-    use super::first_largest;
+    use super::*;
+
+    #[test]
+    fn blocked_running_sums_of_whole_numbers_are_the_running_sums() {
+        for n in [0usize, 1, 3, 4, 5, 254] {
+            let bins: Vec<Slot> =
+                (0..n).map(|i| Slot::new((i as f64 * 7.0) % 13.0 - 6.0, (i % 5) as f64, (i % 3) as f64)).collect();
+            let mut blocked = Work::new();
+            running_sums_blocked(&bins, &mut blocked.sums);
+            let (mut g, mut h, mut c) = (0.0, 0.0, 0.0);
+            for (j, b) in bins.iter().enumerate() {
+                (g, h, c) = (g + b.g, h + b.h, c + b.n);
+                assert_eq!((blocked.sums.g[j], blocked.sums.h[j], blocked.sums.n[j]), (g, h, c), "{n} bins, bin {j}");
+            }
+        }
+    }
 
     /// The scan `first_largest` stands for.
     fn scan(right: &[f64], left: &[f64]) -> (usize, f64) {
