@@ -178,6 +178,11 @@ pub struct BoostArgs {
     #[arg(long, value_name = "N", value_parser = parse_positive)]
     pub patience: Option<usize>,
 
+    /// Choose splits on the exact gradients rather than on gradients quantized to 8 bits
+    /// (slower; for a model to compare against).
+    #[arg(long)]
+    pub exact_gradients: bool,
+
     /// What the regressor minimises: squared_error, absolute_error or huber (gbdt-regressor)
     /// [default: squared_error].
     #[arg(long, value_name = "squared_error|absolute_error|huber")]
@@ -202,6 +207,7 @@ impl BoostArgs {
             ("--class-weight", self.class_weight.is_some()),
             ("--validation-fraction", self.validation_fraction.is_some()),
             ("--patience", self.patience.is_some()),
+            ("--exact-gradients", self.exact_gradients),
         ]
         .into_iter()
         .filter(|(_, set)| *set)
@@ -240,6 +246,9 @@ impl BoostArgs {
         }
         if let Some(v) = self.patience {
             trainer = trainer.patience(v);
+        }
+        if self.exact_gradients {
+            trainer = trainer.quantized_gradients(false);
         }
         if let Some(v) = self.loss {
             trainer = trainer.loss(v);

@@ -482,11 +482,18 @@ fn gbdt_regressor_takes_a_robust_loss_and_refuses_it_elsewhere() {
     let run = s.read(&format!("wharf-runs/{}/run.json", v["run_id"].as_str().expect("run_id")));
     let run: Value = serde_json::from_str(&run).expect("run.json");
     assert_eq!((run["params"]["loss"].as_str(), run["params"]["huber_delta"].as_str()), (Some("huber"), Some("4")));
+    assert_eq!(run["params"]["quantized_gradients"].as_str(), Some("true"), "quantized by default");
+    let args = train(&["--name", "exact", "--algorithm", "gbdt-regressor", "--exact-gradients"]);
+    let v = s.json(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let run = s.read(&format!("wharf-runs/{}/run.json", v["run_id"].as_str().expect("run_id")));
+    let run: Value = serde_json::from_str(&run).expect("run.json");
+    assert_eq!(run["params"]["quantized_gradients"].as_str(), Some("false"));
 
     for (extra, says) in [
         (&["--algorithm", "gbdt", "--loss", "absolute_error"][..], "--loss applies to --algorithm gbdt-regressor only"),
         (&["--algorithm", "gbdt-regressor", "--huber-delta", "2"][..], "--huber-delta applies to --loss huber only"),
         (&["--algorithm", "gbdt-regressor", "--loss", "quantile"][..], "'quantile' is not squared_error"),
+        (&["--algorithm", "random-forest", "--exact-gradients"][..], "--exact-gradients applies to --algorithm gbdt"),
         (
             &["--algorithm", "gbdt-regressor", "--loss", "huber", "--huber-delta", "0"][..],
             "'0' is not a positive number",

@@ -37,7 +37,10 @@ fn main() -> Result<(), Failure> {
     let data = Dataset::from_frame("peers", frame, &CsvOptions { target: Some("y".into()), ..Default::default() })?;
     let repeats: usize = std::env::var("GBDT_FIT_REPEATS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
     let trees: usize = std::env::var("GBDT_FIT_TREES").ok().and_then(|r| r.parse().ok()).unwrap_or(200);
-    let trainer = Trainer::gradient_boosting().trees(trees).max_leaves(31).learning_rate(0.1);
+    // `GBDT_FIT_EXACT=1` times the booster on exact gradients instead of quantized ones.
+    let exact = std::env::var("GBDT_FIT_EXACT").is_ok_and(|v| v == "1");
+    let trainer =
+        Trainer::gradient_boosting().trees(trees).max_leaves(31).learning_rate(0.1).quantized_gradients(!exact);
     let mut out = serde_json::Map::new();
     // `GBDT_FIT_THREADS=1` times one pool only (for a profile).
     let pools: Vec<usize> = match std::env::var("GBDT_FIT_THREADS") {
@@ -59,6 +62,7 @@ fn main() -> Result<(), Failure> {
     out.insert("rows".into(), json!(n));
     out.insert("features".into(), json!(width));
     out.insert("trees".into(), json!(trees));
+    out.insert("gradients".into(), json!(if exact { "exact" } else { "quantized" }));
     println!("{}", serde_json::Value::Object(out));
     Ok(())
 }
