@@ -132,7 +132,10 @@ impl Grower<'_> {
             .iter()
             .fold(Bin::default(), |a, b| a.add(b.bin()));
         let mut nodes = vec![GNode::Leaf { value: 0.0 }];
-        let mut leaves = vec![self.leaf(0, rows.len(), 0, 0, total, root_hist, active, &rules, free)];
+        let root_best = self.find(0, rows.len(), 0, total, &root_hist, active, &rules);
+        let root_hist = keep(root_hist, &root_best, free);
+        let mut leaves =
+            vec![Leaf { start: 0, end: rows.len(), depth: 0, node: 0, total, hist: root_hist, best: root_best }];
         while leaves.len() < self.max_leaves {
             // The leaf whose split gains most; the first of equals, so the order is fixed.
             let mut pick: Option<usize> = None;
@@ -184,22 +187,38 @@ impl Grower<'_> {
             hist::subtract(&mut parent_hist, &small_hist);
             let (left_hist, right_hist) =
                 if left_smaller { (small_hist, parent_hist) } else { (parent_hist, small_hist) };
-            leaves.push(self.leaf(ls, le, depth, left_node, best.left, left_hist, active, &rules, free));
-            leaves.push(self.leaf(rs, re, depth, right_node, best.right, right_hist, active, &rules, free));
+            // The two children's searches run side by side on two threads.
+            let find_left = || self.find(ls, le, depth, best.left, &left_hist, active, &rules);
+            let find_right = || self.find(rs, re, depth, best.right, &right_hist, active, &rules);
+            let (left_best, right_best) = if rayon::current_num_threads() > 1 {
+                rayon::join(find_left, find_right)
+            } else {
+                (find_left(), find_right())
+            };
+            for (start, end, node, total, hist, best) in [
+                (ls, le, left_node, best.left, left_hist, left_best),
+                (rs, re, right_node, best.right, right_hist, right_best),
+            ] {
+                leaves.push(Leaf { start, end, depth, node, total, hist: keep(hist, &best, free), best });
+            }
         }
         let mut ranges = Vec::with_capacity(leaves.len());
         let mut leaf_nodes = Vec::with_capacity(leaves.len());
-        for leaf in leaves {
-            // Quantized, the totals were counted in units: the step is taken on the exact
-            // gradients of the leaf's rows, summed in their order.
-            let total = if quantized.is_some() {
+        // Quantized, the totals were counted in units: the step is taken on the exact
+        // gradients of the leaf's rows, each leaf's summed in their order (the leaves in
+        // parallel).
+        let totals: Vec<Bin> = if quantized.is_some() {
+            let exact = |leaf: &Leaf| {
                 rows[leaf.start..leaf.end].iter().fold(Bin::default(), |t, r| {
                     let [g, h] = gh[*r as usize];
                     Bin { g: t.g + f64::from(g), h: t.h + f64::from(h), n: t.n + 1 }
                 })
-            } else {
-                leaf.total
             };
+            leaves.par_iter().map(exact).collect()
+        } else {
+            leaves.iter().map(|leaf| leaf.total).collect()
+        };
+        for (leaf, total) in leaves.into_iter().zip(totals) {
             let value = -total.g / (total.h + self.rules.l2) * self.learning_rate;
             let value = if value.is_finite() { value } else { 0.0 };
             nodes[leaf.node] = GNode::Leaf { value };
@@ -216,31 +235,35 @@ impl Grower<'_> {
         !deep && (end - start) as u32 >= 2 * self.rules.min_samples_leaf
     }
 
+    /// The best split of a leaf of rows `start..end` at `depth`, `None` when it may not or
+    /// cannot be split.
     #[allow(clippy::too_many_arguments)]
-    fn leaf(
+    fn find(
         &self,
         start: usize,
         end: usize,
         depth: usize,
-        node: usize,
         total: Bin,
-        hist: Vec<Slot>,
+        hist: &[Slot],
         active: &[bool],
         rules: &Rules,
-        free: &mut Vec<Vec<Slot>>,
-    ) -> Leaf {
-        let best = if self.splittable(start, end, depth) {
-            split::best(&hist, self.layout, self.mappers, active, total, rules)
+    ) -> Option<Candidate> {
+        if self.splittable(start, end, depth) {
+            split::best(hist, self.layout, self.mappers, active, total, rules)
         } else {
             None
-        };
-        let hist = if best.is_some() {
-            Some(hist)
-        } else {
-            free.push(hist);
-            None
-        };
-        Leaf { start, end, depth, node, total, hist, best }
+        }
+    }
+}
+
+/// A leaf's histogram, kept while the leaf may be split (it has a `best` split); otherwise
+/// back to the free buffers.
+fn keep(hist: Vec<Slot>, best: &Option<Candidate>, free: &mut Vec<Vec<Slot>>) -> Option<Vec<Slot>> {
+    if best.is_some() {
+        Some(hist)
+    } else {
+        free.push(hist);
+        None
     }
 }
 

@@ -15,6 +15,8 @@
 //! Only the choice of splits sees the quantized values: a leaf's value is the Newton step of
 //! its rows' exact gradients (LightGBM's `quant_train_renew_leaf`).
 
+use rayon::prelude::*;
+
 use super::hist::Slot;
 
 /// Most rows whose packed sums cannot overflow a field.
@@ -63,28 +65,39 @@ impl Noise {
 /// Quantizes each row's gradient and hessian of `gh` into `packed`, with the draws of `noise`
 /// taken from `offset` on; returns what a unit is worth.
 pub(crate) fn quantize(gh: &[[f32; 2]], noise: &Noise, offset: usize, packed: &mut Vec<u64>) -> Units {
-    let (g_max, h_max) = gh.iter().fold((0.0f32, 0.0f32), |(g, h), [rg, rh]| (g.max(rg.abs()), h.max(*rh)));
+    // The largest values, chunks in parallel (a largest value is the same in any order).
+    let (g_max, h_max) = gh
+        .par_chunks(PARALLEL_ROWS)
+        .map(|c| c.iter().fold((0.0f32, 0.0f32), |(g, h), [rg, rh]| (g.max(rg.abs()), h.max(*rh))))
+        .reduce(|| (0.0, 0.0), |(g, h), (cg, ch)| (g.max(cg), h.max(ch)));
     // A zero (or non-finite) largest value leaves a unit of one: every row quantizes to zero.
     let unit = |max: f32| if max > 0.0 && max.is_finite() { f64::from(max) / LEVELS } else { 1.0 };
     let units = Units { g: unit(g_max), h: unit(h_max) };
     let scales = [(1.0 / units.g) as f32, (1.0 / units.h) as f32];
     packed.clear();
     packed.resize(gh.len(), 0);
-    // Runs of rows whose draws are side by side in the table (the offset wraps around it),
-    // so the loop reads both as slices.
-    let mut start = 0;
-    while start < gh.len() {
-        let at = (offset + start) % NOISE_LEN;
-        let end = gh.len().min(start + NOISE_LEN - at);
-        let hat = (at + NOISE_LEN / 2) % NOISE_LEN;
-        let len = (end - start).min(NOISE_LEN - hat);
-        let end = start + len;
-        let draws = [&noise.table[at..at + len], &noise.table[hat..hat + len]];
-        pack(&gh[start..end], draws, scales, &mut packed[start..end]);
-        start = end;
-    }
+    // Chunks of rows in parallel, each row with its own draws: the same values however the
+    // rows are cut.
+    packed.par_chunks_mut(PARALLEL_ROWS).zip(gh.par_chunks(PARALLEL_ROWS)).enumerate().for_each(|(c, (out, gh))| {
+        // Runs of rows whose draws are side by side in the table (the offset wraps around
+        // it), so the loop reads both as slices.
+        let first = offset + c * PARALLEL_ROWS;
+        let mut start = 0;
+        while start < gh.len() {
+            let at = (first + start) % NOISE_LEN;
+            let hat = (at + NOISE_LEN / 2) % NOISE_LEN;
+            let len = (gh.len() - start).min(NOISE_LEN - at).min(NOISE_LEN - hat);
+            let end = start + len;
+            let draws = [&noise.table[at..at + len], &noise.table[hat..hat + len]];
+            pack(&gh[start..end], draws, scales, &mut out[start..end]);
+            start = end;
+        }
+    });
     units
 }
+
+/// Rows per task of the quantization's passes.
+const PARALLEL_ROWS: usize = 16_384;
 
 /// [`pack_generic`], compiled with AVX-512 where the CPU has it: sixteen rows to an
 /// instruction. The same operations on each lane, so the same bits.

@@ -8,8 +8,6 @@
 //! ends, up to [`MAX_CAT_SET`] categories) as the left set, LightGBM's way; their missing
 //! bin, which also holds rare and unseen categories, always goes right.
 
-use rayon::prelude::*;
-
 use super::bins::Mapper;
 use super::hist::{Bin, Layout, Slot};
 
@@ -128,13 +126,10 @@ pub(crate) fn best(
             Mapper::Categorical { .. } => categorical(f, bins, total, rules),
         }
     };
-    // A feature's search takes about a microsecond, what a task costs: alone, no tasks.
-    let found: Vec<Option<Candidate>> = if rayon::current_num_threads() > 1 {
-        (0..mappers.len()).into_par_iter().map_init(Work::new, search).collect()
-    } else {
-        let mut work = Work::new();
-        (0..mappers.len()).map(|f| search(&mut work, f)).collect()
-    };
+    // A feature's search takes about a microsecond, what a task costs: one task searches
+    // every feature (the grower searches a split's two children side by side).
+    let mut work = Work::new();
+    let found: Vec<Option<Candidate>> = (0..mappers.len()).map(|f| search(&mut work, f)).collect();
     // In feature order, strictly greater: the lowest feature wins a tie, on every run.
     let mut best: Option<Candidate> = None;
     for c in found.into_iter().flatten() {
