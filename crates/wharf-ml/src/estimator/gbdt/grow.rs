@@ -9,7 +9,7 @@
 use rayon::prelude::*;
 
 use super::bins::Mapper;
-use super::hist::{self, Bin, Columns, Grad, Layout, Slot};
+use super::hist::{self, Bin, Buffers, Columns, Grad, Hist, Layout};
 use super::quantize::{self, Noise, Units};
 use super::split::{self, Candidate, Decision, Rules};
 
@@ -79,7 +79,7 @@ pub(crate) struct Grower<'a> {
 #[derive(Default)]
 pub(crate) struct Scratch {
     /// Histograms no leaf holds.
-    free: Vec<Vec<Slot>>,
+    free: Buffers,
     /// The right side of a partition.
     right: Vec<u32>,
     /// Each row's gradient and hessian, side by side: one read per row a histogram adds.
@@ -94,7 +94,7 @@ struct Leaf {
     depth: usize,
     node: usize,
     total: Bin,
-    hist: Option<Vec<Slot>>,
+    hist: Option<Hist>,
     best: Option<Candidate>,
 }
 
@@ -123,14 +123,11 @@ impl Grower<'_> {
         let rules = self.rules.in_units(units.h, quantized.is_some());
         let Scratch { free, right, gh, packed } = scratch;
         let grad = if quantized.is_some() { Grad::Quantized(packed) } else { Grad::Exact(gh) };
-        let mut root_hist = free.pop().unwrap_or_default();
         let all = if rows.len() == g.len() { None } else { Some(rows.as_slice()) };
-        hist::build(&self.bins, active, all, grad, &mut root_hist);
+        let root_hist = hist::build(&self.bins, active, all, grad, free);
         // The root's totals from one feature's bins (every row falls in one bin of each).
         let first = active.iter().position(|a| *a).unwrap_or(0);
-        let total = root_hist[self.layout.offsets[first]..self.layout.offsets[first + 1]]
-            .iter()
-            .fold(Bin::default(), |a, b| a.add(b.bin()));
+        let total = root_hist.total(self.layout, first);
         let mut nodes = vec![GNode::Leaf { value: 0.0 }];
         let root_best = self.find(0, rows.len(), 0, total, &root_hist, active, &rules);
         let root_hist = keep(root_hist, &root_best, free);
@@ -149,7 +146,7 @@ impl Grower<'_> {
             let Some(i) = pick else { break };
             let parent = leaves.swap_remove(i);
             let Some(best) = parent.best else { break };
-            let Some(mut parent_hist) = parent.hist else { break };
+            let Some(parent_hist) = parent.hist else { break };
             let missing_bin = self.mappers[best.feature].missing_bin();
             let table = best.decision.table(missing_bin);
             let column: &[u8] = &self.columns[best.feature];
@@ -172,7 +169,7 @@ impl Grower<'_> {
             // tree's last split, or two too small or too deep to split.
             let last = leaves.len() + 2 >= self.max_leaves;
             if last || !(self.splittable(ls, le, depth) || self.splittable(rs, re, depth)) {
-                free.push(parent_hist);
+                free.give(parent_hist);
                 for (start, end, node, total) in [(ls, le, left_node, best.left), (rs, re, right_node, best.right)] {
                     leaves.push(Leaf { start, end, depth, node, total, hist: None, best: None });
                 }
@@ -182,9 +179,8 @@ impl Grower<'_> {
             // in the parent's buffer.
             let left_smaller = le - ls <= re - rs;
             let small = if left_smaller { &rows[ls..le] } else { &rows[rs..re] };
-            let mut small_hist = free.pop().unwrap_or_default();
-            hist::build(&self.bins, active, Some(small), grad, &mut small_hist);
-            hist::subtract(&mut parent_hist, &small_hist);
+            let small_hist = hist::build(&self.bins, active, Some(small), grad, free);
+            let parent_hist = hist::subtract(parent_hist, &small_hist, free);
             let (left_hist, right_hist) =
                 if left_smaller { (small_hist, parent_hist) } else { (parent_hist, small_hist) };
             // The two children's searches run side by side on two threads.
@@ -224,7 +220,9 @@ impl Grower<'_> {
             nodes[leaf.node] = GNode::Leaf { value };
             ranges.push((value, leaf.start..leaf.end));
             leaf_nodes.push(leaf.node);
-            free.extend(leaf.hist);
+            if let Some(hist) = leaf.hist {
+                free.give(hist);
+            }
         }
         (Grown { nodes }, Leaves { rows, ranges, nodes: leaf_nodes })
     }
@@ -244,7 +242,7 @@ impl Grower<'_> {
         end: usize,
         depth: usize,
         total: Bin,
-        hist: &[Slot],
+        hist: &Hist,
         active: &[bool],
         rules: &Rules,
     ) -> Option<Candidate> {
@@ -258,11 +256,11 @@ impl Grower<'_> {
 
 /// A leaf's histogram, kept while the leaf may be split (it has a `best` split); otherwise
 /// back to the free buffers.
-fn keep(hist: Vec<Slot>, best: &Option<Candidate>, free: &mut Vec<Vec<Slot>>) -> Option<Vec<Slot>> {
+fn keep(hist: Hist, best: &Option<Candidate>, free: &mut Buffers) -> Option<Hist> {
     if best.is_some() {
         Some(hist)
     } else {
-        free.push(hist);
+        free.give(hist);
         None
     }
 }

@@ -128,32 +128,113 @@ impl Grad<'_> {
             Grad::Quantized(q) => q.len(),
         }
     }
-    /// Bytes of histogram one bin takes while rows are added.
-    fn slot_bytes(&self) -> usize {
+}
+
+/// A leaf's histogram.
+#[derive(Debug)]
+pub(crate) enum Hist {
+    /// Packed quantized sums ([`quantize`]), one `u64` a bin: a leaf of at most
+    /// [`CHUNK_ROWS`] rows, whose fields cannot overflow. Subtracting and searching read these
+    /// directly, a quarter of the bytes of [`Slot`]s.
+    Packed(Vec<u64>),
+    /// `f64` sums: exact gradients, or the quantized sums of a bigger leaf.
+    Wide(Vec<Slot>),
+}
+
+impl Hist {
+    /// The sums of feature `f`'s bins, every row of the leaf (each row is in one bin).
+    pub(crate) fn total(&self, layout: &Layout, f: usize) -> Bin {
+        let range = layout.offsets[f]..layout.offsets[f + 1];
         match self {
-            Grad::Exact(_) => std::mem::size_of::<Slot>(),
-            Grad::Quantized(_) => std::mem::size_of::<u64>(),
+            Hist::Wide(w) => w[range].iter().fold(Bin::default(), |a, b| a.add(b.bin())),
+            Hist::Packed(p) => quantize::unpack(p[range].iter().sum()).bin(),
+        }
+    }
+
+    /// The bins of `range` as the split search reads them.
+    pub(crate) fn slots(&self, range: std::ops::Range<usize>) -> Vec<Slot> {
+        match self {
+            Hist::Wide(w) => w[range].to_vec(),
+            Hist::Packed(p) => p[range].iter().map(|s| quantize::unpack(*s)).collect(),
         }
     }
 }
 
-/// Builds into `hist` (every slot overwritten) the histogram of the rows `rows` (`None`:
-/// every row, in order), whose gradients and hessians are `grad` (indexed by row), over the
-/// features marked in `active` (the others' slots are zero).
-pub(crate) fn build(data: &Columns<'_>, active: &[bool], rows: Option<&[u32]>, grad: Grad<'_>, hist: &mut Vec<Slot>) {
+/// Histogram buffers no leaf holds, kept from leaf to leaf and tree to tree.
+#[derive(Default)]
+pub(crate) struct Buffers {
+    packed: Vec<Vec<u64>>,
+    wide: Vec<Vec<Slot>>,
+}
+
+impl Buffers {
+    pub(crate) fn give(&mut self, hist: Hist) {
+        match hist {
+            Hist::Packed(p) => self.packed.push(p),
+            Hist::Wide(w) => self.wide.push(w),
+        }
+    }
+}
+
+/// The histogram of the rows `rows` (`None`: every row, in order), whose gradients and
+/// hessians are `grad` (indexed by row), over the features marked in `active` (the others'
+/// slots are zero), in a buffer from `buffers`.
+pub(crate) fn build(
+    data: &Columns<'_>,
+    active: &[bool],
+    rows: Option<&[u32]>,
+    grad: Grad<'_>,
+    buffers: &mut Buffers,
+) -> Hist {
     let layout = data.layout;
-    // Every slot is written below, block by block, each just before its rows are added
-    // (while it is in the cache), rather than all zeroed here first.
-    hist.resize(layout.total(), Slot::default());
     let n_rows = rows.map_or(grad.len(), <[u32]>::len);
     let work = n_rows * active.iter().filter(|a| **a).count();
+    let parallel = rayon::current_num_threads() > 1 && work >= PARALLEL_WORK;
+    match grad {
+        Grad::Quantized(q) if n_rows <= CHUNK_ROWS => {
+            let mut hist = buffers.packed.pop().unwrap_or_default();
+            hist.resize(layout.total(), 0);
+            in_blocks(layout, active, parallel, &mut hist, |block, region| {
+                region.fill(0);
+                let rows = rows.map_or(Rows::From(0), Rows::Some);
+                add_packed(data, rows, q, &block, region, &mut Copies::new());
+            });
+            Hist::Packed(hist)
+        }
+        Grad::Quantized(q) => {
+            let mut hist = buffers.wide.pop().unwrap_or_default();
+            hist.resize(layout.total(), Slot::default());
+            in_blocks(layout, active, parallel, &mut hist, |block, region| {
+                add_rows_quantized(data, rows, q, &block, region)
+            });
+            Hist::Wide(hist)
+        }
+        Grad::Exact(gh) => {
+            let mut hist = buffers.wide.pop().unwrap_or_default();
+            hist.resize(layout.total(), Slot::default());
+            in_blocks(layout, active, parallel, &mut hist, |block, region| {
+                region.fill(Slot::default());
+                add_rows(data, rows, gh, &block, region);
+            });
+            Hist::Wide(hist)
+        }
+    }
+}
+
+/// Runs `add` on contiguous blocks of features (each with its part of `hist`) whose slots
+/// fit in the first-level cache, each a pass over the rows: the whole histogram need not fit,
+/// and additions that miss it cost more. In parallel, a multiple of the threads' count of
+/// them, of about equal slots. Each feature's sums are the same whatever the cut. A block of
+/// inactive features only is zeroed.
+fn in_blocks<T: Copy + Default + Send>(
+    layout: &Layout,
+    active: &[bool],
+    parallel: bool,
+    hist: &mut [T],
+    add: impl Fn(Block, &mut [T]) + Sync,
+) {
+    let fit = BLOCK_BYTES / std::mem::size_of::<T>();
     let threads = rayon::current_num_threads();
-    let parallel = threads > 1 && work >= PARALLEL_WORK;
-    // Contiguous blocks of features whose slots fit in the first-level cache, each a pass
-    // over the rows: the whole histogram need not fit, and additions that miss it cost more.
-    // In parallel, a multiple of the threads' count of them, of about equal slots. Each
-    // feature's sums are the same whatever the cut.
-    let fit = BLOCK_BYTES / grad.slot_bytes();
     let per_block = if parallel {
         let n_blocks = layout.total().div_ceil(fit).div_ceil(threads) * threads;
         layout.total().div_ceil(n_blocks.max(1))
@@ -161,7 +242,7 @@ pub(crate) fn build(data: &Columns<'_>, active: &[bool], rows: Option<&[u32]>, g
         fit
     };
     let mut blocks = Vec::new();
-    let mut rest = hist.as_mut_slice();
+    let mut rest = hist;
     let n_features = layout.offsets.len() - 1;
     let mut start = 0;
     while start < n_features {
@@ -172,24 +253,17 @@ pub(crate) fn build(data: &Columns<'_>, active: &[bool], rows: Option<&[u32]>, g
         let (head, tail) = rest.split_at_mut(layout.offsets[end] - layout.offsets[start]);
         let block = Block::new(layout, active, start..end);
         if block.features.is_empty() {
-            head.fill(Slot::default());
+            head.fill(T::default());
         } else {
             blocks.push((block, head));
         }
         rest = tail;
         start = end;
     }
-    let one = |(block, region): (Block, &mut [Slot])| match grad {
-        Grad::Exact(gh) => {
-            region.fill(Slot::default());
-            add_rows(data, rows, gh, &block, region);
-        }
-        Grad::Quantized(q) => add_rows_quantized(data, rows, q, &block, region),
-    };
     if parallel && blocks.len() > 1 {
-        blocks.into_par_iter().for_each(one);
+        blocks.into_par_iter().for_each(|(block, region)| add(block, region));
     } else {
-        blocks.into_iter().for_each(one);
+        blocks.into_iter().for_each(|(block, region)| add(block, region));
     }
 }
 
@@ -233,11 +307,11 @@ fn add_rows(data: &Columns<'_>, rows: Option<&[u32]>, gh: &[[f32; 2]], block: &B
 }
 
 /// Adds `rows` to `region`, the histograms of the features of `block`, from packed
-/// quantized gradients: integer sums in a buffer of the block's size, moved into `region`
-/// every [`CHUNK_ROWS`] rows, before a field could overflow.
+/// quantized gradients of more rows than a packed sum holds: a chunk of [`CHUNK_ROWS`] rows
+/// at a time into packed sums, each chunk's moved into `region` before a field could
+/// overflow.
 fn add_rows_quantized(data: &Columns<'_>, rows: Option<&[u32]>, q: &[u64], block: &Block, region: &mut [Slot]) {
     let mut sums = vec![0u64; region.len()];
-    let mut gathered = Vec::new();
     let mut copies = Copies::new();
     let n_rows = rows.map_or(q.len(), <[u32]>::len);
     if n_rows == 0 {
@@ -246,35 +320,52 @@ fn add_rows_quantized(data: &Columns<'_>, rows: Option<&[u32]>, q: &[u64], block
     for start in (0..n_rows).step_by(CHUNK_ROWS) {
         let end = n_rows.min(start + CHUNK_ROWS);
         sums.fill(0);
-        // The chunk's packed gradients side by side (a leaf's gathered once for all its
-        // features), and its rows' bins read from each column in turn.
-        let (q, rows) = match rows {
-            Some(rows) => {
-                gathered.clear();
-                gathered.extend(rows[start..end].iter().map(|r| q[*r as usize]));
-                (gathered.as_slice(), Some(&rows[start..end]))
-            }
-            None => (&q[start..end], None),
-        };
-        for (f, offset) in &block.features {
-            let (f, offset) = (*f as usize, *offset as usize);
-            let out = &mut sums[offset..offset + data.slots(f)];
-            let column: &[u8] = &data.columns[f];
-            match rows {
-                // A few rows are added where they belong: the copies' setting up and merging
-                // would cost more than they save.
-                Some(rows) if rows.len() < FEW_ROWS => {
-                    for (r, g) in rows.iter().zip(q) {
-                        if let Some(s) = out.get_mut(column[*r as usize] as usize) {
-                            *s += g;
-                        }
-                    }
-                }
-                Some(rows) => copies.add_rows(column, rows, q, out),
-                None => copies.add(&column[start..end], q, out),
-            }
+        match rows {
+            Some(rows) => add_packed(data, Rows::Some(&rows[start..end]), q, block, &mut sums, &mut copies),
+            None => add_packed(data, Rows::From(start), &q[start..end], block, &mut sums, &mut copies),
         }
         unpack_into(&sums, region, start == 0);
+    }
+}
+
+/// Which rows [`add_packed`] adds.
+#[derive(Clone, Copy)]
+enum Rows<'a> {
+    /// These rows (the packed gradients are every row's).
+    Some(&'a [u32]),
+    /// The rows from this one on, as many as the packed gradients given (theirs).
+    From(usize),
+}
+
+/// Adds `rows` to `sums`, the packed histograms of the features of `block`: at most
+/// [`CHUNK_ROWS`] rows.
+fn add_packed(data: &Columns<'_>, rows: Rows<'_>, q: &[u64], block: &Block, sums: &mut [u64], copies: &mut Copies) {
+    // A leaf's packed gradients side by side, gathered once for all its features.
+    let gathered: Vec<u64>;
+    let (q, rows, first) = match rows {
+        Rows::Some(rows) => {
+            gathered = rows.iter().map(|r| q[*r as usize]).collect();
+            (gathered.as_slice(), Some(rows), 0)
+        }
+        Rows::From(first) => (q, None, first),
+    };
+    for (f, offset) in &block.features {
+        let (f, offset) = (*f as usize, *offset as usize);
+        let out = &mut sums[offset..offset + data.slots(f)];
+        let column: &[u8] = &data.columns[f];
+        match rows {
+            // A few rows are added where they belong: the copies' setting up and merging
+            // would cost more than they save.
+            Some(rows) if rows.len() < FEW_ROWS => {
+                for (r, g) in rows.iter().zip(q) {
+                    if let Some(s) = out.get_mut(column[*r as usize] as usize) {
+                        *s += g;
+                    }
+                }
+            }
+            Some(rows) => copies.add_rows(column, rows, q, out),
+            None => copies.add(&column[first..first + q.len()], q, out),
+        }
     }
 }
 
@@ -371,9 +462,32 @@ fn unpack_into_generic(sums: &[u64], region: &mut [Slot], first: bool) {
 }
 
 /// `parent - child`, bin by bin, in place: the parent's histogram becomes its other child's.
-pub(crate) fn subtract(parent: &mut [Slot], child: &[Slot]) {
-    for (p, c) in parent.iter_mut().zip(child) {
-        *p = p.sub(*c);
+///
+/// Packed sums subtract exactly, field by field (the child's rows are some of the parent's,
+/// so no field borrows); a packed child is unpacked from a wide parent.
+pub(crate) fn subtract(parent: Hist, child: &Hist, buffers: &mut Buffers) -> Hist {
+    match (parent, child) {
+        (Hist::Packed(mut p), Hist::Packed(c)) => {
+            p.iter_mut().zip(c).for_each(|(p, c)| *p = p.wrapping_sub(*c));
+            Hist::Packed(p)
+        }
+        (Hist::Wide(mut p), Hist::Wide(c)) => {
+            p.iter_mut().zip(c).for_each(|(p, c)| *p = p.sub(*c));
+            Hist::Wide(p)
+        }
+        (Hist::Wide(mut p), Hist::Packed(c)) => {
+            p.iter_mut().zip(c).for_each(|(p, c)| *p = p.sub(quantize::unpack(*c)));
+            Hist::Wide(p)
+        }
+        // A packed parent has at most a chunk of rows, so its child is packed too; were it
+        // not, the parent is unpacked first.
+        (Hist::Packed(p), Hist::Wide(c)) => {
+            let mut wide = buffers.wide.pop().unwrap_or_default();
+            wide.clear();
+            wide.extend(p.iter().zip(c).map(|(p, c)| quantize::unpack(*p).sub(*c)));
+            buffers.packed.push(p);
+            Hist::Wide(wide)
+        }
     }
 }
 
@@ -422,14 +536,22 @@ mod tests {
         let active = [true, true, true];
         for threads in [1, 2] {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            // Buffers left over from other leaves, of another size and contents.
+            let mut buffers = Buffers { packed: vec![vec![7; 3]], wide: vec![vec![Slot::new(7.0, 7.0, 7.0); 3]] };
             for (rows, subset) in [(&all, None), (&some, Some(some.as_slice())), (&few, Some(few.as_slice()))] {
-                let mut hist = vec![Slot::new(7.0, 7.0, 7.0); 3];
-                pool.install(|| build(&data, &active, subset, Grad::Quantized(&packed), &mut hist));
-                assert_eq!(hist, plain(&columns, &layout, rows, |r| quantize::unpack(packed[r])));
-                pool.install(|| build(&data, &active, subset, Grad::Exact(&gh), &mut hist));
+                let hist = pool.install(|| build(&data, &active, subset, Grad::Quantized(&packed), &mut buffers));
+                // Packed up to a chunk of rows, wide above.
+                assert_eq!(matches!(hist, Hist::Packed(_)), rows.len() <= CHUNK_ROWS);
+                assert_eq!(
+                    hist.slots(0..layout.total()),
+                    plain(&columns, &layout, rows, |r| quantize::unpack(packed[r]))
+                );
+                buffers.give(hist);
+                let hist = pool.install(|| build(&data, &active, subset, Grad::Exact(&gh), &mut buffers));
                 let exact = |r: usize| Slot::new(f64::from(gh[r][0]), f64::from(gh[r][1]), 1.0);
                 // Exact sums are the same bits: one copy, the rows' order.
-                assert_eq!(hist, plain(&columns, &layout, rows, exact));
+                assert_eq!(hist.slots(0..layout.total()), plain(&columns, &layout, rows, exact));
+                buffers.give(hist);
             }
         }
     }
@@ -441,16 +563,47 @@ mod tests {
         let mut packed = Vec::new();
         quantize(&gh, &Noise::new(&mut Xoshiro256PlusPlus::seed_from_u64(1)), 0, &mut packed);
         for grad in [Grad::Quantized(&packed), Grad::Exact(&gh)] {
-            // A buffer left over from another leaf.
-            let mut hist = vec![Slot::new(1.0, 2.0, 3.0); layout.total()];
-            build(&data, &[true, false, true], None, grad, &mut hist);
+            // Buffers left over from another leaf.
+            let mut buffers = Buffers {
+                packed: vec![vec![1; layout.total()]],
+                wide: vec![vec![Slot::new(1.0, 2.0, 3.0); layout.total()]],
+            };
+            let hist = build(&data, &[true, false, true], None, grad, &mut buffers).slots(0..layout.total());
             let middle = &hist[layout.offsets[1]..layout.offsets[2]];
             assert!(middle.iter().all(|s| *s == Slot::default()));
             assert_eq!(hist[..256].iter().map(|s| s.n).sum::<f64>(), 500.0);
-            let mut hist = vec![Slot::new(1.0, 2.0, 3.0); layout.total()];
-            build(&data, &[true, true, true], Some(&[]), grad, &mut hist);
+            let hist = build(&data, &[true, true, true], Some(&[]), grad, &mut buffers).slots(0..layout.total());
             assert!(hist.iter().all(|s| *s == Slot::default()));
         }
+    }
+
+    #[test]
+    fn a_parent_minus_a_child_is_the_other_child_in_every_form() {
+        let n = CHUNK_ROWS + 2_000;
+        let (columns, layout, gh) = table(n);
+        let data = Columns::new(&columns, &layout).unwrap();
+        let mut packed = Vec::new();
+        quantize(&gh, &Noise::new(&mut Xoshiro256PlusPlus::seed_from_u64(4)), 0, &mut packed);
+        let active = [true, true, true];
+        let all: Vec<u32> = (0..n as u32).collect();
+        let mut buffers = Buffers::default();
+        // A wide parent (more rows than a chunk) and a packed one, each less a packed child.
+        for parent_rows in [all.clone(), all[..3_000].to_vec()] {
+            let (small, other): (Vec<u32>, Vec<u32>) = parent_rows.iter().partition(|r| *r % 4 == 1);
+            let parent = build(&data, &active, Some(&parent_rows), Grad::Quantized(&packed), &mut buffers);
+            let child = build(&data, &active, Some(&small), Grad::Quantized(&packed), &mut buffers);
+            let rest = subtract(parent, &child, &mut buffers);
+            let want = plain(&columns, &layout, &other, |r| quantize::unpack(packed[r]));
+            assert_eq!(rest.slots(0..layout.total()), want);
+        }
+        // A packed parent less a wide child (which the grower never makes) still subtracts.
+        let parent = build(&data, &active, Some(&all[..100]), Grad::Quantized(&packed), &mut buffers);
+        let child = Hist::Wide(plain(&columns, &layout, &all[..40], |r| quantize::unpack(packed[r])));
+        let rest = subtract(parent, &child, &mut buffers);
+        assert_eq!(
+            rest.slots(0..layout.total()),
+            plain(&columns, &layout, &all[40..100], |r| quantize::unpack(packed[r]))
+        );
     }
 
     #[test]

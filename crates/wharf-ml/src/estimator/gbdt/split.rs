@@ -9,7 +9,8 @@
 //! bin, which also holds rare and unseen categories, always goes right.
 
 use super::bins::Mapper;
-use super::hist::{Bin, Layout, Slot};
+use super::hist::{Bin, Hist, Layout, Slot};
+use super::quantize;
 
 /// Most categories in a categorical split's left set (LightGBM's `max_cat_threshold`).
 const MAX_CAT_SET: usize = 32;
@@ -109,7 +110,7 @@ fn allowed(b: Bin, rules: &Rules) -> bool {
 /// The best split of a leaf whose histogram is `hist` and totals `total`, over the features
 /// marked in `active`; `None` when no split is allowed or none gains.
 pub(crate) fn best(
-    hist: &[Slot],
+    hist: &Hist,
     layout: &Layout,
     mappers: &[Mapper],
     active: &[bool],
@@ -120,10 +121,11 @@ pub(crate) fn best(
         if !active[f] {
             return None;
         }
-        let bins = &hist[layout.offsets[f]..layout.offsets[f + 1]];
-        match &mappers[f] {
-            Mapper::Numeric { .. } => numeric(f, bins, total, rules, work),
-            Mapper::Categorical { .. } => categorical(f, bins, total, rules),
+        let range = layout.offsets[f]..layout.offsets[f + 1];
+        match (&mappers[f], hist) {
+            (Mapper::Numeric { .. }, Hist::Wide(w)) => numeric(f, Bins::Wide(&w[range]), total, rules, work),
+            (Mapper::Numeric { .. }, Hist::Packed(p)) => numeric(f, Bins::Packed(&p[range]), total, rules, work),
+            (Mapper::Categorical { .. }, _) => categorical(f, &hist.slots(range), total, rules),
         }
     };
     // A feature's search takes about a microsecond, what a task costs: one task searches
@@ -145,7 +147,7 @@ pub(crate) fn best(
 /// The running sums are taken first, then every cut's gain in one loop the compiler
 /// vectorizes (a gain takes two divisions, the search's cost), then the best is picked in
 /// the order of cuts, so whatever the vector width the same split wins.
-fn numeric(feature: usize, bins: &[Slot], total: Bin, rules: &Rules, work: &mut Work) -> Option<Candidate> {
+fn numeric(feature: usize, bins: Bins<'_>, total: Bin, rules: &Rules, work: &mut Work) -> Option<Candidate> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
         // SAFETY: the CPU has AVX-512F (checked just above), the only requirement of a
@@ -160,29 +162,47 @@ fn numeric(feature: usize, bins: &[Slot], total: Bin, rules: &Rules, work: &mut 
 /// operations on each lane, so the same bits.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn numeric_avx512(feature: usize, bins: &[Slot], total: Bin, rules: &Rules, work: &mut Work) -> Option<Candidate> {
+fn numeric_avx512(feature: usize, bins: Bins<'_>, total: Bin, rules: &Rules, work: &mut Work) -> Option<Candidate> {
     numeric_generic(feature, bins, total, rules, work)
 }
 
 #[inline(always)]
-fn numeric_generic(feature: usize, bins: &[Slot], total: Bin, rules: &Rules, work: &mut Work) -> Option<Candidate> {
+fn numeric_generic(feature: usize, bins: Bins<'_>, total: Bin, rules: &Rules, work: &mut Work) -> Option<Candidate> {
     let value_bins = bins.len() - 1;
-    let missing = bins[value_bins];
     let cuts = value_bins.saturating_sub(1).min(MAX_CUTS);
     // The running sums of the bins up to each cut. Only the first `cuts` of each array are
     // written, and only they are read.
-    let Work { sums, gains } = work;
-    if rules.integral {
-        running_sums_blocked(&bins[..cuts], sums);
-    } else {
-        // Sums of `f64`s in bin order are the bits of `Bin::add` (the count is exact either
-        // way).
-        let (mut g, mut h, mut n) = (0.0f64, 0.0f64, 0.0f64);
-        for (j, b) in bins[..cuts].iter().enumerate() {
-            (g, h, n) = (g + b.g, h + b.h, n + b.n);
-            (sums.g[j], sums.h[j], sums.n[j]) = (g, h, n);
+    let Work { sums, gains, packed } = work;
+    let missing = match bins {
+        Bins::Wide(bins) if rules.integral => {
+            running_sums_blocked(&bins[..cuts], sums);
+            bins[value_bins]
         }
-    }
+        Bins::Wide(bins) => {
+            // Sums of `f64`s in bin order are the bits of `Bin::add` (the count is exact
+            // either way).
+            let (mut g, mut h, mut n) = (0.0f64, 0.0f64, 0.0f64);
+            for (j, b) in bins[..cuts].iter().enumerate() {
+                (g, h, n) = (g + b.g, h + b.h, n + b.n);
+                (sums.g[j], sums.h[j], sums.n[j]) = (g, h, n);
+            }
+            bins[value_bins]
+        }
+        Bins::Packed(bins) => {
+            // Running sums of packed sums are packed sums of some of the leaf's rows: one
+            // integer addition a bin, then every one unpacked, which vectorizes.
+            let mut running = 0u64;
+            for (p, b) in packed.iter_mut().zip(&bins[..cuts]) {
+                running = running.wrapping_add(*b);
+                *p = running;
+            }
+            for (j, p) in packed[..cuts].iter().enumerate() {
+                let s = quantize::unpack(*p);
+                (sums.g[j], sums.h[j], sums.n[j]) = (s.g, s.h, s.n);
+            }
+            quantize::unpack(bins[value_bins])
+        }
+    };
     let two_sides = missing.n > 0.0;
     let at = Totals {
         g: total.g,
@@ -304,6 +324,8 @@ struct Sums {
 pub(crate) struct Work {
     sums: Sums,
     gains: [[f64; MAX_CUTS]; 2],
+    /// Running packed sums, before they are unpacked into `sums`.
+    packed: [u64; MAX_CUTS],
 }
 
 impl Work {
@@ -311,7 +333,24 @@ impl Work {
         Box::new(Work {
             sums: Sums { g: [0.0; MAX_CUTS], h: [0.0; MAX_CUTS], n: [0.0; MAX_CUTS] },
             gains: [[0.0; MAX_CUTS]; 2],
+            packed: [0; MAX_CUTS],
         })
+    }
+}
+
+/// A numeric feature's bins: `f64` sums or packed ones.
+#[derive(Clone, Copy)]
+enum Bins<'a> {
+    Wide(&'a [Slot]),
+    Packed(&'a [u64]),
+}
+
+impl Bins<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Bins::Wide(b) => b.len(),
+            Bins::Packed(b) => b.len(),
+        }
     }
 }
 
@@ -378,6 +417,48 @@ fn categorical(feature: usize, bins: &[Slot], total: Bin, rules: &Rules) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packed_and_wide_histograms_of_the_same_rows_choose_the_same_split() {
+        use super::super::quantize::{quantize, Noise};
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(8);
+        let n = 3_000;
+        // Three numeric features of 255, 17 and 2 value bins (and a missing bin each); the
+        // bins of the first lean with the gradient, some rows missing.
+        let value_bins = [255usize, 17, 2];
+        let mappers: Vec<Mapper> =
+            value_bins.iter().map(|v| Mapper::Numeric { edges: (1..*v).map(|e| e as f64).collect() }).collect();
+        let layout = Layout::new(value_bins.iter().map(|v| v + 1));
+        let gh: Vec<[f32; 2]> = (0..n).map(|_| [rng.gen_range(-1.0f32..1.0), rng.gen_range(0.01f32..0.25)]).collect();
+        let mut packed = Vec::new();
+        quantize(&gh, &Noise::new(&mut rng), 0, &mut packed);
+        let mut hist = vec![0u64; layout.total()];
+        for (r, [g, _]) in gh.iter().enumerate() {
+            for (f, v) in value_bins.iter().enumerate() {
+                let bin =
+                    if r % 29 == f { *v } else { ((g + 1.0) * 0.5 * *v as f32 + rng.gen_range(0.0..3.0)) as usize % v };
+                hist[layout.offsets[f] + bin] += packed[r];
+            }
+        }
+        let packed_hist = Hist::Packed(hist);
+        let wide_hist = Hist::Wide(packed_hist.slots(0..layout.total()));
+        for f in 0..3 {
+            let total = packed_hist.total(&layout, f);
+            assert_eq!(total.n, n as u32);
+            let rules = Rules::new(0.5, 20).in_units(0.001, true);
+            let active = [true; 3];
+            let (p, w) = (
+                best(&packed_hist, &layout, &mappers, &active, total, &rules),
+                best(&wide_hist, &layout, &mappers, &active, total, &rules),
+            );
+            let (p, w) = (p.expect("a split"), w.expect("a split"));
+            assert_eq!(
+                (p.feature, p.gain.to_bits(), &p.decision, p.left, p.right),
+                (w.feature, w.gain.to_bits(), &w.decision, w.left, w.right)
+            );
+        }
+    }
 
     #[test]
     fn blocked_running_sums_of_whole_numbers_are_the_running_sums() {
