@@ -380,3 +380,16 @@ fn the_training_profile_is_the_one_scoring_the_training_rows_gives() {
         assert_eq!(stored, scored.metadata().tags[PROFILE_TAG], "{name}");
     }
 }
+
+#[test]
+fn quantized_gradients_is_a_parameter_with_a_clear_error() {
+    let data = datasets::breast_cancer();
+    let exact = Trainer::gradient_boosting().trees(5).set_param("quantized_gradients", "false").unwrap();
+    let model = exact.fit(&data).unwrap();
+    assert_eq!(model.metadata().params["quantized_gradients"], "false");
+    let quantized = Trainer::gradient_boosting().trees(5).fit(&data).unwrap();
+    assert_eq!(quantized.metadata().params["quantized_gradients"], "true");
+    assert_ne!(spec(&model), spec(&quantized), "the two modes grow different trees");
+    let err = Trainer::gradient_boosting().set_param("quantized_gradients", "maybe").unwrap_err().to_string();
+    assert!(err.contains("quantized_gradients") && err.contains("true or false"), "{err}");
+}
