@@ -13,6 +13,7 @@
 
 use rayon::prelude::*;
 
+use super::avx512::avx512;
 use super::quantize::{self, CHUNK_ROWS};
 
 /// One bin's sums, as four `f64` lanes (the last unused) so that adding a row to a bin is one
@@ -427,25 +428,11 @@ impl Copies {
     }
 }
 
-/// The packed sums `sums` as the split search reads them, written over `region` (`first`) or
-/// added to it.
-fn unpack_into(sums: &[u64], region: &mut [Slot], first: bool) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512dq") {
-        // SAFETY: the CPU has AVX-512F and DQ (DQ implies F; checked just above), the only
-        // requirement of a `#[target_feature(enable = "avx512f,avx512dq")]` function.
-        unsafe { unpack_into_avx512(sums, region, first) };
-        return;
-    }
-    unpack_into_generic(sums, region, first);
-}
-
-/// [`unpack_into_generic`] with AVX-512's conversions of eight integers to `f64` at a time;
-/// integers below 2^53 convert exactly either way.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq")]
-fn unpack_into_avx512(sums: &[u64], region: &mut [Slot], first: bool) {
-    unpack_into_generic(sums, region, first);
+avx512! {
+    /// The packed sums `sums` as the split search reads them, written over `region`
+    /// (`first`) or added to it; AVX-512 converts eight integers to `f64` at a time (integers
+    /// below 2^53 convert exactly either way).
+    fn unpack_into(sums: &[u64], region: &mut [Slot], first: bool) = unpack_into_generic;
 }
 
 #[inline(always)]

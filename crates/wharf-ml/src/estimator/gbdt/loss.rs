@@ -6,6 +6,7 @@
 
 use rayon::prelude::*;
 
+use super::avx512::avx512;
 use super::exp::exp;
 
 /// What the booster minimises.
@@ -203,24 +204,11 @@ fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + exp(-x))
 }
 
-/// The log-loss's gradients and hessians of a chunk of rows: one `exp` a row, in a loop the
-/// compiler vectorizes (eight rows to an instruction with AVX-512; the same bits at any
-/// width, see [`exp`]).
-fn binary(y: &[f64], w: &[f64], f: &[f64], g: &mut [f32], h: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F (checked just above), the only requirement of a
-        // `#[target_feature(enable = "avx512f")]` function.
-        unsafe { binary_avx512(y, w, f, g, h) };
-        return;
-    }
-    binary_generic(y, w, f, g, h);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn binary_avx512(y: &[f64], w: &[f64], f: &[f64], g: &mut [f32], h: &mut [f32]) {
-    binary_generic(y, w, f, g, h);
+avx512! {
+    /// The log-loss's gradients and hessians of a chunk of rows: one `exp` a row, in a loop
+    /// the compiler vectorizes (eight rows to an instruction with AVX-512; the same bits at
+    /// any width, see [`exp`]).
+    fn binary(y: &[f64], w: &[f64], f: &[f64], g: &mut [f32], h: &mut [f32]) = binary_generic;
 }
 
 #[inline(always)]

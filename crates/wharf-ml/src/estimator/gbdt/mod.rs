@@ -15,6 +15,7 @@
 //! `f64` sums, categories in a split's set go left), the spec the LightGBM importer builds,
 //! so a trained model is scored by the same compiled kernel as an imported one.
 
+mod avx512;
 mod bins;
 mod exp;
 mod export;

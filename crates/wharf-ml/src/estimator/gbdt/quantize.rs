@@ -17,6 +17,7 @@
 
 use rayon::prelude::*;
 
+use super::avx512::avx512;
 use super::hist::Slot;
 
 /// Most rows whose packed sums cannot overflow a field.
@@ -99,23 +100,9 @@ pub(crate) fn quantize(gh: &[[f32; 2]], noise: &Noise, offset: usize, packed: &m
 /// Rows per task of the quantization's passes.
 const PARALLEL_ROWS: usize = 16_384;
 
-/// [`pack_generic`], compiled with AVX-512 where the CPU has it: sixteen rows to an
-/// instruction. The same operations on each lane, so the same bits.
-fn pack(gh: &[[f32; 2]], draws: [&[f32]; 2], scales: [f32; 2], out: &mut [u64]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F (checked just above), the only requirement of a
-        // `#[target_feature(enable = "avx512f")]` function.
-        unsafe { pack_avx512(gh, draws, scales, out) };
-        return;
-    }
-    pack_generic(gh, draws, scales, out);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn pack_avx512(gh: &[[f32; 2]], draws: [&[f32]; 2], scales: [f32; 2], out: &mut [u64]) {
-    pack_generic(gh, draws, scales, out);
+avx512! {
+    /// [`pack_generic`], sixteen rows to an instruction with AVX-512.
+    fn pack(gh: &[[f32; 2]], draws: [&[f32]; 2], scales: [f32; 2], out: &mut [u64]) = pack_generic;
 }
 
 /// Each row's gradient and hessian scaled, plus its draw, floored, as a packed value: in

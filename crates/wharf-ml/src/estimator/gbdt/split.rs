@@ -8,6 +8,7 @@
 //! ends, up to [`MAX_CAT_SET`] categories) as the left set, LightGBM's way; their missing
 //! bin, which also holds rare and unseen categories, always goes right.
 
+use super::avx512::avx512;
 use super::bins::Mapper;
 use super::hist::{Bin, Hist, Layout, Slot};
 use super::quantize;
@@ -142,28 +143,16 @@ pub(crate) fn best(
     best
 }
 
-/// Every cut of a numeric feature, each with the missing bin on either side: the same
-/// arithmetic as [`score`] and [`allowed`] on [`Bin`]s, in the same order, so the same bits.
-/// The running sums are taken first, then every cut's gain in one loop the compiler
-/// vectorizes (a gain takes two divisions, the search's cost), then the best is picked in
-/// the order of cuts, so whatever the vector width the same split wins.
-fn numeric(feature: usize, bins: Bins<'_>, total: Bin, rules: &Rules, work: &mut Work) -> Option<Candidate> {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F (checked just above), the only requirement of a
-        // `#[target_feature(enable = "avx512f")]` function.
-        return unsafe { numeric_avx512(feature, bins, total, rules, work) };
-    }
-    numeric_generic(feature, bins, total, rules, work)
-}
-
-/// [`numeric_generic`] compiled with AVX-512: eight gains (two divisions each) to an
-/// instruction, and eight lanes of the best cut's search in one register. The same
-/// operations on each lane, so the same bits.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn numeric_avx512(feature: usize, bins: Bins<'_>, total: Bin, rules: &Rules, work: &mut Work) -> Option<Candidate> {
-    numeric_generic(feature, bins, total, rules, work)
+avx512! {
+    /// Every cut of a numeric feature, each with the missing bin on either side: the same
+    /// arithmetic as [`score`] and [`allowed`] on [`Bin`]s, in the same order, so the same bits.
+    /// The running sums are taken first, then every cut's gain in one loop the compiler
+    /// vectorizes (a gain takes two divisions, the search's cost), then the best is picked in
+    /// the order of cuts, so whatever the vector width the same split wins.
+    ///
+    /// With AVX-512: eight gains (two divisions each) to an instruction, and eight lanes of
+    /// the best cut's search in one register.
+    fn numeric(feature: usize, bins: Bins<'_>, total: Bin, rules: &Rules, work: &mut Work) -> Option<Candidate> = numeric_generic;
 }
 
 #[inline(always)]
