@@ -232,9 +232,11 @@ impl Trainer {
     }
 
     /// Whether a booster chooses its splits on gradients quantized to 8 bits (default:
-    /// yes), LightGBM's `use_quantized_grad`. Histograms of small integers build about
-    /// twice as fast; each leaf's value is still the step of its rows' exact gradients.
-    /// `false` sums the exact gradients, for a model to compare against.
+    /// yes), LightGBM's `use_quantized_grad`: histograms of small packed integers take a
+    /// quarter of the bytes and add exactly, and a fit takes about two thirds of the time.
+    /// Each leaf's value is still the step of its rows' exact gradients, and the holdout
+    /// scores stay within 0.003 of exact ones on the guide's tables. `false` sums the exact
+    /// gradients, for a model to compare against.
     pub fn quantized_gradients(mut self, quantized: bool) -> Self {
         self.hyper.quantized_gradients = quantized;
         self

@@ -4,8 +4,10 @@
 //! byte a row, so a column of 100,000 rows sits in the second-level cache while the leaf's
 //! rows are gathered from it). With quantized gradients (the default) each bin's sums are one
 //! packed `u64` ([`quantize`]) and four copies of a feature's 256 bins take every fourth row
-//! each, so an addition seldom waits for the previous one to the same bin; exact gradients
-//! are added to one `f64` copy, in the rows' order. Either way each feature's sums are taken
+//! each, so an addition seldom waits for the previous one to the same bin; a leaf of at most
+//! [`CHUNK_ROWS`] rows keeps its sums packed ([`Hist::Packed`]), which the subtraction and the
+//! split search read as they are. Exact gradients are added to one `f64` copy, in the rows'
+//! order. Either way each feature's sums are taken
 //! over the leaf's rows in their (fixed) order, so they do not depend on how many threads
 //! run them: the features are cut into blocks, which run in parallel on big leaves. Of two
 //! siblings only the smaller is built; the other is its parent minus it (the subtraction
@@ -16,9 +18,9 @@ use rayon::prelude::*;
 use super::avx512::avx512;
 use super::quantize::{self, CHUNK_ROWS};
 
-/// One bin's sums, as four `f64` lanes (the last unused) so that adding a row to a bin is one
-/// 32-byte load, add and store: the row count is a lane of its own, exact in an `f64` (up to
-/// 2^53 rows), rather than a second store per row.
+/// One bin's `f64` sums, as four lanes (the last unused) so that adding a row to a bin is one
+/// addition of four lanes: the row count is a lane of its own, exact in an `f64` (up to 2^53
+/// rows), rather than a second store per row.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 #[repr(C, align(32))]
 pub(crate) struct Slot {
@@ -118,7 +120,7 @@ pub(crate) enum Grad<'a> {
     /// `f32` gradients and hessians, as LightGBM's and scikit-learn's, which halves the
     /// bytes each pass reads; the sums are `f64`.
     Exact(&'a [[f32; 2]]),
-    /// Packed quantized values ([`quantize`](super::quantize)), summed as integers.
+    /// Packed quantized values ([`quantize`]), summed as integers.
     Quantized(&'a [u64]),
 }
 

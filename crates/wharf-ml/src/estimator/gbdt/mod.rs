@@ -3,7 +3,8 @@
 //! The design follows LightGBM: values are binned once ([`bins`]), each tree is grown
 //! leaf-wise ([`grow`]) from per-leaf histograms of gradients and hessians ([`hist`]) with
 //! the subtraction trick, splits are chosen by second-order gain with missing values sent to
-//! whichever side gains more ([`split`]), and the losses ([`loss`]) are binary log-loss,
+//! whichever side gains more ([`split`]), on gradients quantized to 8 bits unless asked
+//! otherwise ([`quantize`]), and the losses ([`loss`]) are binary log-loss,
 //! softmax (one tree per class per round), and squared, absolute or Huber error.
 //!
 //! Determinism: every random draw (row subsample, column subsample, validation split) comes

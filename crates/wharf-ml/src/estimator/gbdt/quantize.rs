@@ -3,14 +3,17 @@
 //! rounding (rounded up with the probability of the fraction, so a leaf's sums stay unbiased
 //! however small its rows' gradients are), and both are packed with a count of one into a
 //! single `u64`. Adding a row to a bin is then one integer addition of eight bytes rather
-//! than a 32-byte floating-point one: the histograms of a block of features take a quarter of
-//! the cache, sums are exact integers (so the order of additions cannot change them), and a
-//! whole histogram is built in fewer passes over the rows.
+//! than a 32-byte floating-point one: a histogram takes a quarter of the bytes, and its sums
+//! are exact integers, so the order of additions cannot change them.
 //!
 //! The fields of a packed sum stay apart while at most [`CHUNK_ROWS`] rows are added: the
 //! count takes 17 bits, the hessians 23 and the gradients (each offset by 127, so never
-//! negative and never borrowing from the field below) the top 24. Bigger leaves are added a
-//! chunk at a time, each chunk's sums moved into the `f64` histogram the split search reads.
+//! negative and never borrowing from the field below) the top 24. A leaf of at most that many
+//! rows keeps its histogram packed; a bigger leaf's is added a chunk at a time, each chunk's
+//! sums moved into `f64` ones.
+//!
+//! The draws come from a table of 16,384, read from an offset that moves on with every tree:
+//! within a tree, rows 16,384 apart share a draw, which keeps every sum unbiased.
 //!
 //! Only the choice of splits sees the quantized values: a leaf's value is the Newton step of
 //! its rows' exact gradients (LightGBM's `quant_train_renew_leaf`).
