@@ -171,6 +171,15 @@ fn apply(bytes: &mut Vec<u8>, m: &Mutation) {
     }
 }
 
+/// Parses `file` with `mutations` applied, and scores what parses.
+fn parse_mutated(file: &[u8], mutations: &[Mutation]) {
+    let mut bytes = file.to_vec();
+    for m in mutations {
+        apply(&mut bytes, m);
+    }
+    exercise(onnx::parse(&bytes));
+}
+
 fn exercise(result: Result<onnx::OnnxModel, TreeError>) {
     match result {
         Ok(model) => {
@@ -190,38 +199,22 @@ proptest! {
 
     #[test]
     fn mutated_forest_files_never_panic(mutations in prop::collection::vec(mutation(), 1..6)) {
-        let mut bytes = FOREST.to_vec();
-        for m in &mutations {
-            apply(&mut bytes, m);
-        }
-        exercise(onnx::parse(&bytes));
+        parse_mutated(FOREST, &mutations);
     }
 
     #[test]
     fn mutated_encoder_files_never_panic(mutations in prop::collection::vec(mutation(), 1..6)) {
-        let mut bytes = ENCODED.to_vec();
-        for m in &mutations {
-            apply(&mut bytes, m);
-        }
-        exercise(onnx::parse(&bytes));
+        parse_mutated(ENCODED, &mutations);
     }
 
     #[test]
     fn mutated_string_files_never_panic(mutations in prop::collection::vec(mutation(), 1..6)) {
-        let mut bytes = STRINGS.to_vec();
-        for m in &mutations {
-            apply(&mut bytes, m);
-        }
-        exercise(onnx::parse(&bytes));
+        parse_mutated(STRINGS, &mutations);
     }
 
     #[test]
     fn mutated_pipeline_files_never_panic(mutations in prop::collection::vec(mutation(), 1..6)) {
-        let mut bytes = PIPELINE.to_vec();
-        for m in &mutations {
-            apply(&mut bytes, m);
-        }
-        exercise(onnx::parse(&bytes));
+        parse_mutated(PIPELINE, &mutations);
     }
 }
 

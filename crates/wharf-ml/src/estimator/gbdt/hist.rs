@@ -194,23 +194,34 @@ pub(crate) fn build(
     let work = n_rows * active.iter().filter(|a| **a).count();
     let parallel = rayon::current_num_threads() > 1 && work >= PARALLEL_WORK;
     match grad {
-        Grad::Quantized(q) if n_rows <= CHUNK_ROWS => {
-            let mut hist = buffers.packed.pop().unwrap_or_default();
-            hist.resize(layout.total(), 0);
-            in_blocks(layout, active, parallel, &mut hist, |block, region| {
-                region.fill(0);
-                let rows = rows.map_or(Rows::From(0), Rows::Some);
-                add_packed(data, rows, q, &block, region, &mut Copies::new());
-            });
-            Hist::Packed(hist)
-        }
         Grad::Quantized(q) => {
-            let mut hist = buffers.wide.pop().unwrap_or_default();
-            hist.resize(layout.total(), Slot::default());
-            in_blocks(layout, active, parallel, &mut hist, |block, region| {
-                add_rows_quantized(data, rows, q, &block, region)
-            });
-            Hist::Wide(hist)
+            // A leaf's packed gradients side by side, gathered once for all its features
+            // (every block reads them): `q[i]` is the `i`-th row's from here on.
+            let gathered: Vec<u64>;
+            let q = match rows {
+                Some(rows) => {
+                    gathered = rows.iter().map(|r| q[*r as usize]).collect();
+                    gathered.as_slice()
+                }
+                None => q,
+            };
+            if n_rows <= CHUNK_ROWS {
+                let mut hist = buffers.packed.pop().unwrap_or_default();
+                hist.resize(layout.total(), 0);
+                in_blocks(layout, active, parallel, &mut hist, |block, region| {
+                    region.fill(0);
+                    let rows = rows.map_or(Rows::From(0), Rows::Some);
+                    add_packed(data, rows, q, &block, region, &mut Copies::new());
+                });
+                Hist::Packed(hist)
+            } else {
+                let mut hist = buffers.wide.pop().unwrap_or_default();
+                hist.resize(layout.total(), Slot::default());
+                in_blocks(layout, active, parallel, &mut hist, |block, region| {
+                    add_rows_quantized(data, rows, q, &block, region)
+                });
+                Hist::Wide(hist)
+            }
         }
         Grad::Exact(gh) => {
             let mut hist = buffers.wide.pop().unwrap_or_default();
@@ -313,6 +324,8 @@ fn add_rows(data: &Columns<'_>, rows: Option<&[u32]>, gh: &[[f32; 2]], block: &B
 /// quantized gradients of more rows than a packed sum holds: a chunk of [`CHUNK_ROWS`] rows
 /// at a time into packed sums, each chunk's moved into `region` before a field could
 /// overflow.
+///
+/// `q[i]` is the packed gradient of the `i`-th row (of `rows`, or of the table).
 fn add_rows_quantized(data: &Columns<'_>, rows: Option<&[u32]>, q: &[u64], block: &Block, region: &mut [Slot]) {
     let mut sums = vec![0u64; region.len()];
     let mut copies = Copies::new();
@@ -324,7 +337,9 @@ fn add_rows_quantized(data: &Columns<'_>, rows: Option<&[u32]>, q: &[u64], block
         let end = n_rows.min(start + CHUNK_ROWS);
         sums.fill(0);
         match rows {
-            Some(rows) => add_packed(data, Rows::Some(&rows[start..end]), q, block, &mut sums, &mut copies),
+            Some(rows) => {
+                add_packed(data, Rows::Some(&rows[start..end]), &q[start..end], block, &mut sums, &mut copies)
+            }
             None => add_packed(data, Rows::From(start), &q[start..end], block, &mut sums, &mut copies),
         }
         unpack_into(&sums, region, start == 0);
@@ -334,23 +349,19 @@ fn add_rows_quantized(data: &Columns<'_>, rows: Option<&[u32]>, q: &[u64], block
 /// Which rows [`add_packed`] adds.
 #[derive(Clone, Copy)]
 enum Rows<'a> {
-    /// These rows (the packed gradients are every row's).
+    /// These rows.
     Some(&'a [u32]),
-    /// The rows from this one on, as many as the packed gradients given (theirs).
+    /// The rows from this one on, as many as the packed gradients given.
     From(usize),
 }
 
 /// Adds `rows` to `sums`, the packed histograms of the features of `block`: at most
 /// [`CHUNK_ROWS`] rows.
 fn add_packed(data: &Columns<'_>, rows: Rows<'_>, q: &[u64], block: &Block, sums: &mut [u64], copies: &mut Copies) {
-    // A leaf's packed gradients side by side, gathered once for all its features.
-    let gathered: Vec<u64>;
-    let (q, rows, first) = match rows {
-        Rows::Some(rows) => {
-            gathered = rows.iter().map(|r| q[*r as usize]).collect();
-            (gathered.as_slice(), Some(rows), 0)
-        }
-        Rows::From(first) => (q, None, first),
+    // `q` holds the rows' packed gradients, in the rows' order.
+    let (rows, first) = match rows {
+        Rows::Some(rows) => (Some(rows), 0),
+        Rows::From(first) => (None, first),
     };
     for (f, offset) in &block.features {
         let (f, offset) = (*f as usize, *offset as usize);
